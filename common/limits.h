@@ -1,0 +1,20 @@
+/* Every size limit of the project, one commented line each. Values that come
+ * from the network or from disk are checked against these before anything is
+ * allocated. The daemon's configuration can override the runtime ones. */
+#ifndef DREAM_COMMON_LIMITS_H
+#define DREAM_COMMON_LIMITS_H
+
+#define DREAM_MAX_COLS          65536u       /* columns per table (features + target) */
+#define DREAM_MAX_ROWS          (1ull << 40) /* rows per dataset */
+#define DREAM_MAX_SEGMENT_ROWS  (1u << 24)   /* rows per sealed segment / file */
+#define DREAM_MAX_NAME          128u         /* bytes in a column or dataset name */
+#define DREAM_MAX_SCALE         9u           /* decimal digits after the point */
+#define DREAM_MAX_CELL          128u         /* bytes in one CSV cell */
+#define DREAM_MAX_CLASSES       65536u       /* distinct classes of a classification target */
+#define DREAM_MAX_CHUNK_BITS    (DREAM_MAX_COLS * 64u) /* bits in one preprocessed row */
+#define DREAM_MAX_BLOCK_BYTES   (64u << 20)  /* bytes of one record block, compressed or not */
+#define DREAM_MAX_PART_BYTES    (1ull << 40) /* bytes of one container part */
+#define DREAM_MAX_FRAME_DEFAULT (64u << 20)  /* bytes in one protocol frame (configurable) */
+#define DREAM_MAX_IDX_DIMS      8u           /* dimensions of an IDX array */
+
+#endif

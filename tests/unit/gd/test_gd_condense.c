@@ -1,0 +1,186 @@
+/* Stage 1 condensed samples (spec section 4). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "gen.h"
+
+static void check_totals(const struct gd_table *t, const struct gd_condensed *c)
+{
+        /* Weights sum to n; weighted feature sums equal the column sums. */
+        double wsum = 0;
+        for (uint32_t g = 0; g < c->m; g++) {
+                assert_true(c->w[g] >= 1.0);
+                wsum += c->w[g];
+        }
+        assert_float_equal(wsum, (double)t->n_rows, 1e-9);
+        for (uint32_t f = 0; f < c->d; f++) {
+                double a = 0, b = 0;
+                for (uint64_t i = 0; i < t->n_rows; i++)
+                        a += gd_table_get(t, i, c->feature_cols[f]);
+                for (uint32_t g = 0; g < c->m; g++)
+                        b += c->x[(size_t)g * c->d + f] * c->w[g];
+                assert_float_equal(a, b, 1e-6 * (fabs(a) + 1));
+        }
+}
+
+static void never_exceeds_budget(void **state)
+{
+        (void)state;
+        const char *budgets[] = {"1", "2", "5", "17", "100", "999", "0.01", "0.1", "0.5", "1.0"};
+        for (int shape = 0; shape < 3; shape++) {
+                struct gd_table *t = gen_table((enum gen_shape)shape, 3000, 5, 11 + shape);
+                if (shape == GEN_MIXED)
+                        t->task = GD_TASK_REGRESSION;
+                for (int order = 0; order < 2; order++) {
+                        for (unsigned k = 0; k < sizeof(budgets) / sizeof(*budgets); k++) {
+                                struct gd_condense_opts o = {.order = (enum gd_order)order};
+                                struct gd_condensed *c = NULL;
+                                assert_int_equal(gd_budget_parse(budgets[k], &o.budget), 0);
+                                uint64_t m = gd_budget_rows(&o.budget, t->n_rows);
+                                int r = gd_condense(t, &o, &c);
+                                if (shape == GEN_CLASSES && m < 4) {
+                                        assert_int_equal(r, DREAM_E_BUDGET);
+                                        continue;
+                                }
+                                assert_int_equal(r, 0);
+                                assert_true(c->m <= m);
+                                assert_true(c->m >= 1);
+                                assert_int_equal(c->d, 4);
+                                check_totals(t, c);
+                                gd_condensed_free(c);
+                        }
+                }
+                gd_table_free(t);
+        }
+}
+
+/* Classification groups never mix classes: per class, the weights of the
+ * samples labelled with it add up to the class size, and their weighted
+ * feature means are the class means. */
+static void classes_never_mixed(void **state)
+{
+        (void)state;
+        struct gd_table *t = gen_table(GEN_CLASSES, 5000, 6, 5);
+        for (int order = 0; order < 2; order++) {
+                struct gd_condense_opts o = {.budget = {.count = 60},
+                                             .order = (enum gd_order)order};
+                struct gd_condensed *c;
+                assert_int_equal(gd_condense(t, &o, &c), 0);
+                assert_true(c->m <= 60);
+                for (int cls = 0; cls < 4; cls++) {
+                        double n_cls = 0, w_cls = 0;
+                        double sum_x = 0, wsum_x = 0;
+                        for (uint64_t i = 0; i < t->n_rows; i++) {
+                                if (t->cols[5].v[i] == cls) {
+                                        n_cls += 1;
+                                        sum_x += (double)t->cols[0].v[i];
+                                }
+                        }
+                        for (uint32_t g = 0; g < c->m; g++) {
+                                if (c->y[g] == cls) {
+                                        w_cls += c->w[g];
+                                        wsum_x += c->w[g] * c->x[(size_t)g * c->d];
+                                }
+                        }
+                        assert_float_equal(n_cls, w_cls, 1e-9);
+                        assert_float_equal(sum_x, wsum_x, 1e-6);
+                }
+                /* Every class gets at least one sample. */
+                check_totals(t, c);
+                gd_condensed_free(c);
+        }
+        gd_table_free(t);
+}
+
+/* Regression: sample targets are the mean of their members' targets, so the
+ * weighted target sum is the column sum. */
+static void regression_targets_averaged(void **state)
+{
+        (void)state;
+        struct gd_table *t = gen_table(GEN_SENSOR, 4000, 4, 8);
+        struct gd_condense_opts o = {.budget = {.fraction = 0.05}, .order = GD_ORDER_MSB};
+        struct gd_condensed *c;
+        assert_int_equal(gd_condense(t, &o, &c), 0);
+        double a = 0, b = 0;
+        for (uint64_t i = 0; i < t->n_rows; i++)
+                a += gd_table_get(t, i, 3);
+        for (uint32_t g = 0; g < c->m; g++)
+                b += c->y[g] * c->w[g];
+        assert_float_equal(a, b, 1e-6 * fabs(a));
+        assert_true(c->m > 1);
+        gd_condensed_free(c);
+        gd_table_free(t);
+}
+
+/* A budget of n rows on data with few distinct rows gives one sample per
+ * distinct feature vector, each equal to it. */
+static void full_budget_gives_distinct_rows(void **state)
+{
+        (void)state;
+        struct gd_table *t;
+        assert_int_equal(gd_table_new(600, 3, &t), 0);
+        for (uint64_t i = 0; i < 600; i++) {
+                t->cols[0].v[i] = (int64_t)(i % 6);
+                t->cols[1].v[i] = (int64_t)(i % 4) * 10 - 15;
+                t->cols[2].v[i] = (int64_t)i; /* target: not grouped on */
+        }
+        t->target = 2;
+        t->task = GD_TASK_REGRESSION;
+        struct gd_condense_opts o = {.budget = {.fraction = 1.0}, .order = GD_ORDER_ENTROPY};
+        struct gd_condensed *c;
+        assert_int_equal(gd_condense(t, &o, &c), 0);
+        assert_int_equal(c->m, 12); /* lcm(6, 4) distinct (i%6, i%4) pairs */
+        for (uint32_t g = 0; g < c->m; g++) {
+                assert_float_equal(c->w[g], 50.0, 0);
+                double x0 = c->x[(size_t)g * 2], x1 = c->x[(size_t)g * 2 + 1];
+                assert_float_equal(x0, round(x0), 0);
+                assert_float_equal(x1, round(x1), 0);
+        }
+        check_totals(t, c);
+        gd_condensed_free(c);
+        gd_table_free(t);
+}
+
+static void budget_parse(void **state)
+{
+        (void)state;
+        struct gd_budget b;
+        assert_int_equal(gd_budget_parse("0.01", &b), 0);
+        assert_float_equal(b.fraction, 0.01, 0);
+        assert_int_equal(b.count, 0);
+        assert_int_equal(gd_budget_parse("92", &b), 0);
+        assert_int_equal(b.count, 92);
+        assert_int_equal(gd_budget_parse("5%", &b), 0);
+        assert_float_equal(b.fraction, 0.05, 1e-15);
+        assert_int_equal(gd_budget_parse("1.0", &b), 0);
+        assert_int_equal(gd_budget_rows(&b, 77), 77);
+        assert_int_equal(gd_budget_parse("0", &b), DREAM_E_BUDGET);
+        assert_int_equal(gd_budget_parse("-3", &b), DREAM_E_BUDGET);
+        assert_int_equal(gd_budget_parse("1.5", &b), DREAM_E_BUDGET);
+        assert_int_equal(gd_budget_parse("abc", &b), DREAM_E_BUDGET);
+        assert_int_equal(gd_budget_parse("", &b), DREAM_E_BUDGET);
+        assert_int_equal(gd_budget_parse("12x", &b), DREAM_E_BUDGET);
+        assert_int_equal(gd_budget_parse("0.0", &b), DREAM_E_BUDGET);
+        b = (struct gd_budget){.count = 500};
+        assert_int_equal(gd_budget_rows(&b, 100), 100);
+        b = (struct gd_budget){.fraction = 0.001};
+        assert_int_equal(gd_budget_rows(&b, 100), 1);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(never_exceeds_budget),
+            cmocka_unit_test(classes_never_mixed),
+            cmocka_unit_test(regression_targets_averaged),
+            cmocka_unit_test(full_budget_gives_distinct_rows),
+            cmocka_unit_test(budget_parse),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

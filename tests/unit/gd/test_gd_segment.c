@@ -1,0 +1,289 @@
+/* Encoding, the container and random access: lossless on every column type,
+ * corruption and truncation always detected (spec section 6, FORMAT.md). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "gen.h"
+
+static struct dm_buf encode(const struct gd_table *t, int codec, struct gd_condensed *cond)
+{
+        struct gd_encode_opts o;
+        struct gd_segment *s;
+        struct dm_buf b;
+        gd_encode_opts_default(&o);
+        o.force_codec = codec;
+        o.source_bytes = 12345;
+        assert_int_equal(gd_segment_encode(t, &o, &s), 0);
+        if (cond)
+                gd_segment_set_condensed(s, cond);
+        dm_buf_init(&b);
+        assert_int_equal(gd_segment_serialize(s, &b), 0);
+        struct gd_stats st;
+        gd_segment_stats(s, &st);
+        assert_int_equal(st.total_bytes, b.len);
+        gd_segment_free(s);
+        return b;
+}
+
+static void roundtrip_one(const struct gd_table *t, int codec)
+{
+        struct dm_buf b = encode(t, codec, NULL);
+        struct gd_segment *s;
+        struct gd_table *out;
+        assert_int_equal(gd_segment_open(b.data, b.len, &s), 0);
+        assert_int_equal(gd_segment_verify(s), 0);
+        assert_int_equal(gd_segment_decode(s, &out), 0);
+        assert_true(gen_tables_equal(t, out));
+        assert_int_equal(out->target, t->target);
+        assert_int_equal(out->task, t->task);
+        for (uint32_t j = 0; j < t->n_cols; j++)
+                assert_string_equal(out->cols[j].name, t->cols[j].name);
+        struct gd_stats st;
+        gd_segment_stats(s, &st);
+        assert_int_equal(st.source_bytes, 12345);
+        if (codec >= 0)
+                assert_int_equal(st.codec, codec);
+        gd_table_free(out);
+        gd_segment_free(s);
+        dm_buf_release(&b);
+}
+
+static void roundtrip_shapes(void **state)
+{
+        (void)state;
+        static const struct {
+                uint64_t n;
+                uint32_t d;
+        } sz[] = {{1, 1}, {1, 5}, {2, 1}, {64, 3}, {65, 3}, {1000, 9}, {20000, 7}, {50, 1000}};
+        for (int shape = 0; shape < 3; shape++) {
+                for (unsigned k = 0; k < sizeof(sz) / sizeof(*sz); k++) {
+                        struct gd_table *t =
+                            gen_table((enum gen_shape)shape, sz[k].n, sz[k].d, k + 1);
+                        for (int codec = -1; codec <= 1; codec++)
+                                roundtrip_one(t, codec);
+                        gd_table_free(t);
+                }
+        }
+}
+
+/* Extreme values: full int64 range, one-bit columns, all-NaN, -0.0. */
+static void roundtrip_extremes(void **state)
+{
+        (void)state;
+        struct gd_table *t;
+        assert_int_equal(gd_table_new(300, 5, &t), 0);
+        for (uint64_t i = 0; i < 300; i++) {
+                t->cols[0].v[i] = i % 2 ? INT64_MAX : INT64_MIN;
+                t->cols[1].kind = GD_F64;
+                t->cols[1].v[i] = gd_f64_to_key(i % 3 ? -0.0 : 0.0);
+                t->cols[2].kind = GD_F64;
+                t->cols[2].v[i] = gd_f64_to_key(NAN);
+                t->cols[3].kind = GD_DEC;
+                t->cols[3].scale = 9;
+                t->cols[3].v[i] = (int64_t)i * -999999999;
+                t->cols[4].v[i] = (int64_t)(i * 0x9e3779b97f4a7c15ULL);
+        }
+        for (int codec = -1; codec <= 1; codec++)
+                roundtrip_one(t, codec);
+        gd_table_free(t);
+}
+
+static void roundtrip_million_rows(void **state)
+{
+        (void)state;
+        struct gd_table *t = gen_table(GEN_SENSOR, 1000000, 4, 77);
+        roundtrip_one(t, -1);
+        gd_table_free(t);
+}
+
+static void random_access(void **state)
+{
+        (void)state;
+        struct gd_table *t = gen_table(GEN_MIXED, 30000, 7, 4);
+        for (int codec = 0; codec <= 1; codec++) {
+                struct dm_buf b = encode(t, codec, NULL);
+                struct gd_segment *s;
+                struct gd_cursor *c;
+                int64_t v[7];
+                uint64_t st = 5;
+                assert_int_equal(gd_segment_open(b.data, b.len, &s), 0);
+                assert_int_equal(gd_cursor_new(s, &c), 0);
+                for (int k = 0; k < 2000; k++) {
+                        uint64_t i = gen_below(&st, t->n_rows);
+                        assert_int_equal(gd_cursor_row(c, i, v), 0);
+                        for (uint32_t j = 0; j < 7; j++)
+                                assert_true(v[j] == t->cols[j].v[i]);
+                }
+                assert_int_equal(gd_cursor_row(c, t->n_rows, v), DREAM_E_RANGE);
+                /* Ranges that cross block boundaries. */
+                struct gd_table *part;
+                assert_int_equal(gd_table_new(5000, 7, &part), 0);
+                for (uint64_t first = 0; first + 5000 <= t->n_rows; first += 4321) {
+                        assert_int_equal(gd_cursor_range(c, first, 5000, part), 0);
+                        for (uint32_t j = 0; j < 7; j++)
+                                for (uint64_t i = 0; i < 5000; i++)
+                                        assert_true(part->cols[j].v[i] == t->cols[j].v[first + i]);
+                }
+                assert_int_equal(gd_cursor_range(c, t->n_rows - 10, 11, part), DREAM_E_RANGE);
+                gd_table_free(part);
+                gd_cursor_free(c);
+                gd_segment_free(s);
+                dm_buf_release(&b);
+        }
+        gd_table_free(t);
+}
+
+static void condensed_stored(void **state)
+{
+        (void)state;
+        struct gd_table *t = gen_table(GEN_CLASSES, 2000, 4, 9);
+        struct gd_condense_opts o = {.budget = {.count = 40}, .order = GD_ORDER_MSB};
+        struct gd_condensed *c;
+        assert_int_equal(gd_condense(t, &o, &c), 0);
+        uint32_t m = c->m;
+        double x0 = c->x[0], w_last = c->w[m - 1];
+        struct dm_buf b = encode(t, -1, c);
+        struct gd_segment *s;
+        assert_int_equal(gd_segment_open(b.data, b.len, &s), 0);
+        const struct gd_condensed *back = gd_segment_condensed(s);
+        assert_non_null(back);
+        assert_int_equal(back->m, m);
+        assert_int_equal(back->d, 3);
+        assert_float_equal(back->x[0], x0, 0);
+        assert_float_equal(back->w[m - 1], w_last, 0);
+        gd_segment_free(s);
+        dm_buf_release(&b);
+        gd_table_free(t);
+}
+
+/* Decode everything; 0 only if every value equals the original. */
+static int decode_all(const uint8_t *p, size_t len, const struct gd_table *t)
+{
+        struct gd_segment *s;
+        struct gd_table *out;
+        int r = gd_segment_open(p, len, &s);
+        if (r < 0)
+                return r;
+        r = gd_segment_decode(s, &out);
+        gd_segment_free(s);
+        if (r < 0)
+                return r;
+        r = gen_tables_equal(t, out) ? 0 : 1;
+        gd_table_free(out);
+        return r;
+}
+
+/* Every single-byte corruption and every truncation is reported as an error:
+ * never a crash, never wrong rows. */
+static void corruption_detected(void **state)
+{
+        (void)state;
+        struct gd_table *t = gen_table(GEN_MIXED, 200, 5, 21);
+        struct gd_condense_opts o = {.budget = {.count = 10}, .order = GD_ORDER_MSB};
+        for (int codec = 0; codec <= 1; codec++) {
+                struct gd_condensed *c;
+                assert_int_equal(gd_condense(t, &o, &c), 0);
+                struct dm_buf b = encode(t, codec, c);
+                uint8_t *copy = malloc(b.len);
+                assert_int_equal(decode_all(b.data, b.len, t), 0);
+                for (size_t i = 0; i < b.len; i++) {
+                        memcpy(copy, b.data, b.len);
+                        copy[i] ^= (uint8_t)(1u << (i % 8));
+                        int r = decode_all(copy, b.len, t);
+                        assert_true(r < 0);
+                }
+                for (size_t len = 0; len < b.len; len++) {
+                        uint8_t *cut = malloc(len ? len : 1);
+                        memcpy(cut, b.data, len);
+                        int r = decode_all(cut, len, t);
+                        assert_true(r < 0);
+                        free(cut);
+                }
+                free(copy);
+                dm_buf_release(&b);
+        }
+        gd_table_free(t);
+}
+
+static void error_kinds(void **state)
+{
+        (void)state;
+        struct gd_segment *s;
+        struct gd_table *t = gen_table(GEN_SENSOR, 100, 3, 2);
+        struct dm_buf b = encode(t, -1, NULL);
+        assert_int_equal(gd_segment_open((const uint8_t *)"hello world", 11, &s), DREAM_E_FORMAT);
+        assert_int_equal(gd_segment_open(b.data, 5, &s), DREAM_E_TRUNCATED);
+        assert_int_equal(gd_segment_open(b.data, 60, &s), DREAM_E_TRUNCATED);
+        b.data[20] ^= 1;
+        assert_int_equal(gd_segment_open(b.data, b.len, &s), DREAM_E_CHECKSUM);
+        b.data[20] ^= 1;
+        b.data[b.len - 1] ^= 1; /* inside the last record block */
+        assert_int_equal(gd_segment_open(b.data, b.len, &s), 0);
+        assert_int_equal(gd_segment_verify(s), DREAM_E_CHECKSUM);
+        struct gd_table *out;
+        assert_int_equal(gd_segment_decode(s, &out), DREAM_E_CHECKSUM);
+        gd_segment_free(s);
+        dm_buf_release(&b);
+        gd_table_free(t);
+}
+
+/* Allocation failure at every point of encode, serialize, open and decode:
+ * an error, never a crash or a leak (checked by the sanitizer build). */
+static void allocation_failures(void **state)
+{
+        (void)state;
+        struct gd_table *t = gen_table(GEN_CLASSES, 500, 4, 3);
+        struct dm_buf good = encode(t, -1, NULL);
+        for (unsigned long nth = 1; nth < 400; nth++) {
+                struct gd_segment *s = NULL;
+                struct gd_table *out = NULL;
+                struct gd_condensed *c = NULL;
+                struct gd_condense_opts o = {.budget = {.count = 20}, .order = GD_ORDER_ENTROPY};
+                struct dm_buf b;
+                dm_buf_init(&b);
+                dm_alloc_fail_at(nth, 0);
+                int r = gd_segment_encode(t, NULL, &s);
+                if (r == 0) {
+                        r = gd_segment_serialize(s, &b);
+                        gd_segment_free(s);
+                        s = NULL;
+                }
+                if (r == 0)
+                        r = gd_segment_open(good.data, good.len, &s);
+                if (r == 0)
+                        r = gd_segment_decode(s, &out);
+                if (r == 0)
+                        r = gd_condense(t, &o, &c);
+                dm_alloc_fail_at(0, 0);
+                assert_true(r == 0 || r == DREAM_E_NOMEM);
+                gd_condensed_free(c);
+                gd_table_free(out);
+                gd_segment_free(s);
+                dm_buf_release(&b);
+        }
+        dm_buf_release(&good);
+        gd_table_free(t);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(roundtrip_shapes),
+            cmocka_unit_test(roundtrip_extremes),
+            cmocka_unit_test(roundtrip_million_rows),
+            cmocka_unit_test(random_access),
+            cmocka_unit_test(condensed_stored),
+            cmocka_unit_test(corruption_detected),
+            cmocka_unit_test(error_kinds),
+            cmocka_unit_test(allocation_failures),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
