@@ -422,7 +422,7 @@ static int encode_blocks(struct gd_segment *s, const struct gd_table *t, const u
                 s->owned_blocks = dm_buf_steal(&zbuf, &s->blocks_len);
         } else {
                 s->codec = GD_BLOCK_PLAIN;
-                r = dm_buf_reserve(&pbuf, s->plain_records_bytes);
+                r = dm_buf_reserve(&pbuf, s->plain_records_bytes + 1); /* never NULL */
                 if (r < 0)
                         goto out;
                 for (uint32_t b = 0; b < s->n_blocks; b++) {
