@@ -37,7 +37,8 @@
         X(DREAM_E_DENIED, -5023, "permission denied")                                              \
         X(DREAM_E_PROTO, -5024, "protocol error")                                                  \
         X(DREAM_E_TIMEOUT, -5025, "timed out")                                                     \
-        X(DREAM_E_NUMERIC, -5026, "numerical failure (singular or non-finite)")
+        X(DREAM_E_NUMERIC, -5026, "numerical failure (singular or non-finite)")                    \
+        X(DREAM_E_INTERNAL, -5027, "internal error")
 
 enum dream_err {
 #define DREAM_ERR_ENUM(name, value, msg) name = value,

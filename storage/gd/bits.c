@@ -8,6 +8,20 @@
 #include "storage/gd/gd.h"
 #include "storage/gd/internal.h"
 
+/* 64x64 bit-matrix transpose (Hacker's Delight, 7-3): bit c of a[r] moves to
+ * bit 63 - r of a[63 - c]. */
+static void transpose64(uint64_t a[64])
+{
+        uint64_t m = 0x00000000FFFFFFFFULL;
+        for (unsigned j = 32; j != 0; j >>= 1, m ^= m << j) {
+                for (unsigned k = 0; k < 64; k = ((k | j) + 1) & ~j) {
+                        uint64_t t = (a[k] ^ (a[k | j] >> j)) & m;
+                        a[k] ^= t;
+                        a[k | j] ^= t << j;
+                }
+        }
+}
+
 int gd_planes_build(const struct gd_table *t, const struct gd_colparam *params,
                     struct gd_planes **ret)
 {
@@ -39,18 +53,16 @@ int gd_planes_build(const struct gd_table *t, const struct gd_colparam *params,
                 const unsigned w = params[j].width;
                 p->col_start[j] = pos;
                 for (uint64_t base = 0; base < n; base += 64) {
-                        uint64_t codes[64];
+                        uint64_t a[64];
                         unsigned cnt = (unsigned)(n - base < 64 ? n - base : 64);
                         uint64_t word_idx = base >> 6;
-                        for (unsigned k = 0; k < cnt; k++)
-                                codes[k] = gd_code(v[base + k], min);
-                        for (unsigned b = 0; b < w; b++) {
-                                const unsigned shift = w - 1 - b;
-                                uint64_t word = 0;
-                                for (unsigned k = 0; k < cnt; k++)
-                                        word |= ((codes[k] >> shift) & 1u) << k;
-                                p->bits[(uint64_t)(pos + b) * p->words + word_idx] = word;
-                        }
+                        /* Row k goes to a[63 - k]; after the transpose, a[63 - s]
+                         * holds code bit s of every row, row k at bit k. */
+                        for (unsigned k = 0; k < 64; k++)
+                                a[63 - k] = k < cnt ? gd_code(v[base + k], min) : 0;
+                        transpose64(a);
+                        for (unsigned b = 0; b < w; b++)
+                                p->bits[(uint64_t)(pos + b) * p->words + word_idx] = a[64 - w + b];
                 }
                 pos += w;
         }

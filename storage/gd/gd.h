@@ -192,6 +192,7 @@ struct gd_encode_opts {
         uint32_t patience;     /* stage 2 patience, 0 = scan all bits */
         int zstd_level;        /* 0 = default */
         int force_codec;       /* -1 = choose the smaller, else a gd_block_codec */
+        uint32_t block_bytes;  /* target raw bytes of a record block, 0 = default */
         uint64_t source_bytes; /* size of the input it came from (for ratios), or 0 */
 };
 void gd_encode_opts_default(struct gd_encode_opts *o);

@@ -26,7 +26,7 @@
 #define PART_ENTRY_BYTES   32u
 #define BLOCK_ENTRY_BYTES  24u
 #define DICT_HEADER_BYTES  10u
-#define TARGET_BLOCK_BYTES 32768u
+#define TARGET_BLOCK_BYTES 16384u
 #define MAX_BLOCK_ROWS     8192u
 #define DEFAULT_ZSTD_LEVEL 9
 
@@ -312,12 +312,13 @@ void gd_encode_opts_default(struct gd_encode_opts *o)
         o->zstd_level = DEFAULT_ZSTD_LEVEL;
         o->force_codec = -1;
         o->source_bytes = 0;
+        o->block_bytes = 0;
 }
 
-static uint32_t choose_rows_per_block(const struct layout *l)
+static uint32_t choose_rows_per_block(const struct layout *l, uint32_t target)
 {
         uint32_t per_row = l->row_bytes ? l->row_bytes : 1;
-        uint32_t rows = TARGET_BLOCK_BYTES / per_row;
+        uint32_t rows = (target ? target : TARGET_BLOCK_BYTES) / per_row;
         if (rows > MAX_BLOCK_ROWS)
                 rows = MAX_BLOCK_ROWS;
         rows &= ~63u;
@@ -383,7 +384,7 @@ static int encode_blocks(struct gd_segment *s, const struct gd_table *t, const u
 
         dm_buf_init(&zbuf);
         dm_buf_init(&pbuf);
-        s->rows_per_block = choose_rows_per_block(l);
+        s->rows_per_block = choose_rows_per_block(l, o->block_bytes);
         s->n_blocks = (uint32_t)((s->n_rows + s->rows_per_block - 1) / s->rows_per_block);
         s->blocks = dm_calloc(s->n_blocks ? s->n_blocks : 1, sizeof(*s->blocks));
         struct block_entry *zent = dm_calloc(s->n_blocks ? s->n_blocks : 1, sizeof(*zent));
