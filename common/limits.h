@@ -17,4 +17,19 @@
 #define DREAM_MAX_FRAME_DEFAULT (64u << 20)  /* bytes in one protocol frame (configurable) */
 #define DREAM_MAX_IDX_DIMS      8u           /* dimensions of an IDX array */
 
+/* Protocol (proto/). */
+#define DREAM_PROTOCOL_VERSION  1u         /* version of dream.proto spoken */
+#define DREAM_MAX_BATCH_ROWS    (1u << 24) /* rows in one Ingest, ExportChunk or Predict */
+#define DREAM_MAX_BATCH_SIZE    (1u << 20) /* rows in one streamed Batch / training mini-batch */
+#define DREAM_MAX_TOKEN         4096u      /* bytes in an authentication token */
+#define DREAM_MAX_RESUME_TOKEN  256u       /* bytes in a GetBatches resume token */
+#define DREAM_MAX_PATH          4096u      /* bytes in a server-side path (Backup) */
+#define DREAM_MAX_EPOCHS        100000u    /* epochs of one training job */
+#define DREAM_MAX_HIDDEN_LAYERS 2u         /* hidden layers of an mlp */
+#define DREAM_MAX_HIDDEN_WIDTH  65536u     /* units in one hidden layer */
+#define DREAM_MAX_K             65536u     /* k-means clusters */
+#define DREAM_UNPACK_FACTOR     2u /* protobuf unpack may allocate this many bytes per frame byte... \
+                                    */
+#define DREAM_UNPACK_SLACK (16u << 20) /* ...plus this many */
+
 #endif
