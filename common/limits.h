@@ -28,8 +28,15 @@
 #define DREAM_MAX_HIDDEN_LAYERS 2u         /* hidden layers of an mlp */
 #define DREAM_MAX_HIDDEN_WIDTH  65536u     /* units in one hidden layer */
 #define DREAM_MAX_K             65536u     /* k-means clusters */
-#define DREAM_UNPACK_FACTOR     2u /* protobuf unpack may allocate this many bytes per frame byte... \
-                                    */
+#define DREAM_UNPACK_FACTOR                                                                        \
+        2u /* protobuf unpack may allocate this many bytes per frame byte...                       \
+            */
 #define DREAM_UNPACK_SLACK (16u << 20) /* ...plus this many */
+
+/* Training (train/). */
+#define DREAM_MAX_MODEL_WEIGHTS (1ull << 28) /* numbers in one model (weights, biases, centres) */
+
+/* Client (client/). */
+#define DREAM_MAX_INFLATED (64ull << 30) /* bytes a gzip input may inflate to */
 
 #endif

@@ -104,7 +104,8 @@ struct gd_segment {
         uint64_t blocks_len;
         /* Serialized form of the parts (encoder: owned; opened: borrowed). */
         uint8_t *owned_blocks;
-        uint8_t *dict_stored; /* owned copy of the stored dictionary part */
+        uint8_t *dict_stored;     /* encoder: owned stored dictionary part */
+        const uint8_t *dict_part; /* the stored dictionary part (owned or borrowed) */
         uint64_t dict_stored_len;
         uint64_t plain_records_bytes;
         struct gd_condensed *cond;
@@ -519,6 +520,7 @@ static int encode_dict(struct gd_segment *s, const struct gd_table *t, const uin
         memcpy(s->dict_stored + 2, &raw_le, 8);
         if (payload_len)
                 memcpy(s->dict_stored + DICT_HEADER_BYTES, payload, payload_len);
+        s->dict_part = s->dict_stored;
         r = 0;
 out:
         dm_buf_release(&z);
@@ -744,7 +746,7 @@ int gd_segment_serialize(const struct gd_segment *s, struct dm_buf *out)
                 dm_buf_init(&parts[i]);
         r = put_columns(s, &parts[0]);
         r = r ? r : put_mask(s, &parts[1]);
-        r = r ? r : dm_buf_append(&parts[2], s->dict_stored, s->dict_stored_len);
+        r = r ? r : dm_buf_append(&parts[2], s->dict_part, s->dict_stored_len);
         r = r ? r : put_block_index(s, &parts[3]);
         r = r ? r : dm_buf_append(&parts[4], s->blocks_data, s->blocks_len);
         if (s->cond)
@@ -877,6 +879,8 @@ static int parse_dict(struct gd_segment *s, struct part_ref part)
         memcpy(&raw_len, part.p + 2, 8);
         raw_len = le64toh(raw_len);
         s->dict_codec = (enum gd_block_codec)part.p[0];
+        s->dict_part = part.p;
+        s->dict_stored_len = part.len;
         s->dict = dm_calloc(plen ? plen : 1, 1);
         if (!s->dict)
                 return DREAM_E_NOMEM;

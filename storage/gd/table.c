@@ -124,8 +124,9 @@ double gd_value_f64(enum gd_kind kind, uint8_t scale, int64_t v)
         case GD_INT:
                 return (double)v;
         case GD_DEC:
-                /* Exact for |v| < 2^53: a correctly rounded quotient. */
-                return (double)v / (double)pow10_i64[scale];
+                /* v is exact in long double (64-bit mantissa), so the quotient is
+                 * the nearest double for |v| < 2^53 and within one ulp above. */
+                return (double)((long double)v / (long double)pow10_i64[scale]);
         case GD_F64:
         default:
                 return gd_key_to_f64(v);

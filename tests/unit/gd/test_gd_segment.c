@@ -49,6 +49,13 @@ static void roundtrip_one(const struct gd_table *t, int codec)
         struct gd_stats st;
         gd_segment_stats(s, &st);
         assert_int_equal(st.source_bytes, 12345);
+        assert_int_equal(st.total_bytes, b.len);
+        struct dm_buf again;
+        dm_buf_init(&again);
+        assert_int_equal(gd_segment_serialize(s, &again), 0);
+        assert_int_equal(again.len, b.len);
+        assert_memory_equal(again.data, b.data, b.len);
+        dm_buf_release(&again);
         if (codec >= 0)
                 assert_int_equal(st.codec, codec);
         gd_table_free(out);

@@ -1,0 +1,127 @@
+/* The dream CLI: shared helpers of the commands (cli_*.c).
+ *
+ * Exit codes, one-line error messages, whole-file loading (with .gz
+ * inflation), an atomic buffered output writer, and a progress bar. */
+#ifndef DREAM_CLI_H
+#define DREAM_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/limits.h"
+
+/* Exit codes of every command. */
+enum cli_exit {
+        CLI_OK = 0,
+        CLI_USAGE = 1,    /* bad command line */
+        CLI_INPUT = 2,    /* bad or unreadable input, unwritable output */
+        CLI_CORRUPT = 3,  /* a .dream file is truncated, corrupt or not one */
+        CLI_INTERNAL = 4, /* out of memory, codec failure */
+};
+
+/* The commands: argv[0] is the command name. Each returns an exit code. */
+int cli_pack(int argc, char **argv);
+int cli_unpack(int argc, char **argv);
+int cli_inspect(int argc, char **argv);
+int cli_condense(int argc, char **argv);
+
+/* "dream: FILE:LINE:COL: message" on stderr, one line; LINE and COL are left
+ * out when 0, FILE when NULL. */
+void cli_error(const char *file, uint64_t line, uint32_t col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* "dream: message" (usage errors) and the hint to run --help. */
+void cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Exit code for an error from the readers or the codec while reading input
+ * (2), from gd_segment_open/decoding (3 when `dream_file`), else 4. */
+int cli_exit_for(int err, int dream_file);
+
+/* ---- input ------------------------------------------------------------- */
+
+/* A whole input file in memory: mapped read-only, or read into a buffer
+ * (pipes, "-" for stdin, inflated .gz). */
+struct cli_file {
+        const uint8_t *data;
+        size_t len;
+        void *map; /* owned mapping, or NULL */
+        size_t map_len;
+        uint8_t *heap; /* owned buffer, or NULL */
+};
+
+/* Load `path` ("-" = stdin). Gzip data (by its magic bytes) is inflated, up
+ * to DREAM_MAX_INFLATED bytes. 0, a negative errno, DREAM_E_NOMEM,
+ * DREAM_E_LIMIT, DREAM_E_TRUNCATED or DREAM_E_CORRUPT (bad gzip). */
+int cli_file_load(const char *path, struct cli_file *ret);
+void cli_file_release(struct cli_file *f);
+/* Message for a cli_file_load error ("cannot open: ...", "corrupt gzip
+ * data"...), static storage. */
+const char *cli_load_strerror(int err);
+
+/* An opened .dream file: the bytes and the segment over them. */
+struct gd_segment;
+struct cli_dream {
+        struct cli_file file;
+        struct gd_segment *seg;
+};
+/* Load and open a .dream file; on failure print the error and return the
+ * exit code (2 unreadable, 3 corrupt, 4 internal), else CLI_OK. */
+int cli_dream_open(const char *path, struct cli_dream *ret);
+void cli_dream_close(struct cli_dream *d);
+
+/* ---- output ------------------------------------------------------------ */
+
+/* Buffered output that appears whole or not at all: written to
+ * PATH.tmp-XXXXXX then renamed over PATH by cli_out_commit. "-" (or NULL)
+ * writes to stdout directly. */
+struct cli_out {
+        int fd;
+        int is_stdout;
+        char *path; /* owned */
+        char *tmp;  /* owned, NULL for stdout */
+        uint8_t *buf;
+        size_t len;
+        size_t cap;
+        int err; /* first write error (negative errno), sticky */
+};
+
+int cli_out_open(struct cli_out *o, const char *path);
+void cli_out_flush(struct cli_out *o);
+/* Room for n (<= 64 KiB) more bytes at o->buf + o->len. */
+static inline uint8_t *cli_out_room(struct cli_out *o, size_t n)
+{
+        if (o->cap - o->len < n)
+                cli_out_flush(o);
+        return o->buf + o->len;
+}
+void cli_out_write(struct cli_out *o, const void *p, size_t n);
+/* Flush, optionally fsync, rename into place. 0 or a negative errno; on
+ * failure the temporary file is removed. Releases o either way. */
+int cli_out_commit(struct cli_out *o, int durable);
+/* Remove the temporary file and release o. Accepts a released o. */
+void cli_out_abort(struct cli_out *o);
+
+/* Whether `out` names the same existing file as `in` (so that writing it
+ * would replace the input). */
+int cli_same_file(const char *in, const char *out);
+
+/* Write a CSV header field, quoted when it holds a comma, quote, blank edge
+ * or line break. */
+void cli_out_csv_name(struct cli_out *o, const char *name);
+
+/* ---- progress ---------------------------------------------------------- */
+
+/* A progress bar on stderr, shown only when stderr is a terminal and the
+ * input is larger than CLI_PROGRESS_MIN bytes. */
+#define CLI_PROGRESS_MIN (16ull << 20)
+struct cli_progress {
+        int on;
+        int last; /* last percentage drawn */
+        const char *what;
+};
+void cli_progress_init(struct cli_progress *p, const char *what, uint64_t input_bytes);
+/* read_progress_fn-compatible. */
+void cli_progress_cb(void *ctx, uint64_t done, uint64_t total);
+void cli_progress_note(struct cli_progress *p, const char *what);
+void cli_progress_end(struct cli_progress *p);
+
+#endif

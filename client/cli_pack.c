@@ -1,0 +1,305 @@
+/* dream pack: CSV or IDX -> .dream file. */
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/cli.h"
+#include "client/read/read.h"
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "storage/gd/gd.h"
+
+static const char pack_help[] =
+    "usage: dream pack INPUT [-o OUT.dream] [--label COL] [--task TASK]\n"
+    "                  [--format csv|idx] [--labels LABELS.idx] [--budget B]\n"
+    "                  [--order msb|entropy] [-q]\n"
+    "\n"
+    "Compress a table losslessly into a .dream file.\n"
+    "\n"
+    "INPUT is a CSV file with a header row and numeric cells, or an IDX images\n"
+    "file (MNIST format); either may be gzip-compressed (.gz). '-' reads stdin.\n"
+    "\n"
+    "  -o, --output OUT     output file (default: INPUT's name without its\n"
+    "                       extensions, plus .dream, in the current directory)\n"
+    "  -l, --label COL      target column (default: a column named 'label')\n"
+    "  -t, --task TASK      regression, classification or auto (default auto:\n"
+    "                       classification when the target holds only integers\n"
+    "                       with at most 256 distinct values)\n"
+    "  -f, --format FMT     csv or idx (default: from the file name or content)\n"
+    "      --labels FILE    IDX labels file for an IDX images input\n"
+    "  -b, --budget B       also store condensed samples for this budget: a row\n"
+    "                       count (92) or a fraction (0.01, 1%)\n"
+    "      --order ORDER    bit order of the condensed samples: msb or entropy\n"
+    "  -q, --quiet          print nothing on success\n"
+    "  -h, --help           this help\n"
+    "\n"
+    "Exit status: 0 ok, 1 usage, 2 bad input, 3 corrupt file, 4 internal error.\n";
+
+static int has_suffix(const char *s, const char *suf)
+{
+        size_t n = strlen(s), k = strlen(suf);
+        return n >= k && strcasecmp(s + n - k, suf) == 0;
+}
+
+/* Base name without directory, .gz, and one more extension. Owned. */
+static char *default_output(const char *input)
+{
+        char *copy = dm_strdup(input), *base, *out = NULL, *dot;
+        if (!copy)
+                return NULL;
+        base = basename(copy);
+        if (strcmp(input, "-") == 0 || base[0] == '\0' || strcmp(base, "/") == 0)
+                base = "stdin";
+        size_t n = strlen(base);
+        if (has_suffix(base, ".gz"))
+                base[n - 3] = '\0';
+        dot = strrchr(base, '.');
+        if (dot && dot != base)
+                *dot = '\0';
+        out = dm_malloc(strlen(base) + sizeof(".dream"));
+        if (out) {
+                strcpy(out, base);
+                strcat(out, ".dream");
+        }
+        dm_free(copy);
+        return out;
+}
+
+/* csv or idx from the file name, then from the content. */
+static int guess_idx(const char *path, const struct cli_file *f)
+{
+        char name[4096];
+        snprintf(name, sizeof(name), "%s", path);
+        size_t n = strlen(name);
+        if (has_suffix(name, ".gz"))
+                name[n - 3] = '\0';
+        if (has_suffix(name, ".csv") || has_suffix(name, ".txt"))
+                return 0;
+        if (has_suffix(name, ".idx") || has_suffix(name, "-ubyte") || strstr(name, "idx1") ||
+            strstr(name, "idx3"))
+                return 1;
+        return f->len >= 4 && f->data[0] == 0 && f->data[1] == 0 && f->data[2] >= 0x08 &&
+               f->data[2] <= 0x0E;
+}
+
+static void print_size(char *out, size_t n, uint64_t b)
+{
+        if (b >= 10ull << 20)
+                snprintf(out, n, "%.1f MB", (double)b / 1e6);
+        else if (b >= 10ull << 10)
+                snprintf(out, n, "%.1f kB", (double)b / 1e3);
+        else
+                snprintf(out, n, "%llu bytes", (unsigned long long)b);
+}
+
+int cli_pack(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+            {"output", required_argument, NULL, 'o'}, {"label", required_argument, NULL, 'l'},
+            {"task", required_argument, NULL, 't'},   {"format", required_argument, NULL, 'f'},
+            {"labels", required_argument, NULL, 'L'}, {"budget", required_argument, NULL, 'b'},
+            {"order", required_argument, NULL, 'O'},  {"quiet", no_argument, NULL, 'q'},
+            {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        };
+        const char *input, *output = NULL, *labels_path = NULL, *format = NULL;
+        char *out_owned = NULL;
+        struct read_opts ro;
+        struct read_error re;
+        struct cli_file in = {0}, lab = {0};
+        struct gd_table *t = NULL;
+        struct gd_segment *seg = NULL;
+        struct gd_condensed *cond = NULL;
+        struct gd_encode_opts eo;
+        struct gd_condense_opts co = {.order = GD_ORDER_MSB};
+        struct cli_progress prog;
+        struct cli_out out;
+        struct dm_buf buf;
+        int have_budget = 0, quiet = 0, is_idx, c, r, rc = CLI_INTERNAL;
+        uint64_t source_bytes;
+
+        read_opts_default(&ro);
+        dm_buf_init(&buf);
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":o:l:t:f:b:qh", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'o':
+                        output = optarg;
+                        break;
+                case 'l':
+                        ro.label = optarg;
+                        break;
+                case 't':
+                        if (read_task_parse(optarg, &ro.task) < 0) {
+                                cli_usage_error("pack", "unknown task '%s'", optarg);
+                                return CLI_USAGE;
+                        }
+                        break;
+                case 'f':
+                        if (strcmp(optarg, "csv") != 0 && strcmp(optarg, "idx") != 0) {
+                                cli_usage_error("pack", "unknown format '%s'", optarg);
+                                return CLI_USAGE;
+                        }
+                        format = optarg;
+                        break;
+                case 'L':
+                        labels_path = optarg;
+                        break;
+                case 'b':
+                        if (gd_budget_parse(optarg, &co.budget) < 0) {
+                                cli_usage_error("pack", "invalid budget '%s'", optarg);
+                                return CLI_USAGE;
+                        }
+                        have_budget = 1;
+                        break;
+                case 'O':
+                        if (strcmp(optarg, "msb") == 0) {
+                                co.order = GD_ORDER_MSB;
+                        } else if (strcmp(optarg, "entropy") == 0) {
+                                co.order = GD_ORDER_ENTROPY;
+                        } else {
+                                cli_usage_error("pack", "unknown order '%s'", optarg);
+                                return CLI_USAGE;
+                        }
+                        break;
+                case 'q':
+                        quiet = 1;
+                        break;
+                case 'h':
+                        fputs(pack_help, stdout);
+                        return CLI_OK;
+                case ':':
+                        cli_usage_error("pack", "option '%s' needs a value", argv[optind - 1]);
+                        return CLI_USAGE;
+                default:
+                        cli_usage_error("pack", "unknown option '%s'", argv[optind - 1]);
+                        return CLI_USAGE;
+                }
+        }
+        if (optind != argc - 1) {
+                cli_usage_error("pack", optind >= argc ? "missing INPUT" : "too many arguments");
+                return CLI_USAGE;
+        }
+        input = argv[optind];
+        if (!output) {
+                out_owned = default_output(input);
+                if (!out_owned) {
+                        cli_error(NULL, 0, 0, "out of memory");
+                        return CLI_INTERNAL;
+                }
+                output = out_owned;
+        }
+
+        if (cli_same_file(input, output) || (labels_path && cli_same_file(labels_path, output))) {
+                cli_usage_error("pack", "output '%s' would overwrite the input", output);
+                rc = CLI_USAGE;
+                goto out;
+        }
+        r = cli_file_load(input, &in);
+        if (r < 0) {
+                cli_error(input, 0, 0, "cannot read: %s", cli_load_strerror(r));
+                rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
+                goto out;
+        }
+        is_idx = format ? strcmp(format, "idx") == 0 : guess_idx(input, &in);
+        if (labels_path && !is_idx) {
+                cli_usage_error("pack", "--labels needs an idx input");
+                rc = CLI_USAGE;
+                goto out;
+        }
+        if (labels_path) {
+                r = cli_file_load(labels_path, &lab);
+                if (r < 0) {
+                        cli_error(labels_path, 0, 0, "cannot read: %s", cli_load_strerror(r));
+                        rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
+                        goto out;
+                }
+        }
+        source_bytes = in.len + lab.len;
+        cli_progress_init(&prog, "reading", source_bytes);
+        ro.progress = cli_progress_cb;
+        ro.progress_ctx = &prog;
+        if (is_idx)
+                r = read_idx(in.data, in.len, labels_path ? lab.data : NULL, lab.len, &ro, &re, &t);
+        else
+                r = read_csv(in.data, in.len, &ro, &re, &t);
+        if (r < 0) {
+                cli_progress_end(&prog);
+                cli_error(re.source == READ_SRC_LABELS ? labels_path : input, re.line, re.column,
+                          "%s", re.msg);
+                rc = cli_exit_for(r, 0);
+                goto out;
+        }
+        /* The input bytes are no longer needed: free them before encoding. */
+        cli_file_release(&in);
+        cli_file_release(&lab);
+
+        if (t->n_rows > DREAM_MAX_SEGMENT_ROWS) {
+                cli_error(input, 0, 0, "too many rows (%llu, limit %u per file)",
+                          (unsigned long long)t->n_rows, DREAM_MAX_SEGMENT_ROWS);
+                rc = CLI_INPUT;
+                goto out;
+        }
+        cli_progress_note(&prog, "compressing");
+        gd_encode_opts_default(&eo);
+        eo.source_bytes = source_bytes;
+        r = gd_segment_encode(t, &eo, &seg);
+        if (r < 0) {
+                cli_progress_end(&prog);
+                cli_error(input, 0, 0, "cannot compress: %s", dream_strerror(r));
+                rc = cli_exit_for(r, 0);
+                goto out;
+        }
+        if (have_budget) {
+                cli_progress_note(&prog, "condensing");
+                r = gd_condense(t, &co, &cond);
+                if (r < 0) {
+                        cli_progress_end(&prog);
+                        cli_error(input, 0, 0, "cannot condense: %s", dream_strerror(r));
+                        rc = cli_exit_for(r, 0);
+                        goto out;
+                }
+                gd_segment_set_condensed(seg, cond);
+                cond = NULL;
+        }
+        cli_progress_note(&prog, "writing");
+        r = gd_segment_serialize(seg, &buf);
+        if (r < 0) {
+                cli_progress_end(&prog);
+                cli_error(output, 0, 0, "cannot serialize: %s", dream_strerror(r));
+                goto out;
+        }
+        r = cli_out_open(&out, output);
+        if (r == 0) {
+                cli_out_write(&out, buf.data, buf.len);
+                r = cli_out_commit(&out, 1);
+        }
+        cli_progress_end(&prog);
+        if (r < 0) {
+                cli_error(output, 0, 0, "cannot write: %s", dream_strerror(r));
+                rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
+                goto out;
+        }
+        if (!quiet) {
+                char a[32], b[32];
+                print_size(a, sizeof(a), source_bytes);
+                print_size(b, sizeof(b), buf.len);
+                printf("packed '%s' -> '%s': %llu rows, %u columns, %s -> %s (%.2fx)\n", input,
+                       output, (unsigned long long)t->n_rows, t->n_cols, a, b,
+                       buf.len ? (double)source_bytes / (double)buf.len : 0.0);
+        }
+        rc = CLI_OK;
+out:
+        gd_condensed_free(cond);
+        gd_segment_free(seg);
+        gd_table_free(t);
+        dm_buf_release(&buf);
+        cli_file_release(&in);
+        cli_file_release(&lab);
+        dm_free(out_owned);
+        return rc;
+}
