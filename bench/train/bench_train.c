@@ -1,0 +1,182 @@
+/* Benchmark of train/ on raw data files written by make_data.py: fits one
+ * model on the full training file and prints one JSON line with the fit
+ * time, the memory figures and the test metrics. Not a test.
+ *
+ *   bench_train MODEL TRAIN.bin [TEST.bin] [--epochs E] [--batch B] [--lr X]
+ *               [--l2 X] [--hidden H] [--k K] [--max-iter N] [--threads T]
+ *               [--task reg|class] [--exact]
+ */
+#include "common/alloc.h"
+#include "common/err.h"
+#include "train/train.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct data {
+        float *x, *y;
+        size_t n;
+        uint32_t d;
+};
+
+static int load(const char *path, struct data *ret)
+{
+        FILE *f = fopen(path, "rb");
+        char magic[4];
+        uint64_t n;
+        uint32_t d;
+        struct data dt = {0};
+        if (!f)
+                return -1;
+        if (fread(magic, 1, 4, f) != 4 || memcmp(magic, "DTRB", 4) != 0 ||
+            fread(&n, 8, 1, f) != 1 || fread(&d, 4, 1, f) != 1 || d == 0 || d > 65536 || n == 0 ||
+            n > (1ull << 32))
+                goto fail;
+        dt.n = n;
+        dt.d = d;
+        dt.x = dm_mallocarray(n * d, sizeof(float));
+        dt.y = dm_mallocarray(n, sizeof(float));
+        if (!dt.x || !dt.y || fread(dt.x, sizeof(float), n * d, f) != n * d ||
+            fread(dt.y, sizeof(float), n, f) != n)
+                goto fail;
+        fclose(f);
+        *ret = dt;
+        return 0;
+fail:
+        dm_free(dt.x);
+        dm_free(dt.y);
+        fclose(f);
+        return -1;
+}
+
+static double now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double cpu(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int progress(void *ctx, uint32_t epoch, uint32_t epochs, double loss)
+{
+        (void)ctx;
+        fprintf(stderr, "\repoch %u/%u loss %.6g   ", epoch, epochs, loss);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        enum train_kind kind;
+        struct train_params p;
+        struct train_problem pb = {0};
+        struct train_model *m = NULL;
+        struct train_metrics mt = {0};
+        struct data tr = {0}, te = {0};
+        const char *test = NULL;
+        int exact = 0, r, threads = 0;
+        double t0, t1, c0, c1;
+
+        if (argc < 3 || train_kind_parse(argv[1], &kind) < 0) {
+                fprintf(stderr, "usage: bench_train MODEL TRAIN.bin [TEST.bin] [options]\n");
+                return 2;
+        }
+        train_params_default(kind, &p);
+        pb.task = kind == TRAIN_MLP ? TRAIN_TASK_CLASSIFICATION : 0;
+        for (int i = 3; i < argc; i++) {
+                const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+                if (strcmp(a, "--exact") == 0) {
+                        exact = 1;
+                        continue;
+                }
+                if (a[0] != '-') {
+                        test = a;
+                        continue;
+                }
+                i++;
+                if (strcmp(a, "--epochs") == 0)
+                        p.epochs = (uint32_t)atoi(v);
+                else if (strcmp(a, "--batch") == 0)
+                        p.batch = (uint32_t)atoi(v);
+                else if (strcmp(a, "--lr") == 0)
+                        p.lr = atof(v);
+                else if (strcmp(a, "--l2") == 0)
+                        p.l2 = atof(v);
+                else if (strcmp(a, "--hidden") == 0)
+                        r = train_hidden_parse(v, &p);
+                else if (strcmp(a, "--k") == 0)
+                        p.k = (uint32_t)atoi(v);
+                else if (strcmp(a, "--max-iter") == 0)
+                        p.max_iter = (uint32_t)atoi(v);
+                else if (strcmp(a, "--threads") == 0)
+                        threads = atoi(v);
+                else if (strcmp(a, "--task") == 0)
+                        pb.task = strcmp(v, "reg") == 0 ? TRAIN_TASK_REGRESSION
+                                                        : TRAIN_TASK_CLASSIFICATION;
+                else {
+                        fprintf(stderr, "bench_train: unknown option '%s'\n", a);
+                        return 2;
+                }
+        }
+        if (threads > 0)
+                train_set_threads(threads);
+        if (load(argv[2], &tr) < 0 || (test && load(test, &te) < 0)) {
+                fprintf(stderr, "bench_train: cannot read the data files\n");
+                return 1;
+        }
+        pb.d = tr.d;
+        struct train_view v = {tr.x, kind == TRAIN_KMEANS ? NULL : tr.y, NULL, tr.n, tr.d};
+        t0 = now();
+        c0 = cpu();
+        if (exact) {
+                struct train_suffstats *s = NULL;
+                r = train_suffstats_new(tr.d, &s);
+                if (r == 0)
+                        r = train_suffstats_add(s, &v);
+                t1 = now();
+                fprintf(stderr, "statistics: %.3f s\n", t1 - t0);
+                t0 = now();
+                c0 = cpu();
+                if (r == 0)
+                        r = train_fit_exact(kind, &p, &pb, s, NULL, NULL, &m);
+                train_suffstats_free(s);
+        } else {
+                r = train_fit(kind, &p, &pb, &v, progress, NULL, &m);
+        }
+        t1 = now();
+        c1 = cpu();
+        fprintf(stderr, "\n");
+        if (r < 0) {
+                fprintf(stderr, "bench_train: fit failed: %s\n", dream_strerror(r));
+                return 1;
+        }
+        struct train_view tv = test ? (struct train_view){te.x, te.y, NULL, te.n, te.d} : v;
+        if (kind == TRAIN_KMEANS)
+                tv.y = NULL;
+        r = train_evaluate(m, &tv, &mt);
+        if (r < 0) {
+                fprintf(stderr, "bench_train: evaluate failed: %s\n", dream_strerror(r));
+                return 1;
+        }
+        printf("{\"engine\":\"dream\",\"model\":\"%s\",\"n\":%zu,\"d\":%u,\"threads\":%d,"
+               "\"epochs\":%u,\"train_seconds\":%.4f,\"cpu_seconds\":%.4f,\"view_bytes\":%zu,"
+               "\"work_bytes\":%llu,"
+               "\"loss\":%.6g,\"rmse\":%.6g,\"r2\":%.6g,\"accuracy\":%.6g,\"macro_f1\":%.6g,"
+               "\"logloss\":%.6g,\"inertia\":%.6g}\n",
+               argv[1], tr.n, tr.d, train_get_threads(), m->epochs_run, t1 - t0, c1 - c0,
+               train_view_bytes(&v), (unsigned long long)m->work_bytes, m->loss, mt.rmse, mt.r2,
+               mt.accuracy, mt.macro_f1, mt.logloss, mt.inertia);
+        train_model_free(m);
+        dm_free(tr.x);
+        dm_free(tr.y);
+        dm_free(te.x);
+        dm_free(te.y);
+        return 0;
+}

@@ -1,0 +1,406 @@
+/* Logistic, softmax and MLP: known answers on generated data, weights as
+ * repeated rows, cancellation, per-epoch sources, determinism. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "common/err.h"
+#include "util.h"
+
+#include <string.h>
+
+static struct train_model *fit_ok(enum train_kind kind, const struct train_params *p,
+                                  const struct train_problem *pb, const struct train_view *v)
+{
+        struct train_model *m = NULL;
+        assert_int_equal(train_fit(kind, p, pb, v, NULL, NULL, &m), 0);
+        assert_non_null(m);
+        return m;
+}
+
+static double accuracy(const struct train_model *m, const struct train_view *v)
+{
+        struct train_metrics mt;
+        assert_int_equal(train_evaluate(m, v, &mt), 0);
+        assert_int_equal(mt.task, TRAIN_TASK_CLASSIFICATION);
+        return mt.accuracy;
+}
+
+static void test_logistic_separable(void **state)
+{
+        (void)state;
+        size_t n = 400;
+        uint32_t d = 2;
+        double centres[] = {-2, -2, 2, 2};
+        float *x = malloc(n * d * 4), *y = malloc(n * 4);
+        gen_blobs(n, d, 2, centres, 0.5, 1, x, y);
+        /* Shift a feature far from 0 to exercise the standardisation. */
+        for (size_t i = 0; i < n; i++)
+                x[i * d + 1] += 1000;
+        struct train_view v = {x, y, NULL, n, d};
+        struct train_params p;
+        struct train_problem pb = {.d = d};
+        train_params_default(TRAIN_LOGISTIC, &p);
+        p.epochs = 30;
+        p.batch = 32;
+        p.lr = 0.05;
+        struct train_model *m = fit_ok(TRAIN_LOGISTIC, &p, &pb, &v);
+        assert_int_equal(m->n_classes, 2);
+        assert_true(accuracy(m, &v) == 1.0);
+        assert_int_equal(m->epochs_run, 30);
+        assert_true(m->loss < 0.1);
+        assert_int_equal(train_model_proba_width(m), 2);
+        double val[2], pr[4];
+        assert_int_equal(train_predict(m, x, 2, val, pr), 0);
+        assert_true(val[0] == 0 && val[1] == 1);
+        assert_true(pr[0] > 0.9 && pr[3] > 0.9);
+        assert_true(fabs(pr[0] + pr[1] - 1) < 1e-12);
+        train_model_free(m);
+        free(x);
+        free(y);
+}
+
+static void test_logistic_weights_as_repeats(void **state)
+{
+        (void)state;
+        size_t n = 60, nr = 0;
+        uint32_t d = 3;
+        float *x = malloc(n * d * 4), *y = malloc(n * 4), *w = malloc(n * 4);
+        struct rng r;
+        rng_seed(&r, 9);
+        for (size_t i = 0; i < n; i++) {
+                double t = 0;
+                for (uint32_t j = 0; j < d; j++) {
+                        x[i * d + j] = (float)gauss(&r);
+                        t += x[i * d + j] * (j + 1.0);
+                }
+                y[i] = t + gauss(&r) > 0 ? 1.0f : 0.0f; /* noisy: not separable */
+                w[i] = (float)(1 + rng_below(&r, 3));
+                nr += (size_t)w[i];
+        }
+        float *xr = malloc(nr * d * 4), *yr = malloc(nr * 4);
+        size_t at = 0;
+        for (size_t i = 0; i < n; i++)
+                for (int c = 0; c < (int)w[i]; c++, at++) {
+                        memcpy(xr + at * d, x + i * d, d * 4);
+                        yr[at] = y[i];
+                }
+        struct train_view vw = {x, y, w, n, d}, vr = {xr, yr, NULL, nr, d}, vu = {x, y, NULL, n, d};
+        struct train_params p;
+        struct train_problem pb = {.d = d};
+        train_params_default(TRAIN_LOGISTIC, &p);
+        p.epochs = 50;
+        p.batch = 1024; /* one full batch per epoch: same objective, same steps */
+        p.l2 = 1e-2;
+        struct train_model *a = fit_ok(TRAIN_LOGISTIC, &p, &pb, &vw);
+        struct train_model *b = fit_ok(TRAIN_LOGISTIC, &p, &pb, &vr);
+        struct train_model *u = fit_ok(TRAIN_LOGISTIC, &p, &pb, &vu);
+        double pa[120], pbb[120], pu[120], va[60];
+        assert_int_equal(train_predict(a, x, n, va, pa), 0);
+        assert_int_equal(train_predict(b, x, n, va, pbb), 0);
+        assert_int_equal(train_predict(u, x, n, va, pu), 0);
+        double worst = 0, unweighted = 0;
+        for (size_t i = 0; i < 2 * n; i++) {
+                worst = fmax(worst, fabs(pa[i] - pbb[i]));
+                unweighted = fmax(unweighted, fabs(pa[i] - pu[i]));
+        }
+        assert_true(worst < 1e-4);
+        assert_true(unweighted > 1e-3); /* the weights do matter */
+        assert_true(fabs(a->loss - b->loss) < 1e-5);
+        train_model_free(a);
+        train_model_free(b);
+        train_model_free(u);
+        free(x);
+        free(y);
+        free(w);
+        free(xr);
+        free(yr);
+}
+
+static void test_softmax_blobs(void **state)
+{
+        (void)state;
+        size_t n = 900;
+        uint32_t d = 4;
+        double centres[] = {0, 0, 0, 0, 4, 4, 0, 0, 0, 4, 4, 4};
+        float *x = malloc(n * d * 4), *y = malloc(n * 4), *xt = malloc(n * d * 4),
+              *yt = malloc(n * 4);
+        gen_blobs(n, d, 3, centres, 1.0, 2, x, y);
+        gen_blobs(n, d, 3, centres, 1.0, 3, xt, yt);
+        struct train_view v = {x, y, NULL, n, d}, vt = {xt, yt, NULL, n, d};
+        struct train_params p;
+        double classes[3] = {10, 20, 30};
+        struct train_problem pb = {.d = d, .classes = classes};
+        train_params_default(TRAIN_SOFTMAX, &p);
+        p.batch = 32;
+        struct train_model *m = fit_ok(TRAIN_SOFTMAX, &p, &pb, &v);
+        assert_int_equal(m->n_classes, 3);
+        assert_non_null(m->classes);
+        assert_true(m->classes[2] == 30);
+        assert_true(accuracy(m, &vt) > 0.95);
+        train_model_free(m);
+        /* Class values must be finite (they are exported and stored). */
+        double bad[3] = {1, NAN, 3};
+        pb.classes = bad;
+        m = NULL;
+        assert_int_equal(train_fit(TRAIN_SOFTMAX, &p, &pb, &v, NULL, NULL, &m), DREAM_E_INVAL);
+        assert_null(m);
+        free(x);
+        free(y);
+        free(xt);
+        free(yt);
+}
+
+static void gen_xor(size_t n, uint64_t seed, float *x, float *y)
+{
+        struct rng r;
+        rng_seed(&r, seed);
+        for (size_t i = 0; i < n; i++) {
+                int a = (int)(i & 1), b = (int)((i >> 1) & 1);
+                x[i * 2] = (float)((a ? 1 : -1) + 0.25 * gauss(&r));
+                x[i * 2 + 1] = (float)((b ? 1 : -1) + 0.25 * gauss(&r));
+                y[i] = (float)(a ^ b);
+        }
+}
+
+static void test_mlp_xor(void **state)
+{
+        (void)state;
+        size_t n = 800;
+        float *x = malloc(n * 2 * 4), *y = malloc(n * 4), *xt = malloc(n * 2 * 4),
+              *yt = malloc(n * 4);
+        gen_xor(n, 4, x, y);
+        gen_xor(n, 5, xt, yt);
+        struct train_view v = {x, y, NULL, n, 2}, vt = {xt, yt, NULL, n, 2};
+        struct train_params p;
+        struct train_problem pb = {.d = 2, .task = TRAIN_TASK_CLASSIFICATION};
+
+        /* A linear model cannot do XOR... */
+        train_params_default(TRAIN_LOGISTIC, &p);
+        struct train_model *lin = fit_ok(TRAIN_LOGISTIC, &p, &pb, &v);
+        assert_true(accuracy(lin, &vt) < 0.8);
+        train_model_free(lin);
+
+        /* ... one and two hidden layers can. */
+        for (uint32_t layers = 1; layers <= 2; layers++) {
+                train_params_default(TRAIN_MLP, &p);
+                p.epochs = 60;
+                p.batch = 32;
+                p.lr = 0.01;
+                assert_int_equal(train_hidden_parse(layers == 1 ? "16" : "16,8", &p), 0);
+                struct train_model *m = fit_ok(TRAIN_MLP, &p, &pb, &v);
+                assert_int_equal(m->n_layers, layers + 1);
+                assert_int_equal(m->layers[0].out, 16);
+                assert_int_equal(m->layers[layers].out, 2);
+                assert_true(accuracy(m, &vt) > 0.97);
+                assert_true(m->work_bytes > 0);
+                train_model_free(m);
+        }
+
+        /* Missing task for mlp. */
+        struct train_problem bad = {.d = 2};
+        struct train_model *m = NULL;
+        assert_int_equal(train_fit(TRAIN_MLP, &p, &bad, &v, NULL, NULL, &m), DREAM_E_INVAL);
+        free(x);
+        free(y);
+        free(xt);
+        free(yt);
+}
+
+static void test_mlp_regression(void **state)
+{
+        (void)state;
+        size_t n = 2000;
+        float *x = malloc(n * 4), *y = malloc(n * 4);
+        struct rng r;
+        rng_seed(&r, 8);
+        for (size_t i = 0; i < n; i++) {
+                x[i] = (float)(6 * rng_unit(&r) - 3);
+                y[i] = (float)(100 + 20 * sin(x[i]) + 0.5 * gauss(&r));
+        }
+        struct train_view v = {x, y, NULL, n, 1};
+        struct train_params p;
+        struct train_problem pb = {.d = 1, .task = TRAIN_TASK_REGRESSION};
+        struct train_metrics mt;
+        train_params_default(TRAIN_MLP, &p);
+        p.epochs = 100;
+        p.batch = 64;
+        p.lr = 0.01;
+        p.hidden[0] = 32;
+        struct train_model *m = fit_ok(TRAIN_MLP, &p, &pb, &v);
+        assert_int_equal(train_evaluate(m, &v, &mt), 0);
+        assert_true(mt.r2 > 0.97);
+        assert_true(fabs(m->y_mean - 100) < 2);
+        assert_true(rel_diff(m->loss, mt.rmse * mt.rmse) < 0.5);
+        train_model_free(m);
+        free(x);
+        free(y);
+}
+
+struct cancel_ctx {
+        uint32_t calls, stop_at, last_epoch;
+        double last_loss;
+};
+
+static int cancel_cb(void *ctx, uint32_t epoch, uint32_t epochs, double loss)
+{
+        struct cancel_ctx *c = ctx;
+        (void)epochs;
+        c->calls++;
+        c->last_epoch = epoch;
+        c->last_loss = loss;
+        return c->stop_at && epoch >= c->stop_at;
+}
+
+static void test_cancel(void **state)
+{
+        (void)state;
+        size_t n = 300;
+        uint32_t d = 2;
+        double centres[] = {-2, -2, 2, 2, 2, -2};
+        float *x = malloc(n * d * 4), *y = malloc(n * 4);
+        gen_blobs(n, d, 3, centres, 0.5, 1, x, y);
+        struct train_view v = {x, y, NULL, n, d};
+        struct train_params p;
+        struct train_problem pb = {.d = d, .task = TRAIN_TASK_CLASSIFICATION};
+        enum train_kind kinds[] = {TRAIN_SOFTMAX, TRAIN_MLP, TRAIN_KMEANS, TRAIN_RIDGE};
+        for (size_t i = 0; i < 4; i++) {
+                /* k-means may converge at its second iteration: stop it there. */
+                struct cancel_ctx c = {.stop_at = kinds[i] == TRAIN_RIDGE    ? 1
+                                                  : kinds[i] == TRAIN_KMEANS ? 2
+                                                                             : 3};
+                struct train_model *m = NULL;
+                train_params_default(kinds[i], &p);
+                p.epochs = 100;
+                p.max_iter = 100;
+                p.tol = 0;
+                p.k = 3;
+                assert_int_equal(train_fit(kinds[i], &p, &pb, &v, cancel_cb, &c, &m),
+                                 DREAM_E_CANCELLED);
+                assert_null(m);
+                assert_int_equal(c.calls, c.stop_at);
+                assert_int_equal(c.last_epoch, c.stop_at);
+                /* Not cancelled: called once per epoch with the final loss. */
+                c = (struct cancel_ctx){0};
+                p.epochs = 5;
+                assert_int_equal(train_fit(kinds[i], &p, &pb, &v, cancel_cb, &c, &m), 0);
+                assert_true(c.calls >= 1);
+                assert_int_equal(c.last_epoch, m->epochs_run);
+                assert_true(c.last_loss == m->loss);
+                train_model_free(m);
+        }
+        free(x);
+        free(y);
+}
+
+struct src_ctx {
+        const float *x, *y;
+        size_t n;
+        uint32_t d, calls, fail_at;
+        uint32_t seen[16];
+};
+
+/* Each epoch a different half of the rows. */
+static int halves_next(void *ctx, uint32_t epoch, struct train_view *ret)
+{
+        struct src_ctx *s = ctx;
+        size_t h = s->n / 2, off = (epoch % 2) * h;
+        if (s->fail_at && epoch == s->fail_at)
+                return DREAM_E_IO;
+        if (s->calls < 16)
+                s->seen[s->calls] = epoch;
+        s->calls++;
+        ret->x = s->x + off * s->d;
+        ret->y = s->y + off;
+        ret->w = NULL;
+        ret->n = epoch % 2 ? h : h - 50; /* the size may change from epoch to epoch */
+        ret->d = s->d;
+        return 0;
+}
+
+static void test_source(void **state)
+{
+        (void)state;
+        size_t n = 400;
+        uint32_t d = 2;
+        double centres[] = {-2, -2, 2, 2};
+        float *x = malloc(n * d * 4), *y = malloc(n * 4);
+        gen_blobs(n, d, 2, centres, 0.5, 6, x, y);
+        struct src_ctx s = {.x = x, .y = y, .n = n, .d = d};
+        struct train_source src = {halves_next, &s};
+        struct train_params p;
+        struct train_problem pb = {.d = d};
+        struct train_model *m = NULL;
+        train_params_default(TRAIN_LOGISTIC, &p);
+        p.epochs = 6;
+        p.batch = 16;
+        p.lr = 0.05;
+        assert_int_equal(train_fit_source(TRAIN_LOGISTIC, &p, &pb, &src, NULL, NULL, &m), 0);
+        assert_int_equal(s.calls, 6);
+        for (uint32_t e = 0; e < 6; e++)
+                assert_int_equal(s.seen[e], e);
+        assert_int_equal(m->rows_used, n / 2);
+        struct train_view v = {x, y, NULL, n, d};
+        assert_true(accuracy(m, &v) > 0.99);
+        train_model_free(m);
+        m = NULL;
+        /* One batch per epoch: the batch buffers grow with the views. */
+        s.calls = 0;
+        p.batch = 1000;
+        p.epochs = 4;
+        assert_int_equal(train_fit_source(TRAIN_LOGISTIC, &p, &pb, &src, NULL, NULL, &m), 0);
+        assert_int_equal(s.calls, 4);
+        train_model_free(m);
+        m = NULL;
+        /* An error from the source stops the fit with that error. */
+        s.calls = 0;
+        s.fail_at = 3;
+        assert_int_equal(train_fit_source(TRAIN_LOGISTIC, &p, &pb, &src, NULL, NULL, &m),
+                         DREAM_E_IO);
+        assert_null(m);
+        free(x);
+        free(y);
+}
+
+static void test_deterministic(void **state)
+{
+        (void)state;
+        size_t n = 500;
+        float *x = malloc(n * 2 * 4), *y = malloc(n * 4);
+        gen_xor(n, 4, x, y);
+        struct train_view v = {x, y, NULL, n, 2};
+        struct train_params p;
+        struct train_problem pb = {.d = 2, .task = TRAIN_TASK_CLASSIFICATION};
+        train_params_default(TRAIN_MLP, &p);
+        p.epochs = 3;
+        p.hidden[0] = 8;
+        struct train_model *a = fit_ok(TRAIN_MLP, &p, &pb, &v);
+        struct train_model *b = fit_ok(TRAIN_MLP, &p, &pb, &v);
+        p.seed = 43;
+        struct train_model *c = fit_ok(TRAIN_MLP, &p, &pb, &v);
+        assert_memory_equal(a->layers[0].w, b->layers[0].w, 16 * sizeof(double));
+        assert_memory_not_equal(a->layers[0].w, c->layers[0].w, 16 * sizeof(double));
+        train_model_free(a);
+        train_model_free(b);
+        train_model_free(c);
+        free(x);
+        free(y);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_logistic_separable),
+            cmocka_unit_test(test_logistic_weights_as_repeats),
+            cmocka_unit_test(test_softmax_blobs),
+            cmocka_unit_test(test_mlp_xor),
+            cmocka_unit_test(test_mlp_regression),
+            cmocka_unit_test(test_cancel),
+            cmocka_unit_test(test_source),
+            cmocka_unit_test(test_deterministic),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
