@@ -23,12 +23,14 @@
 #define MAGIC              "DREAMGD\x01"
 #define FORMAT_VERSION     1u
 #define HEADER_BYTES       88u
-#define PART_ENTRY_BYTES   32u
-#define BLOCK_ENTRY_BYTES  24u
+#define PART_ENTRY_BYTES   12u
+#define BLOCK_ENTRY_BYTES  8u
 #define DICT_HEADER_BYTES  10u
 #define TARGET_BLOCK_BYTES 16384u
 #define MAX_BLOCK_ROWS     8192u
-#define DEFAULT_ZSTD_LEVEL 9
+#define FAST_ZSTD_LEVEL    3  /* large segments: pack speed */
+#define SMALL_ZSTD_LEVEL   19 /* segments of at most SMALL_RAW_BYTES raw bytes */
+#define SMALL_RAW_BYTES    (1u << 20)
 
 enum part_type {
         PART_COLUMNS = 1,
@@ -69,10 +71,10 @@ struct layout {
 };
 
 struct block_entry {
-        uint64_t offset; /* within the BLOCKS part */
+        uint64_t offset; /* within the BLOCKS part (derived: lengths before it) */
         uint32_t stored;
-        uint32_t raw;
-        uint64_t checksum;
+        uint32_t raw; /* derived from the block's rows */
+        uint32_t checksum;
 };
 
 struct gd_segment {
@@ -112,6 +114,12 @@ struct gd_segment {
         int cond_owned;
         uint64_t total_bytes; /* when opened */
 };
+
+/* Checksums: XXH3-64 (libxxhash), truncated to 32 bits for parts and blocks. */
+static inline uint32_t sum32(const void *p, size_t n)
+{
+        return (uint32_t)XXH3_64bits(p, n);
+}
 
 /* ---- bit and mask helpers --------------------------------------------- */
 
@@ -310,7 +318,7 @@ static int build_masks(struct gd_segment *s)
 void gd_encode_opts_default(struct gd_encode_opts *o)
 {
         o->patience = 0;
-        o->zstd_level = DEFAULT_ZSTD_LEVEL;
+        o->zstd_level = 0;
         o->force_codec = -1;
         o->source_bytes = 0;
         o->block_bytes = 0;
@@ -324,6 +332,16 @@ static uint32_t choose_rows_per_block(const struct layout *l, uint32_t target)
                 rows = MAX_BLOCK_ROWS;
         rows &= ~63u;
         return rows < 64 ? 64 : rows;
+}
+
+/* The level asked for, or by default the strongest for small segments (its
+ * cost is negligible there) and a fast one for large segments. */
+static int zstd_level(const struct gd_segment *s, const struct gd_encode_opts *o)
+{
+        if (o->zstd_level)
+                return o->zstd_level;
+        return shuffled_bytes(&s->rec_layout, s->n_rows) <= SMALL_RAW_BYTES ? SMALL_ZSTD_LEVEL
+                                                                            : FAST_ZSTD_LEVEL;
 }
 
 static int zstd_pack(ZSTD_CCtx *cctx, const uint8_t *raw, size_t raw_len, int level,
@@ -410,10 +428,10 @@ static int encode_blocks(struct gd_segment *s, const struct gd_table *t, const u
                 fill_records(s, t, base_of, first, rows, 1, raw);
                 zent[b].offset = zbuf.len;
                 zent[b].raw = (uint32_t)slen;
-                r = zstd_pack(cctx, raw, slen, o->zstd_level, &zbuf, &zent[b].stored);
+                r = zstd_pack(cctx, raw, slen, zstd_level(s, o), &zbuf, &zent[b].stored);
                 if (r < 0)
                         goto out;
-                zent[b].checksum = XXH3_64bits(zbuf.data + zent[b].offset, zent[b].stored);
+                zent[b].checksum = sum32(zbuf.data + zent[b].offset, zent[b].stored);
                 zstd_total += zent[b].stored;
         }
         if (o->force_codec == GD_BLOCK_ZSTD ||
@@ -436,7 +454,7 @@ static int encode_blocks(struct gd_segment *s, const struct gd_table *t, const u
                         memset(dst, 0, plen);
                         fill_records(s, t, base_of, first, rows, 0, dst);
                         s->blocks[b] = (struct block_entry){pbuf.len, (uint32_t)plen,
-                                                            (uint32_t)plen, XXH3_64bits(dst, plen)};
+                                                            (uint32_t)plen, sum32(dst, plen)};
                         pbuf.len += plen;
                 }
                 s->owned_blocks = dm_buf_steal(&pbuf, &s->blocks_len);
@@ -499,7 +517,7 @@ static int encode_dict(struct gd_segment *s, const struct gd_table *t, const uin
         uint32_t zlen = 0;
         s->dict_codec = GD_BLOCK_PLAIN;
         if (cctx) {
-                r = zstd_pack(cctx, shuf, slen, o->zstd_level, &z, &zlen);
+                r = zstd_pack(cctx, shuf, slen, zstd_level(s, o), &z, &zlen);
                 ZSTD_freeCCtx(cctx);
                 if (r < 0)
                         goto out;
@@ -655,16 +673,59 @@ void gd_segment_free(struct gd_segment *s)
 
 /* ---- serialization ------------------------------------------------------ */
 
+/* min as a zigzag LEB128 varint: small magnitudes take one byte. */
+static size_t varint_put(uint8_t out[10], int64_t v)
+{
+        uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+        size_t n = 0;
+        while (z >= 0x80) {
+                out[n++] = (uint8_t)(z | 0x80);
+                z >>= 7;
+        }
+        out[n++] = (uint8_t)z;
+        return n;
+}
+
+static int varint_get(struct dm_rd *rd, int64_t *ret)
+{
+        uint64_t z = 0;
+        for (unsigned shift = 0; shift < 64; shift += 7) {
+                uint8_t byte;
+                int r = dm_rd_u8(rd, &byte);
+                if (r < 0)
+                        return r;
+                if (shift == 63 && byte > 1)
+                        return DREAM_E_CORRUPT;
+                z |= (uint64_t)(byte & 0x7f) << shift;
+                if (!(byte & 0x80)) {
+                        *ret = (int64_t)((z >> 1) ^ (0 - (z & 1)));
+                        return 0;
+                }
+        }
+        return DREAM_E_CORRUPT;
+}
+
+static uint64_t columns_bytes(const struct gd_segment *s)
+{
+        uint64_t n = 0;
+        uint8_t tmp[10];
+        for (uint32_t j = 0; j < s->n_cols; j++)
+                n += 4 + varint_put(tmp, s->params[j].min) + strlen(s->names[j]);
+        return n;
+}
+
 static int put_columns(const struct gd_segment *s, struct dm_buf *b)
 {
         int r = 0;
         for (uint32_t j = 0; j < s->n_cols && r == 0; j++) {
                 size_t len = strlen(s->names[j]);
+                uint8_t v[10];
+                size_t vn = varint_put(v, s->params[j].min);
                 r = dm_buf_put_u8(b, (uint8_t)s->params[j].kind);
                 r = r ? r : dm_buf_put_u8(b, s->params[j].scale);
                 r = r ? r : dm_buf_put_u8(b, s->params[j].width);
                 r = r ? r : dm_buf_put_u8(b, (uint8_t)len);
-                r = r ? r : dm_buf_put_le64(b, (uint64_t)s->params[j].min);
+                r = r ? r : dm_buf_append(b, v, vn);
                 r = r ? r : dm_buf_append(b, s->names[j], len);
         }
         return r;
@@ -689,10 +750,8 @@ static int put_block_index(const struct gd_segment *s, struct dm_buf *b)
 {
         int r = 0;
         for (uint32_t i = 0; i < s->n_blocks && r == 0; i++) {
-                r = dm_buf_put_le64(b, s->blocks[i].offset);
-                r = r ? r : dm_buf_put_le32(b, s->blocks[i].stored);
-                r = r ? r : dm_buf_put_le32(b, s->blocks[i].raw);
-                r = r ? r : dm_buf_put_le64(b, s->blocks[i].checksum);
+                r = dm_buf_put_le32(b, s->blocks[i].stored);
+                r = r ? r : dm_buf_put_le32(b, s->blocks[i].checksum);
         }
         return r;
 }
@@ -736,8 +795,6 @@ static void le64_at(uint8_t *p, uint64_t v)
 int gd_segment_serialize(const struct gd_segment *s, struct dm_buf *out)
 {
         struct dm_buf parts[MAX_PARTS];
-        uint32_t types[MAX_PARTS] = {PART_COLUMNS,     PART_MASK,   PART_DICT,
-                                     PART_BLOCK_INDEX, PART_BLOCKS, PART_CONDENSED};
         uint32_t n_parts = s->cond ? 6 : 5;
         size_t start = out->len;
         int r;
@@ -754,7 +811,7 @@ int gd_segment_serialize(const struct gd_segment *s, struct dm_buf *out)
         if (r < 0)
                 goto out;
 
-        uint64_t dir_len = (uint64_t)n_parts * PART_ENTRY_BYTES + 8;
+        uint64_t dir_len = (uint64_t)n_parts * PART_ENTRY_BYTES + 4;
         r = dm_buf_reserve(out, HEADER_BYTES + dir_len);
         if (r < 0)
                 goto out;
@@ -777,19 +834,16 @@ int gd_segment_serialize(const struct gd_segment *s, struct dm_buf *out)
         le64_at(h + 64, s->source_bytes);
         le64_at(h + 72, s->s_bits);
         le64_at(h + 80, XXH3_64bits(h, 80));
-        /* Part directory: type, reserved, offset from file start, length, checksum. */
+        /* Part directory: length and checksum of each part, in order; the
+         * parts follow the directory back to back. */
         uint8_t *d = h + HEADER_BYTES;
-        uint64_t off = HEADER_BYTES + dir_len;
         for (uint32_t i = 0; i < n_parts; i++) {
                 uint8_t *e = d + (size_t)i * PART_ENTRY_BYTES;
-                le32_at(e, types[i]);
-                le64_at(e + 8, off);
-                le64_at(e + 16, parts[i].len);
-                le64_at(e + 24, XXH3_64bits(parts[i].data, parts[i].len));
-                off += parts[i].len;
+                le64_at(e, parts[i].len);
+                le32_at(e + 8, sum32(parts[i].data, parts[i].len));
         }
-        le64_at(d + (size_t)n_parts * PART_ENTRY_BYTES,
-                XXH3_64bits(d, (size_t)n_parts * PART_ENTRY_BYTES));
+        le32_at(d + (size_t)n_parts * PART_ENTRY_BYTES,
+                sum32(d, (size_t)n_parts * PART_ENTRY_BYTES));
         out->len += HEADER_BYTES + dir_len;
         for (uint32_t i = 0; i < n_parts && r == 0; i++)
                 r = dm_buf_append(out, parts[i].data, parts[i].len);
@@ -820,13 +874,13 @@ static int parse_columns(struct gd_segment *s, struct part_ref part)
                 return DREAM_E_NOMEM;
         for (uint32_t j = 0; j < s->n_cols; j++) {
                 uint8_t kind, scale, width, nlen;
-                uint64_t min;
+                int64_t min = 0;
                 const uint8_t *name;
                 int r = dm_rd_u8(&rd, &kind);
                 r = r ? r : dm_rd_u8(&rd, &scale);
                 r = r ? r : dm_rd_u8(&rd, &width);
                 r = r ? r : dm_rd_u8(&rd, &nlen);
-                r = r ? r : dm_rd_le64(&rd, &min);
+                r = r ? r : varint_get(&rd, &min);
                 r = r ? r : dm_rd_bytes(&rd, nlen, &name);
                 if (r < 0)
                         return DREAM_E_CORRUPT;
@@ -834,7 +888,7 @@ static int parse_columns(struct gd_segment *s, struct part_ref part)
                     (kind == GD_DEC) != (scale > 0) || nlen > DREAM_MAX_NAME ||
                     memchr(name, 0, nlen))
                         return DREAM_E_CORRUPT;
-                s->params[j] = (struct gd_colparam){(enum gd_kind)kind, scale, width, (int64_t)min};
+                s->params[j] = (struct gd_colparam){(enum gd_kind)kind, scale, width, min};
                 s->names[j] = dm_malloc((size_t)nlen + 1);
                 if (!s->names[j])
                         return DREAM_E_NOMEM;
@@ -940,11 +994,11 @@ static int parse_blocks(struct gd_segment *s, struct part_ref index, struct part
                     s->n_rows - first < s->rows_per_block ? s->n_rows - first : s->rows_per_block;
                 uint64_t want = s->codec == GD_BLOCK_ZSTD ? shuffled_bytes(&s->rec_layout, rows)
                                                           : plain_bytes(&s->rec_layout, rows);
-                if (dm_rd_le64(&rd, &e->offset) || dm_rd_le32(&rd, &e->stored) ||
-                    dm_rd_le32(&rd, &e->raw) || dm_rd_le64(&rd, &e->checksum))
+                if (dm_rd_le32(&rd, &e->stored) || dm_rd_le32(&rd, &e->checksum))
                         return DREAM_E_CORRUPT;
-                if (e->offset != expect_off || e->stored > data.len - e->offset || e->raw != want ||
-                    e->raw > DREAM_MAX_BLOCK_BYTES ||
+                e->offset = expect_off;
+                e->raw = (uint32_t)want;
+                if (e->stored > data.len - e->offset || want > DREAM_MAX_BLOCK_BYTES ||
                     (s->codec == GD_BLOCK_PLAIN && e->stored != e->raw))
                         return DREAM_E_CORRUPT;
                 expect_off += e->stored;
@@ -1050,10 +1104,10 @@ int gd_segment_open(const uint8_t *data, size_t len, struct gd_segment **ret)
         if (n_parts < 5 || n_parts > MAX_PARTS)
                 return DREAM_E_CORRUPT;
         uint64_t dir_len = (uint64_t)n_parts * PART_ENTRY_BYTES;
-        if (len - HEADER_BYTES < dir_len + 8)
+        if (len - HEADER_BYTES < dir_len + 4)
                 return DREAM_E_TRUNCATED;
         const uint8_t *d = data + HEADER_BYTES;
-        if (XXH3_64bits(d, dir_len) != rd64(d + dir_len))
+        if (sum32(d, dir_len) != rd32(d + dir_len))
                 return DREAM_E_CHECKSUM;
 
         s = dm_calloc(1, sizeof(*s));
@@ -1081,24 +1135,26 @@ int gd_segment_open(const uint8_t *data, size_t len, struct gd_segment **ret)
             s->n_blocks != (s->n_rows + s->rows_per_block - 1) / s->rows_per_block ||
             (uint32_t)s->codec > GD_BLOCK_ZSTD)
                 goto fail;
+        uint64_t off = HEADER_BYTES + dir_len + 4;
         for (uint32_t i = 0; i < n_parts; i++) {
                 const uint8_t *e = d + (size_t)i * PART_ENTRY_BYTES;
-                uint32_t type = rd32(e);
-                uint64_t off = rd64(e + 8), plen = rd64(e + 16);
-                if (type != i + 1) {
-                        r = DREAM_E_CORRUPT;
-                        goto fail;
-                }
-                if (off > len || plen > len - off) {
+                uint32_t type = i + 1;
+                uint64_t plen = rd64(e);
+                if (plen > len - off) {
                         r = DREAM_E_TRUNCATED;
                         goto fail;
                 }
                 parts[type] = (struct part_ref){data + off, plen};
                 /* Record blocks carry their own checksums. */
-                if (type != PART_BLOCKS && XXH3_64bits(data + off, plen) != rd64(e + 24)) {
+                if (type != PART_BLOCKS && sum32(data + off, plen) != rd32(e + 8)) {
                         r = DREAM_E_CHECKSUM;
                         goto fail;
                 }
+                off += plen;
+        }
+        if (off != len) {
+                r = DREAM_E_CORRUPT; /* bytes after the last part */
+                goto fail;
         }
         s->counts = dm_calloc(s->n_bases, sizeof(uint64_t));
         if (!s->counts) {
@@ -1184,9 +1240,7 @@ uint64_t gd_segment_base_count(const struct gd_segment *s, uint32_t base)
 void gd_segment_stats(const struct gd_segment *s, struct gd_stats *ret)
 {
         struct gd_stats st = {0};
-        uint64_t cols_bytes = 0;
-        for (uint32_t j = 0; j < s->n_cols; j++)
-                cols_bytes += 12 + strlen(s->names[j]);
+        uint64_t cols_bytes = columns_bytes(s);
         st.n_rows = s->n_rows;
         st.n_cols = s->n_cols;
         st.l_c = s->l_c;
@@ -1197,7 +1251,7 @@ void gd_segment_stats(const struct gd_segment *s, struct gd_stats *ret)
         st.n_blocks = s->n_blocks;
         st.codec = s->codec;
         st.s_bits = s->s_bits;
-        st.header_bytes = HEADER_BYTES + (uint64_t)(s->cond ? 6 : 5) * PART_ENTRY_BYTES + 8 +
+        st.header_bytes = HEADER_BYTES + (uint64_t)(s->cond ? 6 : 5) * PART_ENTRY_BYTES + 4 +
                           cols_bytes + (s->l_c + 7) / 8;
         st.dict_bytes = s->dict_stored_len ? s->dict_stored_len : 0;
         st.records_bytes = s->blocks_len + (uint64_t)s->n_blocks * BLOCK_ENTRY_BYTES;
@@ -1266,7 +1320,7 @@ static int load_block(struct gd_cursor *c, uint32_t b)
         if (c->block == (int64_t)b)
                 return 0;
         c->block = -1;
-        if (XXH3_64bits(stored, e->stored) != e->checksum)
+        if (sum32(stored, e->stored) != e->checksum)
                 return DREAM_E_CHECKSUM;
         if (s->codec == GD_BLOCK_ZSTD) {
                 size_t n = ZSTD_decompressDCtx(c->dctx, c->buf, e->raw, stored, e->stored);
@@ -1379,7 +1433,7 @@ int gd_segment_verify(const struct gd_segment *s)
 {
         for (uint32_t b = 0; b < s->n_blocks; b++) {
                 const struct block_entry *e = &s->blocks[b];
-                if (XXH3_64bits(s->blocks_data + e->offset, e->stored) != e->checksum)
+                if (sum32(s->blocks_data + e->offset, e->stored) != e->checksum)
                         return DREAM_E_CHECKSUM;
         }
         return 0;

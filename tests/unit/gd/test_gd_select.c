@@ -128,7 +128,7 @@ static void record_bytes_equal_s(void **state)
                         want += (rows * st.record_bits + 7) / 8;
                 }
                 assert_int_equal(st.plain_records_bytes, want);
-                assert_int_equal(st.records_bytes, want + 24ull * st.n_blocks);
+                assert_int_equal(st.records_bytes, want + 8ull * st.n_blocks);
                 assert_true(st.plain_records_bytes * 8 - (uint64_t)st.record_bits * st.n_rows <
                             8ull * st.n_blocks);
                 gd_segment_free(s);
