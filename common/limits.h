@@ -36,6 +36,12 @@
 /* Training (train/). */
 #define DREAM_MAX_MODEL_WEIGHTS (1ull << 28) /* numbers in one model (weights, biases, centres) */
 
+/* Store (storage/). */
+#define DREAM_MAX_STAGED_BATCH_BYTES (1ull << 30) /* bytes of one staged batch (rows x cols x 8)   \
+                                                   */
+#define DREAM_MAX_SUFFSTATS_FEATURES 256u         /* features for which X'X and X'y are kept */
+#define DREAM_MAX_DATASETS           1000000u     /* datasets in one store */
+
 /* Client (client/). */
 #define DREAM_MAX_INFLATED (64ull << 30) /* bytes a gzip input may inflate to */
 

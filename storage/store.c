@@ -1,0 +1,3001 @@
+/* The LMDB store (store.h). Layout of keys and values: STORE.md.
+ *
+ * Locking: every LMDB transaction of this process runs under map_lock held
+ * shared; growing the map takes it exclusively (mdb_env_set_mapsize needs no
+ * live transaction in the process). Writers are serialised by write_lock,
+ * always taken before map_lock. No transaction is held across a callback. */
+#include <endian.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "storage/store.h"
+
+#define FORMAT_VERSION 1u
+#define MAGIC_SCHEMA   0x48435344u /* "DSCH" */
+#define MAGIC_COUNTERS 0x544e4344u /* "DCNT" */
+#define MAGIC_STAGED   0x47545344u /* "DSTG" */
+#define MAGIC_SUFF     0x46555344u /* "DSUF" */
+#define MAGIC_COND     0x444e4344u /* "DCND" */
+
+#define DEFAULT_MAP_INITIAL ((size_t)64 << 20)
+#define DEFAULT_MAP_MAX     ((size_t)1 << 40)
+#define DEFAULT_SEAL_ROWS   65536u
+#define DEFAULT_MAX_READERS 256u
+#define DEFAULT_CHUNK_ROWS  65536u
+#define PURGE_KEYS_PER_TXN  4096u
+#define WRITE_RETRIES       64
+
+/* LMDB 0.9 page layout constants, for the stored-bytes estimate. */
+#define LMDB_PAGEHDRSZ 16u
+#define LMDB_NODESIZE  8u
+
+#define SEALERS_MAX 64 /* datasets sealed at the same time (more wait) */
+#define GROUP_MAX   64 /* appends committed together at most */
+
+struct pending;
+
+struct store {
+        MDB_env *env;
+        MDB_dbi db_meta, db_datasets, db_counters, db_staged, db_segments, db_condensed,
+            db_suffstats, db_batches;
+        pthread_rwlock_t map_lock;
+        pthread_mutex_t write_lock;
+        /* Datasets being sealed (by name), so that concurrent store_seal
+         * calls on one dataset do not encode the same rows twice. */
+        pthread_mutex_t seal_lock;
+        pthread_cond_t seal_done;
+        char sealing[SEALERS_MAX][DREAM_MAX_NAME + 1];
+        /* Group commit of concurrent appends (append_grouped). */
+        pthread_mutex_t group_lock;
+        pthread_cond_t group_cv;
+        struct pending *queue;
+        struct pending **queue_tail;
+        bool group_leader;
+        size_t map_size; /* under map_lock */
+        size_t map_max;  /* under map_lock */
+        size_t page_size;
+        size_t node_max;
+        struct store_opts opts;
+};
+
+/* ---- bytes ----------------------------------------------------------------- */
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+        v = htobe32(v);
+        memcpy(p, &v, 4);
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+        v = htobe64(v);
+        memcpy(p, &v, 8);
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return be32toh(v);
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return be64toh(v);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+        v = htole32(v);
+        memcpy(p, &v, 4);
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+        v = htole64(v);
+        memcpy(p, &v, 8);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return le32toh(v);
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return le64toh(v);
+}
+
+/* Keys: dataset id BE32, then an optional BE64 (row, batch id...). */
+#define KEY_ID     4u
+#define KEY_ID_U64 12u
+
+static MDB_val key_id(uint8_t *buf, uint32_t id)
+{
+        put_be32(buf, id);
+        return (MDB_val){.mv_size = KEY_ID, .mv_data = buf};
+}
+
+static MDB_val key_id_u64(uint8_t *buf, uint32_t id, uint64_t x)
+{
+        put_be32(buf, id);
+        put_be64(buf + 4, x);
+        return (MDB_val){.mv_size = KEY_ID_U64, .mv_data = buf};
+}
+
+static uint64_t checksum(const void *p, size_t n)
+{
+        return XXH3_64bits(p, n);
+}
+
+/* ---- errors and transactions ---------------------------------------------- */
+
+static int lmdb_err(int rc)
+{
+        switch (rc) {
+        case 0:
+                return 0;
+        case MDB_NOTFOUND:
+                return DREAM_E_NOTFOUND;
+        case MDB_KEYEXIST:
+                return DREAM_E_EXISTS;
+        case MDB_MAP_FULL:
+                return DREAM_E_FULL;
+        case MDB_CORRUPTED:
+        case MDB_PAGE_NOTFOUND:
+                return DREAM_E_CORRUPT;
+        case MDB_VERSION_MISMATCH:
+        case MDB_INVALID:
+                return DREAM_E_FORMAT;
+        case MDB_READERS_FULL:
+                return DREAM_E_BUSY;
+        case MDB_TXN_FULL:
+        case MDB_DBS_FULL:
+        case MDB_BAD_VALSIZE:
+                return DREAM_E_LIMIT;
+        case EIO:
+                return DREAM_E_IO;
+        case ENOMEM:
+                return DREAM_E_NOMEM;
+        default:
+                return rc > 0 ? -rc : DREAM_E_IO;
+        }
+}
+
+static void refresh_map_size(struct store *s)
+{
+        MDB_envinfo info;
+        if (mdb_env_info(s->env, &info) == 0)
+                s->map_size = info.me_mapsize;
+}
+
+/* Another process grew the map: adopt its size (needs no live txn here). */
+static int adopt_map_size(struct store *s)
+{
+        int rc;
+        pthread_rwlock_wrlock(&s->map_lock);
+        rc = mdb_env_set_mapsize(s->env, 0);
+        if (rc == 0)
+                refresh_map_size(s);
+        pthread_rwlock_unlock(&s->map_lock);
+        return lmdb_err(rc);
+}
+
+/* Begin a transaction with map_lock held shared; released by txn_end. */
+static int txn_begin(struct store *s, unsigned flags, MDB_txn **ret, size_t *ret_map_size)
+{
+        for (int tries = 0; tries < WRITE_RETRIES; tries++) {
+                MDB_txn *txn;
+                int rc;
+                pthread_rwlock_rdlock(&s->map_lock);
+                rc = mdb_txn_begin(s->env, NULL, flags, &txn);
+                if (rc == 0) {
+                        if (ret_map_size)
+                                *ret_map_size = s->map_size;
+                        *ret = txn;
+                        return 0;
+                }
+                pthread_rwlock_unlock(&s->map_lock);
+                if (rc != MDB_MAP_RESIZED)
+                        return lmdb_err(rc);
+                rc = adopt_map_size(s);
+                if (rc < 0)
+                        return rc;
+        }
+        return DREAM_E_BUSY;
+}
+
+static int rtxn_begin(struct store *s, MDB_txn **ret)
+{
+        return txn_begin(s, MDB_RDONLY, ret, NULL);
+}
+
+static void txn_end(struct store *s, MDB_txn *txn)
+{
+        mdb_txn_abort(txn);
+        pthread_rwlock_unlock(&s->map_lock);
+}
+
+/* Double the map (up to map_max) unless someone already grew it past
+ * `seen`. DREAM_E_FULL at the maximum. */
+static int grow_map(struct store *s, size_t seen)
+{
+        int r = 0;
+        pthread_rwlock_wrlock(&s->map_lock);
+        if (s->map_size > seen)
+                goto unlock;
+        if (s->map_size >= s->map_max) {
+                r = DREAM_E_FULL;
+                goto unlock;
+        }
+        size_t want = s->map_size > s->map_max / 2 ? s->map_max : s->map_size * 2;
+        want -= want % s->page_size;
+        if (want <= s->map_size) {
+                r = DREAM_E_FULL;
+                goto unlock;
+        }
+        r = lmdb_err(mdb_env_set_mapsize(s->env, want));
+        if (r == 0)
+                refresh_map_size(s);
+unlock:
+        pthread_rwlock_unlock(&s->map_lock);
+        return r;
+}
+
+typedef int (*write_fn)(struct store *s, MDB_txn *txn, void *ctx);
+
+/* Run fn in a write transaction and commit it, growing the map and retrying
+ * the whole transaction on MDB_MAP_FULL. fn returns 0 or an error (then the
+ * transaction is aborted); it must be safe to run again. Returns only after
+ * the commit reached the disk (LMDB synchronous commit). */
+static int write_txn(struct store *s, write_fn fn, void *ctx)
+{
+        int r = 0;
+        pthread_mutex_lock(&s->write_lock);
+        for (int tries = 0; tries < WRITE_RETRIES; tries++) {
+                MDB_txn *txn;
+                size_t seen;
+                int rc;
+
+                r = txn_begin(s, 0, &txn, &seen);
+                if (r < 0)
+                        break;
+                r = fn(s, txn, ctx);
+                if (r < 0) {
+                        txn_end(s, txn);
+                } else {
+                        rc = s->opts.fault ? s->opts.fault(s->opts.fault_arg, STORE_FAULT_COMMIT)
+                                           : 0;
+                        if (rc) {
+                                mdb_txn_abort(txn);
+                        } else {
+                                rc = mdb_txn_commit(txn);
+                        }
+                        pthread_rwlock_unlock(&s->map_lock);
+                        r = lmdb_err(rc);
+                }
+                if (r != DREAM_E_FULL)
+                        break;
+                r = grow_map(s, seen);
+                if (r < 0)
+                        break;
+                r = DREAM_E_FULL;
+        }
+        pthread_mutex_unlock(&s->write_lock);
+        return r;
+}
+
+/* Bytes the pair occupies in LMDB: the leaf node (header, key, value or the
+ * overflow page number, slot) plus whole overflow pages for a big value. */
+static uint64_t node_bytes(const struct store *s, size_t klen, size_t vlen)
+{
+        size_t leaf = LMDB_NODESIZE + klen + vlen;
+        uint64_t over = 0;
+        if (leaf > s->node_max) {
+                leaf = LMDB_NODESIZE + klen + sizeof(uint64_t);
+                over = ((LMDB_PAGEHDRSZ - 1 + vlen) / s->page_size + 1) * s->page_size;
+        }
+        return over + ((leaf + 1) & ~(size_t)1) + 2;
+}
+
+/* ---- records: schema ------------------------------------------------------ */
+
+static void schema_release(struct store_schema *sc)
+{
+        if (sc->cols) {
+                for (uint32_t j = 0; j < sc->n_cols; j++)
+                        dm_free(sc->cols[j].name);
+                dm_free(sc->cols);
+        }
+        memset(sc, 0, sizeof(*sc));
+}
+
+static int column_name_check(const char *name)
+{
+        size_t n = strlen(name);
+        if (n == 0 || n > DREAM_MAX_NAME)
+                return DREAM_E_SCHEMA;
+        for (size_t i = 0; i < n; i++) {
+                if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+                        return DREAM_E_SCHEMA;
+        }
+        return 0;
+}
+
+int store_name_check(const char *name)
+{
+        size_t n;
+        if (!name)
+                return DREAM_E_INVAL;
+        n = strlen(name);
+        if (n == 0 || n > DREAM_MAX_NAME || name[0] == '.' || name[0] == '-')
+                return DREAM_E_INVAL;
+        for (size_t i = 0; i < n; i++) {
+                char c = name[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_' || c == '.' || c == '-'))
+                        return DREAM_E_INVAL;
+        }
+        return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* 0, or DREAM_E_SCHEMA when two columns share a name. */
+static int names_unique(const struct store_schema *sc)
+{
+        char **v = dm_mallocarray(sc->n_cols, sizeof(char *));
+        int r = 0;
+        if (!v)
+                return DREAM_E_NOMEM;
+        for (uint32_t j = 0; j < sc->n_cols; j++)
+                v[j] = sc->cols[j].name;
+        qsort(v, sc->n_cols, sizeof(char *), cmp_name);
+        for (uint32_t j = 1; j < sc->n_cols && r == 0; j++) {
+                if (strcmp(v[j - 1], v[j]) == 0)
+                        r = DREAM_E_SCHEMA;
+        }
+        dm_free(v);
+        return r;
+}
+
+static int schema_check(const struct store_schema *sc)
+{
+        if (!sc || sc->n_cols == 0 || sc->n_cols > DREAM_MAX_COLS || !sc->cols)
+                return DREAM_E_SCHEMA;
+        if (sc->target < -1 || sc->target >= (int64_t)sc->n_cols)
+                return DREAM_E_SCHEMA;
+        if ((sc->target < 0) != (sc->task == GD_TASK_NONE))
+                return DREAM_E_SCHEMA;
+        if (sc->task > GD_TASK_CLASSIFICATION || sc->n_classes > DREAM_MAX_CLASSES)
+                return DREAM_E_SCHEMA;
+        for (uint32_t j = 0; j < sc->n_cols; j++) {
+                const struct store_column *c = &sc->cols[j];
+                if (!c->name || column_name_check(c->name) < 0 || c->kind > GD_F64 ||
+                    c->scale > DREAM_MAX_SCALE)
+                        return DREAM_E_SCHEMA;
+        }
+        return names_unique(sc);
+}
+
+static int schema_encode(uint32_t id, const struct store_schema *sc, struct dm_buf *out)
+{
+        int r = 0;
+        r |= dm_buf_put_le32(out, MAGIC_SCHEMA);
+        r |= dm_buf_put_le32(out, FORMAT_VERSION);
+        r |= dm_buf_put_le32(out, id);
+        r |= dm_buf_put_le32(out, sc->n_cols);
+        r |= dm_buf_put_le32(out, (uint32_t)sc->target);
+        r |= dm_buf_put_le32(out, (uint32_t)sc->task);
+        r |= dm_buf_put_le32(out, sc->n_classes);
+        for (uint32_t j = 0; j < sc->n_cols && r == 0; j++) {
+                size_t n = strlen(sc->cols[j].name);
+                r |= dm_buf_put_le32(out, (uint32_t)n);
+                r |= dm_buf_append(out, sc->cols[j].name, n);
+                r |= dm_buf_put_u8(out, (uint8_t)sc->cols[j].kind);
+                r |= dm_buf_put_u8(out, sc->cols[j].scale);
+        }
+        if (r == 0)
+                r = dm_buf_put_le64(out, checksum(out->data, out->len));
+        return r ? DREAM_E_NOMEM : 0;
+}
+
+/* The fixed part of a schema record. */
+struct schema_head {
+        uint32_t id;
+        uint32_t n_cols;
+        int32_t target;
+        enum gd_task task;
+        uint32_t n_classes;
+};
+
+/* Parse a schema record; names only when sc != NULL. Checks the checksum. */
+static int schema_decode(const MDB_val *v, struct schema_head *ret_head, struct store_schema *sc)
+{
+        struct dm_rd rd;
+        struct schema_head h;
+        uint32_t magic, version, target, task;
+        struct store_schema out = {0};
+        int r;
+
+        if (v->mv_size < 36 || v->mv_size > ((size_t)DREAM_MAX_COLS * (DREAM_MAX_NAME + 6) + 64))
+                return DREAM_E_CORRUPT;
+        if (get_le64((const uint8_t *)v->mv_data + v->mv_size - 8) !=
+            checksum(v->mv_data, v->mv_size - 8))
+                return DREAM_E_CHECKSUM;
+        dm_rd_init(&rd, v->mv_data, v->mv_size - 8);
+        if (dm_rd_le32(&rd, &magic) < 0 || dm_rd_le32(&rd, &version) < 0 ||
+            dm_rd_le32(&rd, &h.id) < 0 || dm_rd_le32(&rd, &h.n_cols) < 0 ||
+            dm_rd_le32(&rd, &target) < 0 || dm_rd_le32(&rd, &task) < 0 ||
+            dm_rd_le32(&rd, &h.n_classes) < 0)
+                return DREAM_E_CORRUPT;
+        if (magic != MAGIC_SCHEMA || version != FORMAT_VERSION)
+                return DREAM_E_FORMAT;
+        h.target = (int32_t)target;
+        h.task = (enum gd_task)task;
+        if (h.n_cols == 0 || h.n_cols > DREAM_MAX_COLS || h.target < -1 ||
+            h.target >= (int64_t)h.n_cols || task > GD_TASK_CLASSIFICATION)
+                return DREAM_E_CORRUPT;
+        if (sc) {
+                out.n_cols = h.n_cols;
+                out.target = h.target;
+                out.task = h.task;
+                out.n_classes = h.n_classes;
+                out.cols = dm_calloc(h.n_cols, sizeof(*out.cols));
+                if (!out.cols)
+                        return DREAM_E_NOMEM;
+                for (uint32_t j = 0; j < h.n_cols; j++) {
+                        uint32_t n;
+                        const uint8_t *p;
+                        uint8_t kind, scale;
+                        r = DREAM_E_CORRUPT;
+                        if (dm_rd_le32(&rd, &n) < 0 || n == 0 || n > DREAM_MAX_NAME ||
+                            dm_rd_bytes(&rd, n, &p) < 0 || dm_rd_u8(&rd, &kind) < 0 ||
+                            dm_rd_u8(&rd, &scale) < 0 || kind > GD_F64 || scale > DREAM_MAX_SCALE)
+                                goto fail_release;
+                        out.cols[j].name = dm_malloc(n + 1);
+                        if (!out.cols[j].name) {
+                                r = DREAM_E_NOMEM;
+                                goto fail_release;
+                        }
+                        memcpy(out.cols[j].name, p, n);
+                        out.cols[j].name[n] = 0;
+                        out.cols[j].kind = (enum gd_kind)kind;
+                        out.cols[j].scale = scale;
+                }
+                *sc = out;
+        }
+        *ret_head = h;
+        return 0;
+
+fail_release:
+        schema_release(&out);
+        return r;
+}
+
+/* ---- records: counters ------------------------------------------------------ */
+
+struct counters {
+        uint64_t rows;
+        uint64_t sealed_rows;
+        uint64_t staged_rows;
+        uint64_t staged_batches;
+        uint64_t segments;
+        uint64_t raw_bytes;
+        uint64_t bases;
+        uint64_t data_bytes; /* node_bytes of staged batches and segments */
+        uint64_t segment_bytes;
+        uint64_t batch_ids;
+};
+
+#define N_COUNTERS   10u
+#define COUNTERS_LEN (8u + N_COUNTERS * 8u + 8u)
+
+static void counters_encode(const struct counters *c, uint8_t *out)
+{
+        const uint64_t *f = &c->rows;
+        put_le32(out, MAGIC_COUNTERS);
+        put_le32(out + 4, FORMAT_VERSION);
+        for (unsigned i = 0; i < N_COUNTERS; i++)
+                put_le64(out + 8 + 8 * i, f[i]);
+        put_le64(out + COUNTERS_LEN - 8, checksum(out, COUNTERS_LEN - 8));
+}
+
+static int counters_decode(const MDB_val *v, struct counters *ret)
+{
+        const uint8_t *p = v->mv_data;
+        struct counters c;
+        uint64_t *f = &c.rows;
+        if (v->mv_size != COUNTERS_LEN || get_le32(p) != MAGIC_COUNTERS ||
+            get_le32(p + 4) != FORMAT_VERSION)
+                return DREAM_E_CORRUPT;
+        if (get_le64(p + COUNTERS_LEN - 8) != checksum(p, COUNTERS_LEN - 8))
+                return DREAM_E_CHECKSUM;
+        for (unsigned i = 0; i < N_COUNTERS; i++)
+                f[i] = get_le64(p + 8 + 8 * i);
+        if (c.sealed_rows + c.staged_rows != c.rows || c.rows > DREAM_MAX_ROWS)
+                return DREAM_E_CORRUPT;
+        *ret = c;
+        return 0;
+}
+
+/* ---- records: staged batches --------------------------------------------- */
+
+/* A staged batch: header (magic, version, n_rows, n_cols), then one 16-byte
+ * descriptor per column (kind u8, scale u8, width u8 = bytes per value 1, 2,
+ * 4 or 8, five zero bytes, min i64), then each column's values as v - min in
+ * `width` bytes, little-endian, column after column; XXH3 of all that last.
+ * Frame-of-reference packing cuts the bytes each synchronous commit writes. */
+#define STAGED_HEAD 16u
+#define STAGED_DESC 16u
+
+struct staged {
+        uint32_t n_rows;
+        uint32_t n_cols;
+        const uint8_t *desc; /* n_cols descriptors */
+        const uint8_t *data; /* packed columns */
+};
+
+/* Packing parameters of a batch, computed before the write transaction. */
+struct staged_plan {
+        size_t len;
+        uint8_t *width; /* n_cols */
+        int64_t *min;   /* n_cols */
+};
+
+static void staged_plan_release(struct staged_plan *p)
+{
+        dm_free(p->width);
+        dm_free(p->min);
+        memset(p, 0, sizeof(*p));
+}
+
+static int staged_plan_make(const struct gd_table *t, struct staged_plan *ret)
+{
+        struct staged_plan p = {0};
+        uint64_t cells, bytes, len = STAGED_HEAD + (uint64_t)STAGED_DESC * t->n_cols + 8;
+
+        if (__builtin_mul_overflow(t->n_rows, (uint64_t)t->n_cols, &cells) ||
+            __builtin_mul_overflow(cells, 8, &bytes) || bytes > DREAM_MAX_STAGED_BATCH_BYTES)
+                return DREAM_E_LIMIT;
+        p.width = dm_malloc(t->n_cols);
+        p.min = dm_mallocarray(t->n_cols, sizeof(int64_t));
+        if (!p.width || !p.min) {
+                staged_plan_release(&p);
+                return DREAM_E_NOMEM;
+        }
+        for (uint32_t j = 0; j < t->n_cols; j++) {
+                const int64_t *v = t->cols[j].v;
+                int64_t lo = v[0], hi = v[0];
+                for (uint64_t i = 1; i < t->n_rows; i++) {
+                        lo = v[i] < lo ? v[i] : lo;
+                        hi = v[i] > hi ? v[i] : hi;
+                }
+                uint64_t range = (uint64_t)hi - (uint64_t)lo;
+                p.width[j] = range <= 0xff ? 1 : range <= 0xffff ? 2 : range <= 0xffffffffu ? 4 : 8;
+                p.min[j] = lo;
+                len += t->n_rows * p.width[j];
+        }
+        p.len = (size_t)len;
+        *ret = p;
+        return 0;
+}
+
+static void pack_column(const int64_t *v, uint64_t n, int64_t min, unsigned w, uint8_t *out)
+{
+        uint64_t m = (uint64_t)min;
+        switch (w) {
+        case 1:
+                for (uint64_t i = 0; i < n; i++)
+                        out[i] = (uint8_t)((uint64_t)v[i] - m);
+                break;
+        case 2:
+                for (uint64_t i = 0; i < n; i++) {
+                        uint16_t x = htole16((uint16_t)((uint64_t)v[i] - m));
+                        memcpy(out + 2 * i, &x, 2);
+                }
+                break;
+        case 4:
+                for (uint64_t i = 0; i < n; i++)
+                        put_le32(out + 4 * i, (uint32_t)((uint64_t)v[i] - m));
+                break;
+        default:
+                for (uint64_t i = 0; i < n; i++)
+                        put_le64(out + 8 * i, (uint64_t)v[i] - m);
+                break;
+        }
+}
+
+static void unpack_column(const uint8_t *in, uint64_t n, int64_t min, unsigned w, int64_t *v)
+{
+        uint64_t m = (uint64_t)min;
+        switch (w) {
+        case 1:
+                for (uint64_t i = 0; i < n; i++)
+                        v[i] = (int64_t)(m + in[i]);
+                break;
+        case 2:
+                for (uint64_t i = 0; i < n; i++) {
+                        uint16_t x;
+                        memcpy(&x, in + 2 * i, 2);
+                        v[i] = (int64_t)(m + le16toh(x));
+                }
+                break;
+        case 4:
+                for (uint64_t i = 0; i < n; i++)
+                        v[i] = (int64_t)(m + get_le32(in + 4 * i));
+                break;
+        default:
+                for (uint64_t i = 0; i < n; i++)
+                        v[i] = (int64_t)(m + get_le64(in + 8 * i));
+                break;
+        }
+}
+
+static void staged_encode(const struct gd_table *t, const struct staged_plan *p, uint8_t *out)
+{
+        uint8_t *d;
+        put_le32(out, MAGIC_STAGED);
+        put_le32(out + 4, FORMAT_VERSION);
+        put_le32(out + 8, (uint32_t)t->n_rows);
+        put_le32(out + 12, t->n_cols);
+        d = out + STAGED_HEAD;
+        for (uint32_t j = 0; j < t->n_cols; j++, d += STAGED_DESC) {
+                memset(d, 0, STAGED_DESC);
+                d[0] = (uint8_t)t->cols[j].kind;
+                d[1] = t->cols[j].kind == GD_DEC ? t->cols[j].scale : 0;
+                d[2] = p->width[j];
+                put_le64(d + 8, (uint64_t)p->min[j]);
+        }
+        for (uint32_t j = 0; j < t->n_cols; j++) {
+                pack_column(t->cols[j].v, t->n_rows, p->min[j], p->width[j], d);
+                d += t->n_rows * p->width[j];
+        }
+        put_le64(out + p->len - 8, checksum(out, p->len - 8));
+}
+
+/* Parse a staged value; verify = also check the checksum (costs a pass). */
+static int staged_decode(const MDB_val *v, bool verify, struct staged *ret)
+{
+        const uint8_t *p = v->mv_data;
+        struct staged st;
+        uint64_t len;
+
+        if (v->mv_size < STAGED_HEAD + 8 || get_le32(p) != MAGIC_STAGED ||
+            get_le32(p + 4) != FORMAT_VERSION)
+                return DREAM_E_CORRUPT;
+        st.n_rows = get_le32(p + 8);
+        st.n_cols = get_le32(p + 12);
+        if (st.n_rows == 0 || st.n_rows > DREAM_MAX_SEGMENT_ROWS || st.n_cols == 0 ||
+            st.n_cols > DREAM_MAX_COLS)
+                return DREAM_E_CORRUPT;
+        len = STAGED_HEAD + (uint64_t)STAGED_DESC * st.n_cols + 8;
+        if (len > v->mv_size)
+                return DREAM_E_CORRUPT;
+        st.desc = p + STAGED_HEAD;
+        for (uint32_t j = 0; j < st.n_cols; j++) {
+                const uint8_t *d = st.desc + (size_t)STAGED_DESC * j;
+                if (d[0] > GD_F64 || d[1] > DREAM_MAX_SCALE || (d[0] == GD_DEC) != (d[1] != 0) ||
+                    !(d[2] == 1 || d[2] == 2 || d[2] == 4 || d[2] == 8))
+                        return DREAM_E_CORRUPT;
+                len += (uint64_t)st.n_rows * d[2];
+        }
+        if (len != v->mv_size)
+                return DREAM_E_CORRUPT;
+        if (verify && get_le64(p + len - 8) != checksum(p, len - 8))
+                return DREAM_E_CHECKSUM;
+        st.data = st.desc + (size_t)STAGED_DESC * st.n_cols;
+        *ret = st;
+        return 0;
+}
+
+static enum gd_kind staged_kind(const struct staged *st, uint32_t j)
+{
+        return (enum gd_kind)st->desc[(size_t)STAGED_DESC * j];
+}
+
+static uint8_t staged_scale(const struct staged *st, uint32_t j)
+{
+        return st->desc[(size_t)STAGED_DESC * j + 1];
+}
+
+/* Row `row` of every column into ret_v. */
+static void staged_row(const struct staged *st, uint64_t row, int64_t *ret_v)
+{
+        const uint8_t *col = st->data;
+        for (uint32_t j = 0; j < st->n_cols; j++) {
+                const uint8_t *d = st->desc + (size_t)STAGED_DESC * j;
+                unpack_column(col + row * d[2], 1, (int64_t)get_le64(d + 8), d[2], &ret_v[j]);
+                col += (uint64_t)st->n_rows * d[2];
+        }
+}
+
+/* Copy rows [first, first + n) of a staged batch into t's rows [at, at + n),
+ * setting t's kinds and scales. */
+static void staged_copy(const struct staged *st, uint64_t first, uint64_t n, struct gd_table *t,
+                        uint64_t at)
+{
+        const uint8_t *col = st->data;
+        for (uint32_t j = 0; j < st->n_cols; j++) {
+                const uint8_t *d = st->desc + (size_t)STAGED_DESC * j;
+                t->cols[j].kind = (enum gd_kind)d[0];
+                t->cols[j].scale = d[1];
+                unpack_column(col + first * d[2], n, (int64_t)get_le64(d + 8), d[2],
+                              t->cols[j].v + at);
+                col += (uint64_t)st->n_rows * d[2];
+        }
+}
+
+/* ---- records: sufficient statistics ---------------------------------------- */
+
+void store_suffstats_free(struct store_suffstats *st)
+{
+        if (!st)
+                return;
+        dm_free(st->feature_cols);
+        dm_free(st->col_sum);
+        dm_free(st->col_sum2);
+        dm_free(st->xtx);
+        dm_free(st->xty);
+        dm_free(st);
+}
+
+static int suff_new(uint32_t n_cols, int32_t target, struct store_suffstats **ret)
+{
+        struct store_suffstats *st = dm_calloc(1, sizeof(*st));
+        uint32_t d = target >= 0 ? n_cols - 1 : n_cols;
+        if (!st)
+                return DREAM_E_NOMEM;
+        st->n_cols = n_cols;
+        st->target = target;
+        st->d = d;
+        st->feature_cols = dm_mallocarray(d ? d : 1, sizeof(uint32_t));
+        st->col_sum = dm_calloc(n_cols, sizeof(long double));
+        st->col_sum2 = dm_calloc(n_cols, sizeof(long double));
+        if (!st->feature_cols || !st->col_sum || !st->col_sum2)
+                goto fail_free;
+        for (uint32_t j = 0, k = 0; j < n_cols; j++) {
+                if ((int32_t)j != target)
+                        st->feature_cols[k++] = j;
+        }
+        if (d <= DREAM_MAX_SUFFSTATS_FEATURES) {
+                st->xtx = dm_calloc(d ? (size_t)d * d : 1, sizeof(long double));
+                if (!st->xtx)
+                        goto fail_free;
+                if (target >= 0) {
+                        st->xty = dm_calloc(d ? d : 1, sizeof(long double));
+                        if (!st->xty)
+                                goto fail_free;
+                }
+        }
+        *ret = st;
+        return 0;
+
+fail_free:
+        store_suffstats_free(st);
+        return DREAM_E_NOMEM;
+}
+
+/* Add the rows of t (the dataset's columns) to st. */
+/* Sum of x[i] * y[i] in long double. The accumulators stay in x87
+ * registers (a running long double in memory costs a slow 80-bit store and
+ * reload per row); two of them break the add latency chain. */
+static long double dot_ld(const double *x, const double *y, uint64_t n)
+{
+        long double a0 = 0, a1 = 0;
+        uint64_t i = 0;
+        for (; i + 1 < n; i += 2) {
+                a0 += (long double)x[i] * y[i];
+                a1 += (long double)x[i + 1] * y[i + 1];
+        }
+        if (i < n)
+                a0 += (long double)x[i] * y[i];
+        return a0 + a1;
+}
+
+static long double sum_ld(const double *x, uint64_t n)
+{
+        long double a0 = 0, a1 = 0;
+        uint64_t i = 0;
+        for (; i + 1 < n; i += 2) {
+                a0 += x[i];
+                a1 += x[i + 1];
+        }
+        if (i < n)
+                a0 += x[i];
+        return a0 + a1;
+}
+
+/* Add the rows of t (the dataset's columns) to st, column by column, in
+ * blocks of SUFF_BLOCK rows (bounded scratch memory). */
+#define SUFF_BLOCK 65536u
+
+static int suff_add(struct store_suffstats *st, const struct gd_table *t)
+{
+        uint32_t d = st->d, nc = st->n_cols;
+        uint64_t blk = t->n_rows < SUFF_BLOCK ? t->n_rows : SUFF_BLOCK;
+        double *x = dm_mallocarray(blk ? blk : 1, (size_t)nc * sizeof(double));
+        if (!x)
+                return DREAM_E_NOMEM;
+        for (uint64_t at = 0; at < t->n_rows; at += blk) {
+                uint64_t n = t->n_rows - at < blk ? t->n_rows - at : blk;
+                for (uint32_t j = 0; j < nc; j++) {
+                        const struct gd_col *c = &t->cols[j];
+                        double *xj = x + (size_t)j * n;
+                        for (uint64_t i = 0; i < n; i++)
+                                xj[i] = gd_value_f64(c->kind, c->scale, c->v[at + i]);
+                        st->col_sum[j] += sum_ld(xj, n);
+                        st->col_sum2[j] += dot_ld(xj, xj, n);
+                }
+                if (!st->xtx)
+                        continue;
+                for (uint32_t a = 0; a < d; a++) {
+                        const double *xa = x + (size_t)st->feature_cols[a] * n;
+                        for (uint32_t b = a; b < d; b++)
+                                st->xtx[(size_t)a * d + b] +=
+                                    dot_ld(xa, x + (size_t)st->feature_cols[b] * n, n);
+                        if (st->xty)
+                                st->xty[a] += dot_ld(xa, x + (size_t)st->target * n, n);
+                }
+        }
+        st->n += t->n_rows;
+        dm_free(x);
+        return 0;
+}
+
+/* Totals += partial (same shape). Only the upper triangle of xtx is kept
+ * while accumulating; suff_finish mirrors it. */
+static void suff_merge(struct store_suffstats *tot, const struct store_suffstats *part)
+{
+        uint32_t d = tot->d;
+        tot->n += part->n;
+        for (uint32_t j = 0; j < tot->n_cols; j++) {
+                tot->col_sum[j] += part->col_sum[j];
+                tot->col_sum2[j] += part->col_sum2[j];
+        }
+        if (tot->xtx && part->xtx) {
+                for (uint32_t a = 0; a < d; a++) {
+                        for (uint32_t b = a; b < d; b++)
+                                tot->xtx[(size_t)a * d + b] += part->xtx[(size_t)a * d + b];
+                }
+        }
+        if (tot->xty && part->xty) {
+                for (uint32_t a = 0; a < d; a++)
+                        tot->xty[a] += part->xty[a];
+        }
+}
+
+static void suff_finish(struct store_suffstats *st)
+{
+        uint32_t d = st->d;
+        if (st->xtx) {
+                for (uint32_t a = 0; a < d; a++) {
+                        for (uint32_t b = 0; b < a; b++)
+                                st->xtx[(size_t)a * d + b] = st->xtx[(size_t)b * d + a];
+                }
+        }
+        if (st->target >= 0) {
+                st->sum_y = st->col_sum[st->target];
+                st->sum_y2 = st->col_sum2[st->target];
+        }
+}
+
+/* A long double as two doubles (exact for the x87 64-bit mantissa). */
+static void put_ld(struct dm_buf *b, long double x, int *r)
+{
+        double hi = (double)x;
+        double lo = isfinite(hi) ? (double)(x - (long double)hi) : 0.0;
+        uint64_t u;
+        memcpy(&u, &hi, 8);
+        *r |= dm_buf_put_le64(b, u);
+        memcpy(&u, &lo, 8);
+        *r |= dm_buf_put_le64(b, u);
+}
+
+static long double get_ld(const uint8_t *p)
+{
+        uint64_t u;
+        double hi, lo;
+        u = get_le64(p);
+        memcpy(&hi, &u, 8);
+        u = get_le64(p + 8);
+        memcpy(&lo, &u, 8);
+        return (long double)hi + (long double)lo;
+}
+
+static int suff_encode(const struct store_suffstats *st, struct dm_buf *out)
+{
+        int r = 0;
+        uint32_t d = st->d;
+        r |= dm_buf_put_le32(out, MAGIC_SUFF);
+        r |= dm_buf_put_le32(out, FORMAT_VERSION);
+        r |= dm_buf_put_le32(out, st->n_cols);
+        r |= dm_buf_put_le32(out, (uint32_t)st->target);
+        r |= dm_buf_put_le32(out, st->xtx ? 1 : 0);
+        r |= dm_buf_put_le32(out, 0);
+        r |= dm_buf_put_le64(out, st->n);
+        if (r == 0)
+                r = dm_buf_reserve(out,
+                                   ((size_t)2 * st->n_cols + (size_t)d * (d + 3) / 2) * 16 + 8);
+        for (uint32_t j = 0; j < st->n_cols && r == 0; j++) {
+                put_ld(out, st->col_sum[j], &r);
+                put_ld(out, st->col_sum2[j], &r);
+        }
+        if (st->xtx) {
+                for (uint32_t a = 0; a < d && r == 0; a++) {
+                        for (uint32_t b = a; b < d; b++)
+                                put_ld(out, st->xtx[(size_t)a * d + b], &r);
+                }
+        }
+        if (st->xty) {
+                for (uint32_t a = 0; a < d && r == 0; a++)
+                        put_ld(out, st->xty[a], &r);
+        }
+        if (r == 0)
+                r = dm_buf_put_le64(out, checksum(out->data, out->len));
+        return r ? DREAM_E_NOMEM : 0;
+}
+
+/* Parse a suffstats record for a dataset of n_cols columns and target. The
+ * upper triangle only is filled (suff_finish mirrors it). */
+static int suff_decode(const MDB_val *v, uint32_t n_cols, int32_t target,
+                       struct store_suffstats **ret)
+{
+        const uint8_t *p = v->mv_data;
+        struct store_suffstats *st = NULL;
+        size_t need;
+        uint32_t d;
+        int r;
+
+        if (v->mv_size < 40 || get_le32(p) != MAGIC_SUFF || get_le32(p + 4) != FORMAT_VERSION ||
+            get_le32(p + 8) != n_cols || (int32_t)get_le32(p + 12) != target)
+                return DREAM_E_CORRUPT;
+        if (get_le64(p + v->mv_size - 8) != checksum(p, v->mv_size - 8))
+                return DREAM_E_CHECKSUM;
+        r = suff_new(n_cols, target, &st);
+        if (r < 0)
+                return r;
+        d = st->d;
+        need = 32 + (size_t)2 * n_cols * 16 + 8;
+        if (st->xtx)
+                need += (size_t)d * (d + 1) / 2 * 16;
+        if (st->xty)
+                need += (size_t)d * 16;
+        if ((get_le32(p + 16) != 0) != (st->xtx != NULL) || v->mv_size != need) {
+                store_suffstats_free(st);
+                return DREAM_E_CORRUPT;
+        }
+        st->n = get_le64(p + 24);
+        p += 32;
+        for (uint32_t j = 0; j < n_cols; j++, p += 32) {
+                st->col_sum[j] = get_ld(p);
+                st->col_sum2[j] = get_ld(p + 16);
+        }
+        if (st->xtx) {
+                for (uint32_t a = 0; a < d; a++) {
+                        for (uint32_t b = a; b < d; b++, p += 16)
+                                st->xtx[(size_t)a * d + b] = get_ld(p);
+                }
+        }
+        if (st->xty) {
+                for (uint32_t a = 0; a < d; a++, p += 16)
+                        st->xty[a] = get_ld(p);
+        }
+        *ret = st;
+        return 0;
+}
+
+/* ---- records: condensed samples ------------------------------------------- */
+
+#define COND_KEY_LEN 29u
+
+/* id BE32, rows BE64, order u8, budget count BE64, budget fraction bits BE64:
+ * entries of one dataset sort by row count, so stale ones come first. */
+static MDB_val cond_key(uint8_t *buf, uint32_t id, uint64_t rows, const struct gd_condense_opts *o)
+{
+        uint64_t fb;
+        double f = o->budget.count ? 0.0 : o->budget.fraction;
+        memcpy(&fb, &f, 8);
+        put_be32(buf, id);
+        put_be64(buf + 4, rows);
+        buf[12] = (uint8_t)o->order;
+        put_be64(buf + 13, o->budget.count);
+        put_be64(buf + 21, fb);
+        return (MDB_val){.mv_size = COND_KEY_LEN, .mv_data = buf};
+}
+
+static int cond_encode(const struct gd_condensed *c, struct dm_buf *out)
+{
+        int r = 0;
+        uint64_t u;
+        r |= dm_buf_put_le32(out, MAGIC_COND);
+        r |= dm_buf_put_le32(out, FORMAT_VERSION);
+        r |= dm_buf_put_le32(out, c->m);
+        r |= dm_buf_put_le32(out, c->d);
+        r |= dm_buf_put_le32(out, c->bits_used);
+        r |= dm_buf_put_le32(out, 0);
+        for (uint32_t j = 0; j < c->d && r == 0; j++)
+                r |= dm_buf_put_le32(out, c->feature_cols[j]);
+        if (r == 0)
+                r = dm_buf_reserve(out, ((size_t)c->m * c->d + 2 * (size_t)c->m) * 8 + 8);
+        for (size_t i = 0; i < (size_t)c->m * c->d && r == 0; i++) {
+                memcpy(&u, &c->x[i], 8);
+                r |= dm_buf_put_le64(out, u);
+        }
+        for (uint32_t i = 0; i < c->m && r == 0; i++) {
+                memcpy(&u, &c->y[i], 8);
+                r |= dm_buf_put_le64(out, u);
+                memcpy(&u, &c->w[i], 8);
+                r |= dm_buf_put_le64(out, u);
+        }
+        if (r == 0)
+                r = dm_buf_put_le64(out, checksum(out->data, out->len));
+        return r ? DREAM_E_NOMEM : 0;
+}
+
+static int cond_decode(const MDB_val *v, struct gd_condensed **ret)
+{
+        const uint8_t *p = v->mv_data;
+        struct gd_condensed *c;
+        uint64_t cells, need, u;
+        uint32_t m, d;
+
+        if (v->mv_size < 32 || get_le32(p) != MAGIC_COND || get_le32(p + 4) != FORMAT_VERSION)
+                return DREAM_E_CORRUPT;
+        m = get_le32(p + 8);
+        d = get_le32(p + 12);
+        if (d > DREAM_MAX_COLS || m > DREAM_MAX_SEGMENT_ROWS)
+                return DREAM_E_CORRUPT;
+        cells = (uint64_t)m * d;
+        need = 24 + 4ull * d + 8 * cells + 16ull * m + 8;
+        if (v->mv_size != need)
+                return DREAM_E_CORRUPT;
+        if (get_le64(p + need - 8) != checksum(p, need - 8))
+                return DREAM_E_CHECKSUM;
+        c = dm_calloc(1, sizeof(*c));
+        if (!c)
+                return DREAM_E_NOMEM;
+        c->m = m;
+        c->d = d;
+        c->bits_used = get_le32(p + 16);
+        c->feature_cols = dm_mallocarray(d ? d : 1, sizeof(uint32_t));
+        c->x = dm_mallocarray(cells ? cells : 1, sizeof(double));
+        c->y = dm_mallocarray(m ? m : 1, sizeof(double));
+        c->w = dm_mallocarray(m ? m : 1, sizeof(double));
+        if (!c->feature_cols || !c->x || !c->y || !c->w) {
+                gd_condensed_free(c);
+                return DREAM_E_NOMEM;
+        }
+        p += 24;
+        for (uint32_t j = 0; j < d; j++, p += 4)
+                c->feature_cols[j] = get_le32(p);
+        for (uint64_t i = 0; i < cells; i++, p += 8) {
+                u = get_le64(p);
+                memcpy(&c->x[i], &u, 8);
+        }
+        for (uint32_t i = 0; i < m; i++, p += 16) {
+                u = get_le64(p);
+                memcpy(&c->y[i], &u, 8);
+                u = get_le64(p + 8);
+                memcpy(&c->w[i], &u, 8);
+        }
+        *ret = c;
+        return 0;
+}
+
+/* ---- dataset lookup inside a transaction ----------------------------------- */
+
+static MDB_val name_key(const char *name)
+{
+        return (MDB_val){.mv_size = strlen(name), .mv_data = (void *)name};
+}
+
+/* Schema head (and names when sc) and counters of a dataset. */
+static int ds_load(struct store *s, MDB_txn *txn, const char *name, struct schema_head *ret_head,
+                   struct store_schema *sc, struct counters *ret_counters)
+{
+        MDB_val k = name_key(name), v;
+        struct schema_head h;
+        uint8_t kb[KEY_ID];
+        int r;
+
+        r = lmdb_err(mdb_get(txn, s->db_datasets, &k, &v));
+        if (r < 0)
+                return r;
+        r = schema_decode(&v, &h, NULL);
+        if (r < 0)
+                return r;
+        if (ret_counters) {
+                MDB_val ck = key_id(kb, h.id);
+                r = lmdb_err(mdb_get(txn, s->db_counters, &ck, &v));
+                if (r == DREAM_E_NOTFOUND)
+                        r = DREAM_E_CORRUPT;
+                if (r < 0)
+                        return r;
+                r = counters_decode(&v, ret_counters);
+                if (r < 0)
+                        return r;
+        }
+        if (sc) {
+                r = lmdb_err(mdb_get(txn, s->db_datasets, &k, &v));
+                if (r < 0)
+                        return r;
+                r = schema_decode(&v, &h, sc);
+                if (r < 0)
+                        return r;
+        }
+        *ret_head = h;
+        return 0;
+}
+
+static int counters_put(struct store *s, MDB_txn *txn, uint32_t id, const struct counters *c)
+{
+        uint8_t kb[KEY_ID], vb[COUNTERS_LEN];
+        MDB_val k = key_id(kb, id), v = {.mv_size = COUNTERS_LEN, .mv_data = vb};
+        counters_encode(c, vb);
+        return lmdb_err(mdb_put(txn, s->db_counters, &k, &v, 0));
+}
+
+/* ---- open / close ------------------------------------------------------------ */
+
+void store_opts_default(struct store_opts *o)
+{
+        memset(o, 0, sizeof(*o));
+        o->map_initial = DEFAULT_MAP_INITIAL;
+        o->map_max = DEFAULT_MAP_MAX;
+        o->seal_rows = DEFAULT_SEAL_ROWS;
+        o->max_readers = DEFAULT_MAX_READERS;
+}
+
+static int purge_id(struct store *s, uint32_t id);
+
+static int open_dbs(struct store *s)
+{
+        MDB_txn *txn;
+        int rc;
+        static const uint32_t version = FORMAT_VERSION;
+        MDB_val k = {.mv_size = 6, .mv_data = (void *)"format"}, v;
+
+        rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        if (rc)
+                return lmdb_err(rc);
+        if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->db_meta)) ||
+            (rc = mdb_dbi_open(txn, "datasets", MDB_CREATE, &s->db_datasets)) ||
+            (rc = mdb_dbi_open(txn, "counters", MDB_CREATE, &s->db_counters)) ||
+            (rc = mdb_dbi_open(txn, "staged", MDB_CREATE, &s->db_staged)) ||
+            (rc = mdb_dbi_open(txn, "segments", MDB_CREATE, &s->db_segments)) ||
+            (rc = mdb_dbi_open(txn, "condensed", MDB_CREATE, &s->db_condensed)) ||
+            (rc = mdb_dbi_open(txn, "suffstats", MDB_CREATE, &s->db_suffstats)) ||
+            (rc = mdb_dbi_open(txn, "batches", MDB_CREATE, &s->db_batches)))
+                goto fail_abort;
+        rc = mdb_get(txn, s->db_meta, &k, &v);
+        if (rc == MDB_NOTFOUND) {
+                uint8_t vb[4];
+                put_le32(vb, version);
+                v = (MDB_val){.mv_size = 4, .mv_data = vb};
+                rc = mdb_put(txn, s->db_meta, &k, &v, 0);
+                if (rc)
+                        goto fail_abort;
+        } else if (rc) {
+                goto fail_abort;
+        } else if (v.mv_size != 4 || get_le32(v.mv_data) != version) {
+                mdb_txn_abort(txn);
+                return DREAM_E_FORMAT;
+        }
+        return lmdb_err(mdb_txn_commit(txn));
+
+fail_abort:
+        mdb_txn_abort(txn);
+        return lmdb_err(rc);
+}
+
+/* Ids whose drop was interrupted: meta keys "drop" + id BE32. */
+static int resume_drops(struct store *s)
+{
+        for (;;) {
+                MDB_txn *txn;
+                MDB_cursor *cur;
+                uint8_t kb[8] = {'d', 'r', 'o', 'p', 0, 0, 0, 0};
+                MDB_val k = {.mv_size = 8, .mv_data = kb}, v;
+                uint32_t id = 0;
+                int r, rc;
+
+                r = rtxn_begin(s, &txn);
+                if (r < 0)
+                        return r;
+                rc = mdb_cursor_open(txn, s->db_meta, &cur);
+                if (rc == 0) {
+                        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+                        if (rc == 0 && k.mv_size == 8 && memcmp(k.mv_data, "drop", 4) == 0)
+                                id = get_be32((const uint8_t *)k.mv_data + 4);
+                        if (rc == MDB_NOTFOUND)
+                                rc = 0;
+                        mdb_cursor_close(cur);
+                }
+                txn_end(s, txn);
+                if (rc)
+                        return lmdb_err(rc);
+                if (id == 0)
+                        return 0;
+                r = purge_id(s, id);
+                if (r < 0)
+                        return r;
+        }
+}
+
+int store_open(const char *dir, const struct store_opts *opts, struct store **ret)
+{
+        struct store *s;
+        pthread_rwlockattr_t attr;
+        MDB_stat st;
+        int r, rc, dead;
+
+        if (!dir)
+                return DREAM_E_INVAL;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        s = dm_calloc(1, sizeof(*s));
+        if (!s)
+                return DREAM_E_NOMEM;
+        store_opts_default(&s->opts);
+        if (opts) {
+                s->opts = *opts;
+                if (!s->opts.map_initial)
+                        s->opts.map_initial = DEFAULT_MAP_INITIAL;
+                if (!s->opts.map_max)
+                        s->opts.map_max = DEFAULT_MAP_MAX;
+                if (!s->opts.seal_rows)
+                        s->opts.seal_rows = DEFAULT_SEAL_ROWS;
+                if (!s->opts.max_readers)
+                        s->opts.max_readers = DEFAULT_MAX_READERS;
+        }
+        if (s->opts.seal_rows > DREAM_MAX_SEGMENT_ROWS)
+                s->opts.seal_rows = DREAM_MAX_SEGMENT_ROWS;
+        pthread_rwlockattr_init(&attr);
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&s->map_lock, &attr);
+        pthread_rwlockattr_destroy(&attr);
+        pthread_mutex_init(&s->write_lock, NULL);
+        pthread_mutex_init(&s->seal_lock, NULL);
+        pthread_mutex_init(&s->group_lock, NULL);
+        pthread_cond_init(&s->group_cv, NULL);
+        s->queue_tail = &s->queue;
+        pthread_cond_init(&s->seal_done, NULL);
+
+        rc = mdb_env_create(&s->env);
+        if (rc) {
+                s->env = NULL;
+                r = lmdb_err(rc);
+                goto fail_free;
+        }
+        if ((rc = mdb_env_set_maxdbs(s->env, 16)) ||
+            (rc = mdb_env_set_maxreaders(s->env, s->opts.max_readers)) ||
+            (rc = mdb_env_set_mapsize(s->env, s->opts.map_initial)) ||
+            (rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600))) {
+                r = lmdb_err(rc);
+                goto fail_free;
+        }
+        if ((rc = mdb_env_stat(s->env, &st))) {
+                r = lmdb_err(rc);
+                goto fail_free;
+        }
+        s->page_size = st.ms_psize;
+        s->node_max = (((s->page_size - LMDB_PAGEHDRSZ) / 2) & ~(size_t)1) - 2;
+        refresh_map_size(s);
+        s->map_max = s->opts.map_max;
+        mdb_reader_check(s->env, &dead);
+        r = open_dbs(s);
+        if (r < 0)
+                goto fail_free;
+        r = resume_drops(s);
+        if (r < 0)
+                goto fail_free;
+        *ret = s;
+        return 0;
+
+fail_free:
+        store_close(s);
+        return r;
+}
+
+void store_close(struct store *s)
+{
+        if (!s)
+                return;
+        if (s->env)
+                mdb_env_close(s->env);
+        pthread_rwlock_destroy(&s->map_lock);
+        pthread_mutex_destroy(&s->write_lock);
+        pthread_mutex_destroy(&s->seal_lock);
+        pthread_mutex_destroy(&s->group_lock);
+        pthread_cond_destroy(&s->group_cv);
+        pthread_cond_destroy(&s->seal_done);
+        dm_free(s);
+}
+
+int store_set_map_max(struct store *s, size_t map_max)
+{
+        if (!s || map_max == 0)
+                return DREAM_E_INVAL;
+        pthread_rwlock_wrlock(&s->map_lock);
+        s->map_max = map_max;
+        pthread_rwlock_unlock(&s->map_lock);
+        return 0;
+}
+
+size_t store_map_size(struct store *s)
+{
+        size_t n;
+        pthread_rwlock_rdlock(&s->map_lock);
+        n = s->map_size;
+        pthread_rwlock_unlock(&s->map_lock);
+        return n;
+}
+
+/* ---- datasets ---------------------------------------------------------------- */
+
+struct create_ctx {
+        const char *name;
+        const struct store_schema *schema;
+        struct dm_buf suff;
+};
+
+static int create_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+        struct create_ctx *c = arg;
+        MDB_val k = {.mv_size = 7, .mv_data = (void *)"next_id"}, v, nk;
+        struct dm_buf rec;
+        struct counters cnt = {0};
+        MDB_stat st;
+        uint32_t id = 1;
+        uint8_t kb[KEY_ID], ib[4];
+        int r;
+
+        r = lmdb_err(mdb_stat(txn, s->db_datasets, &st));
+        if (r < 0)
+                return r;
+        if (st.ms_entries >= DREAM_MAX_DATASETS)
+                return DREAM_E_LIMIT;
+        r = lmdb_err(mdb_get(txn, s->db_meta, &k, &v));
+        if (r == 0) {
+                if (v.mv_size != 4)
+                        return DREAM_E_CORRUPT;
+                id = get_le32(v.mv_data);
+        } else if (r != DREAM_E_NOTFOUND) {
+                return r;
+        }
+        if (id == 0 || id == UINT32_MAX)
+                return DREAM_E_LIMIT;
+        put_le32(ib, id + 1);
+        v = (MDB_val){.mv_size = 4, .mv_data = ib};
+        r = lmdb_err(mdb_put(txn, s->db_meta, &k, &v, 0));
+        if (r < 0)
+                return r;
+
+        dm_buf_init(&rec);
+        r = schema_encode(id, c->schema, &rec);
+        if (r < 0)
+                goto release;
+        nk = name_key(c->name);
+        v = (MDB_val){.mv_size = rec.len, .mv_data = rec.data};
+        r = lmdb_err(mdb_put(txn, s->db_datasets, &nk, &v, MDB_NOOVERWRITE));
+        if (r < 0)
+                goto release;
+        r = counters_put(s, txn, id, &cnt);
+        if (r < 0)
+                goto release;
+        nk = key_id(kb, id);
+        v = (MDB_val){.mv_size = c->suff.len, .mv_data = c->suff.data};
+        r = lmdb_err(mdb_put(txn, s->db_suffstats, &nk, &v, 0));
+release:
+        dm_buf_release(&rec);
+        return r;
+}
+
+int store_dataset_create(struct store *s, const char *name, const struct store_schema *schema)
+{
+        struct create_ctx c = {.name = name, .schema = schema};
+        struct store_suffstats *st = NULL;
+        int r;
+
+        r = store_name_check(name);
+        if (r < 0)
+                return r;
+        r = schema_check(schema);
+        if (r < 0)
+                return r;
+        dm_buf_init(&c.suff);
+        r = suff_new(schema->n_cols, schema->target, &st);
+        if (r < 0)
+                goto release;
+        r = suff_encode(st, &c.suff);
+        if (r < 0)
+                goto release;
+        r = write_txn(s, create_fn, &c);
+release:
+        store_suffstats_free(st);
+        dm_buf_release(&c.suff);
+        return r;
+}
+
+void store_names_free(char **names, uint32_t count)
+{
+        if (!names)
+                return;
+        for (uint32_t i = 0; i < count; i++)
+                dm_free(names[i]);
+        dm_free(names);
+}
+
+int store_dataset_list(struct store *s, char ***ret_names, uint32_t *ret_count)
+{
+        MDB_txn *txn;
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        MDB_stat st;
+        char **names = NULL;
+        uint32_t n = 0;
+        size_t cap;
+        int r, rc;
+
+        r = rtxn_begin(s, &txn);
+        if (r < 0)
+                return r;
+        r = lmdb_err(mdb_stat(txn, s->db_datasets, &st));
+        if (r < 0)
+                goto end;
+        cap = st.ms_entries;
+        names = dm_calloc(cap ? cap : 1, sizeof(char *));
+        if (!names) {
+                r = DREAM_E_NOMEM;
+                goto end;
+        }
+        r = lmdb_err(mdb_cursor_open(txn, s->db_datasets, &cur));
+        if (r < 0)
+                goto end;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < cap;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                if (k.mv_size == 0 || k.mv_size > DREAM_MAX_NAME) {
+                        r = DREAM_E_CORRUPT;
+                        goto end;
+                }
+                names[n] = dm_malloc(k.mv_size + 1);
+                if (!names[n]) {
+                        r = DREAM_E_NOMEM;
+                        goto end;
+                }
+                memcpy(names[n], k.mv_data, k.mv_size);
+                names[n][k.mv_size] = 0;
+                n++;
+        }
+        if (rc != 0 && rc != MDB_NOTFOUND)
+                r = lmdb_err(rc);
+end:
+        if (cur)
+                mdb_cursor_close(cur);
+        txn_end(s, txn);
+        if (r < 0) {
+                store_names_free(names, n);
+                return r;
+        }
+        *ret_names = names;
+        *ret_count = n;
+        return 0;
+}
+
+void store_info_free(struct store_info *info)
+{
+        if (!info)
+                return;
+        dm_free(info->name);
+        schema_release(&info->schema);
+        dm_free(info);
+}
+
+/* Bytes of every key of the dataset in one id-prefixed database. */
+static int prefix_bytes(struct store *s, MDB_txn *txn, MDB_dbi dbi, uint32_t id,
+                        uint64_t *ret_bytes)
+{
+        MDB_cursor *cur;
+        uint8_t kb[KEY_ID];
+        MDB_val k = key_id(kb, id), v;
+        uint64_t total = 0;
+        int rc;
+
+        rc = mdb_cursor_open(txn, dbi, &cur);
+        if (rc)
+                return lmdb_err(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                if (k.mv_size < KEY_ID || get_be32(k.mv_data) != id)
+                        break;
+                total += node_bytes(s, k.mv_size, v.mv_size);
+        }
+        mdb_cursor_close(cur);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+                return lmdb_err(rc);
+        *ret_bytes = total;
+        return 0;
+}
+
+int store_dataset_describe(struct store *s, const char *name, struct store_info **ret)
+{
+        struct store_info *info;
+        struct schema_head h;
+        struct counters c;
+        MDB_txn *txn;
+        MDB_val k, v;
+        uint8_t kb[KEY_ID];
+        uint64_t cond_bytes = 0;
+        int r;
+
+        r = store_name_check(name);
+        if (r < 0)
+                return r;
+        info = dm_calloc(1, sizeof(*info));
+        if (!info)
+                return DREAM_E_NOMEM;
+        info->name = dm_strdup(name);
+        if (!info->name) {
+                r = DREAM_E_NOMEM;
+                goto fail_free;
+        }
+        r = rtxn_begin(s, &txn);
+        if (r < 0)
+                goto fail_free;
+        r = ds_load(s, txn, name, &h, &info->schema, &c);
+        if (r < 0)
+                goto end;
+        info->stored_bytes = c.data_bytes;
+        k = name_key(name);
+        if (mdb_get(txn, s->db_datasets, &k, &v) == 0)
+                info->stored_bytes += node_bytes(s, k.mv_size, v.mv_size);
+        k = key_id(kb, h.id);
+        info->stored_bytes += node_bytes(s, KEY_ID, COUNTERS_LEN);
+        if (mdb_get(txn, s->db_suffstats, &k, &v) == 0)
+                info->stored_bytes += node_bytes(s, KEY_ID, v.mv_size);
+        info->stored_bytes += c.batch_ids * node_bytes(s, KEY_ID_U64, 12);
+        r = prefix_bytes(s, txn, s->db_condensed, h.id, &cond_bytes);
+        info->stored_bytes += cond_bytes;
+end:
+        txn_end(s, txn);
+        if (r < 0)
+                goto fail_free;
+        info->id = h.id;
+        info->rows = c.rows;
+        info->sealed_rows = c.sealed_rows;
+        info->staged_rows = c.staged_rows;
+        info->staged_batches = c.staged_batches;
+        info->segments = c.segments;
+        info->bases = c.bases;
+        info->segment_bytes = c.segment_bytes;
+        info->raw_bytes = c.raw_bytes;
+        info->ratio =
+            info->stored_bytes && c.rows ? (double)c.raw_bytes / (double)info->stored_bytes : 0.0;
+        *ret = info;
+        return 0;
+
+fail_free:
+        store_info_free(info);
+        return r;
+}
+
+struct drop_ctx {
+        const char *name;
+        uint32_t id;
+};
+
+static int drop_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+        struct drop_ctx *c = arg;
+        struct schema_head h;
+        MDB_val k = name_key(c->name), v = {.mv_size = 0, .mv_data = NULL};
+        uint8_t mk[8] = {'d', 'r', 'o', 'p'};
+        int r;
+
+        r = ds_load(s, txn, c->name, &h, NULL, NULL);
+        if (r < 0)
+                return r;
+        r = lmdb_err(mdb_del(txn, s->db_datasets, &k, NULL));
+        if (r < 0)
+                return r;
+        put_be32(mk + 4, h.id);
+        k = (MDB_val){.mv_size = 8, .mv_data = mk};
+        c->id = h.id;
+        return lmdb_err(mdb_put(txn, s->db_meta, &k, &v, 0));
+}
+
+struct purge_ctx {
+        uint32_t id;
+        bool done;
+};
+
+/* Delete up to PURGE_KEYS_PER_TXN keys of the id; done when none remain
+ * (then the drop marker goes too). */
+static int purge_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+        struct purge_ctx *c = arg;
+        MDB_dbi dbis[] = {s->db_staged,    s->db_segments, s->db_condensed,
+                          s->db_suffstats, s->db_batches,  s->db_counters};
+        unsigned budget = PURGE_KEYS_PER_TXN;
+        int rc = 0;
+
+        c->done = false;
+        for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]) && budget; i++) {
+                MDB_cursor *cur;
+                uint8_t kb[KEY_ID];
+                MDB_val k = key_id(kb, c->id), v;
+                rc = mdb_cursor_open(txn, dbis[i], &cur);
+                if (rc)
+                        return lmdb_err(rc);
+                /* Re-seek after each delete: a cursor left past the last
+                 * key by mdb_cursor_del cannot be read with GET_CURRENT. */
+                for (; budget; budget--) {
+                        k = key_id(kb, c->id);
+                        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+                        if (rc || k.mv_size < KEY_ID || get_be32(k.mv_data) != c->id)
+                                break;
+                        rc = mdb_cursor_del(cur, 0);
+                        if (rc)
+                                break;
+                }
+                mdb_cursor_close(cur);
+                if (rc != 0 && rc != MDB_NOTFOUND)
+                        return lmdb_err(rc);
+        }
+        if (budget) {
+                uint8_t mk[8] = {'d', 'r', 'o', 'p'};
+                MDB_val k = {.mv_size = 8, .mv_data = mk};
+                put_be32(mk + 4, c->id);
+                rc = mdb_del(txn, s->db_meta, &k, NULL);
+                if (rc != 0 && rc != MDB_NOTFOUND)
+                        return lmdb_err(rc);
+                c->done = true;
+        }
+        return 0;
+}
+
+static int purge_id(struct store *s, uint32_t id)
+{
+        struct purge_ctx c = {.id = id};
+        do {
+                int r = write_txn(s, purge_fn, &c);
+                if (r < 0)
+                        return r;
+        } while (!c.done);
+        return 0;
+}
+
+int store_dataset_drop(struct store *s, const char *name)
+{
+        struct drop_ctx c = {.name = name};
+        int r = store_name_check(name);
+        if (r < 0)
+                return r;
+        r = write_txn(s, drop_fn, &c);
+        if (r < 0)
+                return r;
+        /* The dataset is gone once drop_fn committed; a failure to delete its
+         * keys now leaves the drop marker, and store_open finishes the job. */
+        (void)purge_id(s, c.id);
+        return 0;
+}
+
+/* ---- append ------------------------------------------------------------------- */
+
+struct append_ctx {
+        const char *name;
+        uint32_t id;
+        const struct gd_table *batch;
+        uint64_t batch_id;
+        uint64_t raw_bytes;
+        const struct store_suffstats *part;
+        const struct staged_plan *plan;
+        uint64_t first_row;   /* out */
+        uint64_t staged_rows; /* out */
+        bool duplicate;       /* out */
+};
+
+static int append_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+        struct append_ctx *c = arg;
+        const struct gd_table *t = c->batch;
+        struct schema_head h;
+        struct counters cnt;
+        struct store_suffstats *tot = NULL;
+        struct dm_buf sb;
+        uint8_t kb[KEY_ID_U64], bb[KEY_ID_U64], vb[12];
+        MDB_val k, v;
+        int r;
+
+        c->duplicate = false;
+        r = ds_load(s, txn, c->name, &h, NULL, &cnt);
+        if (r < 0)
+                return r;
+        if (h.id != c->id)
+                return DREAM_E_BUSY; /* dropped and re-created meanwhile */
+        if (c->batch_id) {
+                MDB_val bk = key_id_u64(bb, h.id, c->batch_id);
+                r = lmdb_err(mdb_get(txn, s->db_batches, &bk, &v));
+                if (r == 0) {
+                        if (v.mv_size != 12)
+                                return DREAM_E_CORRUPT;
+                        if (get_le32((const uint8_t *)v.mv_data + 8) != t->n_rows)
+                                return DREAM_E_EXISTS;
+                        c->first_row = get_le64(v.mv_data);
+                        c->staged_rows = cnt.staged_rows;
+                        c->duplicate = true;
+                        return 0;
+                }
+                if (r != DREAM_E_NOTFOUND)
+                        return r;
+        }
+        if (cnt.rows + t->n_rows > DREAM_MAX_ROWS)
+                return DREAM_E_LIMIT;
+        c->first_row = cnt.rows;
+
+        k = key_id_u64(kb, h.id, cnt.rows);
+        v = (MDB_val){.mv_size = c->plan->len, .mv_data = NULL};
+        r = lmdb_err(mdb_put(txn, s->db_staged, &k, &v, MDB_RESERVE | MDB_NOOVERWRITE));
+        if (r == DREAM_E_EXISTS)
+                return DREAM_E_CORRUPT;
+        if (r < 0)
+                return r;
+        staged_encode(t, c->plan, v.mv_data);
+
+        /* Sufficient statistics: totals += this batch's partial sums. */
+        k = key_id(kb, h.id);
+        r = lmdb_err(mdb_get(txn, s->db_suffstats, &k, &v));
+        if (r < 0)
+                return r == DREAM_E_NOTFOUND ? DREAM_E_CORRUPT : r;
+        r = suff_decode(&v, h.n_cols, h.target, &tot);
+        if (r < 0)
+                return r;
+        suff_merge(tot, c->part);
+        dm_buf_init(&sb);
+        r = suff_encode(tot, &sb);
+        if (r == 0) {
+                v = (MDB_val){.mv_size = sb.len, .mv_data = sb.data};
+                r = lmdb_err(mdb_put(txn, s->db_suffstats, &k, &v, 0));
+        }
+        dm_buf_release(&sb);
+        store_suffstats_free(tot);
+        if (r < 0)
+                return r;
+
+        if (c->batch_id) {
+                MDB_val bk = key_id_u64(bb, h.id, c->batch_id);
+                put_le64(vb, cnt.rows);
+                put_le32(vb + 8, (uint32_t)t->n_rows);
+                v = (MDB_val){.mv_size = 12, .mv_data = vb};
+                r = lmdb_err(mdb_put(txn, s->db_batches, &bk, &v, 0));
+                if (r < 0)
+                        return r;
+                cnt.batch_ids++;
+        }
+        cnt.rows += t->n_rows;
+        cnt.staged_rows += t->n_rows;
+        cnt.staged_batches++;
+        cnt.raw_bytes += c->raw_bytes;
+        cnt.data_bytes += node_bytes(s, KEY_ID_U64, c->plan->len);
+        c->staged_rows = cnt.staged_rows;
+        return counters_put(s, txn, h.id, &cnt);
+}
+
+/* Group commit: appends that arrive while a commit is under way are
+ * committed together by the next one, sharing its two fsyncs. Each runs in a
+ * nested transaction, so one failing append (a batch id re-sent with another
+ * row count...) does not fail the others; each caller returns only after the
+ * commit that holds its rows. */
+struct pending {
+        struct append_ctx *c;
+        int result;
+        bool done;
+        struct pending *next;
+};
+
+static int group_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+        struct pending *p;
+        for (p = arg; p; p = p->next)
+                p->result = DREAM_E_IO;
+        for (p = arg; p; p = p->next) {
+                MDB_txn *child;
+                int r = lmdb_err(mdb_txn_begin(s->env, txn, 0, &child));
+                if (r < 0)
+                        return r;
+                r = append_fn(s, child, p->c);
+                if (r < 0) {
+                        mdb_txn_abort(child);
+                        if (r == DREAM_E_FULL)
+                                return r; /* grow the map, run the group again */
+                        p->result = r;
+                        continue;
+                }
+                r = lmdb_err(mdb_txn_commit(child));
+                if (r < 0)
+                        return r;
+                p->result = 0;
+        }
+        return 0;
+}
+
+static int append_grouped(struct store *s, struct append_ctx *c)
+{
+        struct pending me = {.c = c, .result = DREAM_E_IO};
+
+        pthread_mutex_lock(&s->group_lock);
+        *s->queue_tail = &me;
+        s->queue_tail = &me.next;
+        while (!me.done) {
+                struct pending *group, *p, *next;
+                unsigned n = 1;
+                int r;
+
+                if (s->group_leader) {
+                        pthread_cond_wait(&s->group_cv, &s->group_lock);
+                        continue;
+                }
+                /* Lead: take up to GROUP_MAX waiting appends, oldest first. */
+                group = s->queue;
+                for (p = group; p->next && n < GROUP_MAX; p = p->next)
+                        n++;
+                s->queue = p->next;
+                p->next = NULL;
+                if (!s->queue)
+                        s->queue_tail = &s->queue;
+                s->group_leader = true;
+                pthread_mutex_unlock(&s->group_lock);
+                r = write_txn(s, group_fn, group);
+                pthread_mutex_lock(&s->group_lock);
+                for (p = group; p; p = next) {
+                        next = p->next; /* p may vanish once done */
+                        if (r < 0)
+                                p->result = r;
+                        p->done = true;
+                }
+                s->group_leader = false;
+                pthread_cond_broadcast(&s->group_cv);
+        }
+        pthread_mutex_unlock(&s->group_lock);
+        return me.result;
+}
+
+/* Check a batch against the dataset's schema (names in order). */
+static int batch_check(const struct gd_table *t, const struct store_schema *sc)
+{
+        if (!t || t->n_cols != sc->n_cols || !t->cols)
+                return DREAM_E_SCHEMA;
+        if (t->n_rows == 0 || t->n_rows > DREAM_MAX_SEGMENT_ROWS)
+                return t->n_rows ? DREAM_E_LIMIT : DREAM_E_EMPTY;
+        for (uint32_t j = 0; j < t->n_cols; j++) {
+                const struct gd_col *c = &t->cols[j];
+                if (!c->name || strcmp(c->name, sc->cols[j].name) != 0 || c->kind > GD_F64 ||
+                    (c->kind == GD_DEC && (c->scale < 1 || c->scale > DREAM_MAX_SCALE)) || !c->v)
+                        return DREAM_E_SCHEMA;
+        }
+        return 0;
+}
+
+int store_append(struct store *s, const char *dataset, const struct gd_table *batch,
+                 uint64_t batch_id, uint64_t *ret_first_row, bool *ret_needs_seal)
+{
+        struct append_ctx c = {.name = dataset, .batch = batch, .batch_id = batch_id};
+        struct store_schema sc = {0};
+        struct store_suffstats *part = NULL;
+        struct staged_plan plan = {0};
+        struct schema_head h;
+        MDB_txn *txn;
+        int r;
+
+        r = store_name_check(dataset);
+        if (r < 0)
+                return r;
+        r = rtxn_begin(s, &txn);
+        if (r < 0)
+                return r;
+        r = ds_load(s, txn, dataset, &h, &sc, NULL);
+        txn_end(s, txn);
+        if (r < 0)
+                return r;
+        r = batch_check(batch, &sc);
+        if (r < 0)
+                goto release;
+        r = staged_plan_make(batch, &plan);
+        if (r < 0)
+                goto release;
+        c.plan = &plan;
+        c.id = h.id;
+        /* Everything that needs no transaction is computed here, so that the
+         * write transaction stays short. */
+        for (uint32_t j = 0; j < batch->n_cols; j++) {
+                const struct gd_col *col = &batch->cols[j];
+                for (uint64_t i = 0; i < batch->n_rows; i++)
+                        c.raw_bytes += store_cell_text_len(col->kind, col->scale, col->v[i]);
+        }
+        c.raw_bytes += batch->n_rows * batch->n_cols; /* separators and newline */
+        r = suff_new(h.n_cols, h.target, &part);
+        if (r < 0)
+                goto release;
+        r = suff_add(part, batch);
+        if (r < 0)
+                goto release;
+        c.part = part;
+        r = append_grouped(s, &c);
+        if (r < 0)
+                goto release;
+        *ret_first_row = c.first_row;
+        if (ret_needs_seal)
+                *ret_needs_seal = c.staged_rows >= s->opts.seal_rows;
+release:
+        staged_plan_release(&plan);
+        store_suffstats_free(part);
+        schema_release(&sc);
+        return r;
+}
+
+/* ---- sealing -------------------------------------------------------------------- */
+
+struct seal_ctx {
+        const char *name;
+        uint32_t id;
+        uint64_t first;           /* first row of the segment */
+        uint64_t rows;            /* rows in the segment */
+        uint32_t n_batches;       /* staged batches it covers, from `first` */
+        uint64_t staged_bytes;    /* node_bytes of those batches */
+        const struct dm_buf *seg; /* serialized segment */
+        uint64_t bases;
+        bool lost; /* out: another seal took these rows */
+};
+
+static int seal_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+        struct seal_ctx *c = arg;
+        struct schema_head h;
+        struct counters cnt;
+        MDB_cursor *cur;
+        uint8_t kb[KEY_ID_U64];
+        MDB_val k, v;
+        uint64_t at = c->first;
+        int r, rc;
+
+        c->lost = false;
+        r = ds_load(s, txn, c->name, &h, NULL, &cnt);
+        if (r < 0)
+                return r;
+        if (h.id != c->id || cnt.sealed_rows != c->first || cnt.staged_rows < c->rows) {
+                c->lost = true;
+                return 0;
+        }
+        /* Re-check that the batches are still there, then delete them. */
+        rc = mdb_cursor_open(txn, s->db_staged, &cur);
+        if (rc)
+                return lmdb_err(rc);
+        for (uint32_t b = 0; b < c->n_batches; b++) {
+                struct staged st;
+                k = key_id_u64(kb, h.id, at);
+                rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+                if (rc == MDB_NOTFOUND) {
+                        c->lost = true;
+                        break;
+                }
+                if (rc)
+                        break;
+                r = staged_decode(&v, false, &st);
+                if (r < 0) {
+                        mdb_cursor_close(cur);
+                        return r;
+                }
+                at += st.n_rows;
+                rc = mdb_cursor_del(cur, 0);
+                if (rc)
+                        break;
+        }
+        mdb_cursor_close(cur);
+        if (rc && rc != MDB_NOTFOUND)
+                return lmdb_err(rc);
+        if (c->lost)
+                return DREAM_E_BUSY; /* abort: nothing of this transaction stays */
+        if (at != c->first + c->rows)
+                return DREAM_E_CORRUPT;
+        k = key_id_u64(kb, h.id, c->first);
+        v = (MDB_val){.mv_size = c->seg->len, .mv_data = c->seg->data};
+        r = lmdb_err(mdb_put(txn, s->db_segments, &k, &v, MDB_NOOVERWRITE));
+        if (r < 0)
+                return r == DREAM_E_EXISTS ? DREAM_E_CORRUPT : r;
+        cnt.sealed_rows += c->rows;
+        cnt.staged_rows -= c->rows;
+        cnt.staged_batches -= c->n_batches;
+        cnt.segments++;
+        cnt.bases += c->bases;
+        cnt.segment_bytes += c->seg->len;
+        cnt.data_bytes -= c->staged_bytes;
+        cnt.data_bytes += node_bytes(s, KEY_ID_U64, c->seg->len);
+        return counters_put(s, txn, h.id, &cnt);
+}
+
+static void free_parts(struct gd_table **parts, uint32_t n)
+{
+        if (!parts)
+                return;
+        for (uint32_t i = 0; i < n; i++)
+                gd_table_free(parts[i]);
+        dm_free(parts);
+}
+
+/* Copy the staged batches of one future segment (a short read txn).
+ * *ret_table is NULL when there is nothing to seal. */
+static int seal_collect(struct store *s, struct seal_ctx *c, bool force, struct store_schema *sc,
+                        struct gd_table **ret_table)
+{
+        struct schema_head h;
+        struct counters cnt;
+        struct gd_table **parts = NULL;
+        struct gd_table *t = NULL;
+        uint32_t n_parts = 0, cap = 0;
+        MDB_cursor *cur = NULL;
+        MDB_txn *txn;
+        uint8_t kb[KEY_ID_U64];
+        MDB_val k, v;
+        int r, rc;
+
+        r = rtxn_begin(s, &txn);
+        if (r < 0)
+                return r;
+        r = ds_load(s, txn, c->name, &h, sc, &cnt);
+        if (r < 0)
+                goto end;
+        c->id = h.id;
+        c->first = cnt.sealed_rows;
+        c->rows = 0;
+        c->n_batches = 0;
+        c->staged_bytes = 0;
+        if (cnt.staged_rows == 0 || (!force && cnt.staged_rows < s->opts.seal_rows))
+                goto end;
+        r = lmdb_err(mdb_cursor_open(txn, s->db_staged, &cur));
+        if (r < 0)
+                goto end;
+        k = key_id_u64(kb, h.id, cnt.sealed_rows);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                struct staged st;
+                if (k.mv_size != KEY_ID_U64 || get_be32(k.mv_data) != h.id)
+                        break;
+                if (get_be64((const uint8_t *)k.mv_data + 4) != c->first + c->rows) {
+                        r = DREAM_E_CORRUPT;
+                        goto end;
+                }
+                r = staged_decode(&v, true, &st);
+                if (r == 0 && st.n_cols != h.n_cols)
+                        r = DREAM_E_CORRUPT;
+                if (r < 0)
+                        goto end;
+                if (c->rows && c->rows + st.n_rows > DREAM_MAX_SEGMENT_ROWS)
+                        break;
+                if (n_parts == cap) {
+                        uint32_t ncap = cap ? cap * 2 : 16;
+                        struct gd_table **np = dm_reallocarray(parts, ncap, sizeof(*np));
+                        if (!np) {
+                                r = DREAM_E_NOMEM;
+                                goto end;
+                        }
+                        parts = np;
+                        cap = ncap;
+                }
+                r = gd_table_new(st.n_rows, st.n_cols, &parts[n_parts]);
+                if (r < 0)
+                        goto end;
+                staged_copy(&st, 0, st.n_rows, parts[n_parts], 0);
+                n_parts++;
+                c->rows += st.n_rows;
+                c->n_batches++;
+                c->staged_bytes += node_bytes(s, k.mv_size, v.mv_size);
+                if (c->rows >= s->opts.seal_rows)
+                        break;
+        }
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+                r = lmdb_err(rc);
+                goto end;
+        }
+        if (c->rows == 0 || (!force && c->rows < s->opts.seal_rows)) {
+                c->rows = 0;
+                goto end;
+        }
+end:
+        if (cur)
+                mdb_cursor_close(cur);
+        txn_end(s, txn);
+        if (r == 0 && c->rows) {
+                r = store_table_concat((const struct gd_table *const *)parts, n_parts, &t);
+                for (uint32_t j = 0; r == 0 && j < sc->n_cols; j++)
+                        r = gd_table_set_name(t, j, sc->cols[j].name);
+                if (r == 0) {
+                        t->target = sc->target;
+                        t->task = sc->task;
+                }
+        }
+        free_parts(parts, n_parts);
+        if (r < 0) {
+                gd_table_free(t);
+                return r;
+        }
+        *ret_table = t;
+        return 0;
+}
+
+/* Claim the right to seal `dataset`. Returns the slot, or -1 when another
+ * thread is sealing it and !wait. With wait, waits for that seal to end. */
+static int sealer_claim(struct store *s, const char *dataset, bool wait)
+{
+        int slot = -1;
+        pthread_mutex_lock(&s->seal_lock);
+        for (;;) {
+                int busy = 0, free_slot = -1;
+                for (int i = 0; i < SEALERS_MAX; i++) {
+                        if (s->sealing[i][0] == 0) {
+                                if (free_slot < 0)
+                                        free_slot = i;
+                        } else if (strcmp(s->sealing[i], dataset) == 0) {
+                                busy = 1;
+                        }
+                }
+                if (!busy && free_slot >= 0) {
+                        strcpy(s->sealing[free_slot], dataset);
+                        slot = free_slot;
+                        break;
+                }
+                if (busy && !wait)
+                        break;
+                pthread_cond_wait(&s->seal_done, &s->seal_lock);
+        }
+        pthread_mutex_unlock(&s->seal_lock);
+        return slot;
+}
+
+static void sealer_release(struct store *s, int slot)
+{
+        pthread_mutex_lock(&s->seal_lock);
+        s->sealing[slot][0] = 0;
+        pthread_cond_broadcast(&s->seal_done);
+        pthread_mutex_unlock(&s->seal_lock);
+}
+
+static int seal_loop(struct store *s, const char *dataset, bool force, uint64_t *ret_sealed);
+
+int store_seal(struct store *s, const char *dataset, bool force, uint64_t *ret_sealed)
+{
+        uint64_t sealed = 0;
+        int r, slot;
+
+        r = store_name_check(dataset);
+        if (r < 0)
+                return r;
+        /* A seal already running on the dataset keeps sealing while enough
+         * rows are staged: a non-forced call has nothing to add. A flush
+         * waits for it, then seals what is left. */
+        slot = sealer_claim(s, dataset, force);
+        if (slot < 0) {
+                if (ret_sealed)
+                        *ret_sealed = 0;
+                return 0;
+        }
+        r = seal_loop(s, dataset, force, &sealed);
+        sealer_release(s, slot);
+        if (r < 0)
+                return r;
+        if (ret_sealed)
+                *ret_sealed = sealed;
+        return 0;
+}
+
+static int seal_loop(struct store *s, const char *dataset, bool force, uint64_t *ret_sealed)
+{
+        uint64_t sealed = 0;
+        int r;
+
+        for (;;) {
+                struct seal_ctx c = {.name = dataset};
+                struct store_schema sc = {0};
+                struct gd_table *t = NULL;
+                struct gd_segment *seg = NULL;
+                struct gd_encode_opts eo;
+                struct gd_stats gs;
+                struct dm_buf buf;
+                bool had_rows;
+
+                dm_buf_init(&buf);
+                r = seal_collect(s, &c, force, &sc, &t);
+                had_rows = t != NULL;
+                if (r < 0 || !t)
+                        goto next;
+                gd_encode_opts_default(&eo);
+                r = gd_segment_encode(t, &eo, &seg);
+                if (r < 0)
+                        goto next;
+                r = gd_segment_serialize(seg, &buf);
+                if (r < 0)
+                        goto next;
+                gd_segment_stats(seg, &gs);
+                c.seg = &buf;
+                c.bases = gs.n_bases;
+                r = write_txn(s, seal_fn, &c);
+                if (r == DREAM_E_BUSY && c.lost)
+                        r = 0; /* another seal took these rows: done */
+                else if (r == 0 && !c.lost)
+                        sealed += c.rows;
+        next:
+                dm_buf_release(&buf);
+                gd_segment_free(seg);
+                gd_table_free(t);
+                schema_release(&sc);
+                if (r < 0)
+                        return r;
+                if (!had_rows || c.lost)
+                        break;
+        }
+        if (ret_sealed)
+                *ret_sealed = sealed;
+        return 0;
+}
+
+/* ---- reads ------------------------------------------------------------------------ */
+
+/* Where a row lives, found in one read txn. For a segment, seg is opened
+ * over the mapped bytes and valid only until the txn ends. */
+struct loc {
+        uint64_t first; /* first row of the container */
+        uint64_t n;     /* its rows */
+        struct gd_segment *seg;
+        struct staged st;
+        MDB_val key;
+};
+
+/* Greatest key <= (id, row) in dbi. */
+static int seek_le(MDB_txn *txn, MDB_dbi dbi, uint32_t id, uint64_t row, MDB_val *ret_k,
+                   MDB_val *ret_v)
+{
+        MDB_cursor *cur;
+        uint8_t kb[KEY_ID_U64];
+        MDB_val k = key_id_u64(kb, id, row), v;
+        int rc;
+
+        rc = mdb_cursor_open(txn, dbi, &cur);
+        if (rc)
+                return lmdb_err(rc);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (rc == 0 && !(k.mv_size == KEY_ID_U64 && memcmp(k.mv_data, kb, KEY_ID_U64) == 0))
+                rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+        else if (rc == MDB_NOTFOUND)
+                rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        mdb_cursor_close(cur);
+        if (rc == MDB_NOTFOUND)
+                return DREAM_E_CORRUPT; /* counters say the row exists */
+        if (rc)
+                return lmdb_err(rc);
+        if (k.mv_size != KEY_ID_U64 || get_be32(k.mv_data) != id)
+                return DREAM_E_CORRUPT;
+        *ret_k = k;
+        *ret_v = v;
+        return 0;
+}
+
+static int locate(struct store *s, MDB_txn *txn, uint32_t id, uint32_t n_cols,
+                  const struct counters *cnt, uint64_t row, struct loc *ret)
+{
+        struct loc l = {0};
+        MDB_val v;
+        int r;
+
+        if (row >= cnt->rows)
+                return DREAM_E_RANGE;
+        if (row < cnt->sealed_rows) {
+                r = seek_le(txn, s->db_segments, id, row, &l.key, &v);
+                if (r < 0)
+                        return r;
+                r = gd_segment_open(v.mv_data, v.mv_size, &l.seg);
+                if (r < 0)
+                        return r;
+                l.n = gd_segment_rows(l.seg);
+                if (gd_segment_cols(l.seg) != n_cols) {
+                        gd_segment_free(l.seg);
+                        return DREAM_E_CORRUPT;
+                }
+        } else {
+                r = seek_le(txn, s->db_staged, id, row, &l.key, &v);
+                if (r < 0)
+                        return r;
+                r = staged_decode(&v, false, &l.st);
+                if (r < 0)
+                        return r;
+                if (l.st.n_cols != n_cols)
+                        return DREAM_E_CORRUPT;
+                l.n = l.st.n_rows;
+        }
+        l.first = get_be64((const uint8_t *)l.key.mv_data + 4);
+        if (row < l.first || row - l.first >= l.n) {
+                gd_segment_free(l.seg);
+                return DREAM_E_CORRUPT;
+        }
+        *ret = l;
+        return 0;
+}
+
+int store_get_row(struct store *s, const char *dataset, uint64_t row, int64_t *ret_values,
+                  struct store_cellfmt *ret_fmt)
+{
+        struct schema_head h;
+        struct counters cnt;
+        struct loc l;
+        MDB_txn *txn;
+        int r;
+
+        r = store_name_check(dataset);
+        if (r < 0)
+                return r;
+        r = rtxn_begin(s, &txn);
+        if (r < 0)
+                return r;
+        r = ds_load(s, txn, dataset, &h, NULL, &cnt);
+        if (r < 0)
+                goto end;
+        r = locate(s, txn, h.id, h.n_cols, &cnt, row, &l);
+        if (r < 0)
+                goto end;
+        if (l.seg) {
+                struct gd_cursor *cur;
+                r = gd_cursor_new(l.seg, &cur);
+                if (r == 0) {
+                        r = gd_cursor_row(cur, row - l.first, ret_values);
+                        gd_cursor_free(cur);
+                }
+                if (r == 0 && ret_fmt) {
+                        const struct gd_colparam *p = gd_segment_params(l.seg);
+                        for (uint32_t j = 0; j < h.n_cols; j++) {
+                                ret_fmt[j].kind = p[j].kind;
+                                ret_fmt[j].scale = p[j].scale;
+                        }
+                }
+                gd_segment_free(l.seg);
+        } else {
+                staged_row(&l.st, row - l.first, ret_values);
+                for (uint32_t j = 0; ret_fmt && j < h.n_cols; j++) {
+                        ret_fmt[j].kind = staged_kind(&l.st, j);
+                        ret_fmt[j].scale = staged_scale(&l.st, j);
+                }
+        }
+end:
+        txn_end(s, txn);
+        return r;
+}
+
+int store_scan(struct store *s, const char *dataset, uint64_t first, uint64_t count,
+               uint32_t chunk_rows, store_scan_cb cb, void *arg)
+{
+        struct store_schema sc = {0};
+        struct schema_head h;
+        struct counters cnt;
+        struct gd_table *chunk = NULL;
+        uint64_t end, pos;
+        MDB_txn *txn;
+        int r;
+
+        r = store_name_check(dataset);
+        if (r < 0 || !cb)
+                return r < 0 ? r : DREAM_E_INVAL;
+        if (chunk_rows == 0)
+                chunk_rows = DEFAULT_CHUNK_ROWS;
+        r = rtxn_begin(s, &txn);
+        if (r < 0)
+                return r;
+        r = ds_load(s, txn, dataset, &h, &sc, &cnt);
+        txn_end(s, txn);
+        if (r < 0)
+                goto release;
+        if (first > cnt.rows) {
+                r = DREAM_E_RANGE;
+                goto release;
+        }
+        end = count > cnt.rows - first ? cnt.rows : first + count;
+        if (end == first)
+                goto release;
+        if (end - first < chunk_rows)
+                chunk_rows = (uint32_t)(end - first);
+        r = gd_table_new(chunk_rows, sc.n_cols, &chunk);
+        if (r < 0)
+                goto release;
+        for (uint32_t j = 0; j < sc.n_cols && r == 0; j++)
+                r = gd_table_set_name(chunk, j, sc.cols[j].name);
+        if (r < 0)
+                goto release;
+        chunk->target = sc.target;
+        chunk->task = sc.task;
+
+        for (pos = first; pos < end;) {
+                struct schema_head h2;
+                struct loc l;
+                uint64_t n;
+
+                r = rtxn_begin(s, &txn);
+                if (r < 0)
+                        goto release;
+                r = ds_load(s, txn, dataset, &h2, NULL, &cnt);
+                if (r == 0 && h2.id != h.id)
+                        r = DREAM_E_NOTFOUND;
+                if (r == 0)
+                        r = locate(s, txn, h.id, h.n_cols, &cnt, pos, &l);
+                if (r < 0) {
+                        txn_end(s, txn);
+                        goto release;
+                }
+                n = l.first + l.n - pos;
+                if (n > end - pos)
+                        n = end - pos;
+                if (n > chunk_rows)
+                        n = chunk_rows;
+                chunk->n_rows = n;
+                if (l.seg) {
+                        struct gd_cursor *cur;
+                        r = gd_cursor_new(l.seg, &cur);
+                        if (r == 0) {
+                                r = gd_cursor_range(cur, pos - l.first, n, chunk);
+                                gd_cursor_free(cur);
+                        }
+                        if (r == 0) {
+                                const struct gd_colparam *p = gd_segment_params(l.seg);
+                                for (uint32_t j = 0; j < h.n_cols; j++) {
+                                        chunk->cols[j].kind = p[j].kind;
+                                        chunk->cols[j].scale = p[j].scale;
+                                }
+                        }
+                        gd_segment_free(l.seg);
+                } else {
+                        staged_copy(&l.st, pos - l.first, n, chunk, 0);
+                }
+                txn_end(s, txn);
+                if (r < 0)
+                        goto release;
+                chunk->target = sc.target;
+                chunk->task = sc.task;
+                r = cb(chunk, pos, arg);
+                if (r != 0)
+                        goto release;
+                pos += n;
+        }
+release:
+        gd_table_free(chunk);
+        schema_release(&sc);
+        return r;
+}
+
+struct collect_ctx {
+        struct gd_table **parts;
+        uint32_t n, cap;
+};
+
+static int collect_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
+{
+        struct collect_ctx *c = arg;
+        struct gd_table *t;
+        int r;
+        (void)first_row;
+        if (c->n == c->cap) {
+                uint32_t ncap = c->cap ? c->cap * 2 : 16;
+                struct gd_table **np = dm_reallocarray(c->parts, ncap, sizeof(*np));
+                if (!np)
+                        return DREAM_E_NOMEM;
+                c->parts = np;
+                c->cap = ncap;
+        }
+        r = gd_table_new(chunk->n_rows, chunk->n_cols, &t);
+        if (r < 0)
+                return r;
+        for (uint32_t j = 0; j < chunk->n_cols; j++) {
+                t->cols[j].kind = chunk->cols[j].kind;
+                t->cols[j].scale = chunk->cols[j].scale;
+                memcpy(t->cols[j].v, chunk->cols[j].v, chunk->n_rows * sizeof(int64_t));
+        }
+        if (c->n == 0) {
+                for (uint32_t j = 0; j < chunk->n_cols && r == 0; j++)
+                        r = gd_table_set_name(t, j, chunk->cols[j].name);
+                t->target = chunk->target;
+                t->task = chunk->task;
+                if (r < 0) {
+                        gd_table_free(t);
+                        return r;
+                }
+        }
+        c->parts[c->n++] = t;
+        return 0;
+}
+
+/* Rows [0, rows) in one harmonised table. */
+static int read_rows(struct store *s, const char *dataset, uint64_t rows, struct gd_table **ret)
+{
+        struct collect_ctx c = {0};
+        int r = store_scan(s, dataset, 0, rows, DEFAULT_CHUNK_ROWS, collect_cb, &c);
+        if (r == 0 && c.n == 0)
+                r = DREAM_E_EMPTY;
+        if (r == 0)
+                r = store_table_concat((const struct gd_table *const *)c.parts, c.n, ret);
+        free_parts(c.parts, c.n);
+        return r;
+}
+
+int store_read_all(struct store *s, const char *dataset, struct gd_table **ret)
+{
+        return read_rows(s, dataset, UINT64_MAX, ret);
+}
+
+/* ---- condensed samples ----------------------------------------------------------- */
+
+struct cond_ctx {
+        const char *name;
+        uint32_t id;
+        uint64_t rows;
+        const struct gd_condense_opts *opts;
+        const struct dm_buf *val;
+};
+
+static int cond_put_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+        struct cond_ctx *c = arg;
+        struct schema_head h;
+        MDB_cursor *cur;
+        uint8_t kb[COND_KEY_LEN];
+        MDB_val k, v;
+        int r, rc;
+
+        r = ds_load(s, txn, c->name, &h, NULL, NULL);
+        if (r < 0)
+                return r;
+        if (h.id != c->id)
+                return DREAM_E_BUSY;
+        /* Delete entries built on fewer rows: stale since an append. */
+        rc = mdb_cursor_open(txn, s->db_condensed, &cur);
+        if (rc)
+                return lmdb_err(rc);
+        for (;;) {
+                k = key_id(kb, c->id);
+                rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+                if (rc || k.mv_size != COND_KEY_LEN || get_be32(k.mv_data) != c->id ||
+                    get_be64((const uint8_t *)k.mv_data + 4) >= c->rows)
+                        break;
+                rc = mdb_cursor_del(cur, 0);
+                if (rc)
+                        break;
+        }
+        mdb_cursor_close(cur);
+        if (rc && rc != MDB_NOTFOUND)
+                return lmdb_err(rc);
+        k = cond_key(kb, c->id, c->rows, c->opts);
+        v = (MDB_val){.mv_size = c->val->len, .mv_data = c->val->data};
+        return lmdb_err(mdb_put(txn, s->db_condensed, &k, &v, 0));
+}
+
+int store_condensed(struct store *s, const char *dataset, const struct gd_condense_opts *opts,
+                    struct gd_condensed **ret, bool *ret_cached)
+{
+        struct schema_head h;
+        struct counters cnt;
+        struct gd_condensed *c = NULL;
+        struct gd_table *t = NULL;
+        struct dm_buf buf;
+        uint8_t kb[COND_KEY_LEN];
+        MDB_txn *txn;
+        MDB_val k, v;
+        int r;
+
+        r = store_name_check(dataset);
+        if (r < 0 || !opts)
+                return r < 0 ? r : DREAM_E_INVAL;
+        r = rtxn_begin(s, &txn);
+        if (r < 0)
+                return r;
+        r = ds_load(s, txn, dataset, &h, NULL, &cnt);
+        if (r == 0 && cnt.rows == 0)
+                r = DREAM_E_EMPTY;
+        if (r == 0) {
+                k = cond_key(kb, h.id, cnt.rows, opts);
+                r = lmdb_err(mdb_get(txn, s->db_condensed, &k, &v));
+                if (r == 0)
+                        r = cond_decode(&v, &c);
+                else if (r == DREAM_E_NOTFOUND)
+                        r = 1; /* build it */
+        }
+        txn_end(s, txn);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                *ret = c;
+                if (ret_cached)
+                        *ret_cached = true;
+                return 0;
+        }
+        r = read_rows(s, dataset, cnt.rows, &t);
+        if (r < 0)
+                return r;
+        r = gd_condense(t, opts, &c);
+        gd_table_free(t);
+        if (r < 0)
+                return r;
+        /* Caching is an optimisation: a failure to store the entry (map full,
+         * concurrent drop) does not fail the call. */
+        dm_buf_init(&buf);
+        if (cond_encode(c, &buf) == 0) {
+                struct cond_ctx cc = {
+                    .name = dataset, .id = h.id, .rows = cnt.rows, .opts = opts, .val = &buf};
+                (void)write_txn(s, cond_put_fn, &cc);
+        }
+        dm_buf_release(&buf);
+        *ret = c;
+        if (ret_cached)
+                *ret_cached = false;
+        return 0;
+}
+
+/* ---- sufficient statistics ------------------------------------------------------- */
+
+int store_suffstats(struct store *s, const char *dataset, struct store_suffstats **ret)
+{
+        struct schema_head h;
+        struct store_suffstats *st = NULL;
+        uint8_t kb[KEY_ID];
+        MDB_txn *txn;
+        MDB_val k, v;
+        int r;
+
+        r = store_name_check(dataset);
+        if (r < 0)
+                return r;
+        r = rtxn_begin(s, &txn);
+        if (r < 0)
+                return r;
+        r = ds_load(s, txn, dataset, &h, NULL, NULL);
+        if (r == 0) {
+                k = key_id(kb, h.id);
+                r = lmdb_err(mdb_get(txn, s->db_suffstats, &k, &v));
+                if (r == DREAM_E_NOTFOUND)
+                        r = DREAM_E_CORRUPT;
+                if (r == 0)
+                        r = suff_decode(&v, h.n_cols, h.target, &st);
+        }
+        txn_end(s, txn);
+        if (r < 0)
+                return r;
+        suff_finish(st);
+        *ret = st;
+        return 0;
+}
+
+/* ---- operations ------------------------------------------------------------------- */
+
+int store_backup(struct store *s, const char *path)
+{
+        int rc;
+        if (!path)
+                return DREAM_E_INVAL;
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        pthread_rwlock_rdlock(&s->map_lock);
+        rc = mdb_env_copy2(s->env, path, MDB_CP_COMPACT);
+        pthread_rwlock_unlock(&s->map_lock);
+        return lmdb_err(rc);
+}
+
+struct problem {
+        char *dataset;
+        const char *db;
+        uint8_t key[COND_KEY_LEN + DREAM_MAX_NAME];
+        size_t key_len;
+        int err;
+        const char *what;
+};
+
+struct problems {
+        struct problem *p;
+        uint64_t n, cap;
+        int err; /* allocation failure while recording */
+};
+
+static void problem_add(struct problems *ps, const char *dataset, const char *db,
+                        const MDB_val *key, int err, const char *what)
+{
+        struct problem *p;
+        if (ps->n == ps->cap) {
+                uint64_t ncap = ps->cap ? ps->cap * 2 : 16;
+                struct problem *np = dm_reallocarray(ps->p, ncap, sizeof(*np));
+                if (!np) {
+                        ps->err = DREAM_E_NOMEM;
+                        return;
+                }
+                ps->p = np;
+                ps->cap = ncap;
+        }
+        p = &ps->p[ps->n];
+        p->dataset = dm_strdup(dataset);
+        if (!p->dataset) {
+                ps->err = DREAM_E_NOMEM;
+                return;
+        }
+        p->db = db;
+        p->key_len = 0;
+        if (key) {
+                p->key_len = key->mv_size < sizeof(p->key) ? key->mv_size : sizeof(p->key);
+                memcpy(p->key, key->mv_data, p->key_len);
+        }
+        p->err = err;
+        p->what = what;
+        ps->n++;
+}
+
+/* Check one dataset in one read transaction. */
+static int check_dataset(struct store *s, const char *name, struct problems *ps)
+{
+        struct schema_head h;
+        struct counters cnt;
+        MDB_cursor *cur = NULL;
+        MDB_txn *txn;
+        uint8_t kb[KEY_ID_U64];
+        MDB_val k, v, nk = name_key(name);
+        uint64_t at = 0, segs = 0, batches = 0, sealed = 0;
+        int r, rc;
+
+        r = rtxn_begin(s, &txn);
+        if (r < 0)
+                return r;
+        r = ds_load(s, txn, name, &h, NULL, &cnt);
+        if (r == DREAM_E_NOTFOUND) {
+                r = 0; /* dropped meanwhile */
+                goto end;
+        }
+        if (r < 0) {
+                problem_add(ps, name, "datasets", &nk, r, "bad schema or counters record");
+                r = 0;
+                goto end;
+        }
+        r = lmdb_err(mdb_cursor_open(txn, s->db_segments, &cur));
+        if (r < 0)
+                goto end;
+        k = key_id(kb, h.id);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                struct gd_segment *seg = NULL;
+                struct gd_table *t = NULL;
+                if (k.mv_size < KEY_ID || get_be32(k.mv_data) != h.id)
+                        break;
+                if (k.mv_size != KEY_ID_U64 || get_be64((const uint8_t *)k.mv_data + 4) != at) {
+                        problem_add(ps, name, "segments", &k, DREAM_E_CORRUPT,
+                                    "segment does not start where the previous ended");
+                        break;
+                }
+                r = gd_segment_open(v.mv_data, v.mv_size, &seg);
+                if (r == 0)
+                        r = gd_segment_verify(seg);
+                if (r == 0 && gd_segment_cols(seg) != h.n_cols)
+                        r = DREAM_E_CORRUPT;
+                if (r == 0)
+                        r = gd_segment_decode(seg, &t);
+                if (r == 0 && t->n_rows != gd_segment_rows(seg))
+                        r = DREAM_E_CORRUPT;
+                if (r < 0) {
+                        problem_add(ps, name, "segments", &k, r, "segment does not verify");
+                        gd_table_free(t);
+                        gd_segment_free(seg);
+                        r = 0;
+                        break; /* its row count is unknown: stop the walk here */
+                }
+                at += gd_segment_rows(seg);
+                segs++;
+                gd_table_free(t);
+                gd_segment_free(seg);
+        }
+        sealed = at;
+        mdb_cursor_close(cur);
+        cur = NULL;
+        if (rc && rc != MDB_NOTFOUND) {
+                r = lmdb_err(rc);
+                goto end;
+        }
+        if (sealed != cnt.sealed_rows || segs != cnt.segments)
+                problem_add(ps, name, "counters", NULL, DREAM_E_CORRUPT,
+                            "sealed rows or segment count differ from the segments");
+        at = cnt.sealed_rows;
+        r = lmdb_err(mdb_cursor_open(txn, s->db_staged, &cur));
+        if (r < 0)
+                goto end;
+        k = key_id(kb, h.id);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                struct staged st;
+                if (k.mv_size < KEY_ID || get_be32(k.mv_data) != h.id)
+                        break;
+                if (k.mv_size != KEY_ID_U64 || get_be64((const uint8_t *)k.mv_data + 4) != at) {
+                        problem_add(ps, name, "staged", &k, DREAM_E_CORRUPT,
+                                    "staged batch does not start where the previous ended");
+                        break;
+                }
+                r = staged_decode(&v, true, &st);
+                if (r == 0 && st.n_cols != h.n_cols)
+                        r = DREAM_E_CORRUPT;
+                if (r < 0) {
+                        problem_add(ps, name, "staged", &k, r, "staged batch does not verify");
+                        r = 0;
+                        break;
+                }
+                at += st.n_rows;
+                batches++;
+        }
+        mdb_cursor_close(cur);
+        cur = NULL;
+        if (rc && rc != MDB_NOTFOUND) {
+                r = lmdb_err(rc);
+                goto end;
+        }
+        if (at != cnt.rows || batches != cnt.staged_batches)
+                problem_add(ps, name, "counters", NULL, DREAM_E_CORRUPT,
+                            "row or batch count differs from the staged batches");
+        k = key_id(kb, h.id);
+        rc = mdb_get(txn, s->db_suffstats, &k, &v);
+        if (rc == 0) {
+                struct store_suffstats *st = NULL;
+                r = suff_decode(&v, h.n_cols, h.target, &st);
+                if (r == 0 && st->n != cnt.rows)
+                        r = DREAM_E_CORRUPT;
+                store_suffstats_free(st);
+        } else {
+                r = lmdb_err(rc);
+        }
+        if (r < 0)
+                problem_add(ps, name, "suffstats", &k, r, "bad sufficient statistics");
+        r = 0;
+end:
+        if (cur)
+                mdb_cursor_close(cur);
+        txn_end(s, txn);
+        return r;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+        uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* Keys whose dataset id belongs to no dataset and no pending drop. One seek
+ * per distinct id in each id-keyed database. */
+static int check_orphans(struct store *s, struct problems *ps)
+{
+        struct {
+                MDB_dbi dbi;
+                const char *name;
+        } dbs[] = {{s->db_counters, "counters"},   {s->db_staged, "staged"},
+                   {s->db_segments, "segments"},   {s->db_condensed, "condensed"},
+                   {s->db_suffstats, "suffstats"}, {s->db_batches, "batches"}};
+        uint32_t *ids = NULL;
+        size_t n = 0, cap;
+        MDB_cursor *cur = NULL;
+        MDB_txn *txn;
+        MDB_stat st;
+        MDB_val k, v;
+        int r, rc;
+
+        r = rtxn_begin(s, &txn);
+        if (r < 0)
+                return r;
+        r = lmdb_err(mdb_stat(txn, s->db_datasets, &st));
+        if (r < 0)
+                goto end;
+        cap = st.ms_entries + 1;
+        ids = dm_mallocarray(cap, sizeof(uint32_t));
+        if (!ids) {
+                r = DREAM_E_NOMEM;
+                goto end;
+        }
+        r = lmdb_err(mdb_cursor_open(txn, s->db_datasets, &cur));
+        if (r < 0)
+                goto end;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < cap;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                struct schema_head h;
+                if (schema_decode(&v, &h, NULL) == 0)
+                        ids[n++] = h.id;
+        }
+        mdb_cursor_close(cur);
+        cur = NULL;
+        qsort(ids, n, sizeof(uint32_t), cmp_u32);
+        for (size_t d = 0; d < sizeof(dbs) / sizeof(dbs[0]); d++) {
+                uint8_t kb[KEY_ID];
+                uint32_t id = 0;
+                r = lmdb_err(mdb_cursor_open(txn, dbs[d].dbi, &cur));
+                if (r < 0)
+                        goto end;
+                for (;;) {
+                        uint8_t mk[8] = {'d', 'r', 'o', 'p'};
+                        MDB_val mkv = {.mv_size = 8, .mv_data = mk}, mv;
+                        k = key_id(kb, id);
+                        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+                        if (rc)
+                                break;
+                        if (k.mv_size < KEY_ID) {
+                                problem_add(ps, "", dbs[d].name, &k, DREAM_E_CORRUPT,
+                                            "key too short");
+                                break;
+                        }
+                        id = get_be32(k.mv_data);
+                        put_be32(mk + 4, id);
+                        if (!bsearch(&id, ids, n, sizeof(uint32_t), cmp_u32) &&
+                            mdb_get(txn, s->db_meta, &mkv, &mv) != 0)
+                                problem_add(ps, "", dbs[d].name, &k, DREAM_E_CORRUPT,
+                                            "key of no dataset");
+                        if (id == UINT32_MAX)
+                                break;
+                        id++;
+                }
+                mdb_cursor_close(cur);
+                cur = NULL;
+                if (rc && rc != MDB_NOTFOUND) {
+                        r = lmdb_err(rc);
+                        goto end;
+                }
+        }
+end:
+        if (cur)
+                mdb_cursor_close(cur);
+        txn_end(s, txn);
+        dm_free(ids);
+        return r;
+}
+
+int store_check(struct store *s, store_problem_cb cb, void *arg, uint64_t *ret_problems)
+{
+        struct problems ps = {0};
+        char **names = NULL;
+        uint32_t n = 0;
+        int r;
+
+        r = store_dataset_list(s, &names, &n);
+        if (r < 0)
+                return r;
+        for (uint32_t i = 0; i < n && r == 0; i++)
+                r = check_dataset(s, names[i], &ps);
+        if (r == 0)
+                r = check_orphans(s, &ps);
+        if (r == 0 && ps.err)
+                r = ps.err;
+        for (uint64_t i = 0; i < ps.n; i++) {
+                struct store_problem p = {.dataset = ps.p[i].dataset,
+                                          .db = ps.p[i].db,
+                                          .key = ps.p[i].key,
+                                          .key_len = ps.p[i].key_len,
+                                          .err = ps.p[i].err,
+                                          .what = ps.p[i].what};
+                if (cb && r == 0)
+                        cb(&p, arg);
+                dm_free(ps.p[i].dataset);
+        }
+        dm_free(ps.p);
+        store_names_free(names, n);
+        if (r < 0)
+                return r;
+        if (ret_problems)
+                *ret_problems = ps.n;
+        return 0;
+}

@@ -1,0 +1,256 @@
+/* The LMDB store: datasets, durable ingest, sealed EntroGeDe segments.
+ *
+ * One LMDB environment (a directory) holds every dataset. Rows are appended to
+ * a dataset's staging area in one synchronous write transaction each; a seal
+ * compresses staged rows with the codec (storage/gd) into an immutable segment
+ * and swaps it in, in one transaction. Reads see segments plus staged rows.
+ * Layout of the keys and values: storage/STORE.md.
+ *
+ * Thread safety: every function may be called from any thread on one
+ * struct store. Writes are serialised (one writer at a time); reads run in
+ * parallel and never hold a read transaction across a callback. No function
+ * logs. Every function returns 0 or a negative error (common/err.h): notably
+ * DREAM_E_NOTFOUND (no such dataset), DREAM_E_EXISTS, DREAM_E_SCHEMA,
+ * DREAM_E_RANGE, DREAM_E_FULL (the map reached its configured maximum; reads
+ * keep working), DREAM_E_IO, -ENOSPC, DREAM_E_CORRUPT / DREAM_E_CHECKSUM (bad
+ * stored data). Outputs are ret_* parameters, written only on success.
+ */
+#ifndef DREAM_STORE_H
+#define DREAM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/limits.h"
+#include "storage/gd/gd.h"
+
+struct store;
+
+/* Which commit a fault hook is asked about. */
+enum store_fault_site {
+        STORE_FAULT_COMMIT = 1, /* just before mdb_txn_commit of any write */
+};
+
+struct store_opts {
+        size_t map_initial;   /* bytes of the first map (0: 64 MiB) */
+        size_t map_max;       /* bytes the map may grow to (0: 1 TiB) */
+        uint64_t seal_rows;   /* staged rows that make a dataset ready to seal (0: 65536) */
+        unsigned max_readers; /* concurrent read transactions (0: 256) */
+        /* Test hook (house rule 12), NULL in production. Called before every
+         * commit; a nonzero return makes that commit fail as if LMDB had
+         * returned it: MDB_MAP_FULL, ENOSPC or EIO (positive errno). The
+         * transaction is aborted; nothing of it is stored. */
+        int (*fault)(void *arg, enum store_fault_site site);
+        void *fault_arg;
+};
+
+void store_opts_default(struct store_opts *o);
+
+/* Open (creating if needed) the store in directory `dir` (created 0700 when
+ * missing). Clears reader slots left by dead processes and finishes drops
+ * interrupted by a crash. `opts` may be NULL (defaults); it is copied. */
+int store_open(const char *dir, const struct store_opts *opts, struct store **ret);
+/* No call may be running on the store. Accepts NULL. */
+void store_close(struct store *s);
+
+/* Raise (or lower) the map maximum; appends that failed with DREAM_E_FULL may
+ * succeed afterwards. The map never shrinks. */
+int store_set_map_max(struct store *s, size_t map_max);
+/* Current map size in bytes. */
+size_t store_map_size(struct store *s);
+
+/* ---- datasets ------------------------------------------------------------ */
+
+struct store_column {
+        char *name;        /* 1..DREAM_MAX_NAME bytes, no control characters */
+        enum gd_kind kind; /* hint only: every segment has its own parameters */
+        uint8_t scale;     /* hint only */
+};
+
+struct store_schema {
+        uint32_t n_cols;
+        struct store_column *cols; /* n_cols entries */
+        int32_t target;            /* column index of the target, or -1 */
+        enum gd_task task;         /* GD_TASK_NONE when target < 0 */
+        uint32_t n_classes;        /* classification: number of classes, else 0 */
+};
+
+/* Dataset names: 1..DREAM_MAX_NAME bytes of [A-Za-z0-9_.-], not starting with
+ * '.' or '-'. 0 or DREAM_E_INVAL. */
+int store_name_check(const char *name);
+
+/* Create a dataset. The schema is borrowed (copied). Column names must be
+ * unique. DREAM_E_EXISTS if the name is taken, DREAM_E_INVAL for a bad name,
+ * DREAM_E_SCHEMA for a bad schema. */
+int store_dataset_create(struct store *s, const char *name, const struct store_schema *schema);
+
+/* Names of every dataset, sorted. *ret_names is an owned array of owned
+ * strings: free with store_names_free(). */
+int store_dataset_list(struct store *s, char ***ret_names, uint32_t *ret_count);
+void store_names_free(char **names, uint32_t count);
+
+struct store_info {
+        char *name; /* owned */
+        uint32_t id;
+        struct store_schema schema; /* owned: free with store_info_free */
+        uint64_t rows;              /* rows appended (global row numbers 0..rows-1) */
+        uint64_t sealed_rows;       /* rows in segments (always a prefix) */
+        uint64_t staged_rows;       /* rows still staged */
+        uint64_t staged_batches;
+        uint64_t segments;
+        uint64_t bases;         /* distinct bases summed over the segments */
+        uint64_t stored_bytes;  /* LMDB bytes the dataset uses (STORE.md) */
+        uint64_t segment_bytes; /* serialized segments, summed */
+        uint64_t raw_bytes;     /* CSV-equivalent bytes of every row appended */
+        double ratio;           /* raw_bytes / stored_bytes (0 when empty) */
+};
+
+int store_dataset_describe(struct store *s, const char *name, struct store_info **ret);
+void store_info_free(struct store_info *info);
+
+/* Delete the dataset and all its keys. The name disappears at once (one
+ * commit: after it, the call succeeds); the keys are then deleted in bounded
+ * transactions, finished by store_open after a crash or a failed write.
+ * Freed pages are reused by LMDB. */
+int store_dataset_drop(struct store *s, const char *name);
+
+/* ---- ingest -------------------------------------------------------------- */
+
+/* Append the rows of `batch` (borrowed) to the dataset, durably: returns after
+ * the synchronous commit. The batch must have the schema's columns, with the
+ * same names, in order; its kinds and scales may differ from earlier batches.
+ * The batch's target and task are ignored (the schema's hold). Rows get the
+ * next consecutive row numbers: *ret_first_row is the first. batch_id != 0
+ * makes the append idempotent: a batch id seen before stores nothing and
+ * returns the first row it got then (DREAM_E_EXISTS if its row count differs).
+ * Concurrent appends (to any datasets) are committed together, one nested
+ * transaction each, sharing the commit's fsyncs (group commit); each call
+ * still returns only after the commit holding its rows, with its own result.
+ * *ret_needs_seal (may be NULL) is set when staged rows reached seal_rows:
+ * the caller should run store_seal (on a worker). Limits: at most
+ * DREAM_MAX_SEGMENT_ROWS rows and DREAM_MAX_STAGED_BATCH_BYTES of values. */
+int store_append(struct store *s, const char *dataset, const struct gd_table *batch,
+                 uint64_t batch_id, uint64_t *ret_first_row, bool *ret_needs_seal);
+
+/* Compress staged rows into segments of about seal_rows rows each: while
+ * staged rows >= seal_rows, or while any are staged when `force` is set (a
+ * flush). Encoding runs outside any transaction; each segment is swapped in
+ * with one short write transaction, so appends wait for at most one commit.
+ * Safe to run concurrently with appends, reads and other seals: while one
+ * call seals a dataset, another non-forced call on it returns at once (the
+ * running one keeps going while enough rows are staged) and a forced one
+ * waits for it, then seals the rest. *ret_sealed (may be NULL) receives the
+ * number of rows sealed by this call. */
+int store_seal(struct store *s, const char *dataset, bool force, uint64_t *ret_sealed);
+
+/* ---- reads --------------------------------------------------------------- */
+
+/* How a returned int64 value is to be read (gd_value_f64, gd_format_value). */
+struct store_cellfmt {
+        enum gd_kind kind;
+        uint8_t scale;
+};
+
+/* Row `row` into ret_values (n_cols values) and, when ret_fmt is not NULL,
+ * the kind and scale of each (n_cols entries). DREAM_E_RANGE past the end. */
+int store_get_row(struct store *s, const char *dataset, uint64_t row, int64_t *ret_values,
+                  struct store_cellfmt *ret_fmt);
+
+/* Called for each chunk of a scan, in row order: `chunk` holds rows
+ * [first_row, first_row + chunk->n_rows) of the dataset, with the schema's
+ * names, target and task. Kinds and scales may differ between chunks. The
+ * chunk is borrowed until the callback returns; no transaction is open. A
+ * nonzero return stops the scan and is returned by store_scan. */
+typedef int (*store_scan_cb)(const struct gd_table *chunk, uint64_t first_row, void *arg);
+
+/* Rows [first, first + count) in order (count is clipped to the rows present
+ * when the scan starts; UINT64_MAX = to the end), in chunks of at most
+ * chunk_rows rows (0: 65536). Every row is delivered exactly once, even while
+ * seals commit. DREAM_E_RANGE when first > rows. */
+int store_scan(struct store *s, const char *dataset, uint64_t first, uint64_t count,
+               uint32_t chunk_rows, store_scan_cb cb, void *arg);
+
+/* Every row of the dataset in one table (kinds harmonised, names, target and
+ * task of the schema). Memory: rows x cols x 8 bytes. */
+int store_read_all(struct store *s, const char *dataset, struct gd_table **ret);
+
+/* ---- learning ------------------------------------------------------------ */
+
+/* Condensed samples (stage 1) over all rows of the dataset, built once per
+ * (budget, order, row count) and cached in the store; an append makes the
+ * cached entry stale (deleted when a newer one is written). *ret is owned by
+ * the caller: gd_condensed_free(). *ret_cached (may be NULL) tells whether it
+ * came from the cache. DREAM_E_EMPTY when the dataset has no rows. */
+int store_condensed(struct store *s, const char *dataset, const struct gd_condense_opts *opts,
+                    struct gd_condensed **ret, bool *ret_cached);
+
+/* Exact sufficient statistics of all rows, updated with every append in the
+ * same transaction. Features are all columns but the target, in order, as
+ * doubles (gd_value_f64). Sums are accumulated in long double. A NaN or
+ * infinity in a column makes the sums that include it non-finite. */
+struct store_suffstats {
+        uint64_t n; /* rows */
+        uint32_t n_cols;
+        int32_t target;         /* -1 without target */
+        uint32_t d;             /* features */
+        uint32_t *feature_cols; /* owned, d: source column of each feature */
+        long double *col_sum;   /* owned, n_cols: sum of every column */
+        long double *col_sum2;  /* owned, n_cols: sum of squares of every column */
+        long double *xtx;       /* owned, d * d row-major symmetric, or NULL when
+                                   d > DREAM_MAX_SUFFSTATS_FEATURES */
+        long double *xty;       /* owned, d, or NULL (no target, or d too large) */
+        long double sum_y;      /* = col_sum[target] (0 without target) */
+        long double sum_y2;
+};
+
+int store_suffstats(struct store *s, const char *dataset, struct store_suffstats **ret);
+void store_suffstats_free(struct store_suffstats *st);
+
+/* ---- operations ---------------------------------------------------------- */
+
+/* Hot backup with compaction (mdb_env_copy2, MDB_CP_COMPACT) into directory
+ * `path`, created 0700 if missing (it must be empty). Writers that need the map
+ * to grow wait until the copy ends. */
+int store_backup(struct store *s, const char *path);
+
+/* One problem found by store_check. All pointers are borrowed for the call. */
+struct store_problem {
+        const char *dataset; /* name, or "" when the key belongs to no dataset */
+        const char *db;      /* LMDB database name ("segments", "staged"...) */
+        const uint8_t *key;
+        size_t key_len;
+        int err;          /* DREAM_E_CHECKSUM, DREAM_E_CORRUPT, ... */
+        const char *what; /* static description */
+};
+
+typedef void (*store_problem_cb)(const struct store_problem *p, void *arg);
+
+/* Walk every dataset: open and verify every segment (every checksum, rows
+ * decodable), every staged batch (checksum, sizes), row continuity and
+ * counters; then report keys that belong to no dataset (dataset ""). Each problem is reported to cb
+ * (may be NULL) after the read transaction closed; *ret_problems counts them. Returns 0 when the
+ * walk completed, whatever it found. */
+int store_check(struct store *s, store_problem_cb cb, void *arg, uint64_t *ret_problems);
+
+/* ---- helpers shared within storage/ (and used by tests) ----------------- */
+
+/* Convert one stored value to another kind/scale exactly, or DREAM_E_INEXACT
+ * (int64 overflow of a rescale; int to double beyond 2^53; a double that is
+ * not a whole multiple of 10^-scale...). Widening a decimal's scale is exact
+ * while it fits; GD_F64 targets accept every finite decimal value rounded to
+ * the nearest double (exact when it has at most 15 significant digits). */
+int store_value_convert(enum gd_kind from_kind, uint8_t from_scale, int64_t v, enum gd_kind to_kind,
+                        uint8_t to_scale, int64_t *ret);
+
+/* Concatenate the rows of n_parts tables (borrowed; same column count) into a
+ * new table, harmonising each column: the largest scale of its parts, as
+ * GD_INT (scale 0) or GD_DEC; GD_F64 when a part is GD_F64 or a value does not
+ * fit int64 at that scale. Names, target and task are those of parts[0]. */
+int store_table_concat(const struct gd_table *const *parts, uint32_t n_parts,
+                       struct gd_table **ret);
+
+/* Bytes the cell prints as (gd_format_value), fast for GD_INT and GD_DEC. */
+size_t store_cell_text_len(enum gd_kind kind, uint8_t scale, int64_t v);
+
+#endif

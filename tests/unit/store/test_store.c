@@ -1,0 +1,1151 @@
+/* Unit tests of the LMDB store (storage/store.h). */
+#include <errno.h>
+#include <lmdb.h>
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "util.h"
+
+struct fixture {
+        char dir[64];
+        struct store *s;
+        struct store_opts opts;
+        int fault_next;  /* returned by the fault hook once, then 0 */
+        int fault_after; /* commits to let through before fault_next */
+};
+
+static int fault_hook(void *arg, enum store_fault_site site)
+{
+        struct fixture *f = arg;
+        int r = f->fault_next;
+        (void)site;
+        if (f->fault_after > 0) {
+                f->fault_after--;
+                return 0;
+        }
+        f->fault_next = 0;
+        return r;
+}
+
+static int setup_opts(void **state, size_t map_initial, size_t map_max, uint64_t seal_rows)
+{
+        struct fixture *f = calloc(1, sizeof(*f));
+        assert_non_null(f);
+        tu_tmpdir(f->dir);
+        store_opts_default(&f->opts);
+        f->opts.map_initial = map_initial;
+        f->opts.map_max = map_max;
+        f->opts.seal_rows = seal_rows;
+        f->opts.fault = fault_hook;
+        f->opts.fault_arg = f;
+        assert_int_equal(store_open(f->dir, &f->opts, &f->s), 0);
+        *state = f;
+        return 0;
+}
+
+static int setup(void **state)
+{
+        return setup_opts(state, 1u << 20, 1ull << 32, 1000);
+}
+
+static int setup_tiny(void **state)
+{
+        return setup_opts(state, 64u << 10, 512u << 10, 1u << 20);
+}
+
+static int teardown(void **state)
+{
+        struct fixture *f = *state;
+        store_close(f->s);
+        tu_rmrf(f->dir);
+        free(f);
+        return 0;
+}
+
+static void create(struct store *s, const char *name)
+{
+        assert_int_equal(store_dataset_create(s, name, tu_schema()), 0);
+}
+
+static uint64_t append(struct store *s, const char *name, uint64_t k, uint64_t n, unsigned variant,
+                       uint64_t batch_id)
+{
+        struct gd_table *t = tu_batch(k, n, variant);
+        uint64_t first = UINT64_MAX;
+        assert_int_equal(store_append(s, name, t, batch_id, &first, NULL), 0);
+        gd_table_free(t);
+        return first;
+}
+
+struct scan_state {
+        uint64_t next;
+        uint64_t chunks;
+        bool ok;
+};
+
+static int scan_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
+{
+        struct scan_state *st = arg;
+        if (first_row != st->next || !tu_rows_ok(chunk, first_row))
+                st->ok = false;
+        st->next = first_row + chunk->n_rows;
+        st->chunks++;
+        return 0;
+}
+
+static void check_all_rows(struct store *s, const char *name, uint64_t rows)
+{
+        struct scan_state st = {.ok = true};
+        struct gd_table *t = NULL;
+        assert_int_equal(store_scan(s, name, 0, UINT64_MAX, 777, scan_cb, &st), 0);
+        assert_true(st.ok);
+        assert_int_equal(st.next, rows);
+        if (rows == 0) {
+                assert_int_equal(store_read_all(s, name, &t), DREAM_E_EMPTY);
+                return;
+        }
+        assert_int_equal(store_read_all(s, name, &t), 0);
+        assert_int_equal(t->n_rows, rows);
+        assert_true(tu_rows_ok(t, 0));
+        gd_table_free(t);
+}
+
+static void check_row(struct store *s, const char *name, uint64_t row)
+{
+        int64_t v[TU_COLS];
+        struct store_cellfmt fmt[TU_COLS];
+        assert_int_equal(store_get_row(s, name, row, v, fmt), 0);
+        for (uint32_t j = 0; j < TU_COLS; j++) {
+                double got = gd_value_f64(fmt[j].kind, fmt[j].scale, v[j]);
+                assert_true(got == tu_expect(row, j));
+        }
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void test_names(void **state)
+{
+        struct fixture *f = *state;
+        char longname[DREAM_MAX_NAME + 2];
+        struct store_column cols[2] = {{.name = "a"}, {.name = "a"}};
+        struct store_schema bad = {.n_cols = 2, .cols = cols, .target = -1};
+
+        assert_int_equal(store_name_check("iris_2.v-1"), 0);
+        assert_int_equal(store_name_check(""), DREAM_E_INVAL);
+        assert_int_equal(store_name_check("a b"), DREAM_E_INVAL);
+        assert_int_equal(store_name_check("a/b"), DREAM_E_INVAL);
+        assert_int_equal(store_name_check(".hidden"), DREAM_E_INVAL);
+        assert_int_equal(store_name_check("-x"), DREAM_E_INVAL);
+        memset(longname, 'a', sizeof(longname));
+        longname[DREAM_MAX_NAME + 1] = 0;
+        assert_int_equal(store_name_check(longname), DREAM_E_INVAL);
+        longname[DREAM_MAX_NAME] = 0;
+        assert_int_equal(store_name_check(longname), 0);
+
+        assert_int_equal(store_dataset_create(f->s, "bad name", tu_schema()), DREAM_E_INVAL);
+        create(f->s, "d1");
+        assert_int_equal(store_dataset_create(f->s, "d1", tu_schema()), DREAM_E_EXISTS);
+        assert_int_equal(store_dataset_create(f->s, "d2", &bad), DREAM_E_SCHEMA);
+        cols[1].name = "b";
+        bad.target = 1; /* target without task */
+        assert_int_equal(store_dataset_create(f->s, "d2", &bad), DREAM_E_SCHEMA);
+        bad.target = -1;
+        assert_int_equal(store_dataset_create(f->s, "d2", &bad), 0);
+
+        char **names;
+        uint32_t n;
+        assert_int_equal(store_dataset_list(f->s, &names, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(names[0], "d1");
+        assert_string_equal(names[1], "d2");
+        store_names_free(names, n);
+
+        /* A batch with other column names is refused. */
+        struct gd_table *t = tu_batch(0, 3, 0);
+        uint64_t first;
+        assert_int_equal(store_append(f->s, "d2", t, 0, &first, NULL), DREAM_E_SCHEMA);
+        assert_int_equal(store_append(f->s, "nope", t, 0, &first, NULL), DREAM_E_NOTFOUND);
+        gd_table_free(t);
+}
+
+static void test_harmonise(void **state)
+{
+        int64_t v;
+        (void)state;
+        assert_int_equal(store_value_convert(GD_INT, 0, 12, GD_DEC, 3, &v), 0);
+        assert_int_equal(v, 12000);
+        assert_int_equal(store_value_convert(GD_DEC, 3, 12500, GD_DEC, 1, &v), 0);
+        assert_int_equal(v, 125);
+        assert_int_equal(store_value_convert(GD_DEC, 3, 12501, GD_DEC, 1, &v), DREAM_E_INEXACT);
+        assert_int_equal(store_value_convert(GD_INT, 0, INT64_MAX / 10, GD_DEC, 2, &v),
+                         DREAM_E_INEXACT);
+        assert_int_equal(store_value_convert(GD_F64, 0, gd_f64_to_key(2.5), GD_DEC, 1, &v), 0);
+        assert_int_equal(v, 25);
+        assert_int_equal(store_value_convert(GD_F64, 0, gd_f64_to_key(NAN), GD_INT, 0, &v),
+                         DREAM_E_INEXACT);
+        assert_int_equal(store_value_convert(GD_DEC, 2, -125, GD_F64, 0, &v), 0);
+        assert_true(gd_key_to_f64(v) == -1.25);
+
+        /* int + decimal(3) + id as decimal(2): columns widen to the max scale. */
+        struct gd_table *a = tu_batch(0, 5, 0), *b = tu_batch(5, 5, 1), *c = tu_batch(10, 5, 2);
+        const struct gd_table *parts[3] = {a, b, c};
+        struct gd_table *t;
+        assert_int_equal(store_table_concat(parts, 3, &t), 0);
+        assert_int_equal(t->n_rows, 15);
+        assert_int_equal(t->cols[0].kind, GD_DEC);
+        assert_int_equal(t->cols[0].scale, 2);
+        assert_int_equal(t->cols[1].kind, GD_DEC);
+        assert_int_equal(t->cols[1].scale, 3);
+        assert_int_equal(t->cols[2].kind, GD_F64);
+        assert_int_equal(t->cols[3].kind, GD_INT);
+        assert_true(tu_rows_ok(t, 0));
+        gd_table_free(t);
+
+        /* A value that overflows at the common scale: the column goes F64. */
+        a->cols[0].v[0] = INT64_MAX / 2;
+        a->cols[0].v[1] = 3;
+        assert_int_equal(store_table_concat(parts, 3, &t), 0);
+        assert_int_equal(t->cols[0].kind, GD_F64);
+        assert_true(gd_table_get(t, 1, 0) == 3.0);
+        assert_true(gd_table_get(t, 12, 0) == 12.0);
+        gd_table_free(t);
+        gd_table_free(a);
+        gd_table_free(b);
+        gd_table_free(c);
+
+        /* The fast text length equals the printed length. */
+        srand(7);
+        for (int i = 0; i < 100000; i++) {
+                char buf[GD_FMT_MAX];
+                int64_t x = ((int64_t)rand() << 20) ^ rand();
+                if (i & 1)
+                        x = -x;
+                if (i % 7 == 0)
+                        x /= 1000;
+                uint8_t sc = (uint8_t)(i % 10);
+                enum gd_kind k = sc ? GD_DEC : GD_INT;
+                assert_int_equal(store_cell_text_len(k, sc, x), gd_format_value(k, sc, x, buf));
+        }
+}
+
+static void test_basic(void **state)
+{
+        struct fixture *f = *state;
+        struct store_info *info;
+        uint64_t sealed;
+        bool needs;
+
+        create(f->s, "ds");
+        assert_int_equal(append(f->s, "ds", 0, 300, 0, 0), 0);
+        assert_int_equal(append(f->s, "ds", 300, 500, 1, 0), 300);
+        assert_int_equal(append(f->s, "ds", 800, 100, 2, 0), 800);
+        check_all_rows(f->s, "ds", 900);
+        for (uint64_t r = 0; r < 900; r += 37)
+                check_row(f->s, "ds", r);
+        int64_t v[TU_COLS];
+        assert_int_equal(store_get_row(f->s, "ds", 900, v, NULL), DREAM_E_RANGE);
+
+        assert_int_equal(store_dataset_describe(f->s, "ds", &info), 0);
+        assert_int_equal(info->rows, 900);
+        assert_int_equal(info->staged_rows, 900);
+        assert_int_equal(info->staged_batches, 3);
+        assert_int_equal(info->segments, 0);
+        assert_int_equal(info->schema.n_cols, TU_COLS);
+        assert_string_equal(info->schema.cols[2].name, "z");
+        assert_int_equal(info->schema.target, 3);
+        assert_true(info->raw_bytes > 900 * 8);
+        assert_true(info->stored_bytes > 900 * TU_COLS);
+        store_info_free(info);
+
+        /* Not enough rows for a seal unless forced. */
+        assert_int_equal(store_seal(f->s, "ds", false, &sealed), 0);
+        assert_int_equal(sealed, 0);
+        assert_int_equal(store_seal(f->s, "ds", true, &sealed), 0);
+        assert_int_equal(sealed, 900);
+        assert_int_equal(store_dataset_describe(f->s, "ds", &info), 0);
+        assert_int_equal(info->rows, 900);
+        assert_int_equal(info->staged_rows, 0);
+        assert_int_equal(info->sealed_rows, 900);
+        assert_int_equal(info->segments, 1);
+        assert_true(info->bases > 0);
+        assert_true(info->ratio > 0);
+        store_info_free(info);
+        check_all_rows(f->s, "ds", 900);
+        for (uint64_t r = 0; r < 900; r += 13)
+                check_row(f->s, "ds", r);
+
+        /* Appends past seal_rows ask for a seal; segments + staged read back. */
+        struct gd_table *t = tu_batch(900, 1200, 1);
+        uint64_t first;
+        assert_int_equal(store_append(f->s, "ds", t, 0, &first, &needs), 0);
+        gd_table_free(t);
+        assert_int_equal(first, 900);
+        assert_true(needs);
+        append(f->s, "ds", 2100, 50, 0, 0);
+        check_all_rows(f->s, "ds", 2150);
+        assert_int_equal(store_seal(f->s, "ds", false, &sealed), 0);
+        assert_int_equal(sealed, 1200);
+        check_all_rows(f->s, "ds", 2150);
+        for (uint64_t r = 0; r < 2150; r += 11)
+                check_row(f->s, "ds", r);
+        uint64_t problems = 99;
+        assert_int_equal(store_check(f->s, NULL, NULL, &problems), 0);
+        assert_int_equal(problems, 0);
+
+        /* Partial scans. */
+        struct scan_state st = {.ok = true, .next = 850};
+        assert_int_equal(store_scan(f->s, "ds", 850, 1000, 64, scan_cb, &st), 0);
+        assert_true(st.ok);
+        assert_int_equal(st.next, 1850);
+        assert_int_equal(store_scan(f->s, "ds", 2151, 1, 64, scan_cb, &st), DREAM_E_RANGE);
+
+        /* Survives a reopen. */
+        store_close(f->s);
+        assert_int_equal(store_open(f->dir, &f->opts, &f->s), 0);
+        check_all_rows(f->s, "ds", 2150);
+
+        /* Drop: gone, name reusable, space reused. */
+        assert_int_equal(store_dataset_drop(f->s, "ds"), 0);
+        assert_int_equal(store_dataset_describe(f->s, "ds", &info), DREAM_E_NOTFOUND);
+        assert_int_equal(store_dataset_drop(f->s, "ds"), DREAM_E_NOTFOUND);
+        create(f->s, "ds");
+        assert_int_equal(store_dataset_describe(f->s, "ds", &info), 0);
+        assert_int_equal(info->rows, 0);
+        store_info_free(info);
+        assert_int_equal(append(f->s, "ds", 0, 10, 0, 0), 0);
+        check_all_rows(f->s, "ds", 10);
+}
+
+static void test_drop_reuses_space(void **state)
+{
+        struct fixture *f = *state;
+        size_t map0;
+        create(f->s, "a");
+        for (int round = 0; round < 20; round++) {
+                for (int i = 0; i < 10; i++)
+                        append(f->s, "a", (uint64_t)i * 2000, 2000, 0, 0);
+                assert_int_equal(store_dataset_drop(f->s, "a"), 0);
+                create(f->s, "a");
+                if (round == 2)
+                        map0 = store_map_size(f->s);
+        }
+        /* 20 rounds of 20,000 rows x 40 bytes would need ~16 MB without reuse. */
+        assert_int_equal(store_map_size(f->s), map0);
+}
+
+static void test_idempotent(void **state)
+{
+        struct fixture *f = *state;
+        struct store_info *info;
+        create(f->s, "ds");
+        assert_int_equal(append(f->s, "ds", 0, 100, 0, 41), 0);
+        assert_int_equal(append(f->s, "ds", 100, 50, 0, 42), 100);
+        /* Re-sent: the original first row, nothing stored. */
+        assert_int_equal(append(f->s, "ds", 0, 100, 0, 41), 0);
+        assert_int_equal(append(f->s, "ds", 100, 50, 0, 42), 100);
+        assert_int_equal(store_dataset_describe(f->s, "ds", &info), 0);
+        assert_int_equal(info->rows, 150);
+        store_info_free(info);
+        /* Same id, different row count: refused. */
+        struct gd_table *t = tu_batch(150, 7, 0);
+        uint64_t first;
+        assert_int_equal(store_append(f->s, "ds", t, 41, &first, NULL), DREAM_E_EXISTS);
+        gd_table_free(t);
+        /* Still idempotent after sealing. */
+        assert_int_equal(store_seal(f->s, "ds", true, NULL), 0);
+        assert_int_equal(append(f->s, "ds", 100, 50, 0, 42), 100);
+        check_all_rows(f->s, "ds", 150);
+}
+
+struct race {
+        struct store *s;
+        int stop;
+        uint64_t rows;
+        uint64_t scans;
+        bool ok;
+};
+
+static void *scanner(void *arg)
+{
+        struct race *r = arg;
+        while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+                struct scan_state st = {.ok = true};
+                if (store_scan(r->s, "ds", 0, UINT64_MAX, 97, scan_cb, &st) != 0 || !st.ok ||
+                    st.next != r->rows)
+                        r->ok = false;
+                int64_t v[TU_COLS];
+                struct store_cellfmt fmt[TU_COLS];
+                uint64_t row = (r->scans * 7919) % r->rows;
+                if (store_get_row(r->s, "ds", row, v, fmt) != 0 ||
+                    gd_value_f64(fmt[0].kind, fmt[0].scale, v[0]) != (double)row)
+                        r->ok = false;
+                __atomic_add_fetch(&r->scans, 1, __ATOMIC_RELEASE);
+        }
+        return NULL;
+}
+
+static void test_reads_during_seal(void **state)
+{
+        struct fixture *f = *state;
+        struct race r = {.s = f->s, .ok = true};
+        pthread_t th;
+        uint64_t k = 0;
+
+        create(f->s, "ds");
+        for (int i = 0; i < 60; i++) {
+                uint64_t n = 50 + (uint64_t)(i * 37) % 200;
+                append(f->s, "ds", k, n, (unsigned)i % 3, 0);
+                k += n;
+        }
+        r.rows = k;
+        assert_int_equal(pthread_create(&th, NULL, scanner, &r), 0);
+        /* Seal segment by segment (seal_rows = 1000) while the scanner runs. */
+        uint64_t total = 0, sealed;
+        while (__atomic_load_n(&r.scans, __ATOMIC_ACQUIRE) < 3)
+                ;
+        assert_int_equal(store_seal(f->s, "ds", true, &sealed), 0);
+        total += sealed;
+        uint64_t scans_during = __atomic_load_n(&r.scans, __ATOMIC_ACQUIRE);
+        __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+        pthread_join(th, NULL);
+        assert_true(r.ok);
+        assert_int_equal(total, k);
+        assert_true(r.scans >= scans_during);
+        struct store_info *info;
+        assert_int_equal(store_dataset_describe(f->s, "ds", &info), 0);
+        assert_true(info->segments >= 5);
+        assert_int_equal(info->staged_rows, 0);
+        store_info_free(info);
+        check_all_rows(f->s, "ds", k);
+}
+
+static void test_appends_during_seal(void **state)
+{
+        struct fixture *f = *state;
+        create(f->s, "ds");
+        uint64_t k = 0;
+        for (int i = 0; i < 20; i++) {
+                append(f->s, "ds", k, 300, 0, 0);
+                k += 300;
+                assert_int_equal(store_seal(f->s, "ds", false, NULL), 0);
+        }
+        check_all_rows(f->s, "ds", k);
+        assert_int_equal(store_seal(f->s, "ds", true, NULL), 0);
+        check_all_rows(f->s, "ds", k);
+}
+
+static void test_condensed_cache(void **state)
+{
+        struct fixture *f = *state;
+        struct gd_condense_opts o = {.budget = {.count = 12}, .order = GD_ORDER_MSB};
+        struct gd_condensed *c1, *c2, *c3, *ref;
+        struct gd_table *t;
+        bool cached;
+
+        create(f->s, "ds");
+        assert_int_equal(store_condensed(f->s, "ds", &o, &c1, &cached), DREAM_E_EMPTY);
+        append(f->s, "ds", 0, 700, 0, 0);
+        assert_int_equal(store_seal(f->s, "ds", true, NULL), 0);
+        append(f->s, "ds", 700, 400, 1, 0);
+
+        assert_int_equal(store_condensed(f->s, "ds", &o, &c1, &cached), 0);
+        assert_false(cached);
+        assert_int_equal(store_condensed(f->s, "ds", &o, &c2, &cached), 0);
+        assert_true(cached);
+        /* Same as stage 1 over all decoded rows. */
+        assert_int_equal(store_read_all(f->s, "ds", &t), 0);
+        assert_int_equal(gd_condense(t, &o, &ref), 0);
+        gd_table_free(t);
+        assert_int_equal(c2->m, ref->m);
+        assert_int_equal(c2->d, ref->d);
+        assert_memory_equal(c2->x, ref->x, sizeof(double) * ref->m * ref->d);
+        assert_memory_equal(c2->w, ref->w, sizeof(double) * ref->m);
+        assert_memory_equal(c2->y, ref->y, sizeof(double) * ref->m);
+        double wsum = 0;
+        for (uint32_t i = 0; i < c2->m; i++)
+                wsum += c2->w[i];
+        assert_true(wsum == 1100.0);
+        gd_condensed_free(ref);
+
+        /* An append makes the entry stale. */
+        append(f->s, "ds", 1100, 10, 0, 0);
+        assert_int_equal(store_condensed(f->s, "ds", &o, &c3, &cached), 0);
+        assert_false(cached);
+        wsum = 0;
+        for (uint32_t i = 0; i < c3->m; i++)
+                wsum += c3->w[i];
+        assert_true(wsum == 1110.0);
+        gd_condensed_free(c3);
+        assert_int_equal(store_condensed(f->s, "ds", &o, &c3, &cached), 0);
+        assert_true(cached);
+        gd_condensed_free(c3);
+        /* Another order is another entry. */
+        o.order = GD_ORDER_ENTROPY;
+        assert_int_equal(store_condensed(f->s, "ds", &o, &c3, &cached), 0);
+        assert_false(cached);
+        gd_condensed_free(c3);
+        gd_condensed_free(c1);
+        gd_condensed_free(c2);
+}
+
+static bool close_ld(long double a, long double b)
+{
+        long double d = fabsl(a - b), m = fmaxl(fabsl(a), fabsl(b));
+        return d <= m * 1e-15L || d < 1e-12L;
+}
+
+static void test_suffstats(void **state)
+{
+        struct fixture *f = *state;
+        struct store_suffstats *st;
+        struct gd_table *t;
+
+        create(f->s, "ds");
+        append(f->s, "ds", 0, 500, 0, 0);
+        append(f->s, "ds", 500, 400, 1, 0);
+        assert_int_equal(store_seal(f->s, "ds", true, NULL), 0);
+        append(f->s, "ds", 900, 100, 2, 0);
+        append(f->s, "ds", 0, 500, 0, 0);      /* rows 1000..1499 repeat k 0..499 */
+        append(f->s, "ds", 1500, 70000, 1, 0); /* more than one accumulation block */
+
+        assert_int_equal(store_suffstats(f->s, "ds", &st), 0);
+        assert_int_equal(store_read_all(f->s, "ds", &t), 0);
+        assert_int_equal(st->n, t->n_rows);
+        assert_int_equal(st->d, 3);
+        assert_int_equal(st->target, 3);
+        long double cs[TU_COLS] = {0}, xtx[3][3] = {{0}}, xty[3] = {0}, sy2 = 0;
+        for (uint64_t i = 0; i < t->n_rows; i++) {
+                double x[TU_COLS];
+                for (uint32_t j = 0; j < TU_COLS; j++) {
+                        x[j] = gd_table_get(t, i, j);
+                        cs[j] += x[j];
+                }
+                for (int a = 0; a < 3; a++) {
+                        for (int b = 0; b < 3; b++)
+                                xtx[a][b] += (long double)x[a] * x[b];
+                        xty[a] += (long double)x[a] * x[3];
+                }
+                sy2 += (long double)x[3] * x[3];
+        }
+        for (uint32_t j = 0; j < TU_COLS; j++)
+                assert_true(close_ld(st->col_sum[j], cs[j]));
+        for (int a = 0; a < 3; a++) {
+                assert_int_equal(st->feature_cols[a], a);
+                for (int b = 0; b < 3; b++)
+                        assert_true(close_ld(st->xtx[a * 3 + b], xtx[a][b]));
+                assert_true(close_ld(st->xty[a], xty[a]));
+        }
+        assert_true(close_ld(st->sum_y, cs[3]));
+        assert_true(close_ld(st->sum_y2, sy2));
+        /* Integer-valued sums are exact. */
+        assert_true(st->col_sum[0] == cs[0]);
+        assert_true(st->xtx[0] == xtx[0][0]);
+        gd_table_free(t);
+        store_suffstats_free(st);
+}
+
+static void test_map_full(void **state)
+{
+        struct fixture *f = *state;
+        struct gd_table *t;
+        uint64_t first, k = 0;
+        int r = 0;
+
+        create(f->s, "ds");
+        for (int i = 0; i < 1000; i++) {
+                t = tu_batch(k, 500, 0);
+                r = store_append(f->s, "ds", t, 0, &first, NULL);
+                gd_table_free(t);
+                if (r < 0)
+                        break;
+                k += 500;
+        }
+        assert_int_equal(r, DREAM_E_FULL);
+        assert_string_equal(dream_strerror(r), "store full: map size limit reached");
+        assert_true(k > 0);
+        assert_true(store_map_size(f->s) <= 512u << 10);
+        /* Reads still served. */
+        check_all_rows(f->s, "ds", k);
+        check_row(f->s, "ds", k - 1);
+        /* Raise the maximum: appends resume. */
+        assert_int_equal(store_set_map_max(f->s, 16u << 20), 0);
+        append(f->s, "ds", k, 500, 0, 0);
+        k += 500;
+        append(f->s, "ds", k, 500, 0, 0);
+        k += 500;
+        assert_true(store_map_size(f->s) > 512u << 10);
+        assert_int_equal(store_seal(f->s, "ds", true, NULL), 0);
+        check_all_rows(f->s, "ds", k);
+}
+
+/* Keys in one database, read with LMDB directly (the store must be closed
+ * or at least not writing). */
+static size_t count_keys(const char *dir, const char *db)
+{
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        MDB_stat st;
+        assert_int_equal(mdb_env_create(&env), 0);
+        assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+        assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+        assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+        assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+        assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+        mdb_txn_abort(txn);
+        mdb_env_close(env);
+        return st.ms_entries;
+}
+
+/* The same with the fixture's store closed meanwhile (one process must not
+ * open an LMDB environment twice). */
+static size_t count_keys_open(struct fixture *f, const char *db)
+{
+        size_t n;
+        store_close(f->s);
+        n = count_keys(f->dir, db);
+        assert_int_equal(store_open(f->dir, &f->opts, &f->s), 0);
+        return n;
+}
+
+static void test_faults(void **state)
+{
+        struct fixture *f = *state;
+        struct store_info *info;
+        struct gd_table *t;
+        uint64_t first;
+
+        create(f->s, "ds");
+        append(f->s, "ds", 0, 100, 0, 0);
+        t = tu_batch(100, 100, 0);
+        f->fault_next = EIO;
+        assert_int_equal(store_append(f->s, "ds", t, 5, &first, NULL), DREAM_E_IO);
+        f->fault_next = ENOSPC;
+        assert_int_equal(store_append(f->s, "ds", t, 5, &first, NULL), -ENOSPC);
+        assert_int_equal(store_dataset_describe(f->s, "ds", &info), 0);
+        assert_int_equal(info->rows, 100);
+        store_info_free(info);
+        int64_t v[TU_COLS];
+        assert_int_equal(store_get_row(f->s, "ds", 100, v, NULL), DREAM_E_RANGE);
+        /* An injected MDB_MAP_FULL grows the map and the retry commits. */
+        size_t before = store_map_size(f->s);
+        f->fault_next = MDB_MAP_FULL;
+        assert_int_equal(store_append(f->s, "ds", t, 5, &first, NULL), 0);
+        assert_int_equal(first, 100);
+        assert_true(store_map_size(f->s) > before);
+        gd_table_free(t);
+        /* A failed seal commit leaves the staged rows in place. */
+        f->fault_next = EIO;
+        assert_int_equal(store_seal(f->s, "ds", true, NULL), DREAM_E_IO);
+        check_all_rows(f->s, "ds", 200);
+        assert_int_equal(store_seal(f->s, "ds", true, NULL), 0);
+        check_all_rows(f->s, "ds", 200);
+        /* A failed drop keeps the dataset. */
+        f->fault_next = EIO;
+        assert_int_equal(store_dataset_drop(f->s, "ds"), DREAM_E_IO);
+        check_all_rows(f->s, "ds", 200);
+        /* A drop whose key deletion fails is finished by the next open. */
+        f->fault_after = 1;
+        f->fault_next = EIO;
+        assert_int_equal(store_dataset_drop(f->s, "ds"), 0);
+        assert_int_equal(store_dataset_describe(f->s, "ds", &info), DREAM_E_NOTFOUND);
+        /* count_keys_open reopens the store: the first call still sees the
+         * keys, the reopen finishes the drop. */
+        assert_true(count_keys_open(f, "segments") > 0);
+        assert_int_equal(count_keys_open(f, "staged") + count_keys_open(f, "segments") +
+                             count_keys_open(f, "counters") + count_keys_open(f, "suffstats") +
+                             count_keys_open(f, "batches"),
+                         0);
+        create(f->s, "ds");
+        append(f->s, "ds", 0, 10, 0, 0);
+        check_all_rows(f->s, "ds", 10);
+}
+
+static void test_backup(void **state)
+{
+        struct fixture *f = *state;
+        char dir[64];
+        struct store *b;
+
+        create(f->s, "ds");
+        append(f->s, "ds", 0, 1500, 0, 0);
+        assert_int_equal(store_seal(f->s, "ds", false, NULL), 0);
+        append(f->s, "ds", 1500, 200, 1, 0);
+        tu_tmpdir(dir);
+        assert_int_equal(store_backup(f->s, dir), 0);
+        append(f->s, "ds", 1700, 10, 1, 0); /* not in the backup */
+        assert_int_equal(store_open(dir, NULL, &b), 0);
+        check_all_rows(b, "ds", 1700);
+        struct store_info *info;
+        assert_int_equal(store_dataset_describe(b, "ds", &info), 0);
+        assert_int_equal(info->rows, 1700);
+        assert_int_equal(info->segments, 1);
+        store_info_free(info);
+        uint64_t problems = 1;
+        assert_int_equal(store_check(b, NULL, NULL, &problems), 0);
+        assert_int_equal(problems, 0);
+        store_close(b);
+        tu_rmrf(dir);
+}
+
+struct seen {
+        int n;
+        char db[32];
+        int err;
+};
+
+static void problem_cb(const struct store_problem *p, void *arg)
+{
+        struct seen *s = arg;
+        if (s->n++ == 0) {
+                snprintf(s->db, sizeof(s->db), "%s", p->db);
+                s->err = p->err;
+        }
+        assert_string_equal(p->dataset, "ds");
+}
+
+/* Flip one byte of the first value of `db` with LMDB directly. */
+static void corrupt_first(const char *dir, const char *db, size_t at_from_end)
+{
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        MDB_cursor *cur;
+        MDB_val k, v;
+        assert_int_equal(mdb_env_create(&env), 0);
+        assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+        assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+        assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+        assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+        assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+        uint8_t *copy = malloc(v.mv_size);
+        memcpy(copy, v.mv_data, v.mv_size);
+        copy[v.mv_size - at_from_end] ^= 0x10;
+        uint8_t key[64];
+        memcpy(key, k.mv_data, k.mv_size);
+        k.mv_data = key;
+        v.mv_data = copy;
+        mdb_cursor_close(cur);
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+        assert_int_equal(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+        free(copy);
+}
+
+static void test_check_corrupt(void **state)
+{
+        struct fixture *f = *state;
+        struct seen seen = {0};
+        uint64_t problems;
+
+        create(f->s, "ds");
+        append(f->s, "ds", 0, 1200, 0, 0);
+        assert_int_equal(store_seal(f->s, "ds", false, NULL), 0);
+        append(f->s, "ds", 1200, 100, 0, 0);
+        assert_int_equal(store_check(f->s, problem_cb, &seen, &problems), 0);
+        assert_int_equal(problems, 0);
+        store_close(f->s);
+        f->s = NULL;
+        corrupt_first(f->dir, "segments", 100);
+        assert_int_equal(store_open(f->dir, &f->opts, &f->s), 0);
+        assert_int_equal(store_check(f->s, problem_cb, &seen, &problems), 0);
+        assert_true(problems >= 1);
+        assert_string_equal(seen.db, "segments");
+        assert_true(seen.err == DREAM_E_CHECKSUM || seen.err == DREAM_E_CORRUPT);
+
+        store_close(f->s);
+        f->s = NULL;
+        corrupt_first(f->dir, "staged", 20);
+        assert_int_equal(store_open(f->dir, &f->opts, &f->s), 0);
+        memset(&seen, 0, sizeof(seen));
+        assert_int_equal(store_check(f->s, problem_cb, &seen, &problems), 0);
+        assert_true(problems >= 2);
+        /* The corrupt staged batch is refused by a seal. */
+        assert_int_equal(store_seal(f->s, "ds", true, NULL), DREAM_E_CHECKSUM);
+}
+
+struct worker {
+        struct store *s;
+        const char *name;
+        int batches;
+        int *stop;
+        bool ok;
+        uint64_t rows;
+};
+
+static void *appender(void *arg)
+{
+        struct worker *w = arg;
+        for (int b = 0; b < w->batches; b++) {
+                struct gd_table *t = tu_batch(w->rows, 400, (unsigned)b % 3);
+                uint64_t first;
+                bool needs;
+                if (store_append(w->s, w->name, t, (uint64_t)b + 1, &first, &needs) != 0 ||
+                    first != w->rows)
+                        w->ok = false;
+                gd_table_free(t);
+                w->rows += 400;
+                if (needs && store_seal(w->s, w->name, false, NULL) != 0)
+                        w->ok = false;
+        }
+        return NULL;
+}
+
+static void *reader(void *arg)
+{
+        struct worker *w = arg;
+        while (!__atomic_load_n(w->stop, __ATOMIC_ACQUIRE)) {
+                struct scan_state st = {.ok = true};
+                int r = store_scan(w->s, w->name, 0, UINT64_MAX, 333, scan_cb, &st);
+                if ((r != 0 && r != DREAM_E_NOTFOUND) || !st.ok)
+                        w->ok = false;
+                w->rows++;
+        }
+        return NULL;
+}
+
+/* Two appenders (sealing as asked), two scanners, a map that starts tiny and
+ * grows many times while reads run. */
+static void test_concurrent_growth(void **state)
+{
+        struct fixture *f = *state;
+        int stop = 0;
+        struct worker w[4] = {
+            {.s = f->s, .name = "a", .batches = 60, .stop = &stop, .ok = true},
+            {.s = f->s, .name = "b", .batches = 60, .stop = &stop, .ok = true},
+            {.s = f->s, .name = "a", .stop = &stop, .ok = true},
+            {.s = f->s, .name = "b", .stop = &stop, .ok = true},
+        };
+        pthread_t th[4];
+        size_t before = store_map_size(f->s);
+
+        create(f->s, "a");
+        create(f->s, "b");
+        for (int i = 0; i < 4; i++)
+                assert_int_equal(pthread_create(&th[i], NULL, i < 2 ? appender : reader, &w[i]), 0);
+        pthread_join(th[0], NULL);
+        pthread_join(th[1], NULL);
+        __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+        pthread_join(th[2], NULL);
+        pthread_join(th[3], NULL);
+        for (int i = 0; i < 4; i++)
+                assert_true(w[i].ok);
+        assert_true(w[2].rows > 0 && w[3].rows > 0);
+        assert_true(store_map_size(f->s) >= 4 * before);
+        check_all_rows(f->s, "a", 24000);
+        check_all_rows(f->s, "b", 24000);
+        uint64_t problems = 1;
+        assert_int_equal(store_check(f->s, NULL, NULL, &problems), 0);
+        assert_int_equal(problems, 0);
+}
+
+/* Every allocation of an append, a seal and a scan failing in turn: an error
+ * (never a crash or a leak), and the store stays consistent. */
+static void test_alloc_failures(void **state)
+{
+        struct fixture *f = *state;
+        struct gd_table *t = tu_batch(0, 1200, 1);
+        uint64_t rows = 0, first;
+        int r;
+
+        create(f->s, "ds");
+        for (unsigned long n = 1;; n++) {
+                dm_alloc_fail_at(n, 0);
+                r = store_append(f->s, "ds", t, 9, &first, NULL);
+                dm_alloc_fail_at(0, 0);
+                if (r == 0)
+                        break;
+                assert_int_equal(r, DREAM_E_NOMEM);
+        }
+        rows = 1200;
+        check_all_rows(f->s, "ds", rows);
+        for (unsigned long n = 1;; n++) {
+                uint64_t sealed = 0;
+                dm_alloc_fail_at(n, 0);
+                r = store_seal(f->s, "ds", true, &sealed);
+                dm_alloc_fail_at(0, 0);
+                if (r == 0)
+                        break;
+                assert_int_equal(r, DREAM_E_NOMEM);
+                check_all_rows(f->s, "ds", rows);
+        }
+        check_all_rows(f->s, "ds", rows);
+        for (unsigned long n = 1; n < 200; n++) {
+                struct scan_state st = {.ok = true};
+                dm_alloc_fail_at(n, 0);
+                r = store_scan(f->s, "ds", 0, UINT64_MAX, 500, scan_cb, &st);
+                dm_alloc_fail_at(0, 0);
+                assert_true(r == 0 || r == DREAM_E_NOMEM);
+                if (r == 0)
+                        break;
+        }
+        gd_table_free(t);
+        uint64_t problems = 1;
+        assert_int_equal(store_check(f->s, NULL, NULL, &problems), 0);
+        assert_int_equal(problems, 0);
+}
+
+static int setup_growing(void **state)
+{
+        return setup_opts(state, 64u << 10, 1ull << 32, 2000);
+}
+
+static void orphan_cb(const struct store_problem *p, void *arg)
+{
+        int *n = arg;
+        if (strcmp(p->db, "segments") == 0 && p->key_len == 12 && p->key[3] == 99 &&
+            strcmp(p->dataset, "") == 0)
+                (*n)++;
+}
+
+/* A key whose dataset does not exist is reported. */
+static void test_check_orphan(void **state)
+{
+        struct fixture *f = *state;
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        uint8_t key[12] = {0, 0, 0, 99, 0, 0, 0, 0, 0, 0, 0, 0};
+        MDB_val k = {.mv_size = 12, .mv_data = key}, v = {.mv_size = 3, .mv_data = "abc"};
+        uint64_t problems;
+        int found = 0;
+
+        create(f->s, "ds");
+        append(f->s, "ds", 0, 10, 0, 0);
+        store_close(f->s);
+        assert_int_equal(mdb_env_create(&env), 0);
+        assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+        assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+        assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        assert_int_equal(mdb_dbi_open(txn, "segments", 0, &dbi), 0);
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+        assert_int_equal(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+        assert_int_equal(store_open(f->dir, &f->opts, &f->s), 0);
+        assert_int_equal(store_check(f->s, orphan_cb, &found, &problems), 0);
+        assert_int_equal(problems, 1);
+        assert_int_equal(found, 1);
+        check_all_rows(f->s, "ds", 10);
+}
+
+struct sealer_arg {
+        struct store *s;
+        uint64_t sealed;
+        int r;
+};
+
+static void *sealer(void *arg)
+{
+        struct sealer_arg *a = arg;
+        a->r = store_seal(a->s, "ds", false, &a->sealed);
+        return NULL;
+}
+
+/* Concurrent seals of one dataset: rows sealed once, none lost. */
+static void test_concurrent_seals(void **state)
+{
+        struct fixture *f = *state;
+        struct sealer_arg a[3] = {{.s = f->s}, {.s = f->s}, {.s = f->s}};
+        pthread_t th[3];
+        create(f->s, "ds");
+        for (int i = 0; i < 10; i++)
+                append(f->s, "ds", (uint64_t)i * 700, 700, (unsigned)i % 3, 0);
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(pthread_create(&th[i], NULL, sealer, &a[i]), 0);
+        for (int i = 0; i < 3; i++)
+                pthread_join(th[i], NULL);
+        assert_int_equal(a[0].r | a[1].r | a[2].r, 0);
+        assert_int_equal(a[0].sealed + a[1].sealed + a[2].sealed, 7000);
+        check_all_rows(f->s, "ds", 7000);
+        struct store_info *info;
+        assert_int_equal(store_dataset_describe(f->s, "ds", &info), 0);
+        assert_int_equal(info->sealed_rows, 7000);
+        store_info_free(info);
+}
+
+struct same_ds {
+        struct store *s;
+        unsigned idx;
+        uint64_t firsts[40];
+        bool ok;
+};
+
+static void *same_appender(void *arg)
+{
+        struct same_ds *a = arg;
+        for (unsigned b = 0; b < 40; b++) {
+                uint64_t k = (uint64_t)a->idx * 1000000 + b * 100;
+                struct gd_table *t = tu_batch(k, 100, b % 3);
+                if (store_append(a->s, "ds", t, k + 1, &a->firsts[b], NULL) != 0)
+                        a->ok = false;
+                gd_table_free(t);
+        }
+        return NULL;
+}
+
+/* Concurrent appends to one dataset (group commits): each batch gets its own
+ * consecutive rows, no overlap, no gap, contents intact. */
+static void test_concurrent_appends(void **state)
+{
+        struct fixture *f = *state;
+        struct same_ds a[4];
+        pthread_t th[4];
+        struct gd_table *t;
+        uint8_t *used = calloc(16000, 1);
+
+        create(f->s, "ds");
+        for (unsigned i = 0; i < 4; i++) {
+                a[i] = (struct same_ds){.s = f->s, .idx = i, .ok = true};
+                assert_int_equal(pthread_create(&th[i], NULL, same_appender, &a[i]), 0);
+        }
+        for (unsigned i = 0; i < 4; i++)
+                pthread_join(th[i], NULL);
+        assert_int_equal(store_read_all(f->s, "ds", &t), 0);
+        assert_int_equal(t->n_rows, 16000);
+        for (unsigned i = 0; i < 4; i++) {
+                assert_true(a[i].ok);
+                for (unsigned b = 0; b < 40; b++) {
+                        uint64_t first = a[i].firsts[b], k = (uint64_t)i * 1000000 + b * 100;
+                        assert_true(first % 100 == 0 && first < 16000);
+                        assert_false(used[first]);
+                        used[first] = 1;
+                        for (uint64_t r = 0; r < 100; r++) {
+                                for (uint32_t j = 0; j < TU_COLS; j++)
+                                        assert_true(gd_table_get(t, first + r, j) ==
+                                                    tu_expect(k + r, j));
+                        }
+                }
+        }
+        gd_table_free(t);
+        free(used);
+}
+
+struct bg_append {
+        struct store *s;
+        int batches;
+        bool ok;
+};
+
+static void *bg_appender(void *arg)
+{
+        struct bg_append *a = arg;
+        for (int b = 0; b < a->batches; b++) {
+                struct gd_table *t = tu_batch((uint64_t)b * 300, 300, 0);
+                uint64_t first;
+                bool needs;
+                if (store_append(a->s, "ds", t, 0, &first, &needs) != 0 ||
+                    first != (uint64_t)b * 300)
+                        a->ok = false;
+                gd_table_free(t);
+                if (needs && store_seal(a->s, "ds", false, NULL) != 0)
+                        a->ok = false;
+        }
+        return NULL;
+}
+
+/* A hot backup taken while appends and seals run is a consistent prefix. */
+static void test_hot_backup(void **state)
+{
+        struct fixture *f = *state;
+        struct bg_append a = {.s = f->s, .batches = 40, .ok = true};
+        pthread_t th;
+        char dir[64];
+        struct store *b;
+        struct store_info *info;
+        uint64_t problems = 1;
+
+        create(f->s, "ds");
+        assert_int_equal(pthread_create(&th, NULL, bg_appender, &a), 0);
+        for (int i = 0; i < 10000; i++) { /* let some rows and a seal land first */
+                struct timespec ms = {.tv_nsec = 1000000};
+                assert_int_equal(store_dataset_describe(f->s, "ds", &info), 0);
+                problems = info->segments;
+                store_info_free(info);
+                if (problems)
+                        break;
+                nanosleep(&ms, NULL);
+        }
+        problems = 1;
+        tu_tmpdir(dir);
+        assert_int_equal(store_backup(f->s, dir), 0);
+        pthread_join(th, NULL);
+        assert_true(a.ok);
+        assert_int_equal(store_open(dir, NULL, &b), 0);
+        assert_int_equal(store_dataset_describe(b, "ds", &info), 0);
+        assert_true(info->rows % 300 == 0 && info->rows <= 12000);
+        check_all_rows(b, "ds", info->rows);
+        store_info_free(info);
+        assert_int_equal(store_check(b, NULL, NULL, &problems), 0);
+        assert_int_equal(problems, 0);
+        store_close(b);
+        tu_rmrf(dir);
+        check_all_rows(f->s, "ds", 12000);
+}
+
+/* Allocation failures in open and create: an error, no leak, and the store
+ * opens and works afterwards. */
+static void test_alloc_open_create(void **state)
+{
+        struct fixture *f = *state;
+        int r;
+        store_close(f->s);
+        f->s = NULL;
+        for (unsigned long n = 1;; n++) {
+                dm_alloc_fail_at(n, 0);
+                r = store_open(f->dir, &f->opts, &f->s);
+                dm_alloc_fail_at(0, 0);
+                if (r == 0)
+                        break;
+                assert_int_equal(r, DREAM_E_NOMEM);
+        }
+        for (unsigned long n = 1;; n++) {
+                dm_alloc_fail_at(n, 0);
+                r = store_dataset_create(f->s, "ds", tu_schema());
+                dm_alloc_fail_at(0, 0);
+                if (r == 0)
+                        break;
+                assert_int_equal(r, DREAM_E_NOMEM);
+        }
+        append(f->s, "ds", 0, 10, 0, 0);
+        check_all_rows(f->s, "ds", 10);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+            cmocka_unit_test(test_harmonise),
+            cmocka_unit_test_setup_teardown(test_basic, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_drop_reuses_space, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_idempotent, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_reads_during_seal, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_appends_during_seal, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_condensed_cache, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_suffstats, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_map_full, setup_tiny, teardown),
+            cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_check_corrupt, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_concurrent_growth, setup_growing, teardown),
+            cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_check_orphan, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_concurrent_seals, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_hot_backup, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_alloc_open_create, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
