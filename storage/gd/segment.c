@@ -22,7 +22,7 @@
 
 #define MAGIC              "DREAMGD\x01"
 #define FORMAT_VERSION     1u
-#define HEADER_BYTES       88u
+#define HEADER_BYTES       48u
 #define PART_ENTRY_BYTES   12u
 #define BLOCK_ENTRY_BYTES  8u
 #define DICT_HEADER_BYTES  10u
@@ -818,22 +818,19 @@ int gd_segment_serialize(const struct gd_segment *s, struct dm_buf *out)
         uint8_t *h = out->data + out->len;
         memset(h, 0, HEADER_BYTES + dir_len);
         memcpy(h, MAGIC, 8);
-        le32_at(h + 8, FORMAT_VERSION);
-        le32_at(h + 12, s->cond ? 1u : 0u);
-        le64_at(h + 16, s->n_rows);
-        le32_at(h + 24, s->n_cols);
-        le32_at(h + 28, (uint32_t)s->target);
-        le32_at(h + 32, (uint32_t)s->task);
-        le32_at(h + 36, s->l_c);
-        le32_at(h + 40, s->n_base_bits);
-        le32_at(h + 44, s->n_bases);
-        le32_at(h + 48, s->rows_per_block);
-        le32_at(h + 52, s->n_blocks);
-        le32_at(h + 56, (uint32_t)s->codec);
-        le32_at(h + 60, n_parts);
-        le64_at(h + 64, s->source_bytes);
-        le64_at(h + 72, s->s_bits);
-        le64_at(h + 80, XXH3_64bits(h, 80));
+        /* l_c, the block count, the part count and S(B) are derived on open. */
+        h[8] = FORMAT_VERSION;
+        h[9] = s->cond ? 1u : 0u;
+        h[10] = (uint8_t)s->task;
+        h[11] = (uint8_t)s->codec;
+        le32_at(h + 12, (uint32_t)s->n_rows);
+        le32_at(h + 16, s->n_cols);
+        le32_at(h + 20, (uint32_t)s->target);
+        le32_at(h + 24, s->n_base_bits);
+        le32_at(h + 28, s->n_bases);
+        le32_at(h + 32, s->rows_per_block);
+        le64_at(h + 36, s->source_bytes);
+        le32_at(h + 44, sum32(h, 44));
         /* Part directory: length and checksum of each part, in order; the
          * parts follow the directory back to back. */
         uint8_t *d = h + HEADER_BYTES;
@@ -898,8 +895,9 @@ static int parse_columns(struct gd_segment *s, struct part_ref part)
                 l_c += width;
         }
         s->col_start[s->n_cols] = (uint32_t)l_c;
-        if (rd.pos != rd.len || l_c != s->l_c)
+        if (rd.pos != rd.len || l_c > DREAM_MAX_CHUNK_BITS)
                 return DREAM_E_CORRUPT;
+        s->l_c = (uint32_t)l_c;
         return 0;
 }
 
@@ -1096,13 +1094,13 @@ int gd_segment_open(const uint8_t *data, size_t len, struct gd_segment **ret)
                                                                 : DREAM_E_FORMAT;
         if (len < HEADER_BYTES)
                 return DREAM_E_TRUNCATED;
-        if (rd32(data + 8) != FORMAT_VERSION)
+        if (data[8] != FORMAT_VERSION)
                 return DREAM_E_FORMAT;
-        if (XXH3_64bits(data, 80) != rd64(data + 80))
+        if (sum32(data, 44) != rd32(data + 44))
                 return DREAM_E_CHECKSUM;
-        n_parts = rd32(data + 60);
-        if (n_parts < 5 || n_parts > MAX_PARTS)
+        if (data[9] > 1)
                 return DREAM_E_CORRUPT;
+        n_parts = data[9] ? 6 : 5;
         uint64_t dir_len = (uint64_t)n_parts * PART_ENTRY_BYTES;
         if (len - HEADER_BYTES < dir_len + 4)
                 return DREAM_E_TRUNCATED;
@@ -1113,28 +1111,24 @@ int gd_segment_open(const uint8_t *data, size_t len, struct gd_segment **ret)
         s = dm_calloc(1, sizeof(*s));
         if (!s)
                 return DREAM_E_NOMEM;
-        s->n_rows = rd64(data + 16);
-        s->n_cols = rd32(data + 24);
-        s->target = (int32_t)rd32(data + 28);
-        s->task = (enum gd_task)rd32(data + 32);
-        s->l_c = rd32(data + 36);
-        s->n_base_bits = rd32(data + 40);
-        s->n_bases = rd32(data + 44);
-        s->rows_per_block = rd32(data + 48);
-        s->n_blocks = rd32(data + 52);
-        s->codec = (enum gd_block_codec)rd32(data + 56);
-        s->source_bytes = rd64(data + 64);
-        s->s_bits = rd64(data + 72);
+        s->task = (enum gd_task)data[10];
+        s->codec = (enum gd_block_codec)data[11];
+        s->n_rows = rd32(data + 12);
+        s->n_cols = rd32(data + 16);
+        s->target = (int32_t)rd32(data + 20);
+        s->n_base_bits = rd32(data + 24);
+        s->n_bases = rd32(data + 28);
+        s->rows_per_block = rd32(data + 32);
+        s->source_bytes = rd64(data + 36);
         s->total_bytes = len;
         r = DREAM_E_CORRUPT;
         if (s->n_rows == 0 || s->n_rows > DREAM_MAX_SEGMENT_ROWS || s->n_cols == 0 ||
             s->n_cols > DREAM_MAX_COLS || s->target < -1 || s->target >= (int64_t)s->n_cols ||
-            (uint32_t)s->task > GD_TASK_CLASSIFICATION || s->l_c > DREAM_MAX_CHUNK_BITS ||
-            s->n_base_bits > s->l_c || s->n_bases == 0 || s->n_bases > s->n_rows ||
-            s->rows_per_block == 0 || s->rows_per_block > MAX_BLOCK_ROWS ||
-            s->n_blocks != (s->n_rows + s->rows_per_block - 1) / s->rows_per_block ||
-            (uint32_t)s->codec > GD_BLOCK_ZSTD)
+            (uint32_t)s->task > GD_TASK_CLASSIFICATION || s->n_bases == 0 ||
+            s->n_bases > s->n_rows || s->rows_per_block == 0 ||
+            s->rows_per_block > MAX_BLOCK_ROWS || (uint32_t)s->codec > GD_BLOCK_ZSTD)
                 goto fail;
+        s->n_blocks = (uint32_t)((s->n_rows + s->rows_per_block - 1) / s->rows_per_block);
         uint64_t off = HEADER_BYTES + dir_len + 4;
         for (uint32_t i = 0; i < n_parts; i++) {
                 const uint8_t *e = d + (size_t)i * PART_ENTRY_BYTES;
@@ -1161,7 +1155,10 @@ int gd_segment_open(const uint8_t *data, size_t len, struct gd_segment **ret)
                 r = DREAM_E_NOMEM;
                 goto fail;
         }
-        r = parse_columns(s, parts[PART_COLUMNS]);
+        r = parse_columns(s, parts[PART_COLUMNS]); /* sets l_c */
+        if (r == 0 && s->n_base_bits > s->l_c)
+                r = DREAM_E_CORRUPT;
+        s->s_bits = gd_size_bits(s->n_rows, s->l_c, s->n_base_bits, s->n_bases);
         r = r ? r : parse_mask(s, parts[PART_MASK]);
         r = r ? r : build_masks(s);
         if (r < 0)
