@@ -48,11 +48,6 @@ static const char *task_name(enum gd_task t)
         return "none";
 }
 
-static const char *codec_name(enum gd_block_codec c)
-{
-        return c == GD_BLOCK_ZSTD ? "zstd" : "plain";
-}
-
 static void json_string(FILE *f, const char *s)
 {
         fputc('"', f);
@@ -145,7 +140,7 @@ int cli_inspect(int argc, char **argv)
                         "\"rows_per_block\":%u,\"blocks\":%u,\"codec\":\"%s\","
                         "\"s_bits\":%llu,\"s_bytes\":%llu",
                         st.l_c, st.n_base_bits, st.n_bases, st.record_bits, st.rows_per_block,
-                        st.n_blocks, codec_name(st.codec), (unsigned long long)st.s_bits,
+                        st.n_blocks, gd_block_codec_name(st.codec), (unsigned long long)st.s_bits,
                         (unsigned long long)s_bytes);
                 fprintf(f,
                         ",\"bytes\":{\"header\":%llu,\"dictionary\":%llu,\"records\":%llu,"
@@ -201,7 +196,7 @@ int cli_inspect(int argc, char **argv)
                 printf("bases n_b     %u\n", st.n_bases);
                 printf("record        %u bits per row\n", st.record_bits);
                 printf("blocks        %u of %u rows, %s\n", st.n_blocks, st.rows_per_block,
-                       codec_name(st.codec));
+                       gd_block_codec_name(st.codec));
                 printf("S(B)          %llu bits = %llu bytes\n", (unsigned long long)st.s_bits,
                        (unsigned long long)s_bytes);
                 printf("parts         header %llu, dictionary %llu, records %llu (plain %llu), "

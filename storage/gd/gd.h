@@ -186,7 +186,11 @@ void gd_condensed_free(struct gd_condensed *c);
 
 /* ---- encoding, random access, container (spec section 6, FORMAT.md) ---- */
 
-enum gd_block_codec { GD_BLOCK_PLAIN = 0, GD_BLOCK_ZSTD = 1 };
+/* How record blocks are stored: bit-packed, or fields widened to bytes and
+ * zstd-compressed, laid out column by column (byte-planes) or row by row. */
+enum gd_block_codec { GD_BLOCK_PLAIN = 0, GD_BLOCK_ZSTD = 1, GD_BLOCK_ZSTD_ROWS = 2 };
+/* "plain", "zstd", "zstd-rows". */
+const char *gd_block_codec_name(enum gd_block_codec c);
 
 struct gd_encode_opts {
         uint32_t patience;     /* stage 2 patience, 0 = scan all bits */

@@ -31,6 +31,7 @@
 #define FAST_ZSTD_LEVEL    3  /* large segments: pack speed */
 #define SMALL_ZSTD_LEVEL   19 /* segments of at most SMALL_RAW_BYTES raw bytes */
 #define SMALL_RAW_BYTES    (1u << 20)
+#define TRIAL_BLOCKS       8u /* blocks compressed both ways to choose the byte layout */
 
 enum part_type {
         PART_COLUMNS = 1,
@@ -247,6 +248,27 @@ static inline void shuffle_put(uint8_t *buf, const struct layout *l, uint64_t ro
                 p[(uint64_t)b * rows + r] = (uint8_t)(v >> (8 * (nb - 1 - b)));
 }
 
+/* Row-major bytes: row r's fields, each widened to whole bytes, most
+ * significant byte first. */
+static inline void rows_put(uint8_t *buf, const struct layout *l, uint64_t r, uint32_t f,
+                            uint64_t v)
+{
+        uint8_t nb = l->bytes[f];
+        uint8_t *p = buf + r * l->row_bytes + l->byte_offset[f];
+        for (uint8_t b = 0; b < nb; b++)
+                p[b] = (uint8_t)(v >> (8 * (nb - 1 - b)));
+}
+
+static inline uint64_t rows_get(const uint8_t *buf, const struct layout *l, uint64_t r, uint32_t f)
+{
+        uint8_t nb = l->bytes[f];
+        const uint8_t *p = buf + r * l->row_bytes + l->byte_offset[f];
+        uint64_t v = 0;
+        for (uint8_t b = 0; b < nb; b++)
+                v = (v << 8) | p[b];
+        return v;
+}
+
 static inline uint64_t shuffle_get(const uint8_t *buf, const struct layout *l, uint64_t rows,
                                    uint64_t r, uint32_t f)
 {
@@ -315,6 +337,11 @@ static int build_masks(struct gd_segment *s)
 
 /* ---- encoding ----------------------------------------------------------- */
 
+const char *gd_block_codec_name(enum gd_block_codec c)
+{
+        return c == GD_BLOCK_ZSTD ? "zstd" : c == GD_BLOCK_ZSTD_ROWS ? "zstd-rows" : "plain";
+}
+
 void gd_encode_opts_default(struct gd_encode_opts *o)
 {
         o->patience = 0;
@@ -363,8 +390,8 @@ static int zstd_pack(ZSTD_CCtx *cctx, const uint8_t *raw, size_t raw_len, int le
 
 /* Fill the record fields of rows [first, first + rows) in raw form. */
 static void fill_records(const struct gd_segment *s, const struct gd_table *t,
-                         const uint32_t *base_of, uint64_t first, uint64_t rows, int shuffled,
-                         uint8_t *raw)
+                         const uint32_t *base_of, uint64_t first, uint64_t rows,
+                         enum gd_block_codec form, uint8_t *raw)
 {
         const struct layout *l = &s->rec_layout;
         const uint32_t id_field = l->n_fields - 1;
@@ -378,13 +405,17 @@ static void fill_records(const struct gd_segment *s, const struct gd_table *t,
                         const struct colmask *m = &s->masks[j];
                         uint64_t dv = extract(gd_code(t->cols[j].v[i], s->params[j].min),
                                               m->dev_runs, m->n_dev_runs);
-                        if (shuffled)
+                        if (form == GD_BLOCK_ZSTD)
                                 shuffle_put(raw, l, rows, r, f, dv);
+                        else if (form == GD_BLOCK_ZSTD_ROWS)
+                                rows_put(raw, l, r, f, dv);
                         else
                                 put_bits(raw, off + l->bit_offset[f], dv, l->width[f]);
                 }
-                if (shuffled)
+                if (form == GD_BLOCK_ZSTD)
                         shuffle_put(raw, l, rows, r, id_field, base_of[i]);
+                else if (form == GD_BLOCK_ZSTD_ROWS)
+                        rows_put(raw, l, r, id_field, base_of[i]);
                 else
                         put_bits(raw, off + l->bit_offset[id_field], base_of[i],
                                  l->width[id_field]);
@@ -415,6 +446,32 @@ static int encode_blocks(struct gd_segment *s, const struct gd_table *t, const u
         if (!s->blocks || !zent || !raw || !cctx)
                 goto out;
 
+        /* Which byte layout compresses better: trial on the first blocks. */
+        enum gd_block_codec form =
+            o->force_codec == GD_BLOCK_ZSTD_ROWS ? GD_BLOCK_ZSTD_ROWS : GD_BLOCK_ZSTD;
+        if (o->force_codec < 0) {
+                uint64_t size[3] = {0};
+                for (int f = GD_BLOCK_ZSTD; f <= GD_BLOCK_ZSTD_ROWS; f++) {
+                        for (uint32_t b = 0; b < s->n_blocks && b < TRIAL_BLOCKS; b++) {
+                                uint64_t first = (uint64_t)b * s->rows_per_block;
+                                uint64_t rows = s->n_rows - first < s->rows_per_block
+                                                    ? s->n_rows - first
+                                                    : s->rows_per_block;
+                                uint32_t len;
+                                size_t mark = zbuf.len;
+                                fill_records(s, t, base_of, first, rows, (enum gd_block_codec)f,
+                                             raw);
+                                r = zstd_pack(cctx, raw, shuffled_bytes(l, rows), zstd_level(s, o),
+                                              &zbuf, &len);
+                                if (r < 0)
+                                        goto out;
+                                zbuf.len = mark;
+                                size[f] += len;
+                        }
+                }
+                form = size[GD_BLOCK_ZSTD_ROWS] < size[GD_BLOCK_ZSTD] ? GD_BLOCK_ZSTD_ROWS
+                                                                      : GD_BLOCK_ZSTD;
+        }
         s->plain_records_bytes = 0;
         for (uint32_t b = 0; b < s->n_blocks; b++) {
                 uint64_t first = (uint64_t)b * s->rows_per_block;
@@ -425,7 +482,7 @@ static int encode_blocks(struct gd_segment *s, const struct gd_table *t, const u
                 if (o->force_codec == GD_BLOCK_PLAIN)
                         continue;
                 uint64_t slen = shuffled_bytes(l, rows);
-                fill_records(s, t, base_of, first, rows, 1, raw);
+                fill_records(s, t, base_of, first, rows, form, raw);
                 zent[b].offset = zbuf.len;
                 zent[b].raw = (uint32_t)slen;
                 r = zstd_pack(cctx, raw, slen, zstd_level(s, o), &zbuf, &zent[b].stored);
@@ -434,9 +491,9 @@ static int encode_blocks(struct gd_segment *s, const struct gd_table *t, const u
                 zent[b].checksum = sum32(zbuf.data + zent[b].offset, zent[b].stored);
                 zstd_total += zent[b].stored;
         }
-        if (o->force_codec == GD_BLOCK_ZSTD ||
+        if (o->force_codec > GD_BLOCK_PLAIN ||
             (o->force_codec < 0 && zstd_total < s->plain_records_bytes)) {
-                s->codec = GD_BLOCK_ZSTD;
+                s->codec = form;
                 memcpy(s->blocks, zent, s->n_blocks * sizeof(*zent));
                 s->blocks_len = zbuf.len;
                 s->owned_blocks = dm_buf_steal(&zbuf, &s->blocks_len);
@@ -452,7 +509,7 @@ static int encode_blocks(struct gd_segment *s, const struct gd_table *t, const u
                         uint64_t plen = plain_bytes(l, rows);
                         uint8_t *dst = pbuf.data + pbuf.len;
                         memset(dst, 0, plen);
-                        fill_records(s, t, base_of, first, rows, 0, dst);
+                        fill_records(s, t, base_of, first, rows, GD_BLOCK_PLAIN, dst);
                         s->blocks[b] = (struct block_entry){pbuf.len, (uint32_t)plen,
                                                             (uint32_t)plen, sum32(dst, plen)};
                         pbuf.len += plen;
@@ -990,8 +1047,8 @@ static int parse_blocks(struct gd_segment *s, struct part_ref index, struct part
                 uint64_t first = (uint64_t)b * s->rows_per_block;
                 uint64_t rows =
                     s->n_rows - first < s->rows_per_block ? s->n_rows - first : s->rows_per_block;
-                uint64_t want = s->codec == GD_BLOCK_ZSTD ? shuffled_bytes(&s->rec_layout, rows)
-                                                          : plain_bytes(&s->rec_layout, rows);
+                uint64_t want = s->codec != GD_BLOCK_PLAIN ? shuffled_bytes(&s->rec_layout, rows)
+                                                           : plain_bytes(&s->rec_layout, rows);
                 if (dm_rd_le32(&rd, &e->stored) || dm_rd_le32(&rd, &e->checksum))
                         return DREAM_E_CORRUPT;
                 e->offset = expect_off;
@@ -1126,7 +1183,7 @@ int gd_segment_open(const uint8_t *data, size_t len, struct gd_segment **ret)
             s->n_cols > DREAM_MAX_COLS || s->target < -1 || s->target >= (int64_t)s->n_cols ||
             (uint32_t)s->task > GD_TASK_CLASSIFICATION || s->n_bases == 0 ||
             s->n_bases > s->n_rows || s->rows_per_block == 0 ||
-            s->rows_per_block > MAX_BLOCK_ROWS || (uint32_t)s->codec > GD_BLOCK_ZSTD)
+            s->rows_per_block > MAX_BLOCK_ROWS || (uint32_t)s->codec > GD_BLOCK_ZSTD_ROWS)
                 goto fail;
         s->n_blocks = (uint32_t)((s->n_rows + s->rows_per_block - 1) / s->rows_per_block);
         uint64_t off = HEADER_BYTES + dir_len + 4;
@@ -1286,7 +1343,7 @@ int gd_cursor_new(const struct gd_segment *s, struct gd_cursor **ret)
                 return DREAM_E_NOMEM;
         c->s = s;
         c->block = -1;
-        if (s->codec == GD_BLOCK_ZSTD) {
+        if (s->codec != GD_BLOCK_PLAIN) {
                 c->buf = dm_malloc(shuffled_bytes(&s->rec_layout, s->rows_per_block) + 1);
                 c->dctx = ZSTD_createDCtx();
                 if (!c->buf || !c->dctx) {
@@ -1319,7 +1376,7 @@ static int load_block(struct gd_cursor *c, uint32_t b)
         c->block = -1;
         if (sum32(stored, e->stored) != e->checksum)
                 return DREAM_E_CHECKSUM;
-        if (s->codec == GD_BLOCK_ZSTD) {
+        if (s->codec != GD_BLOCK_PLAIN) {
                 size_t n = ZSTD_decompressDCtx(c->dctx, c->buf, e->raw, stored, e->stored);
                 if (ZSTD_isError(n) || n != e->raw)
                         return DREAM_E_CORRUPT;
@@ -1337,6 +1394,8 @@ static inline uint64_t rec_field(const struct gd_cursor *c, uint64_t r, uint32_t
         const struct layout *l = &c->s->rec_layout;
         if (c->s->codec == GD_BLOCK_ZSTD)
                 return shuffle_get(c->raw, l, c->rows, r, f);
+        if (c->s->codec == GD_BLOCK_ZSTD_ROWS)
+                return rows_get(c->raw, l, r, f);
         return get_bits(c->raw, r * l->row_bits + l->bit_offset[f], l->width[f]);
 }
 

@@ -74,7 +74,7 @@ static void roundtrip_shapes(void **state)
                 for (unsigned k = 0; k < sizeof(sz) / sizeof(*sz); k++) {
                         struct gd_table *t =
                             gen_table((enum gen_shape)shape, sz[k].n, sz[k].d, k + 1);
-                        for (int codec = -1; codec <= 1; codec++)
+                        for (int codec = -1; codec <= 2; codec++)
                                 roundtrip_one(t, codec);
                         gd_table_free(t);
                 }
@@ -98,7 +98,7 @@ static void roundtrip_extremes(void **state)
                 t->cols[3].v[i] = (int64_t)i * -999999999;
                 t->cols[4].v[i] = (int64_t)(i * 0x9e3779b97f4a7c15ULL);
         }
-        for (int codec = -1; codec <= 1; codec++)
+        for (int codec = -1; codec <= 2; codec++)
                 roundtrip_one(t, codec);
         gd_table_free(t);
 }
@@ -115,7 +115,7 @@ static void random_access(void **state)
 {
         (void)state;
         struct gd_table *t = gen_table(GEN_MIXED, 30000, 7, 4);
-        for (int codec = 0; codec <= 1; codec++) {
+        for (int codec = 0; codec <= 2; codec++) {
                 struct dm_buf b = encode(t, codec, NULL);
                 struct gd_segment *s;
                 struct gd_cursor *c;
@@ -195,7 +195,7 @@ static void corruption_detected(void **state)
         (void)state;
         struct gd_table *t = gen_table(GEN_MIXED, 200, 5, 21);
         struct gd_condense_opts o = {.budget = {.count = 10}, .order = GD_ORDER_MSB};
-        for (int codec = 0; codec <= 1; codec++) {
+        for (int codec = 0; codec <= 2; codec++) {
                 struct gd_condensed *c;
                 assert_int_equal(gd_condense(t, &o, &c), 0);
                 struct dm_buf b = encode(t, codec, c);
