@@ -50,10 +50,13 @@ static int solve_normal(struct train_model *m, double *a, double *rhs, double yy
                 }
                 *dj += lambda;
         }
-        for (lapack_int i = 0; i < n * n; i++) {
-                if (!isfinite(a[i])) {
-                        r = DREAM_E_NUMERIC;
-                        goto out_free;
+        /* Only the upper triangle is set (and used by LAPACK). */
+        for (lapack_int i = 0; i < n; i++) {
+                for (lapack_int j = i; j < n; j++) {
+                        if (!isfinite(a[(size_t)i * n + j])) {
+                                r = DREAM_E_NUMERIC;
+                                goto out_free;
+                        }
                 }
         }
         anorm = LAPACKE_dlansy(LAPACK_ROW_MAJOR, '1', 'U', n, a, n);
