@@ -357,8 +357,8 @@ static uint32_t choose_rows_per_block(const struct layout *l, uint32_t target)
         uint32_t rows = (target ? target : TARGET_BLOCK_BYTES) / per_row;
         if (rows > MAX_BLOCK_ROWS)
                 rows = MAX_BLOCK_ROWS;
-        rows &= ~63u;
-        return rows < 64 ? 64 : rows;
+        rows &= ~15u;
+        return rows < 16 ? 16 : rows;
 }
 
 /* The level asked for, or by default the strongest for small segments (its
