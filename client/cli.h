@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/limits.h"
 
@@ -17,6 +18,12 @@ enum cli_exit {
         CLI_INPUT = 2,    /* bad or unreadable input, unwritable output */
         CLI_CORRUPT = 3,  /* a .dream file is truncated, corrupt or not one */
         CLI_INTERNAL = 4, /* out of memory, codec failure */
+        /* Commands that talk to dreamd (cli_net*.c): */
+        CLI_UNREACHABLE = 5, /* cannot connect to dreamd, or the connection failed */
+        CLI_AUTH = 6,        /* authentication refused (or required) */
+        CLI_NOTFOUND = 7,    /* unknown dataset */
+        CLI_SCHEMA = 8,      /* the input does not match the dataset's schema */
+        CLI_SERVER = 9,      /* dreamd refused or failed the request otherwise */
 };
 
 /* The commands: argv[0] is the command name. Each returns an exit code. */
@@ -24,6 +31,14 @@ int cli_pack(int argc, char **argv);
 int cli_unpack(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
 int cli_condense(int argc, char **argv);
+/* Network commands (cli_net*.c). */
+int cli_ingest(int argc, char **argv);
+int cli_ls(int argc, char **argv);
+int cli_info(int argc, char **argv);
+int cli_export(int argc, char **argv);
+int cli_flush(int argc, char **argv);
+int cli_drop(int argc, char **argv);
+int cli_batch(int argc, char **argv);
 
 /* "dream: FILE:LINE:COL: message" on stderr, one line; LINE and COL are left
  * out when 0, FILE when NULL. */
@@ -123,5 +138,80 @@ void cli_progress_init(struct cli_progress *p, const char *what, uint64_t input_
 void cli_progress_cb(void *ctx, uint64_t done, uint64_t total);
 void cli_progress_note(struct cli_progress *p, const char *what);
 void cli_progress_end(struct cli_progress *p);
+
+/* ---- input tables (cli_input.c) ---------------------------------------- */
+
+struct gd_table;
+struct read_opts;
+/* 1 if s ends with suf. */
+int cli_has_suffix(const char *s, const char *suf);
+/* Read INPUT, a CSV or an IDX file (format "csv" or "idx", or NULL to guess
+ * from the name and the first bytes) with an optional IDX labels file, into a
+ * new table, showing `prog` (initialised here and left running on success).
+ * Errors are printed with file, line and column. Returns CLI_OK, setting
+ * *ret_table (caller frees) and *ret_source_bytes, or an exit code. */
+int cli_read_table(const char *cmd, const char *input, const char *format, const char *labels_path,
+                   struct read_opts *ro, struct cli_progress *prog, struct gd_table **ret_table,
+                   uint64_t *ret_source_bytes);
+
+/* ---- network commands (cli_net.c) ------------------------------------- */
+
+struct dream_client;
+
+/* Options every network command takes. */
+struct cli_net {
+        const char *addr;       /* -s/--server; NULL: $DREAM_ADDR or the default */
+        const char *token_file; /* --token-file */
+        int json;               /* --json */
+};
+
+/* getopt_long entries of the options above (to copy into a command's
+ * table) and their short-option string. */
+#define CLI_NET_SHORTOPTS "s:"
+/* clang-format off */
+#define CLI_NET_LONGOPTS                                                                           \
+        {"server", required_argument, NULL, 's'},                                                  \
+        {"token-file", required_argument, NULL, 'T'},                                              \
+        {"json", no_argument, NULL, 'J'}
+/* clang-format on */
+/* The help text of these options. */
+#define CLI_NET_HELP                                                                               \
+        "  -s, --server ADDR    dreamd address: HOST:PORT, [IPV6]:PORT or unix:PATH\n"             \
+        "                       (default: $DREAM_ADDR, else 127.0.0.1:7878)\n"                     \
+        "      --token-file F   authenticate with the token in file F\n"                           \
+        "      --json           machine-readable output (one JSON document)\n"
+#define CLI_NET_EXIT_HELP                                                                          \
+        "Exit status: 0 ok, 1 usage, 2 bad input, 4 internal error, 5 dreamd\n"                    \
+        "unreachable, 6 authentication refused, 7 unknown dataset, 8 schema\n"                     \
+        "mismatch, 9 other error reported by dreamd.\n"
+
+/* Handle option c of CLI_NET_LONGOPTS: 1 when it was one of them. */
+int cli_net_opt(struct cli_net *n, int c, const char *arg);
+
+/* Connect and say hello (with the token). On failure print one line and
+ * return the exit code (5 unreachable, 6 auth, 1 bad address, 2 unreadable
+ * token file); else CLI_OK and *ret. */
+int cli_net_connect(const struct cli_net *n, struct dream_client **ret);
+
+/* The same, printing nothing when the daemon cannot be reached (returns
+ * CLI_UNREACHABLE); other failures are printed. */
+int cli_net_try_connect(const struct cli_net *n, struct dream_client **ret);
+
+/* Print "dream: CONTEXT: why" for an error of a call on c and return the
+ * exit code for it. */
+int cli_net_fail(struct dream_client *c, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Exit code for a libdream error. */
+int cli_net_exit_for(int err);
+
+/* Write s as a JSON string (quoted, escaped) to f. */
+void cli_json_str(FILE *f, const char *s);
+
+/* "A:B", "A:", ":B" -> [A, B) within n rows. 0 or -1. */
+int cli_parse_rows(const char *s, uint64_t n, uint64_t *ret_a, uint64_t *ret_b);
+
+/* Seconds on a monotonic clock. */
+double cli_now(void);
 
 #endif

@@ -39,12 +39,6 @@ static const char pack_help[] =
     "\n"
     "Exit status: 0 ok, 1 usage, 2 bad input, 3 corrupt file, 4 internal error.\n";
 
-static int has_suffix(const char *s, const char *suf)
-{
-        size_t n = strlen(s), k = strlen(suf);
-        return n >= k && strcasecmp(s + n - k, suf) == 0;
-}
-
 /* Base name without directory, .gz, and one more extension. Owned. */
 static char *default_output(const char *input)
 {
@@ -55,7 +49,7 @@ static char *default_output(const char *input)
         if (strcmp(input, "-") == 0 || base[0] == '\0' || strcmp(base, "/") == 0)
                 base = "stdin";
         size_t n = strlen(base);
-        if (has_suffix(base, ".gz"))
+        if (cli_has_suffix(base, ".gz"))
                 base[n - 3] = '\0';
         dot = strrchr(base, '.');
         if (dot && dot != base)
@@ -67,23 +61,6 @@ static char *default_output(const char *input)
         }
         dm_free(copy);
         return out;
-}
-
-/* csv or idx from the file name, then from the content. */
-static int guess_idx(const char *path, const struct cli_file *f)
-{
-        char name[4096];
-        snprintf(name, sizeof(name), "%s", path);
-        size_t n = strlen(name);
-        if (has_suffix(name, ".gz"))
-                name[n - 3] = '\0';
-        if (has_suffix(name, ".csv") || has_suffix(name, ".txt"))
-                return 0;
-        if (has_suffix(name, ".idx") || has_suffix(name, "-ubyte") || strstr(name, "idx1") ||
-            strstr(name, "idx3"))
-                return 1;
-        return f->len >= 4 && f->data[0] == 0 && f->data[1] == 0 && f->data[2] >= 0x08 &&
-               f->data[2] <= 0x0E;
 }
 
 static void print_size(char *out, size_t n, uint64_t b)
@@ -108,8 +85,6 @@ int cli_pack(int argc, char **argv)
         const char *input, *output = NULL, *labels_path = NULL, *format = NULL;
         char *out_owned = NULL;
         struct read_opts ro;
-        struct read_error re;
-        struct cli_file in = {0}, lab = {0};
         struct gd_table *t = NULL;
         struct gd_segment *seg = NULL;
         struct gd_condensed *cond = NULL;
@@ -118,7 +93,7 @@ int cli_pack(int argc, char **argv)
         struct cli_progress prog;
         struct cli_out out;
         struct dm_buf buf;
-        int have_budget = 0, quiet = 0, is_idx, c, r, rc = CLI_INTERNAL;
+        int have_budget = 0, quiet = 0, c, r, rc = CLI_INTERNAL;
         uint64_t source_bytes;
 
         read_opts_default(&ro);
@@ -199,44 +174,10 @@ int cli_pack(int argc, char **argv)
                 rc = CLI_USAGE;
                 goto out;
         }
-        r = cli_file_load(input, &in);
-        if (r < 0) {
-                cli_error(input, 0, 0, "cannot read: %s", cli_load_strerror(r));
-                rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
+        rc = cli_read_table("pack", input, format, labels_path, &ro, &prog, &t, &source_bytes);
+        if (rc != CLI_OK)
                 goto out;
-        }
-        is_idx = format ? strcmp(format, "idx") == 0 : guess_idx(input, &in);
-        if (labels_path && !is_idx) {
-                cli_usage_error("pack", "--labels needs an idx input");
-                rc = CLI_USAGE;
-                goto out;
-        }
-        if (labels_path) {
-                r = cli_file_load(labels_path, &lab);
-                if (r < 0) {
-                        cli_error(labels_path, 0, 0, "cannot read: %s", cli_load_strerror(r));
-                        rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
-                        goto out;
-                }
-        }
-        source_bytes = in.len + lab.len;
-        cli_progress_init(&prog, "reading", source_bytes);
-        ro.progress = cli_progress_cb;
-        ro.progress_ctx = &prog;
-        if (is_idx)
-                r = read_idx(in.data, in.len, labels_path ? lab.data : NULL, lab.len, &ro, &re, &t);
-        else
-                r = read_csv(in.data, in.len, &ro, &re, &t);
-        if (r < 0) {
-                cli_progress_end(&prog);
-                cli_error(re.source == READ_SRC_LABELS ? labels_path : input, re.line, re.column,
-                          "%s", re.msg);
-                rc = cli_exit_for(r, 0);
-                goto out;
-        }
-        /* The input bytes are no longer needed: free them before encoding. */
-        cli_file_release(&in);
-        cli_file_release(&lab);
+        rc = CLI_INTERNAL;
 
         if (t->n_rows > DREAM_MAX_SEGMENT_ROWS) {
                 cli_error(input, 0, 0, "too many rows (%llu, limit %u per file)",
@@ -298,8 +239,6 @@ out:
         gd_segment_free(seg);
         gd_table_free(t);
         dm_buf_release(&buf);
-        cli_file_release(&in);
-        cli_file_release(&lab);
         dm_free(out_owned);
         return rc;
 }

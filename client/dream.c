@@ -1,12 +1,13 @@
 /* dream: the command-line client. Offline commands work on local files;
- * commands that talk to dreamd come with the client library. */
+ * the others talk to dreamd through libdream. */
 #include <stdio.h>
 #include <string.h>
 
 #include "client/cli.h"
+#include "common/alloc.h"
 
 static const char main_help[] =
-    "usage: dream COMMAND [OPTIONS] [ARGS]\n"
+    "usage: dream [-s ADDR] [--token-file F] [--json] COMMAND [OPTIONS] [ARGS]\n"
     "\n"
     "Offline commands (local files, no server):\n"
     "  pack      compress a CSV or IDX file losslessly into a .dream file\n"
@@ -14,8 +15,26 @@ static const char main_help[] =
     "  inspect   show the shape, sizes and ratios of a .dream file\n"
     "  condense  write condensed samples (group means with weights) as CSV\n"
     "\n"
+    "Commands on a dreamd server:\n"
+    "  ingest    append a CSV or IDX file to a dataset (created if needed)\n"
+    "  ls        list the datasets\n"
+    "  info      show a dataset: rows, columns, segments, bytes, ratio\n"
+    "  export    write a dataset's rows as CSV, losslessly\n"
+    "  flush     seal a dataset's staged rows now\n"
+    "  drop      delete a dataset\n"
+    "  batch     stream mini-batches (condensed, rows or sample) as CSV\n"
+    "\n"
+    "Options of the server commands (before or after COMMAND):\n"
+    "  -s, --server ADDR    HOST:PORT, [IPV6]:PORT or unix:PATH (default:\n"
+    "                       $DREAM_ADDR, else 127.0.0.1:7878)\n"
+    "      --token-file F   authenticate with the token in file F\n"
+    "      --json           machine-readable output\n"
+    "\n"
     "'dream COMMAND --help' describes each command.\n"
-    "Exit status: 0 ok, 1 usage, 2 bad input, 3 corrupt file, 4 internal error.\n";
+    "Exit status: 0 ok, 1 usage, 2 bad input, 3 corrupt file, 4 internal error,\n"
+    "5 dreamd unreachable (or the connection failed), 6 authentication refused,\n"
+    "7 unknown dataset, 8 input does not match the dataset's schema, 9 another\n"
+    "error reported by dreamd.\n";
 
 struct command {
         const char *name;
@@ -23,31 +42,79 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"pack", cli_pack},
-    {"unpack", cli_unpack},
-    {"inspect", cli_inspect},
-    {"condense", cli_condense},
+    {"pack", cli_pack},         {"unpack", cli_unpack}, {"inspect", cli_inspect},
+    {"condense", cli_condense}, {"ingest", cli_ingest}, {"ls", cli_ls},
+    {"info", cli_info},         {"export", cli_export}, {"flush", cli_flush},
+    {"drop", cli_drop},         {"batch", cli_batch},
 };
+
+/* Number of argv entries (from i) that are a global option before the
+ * command: 2 for "-s ADDR", 1 for "--json" or "--server=ADDR", 0 if none. */
+static int global_opt(int argc, char **argv, int i)
+{
+        const char *a = argv[i];
+
+        if (strcmp(a, "--json") == 0 || strncmp(a, "--server=", 9) == 0 ||
+            strncmp(a, "--token-file=", 13) == 0 || (strncmp(a, "-s", 2) == 0 && a[2]))
+                return 1;
+        if ((strcmp(a, "-s") == 0 || strcmp(a, "--server") == 0 ||
+             strcmp(a, "--token-file") == 0) &&
+            i + 1 < argc)
+                return 2;
+        return 0;
+}
 
 int main(int argc, char **argv)
 {
+        char **args = NULL;
+        int first = 1, k, rc;
+
+        /* Global options before the command move after it: "dream -s A ls"
+         * runs as "dream ls -s A". */
+        while (first < argc && (k = global_opt(argc, argv, first)) > 0)
+                first += k;
+        if (first > 1 && first < argc) {
+                args = dm_calloc((size_t)argc + 1, sizeof(*args));
+                if (!args) {
+                        fputs("dream: out of memory\n", stderr);
+                        return CLI_INTERNAL;
+                }
+                args[0] = argv[0];
+                args[1] = argv[first];
+                for (int i = 1; i < first; i++)
+                        args[i + 1] = argv[i];
+                for (int i = first + 1; i < argc; i++)
+                        args[i] = argv[i];
+                argv = args;
+        } else if (first > 1) {
+                fputs("dream: missing COMMAND (see 'dream --help')\n", stderr);
+                return CLI_USAGE;
+        }
         if (argc < 2) {
                 fputs(main_help, stderr);
-                return CLI_USAGE;
+                rc = CLI_USAGE;
+                goto out;
         }
         if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
             strcmp(argv[1], "help") == 0) {
                 fputs(main_help, stdout);
-                return CLI_OK;
+                rc = CLI_OK;
+                goto out;
         }
         if (strcmp(argv[1], "--version") == 0) {
                 printf("dream %s\n", DREAM_VERSION);
-                return CLI_OK;
+                rc = CLI_OK;
+                goto out;
         }
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-                if (strcmp(argv[1], commands[i].name) == 0)
-                        return commands[i].run(argc - 1, argv + 1);
+                if (strcmp(argv[1], commands[i].name) == 0) {
+                        rc = commands[i].run(argc - 1, argv + 1);
+                        goto out;
+                }
         }
         fprintf(stderr, "dream: unknown command '%s' (see 'dream --help')\n", argv[1]);
-        return CLI_USAGE;
+        rc = CLI_USAGE;
+out:
+        dm_free(args);
+        return rc;
 }

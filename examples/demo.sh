@@ -12,7 +12,7 @@ mkdir -p "$out"
 echo "== Fashion-MNIST training set: 60,000 images of 28x28 pixels, with labels"
 "$dream" pack "$fm/train-images-idx3-ubyte.gz" --labels "$fm/train-labels-idx1-ubyte.gz" \
   -o "$out/fmnist.dream"
-"$dream" inspect "$out/fmnist.dream" | grep -v '^  px' | head -40
+"$dream" inspect "$out/fmnist.dream" | sed '/^px[0-9]/d'
 echo
 echo "== unpack and compare with an independent IDX reader"
 "$dream" unpack "$out/fmnist.dream" -o "$out/fmnist.csv"

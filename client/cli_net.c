@@ -1,0 +1,243 @@
+/* Shared parts of the commands that talk to dreamd: options, connecting,
+ * messages and exit codes, JSON strings. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/cli.h"
+#include "common/alloc.h"
+#include "common/err.h"
+#include "dream/client.h"
+
+int cli_net_opt(struct cli_net *n, int c, const char *arg)
+{
+        switch (c) {
+        case 's':
+                n->addr = arg;
+                return 1;
+        case 'T':
+                n->token_file = arg;
+                return 1;
+        case 'J':
+                n->json = 1;
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+double cli_now(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int cli_net_exit_for(int err)
+{
+        switch (err) {
+        case 0:
+                return CLI_OK;
+        case DREAM_E_AUTH:
+        case DREAM_E_DENIED:
+                return CLI_AUTH;
+        case DREAM_E_NOTFOUND:
+                return CLI_NOTFOUND;
+        case DREAM_E_SCHEMA:
+                return CLI_SCHEMA;
+        case DREAM_E_TIMEOUT:
+                return CLI_UNREACHABLE;
+        case DREAM_E_NOMEM:
+                return CLI_INTERNAL;
+        default:
+                /* Negative errno values are the transport's. */
+                return err > -4096 ? CLI_UNREACHABLE : CLI_SERVER;
+        }
+}
+
+int cli_net_fail(struct dream_client *c, int err, const char *fmt, ...)
+{
+        const char *why = dream_last_error(c);
+        char ctx[512];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(ctx, sizeof(ctx), fmt, ap);
+        va_end(ap);
+        if (!why || !*why)
+                why = dream_strerror(err);
+        fprintf(stderr, "dream: %s: %s\n", ctx, why);
+        return cli_net_exit_for(err);
+}
+
+/* The token: the file's first line without its line end and blanks. */
+static int read_token(const char *path, char **ret)
+{
+        struct cli_file f;
+        size_t a = 0, b;
+        char *tok;
+        int r;
+
+        r = cli_file_load(path, &f);
+        if (r < 0)
+                return r;
+        b = f.len;
+        for (size_t i = 0; i < f.len; i++) {
+                if (f.data[i] == '\n' || f.data[i] == '\r') {
+                        b = i;
+                        break;
+                }
+        }
+        while (a < b && (f.data[a] == ' ' || f.data[a] == '\t'))
+                a++;
+        while (b > a && (f.data[b - 1] == ' ' || f.data[b - 1] == '\t'))
+                b--;
+        if (b - a > DREAM_MAX_TOKEN) {
+                cli_file_release(&f);
+                return DREAM_E_LIMIT;
+        }
+        tok = dm_malloc(b - a + 1);
+        if (!tok) {
+                cli_file_release(&f);
+                return DREAM_E_NOMEM;
+        }
+        memcpy(tok, f.data + a, b - a);
+        tok[b - a] = '\0';
+        cli_file_release(&f);
+        *ret = tok;
+        return 0;
+}
+
+static int net_connect(const struct cli_net *n, int quiet, struct dream_client **ret)
+{
+        const char *addr = n->addr;
+        struct dream_connect_opts o;
+        struct dream_client *c = NULL;
+        struct dream_addr pa;
+        char *token = NULL;
+        int r, rc;
+
+        if (!addr || !*addr)
+                addr = getenv("DREAM_ADDR");
+        if (!addr || !*addr)
+                addr = DREAM_DEFAULT_ADDR;
+        if (dream_addr_parse(addr, &pa) < 0) {
+                fprintf(stderr,
+                        "dream: invalid server address '%s' (expected HOST:PORT, [IPV6]:PORT or "
+                        "unix:PATH)\n",
+                        addr);
+                return CLI_USAGE;
+        }
+        if (n->token_file) {
+                r = read_token(n->token_file, &token);
+                if (r < 0) {
+                        cli_error(n->token_file, 0, 0, "cannot read the token: %s",
+                                  r == DREAM_E_LIMIT ? "token too long" : cli_load_strerror(r));
+                        return r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
+                }
+        }
+        dream_connect_opts_default(&o);
+        o.client_name = "dream-cli/" DREAM_VERSION;
+        r = dream_connect(addr, &o, &c);
+        if (r < 0 && quiet) {
+                rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_UNREACHABLE;
+                goto free_token;
+        }
+        if (r < 0) {
+                fprintf(stderr, "dream: cannot connect to dreamd at '%s': %s%s\n", addr,
+                        dream_strerror(r),
+                        r == -ECONNREFUSED || r == -ENOENT ? " (is dreamd running?)" : "");
+                rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_UNREACHABLE;
+                goto free_token;
+        }
+        r = dream_hello(c, token, NULL);
+        if (r < 0) {
+                if (r == DREAM_E_AUTH)
+                        rc = cli_net_fail(c, r, "authentication refused by dreamd at '%s'", addr);
+                else
+                        rc = cli_net_fail(c, r, "dreamd at '%s'", addr);
+                dream_close(c);
+                goto free_token;
+        }
+        *ret = c;
+        rc = CLI_OK;
+free_token:
+        if (token) {
+                memset(token, 0, strlen(token));
+                dm_free(token);
+        }
+        return rc;
+}
+
+int cli_net_connect(const struct cli_net *n, struct dream_client **ret)
+{
+        return net_connect(n, 0, ret);
+}
+
+int cli_net_try_connect(const struct cli_net *n, struct dream_client **ret)
+{
+        return net_connect(n, 1, ret);
+}
+
+void cli_json_str(FILE *f, const char *s)
+{
+        fputc('"', f);
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                switch (*p) {
+                case '"':
+                        fputs("\\\"", f);
+                        break;
+                case '\\':
+                        fputs("\\\\", f);
+                        break;
+                case '\n':
+                        fputs("\\n", f);
+                        break;
+                case '\r':
+                        fputs("\\r", f);
+                        break;
+                case '\t':
+                        fputs("\\t", f);
+                        break;
+                default:
+                        if (*p < 0x20)
+                                fprintf(f, "\\u%04x", *p);
+                        else
+                                fputc(*p, f);
+                }
+        }
+        fputc('"', f);
+}
+
+int cli_parse_rows(const char *s, uint64_t n, uint64_t *ret_a, uint64_t *ret_b)
+{
+        const char *colon = strchr(s, ':');
+        uint64_t a = 0, b = n;
+        char *end;
+
+        if (!colon)
+                return -1;
+        if (colon != s) {
+                if (*s < '0' || *s > '9')
+                        return -1;
+                errno = 0;
+                a = strtoull(s, &end, 10);
+                if (errno || end != colon)
+                        return -1;
+        }
+        if (colon[1] != '\0') {
+                if (colon[1] < '0' || colon[1] > '9')
+                        return -1;
+                errno = 0;
+                b = strtoull(colon + 1, &end, 10);
+                if (errno || *end != '\0')
+                        return -1;
+        }
+        *ret_a = a;
+        *ret_b = b;
+        return 0;
+}

@@ -1,0 +1,738 @@
+/* dream ls, info, export, flush, drop, batch: commands on dreamd's
+ * datasets. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/cli.h"
+#include "common/alloc.h"
+#include "common/err.h"
+#include "dream/client.h"
+#include "storage/gd/gd.h"
+
+static const char *task_name(enum dream_task t)
+{
+        switch (t) {
+        case DREAM_TASK_REGRESSION:
+                return "regression";
+        case DREAM_TASK_CLASSIFICATION:
+                return "classification";
+        default:
+                return "none";
+        }
+}
+
+static const char *kind_name(enum dream_kind k)
+{
+        switch (k) {
+        case DREAM_KIND_INT:
+                return "int";
+        case DREAM_KIND_DECIMAL:
+                return "decimal";
+        case DREAM_KIND_F64:
+                return "f64";
+        default:
+                return "unknown";
+        }
+}
+
+static void print_size(char *out, size_t n, uint64_t b)
+{
+        if (b >= 10ull << 20)
+                snprintf(out, n, "%.1f MB", (double)b / 1e6);
+        else if (b >= 10ull << 10)
+                snprintf(out, n, "%.1f kB", (double)b / 1e3);
+        else
+                snprintf(out, n, "%llu bytes", (unsigned long long)b);
+}
+
+/* Parse the options shared by the simple commands: the net options, -h, and
+ * exactly n_args positional arguments. Returns -1 to go on, else the exit
+ * code. */
+static int simple_args(const char *cmd, const char *help, int argc, char **argv,
+                       struct cli_net *net, int n_args)
+{
+        static const struct option longopts[] = {
+            {"help", no_argument, NULL, 'h'},
+            CLI_NET_LONGOPTS,
+            {NULL, 0, NULL, 0},
+        };
+        int c;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":h" CLI_NET_SHORTOPTS, longopts, NULL)) != -1) {
+                if (cli_net_opt(net, c, optarg))
+                        continue;
+                switch (c) {
+                case 'h':
+                        fputs(help, stdout);
+                        return CLI_OK;
+                case ':':
+                        cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+                        return CLI_USAGE;
+                default:
+                        cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+                        return CLI_USAGE;
+                }
+        }
+        if (argc - optind != n_args) {
+                cli_usage_error(cmd,
+                                argc - optind < n_args ? "missing DATASET" : "too many arguments");
+                return CLI_USAGE;
+        }
+        return -1;
+}
+
+/* ---- ls ------------------------------------------------------------------ */
+
+static const char ls_help[] = "usage: dream ls [-s ADDR] [--token-file F] [--json]\n"
+                              "\n"
+                              "List the datasets of dreamd: name, task, rows, columns and\n"
+                              "bytes stored.\n"
+                              "\n" CLI_NET_HELP "  -h, --help           this help\n"
+                              "\n" CLI_NET_EXIT_HELP;
+
+int cli_ls(int argc, char **argv)
+{
+        struct cli_net net = {0};
+        struct dream_client *cl = NULL;
+        struct dream_dataset_list *l = NULL;
+        int r, rc;
+
+        rc = simple_args("ls", ls_help, argc, argv, &net, 0);
+        if (rc >= 0)
+                return rc;
+        rc = cli_net_connect(&net, &cl);
+        if (rc != CLI_OK)
+                return rc;
+        r = dream_dataset_list(cl, &l);
+        if (r < 0) {
+                rc = cli_net_fail(cl, r, "cannot list the datasets");
+                goto out;
+        }
+        if (net.json) {
+                printf("[");
+                for (size_t i = 0; i < l->n; i++) {
+                        const struct dream_dataset_summary *d = &l->items[i];
+                        printf("%s{\"name\":", i ? "," : "");
+                        cli_json_str(stdout, d->name);
+                        printf(",\"task\":\"%s\",\"rows\":%llu,\"columns\":%u,"
+                               "\"stored_bytes\":%llu}",
+                               task_name(d->task), (unsigned long long)d->rows, d->columns,
+                               (unsigned long long)d->stored_bytes);
+                }
+                printf("]\n");
+        } else {
+                printf("%-24s %-14s %12s %8s %12s\n", "NAME", "TASK", "ROWS", "COLUMNS", "STORED");
+                for (size_t i = 0; i < l->n; i++) {
+                        const struct dream_dataset_summary *d = &l->items[i];
+                        char sz[32];
+                        print_size(sz, sizeof(sz), d->stored_bytes);
+                        printf("%-24s %-14s %12llu %8u %12s\n", d->name, task_name(d->task),
+                               (unsigned long long)d->rows, d->columns, sz);
+                }
+        }
+        rc = CLI_OK;
+out:
+        dream_dataset_list_free(l);
+        dream_close(cl);
+        return rc;
+}
+
+/* ---- info ----------------------------------------------------------------- */
+
+static const char info_help[] =
+    "usage: dream info DATASET [-s ADDR] [--token-file F] [--json]\n"
+    "\n"
+    "Show a dataset of dreamd: task and target, rows (sealed and staged),\n"
+    "columns, segments, bytes stored, CSV bytes, bases, compression ratio and\n"
+    "the schema.\n"
+    "\n" CLI_NET_HELP "  -h, --help           this help\n"
+    "\n" CLI_NET_EXIT_HELP;
+
+int cli_info(int argc, char **argv)
+{
+        struct cli_net net = {0};
+        struct dream_client *cl = NULL;
+        struct dream_dataset_info *d = NULL;
+        const char *name;
+        int r, rc;
+
+        rc = simple_args("info", info_help, argc, argv, &net, 1);
+        if (rc >= 0)
+                return rc;
+        name = argv[optind];
+        rc = cli_net_connect(&net, &cl);
+        if (rc != CLI_OK)
+                return rc;
+        r = dream_dataset_describe(cl, name, &d);
+        if (r < 0) {
+                rc = cli_net_fail(cl, r, "dataset '%s'", name);
+                goto out;
+        }
+        if (net.json) {
+                printf("{\"name\":");
+                cli_json_str(stdout, d->name);
+                printf(",\"task\":\"%s\",\"target\":", task_name(d->task));
+                cli_json_str(stdout, d->target);
+                printf(",\"class_count\":%u,\"rows\":%llu,\"columns\":%u,\"segments\":%u,"
+                       "\"staged_rows\":%llu,\"stored_bytes\":%llu,\"csv_bytes\":%llu,"
+                       "\"bases\":%llu,\"ratio\":%.6g,\"created_unix\":%llu,\"schema\":[",
+                       d->class_count, (unsigned long long)d->rows, d->columns, d->segments,
+                       (unsigned long long)d->staged_rows, (unsigned long long)d->stored_bytes,
+                       (unsigned long long)d->csv_bytes, (unsigned long long)d->bases, d->ratio,
+                       (unsigned long long)d->created_unix);
+                for (uint32_t j = 0; j < d->columns; j++) {
+                        printf("%s{\"name\":", j ? "," : "");
+                        cli_json_str(stdout, d->schema[j].name);
+                        printf(",\"kind\":\"%s\",\"scale\":%u}", kind_name(d->schema[j].kind),
+                               d->schema[j].scale);
+                }
+                printf("]}\n");
+        } else {
+                char a[32], b[32];
+                print_size(a, sizeof(a), d->stored_bytes);
+                print_size(b, sizeof(b), d->csv_bytes);
+                printf("dataset       %s\n", d->name);
+                printf("task          %s", task_name(d->task));
+                if (d->target[0])
+                        printf(" (target '%s'%s)", d->target,
+                               d->task == DREAM_TASK_CLASSIFICATION && d->class_count ? "" : "");
+                printf("\n");
+                if (d->task == DREAM_TASK_CLASSIFICATION && d->class_count)
+                        printf("classes       %u\n", d->class_count);
+                printf("rows          %llu (%llu staged)\n", (unsigned long long)d->rows,
+                       (unsigned long long)d->staged_rows);
+                printf("columns       %u\n", d->columns);
+                printf("segments      %u\n", d->segments);
+                printf("bases         %llu\n", (unsigned long long)d->bases);
+                printf("stored        %s\n", a);
+                printf("as CSV        %s\n", b);
+                printf("ratio         %.2fx\n", d->ratio);
+        }
+        rc = CLI_OK;
+out:
+        dream_dataset_info_free(d);
+        dream_close(cl);
+        return rc;
+}
+
+/* ---- flush, drop ------------------------------------------------------------ */
+
+static const char flush_help[] = "usage: dream flush DATASET [-s ADDR] [--token-file F] [--json]\n"
+                                 "\n"
+                                 "Seal a dataset's staged rows into compressed segments now.\n"
+                                 "\n" CLI_NET_HELP "  -h, --help           this help\n"
+                                 "\n" CLI_NET_EXIT_HELP;
+
+int cli_flush(int argc, char **argv)
+{
+        struct cli_net net = {0};
+        struct dream_client *cl = NULL;
+        struct dream_flush_result fr;
+        const char *name;
+        int r, rc;
+
+        rc = simple_args("flush", flush_help, argc, argv, &net, 1);
+        if (rc >= 0)
+                return rc;
+        name = argv[optind];
+        rc = cli_net_connect(&net, &cl);
+        if (rc != CLI_OK)
+                return rc;
+        r = dream_flush(cl, name, &fr);
+        if (r < 0) {
+                rc = cli_net_fail(cl, r, "cannot flush dataset '%s'", name);
+                goto out;
+        }
+        if (net.json) {
+                printf("{\"dataset\":");
+                cli_json_str(stdout, name);
+                printf(",\"rows_sealed\":%llu,\"segments_sealed\":%u}\n",
+                       (unsigned long long)fr.rows_sealed, fr.segments_sealed);
+        } else {
+                printf("flushed '%s': %llu rows sealed into %u segment%s\n", name,
+                       (unsigned long long)fr.rows_sealed, fr.segments_sealed,
+                       fr.segments_sealed == 1 ? "" : "s");
+        }
+        rc = CLI_OK;
+out:
+        dream_close(cl);
+        return rc;
+}
+
+static const char drop_help[] = "usage: dream drop DATASET [-s ADDR] [--token-file F] [--json]\n"
+                                "\n"
+                                "Delete a dataset of dreamd with all its rows.\n"
+                                "\n" CLI_NET_HELP "  -h, --help           this help\n"
+                                "\n" CLI_NET_EXIT_HELP;
+
+int cli_drop(int argc, char **argv)
+{
+        struct cli_net net = {0};
+        struct dream_client *cl = NULL;
+        const char *name;
+        int r, rc;
+
+        rc = simple_args("drop", drop_help, argc, argv, &net, 1);
+        if (rc >= 0)
+                return rc;
+        name = argv[optind];
+        rc = cli_net_connect(&net, &cl);
+        if (rc != CLI_OK)
+                return rc;
+        r = dream_dataset_drop(cl, name);
+        if (r < 0) {
+                rc = cli_net_fail(cl, r, "cannot drop dataset '%s'", name);
+                goto out;
+        }
+        if (net.json) {
+                printf("{\"dropped\":");
+                cli_json_str(stdout, name);
+                printf("}\n");
+        } else {
+                printf("dropped dataset '%s'\n", name);
+        }
+        rc = CLI_OK;
+out:
+        dream_close(cl);
+        return rc;
+}
+
+/* ---- export ------------------------------------------------------------------- */
+
+static const char export_help[] =
+    "usage: dream export DATASET [-o OUT.csv] [--rows A:B]\n"
+    "                    [-s ADDR] [--token-file F] [--json]\n"
+    "\n"
+    "Write the rows of a dataset of dreamd as CSV with its header, losslessly:\n"
+    "every value prints as the number that was ingested (1016.60 may print as\n"
+    "1016.6), as 'dream unpack' does.\n"
+    "\n"
+    "  -o, --output OUT     output file (default: standard output); written\n"
+    "                       whole or not at all\n"
+    "  -r, --rows A:B       only rows A (included) to B (excluded), 0-based;\n"
+    "                       A or B may be left out: '10:', ':100'\n" CLI_NET_HELP
+    "                       (export: the summary goes to standard error when\n"
+    "                       the rows go to standard output)\n"
+    "  -h, --help           this help\n"
+    "\n" CLI_NET_EXIT_HELP;
+
+static enum gd_kind gd_kind_of(enum dream_kind k)
+{
+        return k == DREAM_KIND_INT ? GD_INT : k == DREAM_KIND_DECIMAL ? GD_DEC : GD_F64;
+}
+
+static int write_rows(void *arg, uint64_t first_row, const struct dream_rows *rows)
+{
+        struct cli_out *out = arg;
+        (void)first_row;
+
+        for (uint32_t i = 0; i < rows->n_rows; i++) {
+                for (uint32_t j = 0; j < rows->n_cols; j++) {
+                        const struct dream_values *cv = &rows->cols[j];
+                        uint8_t *p = cli_out_room(out, GD_FMT_MAX + 1);
+                        int64_t v = cv->v[i];
+                        size_t k;
+
+                        if (cv->kind == DREAM_KIND_F64) {
+                                double d;
+                                memcpy(&d, &v, sizeof(d));
+                                v = gd_f64_to_key(d);
+                        }
+                        k = gd_format_value(gd_kind_of(cv->kind), (uint8_t)cv->scale, v, (char *)p);
+                        p[k] = j + 1 < rows->n_cols ? ',' : '\n';
+                        out->len += k + 1;
+                }
+        }
+        return out->err ? 1 : 0;
+}
+
+int cli_export(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+            {"output", required_argument, NULL, 'o'},
+            {"rows", required_argument, NULL, 'r'},
+            {"help", no_argument, NULL, 'h'},
+            CLI_NET_LONGOPTS,
+            {NULL, 0, NULL, 0},
+        };
+        struct cli_net net = {0};
+        struct dream_client *cl = NULL;
+        struct dream_dataset_info *d = NULL;
+        const char *name, *output = NULL, *rows_arg = NULL;
+        struct cli_out out;
+        uint64_t a, b, got = 0;
+        int out_open = 0, c, r, rc;
+        double t0 = cli_now();
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":o:r:h" CLI_NET_SHORTOPTS, longopts, NULL)) != -1) {
+                if (cli_net_opt(&net, c, optarg))
+                        continue;
+                switch (c) {
+                case 'o':
+                        output = optarg;
+                        break;
+                case 'r':
+                        rows_arg = optarg;
+                        break;
+                case 'h':
+                        fputs(export_help, stdout);
+                        return CLI_OK;
+                case ':':
+                        cli_usage_error("export", "option '%s' needs a value", argv[optind - 1]);
+                        return CLI_USAGE;
+                default:
+                        cli_usage_error("export", "unknown option '%s'", argv[optind - 1]);
+                        return CLI_USAGE;
+                }
+        }
+        if (argc - optind != 1) {
+                cli_usage_error("export",
+                                optind >= argc ? "missing DATASET" : "too many arguments");
+                return CLI_USAGE;
+        }
+        name = argv[optind];
+        rc = cli_net_connect(&net, &cl);
+        if (rc != CLI_OK)
+                return rc;
+        r = dream_dataset_describe(cl, name, &d);
+        if (r < 0) {
+                rc = cli_net_fail(cl, r, "dataset '%s'", name);
+                goto out;
+        }
+        a = 0;
+        b = d->rows;
+        if (rows_arg && (cli_parse_rows(rows_arg, d->rows, &a, &b) < 0 || a > b || b > d->rows)) {
+                cli_usage_error("export", "invalid --rows '%s' (dataset '%s' has %llu rows)",
+                                rows_arg, name, (unsigned long long)d->rows);
+                rc = CLI_USAGE;
+                goto out;
+        }
+        r = cli_out_open(&out, output);
+        if (r < 0) {
+                cli_error(output, 0, 0, "cannot write: %s", dream_strerror(r));
+                rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
+                goto out;
+        }
+        out_open = 1;
+        for (uint32_t j = 0; j < d->columns; j++) {
+                if (j)
+                        cli_out_write(&out, ",", 1);
+                cli_out_csv_name(&out, d->schema[j].name);
+        }
+        cli_out_write(&out, "\n", 1);
+        if (b > a) {
+                r = dream_export(cl, name, a, b - a, write_rows, &out, &got);
+                if (r > 0)
+                        r = 0; /* a write error: reported by the commit below */
+                if (r < 0) {
+                        rc = cli_net_fail(cl, r, "cannot export dataset '%s'", name);
+                        goto out;
+                }
+                if (got != b - a && !out.err) {
+                        fprintf(stderr, "dream: dataset '%s': got %llu rows, expected %llu\n", name,
+                                (unsigned long long)got, (unsigned long long)(b - a));
+                        rc = CLI_SERVER;
+                        goto out;
+                }
+        }
+        r = cli_out_commit(&out, 0);
+        out_open = 0;
+        if (r < 0) {
+                cli_error(output ? output : "-", 0, 0, "cannot write: %s", dream_strerror(r));
+                rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
+                goto out;
+        }
+        if (net.json) {
+                FILE *f = output && strcmp(output, "-") != 0 ? stdout : stderr;
+                fprintf(f, "{\"dataset\":");
+                cli_json_str(f, name);
+                fprintf(f, ",\"first_row\":%llu,\"rows\":%llu,\"columns\":%u,\"seconds\":%.3f}\n",
+                        (unsigned long long)a, (unsigned long long)got, d->columns, cli_now() - t0);
+        }
+        rc = CLI_OK;
+out:
+        if (out_open)
+                cli_out_abort(&out);
+        dream_dataset_info_free(d);
+        dream_close(cl);
+        return rc;
+}
+
+/* ---- batch ---------------------------------------------------------------------- */
+
+static const char batch_help[] =
+    "usage: dream batch DATASET --size N [--mode condensed|rows|sample]\n"
+    "                   [--budget B] [--seed S] [--epoch E] [--max-batches K]\n"
+    "                   [-o OUT.csv] [-s ADDR] [--token-file F] [--json]\n"
+    "\n"
+    "Stream mini-batches of a dataset of dreamd and write them as CSV: the\n"
+    "features (float32), then 'target' and 'weight' columns when the batches\n"
+    "have them, one line per sample, batch after batch.\n"
+    "\n"
+    "  -n, --size N         samples per batch (required)\n"
+    "  -m, --mode MODE      condensed (default: condensed samples of the\n"
+    "                       budget, weights = group sizes), rows (every row once\n"
+    "                       per epoch, shuffled by seed and epoch) or sample (a\n"
+    "                       uniform random subset of the budget)\n"
+    "  -b, --budget B       condensed/sample: a row count (92) or a fraction\n"
+    "                       (0.01, 1%); default: the server's\n"
+    "      --seed S         shuffling and sampling seed (default 0)\n"
+    "      --epoch E        epoch number (default 0)\n"
+    "      --max-batches K  stop after K batches (default: the whole epoch)\n"
+    "  -o, --output OUT     output file (default: standard output); written\n"
+    "                       whole or not at all\n" CLI_NET_HELP
+    "                       (batch: the summary goes to standard error when\n"
+    "                       the rows go to standard output)\n"
+    "  -h, --help           this help\n"
+    "\n" CLI_NET_EXIT_HELP;
+
+struct batch_ctx {
+        struct cli_out *out;
+        uint64_t batches, rows;
+        uint32_t d;
+        int header_done;
+        const struct dream_dataset_info *info;
+        uint8_t token[DREAM_RESUME_TOKEN_MAX];
+        size_t token_len;
+        uint64_t position;
+        uint32_t epoch;
+};
+
+static void put_float(struct cli_out *o, float v, char sep)
+{
+        uint8_t *p = cli_out_room(o, 48);
+        int k = snprintf((char *)p, 48, "%.9g", (double)v);
+        p[k] = (uint8_t)sep;
+        o->len += (size_t)k + 1;
+}
+
+static void batch_header(struct batch_ctx *x, const struct dream_batch *b)
+{
+        const struct dream_dataset_info *d = x->info;
+        uint32_t f = 0;
+        int named = d->columns == b->d + (d->target[0] ? 1u : 0u);
+
+        for (uint32_t j = 0; named && j < d->columns; j++) {
+                if (d->target[0] && strcmp(d->schema[j].name, d->target) == 0)
+                        continue;
+                if (f)
+                        cli_out_write(x->out, ",", 1);
+                cli_out_csv_name(x->out, d->schema[j].name);
+                f++;
+        }
+        for (; !named && f < b->d; f++) {
+                char nm[32];
+                snprintf(nm, sizeof(nm), "%sx%u", f ? "," : "", f);
+                cli_out_write(x->out, nm, strlen(nm));
+        }
+        if (b->targets)
+                cli_out_write(x->out, b->d ? ",target" : "target", b->d ? 7 : 6);
+        if (b->weights)
+                cli_out_write(x->out, ",weight", 7);
+        cli_out_write(x->out, "\n", 1);
+        x->header_done = 1;
+}
+
+static int write_batch(void *arg, const struct dream_batch *b)
+{
+        struct batch_ctx *x = arg;
+
+        if (!x->header_done)
+                batch_header(x, b);
+        for (uint32_t i = 0; i < b->n; i++) {
+                for (uint32_t f = 0; f < b->d; f++)
+                        put_float(x->out, b->features[(size_t)i * b->d + f],
+                                  f + 1 < b->d || b->targets || b->weights ? ',' : '\n');
+                if (b->targets)
+                        put_float(x->out, b->targets[i], b->weights ? ',' : '\n');
+                if (b->weights)
+                        put_float(x->out, b->weights[i], '\n');
+        }
+        x->batches++;
+        x->rows += b->n;
+        x->position = b->position;
+        x->epoch = b->epoch;
+        x->token_len = b->resume_token_len <= sizeof(x->token) ? b->resume_token_len : 0;
+        memcpy(x->token, b->resume_token, x->token_len);
+        return x->out->err ? 1 : 0;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *ret)
+{
+        char *end;
+        unsigned long long v;
+
+        if (*s < '0' || *s > '9')
+                return -1;
+        v = strtoull(s, &end, 10);
+        if (*end || v > max)
+                return -1;
+        *ret = v;
+        return 0;
+}
+
+int cli_batch(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+            {"size", required_argument, NULL, 'n'},
+            {"mode", required_argument, NULL, 'm'},
+            {"budget", required_argument, NULL, 'b'},
+            {"seed", required_argument, NULL, 'S'},
+            {"epoch", required_argument, NULL, 'E'},
+            {"max-batches", required_argument, NULL, 'K'},
+            {"output", required_argument, NULL, 'o'},
+            {"help", no_argument, NULL, 'h'},
+            CLI_NET_LONGOPTS,
+            {NULL, 0, NULL, 0},
+        };
+        struct cli_net net = {0};
+        struct dream_client *cl = NULL;
+        struct dream_dataset_info *d = NULL;
+        struct dream_batch_opts bo;
+        struct batch_ctx x;
+        struct cli_out out;
+        struct gd_budget budget;
+        const char *name, *output = NULL, *mode = "condensed";
+        uint64_t v;
+        int have_size = 0, out_open = 0, c, r, rc;
+
+        dream_batch_opts_default(&bo);
+        bo.mode = DREAM_BATCH_CONDENSED;
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":n:m:b:o:h" CLI_NET_SHORTOPTS, longopts, NULL)) !=
+               -1) {
+                if (cli_net_opt(&net, c, optarg))
+                        continue;
+                switch (c) {
+                case 'n':
+                        if (parse_u64(optarg, 1u << 20, &v) < 0 || v == 0) {
+                                cli_usage_error("batch", "invalid --size '%s' (1 to 1048576)",
+                                                optarg);
+                                return CLI_USAGE;
+                        }
+                        bo.batch_size = (uint32_t)v;
+                        have_size = 1;
+                        break;
+                case 'm':
+                        if (strcmp(optarg, "condensed") == 0)
+                                bo.mode = DREAM_BATCH_CONDENSED;
+                        else if (strcmp(optarg, "rows") == 0)
+                                bo.mode = DREAM_BATCH_ROWS;
+                        else if (strcmp(optarg, "sample") == 0)
+                                bo.mode = DREAM_BATCH_SAMPLE;
+                        else {
+                                cli_usage_error("batch", "unknown mode '%s'", optarg);
+                                return CLI_USAGE;
+                        }
+                        mode = optarg;
+                        break;
+                case 'b':
+                        if (gd_budget_parse(optarg, &budget) < 0) {
+                                cli_usage_error("batch", "invalid budget '%s'", optarg);
+                                return CLI_USAGE;
+                        }
+                        bo.budget_rows = budget.count;
+                        bo.budget_fraction = budget.count ? 0 : budget.fraction;
+                        break;
+                case 'S':
+                        if (parse_u64(optarg, UINT64_MAX, &bo.seed) < 0) {
+                                cli_usage_error("batch", "invalid --seed '%s'", optarg);
+                                return CLI_USAGE;
+                        }
+                        break;
+                case 'E':
+                        if (parse_u64(optarg, UINT32_MAX, &v) < 0) {
+                                cli_usage_error("batch", "invalid --epoch '%s'", optarg);
+                                return CLI_USAGE;
+                        }
+                        bo.epoch = (uint32_t)v;
+                        break;
+                case 'K':
+                        if (parse_u64(optarg, UINT32_MAX, &v) < 0) {
+                                cli_usage_error("batch", "invalid --max-batches '%s'", optarg);
+                                return CLI_USAGE;
+                        }
+                        bo.max_batches = (uint32_t)v;
+                        break;
+                case 'o':
+                        output = optarg;
+                        break;
+                case 'h':
+                        fputs(batch_help, stdout);
+                        return CLI_OK;
+                case ':':
+                        cli_usage_error("batch", "option '%s' needs a value", argv[optind - 1]);
+                        return CLI_USAGE;
+                default:
+                        cli_usage_error("batch", "unknown option '%s'", argv[optind - 1]);
+                        return CLI_USAGE;
+                }
+        }
+        if (argc - optind != 1) {
+                cli_usage_error("batch", optind >= argc ? "missing DATASET" : "too many arguments");
+                return CLI_USAGE;
+        }
+        if (!have_size) {
+                cli_usage_error("batch", "missing --size N");
+                return CLI_USAGE;
+        }
+        name = argv[optind];
+        rc = cli_net_connect(&net, &cl);
+        if (rc != CLI_OK)
+                return rc;
+        r = dream_dataset_describe(cl, name, &d);
+        if (r < 0) {
+                rc = cli_net_fail(cl, r, "dataset '%s'", name);
+                goto out;
+        }
+        r = cli_out_open(&out, output);
+        if (r < 0) {
+                cli_error(output, 0, 0, "cannot write: %s", dream_strerror(r));
+                rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
+                goto out;
+        }
+        out_open = 1;
+        memset(&x, 0, sizeof(x));
+        x.out = &out;
+        x.info = d;
+        r = dream_get_batches(cl, name, &bo, write_batch, &x);
+        if (r < 0) {
+                rc = cli_net_fail(cl, r, "cannot get batches of dataset '%s'", name);
+                goto out;
+        }
+        r = cli_out_commit(&out, 0);
+        out_open = 0;
+        if (r < 0) {
+                cli_error(output ? output : "-", 0, 0, "cannot write: %s", dream_strerror(r));
+                rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
+                goto out;
+        }
+        if (net.json) {
+                FILE *f = output && strcmp(output, "-") != 0 ? stdout : stderr;
+                fprintf(f, "{\"dataset\":");
+                cli_json_str(f, name);
+                fprintf(f,
+                        ",\"mode\":\"%s\",\"batches\":%llu,\"rows\":%llu,\"epoch\":%u,"
+                        "\"position\":%llu,\"resume_token\":\"",
+                        mode, (unsigned long long)x.batches, (unsigned long long)x.rows, x.epoch,
+                        (unsigned long long)x.position);
+                for (size_t i = 0; i < x.token_len; i++)
+                        fprintf(f, "%02x", x.token[i]);
+                fprintf(f, "\"}\n");
+        }
+        rc = CLI_OK;
+out:
+        if (out_open)
+                cli_out_abort(&out);
+        dream_dataset_info_free(d);
+        dream_close(cl);
+        return rc;
+}
