@@ -22,11 +22,9 @@
 #define INGEST_BLOCK_BYTES (8u << 20) /* aim for about this many value bytes per request */
 #define INGEST_RETRIES     5          /* reconnections after a lost connection */
 #define INGEST_WINDOW_MAX  32u        /* requests in flight at most (dreamd allows 64) */
-/* Default requests in flight: 1, because dreamd 0.1 may commit pipelined
- * Ingest requests of one connection out of order (they run on parallel
- * workers), which would reorder the rows. Raise to 8 once the server
- * commits them in request order. */
-#define INGEST_WINDOW 1u
+/* Default requests in flight. dreamd applies one connection's ingests in
+ * request order, so pipelining keeps the rows in file order. */
+#define INGEST_WINDOW 8u
 
 static const char ingest_help[] =
     "usage: dream ingest DATASET INPUT [--label COL] [--task TASK]\n"

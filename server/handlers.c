@@ -1,0 +1,1163 @@
+/* Request dispatch (loop thread) and the handlers (worker threads).
+ *
+ * srv_dispatch() answers what needs no store on the loop (hello,
+ * server_info, the not-yet-implemented training calls) and hands everything
+ * else to a job on the worker pool. srv_job_work() runs there: it may block
+ * (LMDB, sealing, condensing) and writes framed responses into j->out, which
+ * the loop then sends. Streams (export, get_batches) produce one chunk per
+ * round, so that a slow client parks the stream instead of the server
+ * buffering it (server.c: job_after_cb), and no read transaction is held
+ * across a network wait.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "proto/status.h"
+#include "server/internal.h"
+#include "server/perm.h"
+
+#ifndef DREAM_VERSION
+#define DREAM_VERSION "0.0.0"
+#endif
+
+/* ---- responses ------------------------------------------------------------ */
+
+void srv_put_error(struct srv *s, struct dm_buf *out, uint64_t request_id, int err, const char *msg)
+{
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+
+        proto_response_set_error(&resp, request_id, err, msg);
+        __atomic_fetch_add(&s->stats.request_errors_total, 1, __ATOMIC_RELAXED);
+        /* Only DREAM_E_NOMEM can fail here: then nothing is sent. */
+        (void)frame_encode(out, &resp.base, s->cfg.max_frame);
+}
+
+static void put_response(struct srv *s, struct dm_buf *out, Dream__V1__Response *resp)
+{
+        int r = frame_encode(out, &resp->base, s->cfg.max_frame);
+
+        if (r < 0) {
+                char msg[160];
+                snprintf(msg, sizeof(msg), "response: cannot be sent (%s)", dream_strerror(r));
+                srv_put_error(s, out, resp->request_id, r, msg);
+        }
+}
+
+static void job_error(struct srv_job *j, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void job_error(struct srv_job *j, int err, const char *fmt, ...)
+{
+        char msg[512];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        srv_put_error(j->srv, &j->out, j->request_id, err, msg);
+        j->done = true;
+}
+
+/* A store error, worded for the client. `field` names the request field that
+ * holds the dataset name. */
+static void store_error(struct srv_job *j, int err, const char *field, const char *name)
+{
+        switch (err) {
+        case DREAM_E_NOTFOUND:
+                job_error(j, err, "%s: no dataset '%s'", field, name);
+                break;
+        case DREAM_E_EXISTS:
+                job_error(j, err, "%s: dataset '%s' already exists", field, name);
+                break;
+        case DREAM_E_FULL:
+                job_error(j, err, "dataset '%s': store full (map size limit reached); retry later",
+                          name);
+                break;
+        default:
+                job_error(j, err, "dataset '%s': %s", name, dream_strerror(err));
+                break;
+        }
+}
+
+static void reply(struct srv_job *j, Dream__V1__Response *resp)
+{
+        resp->request_id = j->request_id;
+        put_response(j->srv, &j->out, resp);
+}
+
+/* ---- conversions ------------------------------------------------------------ */
+
+static Dream__V1__ColumnKind kind_to_wire(enum gd_kind k)
+{
+        switch (k) {
+        case GD_INT:
+                return DREAM__V1__COLUMN_KIND__COLUMN_KIND_INT;
+        case GD_DEC:
+                return DREAM__V1__COLUMN_KIND__COLUMN_KIND_DECIMAL;
+        default:
+                return DREAM__V1__COLUMN_KIND__COLUMN_KIND_F64;
+        }
+}
+
+static enum gd_kind kind_from_wire(Dream__V1__ColumnKind k)
+{
+        switch (k) {
+        case DREAM__V1__COLUMN_KIND__COLUMN_KIND_DECIMAL:
+                return GD_DEC;
+        case DREAM__V1__COLUMN_KIND__COLUMN_KIND_F64:
+                return GD_F64;
+        default:
+                return GD_INT;
+        }
+}
+
+static Dream__V1__Task task_to_wire(enum gd_task t)
+{
+        switch (t) {
+        case GD_TASK_REGRESSION:
+                return DREAM__V1__TASK__TASK_REGRESSION;
+        case GD_TASK_CLASSIFICATION:
+                return DREAM__V1__TASK__TASK_CLASSIFICATION;
+        default:
+                return DREAM__V1__TASK__TASK_UNSPECIFIED;
+        }
+}
+
+/* Wire F64 values are IEEE bit patterns; the table holds order-preserving
+ * keys (gd_f64_to_key). */
+static int64_t f64_bits_to_key(int64_t bits)
+{
+        double d;
+
+        memcpy(&d, &bits, sizeof(d));
+        return gd_f64_to_key(d);
+}
+
+static int64_t key_to_f64_bits(int64_t key)
+{
+        double d = gd_key_to_f64(key);
+        int64_t bits;
+
+        memcpy(&bits, &d, sizeof(bits));
+        return bits;
+}
+
+/* Columns message for rows [0, t->n_rows) of t. The values buffers are
+ * allocated (columns_release frees them). */
+struct wire_columns {
+        Dream__V1__Columns cols;
+        Dream__V1__ColumnValues *cv;   /* n_cols */
+        Dream__V1__ColumnValues **cvp; /* n_cols */
+};
+
+static void columns_release(struct wire_columns *w)
+{
+        if (w->cv)
+                for (size_t i = 0; i < w->cols.n_columns; i++)
+                        dm_free(w->cv[i].values.data);
+        dm_free(w->cv);
+        dm_free(w->cvp);
+        memset(w, 0, sizeof(*w));
+}
+
+static int columns_from_table(const struct gd_table *t, struct wire_columns *w)
+{
+        size_t bytes;
+
+        memset(w, 0, sizeof(*w));
+        dream__v1__columns__init(&w->cols);
+        if (t->n_rows > DREAM_MAX_BATCH_ROWS ||
+            __builtin_mul_overflow((size_t)t->n_rows, (size_t)8, &bytes))
+                return DREAM_E_LIMIT;
+        w->cv = dm_calloc(t->n_cols, sizeof(*w->cv));
+        w->cvp = dm_calloc(t->n_cols, sizeof(*w->cvp));
+        if (!w->cv || !w->cvp)
+                goto nomem;
+        w->cols.n_rows = (uint32_t)t->n_rows;
+        w->cols.columns = w->cvp;
+        for (uint32_t j = 0; j < t->n_cols; j++) {
+                const struct gd_col *col = &t->cols[j];
+                Dream__V1__ColumnValues *v = &w->cv[j];
+                uint8_t *p;
+
+                dream__v1__column_values__init(v);
+                w->cvp[j] = v;
+                w->cols.n_columns = j + 1;
+                v->kind = kind_to_wire(col->kind);
+                v->scale = col->kind == GD_DEC ? col->scale : 0;
+                p = dm_malloc(bytes ? bytes : 1);
+                if (!p)
+                        goto nomem;
+                v->values.data = p;
+                v->values.len = bytes;
+                if (col->kind == GD_F64) {
+                        for (uint64_t i = 0; i < t->n_rows; i++) {
+                                int64_t b = key_to_f64_bits(col->v[i]);
+                                proto_values_put(p + i * 8, &b, 1);
+                        }
+                } else {
+                        proto_values_put(p, col->v, t->n_rows);
+                }
+        }
+        return 0;
+nomem:
+        columns_release(w);
+        return DREAM_E_NOMEM;
+}
+
+/* ---- datasets ----------------------------------------------------------------- */
+
+static void h_create(struct srv_job *j)
+{
+        const Dream__V1__CreateDataset *m = j->req->create_dataset;
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__CreateDatasetReply cr = DREAM__V1__CREATE_DATASET_REPLY__INIT;
+        struct store_schema sc;
+        const char *target = m->target ? m->target : "";
+        int r;
+
+        memset(&sc, 0, sizeof(sc));
+        sc.n_cols = (uint32_t)m->n_columns; /* <= DREAM_MAX_COLS: validated */
+        sc.cols = dm_calloc(m->n_columns, sizeof(*sc.cols));
+        if (!sc.cols) {
+                job_error(j, DREAM_E_NOMEM, "create_dataset: out of memory");
+                return;
+        }
+        sc.target = -1;
+        for (size_t i = 0; i < m->n_columns; i++) {
+                sc.cols[i].name = m->columns[i]->name;
+                sc.cols[i].kind = kind_from_wire(m->columns[i]->kind);
+                sc.cols[i].scale = (uint8_t)m->columns[i]->scale;
+                if (target[0] && strcmp(target, m->columns[i]->name) == 0)
+                        sc.target = (int32_t)i;
+        }
+        if (sc.target >= 0) {
+                /* No data to guess from yet: a class count means
+                 * classification, else regression unless said otherwise. */
+                if (m->task == DREAM__V1__TASK__TASK_CLASSIFICATION || m->class_count > 0)
+                        sc.task = GD_TASK_CLASSIFICATION;
+                else
+                        sc.task = GD_TASK_REGRESSION;
+                sc.n_classes = m->class_count;
+        }
+        r = store_dataset_create(j->srv->store, m->name, &sc);
+        dm_free(sc.cols);
+        if (r == DREAM_E_SCHEMA || r == DREAM_E_INVAL) {
+                job_error(j, r, "create_dataset: dataset '%s' refused by the store: %s", m->name,
+                          dream_strerror(r));
+                return;
+        }
+        if (r < 0) {
+                store_error(j, r, "create_dataset.name", m->name);
+                return;
+        }
+        dm_info("dataset '%s' created (%zu columns)", m->name, m->n_columns);
+        cr.name = m->name;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_CREATE_DATASET;
+        resp.create_dataset = &cr;
+        reply(j, &resp);
+        j->done = true;
+}
+
+static void h_describe(struct srv_job *j)
+{
+        const char *name = j->req->describe_dataset->name;
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__DatasetInfo di = DREAM__V1__DATASET_INFO__INIT;
+        Dream__V1__ColumnSpec *specs = NULL, **specp = NULL;
+        struct store_info *info = NULL;
+        int r;
+
+        r = store_dataset_describe(j->srv->store, name, &info);
+        if (r < 0) {
+                store_error(j, r, "describe_dataset.name", name);
+                return;
+        }
+        specs = dm_calloc(info->schema.n_cols, sizeof(*specs));
+        specp = dm_calloc(info->schema.n_cols, sizeof(*specp));
+        if (!specs || !specp) {
+                job_error(j, DREAM_E_NOMEM, "describe_dataset: out of memory");
+                goto free_all;
+        }
+        for (uint32_t i = 0; i < info->schema.n_cols; i++) {
+                dream__v1__column_spec__init(&specs[i]);
+                specs[i].name = info->schema.cols[i].name;
+                specs[i].kind = kind_to_wire(info->schema.cols[i].kind);
+                specs[i].scale =
+                    info->schema.cols[i].kind == GD_DEC ? info->schema.cols[i].scale : 0;
+                specp[i] = &specs[i];
+        }
+        di.name = info->name;
+        di.task = task_to_wire(info->schema.task);
+        di.target = info->schema.target >= 0 ? info->schema.cols[info->schema.target].name : "";
+        di.class_count = info->schema.n_classes;
+        di.rows = info->rows;
+        di.columns = info->schema.n_cols;
+        di.segments = info->segments > UINT32_MAX ? UINT32_MAX : (uint32_t)info->segments;
+        di.staged_rows = info->staged_rows;
+        di.stored_bytes = info->stored_bytes;
+        di.csv_bytes = info->raw_bytes;
+        di.bases = info->bases;
+        di.ratio = info->ratio;
+        di.n_schema = info->schema.n_cols;
+        di.schema = specp;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_DESCRIBE_DATASET;
+        resp.describe_dataset = &di;
+        reply(j, &resp);
+        j->done = true;
+free_all:
+        dm_free(specs);
+        dm_free(specp);
+        store_info_free(info);
+}
+
+static void h_list(struct srv_job *j)
+{
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__ListDatasetsReply lr = DREAM__V1__LIST_DATASETS_REPLY__INIT;
+        Dream__V1__DatasetSummary *sum = NULL, **sump = NULL;
+        struct store_info **infos = NULL;
+        char **names = NULL;
+        uint32_t count = 0, n = 0;
+        int r;
+
+        r = store_dataset_list(j->srv->store, &names, &count);
+        if (r < 0) {
+                job_error(j, r, "list_datasets: %s", dream_strerror(r));
+                return;
+        }
+        sum = dm_calloc(count ? count : 1, sizeof(*sum));
+        sump = dm_calloc(count ? count : 1, sizeof(*sump));
+        infos = dm_calloc(count ? count : 1, sizeof(*infos));
+        if (!sum || !sump || !infos) {
+                job_error(j, DREAM_E_NOMEM, "list_datasets: out of memory");
+                goto free_all;
+        }
+        for (uint32_t i = 0; i < count; i++) {
+                struct store_info *info;
+
+                r = store_dataset_describe(j->srv->store, names[i], &info);
+                if (r == DREAM_E_NOTFOUND)
+                        continue; /* dropped meanwhile */
+                if (r < 0) {
+                        store_error(j, r, "list_datasets", names[i]);
+                        goto free_all;
+                }
+                infos[n] = info;
+                dream__v1__dataset_summary__init(&sum[n]);
+                sum[n].name = info->name;
+                sum[n].task = task_to_wire(info->schema.task);
+                sum[n].rows = info->rows;
+                sum[n].columns = info->schema.n_cols;
+                sum[n].stored_bytes = info->stored_bytes;
+                sump[n] = &sum[n];
+                n++;
+        }
+        lr.n_datasets = n;
+        lr.datasets = sump;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_LIST_DATASETS;
+        resp.list_datasets = &lr;
+        reply(j, &resp);
+        j->done = true;
+free_all:
+        for (uint32_t i = 0; infos && i < n; i++)
+                store_info_free(infos[i]);
+        dm_free(infos);
+        dm_free(sum);
+        dm_free(sump);
+        store_names_free(names, count);
+}
+
+static void h_drop(struct srv_job *j)
+{
+        const char *name = j->req->drop_dataset->name;
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__DropDatasetReply dr = DREAM__V1__DROP_DATASET_REPLY__INIT;
+        int r;
+
+        r = store_dataset_drop(j->srv->store, name);
+        if (r < 0) {
+                store_error(j, r, "drop_dataset.name", name);
+                return;
+        }
+        dm_info("dataset '%s' dropped", name);
+        resp.body_case = DREAM__V1__RESPONSE__BODY_DROP_DATASET;
+        resp.drop_dataset = &dr;
+        reply(j, &resp);
+        j->done = true;
+}
+
+static void h_ingest(struct srv_job *j)
+{
+        const Dream__V1__Ingest *m = j->req->ingest;
+        const Dream__V1__Columns *rows = m->rows; /* validated: present, shapes consistent */
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__IngestAck ack = DREAM__V1__INGEST_ACK__INIT;
+        struct store_info *info = NULL;
+        struct gd_table *t = NULL;
+        uint64_t first = 0;
+        bool needs_seal = false;
+        char msg[256];
+        int r;
+
+        r = store_dataset_describe(j->srv->store, m->dataset, &info);
+        if (r < 0) {
+                store_error(j, r, "ingest.dataset", m->dataset);
+                return;
+        }
+        r = proto_columns_check_count(rows, info->schema.n_cols, "ingest.rows", msg, sizeof(msg));
+        if (r < 0) {
+                job_error(j, r, "%s (dataset '%s')", msg, m->dataset);
+                goto free_info;
+        }
+        /* n_rows x n_cols x 8 bytes: exactly the bytes of the frame's values,
+         * so the allocation is bounded by what was received. */
+        r = gd_table_new(rows->n_rows, info->schema.n_cols, &t);
+        if (r < 0) {
+                job_error(j, r, "ingest.rows: %s", dream_strerror(r));
+                goto free_info;
+        }
+        for (uint32_t c = 0; c < info->schema.n_cols; c++) {
+                const Dream__V1__ColumnValues *cv = rows->columns[c];
+                struct gd_col *col = &t->cols[c];
+
+                r = gd_table_set_name(t, c, info->schema.cols[c].name);
+                if (r == 0)
+                        r = proto_values_read(&cv->values, rows->n_rows, col->v);
+                if (r < 0) {
+                        job_error(j, r, "ingest.rows.columns[%u]: %s", c, dream_strerror(r));
+                        goto free_table;
+                }
+                col->kind = kind_from_wire(cv->kind);
+                col->scale = col->kind == GD_DEC ? (uint8_t)cv->scale : 0;
+                if (col->kind == GD_F64)
+                        for (uint32_t i = 0; i < rows->n_rows; i++)
+                                col->v[i] = f64_bits_to_key(col->v[i]);
+        }
+        t->target = info->schema.target;
+        t->task = info->schema.task;
+        r = store_append(j->srv->store, m->dataset, t, m->client_batch_id, &first, &needs_seal);
+        if (r == DREAM_E_EXISTS && m->client_batch_id) {
+                job_error(j, r,
+                          "ingest.client_batch_id: %llu was already committed to dataset '%s' "
+                          "with a different row count",
+                          (unsigned long long)m->client_batch_id, m->dataset);
+                goto free_table;
+        }
+        if (r < 0) {
+                store_error(j, r, "ingest.dataset", m->dataset);
+                goto free_table;
+        }
+        ack.first_row = first;
+        ack.rows = rows->n_rows;
+        ack.committed = true;
+        /* A fresh append gets row numbers >= the row count seen before it;
+         * a batch id committed earlier returns its earlier, lower rows. */
+        ack.duplicate = m->client_batch_id != 0 && first < info->rows;
+        ack.client_batch_id = m->client_batch_id;
+        if (!ack.duplicate)
+                j->rows_ingested = rows->n_rows;
+        j->needs_seal = needs_seal;
+        j->seal_dataset = m->dataset;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_INGEST;
+        resp.ingest = &ack;
+        reply(j, &resp);
+        j->done = true;
+free_table:
+        gd_table_free(t);
+free_info:
+        store_info_free(info);
+}
+
+static void h_flush(struct srv_job *j)
+{
+        const char *name = j->req->flush->dataset;
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__FlushReply fr = DREAM__V1__FLUSH_REPLY__INIT;
+        struct store_info *before = NULL, *after = NULL;
+        uint64_t sealed = 0;
+        int r;
+
+        r = store_dataset_describe(j->srv->store, name, &before);
+        if (r == 0)
+                r = store_seal(j->srv->store, name, true, &sealed);
+        if (r == 0)
+                r = store_dataset_describe(j->srv->store, name, &after);
+        if (r < 0) {
+                store_error(j, r, "flush.dataset", name);
+                goto free_all;
+        }
+        fr.rows_sealed = sealed;
+        fr.segments_sealed =
+            after->segments > before->segments ? (uint32_t)(after->segments - before->segments) : 0;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_FLUSH;
+        resp.flush = &fr;
+        reply(j, &resp);
+        j->done = true;
+free_all:
+        store_info_free(before);
+        store_info_free(after);
+}
+
+static void h_stats(struct srv_job *j)
+{
+        struct srv *s = j->srv;
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__StatsReply st = DREAM__V1__STATS_REPLY__INIT;
+        char **names = NULL;
+        uint32_t count = 0;
+        int r;
+
+        r = store_dataset_list(s->store, &names, &count);
+        if (r < 0) {
+                job_error(j, r, "stats: %s", dream_strerror(r));
+                return;
+        }
+        store_names_free(names, count);
+        st.datasets = count;
+        st.store_map_bytes = store_map_size(s->store);
+        st.connections_total = __atomic_load_n(&s->stats.connections_total, __ATOMIC_RELAXED);
+        st.connections_refused = __atomic_load_n(&s->stats.connections_refused, __ATOMIC_RELAXED);
+        st.requests_total = __atomic_load_n(&s->stats.requests_total, __ATOMIC_RELAXED);
+        st.request_errors_total = __atomic_load_n(&s->stats.request_errors_total, __ATOMIC_RELAXED);
+        st.bytes_in = __atomic_load_n(&s->stats.bytes_in, __ATOMIC_RELAXED);
+        st.bytes_out = __atomic_load_n(&s->stats.bytes_out, __ATOMIC_RELAXED);
+        st.rows_ingested = __atomic_load_n(&s->stats.rows_ingested, __ATOMIC_RELAXED);
+        st.batches_served = __atomic_load_n(&s->stats.batches_served, __ATOMIC_RELAXED);
+        st.uptime_seconds = j->uptime_s; /* captured on the loop at dispatch */
+        st.connections_open = j->conns_open;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_STATS;
+        resp.stats = &st;
+        reply(j, &resp);
+        j->done = true;
+}
+
+/* ---- export --------------------------------------------------------------------- */
+
+struct export_state {
+        uint64_t next, end;
+        uint32_t chunk_rows;
+        struct srv_job *j;
+        uint64_t delivered_end;
+};
+
+static int export_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
+{
+        struct export_state *st = arg;
+        struct srv_job *j = st->j;
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__ExportChunk ec = DREAM__V1__EXPORT_CHUNK__INIT;
+        struct wire_columns w;
+        int r;
+
+        if (first_row != st->delivered_end || chunk->n_rows == 0)
+                return DREAM_E_CORRUPT;
+        r = columns_from_table(chunk, &w);
+        if (r < 0)
+                return r;
+        ec.first_row = first_row;
+        ec.rows = &w.cols;
+        st->delivered_end = first_row + chunk->n_rows;
+        resp.more = st->delivered_end < st->end;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_EXPORT;
+        resp.export = &ec;
+        reply(j, &resp);
+        columns_release(&w);
+        return 0;
+}
+
+static void h_export(struct srv_job *j)
+{
+        const Dream__V1__Export *m = j->req->export;
+        struct export_state *st = j->state;
+        uint64_t count;
+        int r;
+
+        if (!st) {
+                struct store_info *info = NULL;
+                uint64_t row_bytes, chunk;
+
+                r = store_dataset_describe(j->srv->store, m->dataset, &info);
+                if (r < 0) {
+                        store_error(j, r, "export.dataset", m->dataset);
+                        return;
+                }
+                if (m->first_row > info->rows) {
+                        job_error(j, DREAM_E_RANGE,
+                                  "export.first_row: %llu, past the end of dataset '%s' (%llu "
+                                  "rows)",
+                                  (unsigned long long)m->first_row, m->dataset,
+                                  (unsigned long long)info->rows);
+                        store_info_free(info);
+                        return;
+                }
+                st = dm_calloc(1, sizeof(*st));
+                if (!st) {
+                        store_info_free(info);
+                        job_error(j, DREAM_E_NOMEM, "export: out of memory");
+                        return;
+                }
+                j->state = st;
+                st->next = m->first_row;
+                st->end = info->rows;
+                if (m->row_count && m->row_count < info->rows - m->first_row)
+                        st->end = m->first_row + m->row_count;
+                /* Chunks fit in a frame: 8 bytes per value plus slack for
+                 * the per-column framing. */
+                row_bytes = (uint64_t)info->schema.n_cols * 8 + 16;
+                chunk = m->chunk_rows ? m->chunk_rows : SRV_EXPORT_CHUNK_ROWS;
+                if (chunk * row_bytes > j->srv->cfg.max_frame / 2)
+                        chunk = (j->srv->cfg.max_frame / 2) / row_bytes;
+                st->chunk_rows = chunk ? (uint32_t)chunk : 1;
+                store_info_free(info);
+        }
+        if (st->next >= st->end) {
+                /* Empty range: one chunk without rows ends the stream. */
+                Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+                Dream__V1__ExportChunk ec = DREAM__V1__EXPORT_CHUNK__INIT;
+
+                ec.first_row = st->next;
+                resp.body_case = DREAM__V1__RESPONSE__BODY_EXPORT;
+                resp.export = &ec;
+                reply(j, &resp);
+                j->done = true;
+                return;
+        }
+        count = st->end - st->next;
+        if (count > st->chunk_rows)
+                count = st->chunk_rows;
+        st->j = j;
+        st->delivered_end = st->next;
+        r = store_scan(j->srv->store, m->dataset, st->next, count, st->chunk_rows, export_cb, st);
+        if (r == 0 && st->delivered_end == st->next)
+                r = DREAM_E_CORRUPT; /* nothing delivered: the dataset changed */
+        if (r < 0) {
+                store_error(j, r, "export.dataset", m->dataset);
+                return;
+        }
+        st->next = st->delivered_end;
+        if (st->next >= st->end)
+                j->done = true;
+}
+
+/* ---- batches --------------------------------------------------------------------- */
+
+struct batch_state {
+        uint32_t mode; /* BatchMode */
+        struct srv_resume pos;
+        struct srv_perm perm;
+        uint32_t batch_size;
+        uint32_t sent, max_batches;
+        int32_t target;
+        uint32_t n_cols, d;
+        float *rowf;               /* rows/sample: the first pos.n rows as float32, row-major, every
+                                      column (target included); NULL: read row by row */
+        struct gd_condensed *cond; /* condensed */
+        int64_t *row;              /* n_cols scratch */
+        struct srv *srv;
+        uint64_t cached_bytes;     /* reserved in srv->batch_cache_bytes for `all` */
+        struct store_cellfmt *fmt; /* n_cols scratch */
+};
+
+static void batch_state_free(struct batch_state *b)
+{
+        if (!b)
+                return;
+        if (b->cached_bytes)
+                __atomic_fetch_sub(&b->srv->batch_cache_bytes, b->cached_bytes, __ATOMIC_RELAXED);
+        dm_free(b->rowf);
+        gd_condensed_free(b->cond);
+        dm_free(b->row);
+        dm_free(b->fmt);
+        dm_free(b);
+}
+
+/* Decode the dataset once and keep its first n rows as row-major float32:
+ * one cache line per sampled row instead of one per column. */
+static int rows_to_floats(struct srv_job *j, struct batch_state *b, const char *dataset, uint64_t n)
+{
+        struct gd_table *t = NULL;
+        int r;
+
+        r = store_read_all(j->srv->store, dataset, &t);
+        if (r < 0) {
+                store_error(j, r, "get_batches.dataset", dataset);
+                return r;
+        }
+        if (t->n_rows < n || t->n_cols != b->n_cols) {
+                job_error(j, DREAM_E_CORRUPT,
+                          "get_batches: dataset '%s' changed while it was being read", dataset);
+                gd_table_free(t);
+                return DREAM_E_CORRUPT;
+        }
+        b->rowf = dm_mallocarray(n * b->n_cols, sizeof(float)); /* <= batch_cache_bytes / 2 */
+        if (!b->rowf) {
+                gd_table_free(t);
+                job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
+                return DREAM_E_NOMEM;
+        }
+        for (uint32_t c = 0; c < b->n_cols; c++) {
+                const struct gd_col *col = &t->cols[c];
+                for (uint64_t i = 0; i < n; i++)
+                        b->rowf[i * b->n_cols + c] =
+                            (float)gd_value_f64(col->kind, col->scale, col->v[i]);
+        }
+        gd_table_free(t);
+        return 0;
+}
+
+static int batch_begin(struct srv_job *j)
+{
+        const Dream__V1__GetBatches *m = j->req->get_batches;
+        struct store *store = j->srv->store;
+        struct store_info *info = NULL;
+        struct batch_state *b;
+        struct gd_budget budget = {SRV_DEFAULT_BUDGET, 0};
+        size_t frame_need;
+        int r;
+
+        r = store_dataset_describe(store, m->dataset, &info);
+        if (r < 0) {
+                store_error(j, r, "get_batches.dataset", m->dataset);
+                return r;
+        }
+        b = dm_calloc(1, sizeof(*b));
+        if (!b) {
+                store_info_free(info);
+                job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
+                return DREAM_E_NOMEM;
+        }
+        j->state = b;
+        b->srv = j->srv;
+        b->mode = m->mode ? (uint32_t)m->mode : DREAM__V1__BATCH_MODE__BATCH_MODE_CONDENSED;
+        b->batch_size = m->batch_size ? m->batch_size : SRV_BATCH_SIZE;
+        b->max_batches = m->max_batches;
+        b->target = info->schema.target;
+        b->n_cols = info->schema.n_cols;
+        b->d = b->n_cols - (b->target >= 0 ? 1 : 0);
+        if (m->resume_token.len) {
+                r = srv_resume_decode(m->resume_token.data, m->resume_token.len, &b->pos);
+                if (r < 0 || (m->mode && b->pos.mode != (uint32_t)m->mode) || b->pos.mode < 1 ||
+                    b->pos.mode > 3) {
+                        job_error(j, DREAM_E_INVAL,
+                                  "get_batches.resume_token: not a token of this server, or of "
+                                  "another mode");
+                        r = DREAM_E_INVAL;
+                        goto free_info;
+                }
+                b->mode = b->pos.mode;
+                if (b->pos.n > info->rows) {
+                        job_error(j, DREAM_E_INVAL,
+                                  "get_batches.resume_token: made for %llu rows, dataset '%s' "
+                                  "has %llu",
+                                  (unsigned long long)b->pos.n, m->dataset,
+                                  (unsigned long long)info->rows);
+                        r = DREAM_E_INVAL;
+                        goto free_info;
+                }
+        } else {
+                b->pos.mode = b->mode;
+                b->pos.seed = m->seed;
+                b->pos.epoch = m->epoch;
+                b->pos.n = info->rows;
+                b->pos.position = m->start;
+        }
+        if (m->budget && m->budget->kind_case == DREAM__V1__BUDGET__KIND_FRACTION)
+                budget.fraction = m->budget->fraction;
+        else if (m->budget && m->budget->kind_case == DREAM__V1__BUDGET__KIND_ROWS)
+                budget.count = m->budget->rows;
+        /* One Batch must fit in a frame. */
+        frame_need = (size_t)b->batch_size * ((size_t)b->d + 2) * sizeof(float) + 1024;
+        if (frame_need > j->srv->cfg.max_frame) {
+                job_error(j, DREAM_E_LIMIT,
+                          "get_batches.batch_size: %u rows of %u features need %zu bytes, more "
+                          "than the frame limit of %u",
+                          b->batch_size, b->d, frame_need, j->srv->cfg.max_frame);
+                r = DREAM_E_LIMIT;
+                goto free_info;
+        }
+        if (b->mode == DREAM__V1__BATCH_MODE__BATCH_MODE_CONDENSED) {
+                struct gd_condense_opts co = {budget, GD_ORDER_ENTROPY};
+
+                if (m->order == DREAM__V1__BIT_ORDER__BIT_ORDER_MSB)
+                        co.order = GD_ORDER_MSB;
+                r = store_condensed(store, m->dataset, &co, &b->cond, NULL);
+                if (r < 0) {
+                        if (r == DREAM_E_EMPTY || r == DREAM_E_BUDGET)
+                                job_error(j, r, "get_batches: dataset '%s': %s", m->dataset,
+                                          dream_strerror(r));
+                        else
+                                store_error(j, r, "get_batches.dataset", m->dataset);
+                        goto free_info;
+                }
+                if (m->resume_token.len && b->pos.total != b->cond->m) {
+                        job_error(j, DREAM_E_INVAL,
+                                  "get_batches.resume_token: the condensed set changed (%llu "
+                                  "samples, now %u); start a new epoch",
+                                  (unsigned long long)b->pos.total, b->cond->m);
+                        r = DREAM_E_INVAL;
+                        goto free_info;
+                }
+                b->pos.total = b->cond->m;
+                b->d = b->cond->d;
+                srv_perm_init(&b->perm, b->cond->m, b->pos.seed, b->pos.epoch);
+        } else {
+                uint64_t n = b->pos.n, total;
+                uint64_t bytes;
+
+                total = b->mode == DREAM__V1__BATCH_MODE__BATCH_MODE_SAMPLE
+                            ? (n ? gd_budget_rows(&budget, n) : 0)
+                            : n;
+                if (m->resume_token.len && b->pos.total != total) {
+                        job_error(j, DREAM_E_INVAL,
+                                  "get_batches.resume_token: made for %llu rows per epoch, this "
+                                  "request gives %llu",
+                                  (unsigned long long)b->pos.total, (unsigned long long)total);
+                        r = DREAM_E_INVAL;
+                        goto free_info;
+                }
+                b->pos.total = total;
+                srv_perm_init(&b->perm, n, b->pos.seed, b->pos.epoch);
+                b->row = dm_calloc(b->n_cols, sizeof(*b->row));
+                b->fmt = dm_calloc(b->n_cols, sizeof(*b->fmt));
+                if (!b->row || !b->fmt) {
+                        job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
+                        r = DREAM_E_NOMEM;
+                        goto free_info;
+                }
+                /* Decode the whole dataset once for the stream when it is
+                 * small enough and the server-wide budget allows; otherwise
+                 * rows are read one by one. */
+                bool fits = !__builtin_mul_overflow(info->rows, (uint64_t)b->n_cols * 8, &bytes) &&
+                            bytes <= j->srv->cfg.batch_cache_bytes && n > 0;
+                if (fits && __atomic_add_fetch(&j->srv->batch_cache_bytes, bytes,
+                                               __ATOMIC_RELAXED) > SRV_BATCH_CACHE_TOTAL) {
+                        __atomic_fetch_sub(&j->srv->batch_cache_bytes, bytes, __ATOMIC_RELAXED);
+                        fits = false;
+                }
+                if (fits) {
+                        b->cached_bytes = bytes;
+                        r = rows_to_floats(j, b, m->dataset, n);
+                        if (r < 0)
+                                goto free_info;
+                }
+        }
+        if (b->pos.position > b->pos.total) {
+                job_error(j, DREAM_E_RANGE,
+                          "get_batches.start: %llu, past the %llu positions of the epoch",
+                          (unsigned long long)b->pos.position, (unsigned long long)b->pos.total);
+                r = DREAM_E_RANGE;
+                goto free_info;
+        }
+        r = 0;
+free_info:
+        store_info_free(info);
+        return r;
+}
+
+/* One float32, little-endian, at index i of a byte array. */
+static void put_f32(uint8_t *base, size_t i, float v)
+{
+        proto_f32_put(base + i * sizeof(float), &v, 1);
+}
+
+static int batch_fill_row(struct srv_job *j, struct batch_state *b, uint64_t row, uint8_t *feat,
+                          uint8_t *target)
+{
+        uint32_t f = 0;
+
+        if (b->rowf) {
+                const float *src = b->rowf + row * b->n_cols;
+                if (b->target < 0) {
+                        proto_f32_put(feat, src, b->n_cols);
+                        return 0;
+                }
+                proto_f32_put(feat, src, (size_t)b->target);
+                proto_f32_put(feat + (size_t)b->target * sizeof(float), src + b->target + 1,
+                              b->n_cols - (uint32_t)b->target - 1);
+                put_f32(target, 0, src[b->target]);
+                return 0;
+        }
+        int r = store_get_row(j->srv->store, j->req->get_batches->dataset, row, b->row, b->fmt);
+        if (r < 0)
+                return r;
+        for (uint32_t c = 0; c < b->n_cols; c++) {
+                float v = (float)gd_value_f64(b->fmt[c].kind, b->fmt[c].scale, b->row[c]);
+                if ((int32_t)c == b->target)
+                        put_f32(target, 0, v);
+                else
+                        put_f32(feat, f++, v);
+        }
+        return 0;
+}
+
+static void h_batches(struct srv_job *j)
+{
+        struct batch_state *b = j->state;
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__Batch bt = DREAM__V1__BATCH__INIT;
+        uint8_t token[SRV_RESUME_TOKEN_SIZE];
+        uint8_t *feat = NULL, *tgt = NULL, *wt = NULL; /* float32 little-endian */
+        uint64_t k;
+        bool has_target;
+        int r = 0;
+
+        if (!b) {
+                if (batch_begin(j) < 0)
+                        return;
+                b = j->state;
+        }
+        k = b->pos.total - b->pos.position;
+        if (k > b->batch_size)
+                k = b->batch_size;
+        has_target = b->cond ? true : b->target >= 0;
+        feat = dm_calloc(k * b->d + 1, sizeof(float));
+        tgt = dm_calloc(k + 1, sizeof(float));
+        wt = dm_calloc(k + 1, sizeof(float));
+        if (!feat || !tgt || !wt) {
+                job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
+                goto free_all;
+        }
+        for (uint64_t i = 0; i < k; i++) {
+                uint64_t idx = srv_perm_at(&b->perm, b->pos.position + i);
+
+                if (b->cond) {
+                        for (uint32_t f = 0; f < b->d; f++)
+                                put_f32(feat, i * b->d + f, (float)b->cond->x[idx * b->d + f]);
+                        put_f32(tgt, i, (float)b->cond->y[idx]);
+                        put_f32(wt, i, (float)b->cond->w[idx]);
+                        continue;
+                }
+                r = batch_fill_row(j, b, idx, feat + i * b->d * sizeof(float),
+                                   tgt + i * sizeof(float));
+                if (r < 0) {
+                        store_error(j, r, "get_batches.dataset", j->req->get_batches->dataset);
+                        goto free_all;
+                }
+        }
+        b->pos.position += k;
+        b->sent++;
+        srv_resume_encode(&b->pos, token);
+        bt.n = (uint32_t)k;
+        bt.d = b->d;
+        bt.features.data = feat;
+        bt.features.len = k * b->d * sizeof(float);
+        if (has_target && b->target >= 0) {
+                bt.targets.data = tgt;
+                bt.targets.len = k * sizeof(float);
+        }
+        if (b->cond) {
+                bt.weights.data = wt;
+                bt.weights.len = k * sizeof(float);
+        }
+        bt.resume_token.data = token;
+        bt.resume_token.len = sizeof(token);
+        bt.position = b->pos.position;
+        bt.epoch = b->pos.epoch;
+        j->done = b->pos.position >= b->pos.total || (b->max_batches && b->sent >= b->max_batches);
+        resp.more = !j->done;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_GET_BATCHES;
+        resp.get_batches = &bt;
+        reply(j, &resp);
+        __atomic_fetch_add(&j->srv->stats.batches_served, 1, __ATOMIC_RELAXED);
+free_all:
+        dm_free(feat);
+        dm_free(tgt);
+        dm_free(wt);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------ */
+
+void srv_job_state_free(struct srv_job *j)
+{
+        if (!j->state)
+                return;
+        if (j->req && j->req->body_case == DREAM__V1__REQUEST__BODY_GET_BATCHES)
+                batch_state_free(j->state);
+        else
+                dm_free(j->state);
+        j->state = NULL;
+}
+
+void srv_job_work(struct srv_job *j)
+{
+        switch (j->req->body_case) {
+        case DREAM__V1__REQUEST__BODY_CREATE_DATASET:
+                h_create(j);
+                break;
+        case DREAM__V1__REQUEST__BODY_LIST_DATASETS:
+                h_list(j);
+                break;
+        case DREAM__V1__REQUEST__BODY_DESCRIBE_DATASET:
+                h_describe(j);
+                break;
+        case DREAM__V1__REQUEST__BODY_DROP_DATASET:
+                h_drop(j);
+                break;
+        case DREAM__V1__REQUEST__BODY_INGEST:
+                h_ingest(j);
+                break;
+        case DREAM__V1__REQUEST__BODY_FLUSH:
+                h_flush(j);
+                break;
+        case DREAM__V1__REQUEST__BODY_EXPORT:
+                h_export(j);
+                break;
+        case DREAM__V1__REQUEST__BODY_GET_BATCHES:
+                h_batches(j);
+                break;
+        case DREAM__V1__REQUEST__BODY_STATS:
+                h_stats(j);
+                break;
+        default:
+                job_error(j, DREAM_E_INTERNAL, "request: no handler");
+                break;
+        }
+}
+
+static void all_roles(Dream__V1__Role roles[4])
+{
+        roles[0] = DREAM__V1__ROLE__ROLE_INGEST;
+        roles[1] = DREAM__V1__ROLE__ROLE_READ;
+        roles[2] = DREAM__V1__ROLE__ROLE_TRAIN;
+        roles[3] = DREAM__V1__ROLE__ROLE_ADMIN;
+}
+
+static void d_hello(struct srv_conn *c, const proto_request *req)
+{
+        struct srv *s = c->srv;
+        const Dream__V1__Hello *h = req->hello;
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__HelloReply hr = DREAM__V1__HELLO_REPLY__INIT;
+        Dream__V1__Role roles[4];
+        struct dm_buf b;
+
+        if (s->n_tokens) {
+                if (!srv_token_ok(s, h->token ? h->token : "")) {
+                        c->auth_failures++;
+                        dm_warn("connection %llu (%s): authentication failed (client '%.64s', "
+                                "%u failures)",
+                                (unsigned long long)c->id, c->peer,
+                                h->client_name ? h->client_name : "", c->auth_failures);
+                        srv_conn_error(c, req->request_id, DREAM_E_AUTH,
+                                       h->token && h->token[0]
+                                           ? "hello.token: not accepted"
+                                           : "hello.token: missing; this server requires a token");
+                        if (c->auth_failures >= SRV_MAX_AUTH_FAILURES) {
+                                /* Rate limit: a new connection per few guesses. */
+                                c->close_after_flush = true;
+                                if (c->reading)
+                                        uv_read_stop(&c->h.stream);
+                                c->reading = false;
+                        }
+                        return;
+                }
+                c->authed = true;
+        }
+        all_roles(roles);
+        hr.protocol_version = DREAM_PROTOCOL_VERSION;
+        hr.server_version = DREAM_VERSION;
+        hr.auth_required = s->n_tokens > 0;
+        hr.authenticated = c->authed;
+        hr.n_granted_roles = 4;
+        hr.granted_roles = roles;
+        hr.max_frame_bytes = s->cfg.max_frame;
+        resp.request_id = req->request_id;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_HELLO;
+        resp.hello = &hr;
+        dm_buf_init(&b);
+        put_response(s, &b, &resp);
+        srv_conn_write(c, &b);
+}
+
+static void d_server_info(struct srv_conn *c, const proto_request *req)
+{
+        struct srv *s = c->srv;
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__ServerInfoReply si = DREAM__V1__SERVER_INFO_REPLY__INIT;
+        struct dm_buf b;
+
+        si.server_version = DREAM_VERSION;
+        si.protocol_version = DREAM_PROTOCOL_VERSION;
+        si.max_frame_bytes = s->cfg.max_frame;
+        si.max_batch_rows = DREAM_MAX_BATCH_ROWS;
+        si.max_connections = s->cfg.max_connections;
+        si.max_jobs = 0; /* training: not implemented yet */
+        si.worker_threads = s->cfg.workers;
+        si.auth_required = s->n_tokens > 0;
+        si.uptime_seconds = (uv_now(s->loop) - s->start_ms) / 1000;
+        resp.request_id = req->request_id;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_SERVER_INFO;
+        resp.server_info = &si;
+        dm_buf_init(&b);
+        put_response(s, &b, &resp);
+        srv_conn_write(c, &b);
+}
+
+void srv_dispatch(struct srv_conn *c, proto_request *req)
+{
+        const char *what = NULL;
+        char msg[256];
+
+        if (c->inflight >= SRV_MAX_INFLIGHT) {
+                snprintf(msg, sizeof(msg),
+                         "busy: %u requests already in progress on this connection; retry later",
+                         SRV_MAX_INFLIGHT);
+                srv_conn_error(c, req->request_id, DREAM_E_BUSY, msg);
+                goto free_req;
+        }
+        if (!c->authed && req->body_case != DREAM__V1__REQUEST__BODY_HELLO &&
+            req->body_case != DREAM__V1__REQUEST__BODY_SERVER_INFO) {
+                srv_conn_error(c, req->request_id, DREAM_E_AUTH,
+                               "authentication required: send hello with a valid token first");
+                goto free_req;
+        }
+        switch (req->body_case) {
+        case DREAM__V1__REQUEST__BODY_HELLO:
+                d_hello(c, req);
+                goto free_req;
+        case DREAM__V1__REQUEST__BODY_SERVER_INFO:
+                d_server_info(c, req);
+                goto free_req;
+        case DREAM__V1__REQUEST__BODY_TRAIN:
+                what = "train";
+                break;
+        case DREAM__V1__REQUEST__BODY_JOB_LIST:
+                what = "job_list";
+                break;
+        case DREAM__V1__REQUEST__BODY_JOB_STATUS:
+                what = "job_status";
+                break;
+        case DREAM__V1__REQUEST__BODY_JOB_WATCH:
+                what = "job_watch";
+                break;
+        case DREAM__V1__REQUEST__BODY_JOB_CANCEL:
+                what = "job_cancel";
+                break;
+        case DREAM__V1__REQUEST__BODY_PREDICT:
+                what = "predict";
+                break;
+        case DREAM__V1__REQUEST__BODY_GET_MODEL:
+                what = "get_model";
+                break;
+        case DREAM__V1__REQUEST__BODY_BACKUP:
+                what = "backup";
+                break;
+        default:
+                srv_job_start(c, req);
+                return;
+        }
+        snprintf(msg, sizeof(msg),
+                 "%s: not implemented yet in dreamd %s (training, jobs and backup come later); "
+                 "nothing was done",
+                 what, DREAM_VERSION);
+        srv_conn_error(c, req->request_id, DREAM_E_INVAL, msg);
+free_req:
+        proto_request_free(req);
+}

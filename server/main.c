@@ -1,0 +1,169 @@
+/* dreamd: the daemon's entry point. Parses the configuration, opens the
+ * server on its own loop, handles signals (SIGTERM/SIGINT: drain and exit 0;
+ * SIGHUP: reload the log level from the config file). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "server/config.h"
+#include "server/server.h"
+
+#ifndef DREAM_VERSION
+#define DREAM_VERSION "0.0.0"
+#endif
+
+struct daemon {
+        uv_signal_t sigterm, sigint, sighup; /* handles first in their own structs */
+        struct srv *srv;
+        const struct srv_config *cfg;
+        bool log_level_from_flag;
+        bool stopping;
+};
+
+static void on_done(struct srv *s, void *arg)
+{
+        struct daemon *d = arg;
+
+        (void)s;
+        uv_close((uv_handle_t *)&d->sigterm, NULL);
+        uv_close((uv_handle_t *)&d->sigint, NULL);
+        uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+        struct daemon *d = h->data;
+
+        if (d->stopping) {
+                dm_info("received %s again: still draining", strsignal(signum));
+                return;
+        }
+        d->stopping = true;
+        dm_info("received %s: no new requests, finishing those in progress",
+                signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        srv_shutdown(d->srv, on_done, d);
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+        struct daemon *d = h->data;
+        struct srv_config c;
+        char err[1024];
+
+        (void)signum;
+        if (!d->cfg->config_file || d->log_level_from_flag) {
+                dm_info("received SIGHUP: log level unchanged (%s)",
+                        d->log_level_from_flag ? "set by --log-level" : "no config file");
+                return;
+        }
+        srv_config_init(&c);
+        /* Reading a small config file: a short blocking read, bounded by
+         * SRV_MAX_CONFIG_BYTES, once per SIGHUP. */
+        if (srv_config_load(&c, d->cfg->config_file, err, sizeof(err)) < 0) {
+                dm_error("received SIGHUP: config not reloaded: %s", err);
+        } else {
+                dm_log_set_level(c.log_level);
+                dm_info("received SIGHUP: log level reloaded from '%s'", d->cfg->config_file);
+        }
+        srv_config_release(&c);
+}
+
+static int write_port_file(const char *path, struct srv *s)
+{
+        char tmp[4200];
+        FILE *f;
+
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        f = fopen(tmp, "w");
+        if (!f)
+                return -1;
+        for (uint32_t i = 0; i < srv_listener_count(s); i++)
+                fprintf(f, "listening on %s\n", srv_listener_name(s, i));
+        if (fclose(f) != 0)
+                return -1;
+        return rename(tmp, path);
+}
+
+int main(int argc, char **argv)
+{
+        struct srv_config cfg;
+        struct daemon d;
+        uv_loop_t loop;
+        char err[1024], workers[16], listen[1024] = "";
+        bool help;
+        int r, rc = 1;
+
+        memset(&d, 0, sizeof(d));
+        srv_config_init(&cfg);
+        r = srv_config_from_args(&cfg, argc, argv, &help, err, sizeof(err));
+        if (r == 0 && help) {
+                fputs(srv_config_usage(), stdout);
+                srv_config_release(&cfg);
+                return 0;
+        }
+        if (r == 0)
+                r = srv_config_check(&cfg, err, sizeof(err));
+        if (r < 0) {
+                dm_error("%s", err);
+                srv_config_release(&cfg);
+                return 2;
+        }
+        for (int i = 1; i < argc; i++)
+                if (strcmp(argv[i], "--log-level") == 0)
+                        d.log_level_from_flag = true;
+        dm_log_set_level(cfg.log_level);
+        /* The worker pool is libuv's: its size is read at first use. */
+        snprintf(workers, sizeof(workers), "%u", cfg.workers);
+        setenv("UV_THREADPOOL_SIZE", workers, 1);
+        signal(SIGPIPE, SIG_IGN);
+
+        if (uv_loop_init(&loop) < 0) {
+                dm_error("cannot initialise the event loop");
+                goto release;
+        }
+        r = srv_new(&loop, &cfg, &d.srv, err, sizeof(err));
+        if (r < 0) {
+                dm_error("%s", err);
+                goto close_loop;
+        }
+        d.cfg = &cfg;
+        for (uint32_t i = 0; i < srv_listener_count(d.srv); i++) {
+                size_t n = strlen(listen);
+                snprintf(listen + n, sizeof(listen) - n, "%s'%s'", i ? ", " : "",
+                         srv_listener_name(d.srv, i));
+        }
+        dm_info("dreamd %s: listening on %s; data directory '%s'; max_connections %u, "
+                "max_frame %u bytes, idle_timeout %g s, frame_timeout %g s, workers %u, "
+                "seal_rows %llu, map_size_max %llu; authentication %s",
+                DREAM_VERSION, listen, cfg.data_dir, cfg.max_connections, cfg.max_frame,
+                cfg.idle_timeout, cfg.frame_timeout, cfg.workers, (unsigned long long)cfg.seal_rows,
+                (unsigned long long)cfg.map_size_max, cfg.token_file ? "on" : "off");
+        /* Port file first: whoever reads stdout may look for it next. */
+        if (cfg.port_file && write_port_file(cfg.port_file, d.srv) < 0)
+                dm_warn("cannot write the port file '%s'", cfg.port_file);
+        for (uint32_t i = 0; i < srv_listener_count(d.srv); i++)
+                printf("listening on %s\n", srv_listener_name(d.srv, i));
+        fflush(stdout);
+
+        uv_signal_init(&loop, &d.sigterm);
+        uv_signal_init(&loop, &d.sigint);
+        uv_signal_init(&loop, &d.sighup);
+        d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+        uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
+        uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
+        uv_signal_start(&d.sighup, on_sighup, SIGHUP);
+
+        uv_run(&loop, UV_RUN_DEFAULT);
+        srv_free(d.srv);
+        rc = 0;
+close_loop:
+        if (uv_loop_close(&loop) != 0)
+                dm_warn("event loop closed with handles still open");
+release:
+        srv_config_release(&cfg);
+        return rc;
+}

@@ -1,0 +1,1085 @@
+/* dreamd's event loop: listeners, connections, framing, dispatch.
+ *
+ * Threads: everything in this file runs on the loop's thread, except the
+ * job_work() functions of handlers.c, which run on libuv's worker pool and
+ * touch only their own struct srv_job and the (thread-safe) store.
+ *
+ * Ownership: a connection is freed when its handle is closed and nothing
+ * refers to it any more (refs: the handle, every pending write, every job in
+ * flight). Write buffers belong to their write request until write_cb.
+ */
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "proto/frame.h"
+#include "proto/status.h"
+#include "proto/validate.h"
+#include "server/internal.h"
+
+static uint64_t now_ms(const struct srv *s)
+{
+        return uv_now(s->loop);
+}
+
+static int fail(char *errmsg, size_t size, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *errmsg, size_t size, int code, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (errmsg && size) {
+                va_start(ap, fmt);
+                vsnprintf(errmsg, size, fmt, ap);
+                va_end(ap);
+        }
+        return code;
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static void conn_unref(struct srv_conn *c)
+{
+        if (--c->refs > 0)
+                return;
+        frame_decoder_release(&c->dec);
+        dm_free(c);
+}
+
+static void conn_close_cb(uv_handle_t *h)
+{
+        struct srv_conn *c = h->data;
+        struct srv *s = c->srv;
+
+        conn_unref(c);
+        s->handles_open--;
+        srv_maybe_stop(s);
+}
+
+static void job_free(struct srv_job *j);
+
+void srv_conn_close(struct srv_conn *c)
+{
+        struct srv *s = c->srv;
+
+        if (c->closing)
+                return;
+        c->closing = true;
+        if (c->reading)
+                uv_read_stop(&c->h.stream);
+        c->reading = false;
+        /* Parked streams and waiting mutations are not on the worker pool:
+         * end them here (their client is gone). */
+        struct srv_job **queues[2] = {&c->parked, &c->ordered};
+        for (int q = 0; q < 2; q++) {
+                while (*queues[q]) {
+                        struct srv_job *j = *queues[q];
+                        *queues[q] = j->next_parked;
+                        c->inflight--;
+                        job_free(j);
+                        conn_unref(c);
+                }
+        }
+        if (c->prev)
+                c->prev->next = c->next;
+        else if (s->conns == c)
+                s->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        c->prev = c->next = NULL;
+        if (!c->refused)
+                s->n_conns--;
+        uv_close(&c->h.handle, conn_close_cb);
+}
+
+/* Close the connection once nothing more is owed to the client. */
+static void conn_maybe_finish(struct srv_conn *c)
+{
+        if (c->closing)
+                return;
+        if ((c->close_after_flush || c->eof || c->srv->draining) && c->inflight == 0 &&
+            c->writes_pending == 0)
+                srv_conn_close(c);
+}
+
+static void read_start(struct srv_conn *c);
+
+/* A stream builds its next chunk only when the connection's output is below
+ * the high mark and no other chunk of it is being built: memory per
+ * connection stays within SRV_OUTPUT_HIGH + SRV_STREAM_ROUNDS chunks. */
+static bool stream_may_run(const struct srv_conn *c)
+{
+        return c->streams_running < SRV_STREAM_ROUNDS && c->out_bytes < SRV_OUTPUT_HIGH;
+}
+
+/* The running mutation of c is over: start the next one, in request order,
+ * so that pipelined creates, ingests, flushes and drops of one connection
+ * apply in the order they were sent. */
+static void run_next_ordered(struct srv_conn *c)
+{
+        c->ordered_busy = false;
+        if (c->ordered && !c->closing) {
+                struct srv_job *j = c->ordered;
+                c->ordered = j->next_parked;
+                j->next_parked = NULL;
+                c->ordered_busy = true;
+                srv_job_queue(j);
+        }
+}
+
+static void resume_parked(struct srv_conn *c)
+{
+        while (c->parked && !c->closing && stream_may_run(c)) {
+                struct srv_job *j = c->parked;
+                c->parked = j->next_parked;
+                j->next_parked = NULL;
+                srv_job_queue(j);
+        }
+}
+
+struct wreq {
+        uv_write_t req;
+        struct srv_conn *c;
+        uint8_t *data; /* owned until write_cb */
+        size_t len;
+};
+
+static void write_cb(uv_write_t *req, int status)
+{
+        struct wreq *w = (struct wreq *)req;
+        struct srv_conn *c = w->c;
+
+        c->out_bytes -= w->len;
+        c->writes_pending--;
+        c->last_write_ms = now_ms(c->srv);
+        dm_free(w->data);
+        dm_free(w);
+        if (status < 0) {
+                if (!c->closing && status != UV_ECANCELED)
+                        dm_debug("connection %llu (%s): write failed: %s",
+                                 (unsigned long long)c->id, c->peer, uv_strerror(status));
+                srv_conn_close(c);
+        } else if (!c->closing) {
+                if (c->paused && c->out_bytes <= SRV_OUTPUT_LOW) {
+                        c->paused = false;
+                        read_start(c);
+                }
+                resume_parked(c);
+                conn_maybe_finish(c);
+        }
+        conn_unref(c);
+}
+
+/* Queue the framed bytes of `b` for writing (ownership moves; b is emptied). */
+void srv_conn_write(struct srv_conn *c, struct dm_buf *b)
+{
+        struct srv *s = c->srv;
+        struct wreq *w;
+        uv_buf_t ub;
+        int r;
+
+        if (b->len == 0 || c->closing) {
+                dm_buf_release(b);
+                return;
+        }
+        w = dm_malloc(sizeof(*w));
+        if (!w) {
+                dm_buf_release(b);
+                dm_error("connection %llu (%s): out of memory for a response, closing",
+                         (unsigned long long)c->id, c->peer);
+                srv_conn_close(c);
+                return;
+        }
+        w->c = c;
+        w->data = dm_buf_steal(b, &w->len);
+        ub = uv_buf_init((char *)w->data, (unsigned)w->len);
+        r = uv_write(&w->req, &c->h.stream, &ub, 1, write_cb);
+        if (r < 0) {
+                dm_free(w->data);
+                dm_free(w);
+                srv_conn_close(c);
+                return;
+        }
+        if (c->writes_pending == 0)
+                c->last_write_ms = now_ms(s);
+        c->refs++;
+        c->writes_pending++;
+        c->out_bytes += w->len;
+        __atomic_fetch_add(&s->stats.bytes_out, w->len, __ATOMIC_RELAXED);
+        /* Backpressure: a client that does not read its responses stops
+         * being read from. */
+        if (c->out_bytes > SRV_OUTPUT_HIGH && c->reading) {
+                uv_read_stop(&c->h.stream);
+                c->reading = false;
+                c->paused = true;
+        }
+}
+
+void srv_conn_error(struct srv_conn *c, uint64_t request_id, int err, const char *msg)
+{
+        struct dm_buf b;
+
+        dm_buf_init(&b);
+        srv_put_error(c->srv, &b, request_id, err, msg);
+        srv_conn_write(c, &b);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        struct srv_conn *c = h->data;
+
+        (void)suggested;
+        /* One read buffer per server: read_cb copies the bytes into the
+         * connection's frame decoder before the next alloc_cb. */
+        buf->base = (char *)c->srv->rbuf;
+        buf->len = SRV_READ_BUFFER;
+}
+
+static void handle_frame(struct srv_conn *c, const uint8_t *msg, uint32_t len)
+{
+        struct srv *s = c->srv;
+        proto_request *req = NULL;
+        char err[512];
+        int r;
+
+        r = proto_request_unpack(msg, len, &req);
+        if (r < 0) {
+                __atomic_fetch_add(&s->stats.requests_total, 1, __ATOMIC_RELAXED);
+                snprintf(err, sizeof(err),
+                         "request: %u bytes are not a valid dream.v1.Request (%s)", len,
+                         dream_strerror(r));
+                dm_debug("connection %llu (%s): %s", (unsigned long long)c->id, c->peer, err);
+                srv_conn_error(c, 0, r, err);
+                return;
+        }
+        __atomic_fetch_add(&s->stats.requests_total, 1, __ATOMIC_RELAXED);
+        r = proto_request_validate(req, err, sizeof(err));
+        if (r < 0) {
+                dm_debug("connection %llu (%s): request %llu refused: %s",
+                         (unsigned long long)c->id, c->peer, (unsigned long long)req->request_id,
+                         err);
+                srv_conn_error(c, req->request_id, r, err);
+                proto_request_free(req);
+                return;
+        }
+        srv_dispatch(c, req); /* takes req */
+}
+
+static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+        struct srv_conn *c = stream->data;
+        struct srv *s = c->srv;
+        const uint8_t *msg;
+        uint32_t len;
+        bool took = false;
+        int r;
+
+        if (nread == 0 || c->closing)
+                return;
+        if (nread < 0) {
+                if (c->reading)
+                        uv_read_stop(stream);
+                c->reading = false;
+                c->eof = true;
+                if (nread != UV_EOF) {
+                        dm_debug("connection %llu (%s): read failed: %s", (unsigned long long)c->id,
+                                 c->peer, uv_strerror((int)nread));
+                        srv_conn_close(c);
+                        return;
+                }
+                if (frame_decoder_finish(&c->dec) == DREAM_E_TRUNCATED)
+                        dm_debug("connection %llu (%s): closed inside a frame (%zu bytes)",
+                                 (unsigned long long)c->id, c->peer,
+                                 frame_decoder_pending(&c->dec));
+                conn_maybe_finish(c);
+                return;
+        }
+        __atomic_fetch_add(&s->stats.bytes_in, (uint64_t)nread, __ATOMIC_RELAXED);
+        c->last_activity_ms = now_ms(s);
+        r = frame_decoder_feed(&c->dec, buf->base, (size_t)nread);
+        for (;;) {
+                if (r == 0)
+                        r = frame_decoder_next(&c->dec, &msg, &len);
+                if (r <= 0)
+                        break;
+                took = true;
+                handle_frame(c, msg, len);
+                if (c->closing || c->close_after_flush || s->draining)
+                        return;
+                r = 0;
+        }
+        if (r < 0) {
+                char err[160];
+
+                if (r == DREAM_E_LIMIT)
+                        snprintf(err, sizeof(err),
+                                 "frame: length %u exceeds the limit of %u bytes; closing",
+                                 frame_decoder_bad_length(&c->dec), s->cfg.max_frame);
+                else if (r == DREAM_E_EMPTY)
+                        snprintf(err, sizeof(err), "frame: length 0 is not allowed; closing");
+                else
+                        snprintf(err, sizeof(err), "frame: %s; closing", dream_strerror(r));
+                dm_info("connection %llu (%s): protocol error: %s", (unsigned long long)c->id,
+                        c->peer, err);
+                /* The stream is out of sync: answer, stop reading, close once
+                 * the answer and the requests in flight are out. */
+                srv_conn_error(c, 0, r == DREAM_E_NOMEM ? r : DREAM_E_PROTO, err);
+                c->close_after_flush = true;
+                if (c->reading)
+                        uv_read_stop(stream);
+                c->reading = false;
+                conn_maybe_finish(c);
+                return;
+        }
+        if (frame_decoder_pending(&c->dec) == 0)
+                c->frame_start_ms = 0;
+        else if (took || c->frame_start_ms == 0)
+                c->frame_start_ms = now_ms(s);
+}
+
+static void read_start(struct srv_conn *c)
+{
+        int r;
+
+        if (c->closing || c->reading || c->eof || c->close_after_flush || c->srv->draining)
+                return;
+        r = uv_read_start(&c->h.stream, alloc_cb, read_cb);
+        if (r < 0) {
+                srv_conn_close(c);
+                return;
+        }
+        c->reading = true;
+}
+
+static void peer_name(struct srv_conn *c, bool is_unix)
+{
+        struct sockaddr_storage ss;
+        int len = sizeof(ss);
+        char host[64];
+
+        snprintf(c->peer, sizeof(c->peer), "unix");
+        if (is_unix || uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) < 0)
+                return;
+        if (ss.ss_family == AF_INET) {
+                struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+                uv_ip4_name(a, host, sizeof(host));
+                snprintf(c->peer, sizeof(c->peer), "%s:%u", host, ntohs(a->sin_port));
+        } else if (ss.ss_family == AF_INET6) {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+                uv_ip6_name(a, host, sizeof(host));
+                snprintf(c->peer, sizeof(c->peer), "[%s]:%u", host, ntohs(a->sin6_port));
+        }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+        struct srv_listener *l = server->data;
+        struct srv *s = l->srv;
+        struct srv_conn *c;
+        int r;
+
+        if (status < 0) {
+                dm_warn("accept on '%s' failed: %s", l->name, uv_strerror(status));
+                return;
+        }
+        if (s->draining)
+                return;
+        c = dm_calloc(1, sizeof(*c));
+        if (!c) {
+                dm_error("out of memory accepting a connection on '%s'", l->name);
+                return;
+        }
+        c->srv = s;
+        c->refs = 1;
+        frame_decoder_init(&c->dec, s->cfg.max_frame);
+        if (l->is_unix)
+                r = uv_pipe_init(s->loop, &c->h.pipe, 0);
+        else
+                r = uv_tcp_init(s->loop, &c->h.tcp);
+        if (r < 0) {
+                frame_decoder_release(&c->dec);
+                dm_free(c);
+                return;
+        }
+        c->h.handle.data = c;
+        s->handles_open++;
+        c->id = ++s->next_conn_id;
+        c->last_activity_ms = now_ms(s);
+        if (uv_accept(server, &c->h.stream) < 0) {
+                c->refused = true;
+                srv_conn_close(c);
+                return;
+        }
+        if (!l->is_unix)
+                uv_tcp_nodelay(&c->h.tcp, 1);
+        peer_name(c, l->is_unix);
+        if (s->n_conns >= s->cfg.max_connections) {
+                char msg[128];
+
+                c->refused = true;
+                __atomic_fetch_add(&s->stats.connections_refused, 1, __ATOMIC_RELAXED);
+                snprintf(msg, sizeof(msg), "server busy: connection limit of %u reached",
+                         s->cfg.max_connections);
+                dm_warn("connection from %s refused: connection limit of %u reached", c->peer,
+                        s->cfg.max_connections);
+                c->close_after_flush = true;
+                srv_conn_error(c, 0, DREAM_E_BUSY, msg);
+                conn_maybe_finish(c);
+                return;
+        }
+        s->n_conns++;
+        __atomic_fetch_add(&s->stats.connections_total, 1, __ATOMIC_RELAXED);
+        c->next = s->conns;
+        if (s->conns)
+                s->conns->prev = c;
+        s->conns = c;
+        c->authed = s->n_tokens == 0;
+        dm_debug("connection %llu from %s on '%s'", (unsigned long long)c->id, c->peer, l->name);
+        read_start(c);
+}
+
+/* ---- timers ------------------------------------------------------------- */
+
+static void sweep_cb(uv_timer_t *t)
+{
+        struct srv *s = t->data;
+        uint64_t now = now_ms(s);
+        uint64_t idle = (uint64_t)(s->cfg.idle_timeout * 1000.0);
+        uint64_t frame = (uint64_t)(s->cfg.frame_timeout * 1000.0);
+        struct srv_conn *c, *next;
+
+        for (c = s->conns; c; c = next) {
+                next = c->next;
+                if (s->draining && now - s->drain_start_ms > frame) {
+                        /* The drain deadline: a client that does not take its
+                         * responses does not hold the shutdown forever. */
+                        dm_warn("connection %llu (%s): closed at the end of the shutdown "
+                                "deadline with %zu bytes unsent",
+                                (unsigned long long)c->id, c->peer, c->out_bytes);
+                        srv_conn_close(c);
+                        continue;
+                }
+                if (c->writes_pending > 0 && now - c->last_write_ms > idle) {
+                        dm_info("connection %llu (%s): closed, responses not read for %.0f s",
+                                (unsigned long long)c->id, c->peer, s->cfg.idle_timeout);
+                        srv_conn_close(c);
+                        continue;
+                }
+                if (c->frame_start_ms && !c->close_after_flush && c->reading &&
+                    now - c->frame_start_ms > frame) {
+                        char msg[128];
+                        snprintf(msg, sizeof(msg), "frame: not completed within %.3g s; closing",
+                                 s->cfg.frame_timeout);
+                        dm_info("connection %llu (%s): %s", (unsigned long long)c->id, c->peer,
+                                msg);
+                        uv_read_stop(&c->h.stream);
+                        c->reading = false;
+                        c->close_after_flush = true;
+                        srv_conn_error(c, 0, DREAM_E_TIMEOUT, msg);
+                        conn_maybe_finish(c);
+                        continue;
+                }
+                if (!c->frame_start_ms && c->inflight == 0 && c->writes_pending == 0 &&
+                    now - c->last_activity_ms > idle) {
+                        dm_debug("connection %llu (%s): idle for %.0f s, closing",
+                                 (unsigned long long)c->id, c->peer, s->cfg.idle_timeout);
+                        srv_conn_close(c);
+                }
+        }
+}
+
+/* ---- listeners ---------------------------------------------------------- */
+
+static void listener_close_cb(uv_handle_t *h)
+{
+        struct srv_listener *l = h->data;
+        struct srv *s = l->srv;
+
+        s->handles_open--;
+        srv_maybe_stop(s);
+}
+
+static int listener_open(struct srv *s, const char *text, char *errmsg, size_t errmsg_size)
+{
+        struct srv_listener *l;
+        struct srv_addr a;
+        int r;
+
+        r = srv_addr_parse(text, &a);
+        if (r < 0)
+                return fail(errmsg, errmsg_size, r, "bad listen address '%s'", text);
+        l = dm_calloc(1, sizeof(*l));
+        if (!l)
+                return DREAM_E_NOMEM;
+        l->srv = s;
+        l->is_unix = a.is_unix;
+        if (a.is_unix) {
+                struct stat st;
+
+                r = uv_pipe_init(s->loop, &l->h.pipe, 0);
+                if (r < 0)
+                        goto free_l;
+                /* A socket left by a previous run (stat/unlink: startup, before
+                 * the loop serves anything). */
+                if (lstat(a.path, &st) == 0 && S_ISSOCK(st.st_mode))
+                        unlink(a.path);
+                r = uv_pipe_bind(&l->h.pipe, a.path);
+                snprintf(l->name, sizeof(l->name), "unix:%s", a.path);
+                snprintf(l->unix_path, sizeof(l->unix_path), "%s", a.path);
+        } else {
+                struct sockaddr_storage ss;
+                int len = sizeof(ss);
+
+                r = uv_tcp_init(s->loop, &l->h.tcp);
+                if (r < 0)
+                        goto free_l;
+                if (a.is_v6)
+                        r = uv_ip6_addr(a.host, a.port, (struct sockaddr_in6 *)&ss);
+                else
+                        r = uv_ip4_addr(a.host, a.port, (struct sockaddr_in *)&ss);
+                if (r == 0)
+                        r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss,
+                                        a.is_v6 ? UV_TCP_IPV6ONLY : 0);
+                if (r == 0)
+                        r = uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len);
+                if (r == 0) {
+                        uint16_t port = a.is_v6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                                : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+                        snprintf(l->name, sizeof(l->name), a.is_v6 ? "[%s]:%u" : "%s:%u", a.host,
+                                 port);
+                }
+        }
+        l->h.handle.data = l;
+        s->handles_open++;
+        s->listeners[s->n_listeners++] = l;
+        if (r == 0)
+                r = uv_listen(&l->h.stream, 511, on_connection);
+        if (r < 0)
+                return fail(errmsg, errmsg_size, -EIO, "cannot listen on '%s': %s", text,
+                            uv_strerror(r));
+        return 0;
+free_l:
+        dm_free(l);
+        return fail(errmsg, errmsg_size, -EIO, "cannot listen on '%s': %s", text, uv_strerror(r));
+}
+
+/* ---- tokens --------------------------------------------------------------- */
+
+static const char *const role_words[] = {"ingest", "read", "train", "admin"};
+
+/* "role1,role2:" prefix (future: roles; for now every token grants all). */
+static const char *strip_roles(const char *line)
+{
+        const char *colon = strchr(line, ':');
+        const char *p = line;
+
+        if (!colon)
+                return line;
+        while (p < colon) {
+                size_t n = strcspn(p, ",:");
+                bool known = false;
+                for (size_t i = 0; i < sizeof(role_words) / sizeof(role_words[0]); i++)
+                        if (strlen(role_words[i]) == n && strncmp(p, role_words[i], n) == 0)
+                                known = true;
+                if (!known)
+                        return line;
+                p += n;
+                if (*p == ',')
+                        p++;
+        }
+        return colon + 1;
+}
+
+static int tokens_load(struct srv *s, const char *path, char *errmsg, size_t errmsg_size)
+{
+        struct dm_buf b;
+        char chunk[4096];
+        size_t pos = 0;
+        unsigned lineno = 0;
+        int fd, r = 0;
+
+        dm_buf_init(&b);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return fail(errmsg, errmsg_size, -errno, "cannot open token file '%s': %s", path,
+                            strerror(errno));
+        for (;;) {
+                ssize_t n = read(fd, chunk, sizeof(chunk));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = fail(errmsg, errmsg_size, -errno, "cannot read token file '%s': %s",
+                                 path, strerror(errno));
+                        goto release;
+                }
+                if (n == 0)
+                        break;
+                if (b.len + (size_t)n > SRV_MAX_TOKEN_FILE_BYTES) {
+                        r = fail(errmsg, errmsg_size, DREAM_E_LIMIT,
+                                 "token file '%s': larger than %u bytes", path,
+                                 SRV_MAX_TOKEN_FILE_BYTES);
+                        goto release;
+                }
+                r = dm_buf_append(&b, chunk, (size_t)n);
+                if (r < 0)
+                        goto release;
+        }
+        s->tokens = dm_calloc(SRV_MAX_TOKENS, sizeof(*s->tokens));
+        if (!s->tokens) {
+                r = DREAM_E_NOMEM;
+                goto release;
+        }
+        while (pos < b.len) {
+                const uint8_t *nl = memchr(b.data + pos, '\n', b.len - pos);
+                size_t n = nl ? (size_t)(nl - (b.data + pos)) : b.len - pos;
+                char *line = dm_malloc(n + 1);
+                const char *tok;
+                char *e;
+
+                lineno++;
+                if (!line) {
+                        r = DREAM_E_NOMEM;
+                        goto release;
+                }
+                memcpy(line, b.data + pos, n);
+                line[n] = '\0';
+                pos += n + (nl ? 1 : 0);
+                e = line + strlen(line);
+                while (e > line && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+                        *--e = '\0';
+                tok = line;
+                while (*tok == ' ' || *tok == '\t')
+                        tok++;
+                if (!tok[0] || tok[0] == '#') {
+                        dm_free(line);
+                        continue;
+                }
+                tok = strip_roles(tok);
+                if (!tok[0] || strlen(tok) > DREAM_MAX_TOKEN || s->n_tokens >= SRV_MAX_TOKENS) {
+                        dm_free(line);
+                        r = fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                 "token file '%s':%u: empty token, longer than %u bytes, or "
+                                 "more than %u tokens",
+                                 path, lineno, DREAM_MAX_TOKEN, SRV_MAX_TOKENS);
+                        goto release;
+                }
+                s->tokens[s->n_tokens] = dm_strdup(tok);
+                dm_free(line);
+                if (!s->tokens[s->n_tokens]) {
+                        r = DREAM_E_NOMEM;
+                        goto release;
+                }
+                s->n_tokens++;
+        }
+        if (s->n_tokens == 0)
+                r = fail(errmsg, errmsg_size, DREAM_E_INVAL, "token file '%s': no token in it",
+                         path);
+release:
+        dm_buf_release(&b);
+        close(fd);
+        return r;
+}
+
+/* Constant time in the contents of `given`: every configured token is
+ * compared over its own full length, with no early exit. */
+bool srv_token_ok(const struct srv *s, const char *given)
+{
+        size_t glen = strlen(given);
+        unsigned ok = 0;
+
+        for (uint32_t t = 0; t < s->n_tokens; t++) {
+                const char *tok = s->tokens[t];
+                size_t tlen = strlen(tok);
+                unsigned diff = (unsigned)(tlen != glen);
+
+                for (size_t i = 0; i < tlen; i++)
+                        diff |= (unsigned char)tok[i] ^ (unsigned char)given[glen ? i % glen : 0];
+                ok |= (unsigned)(diff == 0);
+        }
+        return ok != 0;
+}
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+static int config_copy(struct srv_config *dst, const struct srv_config *src)
+{
+        *dst = *src;
+        dst->n_listen = 0;
+        dst->data_dir = dst->token_file = dst->port_file = dst->config_file = NULL;
+        for (uint32_t i = 0; i < src->n_listen; i++) {
+                dst->listen[i] = dm_strdup(src->listen[i]);
+                if (!dst->listen[i])
+                        return DREAM_E_NOMEM;
+                dst->n_listen++;
+        }
+        if (!dst->n_listen) {
+                dst->listen[0] = dm_strdup(SRV_DEFAULT_LISTEN);
+                if (!dst->listen[0])
+                        return DREAM_E_NOMEM;
+                dst->n_listen = 1;
+        }
+        if ((src->data_dir && !(dst->data_dir = dm_strdup(src->data_dir))) ||
+            (src->token_file && !(dst->token_file = dm_strdup(src->token_file))))
+                return DREAM_E_NOMEM;
+        return 0;
+}
+
+static void stop_done(uv_handle_t *h)
+{
+        struct srv *s = h->data;
+
+        s->handles_open--;
+        srv_maybe_stop(s);
+}
+
+void srv_maybe_stop(struct srv *s)
+{
+        if (!s->draining || s->stopped)
+                return;
+        if (s->conns || s->pending_work > 0)
+                return;
+        if (!s->sweep_closed) {
+                s->sweep_closed = true;
+                uv_close((uv_handle_t *)&s->sweep, stop_done);
+                return;
+        }
+        if (s->handles_open > 0)
+                return;
+        /* Every response is out and no work is queued: close the store. */
+        s->stopped = true;
+        store_close(s->store);
+        s->store = NULL;
+        dm_info("dreamd stopped: store closed");
+        if (s->done)
+                s->done(s, s->done_arg);
+}
+
+int srv_new(uv_loop_t *loop, const struct srv_config *cfg, struct srv **ret, char *errmsg,
+            size_t errmsg_size)
+{
+        struct store_opts so;
+        struct srv *s;
+        int r;
+
+        s = dm_calloc(1, sizeof(*s));
+        if (!s)
+                return fail(errmsg, errmsg_size, DREAM_E_NOMEM, "out of memory");
+        s->loop = loop;
+        s->rbuf = dm_malloc(SRV_READ_BUFFER);
+        r = s->rbuf ? config_copy(&s->cfg, cfg) : DREAM_E_NOMEM;
+        if (r < 0) {
+                fail(errmsg, errmsg_size, r, "out of memory");
+                goto free_s;
+        }
+        if (s->cfg.token_file) {
+                r = tokens_load(s, s->cfg.token_file, errmsg, errmsg_size);
+                if (r < 0)
+                        goto free_s;
+        }
+        store_opts_default(&so);
+        if (s->cfg.map_size_max)
+                so.map_max = s->cfg.map_size_max;
+        if (so.map_initial > so.map_max)
+                so.map_initial = so.map_max;
+        if (s->cfg.seal_rows)
+                so.seal_rows = s->cfg.seal_rows;
+        r = store_open(s->cfg.data_dir, &so, &s->store);
+        if (r < 0) {
+                fail(errmsg, errmsg_size, r, "cannot open the store in '%s': %s", s->cfg.data_dir,
+                     dream_strerror(r));
+                goto free_s;
+        }
+        r = uv_timer_init(loop, &s->sweep);
+        if (r < 0) {
+                fail(errmsg, errmsg_size, -EIO, "uv_timer_init: %s", uv_strerror(r));
+                goto close_store;
+        }
+        s->sweep.data = s;
+        s->handles_open++;
+        s->start_ms = uv_now(loop);
+        uv_timer_start(&s->sweep, sweep_cb, 100, 100);
+        for (uint32_t i = 0; i < s->cfg.n_listen; i++) {
+                r = listener_open(s, s->cfg.listen[i], errmsg, errmsg_size);
+                if (r < 0)
+                        goto shutdown;
+        }
+        *ret = s;
+        return 0;
+
+shutdown:
+        /* Handles exist: close them and let them finish on the loop. */
+        srv_shutdown(s, NULL, NULL);
+        while (!s->stopped && uv_run(loop, UV_RUN_ONCE))
+                ;
+        srv_free(s);
+        return r;
+close_store:
+        store_close(s->store);
+free_s:
+        srv_free(s);
+        return r;
+}
+
+uint32_t srv_listener_count(const struct srv *s)
+{
+        return s->n_listeners;
+}
+
+const char *srv_listener_name(const struct srv *s, uint32_t i)
+{
+        return s->listeners[i]->name;
+}
+
+void srv_shutdown(struct srv *s, srv_done_cb done, void *arg)
+{
+        struct srv_conn *c, *next;
+
+        if (s->draining)
+                return;
+        s->draining = true;
+        s->drain_start_ms = now_ms(s);
+        s->done = done;
+        s->done_arg = arg;
+        for (uint32_t i = 0; i < s->n_listeners; i++) {
+                struct srv_listener *l = s->listeners[i];
+                if (l->unix_path[0])
+                        unlink(l->unix_path);
+                uv_close(&l->h.handle, listener_close_cb);
+        }
+        /* No new requests: stop reading; requests in flight finish and their
+         * responses are flushed before each connection closes. */
+        for (c = s->conns; c; c = next) {
+                next = c->next;
+                if (c->reading)
+                        uv_read_stop(&c->h.stream);
+                c->reading = false;
+                /* Streams waiting for the client to drain: end them. */
+                while (c->parked) {
+                        struct srv_job *j = c->parked;
+                        c->parked = j->next_parked;
+                        srv_conn_error(c, j->request_id, DREAM_E_CANCELLED,
+                                       "server is shutting down; stream ended (resume later)");
+                        c->inflight--;
+                        job_free(j);
+                        conn_unref(c);
+                }
+                conn_maybe_finish(c);
+        }
+        srv_maybe_stop(s);
+}
+
+void srv_free(struct srv *s)
+{
+        if (!s)
+                return;
+        for (uint32_t i = 0; i < s->n_listeners; i++)
+                dm_free(s->listeners[i]);
+        for (uint32_t i = 0; i < s->n_tokens; i++)
+                dm_free(s->tokens[i]);
+        dm_free(s->tokens);
+        dm_free(s->rbuf);
+        store_close(s->store);
+        srv_config_release(&s->cfg);
+        dm_free(s);
+}
+
+/* ---- jobs ----------------------------------------------------------------- */
+
+static void job_free(struct srv_job *j)
+{
+        if (!j)
+                return;
+        srv_job_state_free(j);
+        proto_request_free(j->req);
+        dm_buf_release(&j->out);
+        dm_free(j);
+}
+
+static void seal_work(uv_work_t *w)
+{
+        struct srv_seal *sj = w->data;
+
+        sj->r = store_seal(sj->srv->store, sj->dataset, false, &sj->sealed);
+}
+
+static void seal_after(uv_work_t *w, int status)
+{
+        struct srv_seal *sj = w->data;
+        struct srv *s = sj->srv;
+        struct srv_seal **pp;
+
+        (void)status;
+        if (sj->r < 0)
+                dm_error("sealing dataset '%s' failed: %s", sj->dataset, dream_strerror(sj->r));
+        else
+                dm_debug("sealed %llu rows of dataset '%s'", (unsigned long long)sj->sealed,
+                         sj->dataset);
+        for (pp = &s->sealing; *pp; pp = &(*pp)->next)
+                if (*pp == sj) {
+                        *pp = sj->next;
+                        break;
+                }
+        dm_free(sj->dataset);
+        dm_free(sj);
+        s->pending_work--;
+        srv_maybe_stop(s);
+}
+
+/* Schedule a background seal of `dataset`, unless one is already running
+ * (a running store_seal keeps sealing while enough rows are staged). */
+static void seal_schedule(struct srv *s, const char *dataset)
+{
+        struct srv_seal *sj;
+
+        for (sj = s->sealing; sj; sj = sj->next)
+                if (strcmp(sj->dataset, dataset) == 0)
+                        return;
+        sj = dm_calloc(1, sizeof(*sj));
+        if (!sj || !(sj->dataset = dm_strdup(dataset))) {
+                dm_free(sj);
+                dm_error("out of memory scheduling a seal of dataset '%s'", dataset);
+                return;
+        }
+        sj->srv = s;
+        sj->work.data = sj;
+        if (uv_queue_work(s->loop, &sj->work, seal_work, seal_after) < 0) {
+                dm_free(sj->dataset);
+                dm_free(sj);
+                return;
+        }
+        s->pending_work++;
+        sj->next = s->sealing;
+        s->sealing = sj;
+}
+
+static void job_work_cb(uv_work_t *w)
+{
+        srv_job_work(w->data);
+}
+
+static void job_after_cb(uv_work_t *w, int status)
+{
+        struct srv_job *j = w->data;
+        struct srv_conn *c = j->c;
+        struct srv *s = c->srv;
+
+        (void)status;
+        s->pending_work--;
+        c->last_activity_ms = now_ms(s); /* a long request does not count as idle time */
+        if (j->stream)
+                c->streams_running--;
+        if (j->rows_ingested)
+                __atomic_fetch_add(&s->stats.rows_ingested, j->rows_ingested, __ATOMIC_RELAXED);
+        j->rows_ingested = 0;
+        if (j->needs_seal && !s->draining)
+                seal_schedule(s, j->seal_dataset);
+        j->needs_seal = false;
+        srv_conn_write(c, &j->out);
+        if (!j->done && !c->closing && s->draining) {
+                srv_conn_error(c, j->request_id, DREAM_E_CANCELLED,
+                               "server is shutting down; stream ended (resume later)");
+                j->done = true;
+        }
+        if (j->done || c->closing) {
+                bool ordered = j->ordered;
+                c->inflight--;
+                job_free(j);
+                if (ordered)
+                        run_next_ordered(c);
+                resume_parked(c);
+                conn_maybe_finish(c);
+                conn_unref(c);
+        } else {
+                srv_job_queue(j); /* next chunk, now or once its turn comes */
+        }
+        srv_maybe_stop(s);
+}
+
+void srv_job_queue(struct srv_job *j)
+{
+        struct srv_conn *c = j->c;
+        struct srv *s = c->srv;
+        int r;
+
+        if (j->stream && !stream_may_run(c)) {
+                struct srv_job **pp = &c->parked;
+                while (*pp)
+                        pp = &(*pp)->next_parked;
+                j->next_parked = NULL;
+                *pp = j;
+                return;
+        }
+        j->work.data = j;
+        r = uv_queue_work(s->loop, &j->work, job_work_cb, job_after_cb);
+        if (r < 0) {
+                srv_conn_error(c, j->request_id, DREAM_E_INTERNAL,
+                               "cannot queue the request on the worker pool");
+                bool ordered = j->ordered;
+                c->inflight--;
+                job_free(j);
+                if (ordered)
+                        run_next_ordered(c);
+                conn_maybe_finish(c);
+                conn_unref(c);
+                return;
+        }
+        if (j->stream)
+                c->streams_running++;
+        s->pending_work++;
+}
+
+/* Start a job for req (taken) on connection c. */
+void srv_job_start(struct srv_conn *c, proto_request *req)
+{
+        struct srv_job *j = dm_calloc(1, sizeof(*j));
+
+        if (!j) {
+                srv_conn_error(c, req->request_id, DREAM_E_NOMEM, NULL);
+                proto_request_free(req);
+                return;
+        }
+        j->c = c;
+        j->srv = c->srv;
+        j->req = req;
+        j->request_id = req->request_id;
+        j->stream = req->body_case == DREAM__V1__REQUEST__BODY_EXPORT ||
+                    req->body_case == DREAM__V1__REQUEST__BODY_GET_BATCHES;
+        j->uptime_s = (uv_now(c->srv->loop) - c->srv->start_ms) / 1000;
+        j->conns_open = c->srv->n_conns;
+        switch (req->body_case) {
+        case DREAM__V1__REQUEST__BODY_CREATE_DATASET:
+        case DREAM__V1__REQUEST__BODY_DROP_DATASET:
+        case DREAM__V1__REQUEST__BODY_INGEST:
+        case DREAM__V1__REQUEST__BODY_FLUSH:
+                j->ordered = true;
+                break;
+        default:
+                break;
+        }
+        dm_buf_init(&j->out);
+        c->inflight++;
+        c->refs++;
+        if (j->ordered) {
+                if (c->ordered_busy) {
+                        struct srv_job **pp = &c->ordered;
+                        while (*pp)
+                                pp = &(*pp)->next_parked;
+                        *pp = j;
+                        return;
+                }
+                c->ordered_busy = true;
+        }
+        srv_job_queue(j);
+}

@@ -1,0 +1,939 @@
+/* Integration tests of libdream and of the dream CLI's network commands
+ * against a real dreamd (DREAMD in the environment; the CLI in DREAM),
+ * started on 127.0.0.1 port 0 with a temporary data directory.
+ *
+ * Usage: test_client GROUP, GROUP one of: library, batches, cli, errors,
+ * auth, resend. Each group starts its own daemon and stops it with SIGTERM,
+ * expecting exit status 0. Failures abort with the line of the check. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dream/client.h"
+#include "proto/dream.pb-c.h"
+
+extern char **environ;
+
+/* The daemon running, killed when a check fails so that none is left. */
+static pid_t running_daemon;
+
+static void fail_now(void)
+{
+        if (running_daemon > 0)
+                kill(running_daemon, SIGKILL);
+        abort();
+}
+
+#define CHECK(cond)                                                                                \
+        do {                                                                                       \
+                if (!(cond)) {                                                                     \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+                        fail_now();                                                                \
+                }                                                                                  \
+        } while (0)
+
+#define CHECK_OK(c, expr)                                                                          \
+        do {                                                                                       \
+                int r_ = (expr);                                                                   \
+                if (r_ != 0) {                                                                     \
+                        fprintf(stderr, "%s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #expr,         \
+                                dream_strerror(r_), dream_last_error(c));                          \
+                        fail_now();                                                                \
+                }                                                                                  \
+        } while (0)
+
+/* ---- the daemon -------------------------------------------------------------- */
+
+struct daemon {
+        pid_t pid;
+        char dir[64];
+        char addr[64];
+        char unix_addr[128]; /* "unix:DIR/dreamd.sock", also listened on */
+};
+
+/* Start dreamd on `listen` (a TCP address, reported on its first stdout
+ * line), plus the Unix socket when with_unix, with d->dir/data. */
+static void daemon_spawn(struct daemon *d, const char *listen, int with_unix,
+                         const char *token_file)
+{
+        const char *exe = getenv("DREAMD");
+        char data[128], log[128], line[256];
+        const char *argv[16];
+        posix_spawn_file_actions_t fa;
+        int pipefd[2], n = 0;
+        size_t len = 0;
+        unsigned port;
+
+        CHECK(exe != NULL);
+        snprintf(data, sizeof(data), "%s/data", d->dir);
+        snprintf(log, sizeof(log), "%s/dreamd.log", d->dir);
+        argv[n++] = exe;
+        argv[n++] = "--listen";
+        argv[n++] = listen;
+        if (with_unix) {
+                argv[n++] = "--listen";
+                snprintf(d->unix_addr, sizeof(d->unix_addr), "unix:%s/dreamd.sock", d->dir);
+                argv[n++] = d->unix_addr;
+        }
+        argv[n++] = "--data-dir";
+        argv[n++] = data;
+        if (token_file) {
+                argv[n++] = "--token-file";
+                argv[n++] = token_file;
+        }
+        argv[n] = NULL;
+        CHECK(pipe2(pipefd, O_CLOEXEC) == 0);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+        posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        CHECK(posix_spawn(&d->pid, exe, &fa, NULL, (char *const *)argv, environ) == 0);
+        running_daemon = d->pid;
+        posix_spawn_file_actions_destroy(&fa);
+        close(pipefd[1]);
+        while (len < sizeof(line) - 1) {
+                ssize_t k = read(pipefd[0], line + len, 1);
+                if (k <= 0 || line[len] == '\n')
+                        break;
+                len++;
+        }
+        line[len] = '\0';
+        close(pipefd[0]);
+        if (sscanf(line, "listening on 127.0.0.1:%u", &port) != 1) {
+                fprintf(stderr, "dreamd did not report its port (got '%s'); see %s\n", line, log);
+                fail_now();
+        }
+        snprintf(d->addr, sizeof(d->addr), "127.0.0.1:%u", port);
+}
+
+static void daemon_start(struct daemon *d, const char *token_file)
+{
+        snprintf(d->dir, sizeof(d->dir), "/tmp/dream-client-test-XXXXXX");
+        CHECK(mkdtemp(d->dir) != NULL);
+        daemon_spawn(d, "127.0.0.1:0", 1, token_file);
+}
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)st;
+        (void)flag;
+        (void)ftw;
+        return remove(p);
+}
+
+static void daemon_stop(struct daemon *d)
+{
+        int st;
+
+        CHECK(kill(d->pid, SIGTERM) == 0);
+        CHECK(waitpid(d->pid, &st, 0) == d->pid);
+        running_daemon = 0;
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        nftw(d->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static struct dream_client *client(const struct daemon *d, const char *token)
+{
+        struct dream_connect_opts o;
+        struct dream_client *c = NULL;
+
+        dream_connect_opts_default(&o);
+        o.io_timeout_ms = 20000;
+        o.client_name = "test_client";
+        CHECK(dream_connect(d->addr, &o, &c) == 0);
+        CHECK_OK(c, dream_hello(c, token, NULL));
+        return c;
+}
+
+/* ---- running the CLI ----------------------------------------------------------- */
+
+/* Run the dream CLI with DREAM_ADDR set; stdout into out (NUL-terminated,
+ * may be NULL), stderr into err. Returns the exit status. */
+static pid_t cli_spawn(const struct daemon *d, va_list ap)
+{
+        const char *exe = getenv("DREAM");
+        const char *argv[32];
+        char outp[128], errp[128], env_addr[96];
+        char *envp[256];
+        int ne = 0;
+        posix_spawn_file_actions_t fa;
+        pid_t pid;
+        int n = 0;
+
+        CHECK(exe != NULL);
+        argv[n++] = exe;
+        for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 31;)
+                argv[n++] = a;
+        argv[n] = NULL;
+        snprintf(outp, sizeof(outp), "%s/cli.out", d->dir);
+        snprintf(errp, sizeof(errp), "%s/cli.err", d->dir);
+        snprintf(env_addr, sizeof(env_addr), "DREAM_ADDR=%s", d->addr);
+        /* The environment (sanitizer options...) without DREAM_ADDR, plus ours. */
+        for (char **e = environ; *e && ne < 254; e++)
+                if (strncmp(*e, "DREAM_ADDR=", 11) != 0)
+                        envp[ne++] = *e;
+        envp[ne++] = env_addr;
+        envp[ne] = NULL;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_addopen(&fa, 2, errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        CHECK(posix_spawn(&pid, exe, &fa, NULL, (char *const *)argv, envp) == 0);
+        posix_spawn_file_actions_destroy(&fa);
+        return pid;
+}
+
+/* Wait for a CLI started by cli_spawn: its output as for run_cli. */
+static int cli_wait(const struct daemon *d, pid_t pid, char *out, size_t out_size, char *err,
+                    size_t err_size)
+{
+        char outp[128], errp[128];
+        int st;
+
+        snprintf(outp, sizeof(outp), "%s/cli.out", d->dir);
+        snprintf(errp, sizeof(errp), "%s/cli.err", d->dir);
+        CHECK(waitpid(pid, &st, 0) == pid);
+        for (int k = 0; k < 2; k++) {
+                char *buf = k ? err : out;
+                size_t size = k ? err_size : out_size;
+                FILE *f;
+                size_t got;
+
+                if (!buf)
+                        continue;
+                f = fopen(k ? errp : outp, "r");
+                CHECK(f != NULL);
+                got = fread(buf, 1, size - 1, f);
+                buf[got] = '\0';
+                fclose(f);
+        }
+        CHECK(WIFEXITED(st));
+        return WEXITSTATUS(st);
+}
+
+static int run_cli(const struct daemon *d, char *out, size_t out_size, char *err, size_t err_size,
+                   ...)
+{
+        va_list ap;
+        pid_t pid;
+
+        va_start(ap, err_size);
+        pid = cli_spawn(d, ap);
+        va_end(ap);
+        return cli_wait(d, pid, out, out_size, err, err_size);
+}
+
+static pid_t run_cli_async(const struct daemon *d, ...)
+{
+        va_list ap;
+        pid_t pid;
+
+        va_start(ap, d);
+        pid = cli_spawn(d, ap);
+        va_end(ap);
+        return pid;
+}
+
+/* ---- CSV comparison by numbers ---------------------------------------------------- */
+
+static char *slurp(const char *path, size_t *ret_len)
+{
+        FILE *f = fopen(path, "rb");
+        char *b;
+        long n;
+
+        CHECK(f != NULL);
+        CHECK(fseek(f, 0, SEEK_END) == 0);
+        n = ftell(f);
+        CHECK(n >= 0);
+        rewind(f);
+        b = malloc((size_t)n + 1);
+        CHECK(b != NULL);
+        CHECK(fread(b, 1, (size_t)n, f) == (size_t)n);
+        b[n] = '\0';
+        fclose(f);
+        if (ret_len)
+                *ret_len = (size_t)n;
+        return b;
+}
+
+/* Same header line, then the same numbers cell by cell. */
+static void csv_same_numbers(const char *pa, const char *pb)
+{
+        char *a = slurp(pa, NULL), *b = slurp(pb, NULL);
+        char *la = strchr(a, '\n'), *lb = strchr(b, '\n');
+        char *p, *q;
+        size_t cells = 0;
+
+        CHECK(la && lb && la - a == lb - b && memcmp(a, b, (size_t)(la - a)) == 0);
+        p = la + 1;
+        q = lb + 1;
+        while (*p && *q) {
+                char *ep, *eq;
+                double x = strtod(p, &ep), y = strtod(q, &eq);
+                CHECK(ep != p && eq != q);
+                CHECK(x == y || (isnan(x) && isnan(y)));
+                CHECK(*ep == *eq);
+                p = *ep ? ep + 1 : ep;
+                q = *eq ? eq + 1 : eq;
+                cells++;
+        }
+        CHECK(*p == '\0' && *q == '\0');
+        CHECK(cells > 0);
+        free(a);
+        free(b);
+}
+
+/* ---- group: library ------------------------------------------------------------------ */
+
+#define LIB_ROWS 5000u
+
+static int64_t f64_bits(double x)
+{
+        int64_t b;
+        memcpy(&b, &x, sizeof(b));
+        return b;
+}
+
+struct lib_data {
+        int64_t id[LIB_ROWS], dec[LIB_ROWS], f[LIB_ROWS], label[LIB_ROWS];
+};
+
+static void lib_fill(struct lib_data *x)
+{
+        for (uint32_t i = 0; i < LIB_ROWS; i++) {
+                x->id[i] = i;
+                x->dec[i] = (int64_t)(i * 37 % 2001) - 1000; /* -10.00..10.00, scale 2 */
+                x->f[i] = f64_bits(i % 97 == 0 ? NAN : 1.0 / (i + 1));
+                x->label[i] = i % 3;
+        }
+}
+
+static void lib_rows(const struct lib_data *x, uint32_t first, uint32_t n, struct dream_values v[4],
+                     struct dream_rows *r)
+{
+        v[0] = (struct dream_values){DREAM_KIND_INT, 0, x->id + first};
+        v[1] = (struct dream_values){DREAM_KIND_DECIMAL, 2, x->dec + first};
+        v[2] = (struct dream_values){DREAM_KIND_F64, 0, x->f + first};
+        v[3] = (struct dream_values){DREAM_KIND_INT, 0, x->label + first};
+        *r = (struct dream_rows){n, 4, v};
+}
+
+struct export_check {
+        const struct lib_data *x;
+        uint64_t next;
+};
+
+static int export_cb(void *arg, uint64_t first_row, const struct dream_rows *rows)
+{
+        struct export_check *e = arg;
+
+        CHECK(first_row == e->next);
+        CHECK(rows->n_cols == 4);
+        for (uint32_t i = 0; i < rows->n_rows; i++) {
+                uint64_t k = first_row + i;
+                double dv;
+
+                CHECK(rows->cols[0].v[i] == e->x->id[k]);
+                /* The server may hold decimals at another scale: compare values. */
+                dv = rows->cols[1].kind == DREAM_KIND_DECIMAL
+                         ? (double)rows->cols[1].v[i] / pow(10, rows->cols[1].scale)
+                         : (double)rows->cols[1].v[i];
+                CHECK(fabs(dv - (double)e->x->dec[k] / 100) < 1e-9);
+                CHECK(rows->cols[2].kind == DREAM_KIND_F64);
+                CHECK(rows->cols[2].v[i] == e->x->f[k]);
+                CHECK(rows->cols[3].v[i] == e->x->label[k]);
+        }
+        e->next += rows->n_rows;
+        return 0;
+}
+
+static int raw_cb(void *arg, const void *resp, size_t len, int more)
+{
+        Dream__V1__Response *r = dream__v1__response__unpack(NULL, len, resp);
+        CHECK(r != NULL);
+        CHECK(!more);
+        CHECK(r->body_case == DREAM__V1__RESPONSE__BODY_SERVER_INFO);
+        CHECK(r->server_info->protocol_version == 1);
+        *(int *)arg = 1;
+        dream__v1__response__free_unpacked(r, NULL);
+        return 0;
+}
+
+static void group_library(void)
+{
+        static struct lib_data x;
+        struct daemon d;
+        struct dream_client *c;
+        struct dream_column cols[4] = {{"id", DREAM_KIND_INT, 0},
+                                       {"dec", DREAM_KIND_DECIMAL, 2},
+                                       {"f", DREAM_KIND_F64, 0},
+                                       {"label", DREAM_KIND_INT, 0}};
+        struct dream_schema schema = {cols, 4, "label", DREAM_TASK_CLASSIFICATION, 3};
+        struct dream_values v[4];
+        struct dream_rows rows;
+        struct dream_ingest_ack ack;
+        struct dream_dataset_info *info;
+        struct dream_dataset_list *list;
+        struct dream_flush_result fr;
+        struct export_check ec = {&x, 0};
+        uint64_t ids[5], got;
+        int seen = 0;
+
+        lib_fill(&x);
+        daemon_start(&d, NULL);
+        c = client(&d, NULL);
+        CHECK_OK(c, dream_dataset_create(c, "lib", &schema));
+        CHECK(dream_dataset_create(c, "lib", &schema) == DREAM_E_EXISTS);
+        CHECK(strstr(dream_last_error(c), "lib") != NULL);
+
+        /* Five blocks of 1000 rows, one at a time, each acknowledged in
+         * order (pipelining is tested below on several datasets). */
+        for (uint32_t b = 0; b < 5; b++) {
+                lib_rows(&x, b * 1000, 1000, v, &rows);
+                CHECK_OK(c, dream_ingest(c, "lib", 100 + b, &rows, &ack));
+                CHECK(ack.first_row == b * 1000 && ack.rows == 1000 && !ack.duplicate);
+                CHECK(ack.client_batch_id == 100 + b);
+        }
+        /* Idempotent re-send: same batch id, nothing stored again. */
+        lib_rows(&x, 2000, 1000, v, &rows);
+        CHECK_OK(c, dream_ingest(c, "lib", 102, &rows, &ack));
+        CHECK(ack.duplicate && ack.first_row == 2000 && ack.rows == 1000);
+
+        CHECK_OK(c, dream_dataset_describe(c, "lib", &info));
+        CHECK(strcmp(info->name, "lib") == 0 && strcmp(info->target, "label") == 0);
+        CHECK(info->rows == LIB_ROWS && info->columns == 4);
+        CHECK(info->task == DREAM_TASK_CLASSIFICATION);
+        CHECK(strcmp(info->schema[1].name, "dec") == 0);
+        CHECK(info->schema[1].kind == DREAM_KIND_DECIMAL && info->schema[1].scale == 2);
+        dream_dataset_info_free(info);
+
+        /* Export: every value back, in order, before and after sealing. */
+        CHECK_OK(c, dream_export(c, "lib", 0, 0, export_cb, &ec, &got));
+        CHECK(got == LIB_ROWS && ec.next == LIB_ROWS);
+        CHECK_OK(c, dream_flush(c, "lib", &fr));
+        CHECK(fr.rows_sealed == LIB_ROWS);
+        CHECK_OK(c, dream_dataset_describe(c, "lib", &info));
+        CHECK(info->segments >= 1 && info->staged_rows == 0 && info->rows == LIB_ROWS);
+        dream_dataset_info_free(info);
+        ec.next = 1234;
+        CHECK_OK(c, dream_export(c, "lib", 1234, 100, export_cb, &ec, &got));
+        CHECK(got == 100 && ec.next == 1334);
+        ec.next = 0;
+        CHECK_OK(c, dream_export(c, "lib", 0, 0, export_cb, &ec, &got));
+        CHECK(got == LIB_ROWS);
+
+        /* Pipelining: five requests to five datasets in flight, their
+         * acknowledgements collected in reverse order. */
+        for (int k = 0; k < 5; k++) {
+                char name[16];
+                snprintf(name, sizeof(name), "p%d", k);
+                CHECK_OK(c, dream_dataset_create(c, name, &schema));
+        }
+        for (int k = 0; k < 5; k++) {
+                char name[16];
+                snprintf(name, sizeof(name), "p%d", k);
+                lib_rows(&x, (uint32_t)k * 100, 100 + (uint32_t)k, v, &rows);
+                CHECK_OK(c, dream_ingest_send(c, name, 7, &rows, &ids[k]));
+        }
+        for (int k = 4; k >= 0; k--) {
+                CHECK_OK(c, dream_ingest_wait(c, ids[k], &ack));
+                CHECK(ack.rows == 100u + (uint32_t)k && ack.first_row == 0 && !ack.duplicate);
+        }
+        CHECK(dream_ingest_wait(c, ids[0], &ack) == DREAM_E_INVAL); /* already collected */
+
+        CHECK_OK(c, dream_dataset_list(c, &list));
+        CHECK(list->n == 6 && strcmp(list->items[0].name, "lib") == 0);
+        CHECK(list->items[0].rows == LIB_ROWS && list->items[1].rows == 100);
+        dream_dataset_list_free(list);
+
+        /* Errors with the server's message; the connection stays usable. */
+        CHECK(dream_dataset_describe(c, "nope", &info) == DREAM_E_NOTFOUND);
+        CHECK(strstr(dream_last_error(c), "nope") != NULL);
+        lib_rows(&x, 0, 10, v, &rows);
+        rows.n_cols = 3;
+        CHECK(dream_ingest(c, "lib", 0, &rows, &ack) == DREAM_E_SCHEMA);
+        CHECK(dream_ingest(c, "nope", 0, &rows, &ack) == DREAM_E_NOTFOUND);
+        CHECK(dream_export(c, "lib", LIB_ROWS + 1, 0, export_cb, &ec, &got) == DREAM_E_RANGE);
+
+        /* The generic call with a serialized request. */
+        {
+                Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+                Dream__V1__ServerInfo si = DREAM__V1__SERVER_INFO__INIT;
+                uint8_t buf[64];
+                size_t n;
+
+                req.request_id = 999; /* replaced by the library */
+                req.body_case = DREAM__V1__REQUEST__BODY_SERVER_INFO;
+                req.server_info = &si;
+                n = dream__v1__request__pack(&req, buf);
+                CHECK_OK(c, dream_call(c, buf, n, raw_cb, &seen));
+                CHECK(seen == 1);
+        }
+
+        CHECK_OK(c, dream_dataset_drop(c, "p0"));
+        CHECK(dream_dataset_drop(c, "p0") == DREAM_E_NOTFOUND);
+        dream_close(c);
+
+        /* The same daemon over its Unix socket. */
+        CHECK(dream_connect(d.unix_addr, NULL, &c) == 0);
+        CHECK_OK(c, dream_hello(c, NULL, NULL));
+        CHECK_OK(c, dream_dataset_list(c, &list));
+        CHECK(list->n == 5);
+        dream_dataset_list_free(list);
+        dream_close(c);
+        daemon_stop(&d);
+}
+
+/* ---- group: batches ------------------------------------------------------------------ */
+
+struct batch_seen {
+        uint8_t *count; /* per row id */
+        uint32_t n_rows;
+        uint64_t rows, batches;
+        uint8_t token[DREAM_RESUME_TOKEN_MAX];
+        size_t token_len;
+        uint64_t position;
+};
+
+static int batch_cb(void *arg, const struct dream_batch *b)
+{
+        struct batch_seen *s = arg;
+
+        CHECK(b->d == 3 && b->targets != NULL && b->weights == NULL);
+        for (uint32_t i = 0; i < b->n; i++) {
+                float id = b->features[(size_t)i * b->d];
+                CHECK(id >= 0 && id < (float)s->n_rows && id == floorf(id));
+                s->count[(uint32_t)id]++;
+                CHECK(b->targets[i] == (float)((uint32_t)id % 3));
+        }
+        s->rows += b->n;
+        s->batches++;
+        s->position = b->position;
+        CHECK(b->resume_token_len > 0 && b->resume_token_len <= sizeof(s->token));
+        memcpy(s->token, b->resume_token, b->resume_token_len);
+        s->token_len = b->resume_token_len;
+        return 0;
+}
+
+static int stop_cb(void *arg, const struct dream_batch *b)
+{
+        (void)arg;
+        (void)b;
+        return 5;
+}
+
+static int condensed_cb(void *arg, const struct dream_batch *b)
+{
+        (void)arg;
+        CHECK(b->n > 0 && b->d == 3 && b->weights != NULL);
+        for (uint32_t i = 0; i < b->n; i++)
+                CHECK(b->weights[i] >= 1);
+        return 0;
+}
+
+static void group_batches(void)
+{
+        static struct lib_data x;
+        struct daemon d;
+        struct dream_client *c;
+        struct dream_column cols[4] = {{"id", DREAM_KIND_INT, 0},
+                                       {"dec", DREAM_KIND_DECIMAL, 2},
+                                       {"f", DREAM_KIND_F64, 0},
+                                       {"label", DREAM_KIND_INT, 0}};
+        struct dream_schema schema = {cols, 4, "label", DREAM_TASK_CLASSIFICATION, 3};
+        struct dream_values v[4];
+        struct dream_rows rows;
+        struct dream_batch_opts o;
+        struct batch_seen s;
+        uint8_t count[LIB_ROWS];
+
+        lib_fill(&x);
+        for (uint32_t i = 0; i < LIB_ROWS; i++)
+                x.f[i] = f64_bits(0.5); /* finite features */
+        daemon_start(&d, NULL);
+        c = client(&d, NULL);
+        CHECK_OK(c, dream_dataset_create(c, "b", &schema));
+        lib_rows(&x, 0, LIB_ROWS, v, &rows);
+        CHECK_OK(c, dream_ingest(c, "b", 1, &rows, NULL));
+
+        /* rows mode: every row exactly once per epoch, for two epochs. */
+        for (uint32_t epoch = 0; epoch < 2; epoch++) {
+                memset(count, 0, sizeof(count));
+                memset(&s, 0, sizeof(s));
+                s.count = count;
+                s.n_rows = LIB_ROWS;
+                dream_batch_opts_default(&o);
+                o.mode = DREAM_BATCH_ROWS;
+                o.batch_size = 64;
+                o.seed = 42;
+                o.epoch = epoch;
+                CHECK_OK(c, dream_get_batches(c, "b", &o, batch_cb, &s));
+                CHECK(s.rows == LIB_ROWS && s.batches == (LIB_ROWS + 63) / 64);
+                for (uint32_t i = 0; i < LIB_ROWS; i++)
+                        CHECK(count[i] == 1);
+        }
+
+        /* Resume: 10 batches, then the rest from the token, on a new
+         * connection: no row repeated or skipped. */
+        memset(count, 0, sizeof(count));
+        memset(&s, 0, sizeof(s));
+        s.count = count;
+        s.n_rows = LIB_ROWS;
+        dream_batch_opts_default(&o);
+        o.mode = DREAM_BATCH_ROWS;
+        o.batch_size = 100;
+        o.seed = 7;
+        o.max_batches = 10;
+        CHECK_OK(c, dream_get_batches(c, "b", &o, batch_cb, &s));
+        CHECK(s.rows == 1000 && s.position == 1000);
+        dream_close(c);
+        c = client(&d, NULL);
+        {
+                uint8_t token[DREAM_RESUME_TOKEN_MAX];
+                size_t len = s.token_len;
+
+                memcpy(token, s.token, len);
+                dream_batch_opts_default(&o);
+                o.mode = DREAM_BATCH_ROWS;
+                o.batch_size = 100;
+                o.resume_token = token;
+                o.resume_token_len = len;
+                CHECK_OK(c, dream_get_batches(c, "b", &o, batch_cb, &s));
+        }
+        CHECK(s.rows == LIB_ROWS);
+        for (uint32_t i = 0; i < LIB_ROWS; i++)
+                CHECK(count[i] == 1);
+
+        /* A callback stopping the stream: its value comes back and the
+         * connection stays usable. */
+        dream_batch_opts_default(&o);
+        o.mode = DREAM_BATCH_ROWS;
+        o.batch_size = 10;
+        CHECK(dream_get_batches(c, "b", &o, stop_cb, NULL) == 5);
+        {
+                struct dream_dataset_info *info;
+                CHECK_OK(c, dream_dataset_describe(c, "b", &info));
+                CHECK(info->rows == LIB_ROWS);
+                dream_dataset_info_free(info);
+        }
+        /* condensed and sample modes. */
+        o.mode = DREAM_BATCH_SAMPLE;
+        o.budget_rows = 500;
+        o.batch_size = 100;
+        memset(&s, 0, sizeof(s));
+        memset(count, 0, sizeof(count));
+        s.count = count;
+        s.n_rows = LIB_ROWS;
+        CHECK_OK(c, dream_get_batches(c, "b", &o, batch_cb, &s));
+        CHECK(s.rows == 500);
+        for (uint32_t i = 0; i < LIB_ROWS; i++)
+                CHECK(count[i] <= 1);
+        o.mode = DREAM_BATCH_CONDENSED;
+        o.budget_rows = 0;
+        o.budget_fraction = 0.05;
+        CHECK_OK(c, dream_get_batches(c, "b", &o, condensed_cb, &s));
+        dream_close(c);
+        dream_close(NULL);
+        daemon_stop(&d);
+}
+
+/* ---- group: cli --------------------------------------------------------------------- */
+
+static void write_csv(const char *path, uint32_t n, int variant)
+{
+        FILE *f = fopen(path, "w");
+
+        CHECK(f != NULL);
+        fprintf(f, variant ? "id,x,y\n" : "id,price,ratio,big,label\n");
+        for (uint32_t i = 0; i < n; i++) {
+                if (variant)
+                        fprintf(f, "%u,%u,%u\n", i, i * 2, i * 3);
+                else
+                        fprintf(f, "%u,%d.%02u,%g,%lld,%u\n", i, (int)(i % 1000) - 500,
+                                (i * 7) % 100, 1.0 / (i + 3), (long long)i * 1000003ll - 7, i % 4);
+        }
+        CHECK(fclose(f) == 0);
+}
+
+static void group_cli(void)
+{
+        static char out[1 << 16], err[1 << 12];
+        struct daemon d;
+        char in[160], exp[160], bat[160];
+        int rc;
+
+        daemon_start(&d, NULL);
+        snprintf(in, sizeof(in), "%s/in.csv", d.dir);
+        snprintf(exp, sizeof(exp), "%s/exp.csv", d.dir);
+        snprintf(bat, sizeof(bat), "%s/bat.csv", d.dir);
+        write_csv(in, 20000, 0);
+
+        /* 7 requests pipelined 8 deep: the export below must keep file order. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "ds", in,
+                     "--rows-per-request", "3000", "--window", "8", NULL);
+        if (rc)
+                fprintf(stderr, "%s", err);
+        CHECK(rc == 0 && strstr(out, "ingested 20000 rows") != NULL);
+        /* Appending the same file again (new batch ids: rows are added). */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "--json", "ingest", "ds2", in, NULL);
+        CHECK(rc == 0 && strstr(out, "\"rows\":20000") && strstr(out, "\"created\":true"));
+
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "info", "ds", "--json", NULL);
+        CHECK(rc == 0);
+        {
+                static const char *const keys[] = {
+                    "\"name\":\"ds\"",   "\"task\":\"classification\"",
+                    "\"rows\":20000",    "\"columns\":5",
+                    "\"segments\":",     "\"staged_rows\":",
+                    "\"stored_bytes\":", "\"csv_bytes\":",
+                    "\"bases\":",        "\"ratio\":",
+                };
+                for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                        CHECK(strstr(out, keys[i]) != NULL);
+        }
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-o", exp, NULL);
+        CHECK(rc == 0);
+        csv_same_numbers(in, exp);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "flush", "ds", NULL);
+        CHECK(rc == 0 && strstr(out, "20000 rows sealed"));
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-o", exp, NULL);
+        CHECK(rc == 0);
+        csv_same_numbers(in, exp);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "--rows", "5:8", NULL);
+        CHECK(rc == 0 && strncmp(out, "id,price,ratio,big,label\n5,", 27) == 0);
+        CHECK(strstr(out, "\n7,") && !strstr(out, "\n8,"));
+
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", "--json", NULL);
+        CHECK(rc == 0 && strstr(out, "\"name\":\"ds\"") && strstr(out, "\"name\":\"ds2\""));
+
+        /* batch, rows mode: every row once. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "batch", "ds", "--size", "333",
+                     "--mode", "rows", "--seed", "5", "-o", bat, "--json", NULL);
+        CHECK(rc == 0 && strstr(out, "\"rows\":20000"));
+        {
+                char *b = slurp(bat, NULL), *p = strchr(b, '\n');
+                static uint8_t seen[20000];
+                uint32_t lines = 0;
+
+                CHECK(p && strncmp(b, "id,price,ratio,big,target\n", 26) == 0);
+                for (p++; *p; lines++) {
+                        long id = strtol(p, &p, 10);
+                        CHECK(id >= 0 && id < 20000 && seen[id] == 0);
+                        seen[id] = 1;
+                        p = strchr(p, '\n');
+                        CHECK(p);
+                        p++;
+                }
+                CHECK(lines == 20000);
+                free(b);
+        }
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "batch", "ds", "--size", "10",
+                     "--mode", "condensed", "--budget", "1%", NULL);
+        CHECK(rc == 0 && strstr(out, ",weight\n"));
+
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "drop", "ds2", NULL);
+        CHECK(rc == 0);
+        daemon_stop(&d);
+}
+
+/* ---- group: errors (distinct exit codes) --------------------------------------------- */
+
+static void group_errors(void)
+{
+        static char out[1 << 12], err[1 << 12];
+        struct daemon d;
+        struct sockaddr_in a;
+        socklen_t alen = sizeof(a);
+        char in[160], other[160], addr[64];
+        int rc, fd;
+
+        daemon_start(&d, NULL);
+        snprintf(in, sizeof(in), "%s/in.csv", d.dir);
+        snprintf(other, sizeof(other), "%s/other.csv", d.dir);
+        write_csv(in, 100, 0);
+        write_csv(other, 100, 1);
+
+        /* Unreachable: a port nobody listens on. */
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        memset(&a, 0, sizeof(a));
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+        CHECK(getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
+        snprintf(addr, sizeof(addr), "127.0.0.1:%u", ntohs(a.sin_port));
+        close(fd);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "-s", addr, "ls", NULL);
+        CHECK(rc == 5 && strstr(err, "cannot connect") && strchr(err, '\n') == strrchr(err, '\n'));
+        {
+                struct dream_client *c = NULL;
+                CHECK(dream_connect(addr, NULL, &c) == -ECONNREFUSED && c == NULL);
+                CHECK(dream_connect("unix:/nonexistent/dreamd.sock", NULL, &c) == -ENOENT);
+                CHECK(dream_connect("bad address", NULL, &c) == DREAM_E_INVAL);
+        }
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "-s", "not an address", "ls", NULL);
+        CHECK(rc == 1);
+
+        /* Unknown dataset. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "info", "nope", NULL);
+        CHECK(rc == 7 && strstr(err, "nope"));
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "nope", NULL);
+        CHECK(rc == 7);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "drop", "nope", NULL);
+        CHECK(rc == 7);
+
+        /* Schema mismatch: another table into an existing dataset. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "ds", in, NULL);
+        CHECK(rc == 0);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "ds", other, NULL);
+        CHECK(rc == 8 && strstr(err, "schema") && strchr(err, '\n') == strrchr(err, '\n'));
+        /* Bad input and usage. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "ds", "/nonexistent.csv",
+                     NULL);
+        CHECK(rc == 2);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "batch", "ds", NULL);
+        CHECK(rc == 1);
+        daemon_stop(&d);
+}
+
+/* ---- group: resend: the daemon killed in the middle of an ingest ------------------- */
+
+static void group_resend(void)
+{
+        static char out[1 << 12], err[1 << 12];
+        struct daemon d;
+        struct dream_client *c;
+        struct dream_dataset_info *info = NULL;
+        char in[160], exp[160];
+        uint64_t rows = 0;
+        int rc, st, killed = 0;
+        pid_t cli;
+
+        daemon_start(&d, NULL);
+        snprintf(in, sizeof(in), "%s/in.csv", d.dir);
+        snprintf(exp, sizeof(exp), "%s/exp.csv", d.dir);
+        write_csv(in, 200000, 0);
+        cli = run_cli_async(&d, "ingest", "rs", in, "--rows-per-request", "500", NULL);
+        /* Wait until some rows, not all, are committed; then SIGKILL the
+         * daemon (no drain) and start it again on the same port. */
+        c = client(&d, NULL);
+        for (int i = 0; i < 20000; i++) {
+                int r = dream_dataset_describe(c, "rs", &info);
+                CHECK(r == 0 || r == DREAM_E_NOTFOUND);
+                rows = r == 0 ? info->rows : 0;
+                dream_dataset_info_free(info);
+                info = NULL;
+                if (rows > 0)
+                        break;
+                usleep(1000);
+        }
+        dream_close(c);
+        if (rows > 0 && rows < 200000) {
+                CHECK(kill(d.pid, SIGKILL) == 0);
+                CHECK(waitpid(d.pid, &st, 0) == d.pid);
+                running_daemon = 0;
+                usleep(100000);
+                daemon_spawn(&d, d.addr, 0, NULL);
+                killed = 1;
+        }
+        rc = cli_wait(&d, cli, out, sizeof(out), err, sizeof(err));
+        if (rc != 0)
+                fprintf(stderr, "%s", err);
+        CHECK(rc == 0 && strstr(out, "ingested 200000 rows"));
+        if (killed)
+                CHECK(strstr(err, "reconnecting") != NULL);
+        else
+                fprintf(stderr, "note: the ingest finished before the daemon could be killed\n");
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "rs", "-o", exp, NULL);
+        CHECK(rc == 0);
+        csv_same_numbers(in, exp);
+        daemon_stop(&d);
+}
+
+/* ---- group: auth ----------------------------------------------------------------------- */
+
+static void group_auth(void)
+{
+        static char out[1 << 12], err[1 << 12];
+        struct daemon d;
+        char tok[160], bad[160], path[64];
+        struct dream_client *c;
+        struct dream_connect_opts o;
+        struct dream_hello_info hi;
+        struct dream_dataset_list *l;
+        FILE *f;
+        int rc;
+
+        snprintf(path, sizeof(path), "/tmp/dream-client-tok-XXXXXX");
+        CHECK(mkdtemp(path) != NULL);
+        snprintf(tok, sizeof(tok), "%s/token", path);
+        snprintf(bad, sizeof(bad), "%s/bad", path);
+        f = fopen(tok, "w");
+        CHECK(f && fputs("s3cret-token-0123456789\n", f) >= 0 && fclose(f) == 0);
+        f = fopen(bad, "w");
+        CHECK(f && fputs("wrong\n", f) >= 0 && fclose(f) == 0);
+        daemon_start(&d, tok);
+
+        dream_connect_opts_default(&o);
+        CHECK(dream_connect(d.addr, &o, &c) == 0);
+        CHECK(dream_dataset_list(c, &l) == DREAM_E_AUTH); /* before hello */
+        CHECK(dream_hello(c, "wrong", &hi) == DREAM_E_AUTH);
+        CHECK(strstr(dream_last_error(c), "token") != NULL);
+        dream_close(c);
+        CHECK(dream_connect(d.addr, &o, &c) == 0);
+        CHECK_OK(c, dream_hello(c, "s3cret-token-0123456789", &hi));
+        CHECK(hi.auth_required && hi.authenticated && hi.protocol_version == 1);
+        CHECK_OK(c, dream_dataset_list(c, &l));
+        dream_dataset_list_free(l);
+        dream_close(c);
+
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", NULL);
+        CHECK(rc == 6 && strstr(err, "authentication"));
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", "--token-file", bad, NULL);
+        CHECK(rc == 6);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "--token-file", tok, "ls", NULL);
+        CHECK(rc == 0);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", "--token-file",
+                     "/nonexistent-token", NULL);
+        CHECK(rc == 2);
+        daemon_stop(&d);
+        unlink(tok);
+        unlink(bad);
+        rmdir(path);
+}
+
+int main(int argc, char **argv)
+{
+        signal(SIGPIPE, SIG_IGN);
+        if (argc != 2) {
+                fprintf(stderr, "usage: test_client library|batches|cli|errors|auth|resend\n");
+                return 2;
+        }
+        if (strcmp(argv[1], "library") == 0)
+                group_library();
+        else if (strcmp(argv[1], "batches") == 0)
+                group_batches();
+        else if (strcmp(argv[1], "cli") == 0)
+                group_cli();
+        else if (strcmp(argv[1], "errors") == 0)
+                group_errors();
+        else if (strcmp(argv[1], "auth") == 0)
+                group_auth();
+        else if (strcmp(argv[1], "resend") == 0)
+                group_resend();
+        else
+                return 2;
+        return 0;
+}
