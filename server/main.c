@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -18,6 +19,8 @@
 
 struct daemon {
         uv_signal_t sigterm, sigint, sighup; /* handles first in their own structs */
+        uv_timer_t watchdog;                 /* systemd watchdog pings, when asked for */
+        bool watchdog_on;
         struct srv *srv;
         const struct srv_config *cfg;
         bool log_level_from_flag;
@@ -29,6 +32,8 @@ static void on_done(struct srv *s, void *arg)
         struct daemon *d = arg;
 
         (void)s;
+        if (d->watchdog_on)
+                uv_close((uv_handle_t *)&d->watchdog, NULL);
         uv_close((uv_handle_t *)&d->sigterm, NULL);
         uv_close((uv_handle_t *)&d->sigint, NULL);
         uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -43,9 +48,18 @@ static void on_stop_signal(uv_signal_t *h, int signum)
                 return;
         }
         d->stopping = true;
+        sd_notify(0, "STOPPING=1");
         dm_info("received %s: no new requests, finishing those in progress",
                 signum == SIGTERM ? "SIGTERM" : "SIGINT");
         srv_shutdown(d->srv, on_done, d);
+}
+
+/* The loop is turning: tell systemd (WatchdogSec= in the unit). A loop
+ * blocked by a stuck call never gets here, and systemd restarts dreamd. */
+static void on_watchdog(uv_timer_t *t)
+{
+        (void)t;
+        sd_notify(0, "WATCHDOG=1");
 }
 
 static void on_sighup(uv_signal_t *h, int signum)
@@ -156,6 +170,15 @@ int main(int argc, char **argv)
         uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
         uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
         uv_signal_start(&d.sighup, on_sighup, SIGHUP);
+
+        /* Store open, listeners bound: ready (no-op without NOTIFY_SOCKET). */
+        uint64_t wd_usec = 0;
+        if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000) {
+                uv_timer_init(&loop, &d.watchdog);
+                uv_timer_start(&d.watchdog, on_watchdog, 0, wd_usec / 2000);
+                d.watchdog_on = true;
+        }
+        sd_notifyf(0, "READY=1\nSTATUS=serving on %s", listen);
 
         uv_run(&loop, UV_RUN_DEFAULT);
         srv_free(d.srv);
