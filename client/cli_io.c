@@ -517,3 +517,32 @@ void cli_progress_end(struct cli_progress *p)
         fflush(stderr);
         p->on = 0;
 }
+
+int cli_parse_rows(const char *s, uint64_t n, uint64_t *ret_a, uint64_t *ret_b)
+{
+        const char *colon = strchr(s, ':');
+        uint64_t a = 0, b = n;
+        char *end;
+
+        if (!colon)
+                return -1;
+        if (colon != s) {
+                if (*s < '0' || *s > '9')
+                        return -1;
+                errno = 0;
+                a = strtoull(s, &end, 10);
+                if (errno || end != colon)
+                        return -1;
+        }
+        if (colon[1] != '\0') {
+                if (colon[1] < '0' || colon[1] > '9')
+                        return -1;
+                errno = 0;
+                b = strtoull(colon + 1, &end, 10);
+                if (errno || *end != '\0')
+                        return -1;
+        }
+        *ret_a = a;
+        *ret_b = b;
+        return 0;
+}

@@ -24,36 +24,6 @@ static const char unpack_help[] =
     "\n"
     "Exit status: 0 ok, 1 usage, 2 bad input, 3 corrupt file, 4 internal error.\n";
 
-/* "A:B", "A:", ":B" -> [A, B) within n rows. 0 or -1. */
-static int parse_rows(const char *s, uint64_t n, uint64_t *ret_a, uint64_t *ret_b)
-{
-        const char *colon = strchr(s, ':');
-        uint64_t a = 0, b = n;
-        char *end;
-
-        if (!colon)
-                return -1;
-        if (colon != s) {
-                if (*s < '0' || *s > '9')
-                        return -1;
-                errno = 0;
-                a = strtoull(s, &end, 10);
-                if (errno || end != colon)
-                        return -1;
-        }
-        if (colon[1] != '\0') {
-                if (colon[1] < '0' || colon[1] > '9')
-                        return -1;
-                errno = 0;
-                b = strtoull(colon + 1, &end, 10);
-                if (errno || *end != '\0')
-                        return -1;
-        }
-        *ret_a = a;
-        *ret_b = b;
-        return 0;
-}
-
 /* Rows decoded per step: about 4M values at a time. */
 static uint64_t step_rows(uint32_t n_cols)
 {
@@ -117,7 +87,7 @@ int cli_unpack(int argc, char **argv)
         params = gd_segment_params(d.seg);
         a = 0;
         b = n;
-        if (rows && (parse_rows(rows, n, &a, &b) < 0 || a > b || b > n)) {
+        if (rows && (cli_parse_rows(rows, n, &a, &b) < 0 || a > b || b > n)) {
                 cli_usage_error("unpack", "invalid --rows '%s' (the file has %llu rows)", rows,
                                 (unsigned long long)n);
                 rc = CLI_USAGE;
