@@ -56,8 +56,8 @@ static int write_colbin(const struct gd_table *t, const char *path)
 static void time_select(const struct gd_table *t, uint32_t patience)
 {
         struct gd_colparam *p = calloc(t->n_cols, sizeof(*p));
-        struct gd_planes *pl;
-        struct gd_selection sel;
+        struct gd_planes *pl = NULL;
+        struct gd_selection sel = {0};
         double t0 = now();
         int r = gd_prep_compute(t, p);
         r = r ? r : gd_planes_build(t, p, &pl);
