@@ -16,10 +16,7 @@
 #include "common/limits.h"
 #include "proto/frame.h"
 
-static int fail(char *errmsg, size_t size, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *errmsg, size_t size, int code, const char *fmt, ...)
+int srv_fail(char *errmsg, size_t size, int code, const char *fmt, ...)
 {
         va_list ap;
 
@@ -119,13 +116,15 @@ int srv_config_set(struct srv_config *c, const char *key, const char *value, con
                 char *s;
 
                 if (srv_addr_parse(value, &a) < 0)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                    "%s: listen: bad address '%s' (expected IP:PORT, [IPV6]:PORT "
-                                    "or unix:/path)",
-                                    where, value);
+                        return srv_fail(
+                            errmsg, errmsg_size, DREAM_E_INVAL,
+                            "%s: listen: bad address '%s' (expected IP:PORT, [IPV6]:PORT "
+                            "or unix:/path)",
+                            where, value);
                 if (c->n_listen >= SRV_MAX_LISTEN)
-                        return fail(errmsg, errmsg_size, DREAM_E_LIMIT,
-                                    "%s: listen: more than %u addresses", where, SRV_MAX_LISTEN);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_LIMIT,
+                                        "%s: listen: more than %u addresses", where,
+                                        SRV_MAX_LISTEN);
                 s = dm_strdup(value);
                 if (!s)
                         return DREAM_E_NOMEM;
@@ -138,40 +137,41 @@ int srv_config_set(struct srv_config *c, const char *key, const char *value, con
                              : key[0] == 't' ? &c->token_file
                                              : &c->port_file;
                 if (!value[0] || strlen(value) > DREAM_MAX_PATH)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                    "%s: %s: empty or longer than %u bytes", where, key,
-                                    DREAM_MAX_PATH);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: %s: empty or longer than %u bytes", where, key,
+                                        DREAM_MAX_PATH);
                 return set_str(dst, value);
         }
         if (strcmp(key, "map_size_max") == 0) {
                 /* At least 1 MiB; LMDB needs room for its meta pages. */
                 if (parse_u64(value, 1u << 20, UINT64_MAX, &u) < 0)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                    "%s: map_size_max: bad value '%s' (bytes, at least 1048576)",
-                                    where, value);
+                        return srv_fail(
+                            errmsg, errmsg_size, DREAM_E_INVAL,
+                            "%s: map_size_max: bad value '%s' (bytes, at least 1048576)", where,
+                            value);
                 c->map_size_max = u;
                 return 0;
         }
         if (strcmp(key, "max_connections") == 0) {
                 if (parse_u64(value, 1, SRV_MAX_CONNECTIONS, &u) < 0)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                    "%s: max_connections: bad value '%s' (1..%u)", where, value,
-                                    SRV_MAX_CONNECTIONS);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: max_connections: bad value '%s' (1..%u)", where, value,
+                                        SRV_MAX_CONNECTIONS);
                 c->max_connections = (uint32_t)u;
                 return 0;
         }
         if (strcmp(key, "max_frame") == 0) {
                 if (parse_u64(value, SRV_MIN_FRAME, UINT32_MAX - FRAME_HEADER_SIZE, &u) < 0)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                    "%s: max_frame: bad value '%s' (bytes, %u..%u)", where, value,
-                                    SRV_MIN_FRAME, UINT32_MAX - FRAME_HEADER_SIZE);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: max_frame: bad value '%s' (bytes, %u..%u)", where,
+                                        value, SRV_MIN_FRAME, UINT32_MAX - FRAME_HEADER_SIZE);
                 c->max_frame = (uint32_t)u;
                 return 0;
         }
         if (strcmp(key, "idle_timeout") == 0 || strcmp(key, "frame_timeout") == 0) {
                 if (parse_seconds(value, &d) < 0)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                    "%s: %s: bad value '%s' (seconds, > 0)", where, key, value);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: %s: bad value '%s' (seconds, > 0)", where, key, value);
                 if (key[0] == 'i')
                         c->idle_timeout = d;
                 else
@@ -180,24 +180,25 @@ int srv_config_set(struct srv_config *c, const char *key, const char *value, con
         }
         if (strcmp(key, "workers") == 0) {
                 if (parse_u64(value, 1, SRV_MAX_WORKERS, &u) < 0)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                    "%s: workers: bad value '%s' (1..%u)", where, value,
-                                    SRV_MAX_WORKERS);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: workers: bad value '%s' (1..%u)", where, value,
+                                        SRV_MAX_WORKERS);
                 c->workers = (uint32_t)u;
                 return 0;
         }
         if (strcmp(key, "seal_rows") == 0) {
                 if (parse_u64(value, 1, DREAM_MAX_SEGMENT_ROWS, &u) < 0)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                    "%s: seal_rows: bad value '%s' (1..%u)", where, value,
-                                    DREAM_MAX_SEGMENT_ROWS);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: seal_rows: bad value '%s' (1..%u)", where, value,
+                                        DREAM_MAX_SEGMENT_ROWS);
                 c->seal_rows = u;
                 return 0;
         }
         if (strcmp(key, "batch_cache_bytes") == 0) {
                 if (parse_u64(value, 0, UINT64_MAX, &u) < 0)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                    "%s: batch_cache_bytes: bad value '%s' (bytes)", where, value);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: batch_cache_bytes: bad value '%s' (bytes)", where,
+                                        value);
                 c->batch_cache_bytes = u;
                 return 0;
         }
@@ -206,13 +207,14 @@ int srv_config_set(struct srv_config *c, const char *key, const char *value, con
 
                 r = dm_log_level_parse(value, &l);
                 if (r < 0)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                    "%s: log_level: bad value '%s' (error, warn, info or debug)",
-                                    where, value);
+                        return srv_fail(
+                            errmsg, errmsg_size, DREAM_E_INVAL,
+                            "%s: log_level: bad value '%s' (error, warn, info or debug)", where,
+                            value);
                 c->log_level = l;
                 return 0;
         }
-        return fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: unknown key '%s'", where, key);
+        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: unknown key '%s'", where, key);
 }
 
 static char *trim(char *s)
@@ -244,25 +246,26 @@ int srv_config_parse(struct srv_config *c, const char *text, size_t len, const c
                 lineno++;
                 snprintf(where, sizeof(where), "%s:%u", fname, lineno);
                 if (n >= sizeof(line))
-                        return fail(errmsg, errmsg_size, DREAM_E_LIMIT,
-                                    "%s: line longer than %zu bytes", where, sizeof(line) - 1);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_LIMIT,
+                                        "%s: line longer than %zu bytes", where, sizeof(line) - 1);
                 memcpy(line, text + pos, n);
                 line[n] = '\0';
                 pos += n + (nl ? 1 : 0);
                 if (memchr(line, '\0', n))
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: NUL byte", where);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: NUL byte", where);
                 s = trim(line);
                 if (!s[0] || s[0] == '#')
                         continue;
                 eq = strchr(s, '=');
                 if (!eq)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                    "%s: expected 'key = value'", where);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: expected 'key = value'", where);
                 *eq = '\0';
                 key = trim(s);
                 value = trim(eq + 1);
                 if (!key[0])
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: missing key", where);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: missing key",
+                                        where);
                 r = srv_config_set(c, key, value, where, errmsg, errmsg_size);
                 if (r < 0)
                         return r;
@@ -278,8 +281,8 @@ int srv_config_load(struct srv_config *c, const char *path, char *errmsg, size_t
 
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-                return fail(errmsg, errmsg_size, -errno, "cannot open config file '%s': %s", path,
-                            strerror(errno));
+                return srv_fail(errmsg, errmsg_size, -errno, "cannot open config file '%s': %s",
+                                path, strerror(errno));
         text = dm_malloc(SRV_MAX_CONFIG_BYTES + 1);
         if (!text) {
                 r = DREAM_E_NOMEM;
@@ -290,17 +293,17 @@ int srv_config_load(struct srv_config *c, const char *path, char *errmsg, size_t
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
-                        r = fail(errmsg, errmsg_size, -errno, "cannot read config file '%s': %s",
-                                 path, strerror(errno));
+                        r = srv_fail(errmsg, errmsg_size, -errno,
+                                     "cannot read config file '%s': %s", path, strerror(errno));
                         goto free_text;
                 }
                 if (n == 0)
                         break;
                 len += (size_t)n;
                 if (len > SRV_MAX_CONFIG_BYTES) {
-                        r = fail(errmsg, errmsg_size, DREAM_E_LIMIT,
-                                 "config file '%s': larger than %u bytes", path,
-                                 SRV_MAX_CONFIG_BYTES);
+                        r = srv_fail(errmsg, errmsg_size, DREAM_E_LIMIT,
+                                     "config file '%s': larger than %u bytes", path,
+                                     SRV_MAX_CONFIG_BYTES);
                         goto free_text;
                 }
         }
@@ -350,8 +353,8 @@ int srv_config_from_args(struct srv_config *c, int argc, char **argv, bool *ret_
                 }
                 if (strcmp(argv[i], "--config") == 0) {
                         if (i + 1 >= argc)
-                                return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                            "--config: missing value");
+                                return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                                "--config: missing value");
                         r = srv_config_load(c, argv[++i], errmsg, errmsg_size);
                         if (r < 0)
                                 return r;
@@ -370,11 +373,11 @@ int srv_config_from_args(struct srv_config *c, int argc, char **argv, bool *ret_
                         if (strcmp(argv[i], flags[k].name) == 0)
                                 f = &flags[k];
                 if (!f)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                    "unknown option '%s' (see --help)", argv[i]);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "unknown option '%s' (see --help)", argv[i]);
                 if (i + 1 >= argc)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: missing value",
-                                    f->name);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: missing value",
+                                        f->name);
                 if (strcmp(f->key, "listen") == 0 && !listen_cleared) {
                         clear_listen(c);
                         listen_cleared = true;
@@ -443,19 +446,19 @@ int srv_addr_parse(const char *s, struct srv_addr *ret)
 int srv_config_check(const struct srv_config *c, char *errmsg, size_t errmsg_size)
 {
         if (!c->data_dir)
-                return fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                            "no data directory: give --data-dir DIR or data_dir in the config");
+                return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                "no data directory: give --data-dir DIR or data_dir in the config");
         for (uint32_t i = 0; i < c->n_listen; i++) {
                 struct srv_addr a;
                 if (srv_addr_parse(c->listen[i], &a) < 0)
-                        return fail(errmsg, errmsg_size, DREAM_E_INVAL, "bad listen address '%s'",
-                                    c->listen[i]);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "bad listen address '%s'", c->listen[i]);
                 if (!a.loopback && !c->token_file)
-                        return fail(errmsg, errmsg_size, DREAM_E_AUTH,
-                                    "refusing to listen on non-loopback address '%s' without "
-                                    "authentication: configure a token file (--token-file or "
-                                    "token_file)",
-                                    c->listen[i]);
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_AUTH,
+                                        "refusing to listen on non-loopback address '%s' without "
+                                        "authentication: configure a token file (--token-file or "
+                                        "token_file)",
+                                        c->listen[i]);
         }
         return 0;
 }

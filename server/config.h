@@ -92,4 +92,9 @@ int srv_addr_parse(const char *s, struct srv_addr *ret);
 /* Usage text for --help. Static storage. */
 const char *srv_config_usage(void);
 
+/* Write a message into errmsg (when given) and return code: the error
+ * reporting of the server module's functions that take an errmsg buffer. */
+int srv_fail(char *errmsg, size_t size, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif

@@ -33,21 +33,6 @@ static uint64_t now_ms(const struct srv *s)
         return uv_now(s->loop);
 }
 
-static int fail(char *errmsg, size_t size, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *errmsg, size_t size, int code, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (errmsg && size) {
-                va_start(ap, fmt);
-                vsnprintf(errmsg, size, fmt, ap);
-                va_end(ap);
-        }
-        return code;
-}
-
 /* ---- connections ---------------------------------------------------------- */
 
 static void conn_unref(struct srv_conn *c)
@@ -519,7 +504,7 @@ static int listener_open(struct srv *s, const char *text, char *errmsg, size_t e
 
         r = srv_addr_parse(text, &a);
         if (r < 0)
-                return fail(errmsg, errmsg_size, r, "bad listen address '%s'", text);
+                return srv_fail(errmsg, errmsg_size, r, "bad listen address '%s'", text);
         l = dm_calloc(1, sizeof(*l));
         if (!l)
                 return DREAM_E_NOMEM;
@@ -567,12 +552,13 @@ static int listener_open(struct srv *s, const char *text, char *errmsg, size_t e
         if (r == 0)
                 r = uv_listen(&l->h.stream, 511, on_connection);
         if (r < 0)
-                return fail(errmsg, errmsg_size, -EIO, "cannot listen on '%s': %s", text,
-                            uv_strerror(r));
+                return srv_fail(errmsg, errmsg_size, -EIO, "cannot listen on '%s': %s", text,
+                                uv_strerror(r));
         return 0;
 free_l:
         dm_free(l);
-        return fail(errmsg, errmsg_size, -EIO, "cannot listen on '%s': %s", text, uv_strerror(r));
+        return srv_fail(errmsg, errmsg_size, -EIO, "cannot listen on '%s': %s", text,
+                        uv_strerror(r));
 }
 
 /* ---- tokens --------------------------------------------------------------- */
@@ -613,23 +599,23 @@ static int tokens_load(struct srv *s, const char *path, char *errmsg, size_t err
         dm_buf_init(&b);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-                return fail(errmsg, errmsg_size, -errno, "cannot open token file '%s': %s", path,
-                            strerror(errno));
+                return srv_fail(errmsg, errmsg_size, -errno, "cannot open token file '%s': %s",
+                                path, strerror(errno));
         for (;;) {
                 ssize_t n = read(fd, chunk, sizeof(chunk));
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
-                        r = fail(errmsg, errmsg_size, -errno, "cannot read token file '%s': %s",
-                                 path, strerror(errno));
+                        r = srv_fail(errmsg, errmsg_size, -errno, "cannot read token file '%s': %s",
+                                     path, strerror(errno));
                         goto release;
                 }
                 if (n == 0)
                         break;
                 if (b.len + (size_t)n > SRV_MAX_TOKEN_FILE_BYTES) {
-                        r = fail(errmsg, errmsg_size, DREAM_E_LIMIT,
-                                 "token file '%s': larger than %u bytes", path,
-                                 SRV_MAX_TOKEN_FILE_BYTES);
+                        r = srv_fail(errmsg, errmsg_size, DREAM_E_LIMIT,
+                                     "token file '%s': larger than %u bytes", path,
+                                     SRV_MAX_TOKEN_FILE_BYTES);
                         goto release;
                 }
                 r = dm_buf_append(&b, chunk, (size_t)n);
@@ -669,10 +655,10 @@ static int tokens_load(struct srv *s, const char *path, char *errmsg, size_t err
                 tok = strip_roles(tok);
                 if (!tok[0] || strlen(tok) > DREAM_MAX_TOKEN || s->n_tokens >= SRV_MAX_TOKENS) {
                         dm_free(line);
-                        r = fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                 "token file '%s':%u: empty token, longer than %u bytes, or "
-                                 "more than %u tokens",
-                                 path, lineno, DREAM_MAX_TOKEN, SRV_MAX_TOKENS);
+                        r = srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                     "token file '%s':%u: empty token, longer than %u bytes, or "
+                                     "more than %u tokens",
+                                     path, lineno, DREAM_MAX_TOKEN, SRV_MAX_TOKENS);
                         goto release;
                 }
                 s->tokens[s->n_tokens] = dm_strdup(tok);
@@ -684,8 +670,8 @@ static int tokens_load(struct srv *s, const char *path, char *errmsg, size_t err
                 s->n_tokens++;
         }
         if (s->n_tokens == 0)
-                r = fail(errmsg, errmsg_size, DREAM_E_INVAL, "token file '%s': no token in it",
-                         path);
+                r = srv_fail(errmsg, errmsg_size, DREAM_E_INVAL, "token file '%s': no token in it",
+                             path);
 release:
         dm_buf_release(&b);
         close(fd);
@@ -775,12 +761,12 @@ int srv_new(uv_loop_t *loop, const struct srv_config *cfg, struct srv **ret, cha
 
         s = dm_calloc(1, sizeof(*s));
         if (!s)
-                return fail(errmsg, errmsg_size, DREAM_E_NOMEM, "out of memory");
+                return srv_fail(errmsg, errmsg_size, DREAM_E_NOMEM, "out of memory");
         s->loop = loop;
         s->rbuf = dm_malloc(SRV_READ_BUFFER);
         r = s->rbuf ? config_copy(&s->cfg, cfg) : DREAM_E_NOMEM;
         if (r < 0) {
-                fail(errmsg, errmsg_size, r, "out of memory");
+                srv_fail(errmsg, errmsg_size, r, "out of memory");
                 goto free_s;
         }
         if (s->cfg.token_file) {
@@ -797,13 +783,13 @@ int srv_new(uv_loop_t *loop, const struct srv_config *cfg, struct srv **ret, cha
                 so.seal_rows = s->cfg.seal_rows;
         r = store_open(s->cfg.data_dir, &so, &s->store);
         if (r < 0) {
-                fail(errmsg, errmsg_size, r, "cannot open the store in '%s': %s", s->cfg.data_dir,
-                     dream_strerror(r));
+                srv_fail(errmsg, errmsg_size, r, "cannot open the store in '%s': %s",
+                         s->cfg.data_dir, dream_strerror(r));
                 goto free_s;
         }
         r = uv_timer_init(loop, &s->sweep);
         if (r < 0) {
-                fail(errmsg, errmsg_size, -EIO, "uv_timer_init: %s", uv_strerror(r));
+                srv_fail(errmsg, errmsg_size, -EIO, "uv_timer_init: %s", uv_strerror(r));
                 goto close_store;
         }
         s->sweep.data = s;

@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "common/alloc.h"
+#include "common/bytes.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "storage/store.h"
@@ -67,74 +68,20 @@ struct store {
         struct store_opts opts;
 };
 
-/* ---- bytes ----------------------------------------------------------------- */
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-        v = htobe32(v);
-        memcpy(p, &v, 4);
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-        v = htobe64(v);
-        memcpy(p, &v, 8);
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-        uint32_t v;
-        memcpy(&v, p, 4);
-        return be32toh(v);
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-        uint64_t v;
-        memcpy(&v, p, 8);
-        return be64toh(v);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-        v = htole32(v);
-        memcpy(p, &v, 4);
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-        v = htole64(v);
-        memcpy(p, &v, 8);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-        uint32_t v;
-        memcpy(&v, p, 4);
-        return le32toh(v);
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-        uint64_t v;
-        memcpy(&v, p, 8);
-        return le64toh(v);
-}
-
 /* Keys: dataset id BE32, then an optional BE64 (row, batch id...). */
 #define KEY_ID     4u
 #define KEY_ID_U64 12u
 
 static MDB_val key_id(uint8_t *buf, uint32_t id)
 {
-        put_be32(buf, id);
+        dm_put_be32(buf, id);
         return (MDB_val){.mv_size = KEY_ID, .mv_data = buf};
 }
 
 static MDB_val key_id_u64(uint8_t *buf, uint32_t id, uint64_t x)
 {
-        put_be32(buf, id);
-        put_be64(buf + 4, x);
+        dm_put_be32(buf, id);
+        dm_put_be64(buf + 4, x);
         return (MDB_val){.mv_size = KEY_ID_U64, .mv_data = buf};
 }
 
@@ -438,7 +385,7 @@ static int schema_decode(const MDB_val *v, struct schema_head *ret_head, struct 
 
         if (v->mv_size < 36 || v->mv_size > ((size_t)DREAM_MAX_COLS * (DREAM_MAX_NAME + 6) + 64))
                 return DREAM_E_CORRUPT;
-        if (get_le64((const uint8_t *)v->mv_data + v->mv_size - 8) !=
+        if (dm_get_le64((const uint8_t *)v->mv_data + v->mv_size - 8) !=
             checksum(v->mv_data, v->mv_size - 8))
                 return DREAM_E_CHECKSUM;
         dm_rd_init(&rd, v->mv_data, v->mv_size - 8);
@@ -512,11 +459,11 @@ struct counters {
 static void counters_encode(const struct counters *c, uint8_t *out)
 {
         const uint64_t *f = &c->rows;
-        put_le32(out, MAGIC_COUNTERS);
-        put_le32(out + 4, FORMAT_VERSION);
+        dm_put_le32(out, MAGIC_COUNTERS);
+        dm_put_le32(out + 4, FORMAT_VERSION);
         for (unsigned i = 0; i < N_COUNTERS; i++)
-                put_le64(out + 8 + 8 * i, f[i]);
-        put_le64(out + COUNTERS_LEN - 8, checksum(out, COUNTERS_LEN - 8));
+                dm_put_le64(out + 8 + 8 * i, f[i]);
+        dm_put_le64(out + COUNTERS_LEN - 8, checksum(out, COUNTERS_LEN - 8));
 }
 
 static int counters_decode(const MDB_val *v, struct counters *ret)
@@ -524,13 +471,13 @@ static int counters_decode(const MDB_val *v, struct counters *ret)
         const uint8_t *p = v->mv_data;
         struct counters c;
         uint64_t *f = &c.rows;
-        if (v->mv_size != COUNTERS_LEN || get_le32(p) != MAGIC_COUNTERS ||
-            get_le32(p + 4) != FORMAT_VERSION)
+        if (v->mv_size != COUNTERS_LEN || dm_get_le32(p) != MAGIC_COUNTERS ||
+            dm_get_le32(p + 4) != FORMAT_VERSION)
                 return DREAM_E_CORRUPT;
-        if (get_le64(p + COUNTERS_LEN - 8) != checksum(p, COUNTERS_LEN - 8))
+        if (dm_get_le64(p + COUNTERS_LEN - 8) != checksum(p, COUNTERS_LEN - 8))
                 return DREAM_E_CHECKSUM;
         for (unsigned i = 0; i < N_COUNTERS; i++)
-                f[i] = get_le64(p + 8 + 8 * i);
+                f[i] = dm_get_le64(p + 8 + 8 * i);
         if (c.sealed_rows + c.staged_rows != c.rows || c.rows > DREAM_MAX_ROWS)
                 return DREAM_E_CORRUPT;
         *ret = c;
@@ -615,11 +562,11 @@ static void pack_column(const int64_t *v, uint64_t n, int64_t min, unsigned w, u
                 break;
         case 4:
                 for (uint64_t i = 0; i < n; i++)
-                        put_le32(out + 4 * i, (uint32_t)((uint64_t)v[i] - m));
+                        dm_put_le32(out + 4 * i, (uint32_t)((uint64_t)v[i] - m));
                 break;
         default:
                 for (uint64_t i = 0; i < n; i++)
-                        put_le64(out + 8 * i, (uint64_t)v[i] - m);
+                        dm_put_le64(out + 8 * i, (uint64_t)v[i] - m);
                 break;
         }
 }
@@ -641,11 +588,11 @@ static void unpack_column(const uint8_t *in, uint64_t n, int64_t min, unsigned w
                 break;
         case 4:
                 for (uint64_t i = 0; i < n; i++)
-                        v[i] = (int64_t)(m + get_le32(in + 4 * i));
+                        v[i] = (int64_t)(m + dm_get_le32(in + 4 * i));
                 break;
         default:
                 for (uint64_t i = 0; i < n; i++)
-                        v[i] = (int64_t)(m + get_le64(in + 8 * i));
+                        v[i] = (int64_t)(m + dm_get_le64(in + 8 * i));
                 break;
         }
 }
@@ -653,23 +600,23 @@ static void unpack_column(const uint8_t *in, uint64_t n, int64_t min, unsigned w
 static void staged_encode(const struct gd_table *t, const struct staged_plan *p, uint8_t *out)
 {
         uint8_t *d;
-        put_le32(out, MAGIC_STAGED);
-        put_le32(out + 4, FORMAT_VERSION);
-        put_le32(out + 8, (uint32_t)t->n_rows);
-        put_le32(out + 12, t->n_cols);
+        dm_put_le32(out, MAGIC_STAGED);
+        dm_put_le32(out + 4, FORMAT_VERSION);
+        dm_put_le32(out + 8, (uint32_t)t->n_rows);
+        dm_put_le32(out + 12, t->n_cols);
         d = out + STAGED_HEAD;
         for (uint32_t j = 0; j < t->n_cols; j++, d += STAGED_DESC) {
                 memset(d, 0, STAGED_DESC);
                 d[0] = (uint8_t)t->cols[j].kind;
                 d[1] = t->cols[j].kind == GD_DEC ? t->cols[j].scale : 0;
                 d[2] = p->width[j];
-                put_le64(d + 8, (uint64_t)p->min[j]);
+                dm_put_le64(d + 8, (uint64_t)p->min[j]);
         }
         for (uint32_t j = 0; j < t->n_cols; j++) {
                 pack_column(t->cols[j].v, t->n_rows, p->min[j], p->width[j], d);
                 d += t->n_rows * p->width[j];
         }
-        put_le64(out + p->len - 8, checksum(out, p->len - 8));
+        dm_put_le64(out + p->len - 8, checksum(out, p->len - 8));
 }
 
 /* Parse a staged value; verify = also check the checksum (costs a pass). */
@@ -679,11 +626,11 @@ static int staged_decode(const MDB_val *v, bool verify, struct staged *ret)
         struct staged st;
         uint64_t len;
 
-        if (v->mv_size < STAGED_HEAD + 8 || get_le32(p) != MAGIC_STAGED ||
-            get_le32(p + 4) != FORMAT_VERSION)
+        if (v->mv_size < STAGED_HEAD + 8 || dm_get_le32(p) != MAGIC_STAGED ||
+            dm_get_le32(p + 4) != FORMAT_VERSION)
                 return DREAM_E_CORRUPT;
-        st.n_rows = get_le32(p + 8);
-        st.n_cols = get_le32(p + 12);
+        st.n_rows = dm_get_le32(p + 8);
+        st.n_cols = dm_get_le32(p + 12);
         if (st.n_rows == 0 || st.n_rows > DREAM_MAX_SEGMENT_ROWS || st.n_cols == 0 ||
             st.n_cols > DREAM_MAX_COLS)
                 return DREAM_E_CORRUPT;
@@ -700,7 +647,7 @@ static int staged_decode(const MDB_val *v, bool verify, struct staged *ret)
         }
         if (len != v->mv_size)
                 return DREAM_E_CORRUPT;
-        if (verify && get_le64(p + len - 8) != checksum(p, len - 8))
+        if (verify && dm_get_le64(p + len - 8) != checksum(p, len - 8))
                 return DREAM_E_CHECKSUM;
         st.data = st.desc + (size_t)STAGED_DESC * st.n_cols;
         *ret = st;
@@ -723,7 +670,7 @@ static void staged_row(const struct staged *st, uint64_t row, int64_t *ret_v)
         const uint8_t *col = st->data;
         for (uint32_t j = 0; j < st->n_cols; j++) {
                 const uint8_t *d = st->desc + (size_t)STAGED_DESC * j;
-                unpack_column(col + row * d[2], 1, (int64_t)get_le64(d + 8), d[2], &ret_v[j]);
+                unpack_column(col + row * d[2], 1, (int64_t)dm_get_le64(d + 8), d[2], &ret_v[j]);
                 col += (uint64_t)st->n_rows * d[2];
         }
 }
@@ -738,7 +685,7 @@ static void staged_copy(const struct staged *st, uint64_t first, uint64_t n, str
                 const uint8_t *d = st->desc + (size_t)STAGED_DESC * j;
                 t->cols[j].kind = (enum gd_kind)d[0];
                 t->cols[j].scale = d[1];
-                unpack_column(col + first * d[2], n, (int64_t)get_le64(d + 8), d[2],
+                unpack_column(col + first * d[2], n, (int64_t)dm_get_le64(d + 8), d[2],
                               t->cols[j].v + at);
                 col += (uint64_t)st->n_rows * d[2];
         }
@@ -914,9 +861,9 @@ static long double get_ld(const uint8_t *p)
 {
         uint64_t u;
         double hi, lo;
-        u = get_le64(p);
+        u = dm_get_le64(p);
         memcpy(&hi, &u, 8);
-        u = get_le64(p + 8);
+        u = dm_get_le64(p + 8);
         memcpy(&lo, &u, 8);
         return (long double)hi + (long double)lo;
 }
@@ -965,10 +912,11 @@ static int suff_decode(const MDB_val *v, uint32_t n_cols, int32_t target,
         uint32_t d;
         int r;
 
-        if (v->mv_size < 40 || get_le32(p) != MAGIC_SUFF || get_le32(p + 4) != FORMAT_VERSION ||
-            get_le32(p + 8) != n_cols || (int32_t)get_le32(p + 12) != target)
+        if (v->mv_size < 40 || dm_get_le32(p) != MAGIC_SUFF ||
+            dm_get_le32(p + 4) != FORMAT_VERSION || dm_get_le32(p + 8) != n_cols ||
+            (int32_t)dm_get_le32(p + 12) != target)
                 return DREAM_E_CORRUPT;
-        if (get_le64(p + v->mv_size - 8) != checksum(p, v->mv_size - 8))
+        if (dm_get_le64(p + v->mv_size - 8) != checksum(p, v->mv_size - 8))
                 return DREAM_E_CHECKSUM;
         r = suff_new(n_cols, target, &st);
         if (r < 0)
@@ -979,11 +927,11 @@ static int suff_decode(const MDB_val *v, uint32_t n_cols, int32_t target,
                 need += (size_t)d * (d + 1) / 2 * 16;
         if (st->xty)
                 need += (size_t)d * 16;
-        if ((get_le32(p + 16) != 0) != (st->xtx != NULL) || v->mv_size != need) {
+        if ((dm_get_le32(p + 16) != 0) != (st->xtx != NULL) || v->mv_size != need) {
                 store_suffstats_free(st);
                 return DREAM_E_CORRUPT;
         }
-        st->n = get_le64(p + 24);
+        st->n = dm_get_le64(p + 24);
         p += 32;
         for (uint32_t j = 0; j < n_cols; j++, p += 32) {
                 st->col_sum[j] = get_ld(p);
@@ -1014,11 +962,11 @@ static MDB_val cond_key(uint8_t *buf, uint32_t id, uint64_t rows, const struct g
         uint64_t fb;
         double f = o->budget.count ? 0.0 : o->budget.fraction;
         memcpy(&fb, &f, 8);
-        put_be32(buf, id);
-        put_be64(buf + 4, rows);
+        dm_put_be32(buf, id);
+        dm_put_be64(buf + 4, rows);
         buf[12] = (uint8_t)o->order;
-        put_be64(buf + 13, o->budget.count);
-        put_be64(buf + 21, fb);
+        dm_put_be64(buf + 13, o->budget.count);
+        dm_put_be64(buf + 21, fb);
         return (MDB_val){.mv_size = COND_KEY_LEN, .mv_data = buf};
 }
 
@@ -1058,24 +1006,24 @@ static int cond_decode(const MDB_val *v, struct gd_condensed **ret)
         uint64_t cells, need, u;
         uint32_t m, d;
 
-        if (v->mv_size < 32 || get_le32(p) != MAGIC_COND || get_le32(p + 4) != FORMAT_VERSION)
+        if (v->mv_size < 32 || dm_get_le32(p) != MAGIC_COND || dm_get_le32(p + 4) != FORMAT_VERSION)
                 return DREAM_E_CORRUPT;
-        m = get_le32(p + 8);
-        d = get_le32(p + 12);
+        m = dm_get_le32(p + 8);
+        d = dm_get_le32(p + 12);
         if (d > DREAM_MAX_COLS || m > DREAM_MAX_SEGMENT_ROWS)
                 return DREAM_E_CORRUPT;
         cells = (uint64_t)m * d;
         need = 24 + 4ull * d + 8 * cells + 16ull * m + 8;
         if (v->mv_size != need)
                 return DREAM_E_CORRUPT;
-        if (get_le64(p + need - 8) != checksum(p, need - 8))
+        if (dm_get_le64(p + need - 8) != checksum(p, need - 8))
                 return DREAM_E_CHECKSUM;
         c = dm_calloc(1, sizeof(*c));
         if (!c)
                 return DREAM_E_NOMEM;
         c->m = m;
         c->d = d;
-        c->bits_used = get_le32(p + 16);
+        c->bits_used = dm_get_le32(p + 16);
         c->feature_cols = dm_mallocarray(d ? d : 1, sizeof(uint32_t));
         c->x = dm_mallocarray(cells ? cells : 1, sizeof(double));
         c->y = dm_mallocarray(m ? m : 1, sizeof(double));
@@ -1086,15 +1034,15 @@ static int cond_decode(const MDB_val *v, struct gd_condensed **ret)
         }
         p += 24;
         for (uint32_t j = 0; j < d; j++, p += 4)
-                c->feature_cols[j] = get_le32(p);
+                c->feature_cols[j] = dm_get_le32(p);
         for (uint64_t i = 0; i < cells; i++, p += 8) {
-                u = get_le64(p);
+                u = dm_get_le64(p);
                 memcpy(&c->x[i], &u, 8);
         }
         for (uint32_t i = 0; i < m; i++, p += 16) {
-                u = get_le64(p);
+                u = dm_get_le64(p);
                 memcpy(&c->y[i], &u, 8);
-                u = get_le64(p + 8);
+                u = dm_get_le64(p + 8);
                 memcpy(&c->w[i], &u, 8);
         }
         *ret = c;
@@ -1189,14 +1137,14 @@ static int open_dbs(struct store *s)
         rc = mdb_get(txn, s->db_meta, &k, &v);
         if (rc == MDB_NOTFOUND) {
                 uint8_t vb[4];
-                put_le32(vb, version);
+                dm_put_le32(vb, version);
                 v = (MDB_val){.mv_size = 4, .mv_data = vb};
                 rc = mdb_put(txn, s->db_meta, &k, &v, 0);
                 if (rc)
                         goto fail_abort;
         } else if (rc) {
                 goto fail_abort;
-        } else if (v.mv_size != 4 || get_le32(v.mv_data) != version) {
+        } else if (v.mv_size != 4 || dm_get_le32(v.mv_data) != version) {
                 mdb_txn_abort(txn);
                 return DREAM_E_FORMAT;
         }
@@ -1225,7 +1173,7 @@ static int resume_drops(struct store *s)
                 if (rc == 0) {
                         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
                         if (rc == 0 && k.mv_size == 8 && memcmp(k.mv_data, "drop", 4) == 0)
-                                id = get_be32((const uint8_t *)k.mv_data + 4);
+                                id = dm_get_be32((const uint8_t *)k.mv_data + 4);
                         if (rc == MDB_NOTFOUND)
                                 rc = 0;
                         mdb_cursor_close(cur);
@@ -1378,13 +1326,13 @@ static int create_fn(struct store *s, MDB_txn *txn, void *arg)
         if (r == 0) {
                 if (v.mv_size != 4)
                         return DREAM_E_CORRUPT;
-                id = get_le32(v.mv_data);
+                id = dm_get_le32(v.mv_data);
         } else if (r != DREAM_E_NOTFOUND) {
                 return r;
         }
         if (id == 0 || id == UINT32_MAX)
                 return DREAM_E_LIMIT;
-        put_le32(ib, id + 1);
+        dm_put_le32(ib, id + 1);
         v = (MDB_val){.mv_size = 4, .mv_data = ib};
         r = lmdb_err(mdb_put(txn, s->db_meta, &k, &v, 0));
         if (r < 0)
@@ -1525,7 +1473,7 @@ static int prefix_bytes(struct store *s, MDB_txn *txn, MDB_dbi dbi, uint32_t id,
                 return lmdb_err(rc);
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                if (k.mv_size < KEY_ID || get_be32(k.mv_data) != id)
+                if (k.mv_size < KEY_ID || dm_get_be32(k.mv_data) != id)
                         break;
                 total += node_bytes(s, k.mv_size, v.mv_size);
         }
@@ -1617,7 +1565,7 @@ static int drop_fn(struct store *s, MDB_txn *txn, void *arg)
         r = lmdb_err(mdb_del(txn, s->db_datasets, &k, NULL));
         if (r < 0)
                 return r;
-        put_be32(mk + 4, h.id);
+        dm_put_be32(mk + 4, h.id);
         k = (MDB_val){.mv_size = 8, .mv_data = mk};
         c->id = h.id;
         return lmdb_err(mdb_put(txn, s->db_meta, &k, &v, 0));
@@ -1651,7 +1599,7 @@ static int purge_fn(struct store *s, MDB_txn *txn, void *arg)
                 for (; budget; budget--) {
                         k = key_id(kb, c->id);
                         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-                        if (rc || k.mv_size < KEY_ID || get_be32(k.mv_data) != c->id)
+                        if (rc || k.mv_size < KEY_ID || dm_get_be32(k.mv_data) != c->id)
                                 break;
                         rc = mdb_cursor_del(cur, 0);
                         if (rc)
@@ -1664,7 +1612,7 @@ static int purge_fn(struct store *s, MDB_txn *txn, void *arg)
         if (budget) {
                 uint8_t mk[8] = {'d', 'r', 'o', 'p'};
                 MDB_val k = {.mv_size = 8, .mv_data = mk};
-                put_be32(mk + 4, c->id);
+                dm_put_be32(mk + 4, c->id);
                 rc = mdb_del(txn, s->db_meta, &k, NULL);
                 if (rc != 0 && rc != MDB_NOTFOUND)
                         return lmdb_err(rc);
@@ -1738,9 +1686,9 @@ static int append_fn(struct store *s, MDB_txn *txn, void *arg)
                 if (r == 0) {
                         if (v.mv_size != 12)
                                 return DREAM_E_CORRUPT;
-                        if (get_le32((const uint8_t *)v.mv_data + 8) != t->n_rows)
+                        if (dm_get_le32((const uint8_t *)v.mv_data + 8) != t->n_rows)
                                 return DREAM_E_EXISTS;
-                        c->first_row = get_le64(v.mv_data);
+                        c->first_row = dm_get_le64(v.mv_data);
                         c->staged_rows = cnt.staged_rows;
                         c->duplicate = true;
                         return 0;
@@ -1783,8 +1731,8 @@ static int append_fn(struct store *s, MDB_txn *txn, void *arg)
 
         if (c->batch_id) {
                 MDB_val bk = key_id_u64(bb, h.id, c->batch_id);
-                put_le64(vb, cnt.rows);
-                put_le32(vb + 8, (uint32_t)t->n_rows);
+                dm_put_le64(vb, cnt.rows);
+                dm_put_le32(vb + 8, (uint32_t)t->n_rows);
                 v = (MDB_val){.mv_size = 12, .mv_data = vb};
                 r = lmdb_err(mdb_put(txn, s->db_batches, &bk, &v, 0));
                 if (r < 0)
@@ -2077,9 +2025,9 @@ static int seal_collect(struct store *s, struct seal_ctx *c, bool force, struct 
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
                 struct staged st;
-                if (k.mv_size != KEY_ID_U64 || get_be32(k.mv_data) != h.id)
+                if (k.mv_size != KEY_ID_U64 || dm_get_be32(k.mv_data) != h.id)
                         break;
-                if (get_be64((const uint8_t *)k.mv_data + 4) != c->first + c->rows) {
+                if (dm_get_be64((const uint8_t *)k.mv_data + 4) != c->first + c->rows) {
                         r = DREAM_E_CORRUPT;
                         goto end;
                 }
@@ -2290,7 +2238,7 @@ static int seek_le(MDB_txn *txn, MDB_dbi dbi, uint32_t id, uint64_t row, MDB_val
                 return DREAM_E_CORRUPT; /* counters say the row exists */
         if (rc)
                 return lmdb_err(rc);
-        if (k.mv_size != KEY_ID_U64 || get_be32(k.mv_data) != id)
+        if (k.mv_size != KEY_ID_U64 || dm_get_be32(k.mv_data) != id)
                 return DREAM_E_CORRUPT;
         *ret_k = k;
         *ret_v = v;
@@ -2329,7 +2277,7 @@ static int locate(struct store *s, MDB_txn *txn, uint32_t id, uint32_t n_cols,
                         return DREAM_E_CORRUPT;
                 l.n = l.st.n_rows;
         }
-        l.first = get_be64((const uint8_t *)l.key.mv_data + 4);
+        l.first = dm_get_be64((const uint8_t *)l.key.mv_data + 4);
         if (row < l.first || row - l.first >= l.n) {
                 gd_segment_free(l.seg);
                 return DREAM_E_CORRUPT;
@@ -2575,8 +2523,8 @@ static int cond_put_fn(struct store *s, MDB_txn *txn, void *arg)
         for (;;) {
                 k = key_id(kb, c->id);
                 rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-                if (rc || k.mv_size != COND_KEY_LEN || get_be32(k.mv_data) != c->id ||
-                    get_be64((const uint8_t *)k.mv_data + 4) >= c->rows)
+                if (rc || k.mv_size != COND_KEY_LEN || dm_get_be32(k.mv_data) != c->id ||
+                    dm_get_be64((const uint8_t *)k.mv_data + 4) >= c->rows)
                         break;
                 rc = mdb_cursor_del(cur, 0);
                 if (rc)
@@ -2779,9 +2727,9 @@ static int check_dataset(struct store *s, const char *name, struct problems *ps)
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
                 struct gd_segment *seg = NULL;
                 struct gd_table *t = NULL;
-                if (k.mv_size < KEY_ID || get_be32(k.mv_data) != h.id)
+                if (k.mv_size < KEY_ID || dm_get_be32(k.mv_data) != h.id)
                         break;
-                if (k.mv_size != KEY_ID_U64 || get_be64((const uint8_t *)k.mv_data + 4) != at) {
+                if (k.mv_size != KEY_ID_U64 || dm_get_be64((const uint8_t *)k.mv_data + 4) != at) {
                         problem_add(ps, name, "segments", &k, DREAM_E_CORRUPT,
                                     "segment does not start where the previous ended");
                         break;
@@ -2825,9 +2773,9 @@ static int check_dataset(struct store *s, const char *name, struct problems *ps)
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
                 struct staged st;
-                if (k.mv_size < KEY_ID || get_be32(k.mv_data) != h.id)
+                if (k.mv_size < KEY_ID || dm_get_be32(k.mv_data) != h.id)
                         break;
-                if (k.mv_size != KEY_ID_U64 || get_be64((const uint8_t *)k.mv_data + 4) != at) {
+                if (k.mv_size != KEY_ID_U64 || dm_get_be64((const uint8_t *)k.mv_data + 4) != at) {
                         problem_add(ps, name, "staged", &k, DREAM_E_CORRUPT,
                                     "staged batch does not start where the previous ended");
                         break;
@@ -2939,8 +2887,8 @@ static int check_orphans(struct store *s, struct problems *ps)
                                             "key too short");
                                 break;
                         }
-                        id = get_be32(k.mv_data);
-                        put_be32(mk + 4, id);
+                        id = dm_get_be32(k.mv_data);
+                        dm_put_be32(mk + 4, id);
                         if (!bsearch(&id, ids, n, sizeof(uint32_t), cmp_u32) &&
                             mdb_get(txn, s->db_meta, &mkv, &mv) != 0)
                                 problem_add(ps, "", dbs[d].name, &k, DREAM_E_CORRUPT,
