@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client/cli.h"
 #include "client/read/read.h"
@@ -61,6 +62,14 @@ static char *default_output(const char *input)
         }
         dm_free(copy);
         return out;
+}
+
+/* Threads for compressing the record blocks: the online CPUs, at most 2
+ * (more gains little: parsing and bit selection are single-threaded). */
+static uint32_t encode_threads(void)
+{
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n >= 2 ? 2u : 1u;
 }
 
 static void print_size(char *out, size_t n, uint64_t b)
@@ -188,6 +197,7 @@ int cli_pack(int argc, char **argv)
         cli_progress_note(&prog, "compressing");
         gd_encode_opts_default(&eo);
         eo.source_bytes = source_bytes;
+        eo.threads = encode_threads();
         r = gd_segment_encode(t, &eo, &seg);
         if (r < 0) {
                 cli_progress_end(&prog);

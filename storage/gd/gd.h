@@ -198,6 +198,9 @@ struct gd_encode_opts {
         int force_codec;       /* -1 = choose the smaller, else a gd_block_codec */
         uint32_t block_bytes;  /* target raw bytes of a record block, 0 = default */
         uint64_t source_bytes; /* size of the input it came from (for ratios), or 0 */
+        uint32_t threads;      /* threads compressing the record blocks; 0 or 1 = the
+                                * calling thread only. The output bytes are the same for
+                                * any value. */
 };
 void gd_encode_opts_default(struct gd_encode_opts *o);
 

@@ -9,6 +9,7 @@
  * of the block, then zstd). Records are cut into blocks of rows_per_block rows
  * so that any row decodes from one block. */
 #include <endian.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 #include <xxhash.h>
@@ -20,18 +21,21 @@
 #include "storage/gd/gd.h"
 #include "storage/gd/internal.h"
 
-#define MAGIC              "DREAMGD\x01"
-#define FORMAT_VERSION     1u
-#define HEADER_BYTES       48u
-#define PART_ENTRY_BYTES   12u
-#define BLOCK_ENTRY_BYTES  8u
-#define DICT_HEADER_BYTES  10u
-#define TARGET_BLOCK_BYTES 16384u
-#define MAX_BLOCK_ROWS     8192u
-#define FAST_ZSTD_LEVEL    3  /* large segments: pack speed */
-#define SMALL_ZSTD_LEVEL   19 /* segments of at most SMALL_RAW_BYTES raw bytes */
-#define SMALL_RAW_BYTES    (1u << 20)
-#define TRIAL_BLOCKS       8u /* blocks compressed both ways to choose the byte layout */
+#define MAGIC                 "DREAMGD\x01"
+#define FORMAT_VERSION        1u
+#define HEADER_BYTES          48u
+#define PART_ENTRY_BYTES      12u
+#define BLOCK_ENTRY_BYTES     8u
+#define DICT_HEADER_BYTES     10u
+#define TARGET_BLOCK_BYTES    16384u
+#define MAX_BLOCK_ROWS        8192u
+#define FAST_ZSTD_LEVEL       3  /* large segments: pack speed */
+#define SMALL_ZSTD_LEVEL      19 /* segments of at most SMALL_RAW_BYTES raw bytes */
+#define SMALL_RAW_BYTES       (1u << 20)
+#define TRIAL_BLOCKS          8u   /* blocks compressed both ways to choose the byte layout */
+#define MAX_ENCODE_THREADS    16u  /* gd_encode_opts.threads is capped to this */
+#define MIN_BLOCKS_PER_THREAD 8u   /* fewer blocks than this per thread: fewer threads */
+#define GROUP_ROWS            512u /* short record blocks are filled this many rows at a time */
 
 enum part_type {
         PART_COLUMNS = 1,
@@ -349,6 +353,7 @@ void gd_encode_opts_default(struct gd_encode_opts *o)
         o->force_codec = -1;
         o->source_bytes = 0;
         o->block_bytes = 0;
+        o->threads = 0;
 }
 
 static uint32_t choose_rows_per_block(const struct layout *l, uint32_t target)
@@ -388,38 +393,262 @@ static int zstd_pack(ZSTD_CCtx *cctx, const uint8_t *raw, size_t raw_len, int le
         return 0;
 }
 
-/* Fill the record fields of rows [first, first + rows) in raw form. */
-static void fill_records(const struct gd_segment *s, const struct gd_table *t,
-                         const uint32_t *base_of, uint64_t first, uint64_t rows,
-                         enum gd_block_codec form, uint8_t *raw)
+/* Fill the record field of column j (which has deviation bits) for the
+ * `rows` values v in raw form, the common shapes specialised: one deviation
+ * run, fields of one byte. The raw bytes do not depend on the order of
+ * filling (plain rows are ORed into a zeroed buffer). */
+static inline void fill_column(const struct gd_segment *s, uint32_t j, const int64_t *v,
+                               uint64_t rows, enum gd_block_codec form, uint8_t *raw)
+{
+        const struct layout *l = &s->rec_layout;
+        const uint32_t f = s->rec_field_of_col[j];
+        const struct colmask *m = &s->masks[j];
+        const uint64_t min = (uint64_t)s->params[j].min;
+        const uint8_t nb = l->bytes[f];
+        if (m->n_dev_runs == 1 && form != GD_BLOCK_PLAIN) {
+                const unsigned sh = m->dev_runs[0].shift;
+                const uint64_t lm = gd_low_mask(m->dev_runs[0].len);
+                if (form == GD_BLOCK_ZSTD) {
+                        uint8_t *p = raw + (uint64_t)l->byte_offset[f] * rows;
+                        if (nb == 1) {
+                                for (uint64_t r = 0; r < rows; r++)
+                                        p[r] = (uint8_t)((((uint64_t)v[r] - min) >> sh) & lm);
+                                return;
+                        }
+                        for (uint64_t r = 0; r < rows; r++) {
+                                uint64_t dv = (((uint64_t)v[r] - min) >> sh) & lm;
+                                for (uint8_t b = 0; b < nb; b++)
+                                        p[(uint64_t)b * rows + r] =
+                                            (uint8_t)(dv >> (8 * (nb - 1 - b)));
+                        }
+                        return;
+                }
+                uint8_t *p = raw + l->byte_offset[f];
+                const uint32_t stride = l->row_bytes;
+                if (nb == 1) {
+                        for (uint64_t r = 0; r < rows; r++, p += stride)
+                                *p = (uint8_t)((((uint64_t)v[r] - min) >> sh) & lm);
+                        return;
+                }
+                for (uint64_t r = 0; r < rows; r++, p += stride) {
+                        uint64_t dv = (((uint64_t)v[r] - min) >> sh) & lm;
+                        for (uint8_t b = 0; b < nb; b++)
+                                p[b] = (uint8_t)(dv >> (8 * (nb - 1 - b)));
+                }
+                return;
+        }
+        for (uint64_t r = 0; r < rows; r++) {
+                uint64_t dv = extract(gd_code(v[r], (int64_t)min), m->dev_runs, m->n_dev_runs);
+                if (form == GD_BLOCK_ZSTD)
+                        shuffle_put(raw, l, rows, r, f, dv);
+                else if (form == GD_BLOCK_ZSTD_ROWS)
+                        rows_put(raw, l, r, f, dv);
+                else
+                        put_bits(raw, r * l->row_bits + l->bit_offset[f], dv, l->width[f]);
+        }
+}
+
+/* The base id field of rows [first, first + rows). */
+static void fill_ids(const struct gd_segment *s, const uint32_t *base_of, uint64_t first,
+                     uint64_t rows, enum gd_block_codec form, uint8_t *raw)
 {
         const struct layout *l = &s->rec_layout;
         const uint32_t id_field = l->n_fields - 1;
         for (uint64_t r = 0; r < rows; r++) {
                 uint64_t i = first + r;
-                uint64_t off = r * l->row_bits;
-                for (uint32_t j = 0; j < s->n_cols; j++) {
-                        uint32_t f = s->rec_field_of_col[j];
-                        if (f == UINT32_MAX)
-                                continue;
-                        const struct colmask *m = &s->masks[j];
-                        uint64_t dv = extract(gd_code(t->cols[j].v[i], s->params[j].min),
-                                              m->dev_runs, m->n_dev_runs);
-                        if (form == GD_BLOCK_ZSTD)
-                                shuffle_put(raw, l, rows, r, f, dv);
-                        else if (form == GD_BLOCK_ZSTD_ROWS)
-                                rows_put(raw, l, r, f, dv);
-                        else
-                                put_bits(raw, off + l->bit_offset[f], dv, l->width[f]);
-                }
                 if (form == GD_BLOCK_ZSTD)
                         shuffle_put(raw, l, rows, r, id_field, base_of[i]);
                 else if (form == GD_BLOCK_ZSTD_ROWS)
                         rows_put(raw, l, r, id_field, base_of[i]);
                 else
-                        put_bits(raw, off + l->bit_offset[id_field], base_of[i],
+                        put_bits(raw, r * l->row_bits + l->bit_offset[id_field], base_of[i],
                                  l->width[id_field]);
         }
+}
+
+/* Rows of block b. */
+static inline uint64_t block_rows(const struct gd_segment *s, uint32_t b)
+{
+        uint64_t first = (uint64_t)b * s->rows_per_block;
+        return s->n_rows - first < s->rows_per_block ? s->n_rows - first : s->rows_per_block;
+}
+
+/* Fill the records of the n blocks from b0 in raw form, block k at
+ * raw + k * raw_stride. Column by column over all n blocks, so that each
+ * column is read in one sequential run (the table is column-major; short
+ * blocks of many columns would otherwise read one cache line per column and
+ * block, which no prefetcher follows). */
+static void fill_blocks(const struct gd_segment *s, const struct gd_table *t,
+                        const uint32_t *base_of, uint32_t b0, uint32_t n, enum gd_block_codec form,
+                        uint8_t *raw, size_t raw_stride)
+{
+        for (uint32_t j = 0; j < s->n_cols; j++) {
+                if (s->rec_field_of_col[j] == UINT32_MAX)
+                        continue;
+                for (uint32_t k = 0; k < n; k++) {
+                        uint64_t first = (uint64_t)(b0 + k) * s->rows_per_block;
+                        fill_column(s, j, t->cols[j].v + first, block_rows(s, b0 + k), form,
+                                    raw + k * raw_stride);
+                }
+        }
+        for (uint32_t k = 0; k < n; k++)
+                fill_ids(s, base_of, (uint64_t)(b0 + k) * s->rows_per_block, block_rows(s, b0 + k),
+                         form, raw + k * raw_stride);
+}
+
+/* Fill the record fields of rows [first, first + rows) in raw form. */
+static void fill_records(const struct gd_segment *s, const struct gd_table *t,
+                         const uint32_t *base_of, uint64_t first, uint64_t rows,
+                         enum gd_block_codec form, uint8_t *raw)
+{
+        for (uint32_t j = 0; j < s->n_cols; j++) {
+                if (s->rec_field_of_col[j] != UINT32_MAX)
+                        fill_column(s, j, t->cols[j].v + first, rows, form, raw);
+        }
+        fill_ids(s, base_of, first, rows, form, raw);
+}
+
+/* Compression of the record blocks [b0, b1) into out, one thread's share. */
+struct block_job {
+        const struct gd_segment *s;
+        const struct gd_table *t;
+        const uint32_t *base_of;
+        enum gd_block_codec form;
+        int level;
+        uint32_t b0, b1;
+        struct block_entry *zent; /* shared; entries [b0, b1) are this job's */
+        ZSTD_CCtx *cctx;
+        uint8_t *raw; /* group blocks of raw_stride bytes */
+        size_t raw_stride;
+        uint32_t group; /* blocks filled together */
+        struct dm_buf out;
+        uint64_t total;
+        int r;
+};
+
+static int run_block_job(struct block_job *j)
+{
+        const struct gd_segment *s = j->s;
+        const struct layout *l = &s->rec_layout;
+        for (uint32_t g = j->b0; g < j->b1; g += j->group) {
+                uint32_t n = j->b1 - g < j->group ? j->b1 - g : j->group;
+                fill_blocks(s, j->t, j->base_of, g, n, j->form, j->raw, j->raw_stride);
+                for (uint32_t k = 0; k < n; k++) {
+                        uint32_t b = g + k;
+                        uint64_t slen = shuffled_bytes(l, block_rows(s, b));
+                        struct block_entry *e = &j->zent[b];
+                        const uint8_t *raw = j->raw + k * j->raw_stride;
+                        e->offset = j->out.len;
+                        e->raw = (uint32_t)slen;
+                        int r = zstd_pack(j->cctx, raw, slen, j->level, &j->out, &e->stored);
+                        if (r < 0)
+                                return r;
+                        e->checksum = sum32(j->out.data + e->offset, e->stored);
+                        j->total += e->stored;
+                }
+        }
+        return 0;
+}
+
+static void *block_thread(void *arg)
+{
+        struct block_job *j = arg;
+        j->r = run_block_job(j);
+        return NULL;
+}
+
+/* Compress every record block in `form` into *zbuf, filling zent, with up to
+ * `threads` threads (0 or 1: the calling thread alone, with cctx and raw).
+ * Each thread takes a contiguous share of the blocks into its own buffer; the
+ * shares are then joined in order, so the bytes do not depend on `threads`. */
+static int zstd_blocks(const struct gd_segment *s, const struct gd_table *t,
+                       const uint32_t *base_of, enum gd_block_codec form, int level,
+                       uint32_t threads, ZSTD_CCtx *cctx, struct dm_buf *zbuf,
+                       struct block_entry *zent, uint64_t *ret_total)
+{
+        struct block_job jobs[MAX_ENCODE_THREADS];
+        pthread_t tid[MAX_ENCODE_THREADS];
+        uint8_t started[MAX_ENCODE_THREADS] = {0};
+        uint32_t n = threads < 1 ? 1 : threads > MAX_ENCODE_THREADS ? MAX_ENCODE_THREADS : threads;
+        size_t raw_max = shuffled_bytes(&s->rec_layout, s->rows_per_block);
+        uint32_t group = GROUP_ROWS / s->rows_per_block;
+        uint64_t total = 0;
+        int r = 0;
+
+        if (n > s->n_blocks / MIN_BLOCKS_PER_THREAD)
+                n = s->n_blocks / MIN_BLOCKS_PER_THREAD;
+        if (n < 1)
+                n = 1;
+        if (group < 1)
+                group = 1;
+        memset(jobs, 0, sizeof(jobs));
+        for (uint32_t k = 0; k < n; k++) {
+                struct block_job *j = &jobs[k];
+                *j = (struct block_job){.s = s,
+                                        .t = t,
+                                        .base_of = base_of,
+                                        .form = form,
+                                        .level = level,
+                                        .b0 = (uint32_t)((uint64_t)s->n_blocks * k / n),
+                                        .b1 = (uint32_t)((uint64_t)s->n_blocks * (k + 1) / n),
+                                        .zent = zent,
+                                        .raw_stride = raw_max,
+                                        .group = group};
+                j->raw = dm_mallocarray(group, raw_max ? raw_max : 1);
+                if (k == 0) {
+                        j->cctx = cctx;
+                        j->out = *zbuf;
+                        dm_buf_init(zbuf);
+                } else {
+                        dm_buf_init(&j->out);
+                        j->cctx = ZSTD_createCCtx();
+                }
+                if (!j->cctx || !j->raw) {
+                        r = DREAM_E_NOMEM;
+                        goto out;
+                }
+        }
+        for (uint32_t k = 1; k < n; k++)
+                started[k] = pthread_create(&tid[k], NULL, block_thread, &jobs[k]) == 0;
+        jobs[0].r = run_block_job(&jobs[0]);
+        for (uint32_t k = 1; k < n; k++) {
+                if (started[k])
+                        pthread_join(tid[k], NULL);
+                else /* no thread: do its share here */
+                        jobs[k].r = run_block_job(&jobs[k]);
+        }
+        for (uint32_t k = 0; k < n && r == 0; k++)
+                r = jobs[k].r;
+        if (r < 0)
+                goto out;
+        /* Join the shares: offsets become relative to the whole. */
+        size_t extra = 0;
+        for (uint32_t k = 1; k < n; k++)
+                extra += jobs[k].out.len;
+        r = dm_buf_reserve(&jobs[0].out, extra);
+        if (r < 0)
+                goto out;
+        for (uint32_t k = 0; k < n; k++) {
+                uint64_t base = k ? jobs[0].out.len : 0;
+                if (k) {
+                        r = dm_buf_append(&jobs[0].out, jobs[k].out.data, jobs[k].out.len);
+                        if (r < 0)
+                                goto out;
+                }
+                for (uint32_t b = jobs[k].b0; b < jobs[k].b1; b++)
+                        zent[b].offset += base;
+                total += jobs[k].total;
+        }
+        *ret_total = total;
+out:
+        *zbuf = jobs[0].out; /* back to the caller, who releases it */
+        dm_free(jobs[0].raw);
+        for (uint32_t k = 1; k < n; k++) {
+                ZSTD_freeCCtx(jobs[k].cctx);
+                dm_free(jobs[k].raw);
+                dm_buf_release(&jobs[k].out);
+        }
+        return r;
 }
 
 static int encode_blocks(struct gd_segment *s, const struct gd_table *t, const uint32_t *base_of,
@@ -477,19 +706,13 @@ static int encode_blocks(struct gd_segment *s, const struct gd_table *t, const u
                 uint64_t first = (uint64_t)b * s->rows_per_block;
                 uint64_t rows =
                     s->n_rows - first < s->rows_per_block ? s->n_rows - first : s->rows_per_block;
-                uint64_t plen = plain_bytes(l, rows);
-                s->plain_records_bytes += plen;
-                if (o->force_codec == GD_BLOCK_PLAIN)
-                        continue;
-                uint64_t slen = shuffled_bytes(l, rows);
-                fill_records(s, t, base_of, first, rows, form, raw);
-                zent[b].offset = zbuf.len;
-                zent[b].raw = (uint32_t)slen;
-                r = zstd_pack(cctx, raw, slen, zstd_level(s, o), &zbuf, &zent[b].stored);
+                s->plain_records_bytes += plain_bytes(l, rows);
+        }
+        if (o->force_codec != GD_BLOCK_PLAIN) {
+                r = zstd_blocks(s, t, base_of, form, zstd_level(s, o), o->threads, cctx, &zbuf,
+                                zent, &zstd_total);
                 if (r < 0)
                         goto out;
-                zent[b].checksum = sum32(zbuf.data + zent[b].offset, zent[b].stored);
-                zstd_total += zent[b].stored;
         }
         if (o->force_codec > GD_BLOCK_PLAIN ||
             (o->force_codec < 0 && zstd_total < s->plain_records_bytes)) {
@@ -552,21 +775,26 @@ static int encode_dict(struct gd_segment *s, const struct gd_table *t, const uin
                 if (rep[base_of[i]] < 0)
                         rep[base_of[i]] = (int64_t)i;
         }
-        for (uint32_t b = 0; b < s->n_bases; b++) {
-                uint64_t i = (uint64_t)rep[b];
-                uint64_t off = (uint64_t)b * l->row_bits;
-                for (uint32_t j = 0; j < s->n_cols; j++) {
-                        uint32_t f = s->dict_field_of_col[j];
-                        if (f == UINT32_MAX)
-                                continue;
-                        const struct colmask *m = &s->masks[j];
-                        uint64_t bv = extract(gd_code(t->cols[j].v[i], s->params[j].min),
-                                              m->base_runs, m->n_base_runs);
-                        put_bits(s->dict, off + l->bit_offset[f], bv, l->width[f]);
+        /* Column by column: each column is read in one pass (the rows of
+         * the representatives ascend when bases are numbered in order of
+         * first use), and the fields are ORed or stored in any order. */
+        for (uint32_t j = 0; j < s->n_cols; j++) {
+                uint32_t f = s->dict_field_of_col[j];
+                if (f == UINT32_MAX)
+                        continue;
+                const struct colmask *m = &s->masks[j];
+                const int64_t *v = t->cols[j].v;
+                for (uint32_t b = 0; b < s->n_bases; b++) {
+                        uint64_t bv = extract(gd_code(v[rep[b]], s->params[j].min), m->base_runs,
+                                              m->n_base_runs);
+                        put_bits(s->dict, (uint64_t)b * l->row_bits + l->bit_offset[f], bv,
+                                 l->width[f]);
                         shuffle_put(shuf, l, s->n_bases, b, f, bv);
                 }
-                put_bits(s->dict, off + l->bit_offset[count_field], s->counts[b],
-                         l->width[count_field]);
+        }
+        for (uint32_t b = 0; b < s->n_bases; b++) {
+                put_bits(s->dict, (uint64_t)b * l->row_bits + l->bit_offset[count_field],
+                         s->counts[b], l->width[count_field]);
                 shuffle_put(shuf, l, s->n_bases, b, count_field, s->counts[b]);
         }
         /* Stored form: codec, count field width, raw length, payload. */

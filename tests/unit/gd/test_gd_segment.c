@@ -280,16 +280,54 @@ static void allocation_failures(void **state)
         gd_table_free(t);
 }
 
+/* Compressing the record blocks on several threads gives the same bytes. */
+static void threads_same_bytes(void **state)
+{
+        (void)state;
+        static const struct {
+                uint64_t n;
+                uint32_t d;
+        } sz[] = {{1, 1}, {1000, 9}, {20000, 7}, {3000, 300}, {200000, 3}};
+        for (int shape = 0; shape < 3; shape++) {
+                for (unsigned k = 0; k < sizeof(sz) / sizeof(*sz); k++) {
+                        struct gd_table *t =
+                            gen_table((enum gen_shape)shape, sz[k].n, sz[k].d, k + 11);
+                        for (int codec = -1; codec <= 2; codec++) {
+                                struct dm_buf ref;
+                                dm_buf_init(&ref);
+                                for (uint32_t threads = 0; threads <= 3; threads++) {
+                                        struct gd_encode_opts o;
+                                        struct gd_segment *s;
+                                        struct dm_buf b;
+                                        gd_encode_opts_default(&o);
+                                        o.force_codec = codec;
+                                        o.threads = threads;
+                                        assert_int_equal(gd_segment_encode(t, &o, &s), 0);
+                                        dm_buf_init(&b);
+                                        assert_int_equal(gd_segment_serialize(s, &b), 0);
+                                        gd_segment_free(s);
+                                        if (threads == 0) {
+                                                ref = b;
+                                                continue;
+                                        }
+                                        assert_int_equal(b.len, ref.len);
+                                        assert_memory_equal(b.data, ref.data, b.len);
+                                        dm_buf_release(&b);
+                                }
+                                dm_buf_release(&ref);
+                        }
+                        gd_table_free(t);
+                }
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(roundtrip_shapes),
-            cmocka_unit_test(roundtrip_extremes),
-            cmocka_unit_test(roundtrip_million_rows),
-            cmocka_unit_test(random_access),
-            cmocka_unit_test(condensed_stored),
-            cmocka_unit_test(corruption_detected),
-            cmocka_unit_test(error_kinds),
+            cmocka_unit_test(roundtrip_shapes),       cmocka_unit_test(roundtrip_extremes),
+            cmocka_unit_test(roundtrip_million_rows), cmocka_unit_test(threads_same_bytes),
+            cmocka_unit_test(random_access),          cmocka_unit_test(condensed_stored),
+            cmocka_unit_test(corruption_detected),    cmocka_unit_test(error_kinds),
             cmocka_unit_test(allocation_failures),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
