@@ -9,28 +9,6 @@
 #include "common/limits.h"
 #include "storage/store.h"
 
-static const int64_t pow10_tab[19] = {
-    1LL,
-    10LL,
-    100LL,
-    1000LL,
-    10000LL,
-    100000LL,
-    1000000LL,
-    10000000LL,
-    100000000LL,
-    1000000000LL,
-    10000000000LL,
-    100000000000LL,
-    1000000000000LL,
-    10000000000000LL,
-    100000000000000LL,
-    1000000000000000LL,
-    10000000000000000LL,
-    100000000000000000LL,
-    1000000000000000000LL,
-};
-
 static uint8_t eff_scale(enum gd_kind kind, uint8_t scale)
 {
         return kind == GD_DEC ? scale : 0;
@@ -57,7 +35,7 @@ int store_value_convert(enum gd_kind from_kind, uint8_t from_scale, int64_t v, e
                 double x = gd_key_to_f64(v), y;
                 if (!isfinite(x))
                         return DREAM_E_INEXACT;
-                y = x * (double)pow10_tab[ts];
+                y = x * (double)gd_pow10[ts];
                 if (!(y >= -9.2e18 && y <= 9.2e18))
                         return DREAM_E_INEXACT;
                 out = llround(y);
@@ -67,10 +45,10 @@ int store_value_convert(enum gd_kind from_kind, uint8_t from_scale, int64_t v, e
                 return 0;
         }
         if (ts >= fs) {
-                if (__builtin_mul_overflow(v, pow10_tab[ts - fs], &out))
+                if (__builtin_mul_overflow(v, gd_pow10[ts - fs], &out))
                         return DREAM_E_INEXACT;
         } else {
-                int64_t p = pow10_tab[fs - ts];
+                int64_t p = gd_pow10[fs - ts];
                 if (v % p != 0)
                         return DREAM_E_INEXACT;
                 out = v / p;
@@ -193,7 +171,7 @@ size_t store_cell_text_len(enum gd_kind kind, uint8_t scale, int64_t v)
         }
         if (kind == GD_INT || scale == 0)
                 return n + u64_digits(u);
-        uint64_t p = (uint64_t)pow10_tab[scale];
+        uint64_t p = (uint64_t)gd_pow10[scale];
         uint64_t fp = u % p;
         n += u64_digits(u / p);
         if (fp) {

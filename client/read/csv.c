@@ -22,28 +22,6 @@
 #include "common/err.h"
 #include "common/limits.h"
 
-static const int64_t pow10_tab[19] = {
-    1LL,
-    10LL,
-    100LL,
-    1000LL,
-    10000LL,
-    100000LL,
-    1000000LL,
-    10000000LL,
-    100000000LL,
-    1000000000LL,
-    10000000000LL,
-    100000000000LL,
-    1000000000000LL,
-    10000000000000LL,
-    100000000000000LL,
-    1000000000000000LL,
-    10000000000000000LL,
-    100000000000000000LL,
-    1000000000000000000LL,
-};
-
 /* One parsed cell. */
 struct cell {
         const uint8_t *ns, *ne; /* the number's text, without quotes or blanks */
@@ -222,7 +200,7 @@ static const uint8_t *parse_num_slow(const uint8_t *p, const uint8_t *end, struc
                                 m = d;
                                 nd = 1;
                         } else if (nd + need <= 19) {
-                                m = m * (uint64_t)pow10_tab[need] + d;
+                                m = m * (uint64_t)gd_pow10[need] + d;
                                 nd += need;
                         } else {
                                 ovf = 1;
@@ -809,11 +787,11 @@ static int parse_rows(struct csv *c, struct gd_table *t, struct col_state *cs, i
                         } else if (cl.dec == s->scale) {
                                 bv[in_bat] = cl.v;
                         } else if (cl.dec < s->scale) {
-                                if (__builtin_mul_overflow(cl.v, pow10_tab[s->scale - cl.dec],
+                                if (__builtin_mul_overflow(cl.v, gd_pow10[s->scale - cl.dec],
                                                            &bv[in_bat]))
                                         s->f64 = 1;
-                        } else if (rescale(v, bat_first, pow10_tab[cl.dec - s->scale]) < 0 ||
-                                   rescale(bv, in_bat, pow10_tab[cl.dec - s->scale]) < 0) {
+                        } else if (rescale(v, bat_first, gd_pow10[cl.dec - s->scale]) < 0 ||
+                                   rescale(bv, in_bat, gd_pow10[cl.dec - s->scale]) < 0) {
                                 s->f64 = 1;
                         } else {
                                 s->scale = cl.dec;
@@ -871,12 +849,11 @@ static void merge_state(struct gd_table *t, struct col_state *cs, const struct h
                         continue;
                 }
                 if (a->scale < sb->scale) {
-                        if (rescale(t->cols[j].v, rows_a, pow10_tab[sb->scale - a->scale]) < 0)
+                        if (rescale(t->cols[j].v, rows_a, gd_pow10[sb->scale - a->scale]) < 0)
                                 a->f64 = 1;
                         a->scale = sb->scale;
                 } else if (sb->scale < a->scale) {
-                        if (rescale(b->view.cols[j].v, b->rows, pow10_tab[a->scale - sb->scale]) <
-                            0)
+                        if (rescale(b->view.cols[j].v, b->rows, gd_pow10[a->scale - sb->scale]) < 0)
                                 a->f64 = 1;
                 }
         }

@@ -55,6 +55,9 @@ double gd_table_get(const struct gd_table *t, uint64_t row, uint32_t col);
  * integers with at most 256 distinct values, else regression. */
 enum gd_task gd_table_guess_task(const struct gd_table *t, uint32_t col);
 
+/* 10^0 .. 10^18, exact. */
+extern const int64_t gd_pow10[19];
+
 /* Order-preserving mapping between doubles and int64 keys (bit-exact). */
 int64_t gd_f64_to_key(double x);
 double gd_key_to_f64(int64_t k);

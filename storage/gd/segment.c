@@ -16,6 +16,7 @@
 #include <zstd.h>
 
 #include "common/alloc.h"
+#include "common/bytes.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "storage/gd/gd.h"
@@ -819,8 +820,7 @@ static int encode_dict(struct gd_segment *s, const struct gd_table *t, const uin
         }
         s->dict_stored[0] = (uint8_t)s->dict_codec;
         s->dict_stored[1] = l->width[count_field];
-        uint64_t raw_le = htole64(s->dict_codec == GD_BLOCK_ZSTD ? slen : plen);
-        memcpy(s->dict_stored + 2, &raw_le, 8);
+        dm_put_le64(s->dict_stored + 2, s->dict_codec == GD_BLOCK_ZSTD ? slen : plen);
         if (payload_len)
                 memcpy(s->dict_stored + DICT_HEADER_BYTES, payload, payload_len);
         s->dict_part = s->dict_stored;
@@ -1065,18 +1065,6 @@ static int put_condensed(const struct gd_condensed *c, struct dm_buf *b)
         return r;
 }
 
-static void le32_at(uint8_t *p, uint32_t v)
-{
-        v = htole32(v);
-        memcpy(p, &v, 4);
-}
-
-static void le64_at(uint8_t *p, uint64_t v)
-{
-        v = htole64(v);
-        memcpy(p, &v, 8);
-}
-
 int gd_segment_serialize(const struct gd_segment *s, struct dm_buf *out)
 {
         struct dm_buf parts[MAX_PARTS];
@@ -1108,24 +1096,24 @@ int gd_segment_serialize(const struct gd_segment *s, struct dm_buf *out)
         h[9] = s->cond ? 1u : 0u;
         h[10] = (uint8_t)s->task;
         h[11] = (uint8_t)s->codec;
-        le32_at(h + 12, (uint32_t)s->n_rows);
-        le32_at(h + 16, s->n_cols);
-        le32_at(h + 20, (uint32_t)s->target);
-        le32_at(h + 24, s->n_base_bits);
-        le32_at(h + 28, s->n_bases);
-        le32_at(h + 32, s->rows_per_block);
-        le64_at(h + 36, s->source_bytes);
-        le32_at(h + 44, sum32(h, 44));
+        dm_put_le32(h + 12, (uint32_t)s->n_rows);
+        dm_put_le32(h + 16, s->n_cols);
+        dm_put_le32(h + 20, (uint32_t)s->target);
+        dm_put_le32(h + 24, s->n_base_bits);
+        dm_put_le32(h + 28, s->n_bases);
+        dm_put_le32(h + 32, s->rows_per_block);
+        dm_put_le64(h + 36, s->source_bytes);
+        dm_put_le32(h + 44, sum32(h, 44));
         /* Part directory: length and checksum of each part, in order; the
          * parts follow the directory back to back. */
         uint8_t *d = h + HEADER_BYTES;
         for (uint32_t i = 0; i < n_parts; i++) {
                 uint8_t *e = d + (size_t)i * PART_ENTRY_BYTES;
-                le64_at(e, parts[i].len);
-                le32_at(e + 8, sum32(parts[i].data, parts[i].len));
+                dm_put_le64(e, parts[i].len);
+                dm_put_le32(e + 8, sum32(parts[i].data, parts[i].len));
         }
-        le32_at(d + (size_t)n_parts * PART_ENTRY_BYTES,
-                sum32(d, (size_t)n_parts * PART_ENTRY_BYTES));
+        dm_put_le32(d + (size_t)n_parts * PART_ENTRY_BYTES,
+                    sum32(d, (size_t)n_parts * PART_ENTRY_BYTES));
         out->len += HEADER_BYTES + dir_len;
         for (uint32_t i = 0; i < n_parts && r == 0; i++)
                 r = dm_buf_append(out, parts[i].data, parts[i].len);
@@ -1213,8 +1201,7 @@ static int parse_dict(struct gd_segment *s, struct part_ref part)
 
         if (part.len < DICT_HEADER_BYTES || part.p[0] > GD_BLOCK_ZSTD)
                 return DREAM_E_CORRUPT;
-        memcpy(&raw_len, part.p + 2, 8);
-        raw_len = le64toh(raw_len);
+        raw_len = dm_get_le64(part.p + 2);
         s->dict_codec = (enum gd_block_codec)part.p[0];
         s->dict_part = part.p;
         s->dict_stored_len = part.len;
@@ -1353,20 +1340,6 @@ static int parse_condensed(struct gd_segment *s, struct part_ref part)
         return 0;
 }
 
-static uint32_t rd32(const uint8_t *p)
-{
-        uint32_t v;
-        memcpy(&v, p, 4);
-        return le32toh(v);
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-        uint64_t v;
-        memcpy(&v, p, 8);
-        return le64toh(v);
-}
-
 int gd_segment_open(const uint8_t *data, size_t len, struct gd_segment **ret)
 {
         struct gd_segment *s;
@@ -1381,7 +1354,7 @@ int gd_segment_open(const uint8_t *data, size_t len, struct gd_segment **ret)
                 return DREAM_E_TRUNCATED;
         if (data[8] != FORMAT_VERSION)
                 return DREAM_E_FORMAT;
-        if (sum32(data, 44) != rd32(data + 44))
+        if (sum32(data, 44) != dm_get_le32(data + 44))
                 return DREAM_E_CHECKSUM;
         if (data[9] > 1)
                 return DREAM_E_CORRUPT;
@@ -1390,7 +1363,7 @@ int gd_segment_open(const uint8_t *data, size_t len, struct gd_segment **ret)
         if (len - HEADER_BYTES < dir_len + 4)
                 return DREAM_E_TRUNCATED;
         const uint8_t *d = data + HEADER_BYTES;
-        if (sum32(d, dir_len) != rd32(d + dir_len))
+        if (sum32(d, dir_len) != dm_get_le32(d + dir_len))
                 return DREAM_E_CHECKSUM;
 
         s = dm_calloc(1, sizeof(*s));
@@ -1398,13 +1371,13 @@ int gd_segment_open(const uint8_t *data, size_t len, struct gd_segment **ret)
                 return DREAM_E_NOMEM;
         s->task = (enum gd_task)data[10];
         s->codec = (enum gd_block_codec)data[11];
-        s->n_rows = rd32(data + 12);
-        s->n_cols = rd32(data + 16);
-        s->target = (int32_t)rd32(data + 20);
-        s->n_base_bits = rd32(data + 24);
-        s->n_bases = rd32(data + 28);
-        s->rows_per_block = rd32(data + 32);
-        s->source_bytes = rd64(data + 36);
+        s->n_rows = dm_get_le32(data + 12);
+        s->n_cols = dm_get_le32(data + 16);
+        s->target = (int32_t)dm_get_le32(data + 20);
+        s->n_base_bits = dm_get_le32(data + 24);
+        s->n_bases = dm_get_le32(data + 28);
+        s->rows_per_block = dm_get_le32(data + 32);
+        s->source_bytes = dm_get_le64(data + 36);
         s->total_bytes = len;
         r = DREAM_E_CORRUPT;
         if (s->n_rows == 0 || s->n_rows > DREAM_MAX_SEGMENT_ROWS || s->n_cols == 0 ||
@@ -1418,14 +1391,14 @@ int gd_segment_open(const uint8_t *data, size_t len, struct gd_segment **ret)
         for (uint32_t i = 0; i < n_parts; i++) {
                 const uint8_t *e = d + (size_t)i * PART_ENTRY_BYTES;
                 uint32_t type = i + 1;
-                uint64_t plen = rd64(e);
+                uint64_t plen = dm_get_le64(e);
                 if (plen > len - off) {
                         r = DREAM_E_TRUNCATED;
                         goto fail;
                 }
                 parts[type] = (struct part_ref){data + off, plen};
                 /* Record blocks carry their own checksums. */
-                if (type != PART_BLOCKS && sum32(data + off, plen) != rd32(e + 8)) {
+                if (type != PART_BLOCKS && sum32(data + off, plen) != dm_get_le32(e + 8)) {
                         r = DREAM_E_CHECKSUM;
                         goto fail;
                 }

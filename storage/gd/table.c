@@ -79,7 +79,7 @@ int32_t gd_table_find(const struct gd_table *t, const char *name)
 }
 
 /* Powers of ten up to 10^18, exact in int64 and (to 10^22) in double. */
-static const int64_t pow10_i64[19] = {
+const int64_t gd_pow10[19] = {
     1LL,
     10LL,
     100LL,
@@ -126,7 +126,7 @@ double gd_value_f64(enum gd_kind kind, uint8_t scale, int64_t v)
         case GD_DEC:
                 /* v is exact in long double (64-bit mantissa), so the quotient is
                  * the nearest double for |v| < 2^53 and within one ulp above. */
-                return (double)((long double)v / (long double)pow10_i64[scale]);
+                return (double)((long double)v / (long double)gd_pow10[scale]);
         case GD_F64:
         default:
                 return gd_key_to_f64(v);
@@ -219,8 +219,8 @@ size_t gd_format_value(enum gd_kind kind, uint8_t scale, int64_t v, char *out)
         }
         if (kind == GD_INT || scale == 0)
                 return n + put_u64(u, out + n);
-        ip = u / (uint64_t)pow10_i64[scale];
-        fp = u % (uint64_t)pow10_i64[scale];
+        ip = u / (uint64_t)gd_pow10[scale];
+        fp = u % (uint64_t)gd_pow10[scale];
         n += put_u64(ip, out + n);
         if (fp) {
                 unsigned digits = scale;
