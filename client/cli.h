@@ -38,6 +38,7 @@ int cli_info(int argc, char **argv);
 int cli_export(int argc, char **argv);
 int cli_flush(int argc, char **argv);
 int cli_drop(int argc, char **argv);
+int cli_backup(int argc, char **argv);
 int cli_batch(int argc, char **argv);
 
 /* "dream: FILE:LINE:COL: message" on stderr, one line; LINE and COL are left

@@ -1,5 +1,5 @@
 /* dream ls, info, export, flush, drop, batch: commands on dreamd's
- * datasets. */
+ * datasets; dream backup: a copy of dreamd's whole store. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -79,8 +79,10 @@ static int simple_args(const char *cmd, const char *help, int argc, char **argv,
                 }
         }
         if (argc - optind != n_args) {
-                cli_usage_error(cmd,
-                                argc - optind < n_args ? "missing DATASET" : "too many arguments");
+                cli_usage_error(cmd, "%s",
+                                argc - optind >= n_args      ? "too many arguments"
+                                : strcmp(cmd, "backup") == 0 ? "missing PATH"
+                                                             : "missing DATASET");
                 return CLI_USAGE;
         }
         return -1;
@@ -295,6 +297,65 @@ int cli_drop(int argc, char **argv)
                 printf("}\n");
         } else {
                 printf("dropped dataset '%s'\n", name);
+        }
+        rc = CLI_OK;
+out:
+        dream_close(cl);
+        return rc;
+}
+
+/* ---- backup ------------------------------------------------------------------- */
+
+static const char backup_help[] =
+    "usage: dream backup PATH [-s ADDR] [--token-file F] [--json]\n"
+    "\n"
+    "Copy dreamd's whole store (compacted) into directory PATH while it keeps\n"
+    "serving; the copy holds every row acknowledged before the command and opens\n"
+    "with 'dreamd --data-dir PATH'. PATH is on the server's host and written by\n"
+    "dreamd as its own user: it must be absolute (it is not resolved against this\n"
+    "directory), and either not exist yet (its parent must) or be an empty\n"
+    "directory.\n"
+    "\n" CLI_NET_HELP "  -h, --help           this help\n"
+    "\n" CLI_NET_EXIT_HELP;
+
+int cli_backup(int argc, char **argv)
+{
+        struct cli_net net = {0};
+        struct dream_client *cl = NULL;
+        struct dream_backup_result br;
+        const char *path;
+        int r, rc;
+
+        rc = simple_args("backup", backup_help, argc, argv, &net, 1);
+        if (rc >= 0)
+                return rc;
+        path = argv[optind];
+        if (path[0] != '/') {
+                cli_usage_error("backup",
+                                "PATH '%s' is not absolute: give the full path of a directory on "
+                                "the server's host",
+                                path);
+                return CLI_USAGE;
+        }
+        rc = cli_net_connect(&net, &cl);
+        if (rc != CLI_OK)
+                return rc;
+        r = dream_backup(cl, path, &br);
+        if (r < 0) {
+                rc = cli_net_fail(cl, r, "cannot back up to '%s'", path);
+                /* Not a dataset: a missing parent directory is "another error". */
+                if (r == DREAM_E_NOTFOUND)
+                        rc = CLI_SERVER;
+                goto out;
+        }
+        if (net.json) {
+                printf("{\"path\":");
+                cli_json_str(stdout, path);
+                printf(",\"bytes\":%llu,\"seconds\":%.3f}\n", (unsigned long long)br.bytes,
+                       br.seconds);
+        } else {
+                printf("backup written to '%s': %llu bytes in %.2f s\n", path,
+                       (unsigned long long)br.bytes, br.seconds);
         }
         rc = CLI_OK;
 out:

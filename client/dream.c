@@ -23,6 +23,7 @@ static const char main_help[] =
     "  flush     seal a dataset's staged rows now\n"
     "  drop      delete a dataset\n"
     "  batch     stream mini-batches (condensed, rows or sample) as CSV\n"
+    "  backup    copy the whole store, compacted, into a server-side directory\n"
     "\n"
     "Options of the server commands (before or after COMMAND):\n"
     "  -s, --server ADDR    HOST:PORT, [IPV6]:PORT or unix:PATH (default:\n"
@@ -45,7 +46,7 @@ static const struct command commands[] = {
     {"pack", cli_pack},         {"unpack", cli_unpack}, {"inspect", cli_inspect},
     {"condense", cli_condense}, {"ingest", cli_ingest}, {"ls", cli_ls},
     {"info", cli_info},         {"export", cli_export}, {"flush", cli_flush},
-    {"drop", cli_drop},         {"batch", cli_batch},
+    {"drop", cli_drop},         {"batch", cli_batch},   {"backup", cli_backup},
 };
 
 /* Number of argv entries (from i) that are a global option before the

@@ -466,10 +466,13 @@ int srv_config_check(const struct srv_config *c, char *errmsg, size_t errmsg_siz
 const char *srv_config_usage(void)
 {
         return "usage: dreamd --data-dir DIR [options]\n"
+               "       dreamd --check --data-dir DIR [--config FILE]\n"
                "  --listen ADDR          127.0.0.1:PORT, [::1]:PORT or unix:/path; repeatable\n"
                "                         (default " SRV_DEFAULT_LISTEN "; port 0 = any)\n"
                "  --data-dir DIR         store directory (required)\n"
                "  --config FILE          key = value file; flags override it\n"
+               "  --check                verify every checksum of the store and exit\n"
+               "                         (0 clean, 1 damage found, 2 cannot open); no listening\n"
                "  --token-file F         one token per line; enables authentication\n"
                "  --port-file F          write the listening addresses here\n"
                "  --log-level L          error, warn, info (default) or debug\n"

@@ -68,7 +68,9 @@ int srv_config_load(struct srv_config *c, const char *path, char *errmsg, size_t
  * overrides it (--listen given on the command line replaces the file's
  * list). Flags: --listen ADDR (repeatable), --data-dir DIR, --config FILE,
  * --token-file F, --port-file F, --log-level L, plus one flag per config key
- * (--max-connections N, ...). *ret_help is set for --help / -h. */
+ * (--max-connections N, ...). *ret_help is set for --help / -h.
+ * --check (verify the store and exit) is main()'s, not a config key: main
+ * takes it out of argv before calling this. */
 int srv_config_from_args(struct srv_config *c, int argc, char **argv, bool *ret_help, char *errmsg,
                          size_t errmsg_size);
 

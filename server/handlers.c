@@ -9,10 +9,15 @@
  * buffering it (server.c: job_after_cb), and no read transaction is held
  * across a network wait.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -538,6 +543,112 @@ static void h_stats(struct srv_job *j)
         j->done = true;
 }
 
+/* ---- backup ------------------------------------------------------------------------ */
+
+/* 1 when directory `path` has no entry but . and .., 0 when it has one,
+ * negative errno when it cannot be read. */
+static int dir_empty(const char *path)
+{
+        struct dirent *e;
+        DIR *d = opendir(path);
+        int empty = 1;
+
+        if (!d)
+                return -errno;
+        while ((e = readdir(d)) != NULL)
+                if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+                        empty = 0;
+                        break;
+                }
+        closedir(d);
+        return empty;
+}
+
+/* Hot, compacted copy of the store into backup.path (validated: absolute,
+ * at most DREAM_MAX_PATH bytes). The path must not exist yet (its parent
+ * must) or be an empty directory; anything else is refused before copying.
+ * On a failed copy, what this call created is removed again. */
+static void h_backup(struct srv_job *j)
+{
+        const char *path = j->req->backup->path;
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__BackupReply br = DREAM__V1__BACKUP_REPLY__INIT;
+        char file[DREAM_MAX_PATH + 16];
+        struct timespec t0, t1;
+        struct stat sb;
+        bool created = false;
+        int r;
+
+        if (stat(path, &sb) == 0) {
+                if (!S_ISDIR(sb.st_mode)) {
+                        job_error(j, DREAM_E_EXISTS,
+                                  "backup.path: '%s' exists and is not a directory; give a new "
+                                  "path or an empty directory",
+                                  path);
+                        return;
+                }
+                r = dir_empty(path);
+                if (r == 0) {
+                        job_error(j, DREAM_E_EXISTS,
+                                  "backup.path: directory '%s' is not empty; give a new path or an "
+                                  "empty directory",
+                                  path);
+                        return;
+                }
+                if (r < 0) {
+                        job_error(j, DREAM_E_DENIED, "backup.path: cannot read directory '%s': %s",
+                                  path, strerror(-r));
+                        return;
+                }
+        } else if (errno == ENOENT) {
+                created = true;
+        } else {
+                job_error(j, DREAM_E_DENIED, "backup.path: cannot access '%s': %s", path,
+                          strerror(errno));
+                return;
+        }
+        snprintf(file, sizeof(file), "%s/data.mdb", path);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        r = store_backup(j->srv->store, path);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (r < 0) {
+                int saved = r;
+                /* Leave nothing half-written behind. */
+                if (r != -EEXIST)
+                        (void)unlink(file);
+                if (created)
+                        (void)rmdir(path);
+                dm_error("backup to '%s' failed: %s", path, dream_strerror(saved));
+                if (saved == -ENOENT)
+                        job_error(j, DREAM_E_NOTFOUND,
+                                  "backup.path: cannot create '%s': its parent directory does not "
+                                  "exist",
+                                  path);
+                else if (saved == -EACCES || saved == -EPERM || saved == -EROFS)
+                        job_error(j, DREAM_E_DENIED,
+                                  "backup.path: cannot write '%s': %s (dreamd writes it as its own "
+                                  "user)",
+                                  path, dream_strerror(saved));
+                else if (saved == -EEXIST)
+                        job_error(j, DREAM_E_EXISTS,
+                                  "backup.path: '%s' already holds a data.mdb; give a new path",
+                                  path);
+                else
+                        job_error(j, saved, "backup to '%s' failed: %s", path,
+                                  dream_strerror(saved));
+                return;
+        }
+        br.path = (char *)path;
+        br.bytes = stat(file, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        br.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        dm_info("backup written to '%s': %llu bytes in %.3f s", path, (unsigned long long)br.bytes,
+                br.seconds);
+        resp.body_case = DREAM__V1__RESPONSE__BODY_BACKUP;
+        resp.backup = &br;
+        reply(j, &resp);
+        j->done = true;
+}
+
 /* ---- export --------------------------------------------------------------------- */
 
 struct export_state {
@@ -1015,6 +1126,9 @@ void srv_job_work(struct srv_job *j)
         case DREAM__V1__REQUEST__BODY_STATS:
                 h_stats(j);
                 break;
+        case DREAM__V1__REQUEST__BODY_BACKUP:
+                h_backup(j);
+                break;
         default:
                 job_error(j, DREAM_E_INTERNAL, "request: no handler");
                 break;
@@ -1146,15 +1260,12 @@ void srv_dispatch(struct srv_conn *c, proto_request *req)
         case DREAM__V1__REQUEST__BODY_GET_MODEL:
                 what = "get_model";
                 break;
-        case DREAM__V1__REQUEST__BODY_BACKUP:
-                what = "backup";
-                break;
         default:
                 srv_job_start(c, req);
                 return;
         }
         snprintf(msg, sizeof(msg),
-                 "%s: not implemented yet in dreamd %s (training, jobs and backup come later); "
+                 "%s: not implemented yet in dreamd %s (training and jobs come later); "
                  "nothing was done",
                  what, DREAM_VERSION);
         srv_conn_error(c, req->request_id, DREAM_E_INVAL, msg);

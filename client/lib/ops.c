@@ -313,6 +313,40 @@ int dream_flush(struct dream_client *c, const char *name, struct dream_flush_res
         return 0;
 }
 
+/* ---- operations ------------------------------------------------------------------------ */
+
+int dream_backup(struct dream_client *c, const char *path, struct dream_backup_result *ret)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__Backup m = DREAM__V1__BACKUP__INIT;
+        proto_response *resp;
+        size_t len;
+        int r;
+
+        if (!path || path[0] != '/') {
+                dcl_set_err(c, "backup path '%s': not an absolute path on the server",
+                            path ? path : "");
+                return DREAM_E_INVAL;
+        }
+        len = strlen(path);
+        if (len > DREAM_MAX_PATH) {
+                dcl_set_err(c, "backup path: %zu bytes, at most %u", len, DREAM_MAX_PATH);
+                return DREAM_E_LIMIT;
+        }
+        m.path = (char *)path;
+        req.body_case = DREAM__V1__REQUEST__BODY_BACKUP;
+        req.backup = &m;
+        r = call(c, &req, DREAM__V1__RESPONSE__BODY_BACKUP, &resp);
+        if (r < 0)
+                return r;
+        if (ret) {
+                ret->bytes = resp->backup->bytes;
+                ret->seconds = resp->backup->seconds;
+        }
+        proto_response_free(resp);
+        return 0;
+}
+
 /* ---- ingest ---------------------------------------------------------------------------- */
 
 int dream_ingest_send(struct dream_client *c, const char *dataset, uint64_t client_batch_id,

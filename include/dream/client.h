@@ -221,6 +221,24 @@ struct dream_flush_result {
 /* Seal the staged rows now. ret may be NULL. */
 int dream_flush(struct dream_client *c, const char *name, struct dream_flush_result *ret);
 
+/* ---- operations ----------------------------------------------------------------- */
+
+struct dream_backup_result {
+        uint64_t bytes; /* size of the copy (its data.mdb) */
+        double seconds; /* time the server took */
+};
+
+/* Hot, compacted copy of the whole store while the server keeps serving.
+ * `path` (borrowed for the call) is a directory on the server's host, seen
+ * by the server: absolute, at most 4096 bytes, and either missing
+ * (its parent must exist; it is created 0700) or an empty directory; the
+ * server writes it as its own user. The copy holds every row acknowledged
+ * before the call was made and opens as a store (dreamd --data-dir PATH).
+ * Requires the admin role. ret may be NULL. DREAM_E_EXISTS (not new nor
+ * empty), DREAM_E_NOTFOUND (no parent), DREAM_E_DENIED (not writable),
+ * DREAM_E_INVAL (not absolute), DREAM_E_LIMIT (too long), ... */
+int dream_backup(struct dream_client *c, const char *path, struct dream_backup_result *ret);
+
 /* ---- rows: ingest and export ----------------------------------------------------- */
 
 /* One column of a block of rows. */

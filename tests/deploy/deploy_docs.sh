@@ -4,8 +4,9 @@
 #   - deploy/dreamd.conf parses as shipped, and with every commented
 #     '#key = default' line switched on (each documented key and default
 #     is one dreamd accepts);
-#   - every option of `dreamd --help` is a key documented in dreamd.conf and
-#     an option in dreamd(8); every key of dreamd.conf is named in dreamd(8);
+#   - every option of `dreamd --help` is an option in dreamd(8) and (but
+#     --check, a mode) a key documented in dreamd.conf; every key of
+#     dreamd.conf is named in dreamd(8);
 #   - every command of `dream --help` has its section in dream(1), and every
 #     long option of `dream COMMAND --help` is described there;
 #   - both pages format without warnings (groff -ww; mandoc -Tlint when
@@ -52,11 +53,13 @@ if [ -x "$dreamd" ]; then
         "$dreamd" --help >"$tmp/help" || err "dreamd --help failed"
         for flag in $(grep -o -- '--[a-z][a-z-]*' "$tmp/help" | sort -u); do
                 case $flag in --help | --config) continue ;; esac
+                grep -qF -- "$(roff_opt "$flag")" "$man8" ||
+                        err "dreamd $flag: not in '$man8'"
+                # --check is a mode of the program, not a configuration key.
+                case $flag in --check) continue ;; esac
                 key=$(printf '%s' "${flag#--}" | tr - _)
                 grep -q "^#\{0,1\}$key = " "$conf" ||
                         err "dreamd $flag: key '$key' not documented in '$conf'"
-                grep -qF -- "$(roff_opt "$flag")" "$man8" ||
-                        err "dreamd $flag: not in '$man8'"
         done
         for key in $(sed -n 's/^#\{0,1\}\([a-z_][a-z_]*\) = .*/\1/p' "$conf" | sort -u); do
                 grep -qw -- "$key" "$man8" || err "key '$key' of '$conf' not in '$man8'"

@@ -1,13 +1,17 @@
 /* Integration tests: a real dreamd on 127.0.0.1, port 0, temp data dir.
- * Usage: test_dreamd GROUP (basic, batches, auth, hostile, limits, drain, unix);
+ * Usage: test_dreamd GROUP (basic, batches, auth, hostile, limits, drain, unix,
+ * backup, backup_paths, check);
  * DREAMD in the environment is the daemon's path. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1111,6 +1115,336 @@ static void test_unix(void)
         rmdir(dir);
 }
 
+/* ---- backup and check ------------------------------------------------------------ */
+
+/* Run `dreamd --check --data-dir DIR`; its stdout into out (NUL-terminated).
+ * Returns the exit status (-1 for a signal). */
+static int run_check(const char *dir, char *out, size_t out_size)
+{
+        const char *exe = getenv("DREAMD");
+        size_t len = 0;
+        int fds[2], st;
+        pid_t pid;
+
+        CHECK(exe && out_size > 0);
+        CHECK(pipe(fds) == 0);
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                dup2(fds[1], 1);
+                close(fds[0]);
+                close(fds[1]);
+                execl(exe, exe, "--check", "--data-dir", dir, (char *)NULL);
+                _exit(127);
+        }
+        close(fds[1]);
+        for (;;) {
+                ssize_t n = read(fds[0], out + len, out_size - 1 - len);
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+                if (len == out_size - 1)
+                        break;
+        }
+        out[len] = '\0';
+        close(fds[0]);
+        CHECK(waitpid(pid, &st, 0) == pid);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static proto_response *backup_call(struct tc *c, const char *path, uint64_t id)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__Backup b = DREAM__V1__BACKUP__INIT;
+
+        b.path = (char *)path;
+        req.request_id = id;
+        req.body_case = DREAM__V1__REQUEST__BODY_BACKUP;
+        req.backup = &b;
+        return tc_call(c, &req);
+}
+
+static void flush_ds(struct tc *c, const char *name, uint64_t id)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__Flush fl = DREAM__V1__FLUSH__INIT;
+        proto_response *r;
+
+        fl.dataset = (char *)name;
+        req.request_id = id;
+        req.body_case = DREAM__V1__REQUEST__BODY_FLUSH;
+        req.flush = &fl;
+        r = tc_call(c, &req);
+        CHECK(r->code == OK);
+        proto_response_free(r);
+}
+
+#define LIVE_BATCH 500u
+
+/* Child process: ingest batch k = rows [k * LIVE_BATCH, (k + 1) * LIVE_BATCH)
+ * one at a time, and after each acknowledgement write k to fd. Runs until
+ * killed (or the server goes away). */
+static void __attribute__((noreturn)) ingest_forever(uint16_t port, const char *ds, int fd)
+{
+        struct tc c;
+
+        tc_connect(&c, port);
+        for (uint64_t k = 0;; k++) {
+                proto_response *r = NULL;
+                send_ingest(&c, ds, 1000 + k, k + 1, k * LIVE_BATCH, LIVE_BATCH, NCOLS);
+                if (tc_recv(&c, &r, 20000) != 1)
+                        _exit(3);
+                if (r->code != OK) {
+                        fprintf(stderr, "ingest batch %llu: %s\n", (unsigned long long)k,
+                                r->message);
+                        _exit(4);
+                }
+                proto_response_free(r);
+                if (write(fd, &k, sizeof(k)) != (ssize_t)sizeof(k))
+                        _exit(0);
+        }
+}
+
+/* Acknowledgements the child reported so far (non-blocking); returns the
+ * count of batches acknowledged (highest k + 1). */
+static uint64_t drain_acks(int fd, uint64_t acked)
+{
+        uint64_t k;
+
+        while (read(fd, &k, sizeof(k)) == (ssize_t)sizeof(k)) {
+                CHECK(k == acked);
+                acked = k + 1;
+        }
+        return acked;
+}
+
+/* Backup under concurrent ingest: every batch acknowledged before the backup
+ * request was sent is in the copy, identical; the copy opens with a second
+ * dreamd and passes dreamd --check. */
+static void test_backup(void)
+{
+        const char *seal[] = {"--seal-rows", "3000", NULL};
+        const char *ds = "live";
+        struct tdaemon d, d2;
+        struct tc c, c2;
+        proto_response *r;
+        char bdir[400], out[8192];
+        uint64_t acked = 0, before, rows;
+        int fds[2];
+        pid_t child;
+
+        td_start(&d, NULL, seal);
+        tc_connect(&c, d.port);
+        r = create_ds(&c, ds, 1);
+        CHECK(r->code == OK);
+        proto_response_free(r);
+
+        CHECK(pipe2(fds, O_NONBLOCK) == 0);
+        child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                close(fds[0]);
+                ingest_forever(d.port, ds, fds[1]);
+        }
+        close(fds[1]);
+        /* Let the ingest run (some batches sealed into segments) first. */
+        for (int i = 0; i < 4000 && acked < 40; i++) {
+                msleep(5);
+                acked = drain_acks(fds[0], acked);
+        }
+        CHECK(acked >= 40);
+
+        snprintf(bdir, sizeof(bdir), "%s/backup", d.dir);
+        before = drain_acks(fds[0], acked);
+        r = backup_call(&c, bdir, 2);
+        if (r->code != OK)
+                fprintf(stderr, "backup: %s\n", r->message);
+        CHECK(r->code == OK);
+        CHECK(r->body_case == DREAM__V1__RESPONSE__BODY_BACKUP);
+        CHECK(r->backup->bytes > 0);
+        proto_response_free(r);
+
+        /* The ingest went on during and after the backup. */
+        acked = before;
+        for (int i = 0; i < 2000 && acked < before + 5; i++) {
+                msleep(5);
+                acked = drain_acks(fds[0], acked);
+        }
+        CHECK(acked >= before + 5);
+        kill(child, SIGKILL);
+        CHECK(waitpid(child, NULL, 0) == child);
+        close(fds[0]);
+        /* The live store has more rows than the copy needs to have. */
+        CHECK(rows_of(&c, ds) >= acked * LIVE_BATCH);
+        tc_close(&c);
+
+        /* The copy, served by a second dreamd: batches commit one at a time in
+         * order, so it holds ids [0, rows) exactly, with rows covering every
+         * batch acknowledged before the request. */
+        td_start(&d2, bdir, NULL);
+        tc_connect(&c2, d2.port);
+        rows = rows_of(&c2, ds);
+        fprintf(stderr, "backup: %llu batches acknowledged before, %llu rows in the copy\n",
+                (unsigned long long)before, (unsigned long long)rows);
+        CHECK(rows >= before * LIVE_BATCH);
+        CHECK(rows % LIVE_BATCH == 0);
+        free(export_check(&c2, ds, rows, 0));
+        tc_close(&c2);
+        CHECK(td_stop(&d2) == 0);
+        CHECK(run_check(bdir, out, sizeof(out)) == 0);
+
+        /* A second backup into an existing empty directory works too. */
+        snprintf(bdir, sizeof(bdir), "%s/empty", d.dir);
+        CHECK(mkdir(bdir, 0700) == 0);
+        tc_connect(&c, d.port);
+        r = backup_call(&c, bdir, 3);
+        CHECK(r->code == OK);
+        proto_response_free(r);
+        tc_close(&c);
+        CHECK(run_check(bdir, out, sizeof(out)) == 0);
+
+        CHECK(td_stop(&d) == 0);
+        td_cleanup(&d);
+}
+
+/* Bad backup paths: a clear error each, nothing written. */
+static void test_backup_paths(void)
+{
+        struct tdaemon d;
+        struct tc c;
+        proto_response *r;
+        char path[5000];
+        struct stat sb;
+        struct {
+                const char *suffix; /* appended to the temp dir; NULL: path as is */
+                const char *path;
+                int code;
+                const char *words;
+        } cases[] = {
+            {NULL, "relative/dir", DREAM__V1__STATUS__STATUS_INVALID, "not an absolute path"},
+            {NULL, "", DREAM__V1__STATUS__STATUS_INVALID, "backup.path"},
+            {"/data", NULL, DREAM__V1__STATUS__STATUS_EXISTS, "is not empty"},
+            {"/file", NULL, DREAM__V1__STATUS__STATUS_EXISTS, "not a directory"},
+            {"/no/such/dir", NULL, DREAM__V1__STATUS__STATUS_NOT_FOUND,
+             "parent directory does not exist"},
+        };
+
+        td_start(&d, NULL, NULL);
+        tc_connect(&c, d.port);
+        snprintf(path, sizeof(path), "%s/file", d.dir);
+        {
+                FILE *f = fopen(path, "w");
+                CHECK(f && fputs("x", f) >= 0 && fclose(f) == 0);
+        }
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                if (cases[i].suffix)
+                        snprintf(path, sizeof(path), "%s%s", d.dir, cases[i].suffix);
+                else
+                        snprintf(path, sizeof(path), "%s", cases[i].path);
+                r = backup_call(&c, path, 10 + i);
+                if ((int)r->code != cases[i].code || !strstr(r->message, cases[i].words))
+                        fprintf(stderr, "backup '%s': code %d, '%s'\n", path, (int)r->code,
+                                r->message);
+                CHECK((int)r->code == cases[i].code);
+                CHECK(strstr(r->message, cases[i].words) != NULL);
+                proto_response_free(r);
+        }
+        /* Too long: DREAM_MAX_PATH + 1 bytes. */
+        memset(path, 'a', 4097);
+        path[0] = '/';
+        path[4097] = '\0';
+        r = backup_call(&c, path, 20);
+        CHECK(r->code == DREAM__V1__STATUS__STATUS_LIMIT);
+        CHECK(strstr(r->message, "backup.path") != NULL);
+        proto_response_free(r);
+        /* Nothing was left behind by the failures. */
+        snprintf(path, sizeof(path), "%s/no", d.dir);
+        CHECK(stat(path, &sb) < 0 && errno == ENOENT);
+        snprintf(path, sizeof(path), "%s/file", d.dir);
+        CHECK(stat(path, &sb) == 0 && sb.st_size == 1);
+        /* The connection still serves. */
+        r = create_ds(&c, "still", 30);
+        CHECK(r->code == OK);
+        proto_response_free(r);
+        tc_close(&c);
+        CHECK(td_stop(&d) == 0);
+        td_cleanup(&d);
+}
+
+/* dreamd --check: 0 on a healthy store, 1 naming the dataset when a byte of
+ * a sealed segment is flipped, 2 when there is no store. */
+static void test_check(void)
+{
+        const char *ds = "pattern";
+        struct tdaemon d;
+        struct tc c;
+        proto_response *r;
+        char path[400], out[8192];
+        uint8_t *buf = NULL;
+        size_t n = 0, cap = 0, hits = 0;
+        FILE *f;
+        static const uint8_t magic[8] = {'D', 'R', 'E', 'A', 'M', 'G', 'D', 1};
+
+        td_start(&d, NULL, NULL);
+        tc_connect(&c, d.port);
+        r = create_ds(&c, ds, 1);
+        CHECK(r->code == OK);
+        proto_response_free(r);
+        send_ingest(&c, ds, 2, 1, 0, 5000, NCOLS);
+        CHECK(tc_recv(&c, &r, 20000) == 1 && r->code == OK);
+        proto_response_free(r);
+        flush_ds(&c, ds, 3);
+        /* Staged rows too: the check reads both. */
+        send_ingest(&c, ds, 4, 2, 5000, 100, NCOLS);
+        CHECK(tc_recv(&c, &r, 20000) == 1 && r->code == OK);
+        proto_response_free(r);
+        tc_close(&c);
+        CHECK(td_stop(&d) == 0);
+
+        CHECK(run_check(d.data_dir, out, sizeof(out)) == 0);
+        CHECK(strstr(out, "ok") != NULL);
+
+        /* Flip one byte well inside every copy of the segment container. */
+        snprintf(path, sizeof(path), "%s/data.mdb", d.data_dir);
+        f = fopen(path, "rb");
+        CHECK(f);
+        for (;;) {
+                if (n == cap) {
+                        cap = cap ? cap * 2 : (1u << 20);
+                        buf = realloc(buf, cap);
+                        CHECK(buf);
+                }
+                size_t got = fread(buf + n, 1, cap - n, f);
+                if (got == 0)
+                        break;
+                n += got;
+        }
+        fclose(f);
+        for (size_t i = 0; i + sizeof(magic) + 300 < n; i++)
+                if (memcmp(buf + i, magic, sizeof(magic)) == 0) {
+                        buf[i + 200] ^= 0x55;
+                        hits++;
+                }
+        CHECK(hits >= 1);
+        f = fopen(path, "r+b");
+        CHECK(f && fwrite(buf, 1, n, f) == n && fclose(f) == 0);
+        free(buf);
+
+        CHECK(run_check(d.data_dir, out, sizeof(out)) == 1);
+        fprintf(stderr, "check on the damaged store:\n%s", out);
+        CHECK(strstr(out, "'pattern'") != NULL);
+        CHECK(strstr(out, "problem") != NULL);
+
+        /* No store: exit 2, and nothing created. */
+        snprintf(path, sizeof(path), "%s/none", d.dir);
+        CHECK(run_check(path, out, sizeof(out)) == 2);
+        {
+                struct stat sb;
+                CHECK(stat(path, &sb) < 0 && errno == ENOENT);
+        }
+        td_cleanup(&d);
+}
+
 int main(int argc, char **argv)
 {
         const char *g = argc > 1 ? argv[1] : "";
@@ -1130,9 +1464,16 @@ int main(int argc, char **argv)
                 test_drain();
         else if (strcmp(g, "unix") == 0)
                 test_unix();
+        else if (strcmp(g, "backup") == 0)
+                test_backup();
+        else if (strcmp(g, "backup_paths") == 0)
+                test_backup_paths();
+        else if (strcmp(g, "check") == 0)
+                test_check();
         else {
                 fprintf(stderr,
-                        "usage: test_dreamd basic|batches|auth|hostile|limits|drain|unix\n");
+                        "usage: test_dreamd basic|batches|auth|hostile|limits|drain|unix|backup|"
+                        "backup_paths|check\n");
                 return 2;
         }
         fprintf(stderr, "%s: ok\n", g);
