@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "common/limits.h"
+#include "storage/gd/gd.h"
 
 /* Exit codes of every command. */
 enum cli_exit {
@@ -211,6 +212,9 @@ void cli_json_str(FILE *f, const char *s);
 
 /* "A:B", "A:", ":B" -> [A, B) within n rows. 0 or -1. */
 int cli_parse_rows(const char *s, uint64_t n, uint64_t *ret_a, uint64_t *ret_b);
+/* --budget and --order values: CLI_OK, or CLI_USAGE after a usage message. */
+int cli_opt_budget(const char *cmd, const char *arg, struct gd_budget *ret);
+int cli_opt_order(const char *cmd, const char *arg, enum gd_order *ret);
 
 /* Seconds on a monotonic clock. */
 double cli_now(void);

@@ -66,21 +66,13 @@ int cli_condense(int argc, char **argv)
         while ((c = getopt_long(argc, argv, ":b:o:h", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'b':
-                        if (gd_budget_parse(optarg, &co.budget) < 0) {
-                                cli_usage_error("condense", "invalid budget '%s'", optarg);
+                        if (cli_opt_budget("condense", optarg, &co.budget) != CLI_OK)
                                 return CLI_USAGE;
-                        }
                         have_budget = 1;
                         break;
                 case 'O':
-                        if (strcmp(optarg, "msb") == 0) {
-                                co.order = GD_ORDER_MSB;
-                        } else if (strcmp(optarg, "entropy") == 0) {
-                                co.order = GD_ORDER_ENTROPY;
-                        } else {
-                                cli_usage_error("condense", "unknown order '%s'", optarg);
+                        if (cli_opt_order("condense", optarg, &co.order) != CLI_OK)
                                 return CLI_USAGE;
-                        }
                         break;
                 case 'o':
                         output = optarg;

@@ -546,3 +546,26 @@ int cli_parse_rows(const char *s, uint64_t n, uint64_t *ret_a, uint64_t *ret_b)
         *ret_b = b;
         return 0;
 }
+
+int cli_opt_budget(const char *cmd, const char *arg, struct gd_budget *ret)
+{
+        if (gd_budget_parse(arg, ret) < 0) {
+                cli_usage_error(cmd, "invalid budget '%s' (a fraction such as 0.01, or a count)",
+                                arg);
+                return CLI_USAGE;
+        }
+        return CLI_OK;
+}
+
+int cli_opt_order(const char *cmd, const char *arg, enum gd_order *ret)
+{
+        if (strcmp(arg, "msb") == 0) {
+                *ret = GD_ORDER_MSB;
+        } else if (strcmp(arg, "entropy") == 0) {
+                *ret = GD_ORDER_ENTROPY;
+        } else {
+                cli_usage_error(cmd, "unknown order '%s' (msb or entropy)", arg);
+                return CLI_USAGE;
+        }
+        return CLI_OK;
+}

@@ -696,10 +696,8 @@ int cli_batch(int argc, char **argv)
                         mode = optarg;
                         break;
                 case 'b':
-                        if (gd_budget_parse(optarg, &budget) < 0) {
-                                cli_usage_error("batch", "invalid budget '%s'", optarg);
+                        if (cli_opt_budget("batch", optarg, &budget) != CLI_OK)
                                 return CLI_USAGE;
-                        }
                         bo.budget_rows = budget.count;
                         bo.budget_fraction = budget.count ? 0 : budget.fraction;
                         break;

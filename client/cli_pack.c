@@ -134,21 +134,13 @@ int cli_pack(int argc, char **argv)
                         labels_path = optarg;
                         break;
                 case 'b':
-                        if (gd_budget_parse(optarg, &co.budget) < 0) {
-                                cli_usage_error("pack", "invalid budget '%s'", optarg);
+                        if (cli_opt_budget("pack", optarg, &co.budget) != CLI_OK)
                                 return CLI_USAGE;
-                        }
                         have_budget = 1;
                         break;
                 case 'O':
-                        if (strcmp(optarg, "msb") == 0) {
-                                co.order = GD_ORDER_MSB;
-                        } else if (strcmp(optarg, "entropy") == 0) {
-                                co.order = GD_ORDER_ENTROPY;
-                        } else {
-                                cli_usage_error("pack", "unknown order '%s'", optarg);
+                        if (cli_opt_order("pack", optarg, &co.order) != CLI_OK)
                                 return CLI_USAGE;
-                        }
                         break;
                 case 'q':
                         quiet = 1;
