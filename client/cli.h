@@ -215,6 +215,9 @@ int cli_parse_rows(const char *s, uint64_t n, uint64_t *ret_a, uint64_t *ret_b);
 /* --budget and --order values: CLI_OK, or CLI_USAGE after a usage message. */
 int cli_opt_budget(const char *cmd, const char *arg, struct gd_budget *ret);
 int cli_opt_order(const char *cmd, const char *arg, enum gd_order *ret);
+/* The usage message for getopt's ':' (missing value) or '?' (unknown option)
+ * case of `cmd`; returns CLI_USAGE. Call with the getopt result c. */
+int cli_opt_error(const char *cmd, int c, char **argv);
 
 /* Seconds on a monotonic clock. */
 double cli_now(void);

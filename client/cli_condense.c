@@ -80,12 +80,8 @@ int cli_condense(int argc, char **argv)
                 case 'h':
                         fputs(condense_help, stdout);
                         return CLI_OK;
-                case ':':
-                        cli_usage_error("condense", "option '%s' needs a value", argv[optind - 1]);
-                        return CLI_USAGE;
                 default:
-                        cli_usage_error("condense", "unknown option '%s'", argv[optind - 1]);
-                        return CLI_USAGE;
+                        return cli_opt_error("condense", c, argv);
                 }
         }
         if (optind != argc - 1) {

@@ -104,8 +104,7 @@ int cli_inspect(int argc, char **argv)
                         fputs(inspect_help, stdout);
                         return CLI_OK;
                 default:
-                        cli_usage_error("inspect", "unknown option '%s'", argv[optind - 1]);
-                        return CLI_USAGE;
+                        return cli_opt_error("inspect", c, argv);
                 }
         }
         if (optind != argc - 1) {

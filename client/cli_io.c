@@ -1,5 +1,6 @@
 /* CLI helpers: messages, exit codes, file loading, atomic output, progress. */
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -568,4 +569,13 @@ int cli_opt_order(const char *cmd, const char *arg, enum gd_order *ret)
                 return CLI_USAGE;
         }
         return CLI_OK;
+}
+
+int cli_opt_error(const char *cmd, int c, char **argv)
+{
+        if (c == ':')
+                cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+        else
+                cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        return CLI_USAGE;
 }

@@ -70,12 +70,8 @@ static int simple_args(const char *cmd, const char *help, int argc, char **argv,
                 case 'h':
                         fputs(help, stdout);
                         return CLI_OK;
-                case ':':
-                        cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-                        return CLI_USAGE;
                 default:
-                        cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-                        return CLI_USAGE;
+                        return cli_opt_error(cmd, c, argv);
                 }
         }
         if (argc - optind != n_args) {
@@ -445,12 +441,8 @@ int cli_export(int argc, char **argv)
                 case 'h':
                         fputs(export_help, stdout);
                         return CLI_OK;
-                case ':':
-                        cli_usage_error("export", "option '%s' needs a value", argv[optind - 1]);
-                        return CLI_USAGE;
                 default:
-                        cli_usage_error("export", "unknown option '%s'", argv[optind - 1]);
-                        return CLI_USAGE;
+                        return cli_opt_error("export", c, argv);
                 }
         }
         if (argc - optind != 1) {
@@ -727,12 +719,8 @@ int cli_batch(int argc, char **argv)
                 case 'h':
                         fputs(batch_help, stdout);
                         return CLI_OK;
-                case ':':
-                        cli_usage_error("batch", "option '%s' needs a value", argv[optind - 1]);
-                        return CLI_USAGE;
                 default:
-                        cli_usage_error("batch", "unknown option '%s'", argv[optind - 1]);
-                        return CLI_USAGE;
+                        return cli_opt_error("batch", c, argv);
                 }
         }
         if (argc - optind != 1) {

@@ -273,12 +273,8 @@ int cli_ingest(int argc, char **argv)
                 case 'h':
                         fputs(ingest_help, stdout);
                         return CLI_OK;
-                case ':':
-                        cli_usage_error("ingest", "option '%s' needs a value", argv[optind - 1]);
-                        return CLI_USAGE;
                 default:
-                        cli_usage_error("ingest", "unknown option '%s'", argv[optind - 1]);
-                        return CLI_USAGE;
+                        return cli_opt_error("ingest", c, argv);
                 }
         }
         if (argc - optind != 2) {

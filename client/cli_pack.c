@@ -148,12 +148,8 @@ int cli_pack(int argc, char **argv)
                 case 'h':
                         fputs(pack_help, stdout);
                         return CLI_OK;
-                case ':':
-                        cli_usage_error("pack", "option '%s' needs a value", argv[optind - 1]);
-                        return CLI_USAGE;
                 default:
-                        cli_usage_error("pack", "unknown option '%s'", argv[optind - 1]);
-                        return CLI_USAGE;
+                        return cli_opt_error("pack", c, argv);
                 }
         }
         if (optind != argc - 1) {

@@ -118,12 +118,8 @@ int cli_unpack(int argc, char **argv)
                 case 'h':
                         fputs(unpack_help, stdout);
                         return CLI_OK;
-                case ':':
-                        cli_usage_error("unpack", "option '%s' needs a value", argv[optind - 1]);
-                        return CLI_USAGE;
                 default:
-                        cli_usage_error("unpack", "unknown option '%s'", argv[optind - 1]);
-                        return CLI_USAGE;
+                        return cli_opt_error("unpack", c, argv);
                 }
         }
         if (optind != argc - 1) {
