@@ -184,6 +184,7 @@ int cli_pack(int argc, char **argv)
         }
         cli_progress_note(&prog, "compressing");
         gd_encode_opts_default(&eo);
+        eo.zstd_level = GD_ZSTD_ARCHIVE; /* a file: small tables at level 19 */
         eo.source_bytes = source_bytes;
         eo.threads = encode_threads();
         r = gd_segment_encode(t, &eo, &seg);

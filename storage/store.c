@@ -68,8 +68,6 @@ struct store {
         struct store_opts opts;
 };
 
-#define SEAL_ZSTD_LEVEL 3 /* zstd level of sealed segments */
-
 /* Keys: dataset id BE32, then an optional BE64 (row, batch id...). */
 #define KEY_ID     4u
 #define KEY_ID_U64 12u
@@ -2176,11 +2174,7 @@ static int seal_loop(struct store *s, const char *dataset, bool force, uint64_t 
                 had_rows = t != NULL;
                 if (r < 0 || !t)
                         goto next;
-                gd_encode_opts_default(&eo);
-                /* Sealing is on the ingest path: the fast level. The codec's
-                 * default picks level 19 for segments under 1 MiB, which cost
-                 * 0.32 s per 65,536-row segment of 9 columns (bench_ingest). */
-                eo.zstd_level = SEAL_ZSTD_LEVEL;
+                gd_encode_opts_default(&eo); /* fast zstd level: ingest path */
                 r = gd_segment_encode(t, &eo, &seg);
                 if (r < 0)
                         goto next;

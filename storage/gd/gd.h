@@ -197,7 +197,7 @@ const char *gd_block_codec_name(enum gd_block_codec c);
 
 struct gd_encode_opts {
         uint32_t patience;     /* stage 2 patience, 0 = scan all bits */
-        int zstd_level;        /* 0 = default */
+        int zstd_level;        /* a zstd level, or GD_ZSTD_ARCHIVE */
         int force_codec;       /* -1 = choose the smaller, else a gd_block_codec */
         uint32_t block_bytes;  /* target raw bytes of a record block, 0 = default */
         uint64_t source_bytes; /* size of the input it came from (for ratios), or 0 */
@@ -205,6 +205,12 @@ struct gd_encode_opts {
                                 * calling thread only. The output bytes are the same for
                                 * any value. */
 };
+/* Default zstd level: fast, for encoding on the ingest path. */
+#define GD_ZSTD_FAST 3
+/* For one-shot archives: level 19 for segments of at most 1 MiB of records
+ * (the cost is negligible there, the bytes saved count on small tables),
+ * GD_ZSTD_FAST above. */
+#define GD_ZSTD_ARCHIVE 0
 void gd_encode_opts_default(struct gd_encode_opts *o);
 
 /* Sizes of one encoded segment, in bytes unless said otherwise. */

@@ -30,7 +30,6 @@
 #define DICT_HEADER_BYTES     10u
 #define TARGET_BLOCK_BYTES    16384u
 #define MAX_BLOCK_ROWS        8192u
-#define FAST_ZSTD_LEVEL       3  /* large segments: pack speed */
 #define SMALL_ZSTD_LEVEL      19 /* segments of at most SMALL_RAW_BYTES raw bytes */
 #define SMALL_RAW_BYTES       (1u << 20)
 #define TRIAL_BLOCKS          8u   /* blocks compressed both ways to choose the byte layout */
@@ -350,7 +349,7 @@ const char *gd_block_codec_name(enum gd_block_codec c)
 void gd_encode_opts_default(struct gd_encode_opts *o)
 {
         o->patience = 0;
-        o->zstd_level = 0;
+        o->zstd_level = GD_ZSTD_FAST;
         o->force_codec = -1;
         o->source_bytes = 0;
         o->block_bytes = 0;
@@ -367,14 +366,13 @@ static uint32_t choose_rows_per_block(const struct layout *l, uint32_t target)
         return rows < 16 ? 16 : rows;
 }
 
-/* The level asked for, or by default the strongest for small segments (its
- * cost is negligible there) and a fast one for large segments. */
+/* The level asked for; GD_ZSTD_ARCHIVE picks by the segment's size. */
 static int zstd_level(const struct gd_segment *s, const struct gd_encode_opts *o)
 {
-        if (o->zstd_level)
+        if (o->zstd_level != GD_ZSTD_ARCHIVE)
                 return o->zstd_level;
         return shuffled_bytes(&s->rec_layout, s->n_rows) <= SMALL_RAW_BYTES ? SMALL_ZSTD_LEVEL
-                                                                            : FAST_ZSTD_LEVEL;
+                                                                            : GD_ZSTD_FAST;
 }
 
 static int zstd_pack(ZSTD_CCtx *cctx, const uint8_t *raw, size_t raw_len, int level,
