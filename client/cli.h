@@ -204,9 +204,6 @@ int cli_net_try_connect(const struct cli_net *n, struct dream_client **ret);
 int cli_net_fail(struct dream_client *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Exit code for a libdream error. */
-int cli_net_exit_for(int err);
-
 /* Write s as a JSON string (quoted, escaped) to f. */
 void cli_json_str(FILE *f, const char *s);
 

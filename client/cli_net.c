@@ -37,7 +37,7 @@ double cli_now(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int cli_net_exit_for(int err)
+static int exit_for(int err)
 {
         switch (err) {
         case 0:
@@ -71,7 +71,7 @@ int cli_net_fail(struct dream_client *c, int err, const char *fmt, ...)
         if (!why || !*why)
                 why = dream_strerror(err);
         fprintf(stderr, "dream: %s: %s\n", ctx, why);
-        return cli_net_exit_for(err);
+        return exit_for(err);
 }
 
 /* The token: the file's first line without its line end and blanks. */

@@ -263,8 +263,6 @@ enum gd_task gd_segment_task(const struct gd_segment *s);
 void gd_segment_stats(const struct gd_segment *s, struct gd_stats *ret);
 /* Condensed samples stored with the segment, or NULL. Borrowed. */
 const struct gd_condensed *gd_segment_condensed(const struct gd_segment *s);
-/* Base dictionary access: count of rows using base b. */
-uint64_t gd_segment_base_count(const struct gd_segment *s, uint32_t base);
 
 /* A reading position with its own block cache; one per thread. */
 struct gd_cursor;

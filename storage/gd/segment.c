@@ -1485,11 +1485,6 @@ const struct gd_condensed *gd_segment_condensed(const struct gd_segment *s)
         return s->cond;
 }
 
-uint64_t gd_segment_base_count(const struct gd_segment *s, uint32_t base)
-{
-        return base < s->n_bases ? s->counts[base] : 0;
-}
-
 void gd_segment_stats(const struct gd_segment *s, struct gd_stats *ret)
 {
         struct gd_stats st = {0};
