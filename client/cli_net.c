@@ -37,6 +37,7 @@ double cli_now(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Exit code for a libdream error. */
 static int exit_for(int err)
 {
         switch (err) {
