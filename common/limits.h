@@ -46,6 +46,8 @@
 /* Server (server/). */
 #define SRV_MAX_LISTEN           16u        /* listen addresses */
 #define SRV_MAX_WORKERS          1024u      /* libuv's thread pool maximum */
+#define SRV_MAX_JOBS             1024u      /* running or queued training jobs */
+#define SRV_MAX_BLAS_THREADS     256u       /* OpenBLAS threads per job */
 #define SRV_MAX_CONNECTIONS      1000000u   /* largest connection cap accepted */
 #define SRV_MIN_FRAME            4096u      /* smallest max_frame accepted */
 #define SRV_MAX_CONFIG_BYTES     (1u << 20) /* bytes of a config file */

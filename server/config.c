@@ -36,6 +36,9 @@ void srv_config_init(struct srv_config *c)
         c->idle_timeout = SRV_DEFAULT_IDLE_TIMEOUT;
         c->frame_timeout = SRV_DEFAULT_FRAME_TIMEOUT;
         c->workers = SRV_DEFAULT_WORKERS;
+        c->jobs = SRV_DEFAULT_JOBS;
+        c->blas_threads = SRV_DEFAULT_BLAS_THREADS;
+        c->job_queue = SRV_DEFAULT_JOB_QUEUE;
         c->batch_cache_bytes = SRV_DEFAULT_BATCH_CACHE;
         c->log_level = DM_LOG_INFO;
 }
@@ -184,6 +187,20 @@ int srv_config_set(struct srv_config *c, const char *key, const char *value, con
                                         "%s: workers: bad value '%s' (1..%u)", where, value,
                                         SRV_MAX_WORKERS);
                 c->workers = (uint32_t)u;
+                return 0;
+        }
+        if (strcmp(key, "jobs") == 0 || strcmp(key, "blas_threads") == 0 ||
+            strcmp(key, "job_queue") == 0) {
+                uint32_t max = key[0] == 'b' ? SRV_MAX_BLAS_THREADS : SRV_MAX_JOBS;
+                if (parse_u64(value, 1, max, &u) < 0)
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: %s: bad value '%s' (1..%u)", where, key, value, max);
+                if (key[0] == 'b')
+                        c->blas_threads = (uint32_t)u;
+                else if (strcmp(key, "jobs") == 0)
+                        c->jobs = (uint32_t)u;
+                else
+                        c->job_queue = (uint32_t)u;
                 return 0;
         }
         if (strcmp(key, "seal_rows") == 0) {
@@ -335,6 +352,9 @@ static const struct flag flags[] = {
     {"--frame-timeout", "frame_timeout"},
     {"--workers", "workers"},
     {"--seal-rows", "seal_rows"},
+    {"--jobs", "jobs"},
+    {"--blas-threads", "blas_threads"},
+    {"--job-queue", "job_queue"},
     {"--batch-cache-bytes", "batch_cache_bytes"},
 };
 
@@ -478,5 +498,5 @@ const char *srv_config_usage(void)
                "  --log-level L          error, warn, info (default) or debug\n"
                "  --map-size-max BYTES   --max-connections N  --max-frame BYTES\n"
                "  --idle-timeout SEC     --frame-timeout SEC  --workers N  --seal-rows N\n"
-               "  --batch-cache-bytes BYTES\n";
+               "  --batch-cache-bytes BYTES  --jobs N  --blas-threads N  --job-queue N\n";
 }

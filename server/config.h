@@ -21,6 +21,9 @@
 #define SRV_DEFAULT_IDLE_TIMEOUT  300.0            /* seconds without a request */
 #define SRV_DEFAULT_FRAME_TIMEOUT 30.0             /* seconds to complete a started frame */
 #define SRV_DEFAULT_WORKERS       4u               /* worker threads */
+#define SRV_DEFAULT_JOBS          1u               /* training jobs running at once */
+#define SRV_DEFAULT_BLAS_THREADS  1u               /* OpenBLAS threads of a job */
+#define SRV_DEFAULT_JOB_QUEUE     64u              /* jobs queued before BUSY */
 #define SRV_DEFAULT_BATCH_CACHE                                                                    \
         (256ull << 20) /* rows/sample streams: decode a dataset once up to this */
 
@@ -40,6 +43,9 @@ struct srv_config {
         uint64_t seal_rows;         /* 0 = store default */
         uint64_t batch_cache_bytes; /* rows/sample streams decode the dataset once when it is at
                                        most this big, else read row by row (0: always) */
+        uint32_t jobs;              /* training jobs running at once */
+        uint32_t blas_threads;      /* OpenBLAS threads each job uses */
+        uint32_t job_queue;         /* queued jobs beyond which Train answers BUSY */
         enum dm_log_level log_level;
 };
 

@@ -54,10 +54,7 @@ static void put_response(struct srv *s, struct dm_buf *out, Dream__V1__Response 
         }
 }
 
-static void job_error(struct srv_job *j, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void job_error(struct srv_job *j, int err, const char *fmt, ...)
+void srv_job_error(struct srv_job *j, int err, const char *fmt, ...)
 {
         char msg[512];
         va_list ap;
@@ -71,26 +68,26 @@ static void job_error(struct srv_job *j, int err, const char *fmt, ...)
 
 /* A store error, worded for the client. `field` names the request field that
  * holds the dataset name. */
-static void store_error(struct srv_job *j, int err, const char *field, const char *name)
+void srv_store_error(struct srv_job *j, int err, const char *field, const char *name)
 {
         switch (err) {
         case DREAM_E_NOTFOUND:
-                job_error(j, err, "%s: no dataset '%s'", field, name);
+                srv_job_error(j, err, "%s: no dataset '%s'", field, name);
                 break;
         case DREAM_E_EXISTS:
-                job_error(j, err, "%s: dataset '%s' already exists", field, name);
+                srv_job_error(j, err, "%s: dataset '%s' already exists", field, name);
                 break;
         case DREAM_E_FULL:
-                job_error(j, err, "dataset '%s': store full (map size limit reached); retry later",
-                          name);
+                srv_job_error(
+                    j, err, "dataset '%s': store full (map size limit reached); retry later", name);
                 break;
         default:
-                job_error(j, err, "dataset '%s': %s", name, dream_strerror(err));
+                srv_job_error(j, err, "dataset '%s': %s", name, dream_strerror(err));
                 break;
         }
 }
 
-static void reply(struct srv_job *j, Dream__V1__Response *resp)
+void srv_reply(struct srv_job *j, Dream__V1__Response *resp)
 {
         resp->request_id = j->request_id;
         put_response(j->srv, &j->out, resp);
@@ -231,7 +228,7 @@ static void h_create(struct srv_job *j)
         sc.n_cols = (uint32_t)m->n_columns; /* <= DREAM_MAX_COLS: validated */
         sc.cols = dm_calloc(m->n_columns, sizeof(*sc.cols));
         if (!sc.cols) {
-                job_error(j, DREAM_E_NOMEM, "create_dataset: out of memory");
+                srv_job_error(j, DREAM_E_NOMEM, "create_dataset: out of memory");
                 return;
         }
         sc.target = -1;
@@ -254,19 +251,19 @@ static void h_create(struct srv_job *j)
         r = store_dataset_create(j->srv->store, m->name, &sc);
         dm_free(sc.cols);
         if (r == DREAM_E_SCHEMA || r == DREAM_E_INVAL) {
-                job_error(j, r, "create_dataset: dataset '%s' refused by the store: %s", m->name,
-                          dream_strerror(r));
+                srv_job_error(j, r, "create_dataset: dataset '%s' refused by the store: %s",
+                              m->name, dream_strerror(r));
                 return;
         }
         if (r < 0) {
-                store_error(j, r, "create_dataset.name", m->name);
+                srv_store_error(j, r, "create_dataset.name", m->name);
                 return;
         }
         dm_info("dataset '%s' created (%zu columns)", m->name, m->n_columns);
         cr.name = m->name;
         resp.body_case = DREAM__V1__RESPONSE__BODY_CREATE_DATASET;
         resp.create_dataset = &cr;
-        reply(j, &resp);
+        srv_reply(j, &resp);
         j->done = true;
 }
 
@@ -281,13 +278,13 @@ static void h_describe(struct srv_job *j)
 
         r = store_dataset_describe(j->srv->store, name, &info);
         if (r < 0) {
-                store_error(j, r, "describe_dataset.name", name);
+                srv_store_error(j, r, "describe_dataset.name", name);
                 return;
         }
         specs = dm_calloc(info->schema.n_cols, sizeof(*specs));
         specp = dm_calloc(info->schema.n_cols, sizeof(*specp));
         if (!specs || !specp) {
-                job_error(j, DREAM_E_NOMEM, "describe_dataset: out of memory");
+                srv_job_error(j, DREAM_E_NOMEM, "describe_dataset: out of memory");
                 goto free_all;
         }
         for (uint32_t i = 0; i < info->schema.n_cols; i++) {
@@ -314,7 +311,7 @@ static void h_describe(struct srv_job *j)
         di.schema = specp;
         resp.body_case = DREAM__V1__RESPONSE__BODY_DESCRIBE_DATASET;
         resp.describe_dataset = &di;
-        reply(j, &resp);
+        srv_reply(j, &resp);
         j->done = true;
 free_all:
         dm_free(specs);
@@ -334,14 +331,14 @@ static void h_list(struct srv_job *j)
 
         r = store_dataset_list(j->srv->store, &names, &count);
         if (r < 0) {
-                job_error(j, r, "list_datasets: %s", dream_strerror(r));
+                srv_job_error(j, r, "list_datasets: %s", dream_strerror(r));
                 return;
         }
         sum = dm_calloc(count ? count : 1, sizeof(*sum));
         sump = dm_calloc(count ? count : 1, sizeof(*sump));
         infos = dm_calloc(count ? count : 1, sizeof(*infos));
         if (!sum || !sump || !infos) {
-                job_error(j, DREAM_E_NOMEM, "list_datasets: out of memory");
+                srv_job_error(j, DREAM_E_NOMEM, "list_datasets: out of memory");
                 goto free_all;
         }
         for (uint32_t i = 0; i < count; i++) {
@@ -351,7 +348,7 @@ static void h_list(struct srv_job *j)
                 if (r == DREAM_E_NOTFOUND)
                         continue; /* dropped meanwhile */
                 if (r < 0) {
-                        store_error(j, r, "list_datasets", names[i]);
+                        srv_store_error(j, r, "list_datasets", names[i]);
                         goto free_all;
                 }
                 infos[n] = info;
@@ -368,7 +365,7 @@ static void h_list(struct srv_job *j)
         lr.datasets = sump;
         resp.body_case = DREAM__V1__RESPONSE__BODY_LIST_DATASETS;
         resp.list_datasets = &lr;
-        reply(j, &resp);
+        srv_reply(j, &resp);
         j->done = true;
 free_all:
         for (uint32_t i = 0; infos && i < n; i++)
@@ -388,13 +385,13 @@ static void h_drop(struct srv_job *j)
 
         r = store_dataset_drop(j->srv->store, name);
         if (r < 0) {
-                store_error(j, r, "drop_dataset.name", name);
+                srv_store_error(j, r, "drop_dataset.name", name);
                 return;
         }
         dm_info("dataset '%s' dropped", name);
         resp.body_case = DREAM__V1__RESPONSE__BODY_DROP_DATASET;
         resp.drop_dataset = &dr;
-        reply(j, &resp);
+        srv_reply(j, &resp);
         j->done = true;
 }
 
@@ -413,19 +410,19 @@ static void h_ingest(struct srv_job *j)
 
         r = store_dataset_describe(j->srv->store, m->dataset, &info);
         if (r < 0) {
-                store_error(j, r, "ingest.dataset", m->dataset);
+                srv_store_error(j, r, "ingest.dataset", m->dataset);
                 return;
         }
         r = proto_columns_check_count(rows, info->schema.n_cols, "ingest.rows", msg, sizeof(msg));
         if (r < 0) {
-                job_error(j, r, "%s (dataset '%s')", msg, m->dataset);
+                srv_job_error(j, r, "%s (dataset '%s')", msg, m->dataset);
                 goto free_info;
         }
         /* n_rows x n_cols x 8 bytes: exactly the bytes of the frame's values,
          * so the allocation is bounded by what was received. */
         r = gd_table_new(rows->n_rows, info->schema.n_cols, &t);
         if (r < 0) {
-                job_error(j, r, "ingest.rows: %s", dream_strerror(r));
+                srv_job_error(j, r, "ingest.rows: %s", dream_strerror(r));
                 goto free_info;
         }
         for (uint32_t c = 0; c < info->schema.n_cols; c++) {
@@ -436,7 +433,7 @@ static void h_ingest(struct srv_job *j)
                 if (r == 0)
                         r = proto_values_read(&cv->values, rows->n_rows, col->v);
                 if (r < 0) {
-                        job_error(j, r, "ingest.rows.columns[%u]: %s", c, dream_strerror(r));
+                        srv_job_error(j, r, "ingest.rows.columns[%u]: %s", c, dream_strerror(r));
                         goto free_table;
                 }
                 col->kind = kind_from_wire(cv->kind);
@@ -449,14 +446,14 @@ static void h_ingest(struct srv_job *j)
         t->task = info->schema.task;
         r = store_append(j->srv->store, m->dataset, t, m->client_batch_id, &first, &needs_seal);
         if (r == DREAM_E_EXISTS && m->client_batch_id) {
-                job_error(j, r,
-                          "ingest.client_batch_id: %llu was already committed to dataset '%s' "
-                          "with a different row count",
-                          (unsigned long long)m->client_batch_id, m->dataset);
+                srv_job_error(j, r,
+                              "ingest.client_batch_id: %llu was already committed to dataset '%s' "
+                              "with a different row count",
+                              (unsigned long long)m->client_batch_id, m->dataset);
                 goto free_table;
         }
         if (r < 0) {
-                store_error(j, r, "ingest.dataset", m->dataset);
+                srv_store_error(j, r, "ingest.dataset", m->dataset);
                 goto free_table;
         }
         ack.first_row = first;
@@ -472,7 +469,7 @@ static void h_ingest(struct srv_job *j)
         j->seal_dataset = m->dataset;
         resp.body_case = DREAM__V1__RESPONSE__BODY_INGEST;
         resp.ingest = &ack;
-        reply(j, &resp);
+        srv_reply(j, &resp);
         j->done = true;
 free_table:
         gd_table_free(t);
@@ -495,7 +492,7 @@ static void h_flush(struct srv_job *j)
         if (r == 0)
                 r = store_dataset_describe(j->srv->store, name, &after);
         if (r < 0) {
-                store_error(j, r, "flush.dataset", name);
+                srv_store_error(j, r, "flush.dataset", name);
                 goto free_all;
         }
         fr.rows_sealed = sealed;
@@ -503,7 +500,7 @@ static void h_flush(struct srv_job *j)
             after->segments > before->segments ? (uint32_t)(after->segments - before->segments) : 0;
         resp.body_case = DREAM__V1__RESPONSE__BODY_FLUSH;
         resp.flush = &fr;
-        reply(j, &resp);
+        srv_reply(j, &resp);
         j->done = true;
 free_all:
         store_info_free(before);
@@ -521,7 +518,7 @@ static void h_stats(struct srv_job *j)
 
         r = store_dataset_list(s->store, &names, &count);
         if (r < 0) {
-                job_error(j, r, "stats: %s", dream_strerror(r));
+                srv_job_error(j, r, "stats: %s", dream_strerror(r));
                 return;
         }
         store_names_free(names, count);
@@ -539,7 +536,7 @@ static void h_stats(struct srv_job *j)
         st.connections_open = j->conns_open;
         resp.body_case = DREAM__V1__RESPONSE__BODY_STATS;
         resp.stats = &st;
-        reply(j, &resp);
+        srv_reply(j, &resp);
         j->done = true;
 }
 
@@ -581,30 +578,32 @@ static void h_backup(struct srv_job *j)
 
         if (stat(path, &sb) == 0) {
                 if (!S_ISDIR(sb.st_mode)) {
-                        job_error(j, DREAM_E_EXISTS,
-                                  "backup.path: '%s' exists and is not a directory; give a new "
-                                  "path or an empty directory",
-                                  path);
+                        srv_job_error(j, DREAM_E_EXISTS,
+                                      "backup.path: '%s' exists and is not a directory; give a new "
+                                      "path or an empty directory",
+                                      path);
                         return;
                 }
                 r = dir_empty(path);
                 if (r == 0) {
-                        job_error(j, DREAM_E_EXISTS,
-                                  "backup.path: directory '%s' is not empty; give a new path or an "
-                                  "empty directory",
-                                  path);
+                        srv_job_error(
+                            j, DREAM_E_EXISTS,
+                            "backup.path: directory '%s' is not empty; give a new path or an "
+                            "empty directory",
+                            path);
                         return;
                 }
                 if (r < 0) {
-                        job_error(j, DREAM_E_DENIED, "backup.path: cannot read directory '%s': %s",
-                                  path, strerror(-r));
+                        srv_job_error(j, DREAM_E_DENIED,
+                                      "backup.path: cannot read directory '%s': %s", path,
+                                      strerror(-r));
                         return;
                 }
         } else if (errno == ENOENT) {
                 created = true;
         } else {
-                job_error(j, DREAM_E_DENIED, "backup.path: cannot access '%s': %s", path,
-                          strerror(errno));
+                srv_job_error(j, DREAM_E_DENIED, "backup.path: cannot access '%s': %s", path,
+                              strerror(errno));
                 return;
         }
         snprintf(file, sizeof(file), "%s/data.mdb", path);
@@ -620,22 +619,24 @@ static void h_backup(struct srv_job *j)
                         (void)rmdir(path);
                 dm_error("backup to '%s' failed: %s", path, dream_strerror(saved));
                 if (saved == -ENOENT)
-                        job_error(j, DREAM_E_NOTFOUND,
-                                  "backup.path: cannot create '%s': its parent directory does not "
-                                  "exist",
-                                  path);
+                        srv_job_error(
+                            j, DREAM_E_NOTFOUND,
+                            "backup.path: cannot create '%s': its parent directory does not "
+                            "exist",
+                            path);
                 else if (saved == -EACCES || saved == -EPERM || saved == -EROFS)
-                        job_error(j, DREAM_E_DENIED,
-                                  "backup.path: cannot write '%s': %s (dreamd writes it as its own "
-                                  "user)",
-                                  path, dream_strerror(saved));
+                        srv_job_error(
+                            j, DREAM_E_DENIED,
+                            "backup.path: cannot write '%s': %s (dreamd writes it as its own "
+                            "user)",
+                            path, dream_strerror(saved));
                 else if (saved == -EEXIST)
-                        job_error(j, DREAM_E_EXISTS,
-                                  "backup.path: '%s' already holds a data.mdb; give a new path",
-                                  path);
+                        srv_job_error(j, DREAM_E_EXISTS,
+                                      "backup.path: '%s' already holds a data.mdb; give a new path",
+                                      path);
                 else
-                        job_error(j, saved, "backup to '%s' failed: %s", path,
-                                  dream_strerror(saved));
+                        srv_job_error(j, saved, "backup to '%s' failed: %s", path,
+                                      dream_strerror(saved));
                 return;
         }
         br.path = (char *)path;
@@ -645,7 +646,7 @@ static void h_backup(struct srv_job *j)
                 br.seconds);
         resp.body_case = DREAM__V1__RESPONSE__BODY_BACKUP;
         resp.backup = &br;
-        reply(j, &resp);
+        srv_reply(j, &resp);
         j->done = true;
 }
 
@@ -678,7 +679,7 @@ static int export_cb(const struct gd_table *chunk, uint64_t first_row, void *arg
         resp.more = st->delivered_end < st->end;
         resp.body_case = DREAM__V1__RESPONSE__BODY_EXPORT;
         resp.export = &ec;
-        reply(j, &resp);
+        srv_reply(j, &resp);
         columns_release(&w);
         return 0;
 }
@@ -696,22 +697,22 @@ static void h_export(struct srv_job *j)
 
                 r = store_dataset_describe(j->srv->store, m->dataset, &info);
                 if (r < 0) {
-                        store_error(j, r, "export.dataset", m->dataset);
+                        srv_store_error(j, r, "export.dataset", m->dataset);
                         return;
                 }
                 if (m->first_row > info->rows) {
-                        job_error(j, DREAM_E_RANGE,
-                                  "export.first_row: %llu, past the end of dataset '%s' (%llu "
-                                  "rows)",
-                                  (unsigned long long)m->first_row, m->dataset,
-                                  (unsigned long long)info->rows);
+                        srv_job_error(j, DREAM_E_RANGE,
+                                      "export.first_row: %llu, past the end of dataset '%s' (%llu "
+                                      "rows)",
+                                      (unsigned long long)m->first_row, m->dataset,
+                                      (unsigned long long)info->rows);
                         store_info_free(info);
                         return;
                 }
                 st = dm_calloc(1, sizeof(*st));
                 if (!st) {
                         store_info_free(info);
-                        job_error(j, DREAM_E_NOMEM, "export: out of memory");
+                        srv_job_error(j, DREAM_E_NOMEM, "export: out of memory");
                         return;
                 }
                 j->state = st;
@@ -736,7 +737,7 @@ static void h_export(struct srv_job *j)
                 ec.first_row = st->next;
                 resp.body_case = DREAM__V1__RESPONSE__BODY_EXPORT;
                 resp.export = &ec;
-                reply(j, &resp);
+                srv_reply(j, &resp);
                 j->done = true;
                 return;
         }
@@ -749,338 +750,12 @@ static void h_export(struct srv_job *j)
         if (r == 0 && st->delivered_end == st->next)
                 r = DREAM_E_CORRUPT; /* nothing delivered: the dataset changed */
         if (r < 0) {
-                store_error(j, r, "export.dataset", m->dataset);
+                srv_store_error(j, r, "export.dataset", m->dataset);
                 return;
         }
         st->next = st->delivered_end;
         if (st->next >= st->end)
                 j->done = true;
-}
-
-/* ---- batches --------------------------------------------------------------------- */
-
-struct batch_state {
-        uint32_t mode; /* BatchMode */
-        struct srv_resume pos;
-        struct srv_perm perm;
-        uint32_t batch_size;
-        uint32_t sent, max_batches;
-        int32_t target;
-        uint32_t n_cols, d;
-        float *rowf;               /* rows/sample: the first pos.n rows as float32, row-major, every
-                                      column (target included); NULL: read row by row */
-        struct gd_condensed *cond; /* condensed */
-        int64_t *row;              /* n_cols scratch */
-        struct srv *srv;
-        uint64_t cached_bytes;     /* reserved in srv->batch_cache_bytes for `all` */
-        struct store_cellfmt *fmt; /* n_cols scratch */
-};
-
-static void batch_state_free(struct batch_state *b)
-{
-        if (!b)
-                return;
-        if (b->cached_bytes)
-                __atomic_fetch_sub(&b->srv->batch_cache_bytes, b->cached_bytes, __ATOMIC_RELAXED);
-        dm_free(b->rowf);
-        gd_condensed_free(b->cond);
-        dm_free(b->row);
-        dm_free(b->fmt);
-        dm_free(b);
-}
-
-/* Decode the dataset once and keep its first n rows as row-major float32:
- * one cache line per sampled row instead of one per column. */
-static int rows_to_floats(struct srv_job *j, struct batch_state *b, const char *dataset, uint64_t n)
-{
-        struct gd_table *t = NULL;
-        int r;
-
-        r = store_read_all(j->srv->store, dataset, &t);
-        if (r < 0) {
-                store_error(j, r, "get_batches.dataset", dataset);
-                return r;
-        }
-        if (t->n_rows < n || t->n_cols != b->n_cols) {
-                job_error(j, DREAM_E_CORRUPT,
-                          "get_batches: dataset '%s' changed while it was being read", dataset);
-                gd_table_free(t);
-                return DREAM_E_CORRUPT;
-        }
-        b->rowf = dm_mallocarray(n * b->n_cols, sizeof(float)); /* <= batch_cache_bytes / 2 */
-        if (!b->rowf) {
-                gd_table_free(t);
-                job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
-                return DREAM_E_NOMEM;
-        }
-        for (uint32_t c = 0; c < b->n_cols; c++) {
-                const struct gd_col *col = &t->cols[c];
-                for (uint64_t i = 0; i < n; i++)
-                        b->rowf[i * b->n_cols + c] =
-                            (float)gd_value_f64(col->kind, col->scale, col->v[i]);
-        }
-        gd_table_free(t);
-        return 0;
-}
-
-static int batch_begin(struct srv_job *j)
-{
-        const Dream__V1__GetBatches *m = j->req->get_batches;
-        struct store *store = j->srv->store;
-        struct store_info *info = NULL;
-        struct batch_state *b;
-        struct gd_budget budget = {SRV_DEFAULT_BUDGET, 0};
-        size_t frame_need;
-        int r;
-
-        r = store_dataset_describe(store, m->dataset, &info);
-        if (r < 0) {
-                store_error(j, r, "get_batches.dataset", m->dataset);
-                return r;
-        }
-        b = dm_calloc(1, sizeof(*b));
-        if (!b) {
-                store_info_free(info);
-                job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
-                return DREAM_E_NOMEM;
-        }
-        j->state = b;
-        b->srv = j->srv;
-        b->mode = m->mode ? (uint32_t)m->mode : DREAM__V1__BATCH_MODE__BATCH_MODE_CONDENSED;
-        b->batch_size = m->batch_size ? m->batch_size : SRV_BATCH_SIZE;
-        b->max_batches = m->max_batches;
-        b->target = info->schema.target;
-        b->n_cols = info->schema.n_cols;
-        b->d = b->n_cols - (b->target >= 0 ? 1 : 0);
-        if (m->resume_token.len) {
-                r = srv_resume_decode(m->resume_token.data, m->resume_token.len, &b->pos);
-                if (r < 0 || (m->mode && b->pos.mode != (uint32_t)m->mode) || b->pos.mode < 1 ||
-                    b->pos.mode > 3) {
-                        job_error(j, DREAM_E_INVAL,
-                                  "get_batches.resume_token: not a token of this server, or of "
-                                  "another mode");
-                        r = DREAM_E_INVAL;
-                        goto free_info;
-                }
-                b->mode = b->pos.mode;
-                if (b->pos.n > info->rows) {
-                        job_error(j, DREAM_E_INVAL,
-                                  "get_batches.resume_token: made for %llu rows, dataset '%s' "
-                                  "has %llu",
-                                  (unsigned long long)b->pos.n, m->dataset,
-                                  (unsigned long long)info->rows);
-                        r = DREAM_E_INVAL;
-                        goto free_info;
-                }
-        } else {
-                b->pos.mode = b->mode;
-                b->pos.seed = m->seed;
-                b->pos.epoch = m->epoch;
-                b->pos.n = info->rows;
-                b->pos.position = m->start;
-        }
-        if (m->budget && m->budget->kind_case == DREAM__V1__BUDGET__KIND_FRACTION)
-                budget.fraction = m->budget->fraction;
-        else if (m->budget && m->budget->kind_case == DREAM__V1__BUDGET__KIND_ROWS)
-                budget.count = m->budget->rows;
-        /* One Batch must fit in a frame. */
-        frame_need = (size_t)b->batch_size * ((size_t)b->d + 2) * sizeof(float) + 1024;
-        if (frame_need > j->srv->cfg.max_frame) {
-                job_error(j, DREAM_E_LIMIT,
-                          "get_batches.batch_size: %u rows of %u features need %zu bytes, more "
-                          "than the frame limit of %u",
-                          b->batch_size, b->d, frame_need, j->srv->cfg.max_frame);
-                r = DREAM_E_LIMIT;
-                goto free_info;
-        }
-        if (b->mode == DREAM__V1__BATCH_MODE__BATCH_MODE_CONDENSED) {
-                struct gd_condense_opts co = {budget, GD_ORDER_ENTROPY};
-
-                if (m->order == DREAM__V1__BIT_ORDER__BIT_ORDER_MSB)
-                        co.order = GD_ORDER_MSB;
-                r = store_condensed(store, m->dataset, &co, &b->cond, NULL);
-                if (r < 0) {
-                        if (r == DREAM_E_EMPTY || r == DREAM_E_BUDGET)
-                                job_error(j, r, "get_batches: dataset '%s': %s", m->dataset,
-                                          dream_strerror(r));
-                        else
-                                store_error(j, r, "get_batches.dataset", m->dataset);
-                        goto free_info;
-                }
-                if (m->resume_token.len && b->pos.total != b->cond->m) {
-                        job_error(j, DREAM_E_INVAL,
-                                  "get_batches.resume_token: the condensed set changed (%llu "
-                                  "samples, now %u); start a new epoch",
-                                  (unsigned long long)b->pos.total, b->cond->m);
-                        r = DREAM_E_INVAL;
-                        goto free_info;
-                }
-                b->pos.total = b->cond->m;
-                b->d = b->cond->d;
-                srv_perm_init(&b->perm, b->cond->m, b->pos.seed, b->pos.epoch);
-        } else {
-                uint64_t n = b->pos.n, total;
-                uint64_t bytes;
-
-                total = b->mode == DREAM__V1__BATCH_MODE__BATCH_MODE_SAMPLE
-                            ? (n ? gd_budget_rows(&budget, n) : 0)
-                            : n;
-                if (m->resume_token.len && b->pos.total != total) {
-                        job_error(j, DREAM_E_INVAL,
-                                  "get_batches.resume_token: made for %llu rows per epoch, this "
-                                  "request gives %llu",
-                                  (unsigned long long)b->pos.total, (unsigned long long)total);
-                        r = DREAM_E_INVAL;
-                        goto free_info;
-                }
-                b->pos.total = total;
-                srv_perm_init(&b->perm, n, b->pos.seed, b->pos.epoch);
-                b->row = dm_calloc(b->n_cols, sizeof(*b->row));
-                b->fmt = dm_calloc(b->n_cols, sizeof(*b->fmt));
-                if (!b->row || !b->fmt) {
-                        job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
-                        r = DREAM_E_NOMEM;
-                        goto free_info;
-                }
-                /* Decode the whole dataset once for the stream when it is
-                 * small enough and the server-wide budget allows; otherwise
-                 * rows are read one by one. */
-                bool fits = !__builtin_mul_overflow(info->rows, (uint64_t)b->n_cols * 8, &bytes) &&
-                            bytes <= j->srv->cfg.batch_cache_bytes && n > 0;
-                if (fits && __atomic_add_fetch(&j->srv->batch_cache_bytes, bytes,
-                                               __ATOMIC_RELAXED) > SRV_BATCH_CACHE_TOTAL) {
-                        __atomic_fetch_sub(&j->srv->batch_cache_bytes, bytes, __ATOMIC_RELAXED);
-                        fits = false;
-                }
-                if (fits) {
-                        b->cached_bytes = bytes;
-                        r = rows_to_floats(j, b, m->dataset, n);
-                        if (r < 0)
-                                goto free_info;
-                }
-        }
-        if (b->pos.position > b->pos.total) {
-                job_error(j, DREAM_E_RANGE,
-                          "get_batches.start: %llu, past the %llu positions of the epoch",
-                          (unsigned long long)b->pos.position, (unsigned long long)b->pos.total);
-                r = DREAM_E_RANGE;
-                goto free_info;
-        }
-        r = 0;
-free_info:
-        store_info_free(info);
-        return r;
-}
-
-/* One float32, little-endian, at index i of a byte array. */
-static void put_f32(uint8_t *base, size_t i, float v)
-{
-        proto_f32_put(base + i * sizeof(float), &v, 1);
-}
-
-static int batch_fill_row(struct srv_job *j, struct batch_state *b, uint64_t row, uint8_t *feat,
-                          uint8_t *target)
-{
-        uint32_t f = 0;
-
-        if (b->rowf) {
-                const float *src = b->rowf + row * b->n_cols;
-                if (b->target < 0) {
-                        proto_f32_put(feat, src, b->n_cols);
-                        return 0;
-                }
-                proto_f32_put(feat, src, (size_t)b->target);
-                proto_f32_put(feat + (size_t)b->target * sizeof(float), src + b->target + 1,
-                              b->n_cols - (uint32_t)b->target - 1);
-                put_f32(target, 0, src[b->target]);
-                return 0;
-        }
-        int r = store_get_row(j->srv->store, j->req->get_batches->dataset, row, b->row, b->fmt);
-        if (r < 0)
-                return r;
-        for (uint32_t c = 0; c < b->n_cols; c++) {
-                float v = (float)gd_value_f64(b->fmt[c].kind, b->fmt[c].scale, b->row[c]);
-                if ((int32_t)c == b->target)
-                        put_f32(target, 0, v);
-                else
-                        put_f32(feat, f++, v);
-        }
-        return 0;
-}
-
-static void h_batches(struct srv_job *j)
-{
-        struct batch_state *b = j->state;
-        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
-        Dream__V1__Batch bt = DREAM__V1__BATCH__INIT;
-        uint8_t token[SRV_RESUME_TOKEN_SIZE];
-        uint8_t *feat = NULL, *tgt = NULL, *wt = NULL; /* float32 little-endian */
-        uint64_t k;
-        bool has_target;
-        int r = 0;
-
-        if (!b) {
-                if (batch_begin(j) < 0)
-                        return;
-                b = j->state;
-        }
-        k = b->pos.total - b->pos.position;
-        if (k > b->batch_size)
-                k = b->batch_size;
-        has_target = b->cond ? true : b->target >= 0;
-        feat = dm_calloc(k * b->d + 1, sizeof(float));
-        tgt = dm_calloc(k + 1, sizeof(float));
-        wt = dm_calloc(k + 1, sizeof(float));
-        if (!feat || !tgt || !wt) {
-                job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
-                goto free_all;
-        }
-        for (uint64_t i = 0; i < k; i++) {
-                uint64_t idx = srv_perm_at(&b->perm, b->pos.position + i);
-
-                if (b->cond) {
-                        for (uint32_t f = 0; f < b->d; f++)
-                                put_f32(feat, i * b->d + f, (float)b->cond->x[idx * b->d + f]);
-                        put_f32(tgt, i, (float)b->cond->y[idx]);
-                        put_f32(wt, i, (float)b->cond->w[idx]);
-                        continue;
-                }
-                r = batch_fill_row(j, b, idx, feat + i * b->d * sizeof(float),
-                                   tgt + i * sizeof(float));
-                if (r < 0) {
-                        store_error(j, r, "get_batches.dataset", j->req->get_batches->dataset);
-                        goto free_all;
-                }
-        }
-        b->pos.position += k;
-        b->sent++;
-        srv_resume_encode(&b->pos, token);
-        bt.n = (uint32_t)k;
-        bt.d = b->d;
-        bt.features.data = feat;
-        bt.features.len = k * b->d * sizeof(float);
-        if (has_target && b->target >= 0) {
-                bt.targets.data = tgt;
-                bt.targets.len = k * sizeof(float);
-        }
-        if (b->cond) {
-                bt.weights.data = wt;
-                bt.weights.len = k * sizeof(float);
-        }
-        bt.resume_token.data = token;
-        bt.resume_token.len = sizeof(token);
-        bt.position = b->pos.position;
-        bt.epoch = b->pos.epoch;
-        j->done = b->pos.position >= b->pos.total || (b->max_batches && b->sent >= b->max_batches);
-        resp.more = !j->done;
-        resp.body_case = DREAM__V1__RESPONSE__BODY_GET_BATCHES;
-        resp.get_batches = &bt;
-        reply(j, &resp);
-        __atomic_fetch_add(&j->srv->stats.batches_served, 1, __ATOMIC_RELAXED);
-free_all:
-        dm_free(feat);
-        dm_free(tgt);
-        dm_free(wt);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------ */
@@ -1090,7 +765,7 @@ void srv_job_state_free(struct srv_job *j)
         if (!j->state)
                 return;
         if (j->req && j->req->body_case == DREAM__V1__REQUEST__BODY_GET_BATCHES)
-                batch_state_free(j->state);
+                srv_batch_state_free(j->state);
         else
                 dm_free(j->state);
         j->state = NULL;
@@ -1121,7 +796,7 @@ void srv_job_work(struct srv_job *j)
                 h_export(j);
                 break;
         case DREAM__V1__REQUEST__BODY_GET_BATCHES:
-                h_batches(j);
+                srv_h_batches(j);
                 break;
         case DREAM__V1__REQUEST__BODY_STATS:
                 h_stats(j);
@@ -1130,7 +805,7 @@ void srv_job_work(struct srv_job *j)
                 h_backup(j);
                 break;
         default:
-                job_error(j, DREAM_E_INTERNAL, "request: no handler");
+                srv_job_error(j, DREAM_E_INTERNAL, "request: no handler");
                 break;
         }
 }

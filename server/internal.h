@@ -126,11 +126,23 @@ void srv_maybe_stop(struct srv *s);
 bool srv_token_ok(const struct srv *s, const char *given);
 
 /* handlers.c */
+/* Answer j's request: a framed response into j->out. */
+void srv_reply(struct srv_job *j, Dream__V1__Response *resp);
+/* A framed error response into j->out; the job is done. */
+void srv_job_error(struct srv_job *j, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A store error, worded for the client; `field` names the request field that
+ * holds the dataset name. */
+void srv_store_error(struct srv_job *j, int err, const char *field, const char *name);
 void srv_dispatch(struct srv_conn *c, proto_request *req); /* takes req */
 void srv_job_work(struct srv_job *j);                      /* worker thread */
 void srv_job_state_free(struct srv_job *j);
 /* Append a framed error response to out (any thread). */
 void srv_put_error(struct srv *s, struct dm_buf *out, uint64_t request_id, int err,
                    const char *msg);
+
+/* batches.c */
+void srv_h_batches(struct srv_job *j); /* worker thread: one Batch per round */
+void srv_batch_state_free(void *state);
 
 #endif
