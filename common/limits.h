@@ -35,6 +35,7 @@
 
 /* Training (train/). */
 #define DREAM_MAX_MODEL_WEIGHTS (1ull << 28) /* numbers in one model (weights, biases, centres) */
+#define DREAM_MAX_JOB_RECORD    (1ull << 32) /* bytes of one stored job record (model included) */
 
 /* Store (storage/). */
 #define DREAM_MAX_STAGED_BATCH_BYTES                                                               \

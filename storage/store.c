@@ -47,7 +47,7 @@ struct pending;
 struct store {
         MDB_env *env;
         MDB_dbi db_meta, db_datasets, db_counters, db_staged, db_segments, db_condensed,
-            db_suffstats, db_batches;
+            db_suffstats, db_batches, db_jobs;
         pthread_rwlock_t map_lock;
         pthread_mutex_t write_lock;
         /* Datasets being sealed (by name), so that concurrent store_seal
@@ -1132,7 +1132,8 @@ static int open_dbs(struct store *s)
             (rc = mdb_dbi_open(txn, "segments", MDB_CREATE, &s->db_segments)) ||
             (rc = mdb_dbi_open(txn, "condensed", MDB_CREATE, &s->db_condensed)) ||
             (rc = mdb_dbi_open(txn, "suffstats", MDB_CREATE, &s->db_suffstats)) ||
-            (rc = mdb_dbi_open(txn, "batches", MDB_CREATE, &s->db_batches)))
+            (rc = mdb_dbi_open(txn, "batches", MDB_CREATE, &s->db_batches)) ||
+            (rc = mdb_dbi_open(txn, "jobs", MDB_CREATE, &s->db_jobs)))
                 goto fail_abort;
         rc = mdb_get(txn, s->db_meta, &k, &v);
         if (rc == MDB_NOTFOUND) {
@@ -2633,6 +2634,140 @@ int store_suffstats(struct store *s, const char *dataset, struct store_suffstats
         return 0;
 }
 
+/* ---- job records ------------------------------------------------------------------ */
+
+/* Value: XXH3-64 of the record (LE64), then the record. Key: job id BE64. */
+#define JOB_SUM_LEN 8u
+
+static MDB_val job_key(uint8_t *buf, uint64_t id)
+{
+        dm_put_be64(buf, id);
+        return (MDB_val){.mv_size = 8, .mv_data = buf};
+}
+
+static int job_value(const MDB_val *v, const uint8_t **ret_rec, size_t *ret_len)
+{
+        const uint8_t *p = v->mv_data;
+
+        if (v->mv_size < JOB_SUM_LEN)
+                return DREAM_E_TRUNCATED;
+        if (dm_get_le64(p) != checksum(p + JOB_SUM_LEN, v->mv_size - JOB_SUM_LEN))
+                return DREAM_E_CHECKSUM;
+        *ret_rec = p + JOB_SUM_LEN;
+        *ret_len = v->mv_size - JOB_SUM_LEN;
+        return 0;
+}
+
+struct job_put_ctx {
+        uint64_t id;
+        const void *rec;
+        size_t len;
+        bool del;
+};
+
+static int job_put_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+        struct job_put_ctx *c = arg;
+        uint8_t kb[8];
+        MDB_val k = job_key(kb, c->id), v = {.mv_size = JOB_SUM_LEN + c->len};
+        int rc;
+
+        if (c->del)
+                return lmdb_err(mdb_del(txn, s->db_jobs, &k, NULL));
+        rc = mdb_put(txn, s->db_jobs, &k, &v, MDB_RESERVE);
+        if (rc)
+                return lmdb_err(rc);
+        dm_put_le64(v.mv_data, checksum(c->rec, c->len));
+        if (c->len)
+                memcpy((uint8_t *)v.mv_data + JOB_SUM_LEN, c->rec, c->len);
+        return 0;
+}
+
+int store_job_put(struct store *s, uint64_t id, const void *rec, size_t len)
+{
+        struct job_put_ctx c = {.id = id, .rec = rec, .len = len};
+
+        if (id == 0 || (len && !rec) || len > DREAM_MAX_JOB_RECORD)
+                return DREAM_E_INVAL;
+        return write_txn(s, job_put_fn, &c);
+}
+
+int store_job_delete(struct store *s, uint64_t id)
+{
+        struct job_put_ctx c = {.id = id, .del = true};
+
+        if (id == 0)
+                return DREAM_E_INVAL;
+        return write_txn(s, job_put_fn, &c);
+}
+
+int store_job_get(struct store *s, uint64_t id, void **ret_rec, size_t *ret_len)
+{
+        uint8_t kb[8];
+        MDB_val k = job_key(kb, id), v;
+        const uint8_t *rec;
+        size_t len = 0;
+        MDB_txn *txn;
+        void *copy = NULL;
+        int r;
+
+        r = rtxn_begin(s, &txn);
+        if (r < 0)
+                return r;
+        r = lmdb_err(mdb_get(txn, s->db_jobs, &k, &v));
+        if (r == 0)
+                r = job_value(&v, &rec, &len);
+        if (r == 0) {
+                copy = dm_malloc(len ? len : 1);
+                if (!copy)
+                        r = DREAM_E_NOMEM;
+                else if (len)
+                        memcpy(copy, rec, len);
+        }
+        txn_end(s, txn);
+        if (r < 0)
+                return r;
+        *ret_rec = copy;
+        *ret_len = len;
+        return 0;
+}
+
+int store_job_list(struct store *s, store_job_cb cb, void *arg)
+{
+        MDB_cursor *cur;
+        MDB_txn *txn;
+        MDB_val k, v;
+        int r, rc;
+
+        r = rtxn_begin(s, &txn);
+        if (r < 0)
+                return r;
+        r = lmdb_err(mdb_cursor_open(txn, s->db_jobs, &cur));
+        if (r < 0) {
+                txn_end(s, txn);
+                return r;
+        }
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                const uint8_t *rec;
+                size_t len;
+
+                if (k.mv_size != 8) {
+                        r = DREAM_E_CORRUPT;
+                        break;
+                }
+                r = job_value(&v, &rec, &len);
+                r = cb(arg, dm_get_be64(k.mv_data), r < 0 ? NULL : rec, r < 0 ? 0 : len, r);
+        }
+        if (r == 0 && rc != MDB_NOTFOUND)
+                r = lmdb_err(rc);
+        mdb_cursor_close(cur);
+        txn_end(s, txn);
+        return r;
+}
+
+/* ---- check ------------------------------------------------------------------------ */
+
 /* ---- operations ------------------------------------------------------------------- */
 
 int store_backup(struct store *s, const char *path)
@@ -2912,6 +3047,18 @@ end:
         return r;
 }
 
+static int check_job_cb(void *arg, uint64_t id, const void *rec, size_t len, int err)
+{
+        uint8_t kb[8];
+        MDB_val k = job_key(kb, id);
+
+        (void)rec;
+        (void)len;
+        if (err < 0)
+                problem_add(arg, "", "jobs", &k, err, "job record fails its checksum");
+        return 0;
+}
+
 int store_check(struct store *s, store_problem_cb cb, void *arg, uint64_t *ret_problems)
 {
         struct problems ps = {0};
@@ -2926,6 +3073,8 @@ int store_check(struct store *s, store_problem_cb cb, void *arg, uint64_t *ret_p
                 r = check_dataset(s, names[i], &ps);
         if (r == 0)
                 r = check_orphans(s, &ps);
+        if (r == 0)
+                r = store_job_list(s, check_job_cb, &ps);
         if (r == 0 && ps.err)
                 r = ps.err;
         for (uint64_t i = 0; i < ps.n; i++) {

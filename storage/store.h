@@ -207,6 +207,23 @@ struct store_suffstats {
 int store_suffstats(struct store *s, const char *dataset, struct store_suffstats **ret);
 void store_suffstats_free(struct store_suffstats *st);
 
+/* ---- job records ---------------------------------------------------------- */
+
+/* Opaque records of the daemon's training jobs (state, result, model),
+ * keyed by job id > 0, each with a checksum; written durably (synchronous
+ * commit). At most DREAM_MAX_JOB_RECORD bytes. */
+int store_job_put(struct store *s, uint64_t id, const void *rec, size_t len);
+int store_job_delete(struct store *s, uint64_t id); /* DREAM_E_NOTFOUND */
+/* A copy of the record (dm_malloc'd; the caller dm_free's it).
+ * DREAM_E_NOTFOUND, DREAM_E_CHECKSUM, DREAM_E_TRUNCATED. */
+int store_job_get(struct store *s, uint64_t id, void **ret_rec, size_t *ret_len);
+/* Called for every record in ascending id order inside one read
+ * transaction; rec is borrowed for the call. A damaged record comes with
+ * rec NULL and err < 0 (else err 0). A non-zero return stops the walk and is
+ * returned. */
+typedef int (*store_job_cb)(void *arg, uint64_t id, const void *rec, size_t len, int err);
+int store_job_list(struct store *s, store_job_cb cb, void *arg);
+
 /* ---- operations ---------------------------------------------------------- */
 
 /* Hot backup with compaction (mdb_env_copy2, MDB_CP_COMPACT) into directory

@@ -716,7 +716,8 @@ static void problem_cb(const struct store_problem *p, void *arg)
                 snprintf(s->db, sizeof(s->db), "%s", p->db);
                 s->err = p->err;
         }
-        assert_string_equal(p->dataset, "ds");
+        /* Job records belong to no dataset. */
+        assert_string_equal(p->dataset, strcmp(p->db, "jobs") == 0 ? "" : "ds");
 }
 
 /* Flip one byte of the first value of `db` with LMDB directly. */
@@ -778,6 +779,83 @@ static void test_check_corrupt(void **state)
         assert_true(problems >= 2);
         /* The corrupt staged batch is refused by a seal. */
         assert_int_equal(store_seal(f->s, "ds", true, NULL), DREAM_E_CHECKSUM);
+}
+
+struct job_seen {
+        uint64_t ids[8];
+        size_t lens[8];
+        int errs[8];
+        uint32_t n;
+};
+
+static int job_cb(void *arg, uint64_t id, const void *rec, size_t len, int err)
+{
+        struct job_seen *js = arg;
+        if (js->n < 8) {
+                js->ids[js->n] = id;
+                js->lens[js->n] = len;
+                js->errs[js->n] = err;
+                js->n++;
+        }
+        assert_true(err < 0 ? rec == NULL : (len == 0 || rec != NULL));
+        return 0;
+}
+
+/* Job records: put, overwrite, get, list in id order, delete, survive a
+ * reopen, damage found by store_check. */
+static void test_job_records(void **state)
+{
+        struct fixture *f = *state;
+        struct job_seen js = {0};
+        char big[3000];
+        void *rec = NULL;
+        size_t len = 0;
+        uint64_t problems;
+        struct seen seen = {0};
+
+        memset(big, 'j', sizeof(big));
+        assert_int_equal(store_job_put(f->s, 0, "x", 1), DREAM_E_INVAL);
+        assert_int_equal(store_job_get(f->s, 7, &rec, &len), DREAM_E_NOTFOUND);
+        assert_int_equal(store_job_put(f->s, 300, big, sizeof(big)), 0);
+        assert_int_equal(store_job_put(f->s, 7, "first", 5), 0);
+        assert_int_equal(store_job_put(f->s, 7, "second", 6), 0);
+        assert_int_equal(store_job_put(f->s, 9, NULL, 0), 0);
+        assert_int_equal(store_job_get(f->s, 7, &rec, &len), 0);
+        assert_int_equal(len, 6);
+        assert_memory_equal(rec, "second", 6);
+        dm_free(rec);
+        assert_int_equal(store_job_list(f->s, job_cb, &js), 0);
+        assert_int_equal(js.n, 3);
+        assert_int_equal(js.ids[0], 7);
+        assert_int_equal(js.ids[1], 9);
+        assert_int_equal(js.ids[2], 300);
+        assert_int_equal(js.lens[2], sizeof(big));
+        assert_int_equal(store_job_delete(f->s, 9), 0);
+        assert_int_equal(store_job_delete(f->s, 9), DREAM_E_NOTFOUND);
+        assert_int_equal(store_check(f->s, problem_cb, &seen, &problems), 0);
+        assert_int_equal(problems, 0);
+
+        store_close(f->s);
+        f->s = NULL;
+        assert_int_equal(store_open(f->dir, &f->opts, &f->s), 0);
+        assert_int_equal(store_job_get(f->s, 300, &rec, &len), 0);
+        assert_int_equal(len, sizeof(big));
+        assert_memory_equal(rec, big, sizeof(big));
+        dm_free(rec);
+
+        store_close(f->s);
+        f->s = NULL;
+        corrupt_first(f->dir, "jobs", 3);
+        assert_int_equal(store_open(f->dir, &f->opts, &f->s), 0);
+        assert_int_equal(store_check(f->s, problem_cb, &seen, &problems), 0);
+        assert_int_equal(problems, 1);
+        assert_string_equal(seen.db, "jobs");
+        assert_int_equal(seen.err, DREAM_E_CHECKSUM);
+        memset(&js, 0, sizeof(js));
+        assert_int_equal(store_job_list(f->s, job_cb, &js), 0);
+        assert_int_equal(js.n, 2);
+        assert_int_equal(js.errs[0], DREAM_E_CHECKSUM); /* id 7, first in the file */
+        assert_int_equal(store_job_get(f->s, 7, &rec, &len), DREAM_E_CHECKSUM);
 }
 
 struct worker {
@@ -1138,6 +1216,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_appends_during_seal, setup, teardown),
             cmocka_unit_test_setup_teardown(test_condensed_cache, setup, teardown),
             cmocka_unit_test_setup_teardown(test_suffstats, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_job_records, setup, teardown),
             cmocka_unit_test_setup_teardown(test_map_full, setup_tiny, teardown),
             cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
             cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
