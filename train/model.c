@@ -296,6 +296,7 @@ int model_set_standardisation(struct train_model *m, const struct train_problem 
         uint32_t d = m->d;
         int r = 0;
         long double *acc = NULL;
+        double *blk = NULL;
 
         if (!m->params.standardize)
                 return 0; /* mean 0, sd 1 from model_alloc */
@@ -313,11 +314,14 @@ int model_set_standardisation(struct train_model *m, const struct train_problem 
         /* Weighted statistics of the view, two passes for accuracy. Rows
          * are summed in double over blocks (vectorised across columns) and
          * the block sums in long double. */
-        acc = dm_calloc((size_t)d * 4 + 1, sizeof(long double));
-        if (!acc)
+        acc = dm_calloc((size_t)d * 2 + 1, sizeof(long double));
+        blk = dm_calloc((size_t)d * 2 + 1, sizeof(double));
+        if (!acc || !blk) {
+                dm_free(acc);
+                dm_free(blk);
                 return DREAM_E_NOMEM;
+        }
         long double *s = acc, *ss = acc + d, wsum = 0;
-        double *blk = (double *)(acc + 2 * (size_t)d); /* d doubles fit in 2d long doubles */
         double *mu = blk + d;
         for (int pass = 0; pass < 2; pass++) {
                 long double *tot = pass == 0 ? s : ss;
@@ -368,6 +372,7 @@ int model_set_standardisation(struct train_model *m, const struct train_problem 
         }
 out_free:
         dm_free(acc);
+        dm_free(blk);
         return r;
 }
 

@@ -227,6 +227,8 @@ static double net_head(struct net *nt, uint32_t rows, double wsum, double y_mean
                                 di[k] = expf(zi[k] - mx);
                                 s += di[k];
                         }
+                        /* s >= 1: the largest term is expf(0) */
+                        // cppcheck-suppress invalidFunctionArg
                         loss += wi * (logf(s) - (zi[yi] - mx));
                         float inv = c / s;
                         for (uint32_t k = 0; k < K; k++)

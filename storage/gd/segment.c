@@ -959,7 +959,7 @@ void gd_segment_free(struct gd_segment *s)
 /* min as a zigzag LEB128 varint: small magnitudes take one byte. */
 static size_t varint_put(uint8_t out[10], int64_t v)
 {
-        uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+        uint64_t z = ((uint64_t)v << 1) ^ (0 - ((uint64_t)v >> 63)); /* sign: all ones or 0 */
         size_t n = 0;
         while (z >= 0x80) {
                 out[n++] = (uint8_t)(z | 0x80);
