@@ -243,3 +243,45 @@ out_free:
         dm_free(sq);
         return r;
 }
+
+int train_evaluate_suffstats(const struct train_model *m, const struct train_suffstats *st,
+                             struct train_metrics *ret_metrics)
+{
+        const struct train_layer *ly;
+        long double *a, c, sse, sst;
+        uint32_t d;
+
+        if (!m || !st || !ret_metrics || m->task != TRAIN_TASK_REGRESSION || m->n_layers != 1 ||
+            m->d != st->d || !(st->n > 0))
+                return DREAM_E_INVAL;
+        d = m->d;
+        ly = &m->layers[0];
+        a = dm_mallocarray(d + 1, sizeof(long double));
+        if (!a)
+                return DREAM_E_NOMEM;
+        /* prediction = c + sum_j a_j x_j in raw units */
+        c = (long double)m->y_mean + (long double)m->y_sd * ly->b[0];
+        for (uint32_t j = 0; j < d; j++) {
+                a[j] = (long double)m->y_sd * ly->w[j] / m->sd[j];
+                c -= a[j] * m->mean[j];
+        }
+        /* sum w (y - c - a.x)^2 expanded over the sums */
+        sse = st->sum_yy - 2 * c * st->sum_y + c * c * st->n;
+        for (uint32_t j = 0; j < d; j++) {
+                long double axx = 0;
+                for (uint32_t k = 0; k < d; k++)
+                        axx += a[k] * st->xx[(size_t)j * d + k];
+                sse += -2 * a[j] * st->xy[j] + 2 * c * a[j] * st->sum_x[j] + a[j] * axx;
+        }
+        dm_free(a);
+        if (sse < 0)
+                sse = 0; /* rounding of a near-perfect fit */
+        sst = st->sum_yy - st->sum_y * st->sum_y / st->n;
+        memset(ret_metrics, 0, sizeof(*ret_metrics));
+        ret_metrics->task = TRAIN_TASK_REGRESSION;
+        ret_metrics->weight = (double)st->n;
+        ret_metrics->rmse = (double)sqrtl(sse / st->n);
+        ret_metrics->mae = NAN;
+        ret_metrics->r2 = sst > 0 ? (double)(1 - sse / sst) : 0;
+        return 0;
+}

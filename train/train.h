@@ -264,6 +264,12 @@ int train_model_from_bytes(const void *bytes, size_t len, struct train_model **r
  * ret_len excludes the NUL. */
 int train_model_to_json(const struct train_model *model, char **ret_json, size_t *ret_len);
 
+/* Weighted RMSE and R^2 of a one-layer regression model (linear, ridge) on
+ * the rows summarised by stats, computed from the sums alone (O(d^2)); mae
+ * is NaN (it needs the rows). DREAM_E_INVAL for another model or d. */
+int train_evaluate_suffstats(const struct train_model *model, const struct train_suffstats *stats,
+                             struct train_metrics *ret_metrics);
+
 /* OpenBLAS threads for every later BLAS call of the process (n >= 1). */
 void train_set_threads(int n);
 int train_get_threads(void);

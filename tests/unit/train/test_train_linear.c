@@ -147,6 +147,15 @@ static void test_exact_equals_full(void **state)
                         assert_true(rel_diff(ex->sd[j], full->sd[j]) < 1e-9);
                 }
                 assert_true(rel_diff(ex->loss, full->loss) < 1e-6);
+                /* Metrics from the statistics equal those over the rows. */
+                {
+                        struct train_metrics ms, mr;
+                        assert_int_equal(train_evaluate_suffstats(ex, s, &ms), 0);
+                        assert_int_equal(train_evaluate(ex, &v, &mr), 0);
+                        assert_true(rel_diff(ms.rmse, mr.rmse) < 1e-6);
+                        assert_true(rel_diff(ms.r2, mr.r2) < 1e-9);
+                        assert_true(isnan(ms.mae));
+                }
                 /* Same predictions. */
                 double p1[10], p2[10];
                 assert_int_equal(train_predict(full, x, 10, p1, NULL), 0);
