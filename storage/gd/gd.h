@@ -178,9 +178,36 @@ struct gd_condensed {
         uint32_t bits_used;     /* bits added (summed over classes) */
 };
 
+/* What stage 1 does with the budget left when the next bit of the order would
+ * split the groups past m_max (spec section 4 stops there, which leaves up to
+ * half of the budget unused). */
+enum gd_fill {
+        GD_FILL_DEFAULT = 0, /* GD_FILL_SPLIT */
+        GD_FILL_NONE = 1,    /* stop at that bit (the spec's stage 1) */
+        GD_FILL_SPLIT = 2,   /* then split the largest groups one at a time, each by its
+                                next bit of the order that is not constant in it, until
+                                m_max groups (or every group is one distinct row) */
+};
+
+/* Lloyd (k-means) steps refining the groups within each class, from the GD
+ * groups as starting centres: each row moves to the nearest of its group's
+ * GD_REFINE_NEIGHBOURS nearest centres (distances in the table's
+ * standardised feature units; constant and non-finite columns ignored), then
+ * centres become the means of their rows. Groups left empty are dropped, so
+ * the count may end below m_max. A class with more than about
+ * sqrt(4e9 / d) groups is left unrefined (the neighbour search is
+ * quadratic in its groups). Deterministic. */
+#define GD_REFINE_DEFAULT    0 /* the measured default: 6 steps */
+#define GD_REFINE_NONE       (-1)
+#define GD_REFINE_NEIGHBOURS 16
+
+/* Zero-initialised fields mean the measured best default: `{budget, order}`
+ * gets every improvement. */
 struct gd_condense_opts {
         struct gd_budget budget;
         enum gd_order order;
+        enum gd_fill fill; /* GD_FILL_DEFAULT */
+        int32_t refine;    /* Lloyd steps: GD_REFINE_DEFAULT, GD_REFINE_NONE or 1..100 */
 };
 
 int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,

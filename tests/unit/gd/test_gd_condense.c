@@ -37,9 +37,16 @@ static void never_exceeds_budget(void **state)
                 struct gd_table *t = gen_table((enum gen_shape)shape, 3000, 5, 11 + shape);
                 if (shape == GEN_MIXED)
                         t->task = GD_TASK_REGRESSION;
-                for (int order = 0; order < 2; order++) {
+                for (int variant = 0; variant < 8; variant++) {
+                        const int order = variant & 1;
+                        const int32_t refines[] = {GD_REFINE_DEFAULT, GD_REFINE_NONE, 2,
+                                                   GD_REFINE_DEFAULT};
+                        const enum gd_fill fills[] = {GD_FILL_DEFAULT, GD_FILL_NONE, GD_FILL_SPLIT,
+                                                      GD_FILL_NONE};
                         for (unsigned k = 0; k < sizeof(budgets) / sizeof(*budgets); k++) {
-                                struct gd_condense_opts o = {.order = (enum gd_order)order};
+                                struct gd_condense_opts o = {.order = (enum gd_order)order,
+                                                             .fill = fills[variant >> 1],
+                                                             .refine = refines[variant >> 1]};
                                 struct gd_condensed *c = NULL;
                                 assert_int_equal(gd_budget_parse(budgets[k], &o.budget), 0);
                                 uint64_t m = gd_budget_rows(&o.budget, t->n_rows);
@@ -147,6 +154,143 @@ static void full_budget_gives_distinct_rows(void **state)
         gd_table_free(t);
 }
 
+/* Within-group sum of squared distances to the group means, each feature
+ * scaled by its sd over the table (the units the refinement works in). */
+static double within_sse(const struct gd_table *t, const struct gd_condense_opts *o,
+                         uint32_t *ret_m)
+{
+        struct gd_condensed *c;
+        assert_int_equal(gd_condense(t, o, &c), 0);
+        /* For a partition with its means: SSE = sum x^2 - sum_g w_g mean_g^2. */
+        double sse = 0;
+        for (uint32_t f = 0; f < c->d; f++) {
+                uint32_t col = c->feature_cols[f];
+                double s = 0, ss = 0, between = 0;
+                for (uint64_t i = 0; i < t->n_rows; i++) {
+                        double v = gd_table_get(t, i, col);
+                        s += v;
+                        ss += v * v;
+                }
+                double mean = s / (double)t->n_rows;
+                double var = ss / (double)t->n_rows - mean * mean;
+                for (uint32_t g = 0; g < c->m; g++) {
+                        double v = c->x[(size_t)g * c->d + f];
+                        between += c->w[g] * v * v;
+                }
+                if (var > 0)
+                        sse += (ss - between) / var;
+        }
+        *ret_m = c->m;
+        gd_condensed_free(c);
+        return sse;
+}
+
+/* The default fills the budget: exactly m_max samples when the rows allow
+ * it, where the spec's stage 1 stops at the first bit that would exceed it. */
+static void fill_uses_the_budget(void **state)
+{
+        (void)state;
+        int short_of_budget = 0;
+        for (int shape = GEN_SENSOR; shape <= GEN_CLASSES; shape++) {
+                struct gd_table *t = gen_table((enum gen_shape)shape, 4000, 5, 21);
+                const uint64_t budgets[] = {7, 40, 333, 1000};
+                for (unsigned k = 0; k < 4; k++) {
+                        struct gd_condense_opts none = {.budget = {.count = budgets[k]},
+                                                        .fill = GD_FILL_NONE,
+                                                        .refine = GD_REFINE_NONE};
+                        struct gd_condense_opts split = none;
+                        split.fill = GD_FILL_DEFAULT;
+                        struct gd_condensed *a, *b;
+                        assert_int_equal(gd_condense(t, &none, &a), 0);
+                        assert_int_equal(gd_condense(t, &split, &b), 0);
+                        assert_int_equal(b->m, budgets[k]);
+                        assert_true(a->m <= b->m);
+                        short_of_budget += a->m < budgets[k];
+                        check_totals(t, b);
+                        gd_condensed_free(a);
+                        gd_condensed_free(b);
+                }
+                gd_table_free(t);
+        }
+        assert_true(short_of_budget >= 4); /* whole bits leave budget unused */
+}
+
+/* Groups of identical rows cannot be split: the fill stops at the number of
+ * distinct feature vectors, each sample equal to its rows. */
+static void fill_stops_at_distinct_rows(void **state)
+{
+        (void)state;
+        struct gd_table *t;
+        assert_int_equal(gd_table_new(500, 3, &t), 0);
+        for (uint64_t i = 0; i < 500; i++) {
+                t->cols[0].v[i] = (int64_t)(i % 5) * 7;
+                t->cols[1].v[i] = (int64_t)(i % 5) - 2;
+                t->cols[2].v[i] = (int64_t)(i % 2); /* class */
+        }
+        t->target = 2;
+        t->task = GD_TASK_CLASSIFICATION;
+        struct gd_condense_opts o = {.budget = {.count = 40}};
+        struct gd_condensed *c;
+        assert_int_equal(gd_condense(t, &o, &c), 0);
+        assert_int_equal(c->m, 10); /* 5 feature vectors x 2 classes */
+        for (uint32_t g = 0; g < c->m; g++) {
+                assert_float_equal(c->w[g], 50.0, 0);
+                double x0 = c->x[(size_t)g * 2];
+                assert_float_equal(x0, round(x0), 0);
+        }
+        check_totals(t, c);
+        gd_condensed_free(c);
+        gd_table_free(t);
+}
+
+/* Lloyd steps never increase the within-group scatter (each row moves only
+ * to a nearer centre, each centre then moves to its rows' mean), and they
+ * reduce it on spread data; classes stay unmixed (classes_never_mixed runs
+ * with the default, which refines). */
+static void refine_reduces_scatter(void **state)
+{
+        (void)state;
+        for (int shape = GEN_SENSOR; shape <= GEN_CLASSES; shape++) {
+                struct gd_table *t = gen_table((enum gen_shape)shape, 3000, 6, 33);
+                const uint64_t budgets[] = {12, 90, 300};
+                for (unsigned k = 0; k < 3; k++) {
+                        struct gd_condense_opts o = {.budget = {.count = budgets[k]},
+                                                     .refine = GD_REFINE_NONE};
+                        uint32_t m0, m1, m2;
+                        double s0 = within_sse(t, &o, &m0);
+                        o.refine = 1;
+                        double s1 = within_sse(t, &o, &m1);
+                        o.refine = 6;
+                        double s2 = within_sse(t, &o, &m2);
+                        assert_true(s1 <= s0 * (1 + 1e-9));
+                        assert_true(s2 <= s1 * (1 + 1e-9));
+                        assert_true(s2 < 0.99 * s0);
+                        assert_true(m1 <= m0 && m2 <= m0 && m0 <= budgets[k]);
+                        /* Refinement keeps nearly every group alive. */
+                        assert_true(m2 >= m0 * 9 / 10);
+                }
+                gd_table_free(t);
+        }
+}
+
+/* Same input, same samples (the store caches them by budget and order). */
+static void deterministic(void **state)
+{
+        (void)state;
+        struct gd_table *t = gen_table(GEN_CLASSES, 2500, 5, 3);
+        struct gd_condense_opts o = {.budget = {.fraction = 0.1}};
+        struct gd_condensed *a, *b;
+        assert_int_equal(gd_condense(t, &o, &a), 0);
+        assert_int_equal(gd_condense(t, &o, &b), 0);
+        assert_int_equal(a->m, b->m);
+        assert_memory_equal(a->x, b->x, sizeof(double) * a->m * a->d);
+        assert_memory_equal(a->w, b->w, sizeof(double) * a->m);
+        assert_memory_equal(a->y, b->y, sizeof(double) * a->m);
+        gd_condensed_free(a);
+        gd_condensed_free(b);
+        gd_table_free(t);
+}
+
 static void budget_parse(void **state)
 {
         (void)state;
@@ -180,6 +324,10 @@ int main(void)
             cmocka_unit_test(classes_never_mixed),
             cmocka_unit_test(regression_targets_averaged),
             cmocka_unit_test(full_budget_gives_distinct_rows),
+            cmocka_unit_test(fill_uses_the_budget),
+            cmocka_unit_test(fill_stops_at_distinct_rows),
+            cmocka_unit_test(refine_reduces_scatter),
+            cmocka_unit_test(deterministic),
             cmocka_unit_test(budget_parse),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
