@@ -45,23 +45,24 @@
 #define DREAM_MAX_DATASETS           1000000u /* datasets in one store */
 
 /* Server (server/). */
-#define SRV_MAX_LISTEN           16u        /* listen addresses */
-#define SRV_MAX_WORKERS          1024u      /* libuv's thread pool maximum */
-#define SRV_MAX_JOBS             1024u      /* running or queued training jobs */
-#define SRV_MAX_BLAS_THREADS     256u       /* OpenBLAS threads per job */
-#define SRV_MAX_CONNECTIONS      1000000u   /* largest connection cap accepted */
-#define SRV_MIN_FRAME            4096u      /* smallest max_frame accepted */
-#define SRV_MAX_CONFIG_BYTES     (1u << 20) /* bytes of a config file */
-#define SRV_MAX_CONFIG_LINE      8192u      /* bytes of one config line */
-#define SRV_MAX_TOKENS           4096u      /* tokens in a token file */
-#define SRV_MAX_TOKEN_FILE_BYTES (4u << 20) /* bytes of a token file */
-#define SRV_MAX_INFLIGHT         64u        /* requests in progress per connection; BUSY beyond */
-#define SRV_OUTPUT_HIGH          (8u << 20) /* queued output bytes that stop reading a connection */
-#define SRV_OUTPUT_LOW           (1u << 20) /* ...and resume it once drained below this */
-#define SRV_STREAM_ROUNDS        1u         /* stream chunks being built at once per connection */
-#define SRV_BATCH_CACHE_TOTAL    (1ull << 30) /* bytes of decoded rows all batch streams may cache */
-#define SRV_MAX_AUTH_FAILURES    3u           /* wrong tokens before the connection is closed */
-#define SRV_READ_BUFFER          (64u << 10)  /* bytes read from a socket at once */
+#define SRV_MAX_LISTEN                   16u        /* listen addresses */
+#define SRV_MAX_WORKERS                  1024u      /* libuv's thread pool maximum */
+#define SRV_MAX_JOBS                     1024u      /* running or queued training jobs */
+#define SRV_MAX_BLAS_THREADS             256u       /* OpenBLAS threads per job */
+#define SRV_MAX_CONNECTIONS              1000000u   /* largest connection cap accepted */
+#define SRV_MIN_FRAME                    4096u      /* smallest max_frame accepted */
+#define SRV_MAX_CONFIG_BYTES             (1u << 20) /* bytes of a config file */
+#define SRV_MAX_CONFIG_LINE              8192u      /* bytes of one config line */
+#define SRV_MAX_TOKENS                   4096u      /* tokens in a token file */
+#define SRV_MAX_TOKEN_FILE_BYTES         (4u << 20) /* bytes of a token file */
+#define SRV_MAX_INFLIGHT                 64u /* requests in progress per connection; BUSY beyond */
+#define SRV_OUTPUT_HIGH                  (8u << 20) /* queued output bytes that stop reading a connection */
+#define SRV_OUTPUT_LOW                   (1u << 20) /* ...and resume it once drained below this */
+#define SRV_STREAM_ROUNDS                1u /* stream chunks being built at once per connection */
+#define SRV_BATCH_CACHE_TOTAL            (1ull << 30) /* bytes of decoded rows all batch streams may cache */
+#define SRV_MAX_AUTH_FAILURES            3u  /* wrong tokens before the connection is closed */
+#define SRV_MAX_AUTH_FAILURES_PER_SECOND 20u /* wrong tokens per second, all connections */
+#define SRV_READ_BUFFER                  (64u << 10) /* bytes read from a socket at once */
 
 /* Client (client/). */
 #define DREAM_MAX_INFLATED (64ull << 30) /* bytes a gzip input may inflate to */

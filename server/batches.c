@@ -1,9 +1,25 @@
 /* Mini-batch streams (GetBatches): condensed samples, every row once per
- * epoch in a seeded shuffle, or a uniform sample; one Batch per round on the
- * worker pool (handlers.c dispatches, server.c schedules the rounds). */
+ * epoch in a seeded shuffle, or a uniform sample; several Batches per round on
+ * the worker pool (handlers.c dispatches, server.c schedules the rounds).
+ *
+ * rows and sample streams read a dataset's rows as row-major float32 from a
+ * cache shared by every stream of the server (struct srv_batch_cache): the
+ * first stream of a (dataset id, row count) decodes the dataset once, later
+ * and concurrent streams reuse it. An append changes the row count and a drop
+ * (then create) the id, so a stream never sees a stale copy: it starts a new
+ * entry, and the old one is freed once no stream uses it. Entries that do not
+ * fit the budget (config batch_cache_bytes each and for those kept unused,
+ * SRV_BATCH_CACHE_TOTAL for all) are not made: those streams read their rows
+ * from the store, FALLBACK_ROWS per read transaction (store_get_rows). A
+ * stream that started before an append keeps its own epoch (the first pos.n
+ * rows) from whichever copy it holds.
+ */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -13,7 +29,367 @@
 #include "server/internal.h"
 #include "server/perm.h"
 
-/* ---- batches --------------------------------------------------------------------- */
+/* Framed bytes one round builds before handing them to the loop (at least
+ * one Batch), and the time it may take: the loop writes them while the next
+ * round runs, and a drain or a closed connection is seen between rounds. */
+#define ROUND_BYTES (1u << 20)
+#define ROUND_NS    20000000ull
+/* Rows read from the store at once when a stream has no cached copy. */
+#define FALLBACK_ROWS 4096u
+/* Rows gathered ahead of use (prefetch of random rows of the cache). */
+#define PREFETCH_AHEAD 16u
+/* Unused cache entries idle this long are freed by the next stream that uses
+ * the cache (there is no timer: an idle server keeps at most
+ * batch_cache_bytes of them). */
+#define CACHE_IDLE_NS (600ull * 1000000000ull)
+#define HUGE_PAGE     ((size_t)2 << 20)
+
+/* ---- the shared cache of decoded rows ------------------------------------------ */
+
+struct centry {
+        uint32_t id;   /* dataset id (store_info.id) */
+        uint64_t rows; /* its row count when decoded */
+        uint32_t n_cols;
+        char name[DREAM_MAX_NAME + 1];
+        float *v;  /* rows x n_cols, row-major; inside map */
+        void *map; /* mmap'd, map_len bytes */
+        size_t map_len;
+        uint64_t bytes;    /* accounted: map_len */
+        uint32_t refs;     /* streams using it */
+        bool ready;        /* decoded (else being decoded by the stream that made it) */
+        bool dead;         /* superseded or evicted: freed when refs reach 0 */
+        uint64_t last_use; /* monotonic ns */
+        struct centry *next;
+};
+
+struct srv_batch_cache {
+        pthread_mutex_t lock;
+        pthread_cond_t built; /* an entry became ready or was given up */
+        struct centry *list;
+        uint64_t bytes;        /* every entry's bytes, building ones included */
+        uint64_t unused_bytes; /* entries with refs == 0 */
+};
+
+static uint64_t mono_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct srv_batch_cache *cache_get(struct srv *s)
+{
+        struct srv_batch_cache *c = __atomic_load_n(&s->batch_cache, __ATOMIC_ACQUIRE),
+                               *expect = NULL;
+
+        if (c)
+                return c;
+        c = dm_calloc(1, sizeof(*c));
+        if (!c)
+                return NULL;
+        if (pthread_mutex_init(&c->lock, NULL) != 0) {
+                dm_free(c);
+                return NULL;
+        }
+        if (pthread_cond_init(&c->built, NULL) != 0) {
+                pthread_mutex_destroy(&c->lock);
+                dm_free(c);
+                return NULL;
+        }
+        if (!__atomic_compare_exchange_n(&s->batch_cache, &expect, c, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE)) {
+                pthread_cond_destroy(&c->built);
+                pthread_mutex_destroy(&c->lock);
+                dm_free(c);
+                return expect;
+        }
+        return c;
+}
+
+static void entry_free(struct centry *e)
+{
+        if (e->map)
+                munmap(e->map, e->map_len);
+        dm_free(e);
+}
+
+/* Unlink and free e (refs == 0), under the lock. */
+static void cache_drop(struct srv *s, struct srv_batch_cache *c, struct centry *e)
+{
+        struct centry **pp;
+
+        for (pp = &c->list; *pp; pp = &(*pp)->next)
+                if (*pp == e) {
+                        *pp = e->next;
+                        break;
+                }
+        c->bytes -= e->bytes;
+        c->unused_bytes -= e->bytes;
+        __atomic_fetch_sub(&s->batch_cache_bytes, e->bytes, __ATOMIC_RELAXED);
+        entry_free(e);
+}
+
+/* Free unused entries: dead or idle ones always, then the least recently
+ * used until the unused ones fit `keep` and everything fits `total`. */
+static void cache_trim(struct srv *s, struct srv_batch_cache *c, uint64_t keep, uint64_t total)
+{
+        uint64_t now = mono_ns();
+        struct centry *e, *next, *lru;
+
+        for (e = c->list; e; e = next) {
+                next = e->next;
+                if (e->refs == 0 && (e->dead || now - e->last_use > CACHE_IDLE_NS))
+                        cache_drop(s, c, e);
+        }
+        while (c->unused_bytes > keep || c->bytes > total) {
+                lru = NULL;
+                for (e = c->list; e; e = e->next)
+                        if (e->refs == 0 && (!lru || e->last_use < lru->last_use))
+                                lru = e;
+                if (!lru)
+                        break;
+                cache_drop(s, c, lru);
+        }
+}
+
+void srv_batch_cache_free(struct srv_batch_cache *c)
+{
+        struct centry *e, *next;
+
+        if (!c)
+                return;
+        for (e = c->list; e; e = next) {
+                next = e->next;
+                entry_free(e); /* no stream is left when the server is freed */
+        }
+        pthread_cond_destroy(&c->built);
+        pthread_mutex_destroy(&c->lock);
+        dm_free(c);
+}
+
+static void cache_release(struct srv *s, struct centry *e)
+{
+        struct srv_batch_cache *c = s->batch_cache;
+
+        if (!e)
+                return;
+        pthread_mutex_lock(&c->lock);
+        e->last_use = mono_ns();
+        if (--e->refs == 0)
+                c->unused_bytes += e->bytes;
+        cache_trim(s, c, s->cfg.batch_cache_bytes, SRV_BATCH_CACHE_TOTAL);
+        pthread_mutex_unlock(&c->lock);
+}
+
+/* One value as the float32 a Batch carries (gd_value_f64, then float). */
+static inline float cell_f32(enum gd_kind kind, long double div, int64_t v)
+{
+        switch (kind) {
+        case GD_INT:
+                return (float)(double)v;
+        case GD_DEC:
+                return (float)(double)((long double)v / div);
+        default:
+                return (float)gd_key_to_f64(v);
+        }
+}
+
+struct fill_ctx {
+        struct srv *srv;
+        const char *name;
+        float *v;
+        uint64_t rows; /* end of the range */
+        uint32_t n_cols;
+        uint64_t done; /* next row expected (starts at the range's first) */
+        int r;
+};
+
+static int fill_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
+{
+        struct fill_ctx *f = arg;
+        uint32_t nc = f->n_cols;
+
+        if (chunk->n_cols != nc || first_row != f->done || chunk->n_rows > f->rows - first_row)
+                return DREAM_E_CORRUPT;
+        for (uint32_t c = 0; c < nc; c++) {
+                const struct gd_col *col = &chunk->cols[c];
+                long double div = col->kind == GD_DEC ? (long double)gd_pow10[col->scale] : 1.0L;
+                float *out = f->v + first_row * nc + c;
+                const int64_t *in = col->v;
+
+                switch (col->kind) { /* the kind hoisted out of the loop */
+                case GD_INT:
+                        for (uint64_t i = 0; i < chunk->n_rows; i++)
+                                out[i * nc] = cell_f32(GD_INT, div, in[i]);
+                        break;
+                case GD_DEC:
+                        for (uint64_t i = 0; i < chunk->n_rows; i++)
+                                out[i * nc] = cell_f32(GD_DEC, div, in[i]);
+                        break;
+                default:
+                        for (uint64_t i = 0; i < chunk->n_rows; i++)
+                                out[i * nc] = cell_f32(GD_F64, div, in[i]);
+                        break;
+                }
+        }
+        f->done += chunk->n_rows;
+        return 0;
+}
+
+/* Rows [f->done, f->rows). */
+static void *fill_range(void *arg)
+{
+        struct fill_ctx *f = arg;
+        uint64_t first = f->done;
+
+        f->r = store_scan(f->srv->store, f->name, first, f->rows - first, 0, fill_cb, f);
+        if (f->r == 0 && f->done != f->rows)
+                f->r = DREAM_E_CORRUPT; /* fewer rows than when the stream started */
+        return NULL;
+}
+
+/* Decode rows [0, e->rows) of the dataset into e (no lock held), the two
+ * halves on two threads when there are at least BUILD_SPLIT_ROWS. */
+#define BUILD_SPLIT_ROWS (1u << 17)
+static int entry_build(struct srv *s, struct centry *e)
+{
+        struct fill_ctx f[2];
+        struct store_info *info = NULL;
+        pthread_t th;
+        bool split;
+        uintptr_t at;
+        int r;
+
+        e->map = mmap(NULL, e->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (e->map == MAP_FAILED) {
+                e->map = NULL;
+                return DREAM_E_NOMEM;
+        }
+        /* Huge pages where the kernel allows them (copies of at least 8 MiB,
+         * given one huge page more to align): the streams read rows at
+         * random, and one TLB entry per 2 MiB instead of per 4 KiB saves a
+         * page walk per row. */
+        at = (uintptr_t)e->map;
+        if (e->map_len >= 5 * HUGE_PAGE) {
+                at = (at + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+                (void)madvise((void *)at, e->map_len - (at - (uintptr_t)e->map), MADV_HUGEPAGE);
+        }
+        e->v = (float *)at;
+        split = e->rows >= BUILD_SPLIT_ROWS;
+        for (int i = 0; i < 2; i++)
+                f[i] = (struct fill_ctx){
+                    .srv = s, .name = e->name, .v = e->v, .n_cols = e->n_cols, .rows = e->rows};
+        if (split) {
+                f[0].rows = f[1].done = e->rows / 2;
+                split = pthread_create(&th, NULL, fill_range, &f[1]) == 0;
+        }
+        fill_range(&f[0]);
+        if (split)
+                pthread_join(th, NULL);
+        else if (f[0].rows < e->rows)
+                fill_range(&f[1]);
+        r = f[0].r < 0 ? f[0].r : f[1].r;
+        /* The dataset could have been dropped and made again under the same
+         * name before the scan began: it must still be the same one. */
+        if (r == 0)
+                r = store_dataset_describe(s->store, e->name, &info);
+        if (r == 0 && (info->id != e->id || info->rows < e->rows))
+                r = DREAM_E_CORRUPT;
+        store_info_free(info);
+        return r;
+}
+
+/* A cached copy of the first `rows` rows (at least) of dataset (name, id) as
+ * float32, or *ret NULL when it does not fit the budget (read from the store
+ * then). Waits when another stream is decoding the same copy. */
+static int cache_acquire(struct srv *s, const char *name, uint32_t id, uint64_t rows,
+                         uint32_t n_cols, struct centry **ret)
+{
+        struct srv_batch_cache *c = cache_get(s);
+        uint64_t bytes, floats;
+        struct centry *e;
+        int r;
+
+        *ret = NULL;
+        if (!c)
+                return DREAM_E_NOMEM;
+        if (rows == 0 || __builtin_mul_overflow(rows, (uint64_t)n_cols, &floats) ||
+            __builtin_mul_overflow(floats, (uint64_t)sizeof(float), &bytes) ||
+            bytes > SIZE_MAX - 2 * HUGE_PAGE)
+                return 0;
+        if (bytes >= 4 * HUGE_PAGE) /* and one huge page more to align it (entry_build) */
+                bytes = (bytes + 2 * HUGE_PAGE - 1) & ~(uint64_t)(HUGE_PAGE - 1);
+        else
+                bytes = (bytes + 4095) & ~(uint64_t)4095;
+        if (bytes > s->cfg.batch_cache_bytes || bytes > SRV_BATCH_CACHE_TOTAL)
+                return 0;
+        pthread_mutex_lock(&c->lock);
+        for (;;) {
+                for (e = c->list; e; e = e->next)
+                        if (!e->dead && e->id == id && e->rows >= rows &&
+                            strcmp(e->name, name) == 0)
+                                break;
+                if (!e)
+                        break;
+                if (e->ready) {
+                        if (e->refs++ == 0)
+                                c->unused_bytes -= e->bytes;
+                        e->last_use = mono_ns();
+                        pthread_mutex_unlock(&c->lock);
+                        *ret = e;
+                        return 0;
+                }
+                pthread_cond_wait(&c->built, &c->lock); /* another stream decodes it */
+        }
+        /* Copies of older versions of the dataset (fewer rows, or another
+         * dataset of that name) serve no new stream. */
+        for (e = c->list; e; e = e->next)
+                if (strcmp(e->name, name) == 0 && (e->id != id || e->rows < rows))
+                        e->dead = true;
+        cache_trim(s, c, s->cfg.batch_cache_bytes, SRV_BATCH_CACHE_TOTAL - bytes);
+        if (c->bytes + bytes > SRV_BATCH_CACHE_TOTAL) {
+                pthread_mutex_unlock(&c->lock); /* the streams running hold it all */
+                return 0;
+        }
+        e = dm_calloc(1, sizeof(*e));
+        if (!e) {
+                pthread_mutex_unlock(&c->lock);
+                return DREAM_E_NOMEM;
+        }
+        e->id = id;
+        e->rows = rows;
+        e->n_cols = n_cols;
+        snprintf(e->name, sizeof(e->name), "%s", name);
+        e->map_len = (size_t)bytes;
+        e->bytes = bytes;
+        e->refs = 1;
+        e->last_use = mono_ns();
+        e->next = c->list;
+        c->list = e;
+        c->bytes += bytes;
+        __atomic_fetch_add(&s->batch_cache_bytes, bytes, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&c->lock);
+
+        r = entry_build(s, e);
+
+        pthread_mutex_lock(&c->lock);
+        if (r < 0) {
+                e->refs = 0;
+                c->unused_bytes += e->bytes;
+                cache_drop(s, c, e);
+                e = NULL;
+        } else {
+                e->ready = true;
+        }
+        pthread_cond_broadcast(&c->built);
+        pthread_mutex_unlock(&c->lock);
+        if (r < 0)
+                return r;
+        *ret = e;
+        return 0;
+}
+
+/* ---- streams ---------------------------------------------------------------------- */
 
 struct batch_state {
         uint32_t mode; /* BatchMode */
@@ -23,13 +399,16 @@ struct batch_state {
         uint32_t sent, max_batches;
         int32_t target;
         uint32_t n_cols, d;
-        float *rowf;               /* rows/sample: the first pos.n rows as float32, row-major, every
-                                      column (target included); NULL: read row by row */
+        uint32_t dataset_id;
+        struct centry *rows;       /* rows/sample: the cached float32 copy (a reference), or NULL:
+                                      read FALLBACK_ROWS at a time from the store */
         struct gd_condensed *cond; /* condensed */
-        int64_t *row;              /* n_cols scratch */
         struct srv *srv;
-        uint64_t cached_bytes;     /* reserved in srv->batch_cache_bytes for `all` */
-        struct store_cellfmt *fmt; /* n_cols scratch */
+        /* Scratch of one Batch, reused by every round. */
+        uint64_t *idx;             /* batch_size row numbers */
+        float *feat, *tgt, *wt;    /* batch_size x d, batch_size, batch_size */
+        int64_t *vals;             /* FALLBACK_ROWS x n_cols (no cached copy) */
+        struct store_cellfmt *fmt; /* FALLBACK_ROWS x n_cols */
 };
 
 void srv_batch_state_free(void *state)
@@ -38,47 +417,15 @@ void srv_batch_state_free(void *state)
 
         if (!b)
                 return;
-        if (b->cached_bytes)
-                __atomic_fetch_sub(&b->srv->batch_cache_bytes, b->cached_bytes, __ATOMIC_RELAXED);
-        dm_free(b->rowf);
+        cache_release(b->srv, b->rows);
         gd_condensed_free(b->cond);
-        dm_free(b->row);
+        dm_free(b->idx);
+        dm_free(b->feat);
+        dm_free(b->tgt);
+        dm_free(b->wt);
+        dm_free(b->vals);
         dm_free(b->fmt);
         dm_free(b);
-}
-
-/* Decode the dataset once and keep its first n rows as row-major float32:
- * one cache line per sampled row instead of one per column. */
-static int rows_to_floats(struct srv_job *j, struct batch_state *b, const char *dataset, uint64_t n)
-{
-        struct gd_table *t = NULL;
-        int r;
-
-        r = store_read_all(j->srv->store, dataset, &t);
-        if (r < 0) {
-                srv_store_error(j, r, "get_batches.dataset", dataset);
-                return r;
-        }
-        if (t->n_rows < n || t->n_cols != b->n_cols) {
-                srv_job_error(j, DREAM_E_CORRUPT,
-                              "get_batches: dataset '%s' changed while it was being read", dataset);
-                gd_table_free(t);
-                return DREAM_E_CORRUPT;
-        }
-        b->rowf = dm_mallocarray(n * b->n_cols, sizeof(float)); /* <= batch_cache_bytes / 2 */
-        if (!b->rowf) {
-                gd_table_free(t);
-                srv_job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
-                return DREAM_E_NOMEM;
-        }
-        for (uint32_t c = 0; c < b->n_cols; c++) {
-                const struct gd_col *col = &t->cols[c];
-                for (uint64_t i = 0; i < n; i++)
-                        b->rowf[i * b->n_cols + c] =
-                            (float)gd_value_f64(col->kind, col->scale, col->v[i]);
-        }
-        gd_table_free(t);
-        return 0;
 }
 
 static int batch_begin(struct srv_job *j)
@@ -109,6 +456,7 @@ static int batch_begin(struct srv_job *j)
         b->max_batches = m->max_batches;
         b->target = info->schema.target;
         b->n_cols = info->schema.n_cols;
+        b->dataset_id = info->id;
         b->d = b->n_cols - (b->target >= 0 ? 1 : 0);
         if (m->resume_token.len) {
                 r = srv_resume_decode(m->resume_token.data, m->resume_token.len, &b->pos);
@@ -152,7 +500,7 @@ static int batch_begin(struct srv_job *j)
                 goto free_info;
         }
         if (b->mode == DREAM__V1__BATCH_MODE__BATCH_MODE_CONDENSED) {
-                struct gd_condense_opts co = {budget, GD_ORDER_ENTROPY};
+                struct gd_condense_opts co = {.budget = budget, .order = GD_ORDER_ENTROPY};
 
                 if (m->order == DREAM__V1__BIT_ORDER__BIT_ORDER_MSB)
                         co.order = GD_ORDER_MSB;
@@ -178,7 +526,6 @@ static int batch_begin(struct srv_job *j)
                 srv_perm_init(&b->perm, b->cond->m, b->pos.seed, b->pos.epoch);
         } else {
                 uint64_t n = b->pos.n, total;
-                uint64_t bytes;
 
                 total = b->mode == DREAM__V1__BATCH_MODE__BATCH_MODE_SAMPLE
                             ? (n ? gd_budget_rows(&budget, n) : 0)
@@ -194,28 +541,26 @@ static int batch_begin(struct srv_job *j)
                 }
                 b->pos.total = total;
                 srv_perm_init(&b->perm, n, b->pos.seed, b->pos.epoch);
-                b->row = dm_calloc(b->n_cols, sizeof(*b->row));
-                b->fmt = dm_calloc(b->n_cols, sizeof(*b->fmt));
-                if (!b->row || !b->fmt) {
-                        srv_job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
-                        r = DREAM_E_NOMEM;
-                        goto free_info;
-                }
-                /* Decode the whole dataset once for the stream when it is
-                 * small enough and the server-wide budget allows; otherwise
-                 * rows are read one by one. */
-                bool fits = !__builtin_mul_overflow(info->rows, (uint64_t)b->n_cols * 8, &bytes) &&
-                            bytes <= j->srv->cfg.batch_cache_bytes && n > 0;
-                if (fits && __atomic_add_fetch(&j->srv->batch_cache_bytes, bytes,
-                                               __ATOMIC_RELAXED) > SRV_BATCH_CACHE_TOTAL) {
-                        __atomic_fetch_sub(&j->srv->batch_cache_bytes, bytes, __ATOMIC_RELAXED);
-                        fits = false;
-                }
-                if (fits) {
-                        b->cached_bytes = bytes;
-                        r = rows_to_floats(j, b, m->dataset, n);
-                        if (r < 0)
+                /* The shared decoded copy when it fits (decoded now by the
+                 * first stream that needs it); else rows are read from the
+                 * store a batch at a time. */
+                if (n > 0 && total > 0) {
+                        r = cache_acquire(j->srv, m->dataset, info->id, info->rows, b->n_cols,
+                                          &b->rows);
+                        if (r < 0) {
+                                srv_store_error(j, r, "get_batches.dataset", m->dataset);
                                 goto free_info;
+                        }
+                }
+                if (!b->rows) {
+                        b->vals =
+                            dm_mallocarray((size_t)FALLBACK_ROWS * b->n_cols, sizeof(*b->vals));
+                        b->fmt = dm_mallocarray((size_t)FALLBACK_ROWS * b->n_cols, sizeof(*b->fmt));
+                        if (!b->vals || !b->fmt) {
+                                srv_job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
+                                r = DREAM_E_NOMEM;
+                                goto free_info;
+                        }
                 }
         }
         if (b->pos.position > b->pos.total) {
@@ -226,105 +571,151 @@ static int batch_begin(struct srv_job *j)
                 r = DREAM_E_RANGE;
                 goto free_info;
         }
+        {
+                /* Scratch for the largest Batch of this stream (bounded by the
+                 * frame limit checked above). */
+                uint64_t k = b->pos.total - b->pos.position;
+                if (k > b->batch_size)
+                        k = b->batch_size;
+                b->idx = dm_mallocarray(k + 1, sizeof(*b->idx));
+                b->feat = dm_mallocarray(k * b->d + 1, sizeof(float));
+                b->tgt = dm_mallocarray(k + 1, sizeof(float));
+                b->wt = dm_mallocarray(k + 1, sizeof(float));
+                if (!b->idx || !b->feat || !b->tgt || !b->wt) {
+                        srv_job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
+                        r = DREAM_E_NOMEM;
+                        goto free_info;
+                }
+        }
         r = 0;
 free_info:
         store_info_free(info);
         return r;
 }
 
-/* One float32, little-endian, at index i of a byte array. */
-static void put_f32(uint8_t *base, size_t i, float v)
+/* Float32 to the wire's little-endian, in place. */
+static void f32_to_le(float *v, size_t n)
 {
-        proto_f32_put(base + i * sizeof(float), &v, 1);
+#if __BYTE_ORDER == __LITTLE_ENDIAN
+        (void)v;
+        (void)n;
+#else
+        proto_f32_put((uint8_t *)v, v, n); /* byte swap, element by element */
+#endif
 }
 
-static int batch_fill_row(struct srv_job *j, struct batch_state *b, uint64_t row, uint8_t *feat,
-                          uint8_t *target)
+/* Rows idx[0..k) of the cached copy into feat (features) and tgt (target). */
+static void gather_cached(const struct batch_state *b, uint64_t k)
 {
-        uint32_t f = 0;
+        const float *v = b->rows->v;
+        const uint32_t nc = b->n_cols, d = b->d;
+        const int32_t t = b->target;
 
-        if (b->rowf) {
-                const float *src = b->rowf + row * b->n_cols;
-                if (b->target < 0) {
-                        proto_f32_put(feat, src, b->n_cols);
-                        return 0;
+        for (uint64_t i = 0; i < k; i++) {
+                const float *src;
+                float *dst = b->feat + i * d;
+
+                if (i + PREFETCH_AHEAD < k) {
+                        const float *p = v + b->idx[i + PREFETCH_AHEAD] * nc;
+                        __builtin_prefetch(p);
+                        __builtin_prefetch(p + nc - 1);
                 }
-                proto_f32_put(feat, src, (size_t)b->target);
-                proto_f32_put(feat + (size_t)b->target * sizeof(float), src + b->target + 1,
-                              b->n_cols - (uint32_t)b->target - 1);
-                put_f32(target, 0, src[b->target]);
-                return 0;
+                src = v + b->idx[i] * nc;
+                if (nc <= 32) { /* narrow rows: no call per row */
+                        for (uint32_t c = 0, f = 0; c < nc; c++) {
+                                if ((int32_t)c == t)
+                                        b->tgt[i] = src[c];
+                                else
+                                        dst[f++] = src[c];
+                        }
+                        continue;
+                }
+                if (t < 0) {
+                        memcpy(dst, src, (size_t)nc * sizeof(float));
+                        continue;
+                }
+                memcpy(dst, src, (size_t)t * sizeof(float));
+                memcpy(dst + t, src + t + 1, (size_t)(nc - (uint32_t)t - 1) * sizeof(float));
+                b->tgt[i] = src[t];
         }
-        int r = store_get_row(j->srv->store, j->req->get_batches->dataset, row, b->row, b->fmt);
-        if (r < 0)
-                return r;
-        for (uint32_t c = 0; c < b->n_cols; c++) {
-                float v = (float)gd_value_f64(b->fmt[c].kind, b->fmt[c].scale, b->row[c]);
-                if ((int32_t)c == b->target)
-                        put_f32(target, 0, v);
-                else
-                        put_f32(feat, f++, v);
+}
+
+/* The same from the store, FALLBACK_ROWS rows per read transaction. */
+static int gather_store(struct srv_job *j, struct batch_state *b, uint64_t k)
+{
+        const uint32_t nc = b->n_cols;
+
+        for (uint64_t at = 0; at < k; at += FALLBACK_ROWS) {
+                uint64_t n = k - at < FALLBACK_ROWS ? k - at : FALLBACK_ROWS;
+                int r = store_get_rows(j->srv->store, j->req->get_batches->dataset, b->idx + at,
+                                       (size_t)n, b->vals, b->fmt);
+                if (r < 0)
+                        return r;
+                for (uint64_t i = 0; i < n; i++) {
+                        float *dst = b->feat + (at + i) * b->d;
+                        uint32_t f = 0;
+                        for (uint32_t c = 0; c < nc; c++) {
+                                const struct store_cellfmt *cf = &b->fmt[i * nc + c];
+                                float x =
+                                    (float)gd_value_f64(cf->kind, cf->scale, b->vals[i * nc + c]);
+                                if ((int32_t)c == b->target)
+                                        b->tgt[at + i] = x;
+                                else
+                                        dst[f++] = x;
+                        }
+                }
         }
         return 0;
 }
 
-void srv_h_batches(struct srv_job *j)
+/* Append the next Batch to j->out. */
+static int batch_one(struct srv_job *j, struct batch_state *b)
 {
-        struct batch_state *b = j->state;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__Batch bt = DREAM__V1__BATCH__INIT;
         uint8_t token[SRV_RESUME_TOKEN_SIZE];
-        uint8_t *feat = NULL, *tgt = NULL, *wt = NULL; /* float32 little-endian */
         uint64_t k;
         bool has_target;
-        int r = 0;
+        int r;
 
-        if (!b) {
-                if (batch_begin(j) < 0)
-                        return;
-                b = j->state;
-        }
         k = b->pos.total - b->pos.position;
         if (k > b->batch_size)
                 k = b->batch_size;
         has_target = b->cond ? true : b->target >= 0;
-        feat = dm_calloc(k * b->d + 1, sizeof(float));
-        tgt = dm_calloc(k + 1, sizeof(float));
-        wt = dm_calloc(k + 1, sizeof(float));
-        if (!feat || !tgt || !wt) {
-                srv_job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
-                goto free_all;
-        }
-        for (uint64_t i = 0; i < k; i++) {
-                uint64_t idx = srv_perm_at(&b->perm, b->pos.position + i);
-
-                if (b->cond) {
+        srv_perm_fill(&b->perm, b->pos.position, k, b->idx);
+        if (b->cond) {
+                for (uint64_t i = 0; i < k; i++) {
+                        uint64_t x = b->idx[i];
                         for (uint32_t f = 0; f < b->d; f++)
-                                put_f32(feat, i * b->d + f, (float)b->cond->x[idx * b->d + f]);
-                        put_f32(tgt, i, (float)b->cond->y[idx]);
-                        put_f32(wt, i, (float)b->cond->w[idx]);
-                        continue;
+                                b->feat[i * b->d + f] = (float)b->cond->x[x * b->d + f];
+                        b->tgt[i] = (float)b->cond->y[x];
+                        b->wt[i] = (float)b->cond->w[x];
                 }
-                r = batch_fill_row(j, b, idx, feat + i * b->d * sizeof(float),
-                                   tgt + i * sizeof(float));
+        } else if (b->rows) {
+                gather_cached(b, k);
+        } else {
+                r = gather_store(j, b, k);
                 if (r < 0) {
                         srv_store_error(j, r, "get_batches.dataset", j->req->get_batches->dataset);
-                        goto free_all;
+                        return r;
                 }
         }
+        f32_to_le(b->feat, k * b->d);
+        f32_to_le(b->tgt, k);
+        f32_to_le(b->wt, k);
         b->pos.position += k;
         b->sent++;
         srv_resume_encode(&b->pos, token);
         bt.n = (uint32_t)k;
         bt.d = b->d;
-        bt.features.data = feat;
+        bt.features.data = (uint8_t *)b->feat;
         bt.features.len = k * b->d * sizeof(float);
         if (has_target && b->target >= 0) {
-                bt.targets.data = tgt;
+                bt.targets.data = (uint8_t *)b->tgt;
                 bt.targets.len = k * sizeof(float);
         }
         if (b->cond) {
-                bt.weights.data = wt;
+                bt.weights.data = (uint8_t *)b->wt;
                 bt.weights.len = k * sizeof(float);
         }
         bt.resume_token.data = token;
@@ -335,10 +726,30 @@ void srv_h_batches(struct srv_job *j)
         resp.more = !j->done;
         resp.body_case = DREAM__V1__RESPONSE__BODY_GET_BATCHES;
         resp.get_batches = &bt;
-        srv_reply(j, &resp);
+        srv_reply(j, &resp); /* packs straight into j->out (reserved by the caller) */
         __atomic_fetch_add(&j->srv->stats.batches_served, 1, __ATOMIC_RELAXED);
-free_all:
-        dm_free(feat);
-        dm_free(tgt);
-        dm_free(wt);
+        return 0;
+}
+
+void srv_h_batches(struct srv_job *j)
+{
+        struct batch_state *b = j->state;
+        size_t start = j->out.len, per;
+        uint64_t t0;
+
+        if (!b) {
+                if (batch_begin(j) < 0)
+                        return;
+                b = j->state;
+        }
+        /* Several Batches per round, packed into one buffer sized up front
+         * (no regrowth copies): fewer trips through the worker pool and the
+         * loop per row served. */
+        per = (size_t)b->batch_size * ((size_t)b->d + 2) * sizeof(float) + 256;
+        (void)dm_buf_reserve(&j->out, per < ROUND_BYTES ? ROUND_BYTES : per);
+        t0 = mono_ns();
+        do {
+                if (batch_one(j, b) < 0)
+                        return;
+        } while (!j->done && j->out.len - start + per <= ROUND_BYTES && mono_ns() - t0 < ROUND_NS);
 }

@@ -61,6 +61,7 @@ void srv_config_release(struct srv_config *c)
         dm_free(c->token_file);
         dm_free(c->port_file);
         dm_free(c->config_file);
+        dm_free(c->metrics_listen);
         srv_config_init(c);
 }
 
@@ -219,6 +220,27 @@ int srv_config_set(struct srv_config *c, const char *key, const char *value, con
                 c->batch_cache_bytes = u;
                 return 0;
         }
+        if (strcmp(key, "metrics_listen") == 0) {
+                struct srv_addr a;
+
+                if (strcmp(value, "off") == 0) {
+                        dm_free(c->metrics_listen);
+                        c->metrics_listen = NULL;
+                        return 0;
+                }
+                if (srv_addr_parse(value, &a) < 0 || a.is_unix)
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: metrics_listen: bad address '%s' (expected "
+                                        "127.0.0.1:PORT, [::1]:PORT or off)",
+                                        where, value);
+                /* The endpoint has no authentication: loopback only. */
+                if (!a.loopback)
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: metrics_listen: '%s' is not a loopback address "
+                                        "(the metrics endpoint has no authentication)",
+                                        where, value);
+                return set_str(&c->metrics_listen, value);
+        }
         if (strcmp(key, "log_level") == 0) {
                 enum dm_log_level l;
 
@@ -356,6 +378,7 @@ static const struct flag flags[] = {
     {"--blas-threads", "blas_threads"},
     {"--job-queue", "job_queue"},
     {"--batch-cache-bytes", "batch_cache_bytes"},
+    {"--metrics-listen", "metrics_listen"},
 };
 
 int srv_config_from_args(struct srv_config *c, int argc, char **argv, bool *ret_help, char *errmsg,
@@ -498,5 +521,7 @@ const char *srv_config_usage(void)
                "  --log-level L          error, warn, info (default) or debug\n"
                "  --map-size-max BYTES   --max-connections N  --max-frame BYTES\n"
                "  --idle-timeout SEC     --frame-timeout SEC  --workers N  --seal-rows N\n"
-               "  --batch-cache-bytes BYTES  --jobs N  --blas-threads N  --job-queue N\n";
+               "  --batch-cache-bytes BYTES  --jobs N  --blas-threads N  --job-queue N\n"
+               "  --metrics-listen ADDR  serve Prometheus /metrics on this loopback\n"
+               "                         address (127.0.0.1:PORT or [::1]:PORT; off)\n";
 }

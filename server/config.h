@@ -47,6 +47,7 @@ struct srv_config {
         uint32_t blas_threads;      /* OpenBLAS threads each job uses */
         uint32_t job_queue;         /* queued jobs beyond which Train answers BUSY */
         enum dm_log_level log_level;
+        char *metrics_listen; /* owned or NULL: no /metrics endpoint; a loopback IP:PORT */
 };
 
 /* Defaults. Allocates nothing. */

@@ -62,6 +62,7 @@ void srv_job_error(struct srv_job *j, int err, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        srv_stats_error(j->srv, j->req->body_case);
         srv_put_error(j->srv, &j->out, j->request_id, err, msg);
         j->done = true;
 }
@@ -395,6 +396,51 @@ static void h_drop(struct srv_job *j)
         j->done = true;
 }
 
+/* Rows of a Columns message (shape already checked against the schema's
+ * column count, or that count minus the target with skip_target) as a
+ * table named after the schema. n_rows x n_cols x 8 bytes: exactly the
+ * bytes of the frame's values, so the allocation is bounded by what was
+ * received. */
+int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schema *sc,
+                        bool skip_target, struct gd_table **ret, char *msg, size_t msg_size)
+{
+        uint32_t n_cols = sc->n_cols - (skip_target && sc->target >= 0 ? 1 : 0);
+        struct gd_table *t = NULL;
+        int r;
+
+        r = gd_table_new(rows->n_rows, n_cols, &t);
+        if (r < 0) {
+                snprintf(msg, msg_size, "rows: %s", dream_strerror(r));
+                return r;
+        }
+        for (uint32_t c = 0, sc_col = 0; c < n_cols; c++, sc_col++) {
+                const Dream__V1__ColumnValues *cv = rows->columns[c];
+                struct gd_col *col = &t->cols[c];
+
+                if (skip_target && (int32_t)sc_col == sc->target)
+                        sc_col++;
+                r = gd_table_set_name(t, c, sc->cols[sc_col].name);
+                if (r == 0)
+                        r = proto_values_read(&cv->values, rows->n_rows, col->v);
+                if (r < 0) {
+                        snprintf(msg, msg_size, "rows.columns[%u]: %s", c, dream_strerror(r));
+                        gd_table_free(t);
+                        return r;
+                }
+                col->kind = kind_from_wire(cv->kind);
+                col->scale = col->kind == GD_DEC ? (uint8_t)cv->scale : 0;
+                if (col->kind == GD_F64)
+                        for (uint32_t i = 0; i < rows->n_rows; i++)
+                                col->v[i] = f64_bits_to_key(col->v[i]);
+        }
+        if (!skip_target) {
+                t->target = sc->target;
+                t->task = sc->task;
+        }
+        *ret = t;
+        return 0;
+}
+
 static void h_ingest(struct srv_job *j)
 {
         const Dream__V1__Ingest *m = j->req->ingest;
@@ -418,29 +464,10 @@ static void h_ingest(struct srv_job *j)
                 srv_job_error(j, r, "%s (dataset '%s')", msg, m->dataset);
                 goto free_info;
         }
-        /* n_rows x n_cols x 8 bytes: exactly the bytes of the frame's values,
-         * so the allocation is bounded by what was received. */
-        r = gd_table_new(rows->n_rows, info->schema.n_cols, &t);
+        r = srv_table_from_wire(rows, &info->schema, false, &t, msg, sizeof(msg));
         if (r < 0) {
-                srv_job_error(j, r, "ingest.rows: %s", dream_strerror(r));
+                srv_job_error(j, r, "ingest.%s", msg);
                 goto free_info;
-        }
-        for (uint32_t c = 0; c < info->schema.n_cols; c++) {
-                const Dream__V1__ColumnValues *cv = rows->columns[c];
-                struct gd_col *col = &t->cols[c];
-
-                r = gd_table_set_name(t, c, info->schema.cols[c].name);
-                if (r == 0)
-                        r = proto_values_read(&cv->values, rows->n_rows, col->v);
-                if (r < 0) {
-                        srv_job_error(j, r, "ingest.rows.columns[%u]: %s", c, dream_strerror(r));
-                        goto free_table;
-                }
-                col->kind = kind_from_wire(cv->kind);
-                col->scale = col->kind == GD_DEC ? (uint8_t)cv->scale : 0;
-                if (col->kind == GD_F64)
-                        for (uint32_t i = 0; i < rows->n_rows; i++)
-                                col->v[i] = f64_bits_to_key(col->v[i]);
         }
         t->target = info->schema.target;
         t->task = info->schema.task;
@@ -512,18 +539,15 @@ static void h_stats(struct srv_job *j)
         struct srv *s = j->srv;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__StatsReply st = DREAM__V1__STATS_REPLY__INIT;
-        char **names = NULL;
-        uint32_t count = 0;
+        struct srv_stats_reply more;
         int r;
 
-        r = store_dataset_list(s->store, &names, &count);
+        /* datasets, per-dataset and per-type fields, seals, map use (metrics.c) */
+        r = srv_stats_reply_fill(s, &st, &more);
         if (r < 0) {
                 srv_job_error(j, r, "stats: %s", dream_strerror(r));
                 return;
         }
-        store_names_free(names, count);
-        st.datasets = count;
-        st.store_map_bytes = store_map_size(s->store);
         st.connections_total = __atomic_load_n(&s->stats.connections_total, __ATOMIC_RELAXED);
         st.connections_refused = __atomic_load_n(&s->stats.connections_refused, __ATOMIC_RELAXED);
         st.requests_total = __atomic_load_n(&s->stats.requests_total, __ATOMIC_RELAXED);
@@ -537,13 +561,15 @@ static void h_stats(struct srv_job *j)
         resp.body_case = DREAM__V1__RESPONSE__BODY_STATS;
         resp.stats = &st;
         srv_reply(j, &resp);
+        srv_stats_reply_release(&more);
         j->done = true;
 }
 
 /* ---- backup ------------------------------------------------------------------------ */
 
-/* 1 when directory `path` has no entry but . and .., 0 when it has one,
- * negative errno when it cannot be read. */
+/* 1 when directory `path` has no entry but . and .. (and the
+ * data.mdb.partial of an interrupted backup, which is overwritten), 0 when
+ * it has one, negative errno when it cannot be read. */
 static int dir_empty(const char *path)
 {
         struct dirent *e;
@@ -553,7 +579,8 @@ static int dir_empty(const char *path)
         if (!d)
                 return -errno;
         while ((e = readdir(d)) != NULL)
-                if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+                if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+                    strcmp(e->d_name, "data.mdb.partial") != 0) {
                         empty = 0;
                         break;
                 }
@@ -805,17 +832,70 @@ void srv_job_work(struct srv_job *j)
                 h_backup(j);
                 break;
         default:
-                srv_job_error(j, DREAM_E_INTERNAL, "request: no handler");
+                if (!srv_jobs_handle(j))
+                        srv_job_error(j, DREAM_E_INTERNAL, "request: no handler");
                 break;
         }
 }
 
-static void all_roles(Dream__V1__Role roles[4])
+/* The roles of a connection as a wire list; returns the count. */
+static size_t wire_roles(unsigned roles, Dream__V1__Role out[4])
 {
-        roles[0] = DREAM__V1__ROLE__ROLE_INGEST;
-        roles[1] = DREAM__V1__ROLE__ROLE_READ;
-        roles[2] = DREAM__V1__ROLE__ROLE_TRAIN;
-        roles[3] = DREAM__V1__ROLE__ROLE_ADMIN;
+        static const Dream__V1__Role all[4] = {
+            DREAM__V1__ROLE__ROLE_INGEST, DREAM__V1__ROLE__ROLE_READ, DREAM__V1__ROLE__ROLE_TRAIN,
+            DREAM__V1__ROLE__ROLE_ADMIN};
+        size_t n = 0;
+
+        for (unsigned i = 0; i < 4; i++)
+                if (roles & (1u << i))
+                        out[n++] = all[i];
+        return n;
+}
+
+/* Any of these roles allows the request (admin allows everything). */
+static unsigned roles_needed(Dream__V1__Request__BodyCase body)
+{
+        switch (body) {
+        case DREAM__V1__REQUEST__BODY_HELLO:
+        case DREAM__V1__REQUEST__BODY_SERVER_INFO: /* after authentication: any role */
+                return SRV_ROLES_ALL;
+        case DREAM__V1__REQUEST__BODY_CREATE_DATASET:
+        case DREAM__V1__REQUEST__BODY_INGEST:
+        case DREAM__V1__REQUEST__BODY_FLUSH:
+                return SRV_ROLE_INGEST;
+        case DREAM__V1__REQUEST__BODY_LIST_DATASETS:
+        case DREAM__V1__REQUEST__BODY_DESCRIBE_DATASET:
+                return SRV_ROLE_READ | SRV_ROLE_INGEST; /* appending needs the schema */
+        case DREAM__V1__REQUEST__BODY_EXPORT:
+        case DREAM__V1__REQUEST__BODY_GET_BATCHES:
+        case DREAM__V1__REQUEST__BODY_PREDICT:
+        case DREAM__V1__REQUEST__BODY_GET_MODEL:
+                return SRV_ROLE_READ;
+        case DREAM__V1__REQUEST__BODY_TRAIN:
+        case DREAM__V1__REQUEST__BODY_JOB_CANCEL:
+                return SRV_ROLE_TRAIN;
+        case DREAM__V1__REQUEST__BODY_JOB_LIST:
+        case DREAM__V1__REQUEST__BODY_JOB_STATUS:
+        case DREAM__V1__REQUEST__BODY_JOB_WATCH:
+                return SRV_ROLE_READ | SRV_ROLE_TRAIN;
+        default: /* drop, backup, stats */
+                return SRV_ROLE_ADMIN;
+        }
+}
+
+static void roles_text(unsigned roles, char *out, size_t size)
+{
+        static const char *const names[4] = {"ingest", "read", "train", "admin"};
+        size_t at = 0;
+
+        out[0] = '\0';
+        for (unsigned i = 0; i < 4; i++)
+                if (roles & (1u << i)) {
+                        int n = snprintf(out + at, size - at, "%s%s", at ? "," : "", names[i]);
+                        if (n < 0 || (size_t)n >= size - at)
+                                return;
+                        at += (size_t)n;
+                }
 }
 
 static void d_hello(struct srv_conn *c, const proto_request *req)
@@ -828,12 +908,35 @@ static void d_hello(struct srv_conn *c, const proto_request *req)
         struct dm_buf b;
 
         if (s->n_tokens) {
-                if (!srv_token_ok(s, h->token ? h->token : "")) {
+                unsigned granted;
+                uint64_t now = uv_now(s->loop);
+
+                if (now - s->auth_window_ms >= 1000) {
+                        s->auth_window_ms = now;
+                        s->auth_window_failures = 0;
+                }
+                if (s->auth_window_failures >= SRV_MAX_AUTH_FAILURES_PER_SECOND) {
+                        /* Guessing over many connections: no token is even
+                         * compared until the second is over. */
+                        srv_stats_error(c->srv, req->body_case);
+                        srv_conn_error(c, req->request_id, DREAM_E_BUSY,
+                                       "hello: too many failed authentications on this server; "
+                                       "retry in a second");
+                        c->close_after_flush = true;
+                        if (c->reading)
+                                uv_read_stop(&c->h.stream);
+                        c->reading = false;
+                        return;
+                }
+                granted = srv_token_roles(s, h->token ? h->token : "");
+                if (!granted) {
+                        s->auth_window_failures++;
                         c->auth_failures++;
                         dm_warn("connection %llu (%s): authentication failed (client '%.64s', "
                                 "%u failures)",
                                 (unsigned long long)c->id, c->peer,
                                 h->client_name ? h->client_name : "", c->auth_failures);
+                        srv_stats_error(c->srv, req->body_case);
                         srv_conn_error(c, req->request_id, DREAM_E_AUTH,
                                        h->token && h->token[0]
                                            ? "hello.token: not accepted"
@@ -848,13 +951,13 @@ static void d_hello(struct srv_conn *c, const proto_request *req)
                         return;
                 }
                 c->authed = true;
+                c->roles = granted;
         }
-        all_roles(roles);
         hr.protocol_version = DREAM_PROTOCOL_VERSION;
         hr.server_version = DREAM_VERSION;
         hr.auth_required = s->n_tokens > 0;
         hr.authenticated = c->authed;
-        hr.n_granted_roles = 4;
+        hr.n_granted_roles = wire_roles(c->roles, roles);
         hr.granted_roles = roles;
         hr.max_frame_bytes = s->cfg.max_frame;
         resp.request_id = req->request_id;
@@ -877,7 +980,7 @@ static void d_server_info(struct srv_conn *c, const proto_request *req)
         si.max_frame_bytes = s->cfg.max_frame;
         si.max_batch_rows = DREAM_MAX_BATCH_ROWS;
         si.max_connections = s->cfg.max_connections;
-        si.max_jobs = 0; /* training: not implemented yet */
+        si.max_jobs = s->cfg.jobs;
         si.worker_threads = s->cfg.workers;
         si.auth_required = s->n_tokens > 0;
         si.uptime_seconds = (uv_now(s->loop) - s->start_ms) / 1000;
@@ -891,20 +994,33 @@ static void d_server_info(struct srv_conn *c, const proto_request *req)
 
 void srv_dispatch(struct srv_conn *c, proto_request *req)
 {
-        const char *what = NULL;
         char msg[256];
 
         if (c->inflight >= SRV_MAX_INFLIGHT) {
                 snprintf(msg, sizeof(msg),
                          "busy: %u requests already in progress on this connection; retry later",
                          SRV_MAX_INFLIGHT);
+                srv_stats_error(c->srv, req->body_case);
                 srv_conn_error(c, req->request_id, DREAM_E_BUSY, msg);
                 goto free_req;
         }
-        if (!c->authed && req->body_case != DREAM__V1__REQUEST__BODY_HELLO &&
-            req->body_case != DREAM__V1__REQUEST__BODY_SERVER_INFO) {
+        if (!c->authed && req->body_case != DREAM__V1__REQUEST__BODY_HELLO) {
+                srv_stats_error(c->srv, req->body_case);
                 srv_conn_error(c, req->request_id, DREAM_E_AUTH,
                                "authentication required: send hello with a valid token first");
+                goto free_req;
+        }
+        if (roles_needed(req->body_case) != SRV_ROLES_ALL &&
+            !(c->roles & (roles_needed(req->body_case) | SRV_ROLE_ADMIN))) {
+                char have[64], need[64];
+                roles_text(c->roles, have, sizeof(have));
+                roles_text(roles_needed(req->body_case), need, sizeof(need));
+                snprintf(msg, sizeof(msg),
+                         "permission denied: this request needs role %s%s; the "
+                         "token grants %s",
+                         need, roles_needed(req->body_case) == SRV_ROLE_ADMIN ? "" : " (or admin)",
+                         have[0] ? have : "none");
+                srv_conn_error(c, req->request_id, DREAM_E_DENIED, msg);
                 goto free_req;
         }
         switch (req->body_case) {
@@ -914,36 +1030,13 @@ void srv_dispatch(struct srv_conn *c, proto_request *req)
         case DREAM__V1__REQUEST__BODY_SERVER_INFO:
                 d_server_info(c, req);
                 goto free_req;
-        case DREAM__V1__REQUEST__BODY_TRAIN:
-                what = "train";
-                break;
-        case DREAM__V1__REQUEST__BODY_JOB_LIST:
-                what = "job_list";
-                break;
-        case DREAM__V1__REQUEST__BODY_JOB_STATUS:
-                what = "job_status";
-                break;
         case DREAM__V1__REQUEST__BODY_JOB_WATCH:
-                what = "job_watch";
-                break;
-        case DREAM__V1__REQUEST__BODY_JOB_CANCEL:
-                what = "job_cancel";
-                break;
-        case DREAM__V1__REQUEST__BODY_PREDICT:
-                what = "predict";
-                break;
-        case DREAM__V1__REQUEST__BODY_GET_MODEL:
-                what = "get_model";
-                break;
+                srv_jobs_watch(c, req);
+                return;
         default:
                 srv_job_start(c, req);
                 return;
         }
-        snprintf(msg, sizeof(msg),
-                 "%s: not implemented yet in dreamd %s (training and jobs come later); "
-                 "nothing was done",
-                 what, DREAM_VERSION);
-        srv_conn_error(c, req->request_id, DREAM_E_INVAL, msg);
 free_req:
         proto_request_free(req);
 }

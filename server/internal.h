@@ -29,6 +29,13 @@ struct srv_listener {
 
 struct srv_job;
 
+/* Roles a token grants (proto Role; "admin" grants every role). */
+#define SRV_ROLE_INGEST 1u /* create datasets, ingest, flush */
+#define SRV_ROLE_READ   2u /* list, describe, export, batches, jobs, predict, model */
+#define SRV_ROLE_TRAIN  4u /* submit and cancel training jobs (and see them) */
+#define SRV_ROLE_ADMIN  8u /* everything, including drop, backup and stats */
+#define SRV_ROLES_ALL   15u
+
 struct srv_conn {
         union {
                 uv_handle_t handle; /* first (house rule 9) */
@@ -49,25 +56,67 @@ struct srv_conn {
         uint64_t last_activity_ms;
         uint64_t last_write_ms;  /* last write completion (or start) */
         uint64_t frame_start_ms; /* a partial frame started; 0: none */
+        uint64_t accepted_ms;    /* when the connection was accepted */
         uint32_t auth_failures;
+        unsigned roles;          /* SRV_ROLE_* granted to this connection */
         struct srv_job *parked;  /* streams waiting for their turn (FIFO) */
         struct srv_job *ordered; /* mutations waiting for the running one (FIFO) */
         bool ordered_busy;       /* a mutation of this connection is running */
         bool reading, paused, eof, closing, close_after_flush, refused, authed;
 };
 
+/* Counters of StatsReply and /metrics: written and read with __atomic builtins
+ * (any thread). Per request type: indexed by srv_stats_type(body_case); 0 holds
+ * frames that did not decode as a Request. */
+#define SRV_STATS_TYPES 96 /* Request body field numbers are below 90 (dream.proto) */
 struct srv_stats {
         uint64_t connections_total, connections_refused, requests_total, request_errors_total;
         uint64_t bytes_in, bytes_out, rows_ingested, batches_served;
+        uint64_t ingest_commits, seals, seal_errors, seal_ns;
+        uint64_t writes_queued, writes_done; /* mutations and seals: watchdog progress */
+        uint64_t requests_by_type[SRV_STATS_TYPES], errors_by_type[SRV_STATS_TYPES];
 };
 
+static inline unsigned srv_stats_type(int body_case)
+{
+        return body_case > 0 && body_case < (int)SRV_STATS_TYPES ? (unsigned)body_case : 0;
+}
+
+static inline void srv_stats_add(uint64_t *counter, uint64_t n)
+{
+        __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+/* An error answer to a request of type body_case (0: undecodable). */
+#define srv_stats_error(s, body_case)                                                              \
+        srv_stats_add(&(s)->stats.errors_by_type[srv_stats_type(body_case)], 1)
+
+/* A background seal of one dataset, queued for or running on a seal thread
+ * (server.c). */
 struct srv_seal {
-        uv_work_t work;
         struct srv *srv;
         char *dataset; /* owned */
         int r;
         uint64_t sealed;
-        struct srv_seal *next;
+        bool abandoned;         /* not run: the server was draining */
+        struct srv_seal *next;  /* srv->sealing (loop thread) */
+        struct srv_seal *qnext; /* srv_sealer queue or done list (under its lock) */
+};
+
+#define SRV_SEAL_THREADS 2u  /* the server's seal threads (not libuv's pool) */
+#define SRV_SEAL_QUEUE   64u /* datasets queued or sealing; more are left staged */
+
+struct srv_sealer {
+        uv_async_t async; /* first (house rule 9): seals finished, for the loop */
+        struct srv *srv;
+        uv_thread_t threads[SRV_SEAL_THREADS];
+        uint32_t n_threads;
+        uv_mutex_t lock; /* guards the fields below */
+        uv_cond_t cv;
+        struct srv_seal *queue, **queue_tail;
+        struct srv_seal *done;
+        bool abandon; /* draining: queued seals are not run */
+        bool stop;    /* threads exit when the queue is empty */
 };
 
 struct srv {
@@ -85,13 +134,19 @@ struct srv {
         uint64_t pending_work; /* uv_queue_work requests outstanding */
         uint32_t handles_open;
         struct srv_seal *sealing;
-        uint8_t *rbuf; /* SRV_READ_BUFFER bytes, shared by every read */
+        uint32_t n_sealing;        /* entries of sealing */
+        struct srv_sealer *sealer; /* seal threads, started by the first seal (server.c) */
+        uint8_t *rbuf;             /* SRV_READ_BUFFER bytes, shared by every read */
         uint64_t start_ms, drain_start_ms;
         bool draining, sweep_closed, stopped;
         srv_done_cb done;
         void *done_arg;
-        struct srv_stats stats;     /* updated with __atomic builtins */
-        uint64_t batch_cache_bytes; /* rows decoded for batch streams (__atomic) */
+        struct srv_stats stats;              /* updated with __atomic builtins */
+        uint64_t batch_cache_bytes;          /* rows decoded for batch streams (__atomic) */
+        struct srv_batch_cache *batch_cache; /* batches.c: made on first use (__atomic) */
+        struct srv_jobs *jobs;               /* training jobs (jobs.c) */
+        uint64_t auth_window_ms;             /* start of the second counted below */
+        uint32_t auth_window_failures;       /* failed hellos in it, all connections */
 };
 
 /* One request in progress. The worker part (srv_job_work) reads req and the
@@ -121,9 +176,21 @@ void srv_conn_close(struct srv_conn *c);
 void srv_conn_write(struct srv_conn *c, struct dm_buf *b);
 void srv_conn_error(struct srv_conn *c, uint64_t request_id, int err, const char *msg);
 void srv_job_start(struct srv_conn *c, proto_request *req);
+/* A job for req (taken) on c, counted in flight, not queued anywhere; NULL
+ * after answering an out-of-memory error. End it with srv_job_end. */
+struct srv_job *srv_job_new(struct srv_conn *c, proto_request *req);
+/* Done with a job that is not on the worker pool: write nothing more, free
+ * it, let the connection go on (or close when it is finished). */
+void srv_job_end(struct srv_job *j);
 void srv_job_queue(struct srv_job *j);
 void srv_maybe_stop(struct srv *s);
 bool srv_token_ok(const struct srv *s, const char *given);
+/* Roles (SRV_ROLE_* bits) of the token equal to `given`, 0 for none.
+ * Constant time in the contents of `given`. */
+unsigned srv_token_roles(const struct srv *s, const char *given);
+/* Read a token file into s->tokens / s->n_tokens (reload.c loads into a
+ * scratch struct srv, then swaps). */
+int srv_tokens_load(struct srv *s, const char *path, char *errmsg, size_t errmsg_size);
 
 /* handlers.c */
 /* Answer j's request: a framed response into j->out. */
@@ -134,6 +201,8 @@ void srv_job_error(struct srv_job *j, int err, const char *fmt, ...)
 /* A store error, worded for the client; `field` names the request field that
  * holds the dataset name. */
 void srv_store_error(struct srv_job *j, int err, const char *field, const char *name);
+int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schema *sc,
+                        bool skip_target, struct gd_table **ret, char *msg, size_t msg_size);
 void srv_dispatch(struct srv_conn *c, proto_request *req); /* takes req */
 void srv_job_work(struct srv_job *j);                      /* worker thread */
 void srv_job_state_free(struct srv_job *j);
@@ -141,8 +210,45 @@ void srv_job_state_free(struct srv_job *j);
 void srv_put_error(struct srv *s, struct dm_buf *out, uint64_t request_id, int err,
                    const char *msg);
 
+/* metrics.c: the parts of a StatsReply beyond the plain counters (datasets,
+ * per-dataset storage, per-type requests, seals, map use, jobs). Worker
+ * thread: reads the store. The arrays it points st at are owned by *ret_more
+ * until srv_stats_reply_release (after the reply is encoded). */
+struct srv_stats_reply {
+        Dream__V1__RequestTypeStats *types, **type_ptrs;
+        Dream__V1__DatasetStats *datasets, **dataset_ptrs;
+        char **names; /* owned (store_names_free) */
+        uint32_t n_names;
+};
+int srv_stats_reply_fill(struct srv *s, Dream__V1__StatsReply *st,
+                         struct srv_stats_reply *ret_more);
+void srv_stats_reply_release(struct srv_stats_reply *more);
+
+/* jobs.c: training jobs. init after the store is open; shutdown when
+ * draining (cancels running jobs, ends watches); idle tells srv_maybe_stop
+ * whether job threads still use the store (and then joins them). */
+struct srv_jobs_stats {
+        uint32_t queued, running;
+        uint64_t done, failed, cancelled; /* since the store was created */
+        double train_seconds;             /* fitting time of the done jobs */
+};
+int srv_jobs_init(struct srv *s, char *errmsg, size_t errmsg_size);
+void srv_jobs_shutdown(struct srv *s);
+bool srv_jobs_idle(struct srv *s);
+void srv_jobs_free(struct srv *s);
+void srv_jobs_stats(struct srv *s, struct srv_jobs_stats *ret);
+/* Worker thread: answer a train, job_list, job_status, job_cancel, predict
+ * or get_model request; false for any other request. */
+bool srv_jobs_handle(struct srv_job *j);
+/* Loop thread: start streaming JobInfo of a job (takes req). */
+void srv_jobs_watch(struct srv_conn *c, proto_request *req);
+/* Loop thread: c is closing; end its watches. */
+void srv_jobs_conn_closed(struct srv_conn *c);
+
 /* batches.c */
 void srv_h_batches(struct srv_job *j); /* worker thread: one Batch per round */
 void srv_batch_state_free(void *state);
+struct srv_batch_cache;
+void srv_batch_cache_free(struct srv_batch_cache *c); /* accepts NULL; no stream may be left */
 
 #endif

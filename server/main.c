@@ -1,8 +1,11 @@
 /* dreamd: the daemon's entry point. Parses the configuration, opens the
- * server on its own loop, handles signals (SIGTERM/SIGINT: drain and exit 0;
- * SIGHUP: reload the log level from the config file). With --check it only
- * verifies the store (store_check) and exits: 0 clean, 1 damaged, 2 usage or
- * open error. */
+ * server on its own loop, starts the optional /metrics endpoint, handles
+ * signals (SIGTERM/SIGINT: drain and exit 0; SIGHUP: read the configuration
+ * again, the file then the same command-line flags, and apply what can change
+ * at runtime: srv_reload), and pings systemd's watchdog while the loop, the
+ * worker pool and the writes make progress. With --check it only verifies
+ * the store (store_check) and exits: 0 clean, 1 damaged, 2 usage or open
+ * error. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,10 +29,17 @@
 struct daemon {
         uv_signal_t sigterm, sigint, sighup; /* handles first in their own structs */
         uv_timer_t watchdog;                 /* systemd watchdog pings, when asked for */
-        bool watchdog_on;
+        uv_work_t probe;                     /* a no-op on the worker pool: is it turning? */
+        bool watchdog_on, probe_busy, stalled;
+        uint64_t watchdog_ms;       /* WATCHDOG_USEC in ms: the longest stall tolerated */
+        uint64_t probe_queued_ms;   /* when the probe in flight was queued */
+        uint64_t writes_done_seen;  /* srv_write_progress at the last tick */
+        uint64_t write_progress_ms; /* last time a write completed or none was queued */
         struct srv *srv;
+        struct srv_metrics *metrics; /* NULL: no metrics_listen */
         const struct srv_config *cfg;
-        bool log_level_from_flag;
+        int argc;    /* the command line without --check, read again on SIGHUP */
+        char **argv; /* owned array, borrowed strings */
         bool stopping;
 };
 
@@ -40,6 +50,7 @@ static void on_done(struct srv *s, void *arg)
         (void)s;
         if (d->watchdog_on)
                 uv_close((uv_handle_t *)&d->watchdog, NULL);
+        d->watchdog_on = false;
         uv_close((uv_handle_t *)&d->sigterm, NULL);
         uv_close((uv_handle_t *)&d->sigint, NULL);
         uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -57,42 +68,99 @@ static void on_stop_signal(uv_signal_t *h, int signum)
         sd_notify(0, "STOPPING=1");
         dm_info("received %s: no new requests, finishing those in progress",
                 signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        srv_metrics_stop(d->metrics);
+        d->metrics = NULL;
         srv_shutdown(d->srv, on_done, d);
 }
 
-/* The loop is turning: tell systemd (WatchdogSec= in the unit). A loop
- * blocked by a stuck call never gets here, and systemd restarts dreamd. */
+static void probe_work(uv_work_t *w)
+{
+        (void)w;
+}
+
+static void probe_after(uv_work_t *w, int status)
+{
+        struct daemon *d = w->data;
+
+        (void)status;
+        d->probe_busy = false;
+}
+
+/* systemd's watchdog (WatchdogSec= in the unit), pinged at half its
+ * interval, only while dreamd makes progress:
+ *   - the loop turns (a loop blocked by a stuck call never gets here);
+ *   - the worker pool turns: a no-op queued at one tick came back within the
+ *     watchdog interval;
+ *   - the writes move: a queued mutation or seal completed within the
+ *     interval, or none was queued.
+ * Otherwise the ping is skipped, and systemd restarts dreamd once the
+ * interval passes without one. */
 static void on_watchdog(uv_timer_t *t)
 {
-        (void)t;
+        struct daemon *d = t->data;
+        uint64_t now = uv_now(t->loop), queued, done;
+        const char *stuck = NULL;
+
+        if (d->probe_busy) {
+                if (now - d->probe_queued_ms > d->watchdog_ms)
+                        stuck = "the worker pool has not run a queued task";
+        } else if (uv_queue_work(t->loop, &d->probe, probe_work, probe_after) == 0) {
+                d->probe_busy = true;
+                d->probe_queued_ms = now;
+        }
+        srv_write_progress(d->srv, &queued, &done);
+        if (done != d->writes_done_seen || queued == done) {
+                d->writes_done_seen = done;
+                d->write_progress_ms = now;
+        } else if (now - d->write_progress_ms > d->watchdog_ms) {
+                stuck = "no queued write or seal has completed";
+        }
+        if (stuck) {
+                if (!d->stalled)
+                        dm_error("watchdog: %s for more than %llu ms: not pinging systemd", stuck,
+                                 (unsigned long long)d->watchdog_ms);
+                d->stalled = true;
+                return;
+        }
+        if (d->stalled)
+                dm_warn("watchdog: progress again, pinging systemd");
+        d->stalled = false;
         sd_notify(0, "WATCHDOG=1");
 }
 
+/* Read the whole configuration again (the file, then the command-line flags,
+ * which keep overriding it) and apply it; a configuration that does not
+ * parse or check is not applied at all. Reading the small config and token
+ * files blocks the loop briefly (bounded by SRV_MAX_CONFIG_BYTES and
+ * SRV_MAX_TOKEN_FILE_BYTES), once per SIGHUP. */
 static void on_sighup(uv_signal_t *h, int signum)
 {
         struct daemon *d = h->data;
         struct srv_config c;
         char err[1024];
+        bool help;
+        int r;
 
         (void)signum;
-        if (!d->cfg->config_file || d->log_level_from_flag) {
-                dm_info("received SIGHUP: log level unchanged (%s)",
-                        d->log_level_from_flag ? "set by --log-level" : "no config file");
+        if (d->stopping)
                 return;
-        }
         srv_config_init(&c);
-        /* Reading a small config file: a short blocking read, bounded by
-         * SRV_MAX_CONFIG_BYTES, once per SIGHUP. */
-        if (srv_config_load(&c, d->cfg->config_file, err, sizeof(err)) < 0) {
-                dm_error("received SIGHUP: config not reloaded: %s", err);
-        } else {
-                dm_log_set_level(c.log_level);
-                dm_info("received SIGHUP: log level reloaded from '%s'", d->cfg->config_file);
-        }
+        r = srv_config_from_args(&c, d->argc, d->argv, &help, err, sizeof(err));
+        if (r == 0)
+                r = srv_reload(d->srv, &c, err, sizeof(err));
+        if (r < 0)
+                dm_error("received SIGHUP: configuration not reloaded, the running one is kept: "
+                         "%s",
+                         err);
+        else
+                dm_info("received SIGHUP: configuration reloaded%s%s%s",
+                        d->cfg->config_file ? " from '" : " (no config file: command line)",
+                        d->cfg->config_file ? d->cfg->config_file : "",
+                        d->cfg->config_file ? "'" : "");
         srv_config_release(&c);
 }
 
-static int write_port_file(const char *path, struct srv *s)
+static int write_port_file(const char *path, struct srv *s, const char *metrics)
 {
         char tmp[4200];
         FILE *f;
@@ -103,6 +171,8 @@ static int write_port_file(const char *path, struct srv *s)
                 return -1;
         for (uint32_t i = 0; i < srv_listener_count(s); i++)
                 fprintf(f, "listening on %s\n", srv_listener_name(s, i));
+        if (metrics)
+                fprintf(f, "metrics on http://%s/metrics\n", metrics);
         if (fclose(f) != 0)
                 return -1;
         return rename(tmp, path);
@@ -175,6 +245,7 @@ int main(int argc, char **argv)
         struct daemon d;
         uv_loop_t loop;
         char err[1024], workers[16], listen[1024] = "";
+        const char *metrics = NULL;
         char **args;
         bool help, check = false;
         int r, n_args = 0, rc = 1;
@@ -194,28 +265,26 @@ int main(int argc, char **argv)
                         args[n_args++] = argv[i];
         }
         args[n_args] = NULL;
+        /* Kept for SIGHUP, which parses the file and these flags again. */
+        d.argc = n_args;
+        d.argv = args;
         r = srv_config_from_args(&cfg, n_args, args, &help, err, sizeof(err));
-        dm_free(args); /* the config owns copies of the values */
         if (r == 0 && help) {
                 fputs(srv_config_usage(), stdout);
-                srv_config_release(&cfg);
-                return 0;
+                rc = 0;
+                goto release;
         }
         if (r == 0)
                 r = srv_config_check(&cfg, err, sizeof(err));
         if (r < 0) {
                 dm_error("%s", err);
-                srv_config_release(&cfg);
-                return 2;
+                rc = 2;
+                goto release;
         }
-        for (int i = 1; i < argc; i++)
-                if (strcmp(argv[i], "--log-level") == 0)
-                        d.log_level_from_flag = true;
         dm_log_set_level(cfg.log_level);
         if (check) {
                 rc = run_check(&cfg);
-                srv_config_release(&cfg);
-                return rc;
+                goto release;
         }
         /* The worker pool is libuv's: its size is read at first use. */
         snprintf(workers, sizeof(workers), "%u", cfg.workers);
@@ -232,6 +301,17 @@ int main(int argc, char **argv)
                 goto close_loop;
         }
         d.cfg = &cfg;
+        if (cfg.metrics_listen) {
+                r = srv_metrics_start(d.srv, cfg.metrics_listen, &d.metrics, &metrics, err,
+                                      sizeof(err));
+                if (r < 0) {
+                        dm_error("%s", err);
+                        srv_shutdown(d.srv, NULL, NULL);
+                        uv_run(&loop, UV_RUN_DEFAULT);
+                        srv_free(d.srv);
+                        goto close_loop;
+                }
+        }
         for (uint32_t i = 0; i < srv_listener_count(d.srv); i++) {
                 size_t n = strlen(listen);
                 snprintf(listen + n, sizeof(listen) - n, "%s'%s'", i ? ", " : "",
@@ -239,17 +319,18 @@ int main(int argc, char **argv)
         }
         dm_info("dreamd %s: listening on %s; data directory '%s'; max_connections %u, "
                 "max_frame %u bytes, idle_timeout %g s, frame_timeout %g s, workers %u, "
-                "seal_rows %llu, map_size_max %llu; authentication %s",
+                "jobs %u, blas_threads %u, job_queue %u, seal_rows %llu%s, map_size_max %llu%s, "
+                "batch_cache_bytes %llu; authentication %s; metrics %s%s%s",
                 DREAM_VERSION, listen, cfg.data_dir, cfg.max_connections, cfg.max_frame,
-                cfg.idle_timeout, cfg.frame_timeout, cfg.workers, (unsigned long long)cfg.seal_rows,
-                (unsigned long long)cfg.map_size_max, cfg.token_file ? "on" : "off");
-        /* Port file first: whoever reads stdout may look for it next. */
-        if (cfg.port_file && write_port_file(cfg.port_file, d.srv) < 0)
-                dm_warn("cannot write the port file '%s'", cfg.port_file);
-        for (uint32_t i = 0; i < srv_listener_count(d.srv); i++)
-                printf("listening on %s\n", srv_listener_name(d.srv, i));
-        fflush(stdout);
-
+                cfg.idle_timeout, cfg.frame_timeout, cfg.workers, cfg.jobs, cfg.blas_threads,
+                cfg.job_queue, (unsigned long long)cfg.seal_rows,
+                cfg.seal_rows ? "" : " (store default)", (unsigned long long)cfg.map_size_max,
+                cfg.map_size_max ? " bytes" : " (store default)",
+                (unsigned long long)cfg.batch_cache_bytes, cfg.token_file ? "on" : "off",
+                metrics ? "on 'http://" : "off", metrics ? metrics : "",
+                metrics ? "/metrics'" : "");
+        /* Signals before anyone learns the address: a SIGTERM sent as soon
+         * as "listening on" appears drains like any other. */
         uv_signal_init(&loop, &d.sigterm);
         uv_signal_init(&loop, &d.sigint);
         uv_signal_init(&loop, &d.sighup);
@@ -257,11 +338,21 @@ int main(int argc, char **argv)
         uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
         uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
         uv_signal_start(&d.sighup, on_sighup, SIGHUP);
+        /* Port file first: whoever reads stdout may look for it next. */
+        if (cfg.port_file && write_port_file(cfg.port_file, d.srv, metrics) < 0)
+                dm_warn("cannot write the port file '%s'", cfg.port_file);
+        for (uint32_t i = 0; i < srv_listener_count(d.srv); i++)
+                printf("listening on %s\n", srv_listener_name(d.srv, i));
+        fflush(stdout);
 
         /* Store open, listeners bound: ready (no-op without NOTIFY_SOCKET). */
         uint64_t wd_usec = 0;
         if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000) {
                 uv_timer_init(&loop, &d.watchdog);
+                d.watchdog.data = &d;
+                d.probe.data = &d;
+                d.watchdog_ms = wd_usec / 1000;
+                d.write_progress_ms = uv_now(&loop);
                 uv_timer_start(&d.watchdog, on_watchdog, 0, wd_usec / 2000);
                 d.watchdog_on = true;
         }
@@ -275,5 +366,6 @@ close_loop:
                 dm_warn("event loop closed with handles still open");
 release:
         srv_config_release(&cfg);
+        dm_free(args);
         return rc;
 }

@@ -48,7 +48,7 @@ static uint64_t feistel(const struct srv_perm *p, uint64_t x)
         return (l << p->half_bits) | r;
 }
 
-uint64_t srv_perm_at(const struct srv_perm *p, uint64_t i)
+static inline uint64_t perm_at(const struct srv_perm *p, uint64_t i)
 {
         uint64_t x = i;
 
@@ -61,6 +61,37 @@ uint64_t srv_perm_at(const struct srv_perm *p, uint64_t i)
                 x = feistel(p, x);
         while (x >= p->n);
         return x;
+}
+
+uint64_t srv_perm_at(const struct srv_perm *p, uint64_t i)
+{
+        return perm_at(p, i);
+}
+
+void srv_perm_fill(const struct srv_perm *p, uint64_t first, uint64_t count, uint64_t *out)
+{
+        uint64_t i = 0;
+
+        if (p->n <= 1) {
+                for (; i < count; i++)
+                        out[i] = 0;
+                return;
+        }
+        /* The first step of 8 walks at once, without a branch: their rounds
+         * are independent and overlap in the CPU (one walk is a chain of
+         * dependent multiplies); then each walk that left [0, n) goes on. */
+        for (; i + 8 <= count; i += 8) {
+                uint64_t x[8];
+                for (int j = 0; j < 8; j++)
+                        x[j] = feistel(p, first + i + (uint64_t)j);
+                for (int j = 0; j < 8; j++) {
+                        while (x[j] >= p->n)
+                                x[j] = feistel(p, x[j]);
+                        out[i + (uint64_t)j] = x[j];
+                }
+        }
+        for (; i < count; i++)
+                out[i] = perm_at(p, first + i);
 }
 
 #define RESUME_VERSION 1u

@@ -24,6 +24,8 @@ struct srv_perm {
 void srv_perm_init(struct srv_perm *p, uint64_t n, uint64_t seed, uint32_t epoch);
 /* The image of i (i < n) in [0, n). */
 uint64_t srv_perm_at(const struct srv_perm *p, uint64_t i);
+/* out[j] = srv_perm_at(p, first + j) for j < count (first + count <= n). */
+void srv_perm_fill(const struct srv_perm *p, uint64_t first, uint64_t count, uint64_t *out);
 
 #define SRV_RESUME_TOKEN_SIZE 48u
 

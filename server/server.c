@@ -2,7 +2,8 @@
  *
  * Threads: everything in this file runs on the loop's thread, except the
  * job_work() functions of handlers.c, which run on libuv's worker pool and
- * touch only their own struct srv_job and the (thread-safe) store.
+ * touch only their own struct srv_job and the (thread-safe) store, and
+ * seal_thread(), the server's own seal threads (store_seal only).
  *
  * Ownership: a connection is freed when its handle is closed and nothing
  * refers to it any more (refs: the handle, every pending write, every job in
@@ -65,6 +66,7 @@ void srv_conn_close(struct srv_conn *c)
         if (c->reading)
                 uv_read_stop(&c->h.stream);
         c->reading = false;
+        srv_jobs_conn_closed(c);
         /* Parked streams and waiting mutations are not on the worker pool:
          * end them here (their client is gone). */
         struct srv_job **queues[2] = {&c->parked, &c->ordered};
@@ -242,6 +244,8 @@ static void handle_frame(struct srv_conn *c, const uint8_t *msg, uint32_t len)
         r = proto_request_unpack(msg, len, &req);
         if (r < 0) {
                 __atomic_fetch_add(&s->stats.requests_total, 1, __ATOMIC_RELAXED);
+                srv_stats_add(&s->stats.requests_by_type[0], 1);
+                srv_stats_error(s, 0);
                 snprintf(err, sizeof(err),
                          "request: %u bytes are not a valid dream.v1.Request (%s)", len,
                          dream_strerror(r));
@@ -250,8 +254,10 @@ static void handle_frame(struct srv_conn *c, const uint8_t *msg, uint32_t len)
                 return;
         }
         __atomic_fetch_add(&s->stats.requests_total, 1, __ATOMIC_RELAXED);
+        srv_stats_add(&s->stats.requests_by_type[srv_stats_type(req->body_case)], 1);
         r = proto_request_validate(req, err, sizeof(err));
         if (r < 0) {
+                srv_stats_error(s, req->body_case);
                 dm_debug("connection %llu (%s): request %llu refused: %s",
                          (unsigned long long)c->id, c->peer, (unsigned long long)req->request_id,
                          err);
@@ -431,6 +437,8 @@ static void on_connection(uv_stream_t *server, int status)
                 s->conns->prev = c;
         s->conns = c;
         c->authed = s->n_tokens == 0;
+        c->roles = c->authed ? SRV_ROLES_ALL : 0;
+        c->accepted_ms = now_ms(s);
         dm_debug("connection %llu from %s on '%s'", (unsigned long long)c->id, c->peer, l->name);
         read_start(c);
 }
@@ -473,6 +481,23 @@ static void sweep_cb(uv_timer_t *t)
                         c->reading = false;
                         c->close_after_flush = true;
                         srv_conn_error(c, 0, DREAM_E_TIMEOUT, msg);
+                        conn_maybe_finish(c);
+                        continue;
+                }
+                if (!c->authed && !c->close_after_flush && now - c->accepted_ms > frame) {
+                        /* Requests do not keep an unauthenticated connection
+                         * alive: it has frame_timeout to send a valid hello. */
+                        char msg[128];
+                        snprintf(msg, sizeof(msg),
+                                 "authentication: no valid hello within %.3g s; closing",
+                                 s->cfg.frame_timeout);
+                        dm_info("connection %llu (%s): %s", (unsigned long long)c->id, c->peer,
+                                msg);
+                        if (c->reading)
+                                uv_read_stop(&c->h.stream);
+                        c->reading = false;
+                        c->close_after_flush = true;
+                        srv_conn_error(c, 0, DREAM_E_AUTH, msg);
                         conn_maybe_finish(c);
                         continue;
                 }
@@ -565,30 +590,37 @@ free_l:
 
 static const char *const role_words[] = {"ingest", "read", "train", "admin"};
 
-/* "role1,role2:" prefix (future: roles; for now every token grants all). */
-static const char *strip_roles(const char *line)
+/* A line is "TOKEN" (every role) or "ROLE[,ROLE...]:TOKEN" with roles from
+ * role_words; a prefix with any other word is part of the token. Sets
+ * *ret_roles (SRV_ROLE_* bits) and returns the token. */
+static const char *parse_roles(const char *line, unsigned *ret_roles)
 {
         const char *colon = strchr(line, ':');
         const char *p = line;
+        unsigned roles = 0;
 
+        *ret_roles = SRV_ROLES_ALL;
         if (!colon)
                 return line;
         while (p < colon) {
                 size_t n = strcspn(p, ",:");
                 bool known = false;
                 for (size_t i = 0; i < sizeof(role_words) / sizeof(role_words[0]); i++)
-                        if (strlen(role_words[i]) == n && strncmp(p, role_words[i], n) == 0)
+                        if (strlen(role_words[i]) == n && strncmp(p, role_words[i], n) == 0) {
                                 known = true;
+                                roles |= 1u << i;
+                        }
                 if (!known)
                         return line;
                 p += n;
                 if (*p == ',')
                         p++;
         }
+        *ret_roles = roles;
         return colon + 1;
 }
 
-static int tokens_load(struct srv *s, const char *path, char *errmsg, size_t errmsg_size)
+int srv_tokens_load(struct srv *s, const char *path, char *errmsg, size_t errmsg_size)
 {
         struct dm_buf b;
         char chunk[4096];
@@ -632,6 +664,7 @@ static int tokens_load(struct srv *s, const char *path, char *errmsg, size_t err
                 size_t n = nl ? (size_t)(nl - (b.data + pos)) : b.len - pos;
                 char *line = dm_malloc(n + 1);
                 const char *tok;
+                unsigned roles;
                 char *e;
 
                 lineno++;
@@ -652,7 +685,7 @@ static int tokens_load(struct srv *s, const char *path, char *errmsg, size_t err
                         dm_free(line);
                         continue;
                 }
-                tok = strip_roles(tok);
+                tok = parse_roles(tok, &roles);
                 if (!tok[0] || strlen(tok) > DREAM_MAX_TOKEN || s->n_tokens >= SRV_MAX_TOKENS) {
                         dm_free(line);
                         r = srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
@@ -661,12 +694,16 @@ static int tokens_load(struct srv *s, const char *path, char *errmsg, size_t err
                                      path, lineno, DREAM_MAX_TOKEN, SRV_MAX_TOKENS);
                         goto release;
                 }
-                s->tokens[s->n_tokens] = dm_strdup(tok);
-                dm_free(line);
+                /* Stored as one byte of role bits, then the token. */
+                s->tokens[s->n_tokens] = dm_malloc(strlen(tok) + 2);
                 if (!s->tokens[s->n_tokens]) {
+                        dm_free(line);
                         r = DREAM_E_NOMEM;
                         goto release;
                 }
+                s->tokens[s->n_tokens][0] = (char)roles;
+                memcpy(s->tokens[s->n_tokens] + 1, tok, strlen(tok) + 1);
+                dm_free(line);
                 s->n_tokens++;
         }
         if (s->n_tokens == 0)
@@ -680,21 +717,27 @@ release:
 
 /* Constant time in the contents of `given`: every configured token is
  * compared over its own full length, with no early exit. */
-bool srv_token_ok(const struct srv *s, const char *given)
+unsigned srv_token_roles(const struct srv *s, const char *given)
 {
         size_t glen = strlen(given);
-        unsigned ok = 0;
+        unsigned roles = 0;
 
         for (uint32_t t = 0; t < s->n_tokens; t++) {
-                const char *tok = s->tokens[t];
+                const char *tok = s->tokens[t] + 1;
                 size_t tlen = strlen(tok);
                 unsigned diff = (unsigned)(tlen != glen);
 
                 for (size_t i = 0; i < tlen; i++)
                         diff |= (unsigned char)tok[i] ^ (unsigned char)given[glen ? i % glen : 0];
-                ok |= (unsigned)(diff == 0);
+                /* all ones when equal, else 0: no branch on the contents */
+                roles |= (unsigned char)s->tokens[t][0] & (0u - (unsigned)(diff == 0));
         }
-        return ok != 0;
+        return roles;
+}
+
+bool srv_token_ok(const struct srv *s, const char *given)
+{
+        return srv_token_roles(s, given) != 0;
 }
 
 /* ---- life cycle ----------------------------------------------------------- */
@@ -704,6 +747,7 @@ static int config_copy(struct srv_config *dst, const struct srv_config *src)
         *dst = *src;
         dst->n_listen = 0;
         dst->data_dir = dst->token_file = dst->port_file = dst->config_file = NULL;
+        dst->metrics_listen = NULL;
         for (uint32_t i = 0; i < src->n_listen; i++) {
                 dst->listen[i] = dm_strdup(src->listen[i]);
                 if (!dst->listen[i])
@@ -717,7 +761,8 @@ static int config_copy(struct srv_config *dst, const struct srv_config *src)
                 dst->n_listen = 1;
         }
         if ((src->data_dir && !(dst->data_dir = dm_strdup(src->data_dir))) ||
-            (src->token_file && !(dst->token_file = dm_strdup(src->token_file))))
+            (src->token_file && !(dst->token_file = dm_strdup(src->token_file))) ||
+            (src->metrics_listen && !(dst->metrics_listen = dm_strdup(src->metrics_listen))))
                 return DREAM_E_NOMEM;
         return 0;
 }
@@ -730,12 +775,17 @@ static void stop_done(uv_handle_t *h)
         srv_maybe_stop(s);
 }
 
+static void sealer_abandon(struct srv *s); /* sealing, below */
+static void sealer_stop(struct srv *s);
+
 void srv_maybe_stop(struct srv *s)
 {
         if (!s->draining || s->stopped)
                 return;
-        if (s->conns || s->pending_work > 0)
+        sealer_abandon(s); /* queued seals are dropped: staged rows are durable */
+        if (s->conns || s->pending_work > 0 || !srv_jobs_idle(s))
                 return;
+        sealer_stop(s); /* no seal left: join the seal threads */
         if (!s->sweep_closed) {
                 s->sweep_closed = true;
                 uv_close((uv_handle_t *)&s->sweep, stop_done);
@@ -770,7 +820,7 @@ int srv_new(uv_loop_t *loop, const struct srv_config *cfg, struct srv **ret, cha
                 goto free_s;
         }
         if (s->cfg.token_file) {
-                r = tokens_load(s, s->cfg.token_file, errmsg, errmsg_size);
+                r = srv_tokens_load(s, s->cfg.token_file, errmsg, errmsg_size);
                 if (r < 0)
                         goto free_s;
         }
@@ -796,6 +846,9 @@ int srv_new(uv_loop_t *loop, const struct srv_config *cfg, struct srv **ret, cha
         s->handles_open++;
         s->start_ms = uv_now(loop);
         uv_timer_start(&s->sweep, sweep_cb, 100, 100);
+        r = srv_jobs_init(s, errmsg, errmsg_size);
+        if (r < 0)
+                goto shutdown;
         for (uint32_t i = 0; i < s->cfg.n_listen; i++) {
                 r = listener_open(s, s->cfg.listen[i], errmsg, errmsg_size);
                 if (r < 0)
@@ -838,6 +891,7 @@ void srv_shutdown(struct srv *s, srv_done_cb done, void *arg)
         s->drain_start_ms = now_ms(s);
         s->done = done;
         s->done_arg = arg;
+        srv_jobs_shutdown(s);
         for (uint32_t i = 0; i < s->n_listeners; i++) {
                 struct srv_listener *l = s->listeners[i];
                 if (l->unix_path[0])
@@ -876,6 +930,8 @@ void srv_free(struct srv *s)
                 dm_free(s->tokens[i]);
         dm_free(s->tokens);
         dm_free(s->rbuf);
+        srv_jobs_free(s);
+        srv_batch_cache_free(s->batch_cache);
         store_close(s->store);
         srv_config_release(&s->cfg);
         dm_free(s);
@@ -893,45 +949,193 @@ static void job_free(struct srv_job *j)
         dm_free(j);
 }
 
-static void seal_work(uv_work_t *w)
-{
-        struct srv_seal *sj = w->data;
+/* ---- sealing ---------------------------------------------------------------- */
 
-        sj->r = store_seal(sj->srv->store, sj->dataset, false, &sj->sealed);
+/* Seals run on the server's own seal threads (SRV_SEAL_THREADS), never on
+ * libuv's pool: a long seal does not hold a worker that requests need. The
+ * queue is bounded (SRV_SEAL_QUEUE datasets queued or sealing; beyond, the
+ * seal is skipped: the rows stay staged, durable and readable, and the next
+ * append past seal_rows or a flush seals them). On a drain, queued seals are
+ * dropped and running ones finish; the threads are joined once idle. Finished
+ * seals reach the loop through the uv_async_t. */
+
+static void seal_thread(void *arg)
+{
+        struct srv_sealer *sl = arg;
+        struct srv *s = sl->srv;
+
+        uv_mutex_lock(&sl->lock);
+        for (;;) {
+                struct srv_seal *sj = sl->queue;
+                struct srv_stats *st = &s->stats;
+                uint64_t t0;
+
+                if (!sj) {
+                        if (sl->stop)
+                                break;
+                        uv_cond_wait(&sl->cv, &sl->lock);
+                        continue;
+                }
+                sl->queue = sj->qnext;
+                if (!sl->queue)
+                        sl->queue_tail = &sl->queue;
+                sj->qnext = NULL;
+                if (sl->abandon) {
+                        sj->abandoned = true; /* draining: the rows stay staged */
+                } else {
+                        uv_mutex_unlock(&sl->lock);
+                        t0 = uv_hrtime();
+                        sj->r = store_seal(s->store, sj->dataset, false, &sj->sealed);
+                        srv_stats_add(sj->r < 0 ? &st->seal_errors : &st->seals,
+                                      sj->r < 0 || sj->sealed > 0);
+                        srv_stats_add(&st->seal_ns, uv_hrtime() - t0);
+                        uv_mutex_lock(&sl->lock);
+                }
+                sj->qnext = sl->done;
+                sl->done = sj;
+                uv_async_send(&sl->async);
+        }
+        uv_mutex_unlock(&sl->lock);
 }
 
-static void seal_after(uv_work_t *w, int status)
+/* Loop thread: seals that finished. */
+static void seal_after(uv_async_t *a)
 {
-        struct srv_seal *sj = w->data;
-        struct srv *s = sj->srv;
-        struct srv_seal **pp;
+        struct srv_sealer *sl = (struct srv_sealer *)a;
+        struct srv *s = sl->srv;
+        struct srv_seal *done, *sj;
 
-        (void)status;
-        if (sj->r < 0)
-                dm_error("sealing dataset '%s' failed: %s", sj->dataset, dream_strerror(sj->r));
-        else
-                dm_debug("sealed %llu rows of dataset '%s'", (unsigned long long)sj->sealed,
-                         sj->dataset);
-        for (pp = &s->sealing; *pp; pp = &(*pp)->next)
-                if (*pp == sj) {
-                        *pp = sj->next;
-                        break;
-                }
-        dm_free(sj->dataset);
-        dm_free(sj);
-        s->pending_work--;
+        uv_mutex_lock(&sl->lock);
+        done = sl->done;
+        sl->done = NULL;
+        uv_mutex_unlock(&sl->lock);
+        while ((sj = done)) {
+                struct srv_seal **pp;
+
+                done = sj->qnext;
+                if (sj->abandoned)
+                        dm_debug("seal of dataset '%s' not run: shutting down (rows stay staged)",
+                                 sj->dataset);
+                else if (sj->r < 0)
+                        dm_error("sealing dataset '%s' failed: %s", sj->dataset,
+                                 dream_strerror(sj->r));
+                else
+                        dm_debug("sealed %llu rows of dataset '%s'", (unsigned long long)sj->sealed,
+                                 sj->dataset);
+                for (pp = &s->sealing; *pp; pp = &(*pp)->next)
+                        if (*pp == sj) {
+                                *pp = sj->next;
+                                break;
+                        }
+                s->n_sealing--;
+                dm_free(sj->dataset);
+                dm_free(sj);
+                s->pending_work--;
+                srv_stats_add(&s->stats.writes_done, 1);
+        }
         srv_maybe_stop(s);
 }
 
-/* Schedule a background seal of `dataset`, unless one is already running
- * (a running store_seal keeps sealing while enough rows are staged). */
+static void sealer_close_cb(uv_handle_t *h)
+{
+        struct srv_sealer *sl = (struct srv_sealer *)h;
+        struct srv *s = sl->srv;
+
+        uv_cond_destroy(&sl->cv);
+        uv_mutex_destroy(&sl->lock);
+        dm_free(sl);
+        s->handles_open--;
+        srv_maybe_stop(s);
+}
+
+/* Start the seal threads (first seal of the server's life). */
+static int sealer_start(struct srv *s)
+{
+        struct srv_sealer *sl = dm_calloc(1, sizeof(*sl));
+        int r;
+
+        if (!sl)
+                return DREAM_E_NOMEM;
+        sl->srv = s;
+        sl->queue_tail = &sl->queue;
+        if (uv_mutex_init(&sl->lock) < 0) {
+                dm_free(sl);
+                return DREAM_E_NOMEM;
+        }
+        if (uv_cond_init(&sl->cv) < 0) {
+                uv_mutex_destroy(&sl->lock);
+                dm_free(sl);
+                return DREAM_E_NOMEM;
+        }
+        r = uv_async_init(s->loop, &sl->async, seal_after);
+        if (r < 0) {
+                uv_cond_destroy(&sl->cv);
+                uv_mutex_destroy(&sl->lock);
+                dm_free(sl);
+                return -EIO;
+        }
+        s->handles_open++;
+        s->sealer = sl;
+        for (; sl->n_threads < SRV_SEAL_THREADS; sl->n_threads++) {
+                r = uv_thread_create(&sl->threads[sl->n_threads], seal_thread, sl);
+                if (r < 0)
+                        break;
+        }
+        if (sl->n_threads == 0) {
+                s->sealer = NULL;
+                uv_close((uv_handle_t *)&sl->async, sealer_close_cb);
+                return -EIO;
+        }
+        return 0;
+}
+
+/* Draining: drop the queued seals (their rows stay staged). */
+static void sealer_abandon(struct srv *s)
+{
+        struct srv_sealer *sl = s->sealer;
+
+        if (!sl || sl->abandon)
+                return;
+        uv_mutex_lock(&sl->lock);
+        sl->abandon = true;
+        uv_mutex_unlock(&sl->lock);
+}
+
+/* Drained and no seal left: join the idle threads, close the handle. */
+static void sealer_stop(struct srv *s)
+{
+        struct srv_sealer *sl = s->sealer;
+
+        if (!sl)
+                return;
+        s->sealer = NULL;
+        uv_mutex_lock(&sl->lock);
+        sl->stop = true;
+        uv_cond_broadcast(&sl->cv);
+        uv_mutex_unlock(&sl->lock);
+        for (uint32_t i = 0; i < sl->n_threads; i++)
+                uv_thread_join(&sl->threads[i]);
+        uv_close((uv_handle_t *)&sl->async, sealer_close_cb);
+}
+
+/* Schedule a background seal of `dataset`, unless one is already queued or
+ * running (a running store_seal keeps sealing while enough rows are staged). */
 static void seal_schedule(struct srv *s, const char *dataset)
 {
+        struct srv_sealer *sl;
         struct srv_seal *sj;
 
         for (sj = s->sealing; sj; sj = sj->next)
                 if (strcmp(sj->dataset, dataset) == 0)
                         return;
+        if (s->n_sealing >= SRV_SEAL_QUEUE) {
+                dm_debug("seal queue full: dataset '%s' stays staged for now", dataset);
+                return;
+        }
+        if (!s->sealer && sealer_start(s) < 0) {
+                dm_error("cannot start the seal thread: dataset '%s' stays staged", dataset);
+                return;
+        }
         sj = dm_calloc(1, sizeof(*sj));
         if (!sj || !(sj->dataset = dm_strdup(dataset))) {
                 dm_free(sj);
@@ -939,13 +1143,15 @@ static void seal_schedule(struct srv *s, const char *dataset)
                 return;
         }
         sj->srv = s;
-        sj->work.data = sj;
-        if (uv_queue_work(s->loop, &sj->work, seal_work, seal_after) < 0) {
-                dm_free(sj->dataset);
-                dm_free(sj);
-                return;
-        }
+        sl = s->sealer;
+        uv_mutex_lock(&sl->lock);
+        *sl->queue_tail = sj;
+        sl->queue_tail = &sj->qnext;
+        uv_cond_signal(&sl->cv);
+        uv_mutex_unlock(&sl->lock);
         s->pending_work++;
+        s->n_sealing++;
+        srv_stats_add(&s->stats.writes_queued, 1);
         sj->next = s->sealing;
         s->sealing = sj;
 }
@@ -968,6 +1174,8 @@ static void job_after_cb(uv_work_t *w, int status)
                 c->streams_running--;
         if (j->rows_ingested)
                 __atomic_fetch_add(&s->stats.rows_ingested, j->rows_ingested, __ATOMIC_RELAXED);
+        srv_stats_add(&s->stats.ingest_commits, j->rows_ingested > 0);
+        srv_stats_add(&s->stats.writes_done, j->ordered);
         j->rows_ingested = 0;
         if (j->needs_seal && !s->draining)
                 seal_schedule(s, j->seal_dataset);
@@ -1024,22 +1232,46 @@ void srv_job_queue(struct srv_job *j)
         if (j->stream)
                 c->streams_running++;
         s->pending_work++;
+        srv_stats_add(&s->stats.writes_queued, j->ordered);
 }
 
-/* Start a job for req (taken) on connection c. */
-void srv_job_start(struct srv_conn *c, proto_request *req)
+struct srv_job *srv_job_new(struct srv_conn *c, proto_request *req)
 {
         struct srv_job *j = dm_calloc(1, sizeof(*j));
 
         if (!j) {
                 srv_conn_error(c, req->request_id, DREAM_E_NOMEM, NULL);
                 proto_request_free(req);
-                return;
+                return NULL;
         }
         j->c = c;
         j->srv = c->srv;
         j->req = req;
         j->request_id = req->request_id;
+        dm_buf_init(&j->out);
+        c->inflight++;
+        c->refs++;
+        return j;
+}
+
+void srv_job_end(struct srv_job *j)
+{
+        struct srv_conn *c = j->c;
+
+        c->inflight--;
+        job_free(j);
+        resume_parked(c);
+        conn_maybe_finish(c);
+        conn_unref(c);
+}
+
+/* Start a job for req (taken) on connection c. */
+void srv_job_start(struct srv_conn *c, proto_request *req)
+{
+        struct srv_job *j = srv_job_new(c, req);
+
+        if (!j)
+                return;
         j->stream = req->body_case == DREAM__V1__REQUEST__BODY_EXPORT ||
                     req->body_case == DREAM__V1__REQUEST__BODY_GET_BATCHES;
         j->uptime_s = (uv_now(c->srv->loop) - c->srv->start_ms) / 1000;
@@ -1054,9 +1286,6 @@ void srv_job_start(struct srv_conn *c, proto_request *req)
         default:
                 break;
         }
-        dm_buf_init(&j->out);
-        c->inflight++;
-        c->refs++;
         if (j->ordered) {
                 if (c->ordered_busy) {
                         struct srv_job **pp = &c->ordered;

@@ -55,4 +55,34 @@ void srv_shutdown(struct srv *s, srv_done_cb done, void *arg);
 /* Frees the server; s may be NULL. Only after `done` (see above). */
 void srv_free(struct srv *s);
 
+/* reload.c. Apply a new configuration (SIGHUP). On the loop's thread.
+ * new_cfg is borrowed (copied from). Checks it (srv_config_check), reads its
+ * token file, and only when all of that succeeded applies, at once: the
+ * limits max_connections, max_frame (new connections; responses),
+ * idle_timeout, frame_timeout, batch_cache_bytes, job_queue; the tokens
+ * (new hellos; authenticated connections stay so); log_level. Keys bound at
+ * start (listen, data_dir, workers, jobs, blas_threads, map_size_max,
+ * seal_rows, metrics_listen) that differ are logged as needing a restart and
+ * not applied. 0, or an error with errmsg saying why; then nothing changed. */
+int srv_reload(struct srv *s, const struct srv_config *new_cfg, char *errmsg, size_t size);
+
+/* metrics.c. Writes queued (mutations on the worker pool: create, drop,
+ * ingest, flush; background seals) and writes completed, since start (any
+ * thread). The watchdog pings only while these make progress. */
+void srv_write_progress(const struct srv *s, uint64_t *ret_queued, uint64_t *ret_done);
+
+/* metrics.c. The Prometheus text endpoint: GET /metrics on `addr` (a
+ * loopback IP:PORT, checked by the config; port 0 picks one), served by
+ * libmicrohttpd's own thread, which only reads atomic counters and a
+ * snapshot (datasets, map use) that a loop timer refreshes on the worker
+ * pool every SRV_METRICS_REFRESH_MS. Start after srv_new, on the loop's
+ * thread; *ret_name gets the bound address ("127.0.0.1:9464"), valid until
+ * srv_metrics_stop. */
+struct srv_metrics;
+int srv_metrics_start(struct srv *s, const char *addr, struct srv_metrics **ret,
+                      const char **ret_name, char *errmsg, size_t errmsg_size);
+/* Stops serving (joins the HTTP thread) and releases m once its refresh in
+ * flight, if any, is done. Before srv_shutdown's `done`; m may be NULL. */
+void srv_metrics_stop(struct srv_metrics *m);
+
 #endif

@@ -6,12 +6,15 @@
  * always taken before map_lock. No transaction is held across a callback. */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "common/alloc.h"
@@ -27,13 +30,14 @@
 #define MAGIC_SUFF     0x46555344u /* "DSUF" */
 #define MAGIC_COND     0x444e4344u /* "DCND" */
 
-#define DEFAULT_MAP_INITIAL ((size_t)64 << 20)
-#define DEFAULT_MAP_MAX     ((size_t)1 << 40)
-#define DEFAULT_SEAL_ROWS   65536u
-#define DEFAULT_MAX_READERS 256u
-#define DEFAULT_CHUNK_ROWS  65536u
-#define PURGE_KEYS_PER_TXN  4096u
-#define WRITE_RETRIES       64
+#define DEFAULT_MAP_INITIAL   ((size_t)64 << 20)
+#define DEFAULT_MAP_MAX       ((size_t)1 << 40)
+#define DEFAULT_SEAL_ROWS     65536u
+#define DEFAULT_MAX_READERS   256u
+#define DEFAULT_CHUNK_ROWS    65536u
+#define DEFAULT_SEGMENT_CACHE ((size_t)64 << 20)
+#define PURGE_KEYS_PER_TXN    4096u
+#define WRITE_RETRIES         64
 
 /* LMDB 0.9 page layout constants, for the stored-bytes estimate. */
 #define LMDB_PAGEHDRSZ 16u
@@ -43,6 +47,7 @@
 #define GROUP_MAX   64 /* appends committed together at most */
 
 struct pending;
+struct segc_entry;
 
 struct store {
         MDB_env *env;
@@ -61,6 +66,11 @@ struct store {
         struct pending *queue;
         struct pending **queue_tail;
         bool group_leader;
+        /* Opened segments kept for random reads (store_get_rows). */
+        pthread_mutex_t segc_lock;
+        struct segc_entry *segc;
+        size_t segc_bytes; /* charged for every entry, lent ones included */
+        uint64_t segc_tick;
         size_t map_size; /* under map_lock */
         size_t map_max;  /* under map_lock */
         size_t page_size;
@@ -953,7 +963,11 @@ static int suff_decode(const MDB_val *v, uint32_t n_cols, int32_t target,
 
 /* ---- records: condensed samples ------------------------------------------- */
 
-#define COND_KEY_LEN 29u
+/* id, rows, order, count, fraction, fill, refine, method: an entry is only
+ * ever found by the options it was built with. Method 2: stage 1 with the
+ * fill and refine steps (keys of method 1 were 29 bytes long). */
+#define COND_KEY_LEN 35u
+#define COND_METHOD  2u
 
 /* id BE32, rows BE64, order u8, budget count BE64, budget fraction bits BE64:
  * entries of one dataset sort by row count, so stale ones come first. */
@@ -967,6 +981,9 @@ static MDB_val cond_key(uint8_t *buf, uint32_t id, uint64_t rows, const struct g
         buf[12] = (uint8_t)o->order;
         dm_put_be64(buf + 13, o->budget.count);
         dm_put_be64(buf + 21, fb);
+        buf[29] = (uint8_t)o->fill;
+        dm_put_be32(buf + 30, (uint32_t)o->refine);
+        buf[34] = COND_METHOD;
         return (MDB_val){.mv_size = COND_KEY_LEN, .mv_data = buf};
 }
 
@@ -1111,6 +1128,7 @@ void store_opts_default(struct store_opts *o)
         o->map_max = DEFAULT_MAP_MAX;
         o->seal_rows = DEFAULT_SEAL_ROWS;
         o->max_readers = DEFAULT_MAX_READERS;
+        o->segment_cache_bytes = DEFAULT_SEGMENT_CACHE;
 }
 
 static int purge_id(struct store *s, uint32_t id);
@@ -1215,6 +1233,8 @@ int store_open(const char *dir, const struct store_opts *opts, struct store **re
                         s->opts.seal_rows = DEFAULT_SEAL_ROWS;
                 if (!s->opts.max_readers)
                         s->opts.max_readers = DEFAULT_MAX_READERS;
+                if (!s->opts.segment_cache_bytes)
+                        s->opts.segment_cache_bytes = DEFAULT_SEGMENT_CACHE;
         }
         if (s->opts.seal_rows > DREAM_MAX_SEGMENT_ROWS)
                 s->opts.seal_rows = DREAM_MAX_SEGMENT_ROWS;
@@ -1226,6 +1246,7 @@ int store_open(const char *dir, const struct store_opts *opts, struct store **re
         pthread_mutex_init(&s->seal_lock, NULL);
         pthread_mutex_init(&s->group_lock, NULL);
         pthread_cond_init(&s->group_cv, NULL);
+        pthread_mutex_init(&s->segc_lock, NULL);
         s->queue_tail = &s->queue;
         pthread_cond_init(&s->seal_done, NULL);
 
@@ -1265,10 +1286,13 @@ fail_free:
         return r;
 }
 
+static void segc_free_all(struct store *s);
+
 void store_close(struct store *s)
 {
         if (!s)
                 return;
+        segc_free_all(s);
         if (s->env)
                 mdb_env_close(s->env);
         pthread_rwlock_destroy(&s->map_lock);
@@ -1277,6 +1301,7 @@ void store_close(struct store *s)
         pthread_mutex_destroy(&s->group_lock);
         pthread_cond_destroy(&s->group_cv);
         pthread_cond_destroy(&s->seal_done);
+        pthread_mutex_destroy(&s->segc_lock);
         dm_free(s);
 }
 
@@ -1622,6 +1647,20 @@ static int purge_fn(struct store *s, MDB_txn *txn, void *arg)
         return 0;
 }
 
+/* A small commit after a purge: LMDB reuses the pages a transaction freed
+ * only once a later transaction has committed (the last snapshot stays
+ * readable), so without it the space of a dropped dataset would come back
+ * only with the next successful write, which a full map refuses. */
+static int tick_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+        MDB_val k = {.mv_size = 7, .mv_data = (void *)"purged"}, v;
+        uint8_t vb[4];
+
+        dm_put_be32(vb, *(const uint32_t *)arg);
+        v = (MDB_val){.mv_size = 4, .mv_data = vb};
+        return lmdb_err(mdb_put(txn, s->db_meta, &k, &v, 0));
+}
+
 static int purge_id(struct store *s, uint32_t id)
 {
         struct purge_ctx c = {.id = id};
@@ -1630,8 +1669,10 @@ static int purge_id(struct store *s, uint32_t id)
                 if (r < 0)
                         return r;
         } while (!c.done);
-        return 0;
+        return write_txn(s, tick_fn, &id);
 }
+
+static void segc_forget(struct store *s, uint32_t id);
 
 int store_dataset_drop(struct store *s, const char *name)
 {
@@ -1644,6 +1685,7 @@ int store_dataset_drop(struct store *s, const char *name)
                 return r;
         /* The dataset is gone once drop_fn committed; a failure to delete its
          * keys now leaves the drop marker, and store_open finishes the job. */
+        segc_forget(s, c.id);
         (void)purge_id(s, c.id);
         return 0;
 }
@@ -1793,6 +1835,9 @@ static int append_grouped(struct store *s, struct append_ctx *c)
 
         pthread_mutex_lock(&s->group_lock);
         *s->queue_tail = &me;
+        /* `me` lives on this stack until it is done: the leader takes it off
+         * the queue (and resets queue_tail) before it sets me.done. */
+        // cppcheck-suppress autoVariables
         s->queue_tail = &me.next;
         while (!me.done) {
                 struct pending *group, *p, *next;
@@ -2287,52 +2332,332 @@ static int locate(struct store *s, MDB_txn *txn, uint32_t id, uint32_t n_cols,
         return 0;
 }
 
-int store_get_row(struct store *s, const char *dataset, uint64_t row, int64_t *ret_values,
-                  struct store_cellfmt *ret_fmt)
+/* ---- cache of opened segments ----------------------------------------------------- */
+
+/* A segment opened for random reads, over its own copy of the stored bytes
+ * (a mapped value is valid only inside its transaction, and the map may move
+ * when it grows). Segments are immutable and keyed by (dataset id, first
+ * row); ids are never reused, and a drop marks the dataset's entries dead.
+ * Entries are shared: refs counts the readers using one (under segc_lock). */
+struct segc_entry {
+        uint32_t id;
+        uint64_t first;
+        uint8_t *bytes; /* owned: the serialized segment */
+        size_t len;
+        size_t charge;           /* bytes counted in segc_bytes */
+        struct gd_segment *seg;  /* opened over bytes */
+        struct gd_cursor *spare; /* a cursor (with its decoded block) for the next reader */
+        uint32_t refs;
+        bool dead; /* dropped or evicted: freed when refs reach 0 */
+        uint64_t tick;
+        struct segc_entry *next;
+};
+
+static void segc_entry_free(struct segc_entry *e)
+{
+        if (!e)
+                return;
+        gd_cursor_free(e->spare);
+        gd_segment_free(e->seg);
+        dm_free(e->bytes);
+        dm_free(e);
+}
+
+/* Unlink e (under segc_lock); the caller frees it when refs == 0. */
+static void segc_unlink(struct store *s, struct segc_entry *e)
+{
+        struct segc_entry **pp;
+
+        for (pp = &s->segc; *pp; pp = &(*pp)->next)
+                if (*pp == e) {
+                        *pp = e->next;
+                        s->segc_bytes -= e->charge;
+                        break;
+                }
+        e->dead = true;
+}
+
+/* Evict unused entries, least recently used first, until the cache fits. */
+static void segc_trim(struct store *s)
+{
+        while (s->segc_bytes > s->opts.segment_cache_bytes) {
+                struct segc_entry *e, *lru = NULL;
+                for (e = s->segc; e; e = e->next)
+                        if (e->refs == 0 && (!lru || e->tick < lru->tick))
+                                lru = e;
+                if (!lru)
+                        break;
+                segc_unlink(s, lru);
+                segc_entry_free(lru);
+        }
+}
+
+static void segc_forget(struct store *s, uint32_t id)
+{
+        struct segc_entry *e, *next;
+
+        pthread_mutex_lock(&s->segc_lock);
+        for (e = s->segc; e; e = next) {
+                next = e->next;
+                if (e->id != id)
+                        continue;
+                segc_unlink(s, e);
+                if (e->refs == 0)
+                        segc_entry_free(e);
+        }
+        pthread_mutex_unlock(&s->segc_lock);
+}
+
+static void segc_free_all(struct store *s)
+{
+        struct segc_entry *e, *next;
+
+        for (e = s->segc; e; e = next) {
+                next = e->next;
+                segc_entry_free(e);
+        }
+        s->segc = NULL;
+        s->segc_bytes = 0;
+}
+
+/* The segment stored at key (id, first) with value v (inside the caller's
+ * read transaction), opened, with a cursor: from the cache, or copied and
+ * opened now. Release both with segc_put. */
+static int segc_get(struct store *s, uint32_t id, uint64_t first, const MDB_val *v,
+                    struct segc_entry **ret, struct gd_cursor **ret_cur)
+{
+        struct segc_entry *e, *mine = NULL;
+        struct gd_cursor *cur = NULL;
+        size_t head = v->mv_size < 64 ? v->mv_size : 64;
+        int r;
+
+        pthread_mutex_lock(&s->segc_lock);
+        for (e = s->segc; e; e = e->next)
+                if (e->id == id && e->first == first)
+                        break;
+        /* Same key, other bytes: impossible while ids are not reused, but a
+         * stale entry must never be read. */
+        if (e && (e->len != v->mv_size || memcmp(e->bytes, v->mv_data, head) != 0)) {
+                segc_unlink(s, e);
+                if (e->refs == 0)
+                        segc_entry_free(e);
+                e = NULL;
+        }
+        if (e) {
+                e->refs++;
+                e->tick = ++s->segc_tick;
+                cur = e->spare;
+                e->spare = NULL;
+                pthread_mutex_unlock(&s->segc_lock);
+                goto have;
+        }
+        pthread_mutex_unlock(&s->segc_lock);
+
+        mine = dm_calloc(1, sizeof(*mine));
+        if (!mine)
+                return DREAM_E_NOMEM;
+        mine->id = id;
+        mine->first = first;
+        mine->len = v->mv_size;
+        mine->bytes = dm_malloc(v->mv_size ? v->mv_size : 1);
+        if (!mine->bytes) {
+                segc_entry_free(mine);
+                return DREAM_E_NOMEM;
+        }
+        memcpy(mine->bytes, v->mv_data, v->mv_size);
+        r = gd_segment_open(mine->bytes, mine->len, &mine->seg);
+        if (r < 0) {
+                segc_entry_free(mine);
+                return r;
+        }
+        /* The copy, and about as much again for the opened dictionary. */
+        mine->charge = 2 * mine->len + 4096;
+        mine->refs = 1;
+        pthread_mutex_lock(&s->segc_lock);
+        for (e = s->segc; e; e = e->next) /* opened meanwhile by another reader? */
+                if (e->id == id && e->first == first)
+                        break;
+        if (e && e->len == mine->len && memcmp(e->bytes, mine->bytes, head) == 0) {
+                e->refs++;
+                e->tick = ++s->segc_tick;
+                cur = e->spare;
+                e->spare = NULL;
+                pthread_mutex_unlock(&s->segc_lock);
+                segc_entry_free(mine);
+                goto have;
+        }
+        e = mine;
+        e->tick = ++s->segc_tick;
+        if (e->charge <= s->opts.segment_cache_bytes) {
+                e->next = s->segc;
+                s->segc = e;
+                s->segc_bytes += e->charge;
+                segc_trim(s);
+        } else {
+                e->dead = true; /* larger than the cache: this reader's only */
+        }
+        pthread_mutex_unlock(&s->segc_lock);
+have:
+        if (!cur) {
+                r = gd_cursor_new(e->seg, &cur);
+                if (r < 0) {
+                        pthread_mutex_lock(&s->segc_lock);
+                        bool last = --e->refs == 0 && e->dead;
+                        pthread_mutex_unlock(&s->segc_lock);
+                        if (last)
+                                segc_entry_free(e);
+                        return r;
+                }
+        }
+        *ret = e;
+        *ret_cur = cur;
+        return 0;
+}
+
+static void segc_put(struct store *s, struct segc_entry *e, struct gd_cursor *cur)
+{
+        bool last;
+
+        if (!e)
+                return;
+        pthread_mutex_lock(&s->segc_lock);
+        if (!e->dead && !e->spare) {
+                e->spare = cur; /* kept with its decoded block */
+                cur = NULL;
+        }
+        last = --e->refs == 0 && e->dead;
+        if (!e->dead)
+                segc_trim(s);
+        pthread_mutex_unlock(&s->segc_lock);
+        gd_cursor_free(cur);
+        if (last)
+                segc_entry_free(e);
+}
+
+struct row_ref {
+        uint64_t row;
+        size_t at; /* index in the caller's arrays */
+};
+
+static int cmp_row_ref(const void *a, const void *b)
+{
+        const struct row_ref *x = a, *y = b;
+
+        if (x->row != y->row)
+                return x->row < y->row ? -1 : 1;
+        return x->at < y->at ? -1 : x->at > y->at;
+}
+
+int store_get_rows(struct store *s, const char *dataset, const uint64_t *rows, size_t n,
+                   int64_t *ret_values, struct store_cellfmt *ret_fmt)
 {
         struct schema_head h;
         struct counters cnt;
-        struct loc l;
+        struct row_ref *refs = NULL, one;
+        struct segc_entry *e = NULL;
+        struct gd_cursor *cur = NULL;
+        struct staged st;
+        uint64_t c_first = 0, c_n = 0; /* the container in use: [c_first, c_first + c_n) */
+        bool have = false;
         MDB_txn *txn;
         int r;
 
         r = store_name_check(dataset);
         if (r < 0)
                 return r;
+        if (n == 0)
+                return 0;
+        if (!rows || !ret_values)
+                return DREAM_E_INVAL;
+        if (n == 1) {
+                one = (struct row_ref){rows[0], 0};
+                refs = &one;
+        } else {
+                /* In row order: every container is located and opened once, and
+                 * rows of one block are decoded from it once. */
+                refs = dm_mallocarray(n, sizeof(*refs));
+                if (!refs)
+                        return DREAM_E_NOMEM;
+                for (size_t i = 0; i < n; i++)
+                        refs[i] = (struct row_ref){rows[i], i};
+                qsort(refs, n, sizeof(*refs), cmp_row_ref);
+        }
         r = rtxn_begin(s, &txn);
         if (r < 0)
-                return r;
+                goto free_refs;
         r = ds_load(s, txn, dataset, &h, NULL, &cnt);
-        if (r < 0)
-                goto end;
-        r = locate(s, txn, h.id, h.n_cols, &cnt, row, &l);
-        if (r < 0)
-                goto end;
-        if (l.seg) {
-                struct gd_cursor *cur;
-                r = gd_cursor_new(l.seg, &cur);
-                if (r == 0) {
-                        r = gd_cursor_row(cur, row - l.first, ret_values);
-                        gd_cursor_free(cur);
+        for (size_t k = 0; r == 0 && k < n; k++) {
+                uint64_t row = refs[k].row;
+                int64_t *out = ret_values + refs[k].at * h.n_cols;
+                struct store_cellfmt *fmt = ret_fmt ? ret_fmt + refs[k].at * h.n_cols : NULL;
+
+                if (row >= cnt.rows) {
+                        r = DREAM_E_RANGE;
+                        break;
                 }
-                if (r == 0 && ret_fmt) {
-                        const struct gd_colparam *p = gd_segment_params(l.seg);
-                        for (uint32_t j = 0; j < h.n_cols; j++) {
-                                ret_fmt[j].kind = p[j].kind;
-                                ret_fmt[j].scale = p[j].scale;
+                if (!have || row < c_first || row - c_first >= c_n) {
+                        MDB_val key, v;
+
+                        segc_put(s, e, cur);
+                        e = NULL;
+                        cur = NULL;
+                        have = false;
+                        if (row < cnt.sealed_rows) {
+                                r = seek_le(txn, s->db_segments, h.id, row, &key, &v);
+                                if (r < 0)
+                                        break;
+                                c_first = dm_get_be64((const uint8_t *)key.mv_data + 4);
+                                r = segc_get(s, h.id, c_first, &v, &e, &cur);
+                                if (r < 0)
+                                        break;
+                                c_n = gd_segment_rows(e->seg);
+                                if (gd_segment_cols(e->seg) != h.n_cols)
+                                        r = DREAM_E_CORRUPT;
+                        } else {
+                                r = seek_le(txn, s->db_staged, h.id, row, &key, &v);
+                                if (r == 0)
+                                        r = staged_decode(&v, false, &st);
+                                if (r == 0 && st.n_cols != h.n_cols)
+                                        r = DREAM_E_CORRUPT;
+                                c_first =
+                                    r == 0 ? dm_get_be64((const uint8_t *)key.mv_data + 4) : 0;
+                                c_n = r == 0 ? st.n_rows : 0;
+                        }
+                        if (r == 0 && (row < c_first || row - c_first >= c_n))
+                                r = DREAM_E_CORRUPT;
+                        if (r < 0)
+                                break;
+                        have = true;
+                }
+                if (e) {
+                        r = gd_cursor_row(cur, row - c_first, out);
+                        if (r == 0 && fmt) {
+                                const struct gd_colparam *p = gd_segment_params(e->seg);
+                                for (uint32_t j = 0; j < h.n_cols; j++) {
+                                        fmt[j].kind = p[j].kind;
+                                        fmt[j].scale = p[j].scale;
+                                }
+                        }
+                } else {
+                        staged_row(&st, row - c_first, out);
+                        for (uint32_t j = 0; fmt && j < h.n_cols; j++) {
+                                fmt[j].kind = staged_kind(&st, j);
+                                fmt[j].scale = staged_scale(&st, j);
                         }
                 }
-                gd_segment_free(l.seg);
-        } else {
-                staged_row(&l.st, row - l.first, ret_values);
-                for (uint32_t j = 0; ret_fmt && j < h.n_cols; j++) {
-                        ret_fmt[j].kind = staged_kind(&l.st, j);
-                        ret_fmt[j].scale = staged_scale(&l.st, j);
-                }
         }
-end:
+        segc_put(s, e, cur);
         txn_end(s, txn);
+free_refs:
+        if (refs != &one)
+                dm_free(refs);
         return r;
+}
+
+int store_get_row(struct store *s, const char *dataset, uint64_t row, int64_t *ret_values,
+                  struct store_cellfmt *ret_fmt)
+{
+        return store_get_rows(s, dataset, &row, 1, ret_values, ret_fmt);
 }
 
 int store_scan(struct store *s, const char *dataset, uint64_t first, uint64_t count,
@@ -2517,15 +2842,17 @@ static int cond_put_fn(struct store *s, MDB_txn *txn, void *arg)
                 return r;
         if (h.id != c->id)
                 return DREAM_E_BUSY;
-        /* Delete entries built on fewer rows: stale since an append. */
+        /* Delete entries built on fewer rows (stale since an append) and
+         * entries of an older key layout (another method). */
         rc = mdb_cursor_open(txn, s->db_condensed, &cur);
         if (rc)
                 return lmdb_err(rc);
         for (;;) {
                 k = key_id(kb, c->id);
                 rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-                if (rc || k.mv_size != COND_KEY_LEN || dm_get_be32(k.mv_data) != c->id ||
-                    dm_get_be64((const uint8_t *)k.mv_data + 4) >= c->rows)
+                if (rc || k.mv_size < KEY_ID_U64 || dm_get_be32(k.mv_data) != c->id ||
+                    (k.mv_size == COND_KEY_LEN &&
+                     dm_get_be64((const uint8_t *)k.mv_data + 4) >= c->rows))
                         break;
                 rc = mdb_cursor_del(cur, 0);
                 if (rc)
@@ -2770,17 +3097,48 @@ int store_job_list(struct store *s, store_job_cb cb, void *arg)
 
 /* ---- operations ------------------------------------------------------------------- */
 
+/* The copy is written as data.mdb.partial, synced, then renamed to
+ * data.mdb and the directory synced: a copy interrupted at any point (a
+ * kill, a full disk) leaves no data.mdb, so nothing ever opens a partial
+ * store. */
 int store_backup(struct store *s, const char *path)
 {
-        int rc;
-        if (!path)
+        char part[DREAM_MAX_PATH + 32], final[DREAM_MAX_PATH + 32];
+        struct stat sb;
+        int fd, dfd, rc, r = 0;
+
+        if (!path || strlen(path) > DREAM_MAX_PATH)
                 return DREAM_E_INVAL;
         if (mkdir(path, 0700) < 0 && errno != EEXIST)
                 return -errno;
+        snprintf(part, sizeof(part), "%s/data.mdb.partial", path);
+        snprintf(final, sizeof(final), "%s/data.mdb", path);
+        if (stat(final, &sb) == 0)
+                return -EEXIST;
+        fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
         pthread_rwlock_rdlock(&s->map_lock);
-        rc = mdb_env_copy2(s->env, path, MDB_CP_COMPACT);
+        rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
         pthread_rwlock_unlock(&s->map_lock);
-        return lmdb_err(rc);
+        r = lmdb_err(rc);
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(part, final) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void)unlink(part);
+                return r;
+        }
+        dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        if (fsync(dfd) < 0)
+                r = -errno;
+        close(dfd);
+        return r;
 }
 
 struct problem {

@@ -37,6 +37,9 @@ struct store_opts {
         size_t map_max;       /* bytes the map may grow to (0: 1 TiB) */
         uint64_t seal_rows;   /* staged rows that make a dataset ready to seal (0: 65536) */
         unsigned max_readers; /* concurrent read transactions (0: 256) */
+        /* Bytes of opened segments kept for random reads (store_get_rows):
+         * each counts twice its stored size (0: 64 MiB). */
+        size_t segment_cache_bytes;
         /* Test hook (house rule 12), NULL in production. Called before every
          * commit; a nonzero return makes that commit fail as if LMDB had
          * returned it: MDB_MAP_FULL, ENOSPC or EIO (positive errno). The
@@ -156,6 +159,16 @@ struct store_cellfmt {
  * the kind and scale of each (n_cols entries). DREAM_E_RANGE past the end. */
 int store_get_row(struct store *s, const char *dataset, uint64_t row, int64_t *ret_values,
                   struct store_cellfmt *ret_fmt);
+
+/* Rows rows[0..n) (any order, repeats allowed) in one read transaction: row
+ * rows[i] into ret_values[i * n_cols ...] and, when ret_fmt is not NULL, the
+ * kinds and scales of its cells into ret_fmt[i * n_cols ...]. Rows are read
+ * in row order, each segment opened once: sealed ones come from a cache of
+ * opened segments shared by every reader of the store (segment_cache_bytes;
+ * a drop empties it of the dataset's entries). DREAM_E_RANGE when a row is
+ * past the end; on an error the outputs hold an unspecified part. */
+int store_get_rows(struct store *s, const char *dataset, const uint64_t *rows, size_t n,
+                   int64_t *ret_values, struct store_cellfmt *ret_fmt);
 
 /* Called for each chunk of a scan, in row order: `chunk` holds rows
  * [first_row, first_row + chunk->n_rows) of the dataset, with the schema's

@@ -306,3 +306,149 @@ void tc_hello(struct tc *c, const char *token, int expect_code)
         CHECK((int)resp->code == expect_code);
         proto_response_free(resp);
 }
+
+/* ---- added for the crash, roles and slow-client tests ---------------------- */
+
+int td_spawn(struct tdaemon *d, const char *data_dir, const char *listen, const char *const *extra,
+             const char *log_path)
+{
+        const char *exe = getenv("DREAMD");
+        const char *argv[64];
+        posix_spawn_file_actions_t fa;
+        char line[512];
+        size_t len = 0;
+        int pipefd[2], n = 0, st;
+        unsigned port;
+        const char *colon;
+
+        CHECK(exe != NULL);
+        memset(d, 0, sizeof(d[0]));
+        if (data_dir) {
+                snprintf(d->data_dir, sizeof(d->data_dir), "%s", data_dir);
+        } else {
+                snprintf(d->dir, sizeof(d->dir), "/tmp/dreamd-test-XXXXXX");
+                CHECK(mkdtemp(d->dir) != NULL);
+                snprintf(d->data_dir, sizeof(d->data_dir), "%s/data", d->dir);
+        }
+        argv[n++] = exe;
+        argv[n++] = "--listen";
+        argv[n++] = listen ? listen : "127.0.0.1:0";
+        argv[n++] = "--data-dir";
+        argv[n++] = d->data_dir;
+        for (int i = 0; extra && extra[i] && n < 62; i++)
+                argv[n++] = extra[i];
+        argv[n] = NULL;
+        CHECK(pipe2(pipefd, O_CLOEXEC) == 0);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+        if (log_path)
+                posix_spawn_file_actions_addopen(&fa, 2, log_path, O_WRONLY | O_CREAT | O_APPEND,
+                                                 0600);
+        CHECK(posix_spawn(&d->pid, exe, &fa, NULL, (char *const *)argv, environ) == 0);
+        posix_spawn_file_actions_destroy(&fa);
+        track(d->pid, true);
+        close(pipefd[1]);
+        while (len < sizeof(line) - 1) {
+                ssize_t r = read(pipefd[0], line + len, 1);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0 || line[len] == '\n')
+                        break;
+                len++;
+        }
+        line[len] = '\0';
+        close(pipefd[0]);
+        colon = strrchr(line, ':');
+        if (strncmp(line, "listening on ", 13) != 0 || !colon || sscanf(colon, ":%u", &port) != 1) {
+                CHECK(waitpid(d->pid, &st, 0) == d->pid);
+                track(d->pid, false);
+                d->pid = 0;
+                return WIFEXITED(st) ? (WEXITSTATUS(st) ? WEXITSTATUS(st) : 255) : -1;
+        }
+        d->port = (uint16_t)port;
+        return 0;
+}
+
+void td_kill(struct tdaemon *d)
+{
+        int st;
+
+        if (d->pid <= 0)
+                return;
+        kill(d->pid, SIGKILL);
+        CHECK(waitpid(d->pid, &st, 0) == d->pid);
+        track(d->pid, false);
+        d->pid = 0;
+}
+
+int td_check(const char *dir, char *out, size_t out_size, int *ret_sig)
+{
+        const char *exe = getenv("DREAMD");
+        char sink[4096];
+        size_t len = 0;
+        int fds[2], st;
+        pid_t pid;
+
+        CHECK(exe != NULL);
+        if (!out) {
+                out = sink;
+                out_size = sizeof(sink);
+        }
+        CHECK(pipe(fds) == 0);
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                dup2(fds[1], 1);
+                close(fds[0]);
+                close(fds[1]);
+                execl(exe, exe, "--check", "--data-dir", dir, (char *)NULL);
+                _exit(127);
+        }
+        close(fds[1]);
+        for (;;) {
+                ssize_t n = read(fds[0], out + len, out_size - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+                if (len == out_size - 1)
+                        break;
+        }
+        out[len] = '\0';
+        close(fds[0]);
+        CHECK(waitpid(pid, &st, 0) == pid);
+        if (ret_sig)
+                *ret_sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int tc_call_code(struct tc *c, Dream__V1__Request *req, int timeout_ms)
+{
+        int code = -2;
+
+        if (tc_send(c, req) < 0)
+                return -1;
+        for (;;) {
+                proto_response *resp = NULL;
+                bool more;
+
+                if (tc_recv(c, &resp, timeout_ms) != 1)
+                        return -1;
+                if (resp->request_id != req->request_id) {
+                        proto_response_free(resp);
+                        continue;
+                }
+                if (code == -2 || (code == 0 && resp->code != 0))
+                        code = (int)resp->code;
+                more = resp->more && resp->code == 0;
+                proto_response_free(resp);
+                if (!more)
+                        return code;
+        }
+}
+
+void td_rmtree(const char *dir)
+{
+        nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}

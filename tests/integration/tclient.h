@@ -67,4 +67,21 @@ bool tc_wait_closed(struct tc *c, int timeout_ms);
 /* Request builders (static storage in the caller's structs). */
 void tc_hello(struct tc *c, const char *token, int expect_code);
 
+/* Like td_start, without aborting: the daemon's listen addresses are `listen`
+ * (NULL: 127.0.0.1:0), its stderr goes to log_path (NULL: inherited). Returns
+ * 0 once dreamd printed "listening on HOST:PORT" (d->port set), or the exit
+ * status (> 0; -1 for a signal) of a dreamd that exited without listening. */
+int td_spawn(struct tdaemon *d, const char *data_dir, const char *listen, const char *const *extra,
+             const char *log_path);
+/* SIGKILL and reap (the crash of the trials). */
+void td_kill(struct tdaemon *d);
+/* Run `dreamd --check --data-dir DIR` (stdout into out, may be NULL); the exit
+ * status, -1 for a signal (its number in *ret_sig when not NULL). */
+int td_check(const char *dir, char *out, size_t out_size, int *ret_sig);
+/* Read every Response of request `id` until more = false: the first non-OK
+ * code (or OK), -1 on EOF or a timeout. Other request ids are skipped. */
+int tc_call_code(struct tc *c, Dream__V1__Request *req, int timeout_ms);
+/* Remove a directory tree. */
+void td_rmtree(const char *dir);
+
 #endif

@@ -34,6 +34,7 @@ static void every_key(void **state)
                            "data_dir = /var/lib/dream\n"
                            "map_size_max = 1073741824\n"
                            "token_file = /etc/dream/tokens\n"
+                           "port_file = /run/dreamd/listening\n"
                            "max_connections = 10\n"
                            "max_frame = 1048576\n"
                            "idle_timeout = 2.5\n"
@@ -41,6 +42,10 @@ static void every_key(void **state)
                            "workers = 8\n"
                            "seal_rows = 5000\r\n"
                            "batch_cache_bytes = 0\n"
+                           "jobs = 3\n"
+                           "blas_threads = 2\n"
+                           "job_queue = 9\n"
+                           "metrics_listen = 127.0.0.1:9464\n"
                            "log_level = debug\n";
 
         (void)state;
@@ -53,6 +58,7 @@ static void every_key(void **state)
         assert_string_equal(c.data_dir, "/var/lib/dream");
         assert_int_equal(c.map_size_max, 1073741824ull);
         assert_string_equal(c.token_file, "/etc/dream/tokens");
+        assert_string_equal(c.port_file, "/run/dreamd/listening");
         assert_int_equal(c.max_connections, 10);
         assert_int_equal(c.max_frame, 1048576);
         assert_true(c.idle_timeout == 2.5);
@@ -61,7 +67,16 @@ static void every_key(void **state)
         assert_int_equal(c.seal_rows, 5000);
         assert_int_equal(c.log_level, DM_LOG_DEBUG);
         assert_int_equal(c.batch_cache_bytes, 0);
+        assert_int_equal(c.jobs, 3);
+        assert_int_equal(c.blas_threads, 2);
+        assert_int_equal(c.job_queue, 9);
+        assert_string_equal(c.metrics_listen, "127.0.0.1:9464");
         assert_int_equal(srv_config_check(&c, err, sizeof(err)), 0);
+        /* metrics_listen: IPv6 loopback; off clears it */
+        assert_int_equal(parse(&c, "metrics_listen = [::1]:0\n", err, sizeof(err)), 0);
+        assert_string_equal(c.metrics_listen, "[::1]:0");
+        assert_int_equal(parse(&c, "metrics_listen = off\n", err, sizeof(err)), 0);
+        assert_null(c.metrics_listen);
         srv_config_release(&c);
 }
 
@@ -76,6 +91,17 @@ static void defaults(void **state)
         assert_int_equal(c.max_frame, DREAM_MAX_FRAME_DEFAULT);
         assert_int_equal(c.max_connections, SRV_DEFAULT_CONNECTIONS);
         assert_int_equal(c.log_level, DM_LOG_INFO);
+        assert_int_equal(c.idle_timeout, SRV_DEFAULT_IDLE_TIMEOUT);
+        assert_int_equal(c.frame_timeout, SRV_DEFAULT_FRAME_TIMEOUT);
+        assert_int_equal(c.workers, SRV_DEFAULT_WORKERS);
+        assert_int_equal(c.jobs, SRV_DEFAULT_JOBS);
+        assert_int_equal(c.blas_threads, SRV_DEFAULT_BLAS_THREADS);
+        assert_int_equal(c.job_queue, SRV_DEFAULT_JOB_QUEUE);
+        assert_int_equal(c.batch_cache_bytes, SRV_DEFAULT_BATCH_CACHE);
+        assert_int_equal(c.map_size_max, 0);
+        assert_int_equal(c.seal_rows, 0);
+        assert_null(c.token_file);
+        assert_null(c.metrics_listen);
         /* data_dir is required */
         assert_int_equal(srv_config_check(&c, err, sizeof(err)), DREAM_E_INVAL);
         assert_non_null(strstr(err, "data"));
@@ -114,6 +140,21 @@ static void bad_values(void **state)
             {"seal_rows = 99999999999\n", "seal_rows"},
             {"log_level = loud\n", "log_level"},
             {"batch_cache_bytes = lots\n", "batch_cache_bytes"},
+            {"batch_cache_bytes = -1\n", "batch_cache_bytes"},
+            {"token_file =\n", "t.conf:1: token_file"},
+            {"jobs = 0\n", "t.conf:1: jobs: bad value '0'"},
+            {"jobs = 1025\n", "jobs"},
+            {"blas_threads = 0\n", "blas_threads"},
+            {"blas_threads = 257\n", "blas_threads"},
+            {"job_queue = 0\n", "job_queue"},
+            {"job_queue = many\n", "job_queue"},
+            {"metrics_listen = 0.0.0.0:9464\n",
+             "t.conf:1: metrics_listen: '0.0.0.0:9464' is not a loopback"},
+            {"metrics_listen = 10.1.2.3:9464\n", "not a loopback"},
+            {"metrics_listen = unix:/run/m.sock\n", "metrics_listen: bad address"},
+            {"metrics_listen = 127.0.0.1\n", "metrics_listen: bad address"},
+            {"metrics_listen =\n", "metrics_listen"},
+            {"Workers = 2\n", "unknown key 'Workers'"},
             {"\n\n# x\nfoo = 1\n", "t.conf:4: unknown key 'foo'"},
             {"workers = 2\nlisten_on = 1\n", "t.conf:2: unknown key 'listen_on'"},
             {"workers\n", "t.conf:1: expected 'key = value'"},
@@ -298,6 +339,76 @@ static void flags_override_file(void **state)
         unlink(path);
 }
 
+/* Every flag sets its key, and overrides the file's value. */
+static void flags_every_key(void **state)
+{
+        struct srv_config c;
+        char path[] = "/tmp/dreamd-conf-XXXXXX";
+        char err[512] = "";
+        bool help;
+        int fd;
+
+        (void)state;
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        dprintf(fd, "jobs = 2\nblas_threads = 2\njob_queue = 2\nmetrics_listen = 127.0.0.1:1\n"
+                    "max_frame = 8192\nidle_timeout = 2\nframe_timeout = 2\n"
+                    "max_connections = 2\nbatch_cache_bytes = 2\nmap_size_max = 2097152\n"
+                    "seal_rows = 2\ntoken_file = /t2\nport_file = /p2\nlog_level = warn\n");
+        close(fd);
+        {
+                char *argv[] = {"dreamd",  "--config",
+                                path,      "--jobs",
+                                "5",       "--blas-threads",
+                                "6",       "--job-queue",
+                                "7",       "--metrics-listen",
+                                "off",     "--max-frame",
+                                "16384",   "--idle-timeout",
+                                "1.5",     "--frame-timeout",
+                                "0.5",     "--max-connections",
+                                "9",       "--batch-cache-bytes",
+                                "0",       "--map-size-max",
+                                "4194304", "--seal-rows",
+                                "10",      "--token-file",
+                                "/t",      "--port-file",
+                                "/p",      "--log-level",
+                                "error",   "--data-dir",
+                                "/d",      NULL};
+                int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
+
+                srv_config_init(&c);
+                assert_int_equal(srv_config_from_args(&c, argc, argv, &help, err, sizeof(err)), 0);
+                assert_int_equal(c.jobs, 5);
+                assert_int_equal(c.blas_threads, 6);
+                assert_int_equal(c.job_queue, 7);
+                assert_null(c.metrics_listen);
+                assert_int_equal(c.max_frame, 16384);
+                assert_true(c.idle_timeout == 1.5);
+                assert_true(c.frame_timeout == 0.5);
+                assert_int_equal(c.max_connections, 9);
+                assert_int_equal(c.batch_cache_bytes, 0);
+                assert_int_equal(c.map_size_max, 4194304);
+                assert_int_equal(c.seal_rows, 10);
+                assert_string_equal(c.token_file, "/t");
+                assert_string_equal(c.port_file, "/p");
+                assert_int_equal(c.log_level, DM_LOG_ERROR);
+                assert_string_equal(c.data_dir, "/d");
+                srv_config_release(&c);
+        }
+        {
+                char *argv[] = {"dreamd", "--metrics-listen", "0.0.0.0:9464", NULL};
+                srv_config_init(&c);
+                assert_int_equal(srv_config_from_args(&c, 3, argv, &help, err, sizeof(err)),
+                                 DREAM_E_INVAL);
+                assert_non_null(strstr(err, "option --metrics-listen: metrics_listen"));
+                srv_config_release(&c);
+        }
+        /* The usage text names every flag. */
+        assert_non_null(strstr(srv_config_usage(), "--metrics-listen"));
+        assert_non_null(strstr(srv_config_usage(), "--job-queue"));
+        unlink(path);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -309,6 +420,7 @@ int main(void)
             cmocka_unit_test(addresses),
             cmocka_unit_test(non_loopback_needs_token),
             cmocka_unit_test(flags_override_file),
+            cmocka_unit_test(flags_every_key),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,6 +71,25 @@ static void deterministic_and_keyed(void **state)
         assert_int_equal(srv_perm_at(&a, 0), 0);
 }
 
+/* srv_perm_fill gives srv_perm_at's images, for any start and count (run
+ * by large_domain). */
+static void fill_matches(void)
+{
+        static const uint64_t sizes[] = {1, 2, 3, 9, 100, 1000, 65537, 3000000};
+        uint64_t out[300];
+        for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+                struct srv_perm p;
+                uint64_t n = sizes[s];
+                srv_perm_init(&p, n, 7 + s, (uint32_t)s);
+                for (uint64_t first = 0; first < n; first += n / 5 + 1) {
+                        uint64_t count = n - first < 300 ? n - first : 300 - first % 13;
+                        srv_perm_fill(&p, first, count, out);
+                        for (uint64_t i = 0; i < count; i++)
+                                assert_int_equal(out[i], srv_perm_at(&p, first + i));
+                }
+        }
+}
+
 static void large_domain(void **state)
 {
         struct srv_perm p;
@@ -82,6 +101,7 @@ static void large_domain(void **state)
                 uint64_t x = srv_perm_at(&p, n - 1 - i);
                 assert_true(x < n);
         }
+        fill_matches();
 }
 
 static void resume_tokens(void **state)

@@ -133,6 +133,17 @@ static void check_row(struct store *s, const char *name, uint64_t row)
         }
 }
 
+/* Row `row` holds the values of k = offset + row. */
+static void check_row_at(struct store *s, const char *name, uint64_t row, uint64_t offset)
+{
+        int64_t v[TU_COLS];
+        struct store_cellfmt fmt[TU_COLS];
+        assert_int_equal(store_get_row(s, name, row, v, fmt), 0);
+        for (uint32_t j = 0; j < TU_COLS; j++)
+                assert_true(gd_value_f64(fmt[j].kind, fmt[j].scale, v[j]) ==
+                            tu_expect(offset + row, j));
+}
+
 /* ---- tests ------------------------------------------------------------------ */
 
 static void test_names(void **state)
@@ -491,6 +502,22 @@ static void test_condensed_cache(void **state)
         assert_int_equal(store_condensed(f->s, "ds", &o, &c3, &cached), 0);
         assert_true(cached);
         gd_condensed_free(c3);
+        /* Other stage 1 options are other entries. */
+        {
+                struct gd_condense_opts o2 = o;
+                o2.refine = GD_REFINE_NONE;
+                assert_int_equal(store_condensed(f->s, "ds", &o2, &c3, &cached), 0);
+                assert_false(cached);
+                gd_condensed_free(c3);
+                o2.refine = o.refine;
+                o2.fill = GD_FILL_NONE;
+                assert_int_equal(store_condensed(f->s, "ds", &o2, &c3, &cached), 0);
+                assert_false(cached);
+                gd_condensed_free(c3);
+                assert_int_equal(store_condensed(f->s, "ds", &o2, &c3, &cached), 0);
+                assert_true(cached);
+                gd_condensed_free(c3);
+        }
         /* Another order is another entry. */
         o.order = GD_ORDER_ENTROPY;
         assert_int_equal(store_condensed(f->s, "ds", &o, &c3, &cached), 0);
@@ -567,6 +594,15 @@ static void test_map_full(void **state)
         int r = 0;
 
         create(f->s, "ds");
+        create(f->s, "filler");
+        for (int i = 0; i < 30; i++) {
+                t = tu_batch(0, 500, 0);
+                r = store_append(f->s, "filler", t, 0, &first, NULL);
+                gd_table_free(t);
+                if (r < 0)
+                        break;
+        }
+        assert_int_equal(r, 0);
         for (int i = 0; i < 1000; i++) {
                 t = tu_batch(k, 500, 0);
                 r = store_append(f->s, "ds", t, 0, &first, NULL);
@@ -582,12 +618,21 @@ static void test_map_full(void **state)
         /* Reads still served. */
         check_all_rows(f->s, "ds", k);
         check_row(f->s, "ds", k - 1);
+        /* Dropping a dataset gives its space back to the very next append
+         * of the same size. */
+        t = tu_batch(k, 500, 0);
+        assert_int_equal(store_append(f->s, "ds", t, 0, &first, NULL), DREAM_E_FULL);
+        assert_int_equal(store_dataset_drop(f->s, "filler"), 0);
+        assert_int_equal(store_append(f->s, "ds", t, 0, &first, NULL), 0);
+        assert_int_equal(first, k);
+        gd_table_free(t);
+        k += 500;
         /* Raise the maximum: appends resume. */
         assert_int_equal(store_set_map_max(f->s, 16u << 20), 0);
-        append(f->s, "ds", k, 500, 0, 0);
-        k += 500;
-        append(f->s, "ds", k, 500, 0, 0);
-        k += 500;
+        for (int i = 0; i < 200 && store_map_size(f->s) <= 512u << 10; i++) {
+                append(f->s, "ds", k, 500, 0, 0);
+                k += 500;
+        }
         assert_true(store_map_size(f->s) > 512u << 10);
         assert_int_equal(store_seal(f->s, "ds", true, NULL), 0);
         check_all_rows(f->s, "ds", k);
@@ -1204,6 +1249,185 @@ static void test_alloc_open_create(void **state)
         check_all_rows(f->s, "ds", 10);
 }
 
+/* ---- random reads through the segment cache (store_get_rows) ------------------ */
+
+static uint64_t lcg(uint64_t *x)
+{
+        *x = *x * 6364136223846793005ull + 1442695040888963407ull;
+        return *x >> 33;
+}
+
+/* Rows rows[0..n) of `name` hold the values of k = offset + row. */
+static bool rows_hold(struct store *s, const char *name, const uint64_t *rows, size_t n,
+                      uint64_t offset)
+{
+        int64_t *v = calloc(n * TU_COLS, sizeof(*v));
+        struct store_cellfmt *fmt = calloc(n * TU_COLS, sizeof(*fmt));
+        bool ok = v && fmt && store_get_rows(s, name, rows, n, v, fmt) == 0;
+
+        for (size_t i = 0; ok && i < n; i++)
+                for (uint32_t j = 0; j < TU_COLS; j++)
+                        if (gd_value_f64(fmt[i * TU_COLS + j].kind, fmt[i * TU_COLS + j].scale,
+                                         v[i * TU_COLS + j]) != tu_expect(offset + rows[i], j))
+                                ok = false;
+        free(v);
+        free(fmt);
+        return ok;
+}
+
+/* Segments and staged rows, any order, repeats: each row as scanned. */
+static void test_get_rows(void **state)
+{
+        struct fixture *f = *state;
+        uint64_t k = 0, x = 42, rows[3000], sealed;
+        int64_t v[2 * TU_COLS];
+
+        create(f->s, "ds");
+        for (int i = 0; i < 40; i++) {
+                uint64_t n = 50 + (uint64_t)(i * 37) % 200;
+                append(f->s, "ds", k, n, (unsigned)i % 3, 0);
+                k += n;
+        }
+        assert_int_equal(store_seal(f->s, "ds", false, &sealed), 0); /* leaves some staged */
+        assert_true(sealed > 0 && sealed < k);
+        for (size_t i = 0; i < 3000; i++)
+                rows[i] = i % 7 == 0 && i > 0 ? rows[i / 2] : lcg(&x) % k;
+        assert_true(rows_hold(f->s, "ds", rows, 3000, 0));
+        assert_true(rows_hold(f->s, "ds", rows + 17, 1, 0));
+        /* Every row once, in order and reversed. */
+        for (uint64_t r = 0; r < k; r += 1000) {
+                uint64_t m = k - r < 1000 ? k - r : 1000;
+                for (uint64_t i = 0; i < m; i++)
+                        rows[i] = r + (i % 2 ? m - 1 - i / 2 : i / 2);
+                assert_true(rows_hold(f->s, "ds", rows, (size_t)m, 0));
+        }
+        rows[0] = 5;
+        rows[1] = k;
+        assert_int_equal(store_get_rows(f->s, "ds", rows, 2, v, NULL), DREAM_E_RANGE);
+        assert_int_equal(store_get_rows(f->s, "ds", rows, 0, v, NULL), 0);
+        assert_int_equal(store_get_rows(f->s, "nope", rows, 1, v, NULL), DREAM_E_NOTFOUND);
+        check_all_rows(f->s, "ds", k);
+}
+
+/* A dataset dropped and made again under the same name: reads through the
+ * cache return the new rows, whatever was cached of the old ones; the same
+ * with a cache too small for one segment and one that must evict. */
+static void test_segment_cache_drop(void **state)
+{
+        struct fixture *f = *state;
+        size_t sizes[3] = {0, 1, 24u << 10};
+        uint64_t rows[500], x = 7, first;
+
+        for (int round = 0; round < 3; round++) {
+                store_close(f->s);
+                f->opts.segment_cache_bytes = sizes[round];
+                assert_int_equal(store_open(f->dir, &f->opts, &f->s), 0);
+                for (uint64_t gen = 0; gen < 3; gen++) {
+                        uint64_t off = gen * 100000 + (uint64_t)round * 1000000;
+                        if (gen > 0 || round > 0)
+                                assert_int_equal(store_dataset_drop(f->s, "ds"), 0);
+                        create(f->s, "ds");
+                        for (int i = 0; i < 5; i++) {
+                                struct gd_table *t =
+                                    tu_batch(off + (uint64_t)i * 700, 700, (unsigned)(i + gen) % 3);
+                                assert_int_equal(store_append(f->s, "ds", t, 0, &first, NULL), 0);
+                                gd_table_free(t);
+                        }
+                        assert_int_equal(store_seal(f->s, "ds", true, NULL), 0);
+                        for (int pass = 0; pass < 2; pass++) { /* cold, then cached */
+                                for (size_t i = 0; i < 500; i++)
+                                        rows[i] = lcg(&x) % 3500;
+                                assert_true(rows_hold(f->s, "ds", rows, 500, off));
+                                check_row_at(f->s, "ds", 3499, off);
+                        }
+                }
+        }
+}
+
+struct cache_reader_arg {
+        struct store *s;
+        uint64_t seed;
+        unsigned iters;
+        uint64_t rows; /* rows of "ds" present at start */
+        bool ok;
+};
+
+/* Reads "ds" (rows only grow) and "tmp" (dropped and made again: each
+ * incarnation holds k = offset + row for one offset, found from column 0). */
+static void *cache_reader(void *arg)
+{
+        struct cache_reader_arg *a = arg;
+        uint64_t rows[64], x = a->seed;
+        int64_t v[64 * TU_COLS];
+        struct store_cellfmt fmt[64 * TU_COLS];
+
+        for (unsigned it = 0; it < a->iters; it++) {
+                for (int i = 0; i < 64; i++)
+                        rows[i] = lcg(&x) % a->rows;
+                if (!rows_hold(a->s, "ds", rows, 64, 0))
+                        a->ok = false;
+                for (int i = 0; i < 64; i++)
+                        rows[i] = lcg(&x) % 1400;
+                int r = store_get_rows(a->s, "tmp", rows, 64, v, fmt);
+                if (r == DREAM_E_NOTFOUND || r == DREAM_E_RANGE)
+                        continue; /* between drop and refill */
+                if (r != 0) {
+                        a->ok = false;
+                        continue;
+                }
+                uint64_t off = (uint64_t)gd_value_f64(fmt[0].kind, fmt[0].scale, v[0]) - rows[0];
+                for (int i = 0; i < 64; i++)
+                        for (uint32_t j = 0; j < TU_COLS; j++)
+                                if (gd_value_f64(fmt[i * TU_COLS + j].kind,
+                                                 fmt[i * TU_COLS + j].scale,
+                                                 v[i * TU_COLS + j]) != tu_expect(off + rows[i], j))
+                                        a->ok = false;
+        }
+        return NULL;
+}
+
+/* Concurrent readers sharing cached segments while another thread appends,
+ * seals, drops and re-creates. */
+static void test_segment_cache_concurrent(void **state)
+{
+        struct fixture *f = *state;
+        struct cache_reader_arg a[4];
+        pthread_t th[4];
+        uint64_t k = 0, first;
+
+        store_close(f->s);
+        f->opts.segment_cache_bytes = 40u << 10; /* a few segments: evictions while in use */
+        assert_int_equal(store_open(f->dir, &f->opts, &f->s), 0);
+        create(f->s, "ds");
+        for (int i = 0; i < 10; i++, k += 700)
+                append(f->s, "ds", k, 700, (unsigned)i % 3, 0);
+        assert_int_equal(store_seal(f->s, "ds", false, NULL), 0);
+        for (int i = 0; i < 4; i++) {
+                a[i] = (struct cache_reader_arg){
+                    .s = f->s, .seed = (uint64_t)i + 1, .iters = 150, .rows = k, .ok = true};
+                assert_int_equal(pthread_create(&th[i], NULL, cache_reader, &a[i]), 0);
+        }
+        for (uint64_t gen = 0; gen < 6; gen++) {
+                if (gen > 0)
+                        assert_int_equal(store_dataset_drop(f->s, "tmp"), 0);
+                create(f->s, "tmp");
+                for (int i = 0; i < 2; i++) {
+                        struct gd_table *t = tu_batch(gen * 100000 + (uint64_t)i * 700, 700, 0);
+                        assert_int_equal(store_append(f->s, "tmp", t, 0, &first, NULL), 0);
+                        gd_table_free(t);
+                }
+                assert_int_equal(store_seal(f->s, "tmp", true, NULL), 0);
+                append(f->s, "ds", k, 700, (unsigned)gen % 3, 0);
+                k += 700;
+                assert_int_equal(store_seal(f->s, "ds", false, NULL), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+                pthread_join(th[i], NULL);
+                assert_true(a[i].ok);
+        }
+        check_all_rows(f->s, "ds", k);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1228,6 +1452,9 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, teardown),
             cmocka_unit_test_setup_teardown(test_hot_backup, setup, teardown),
             cmocka_unit_test_setup_teardown(test_alloc_open_create, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_get_rows, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_segment_cache_drop, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_segment_cache_concurrent, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,809 @@
+/* Training data of a job from the store (see job_data.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "server/job_data.h"
+
+/* Sampling ranges above this share of the dataset read it sequentially
+ * instead of row by row. */
+#define SCAN_SHARE 50u
+#define SCAN_CHUNK 65536u
+/* Test classes absent from the training data that are still scored. */
+#define MAX_UNKNOWN_CLASSES 1024u
+
+static uint64_t splitmix(uint64_t *x)
+{
+        uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1). */
+static double uniform(uint64_t *state)
+{
+        return (double)(splitmix(state) >> 11) * 0x1.0p-53;
+}
+
+/* k of n items, uniformly, in increasing order (selection sampling, Knuth
+ * algorithm S): out[0..k) gets indices into [0, n). */
+static void choose_sorted(uint64_t n, uint64_t k, uint64_t *state, uint64_t *out)
+{
+        uint64_t chosen = 0;
+
+        for (uint64_t i = 0; i < n && chosen < k; i++)
+                if ((double)(n - i) * uniform(state) < (double)(k - chosen))
+                        out[chosen++] = i;
+}
+
+void jd_rows_release(struct jd_rows *r)
+{
+        dm_free(r->x);
+        dm_free(r->y);
+        dm_free(r->w);
+        memset(r, 0, sizeof(*r));
+}
+
+static int rows_alloc(struct jd_rows *r, size_t n, uint32_t d, bool y, bool w)
+{
+        memset(r, 0, sizeof(*r));
+        r->x = dm_mallocarray(n * (size_t)d + 1, sizeof(float));
+        r->y = y ? dm_mallocarray(n + 1, sizeof(float)) : NULL;
+        r->w = w ? dm_mallocarray(n + 1, sizeof(float)) : NULL;
+        if (!r->x || (y && !r->y) || (w && !r->w)) {
+                jd_rows_release(r);
+                return DREAM_E_NOMEM;
+        }
+        r->cap = n;
+        r->d = d;
+        return 0;
+}
+
+void jd_rows_view(const struct jd_rows *r, struct train_view *ret_view)
+{
+        *ret_view = (struct train_view){.x = r->x, .y = r->y, .w = r->w, .n = r->n, .d = r->d};
+}
+
+void jd_view(const struct jd_set *set, struct train_view *ret_view)
+{
+        jd_rows_view(&set->rows, ret_view);
+}
+
+int jd_table_features(const struct gd_table *t, int32_t skip, float **ret_x)
+{
+        uint32_t d = t->n_cols - (skip >= 0 ? 1 : 0);
+        float *x = dm_mallocarray(t->n_rows * (size_t)d + 1, sizeof(float));
+        uint32_t f = 0;
+
+        if (!x)
+                return DREAM_E_NOMEM;
+        for (uint32_t c = 0; c < t->n_cols; c++) {
+                const struct gd_col *col = &t->cols[c];
+                if ((int32_t)c == skip)
+                        continue;
+                for (uint64_t i = 0; i < t->n_rows; i++)
+                        x[i * d + f] = (float)gd_value_f64(col->kind, col->scale, col->v[i]);
+                f++;
+        }
+        *ret_x = x;
+        return 0;
+}
+
+/* ---- classes ---------------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* Index of v in the sorted classes, or -1. */
+static int64_t class_index(const double *classes, uint32_t k, double v)
+{
+        const double *p = bsearch(&v, classes, k, sizeof(double), cmp_double);
+        return p ? p - classes : -1;
+}
+
+/* The sorted distinct values of v[0..n) into set->classes. */
+static int classes_from(struct jd_set *set, const double *v, size_t n, char *errmsg,
+                        size_t errmsg_size)
+{
+        double *sorted = dm_mallocarray(n + 1, sizeof(double));
+        uint32_t k = 0;
+
+        if (!sorted)
+                return DREAM_E_NOMEM;
+        memcpy(sorted, v, n * sizeof(double));
+        qsort(sorted, n, sizeof(double), cmp_double);
+        for (size_t i = 0; i < n; i++) {
+                if (isnan(sorted[i])) {
+                        dm_free(sorted);
+                        snprintf(errmsg, errmsg_size, "dataset '%s': a target value is NaN",
+                                 set->dataset);
+                        return DREAM_E_INVAL;
+                }
+                if (k == 0 || sorted[i] != sorted[k - 1]) {
+                        if (k == DREAM_MAX_CLASSES) {
+                                dm_free(sorted);
+                                snprintf(errmsg, errmsg_size,
+                                         "dataset '%s': more than %u distinct target values",
+                                         set->dataset, DREAM_MAX_CLASSES);
+                                return DREAM_E_LIMIT;
+                        }
+                        sorted[k++] = sorted[i];
+                }
+        }
+        set->classes = sorted;
+        set->n_classes = k;
+        return 0;
+}
+
+/* Targets (doubles) into y: class indices (classification) or values. */
+static void targets_to(const struct jd_set *set, const double *v, size_t n, float *y)
+{
+        bool cls = set->problem.task == TRAIN_TASK_CLASSIFICATION;
+        for (size_t i = 0; i < n; i++)
+                y[i] = cls ? (float)class_index(set->classes, set->n_classes, v[i]) : (float)v[i];
+}
+
+/* ---- modes ------------------------------------------------------------------------ */
+
+static int target_values(const struct gd_table *t, int32_t target, double **ret_v)
+{
+        const struct gd_col *col = &t->cols[target];
+        double *v = dm_mallocarray(t->n_rows + 1, sizeof(double));
+
+        if (!v)
+                return DREAM_E_NOMEM;
+        for (uint64_t i = 0; i < t->n_rows; i++)
+                v[i] = gd_value_f64(col->kind, col->scale, col->v[i]);
+        *ret_v = v;
+        return 0;
+}
+
+/* Rows of a table into set->rows (features, and targets when supervised). */
+static int table_to_rows(struct jd_set *set, const struct gd_table *t, bool want_y,
+                         bool make_classes, char *errmsg, size_t errmsg_size)
+{
+        double *tv = NULL;
+        int r;
+
+        memset(&set->rows, 0, sizeof(set->rows));
+        r = jd_table_features(t, set->target, &set->rows.x);
+        if (r < 0)
+                return r;
+        set->rows.n = set->rows.cap = t->n_rows;
+        set->rows.d = set->d;
+        if (!want_y)
+                return 0;
+        set->rows.y = dm_mallocarray(t->n_rows + 1, sizeof(float));
+        r = set->rows.y ? target_values(t, set->target, &tv) : DREAM_E_NOMEM;
+        if (r == 0 && make_classes)
+                r = classes_from(set, tv, t->n_rows, errmsg, errmsg_size);
+        if (r == 0)
+                targets_to(set, tv, t->n_rows, set->rows.y);
+        dm_free(tv);
+        return r;
+}
+
+static int mode_full(struct jd_set *set, bool want_y, bool cls, char *errmsg, size_t errmsg_size)
+{
+        struct gd_table *t = NULL;
+        int r = store_read_all(set->store, set->dataset, &t);
+
+        if (r < 0) {
+                snprintf(errmsg, errmsg_size, "dataset '%s': cannot read its rows: %s",
+                         set->dataset, dream_strerror(r));
+                return r;
+        }
+        r = table_to_rows(set, t, want_y, cls, errmsg, errmsg_size);
+        gd_table_free(t);
+        return r;
+}
+
+static int mode_condensed(struct jd_set *set, const struct jd_request *rq, bool want_y, bool cls,
+                          char *errmsg, size_t errmsg_size)
+{
+        struct gd_condense_opts o;
+        struct gd_condensed *c = NULL;
+        int r;
+
+        memset(&o, 0, sizeof(o));
+        o.budget = rq->budget;
+        o.order = rq->order;
+        r = store_condensed(set->store, set->dataset, &o, &c, NULL);
+        if (r == DREAM_E_BUDGET) {
+                snprintf(errmsg, errmsg_size,
+                         "dataset '%s': a budget of %llu of its %llu rows cannot hold one "
+                         "condensed sample per class; raise the budget",
+                         set->dataset,
+                         (unsigned long long)gd_budget_rows(&rq->budget, set->dataset_rows),
+                         (unsigned long long)set->dataset_rows);
+                return r;
+        }
+        if (r < 0) {
+                snprintf(errmsg, errmsg_size, "dataset '%s': cannot condense it: %s", set->dataset,
+                         dream_strerror(r));
+                return r;
+        }
+        if (c->d != set->d) {
+                gd_condensed_free(c);
+                snprintf(errmsg, errmsg_size, "dataset '%s': condensed samples have %u features",
+                         set->dataset, c->d);
+                return DREAM_E_CORRUPT;
+        }
+        r = rows_alloc(&set->rows, c->m, set->d, want_y, true);
+        if (r == 0 && cls)
+                r = classes_from(set, c->y, c->m, errmsg, errmsg_size);
+        if (r == 0) {
+                for (size_t i = 0; i < (size_t)c->m * set->d; i++)
+                        set->rows.x[i] = (float)c->x[i];
+                for (uint32_t i = 0; i < c->m; i++)
+                        set->rows.w[i] = (float)c->w[i];
+                if (want_y)
+                        targets_to(set, c->y, c->m, set->rows.y);
+                set->rows.n = c->m;
+        }
+        gd_condensed_free(c);
+        return r;
+}
+
+/* Fill rows[at..] with the given dataset rows (sorted row numbers): one
+ * random read each, or one sequential scan when they are many. */
+struct pick {
+        struct jd_set *set;
+        const uint64_t *want;
+        uint64_t n_want, next;
+        size_t at;
+        double *tv; /* target values, parallel to rows */
+        int err;
+};
+
+/* Cell c of the next picked row. */
+static void pick_cell(struct pick *p, uint32_t c, uint32_t *f, double val)
+{
+        if ((int32_t)c == p->set->target)
+                p->tv[p->at] = val;
+        else
+                p->set->rows.x[p->at * p->set->d + (*f)++] = (float)val;
+}
+
+static void pick_row(struct pick *p, const int64_t *v, const struct store_cellfmt *fmt)
+{
+        uint32_t f = 0;
+
+        for (uint32_t c = 0; c < p->set->n_cols; c++)
+                pick_cell(p, c, &f, gd_value_f64(fmt[c].kind, fmt[c].scale, v[c]));
+        p->at++;
+}
+
+static int pick_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
+{
+        struct pick *p = arg;
+
+        for (; p->next < p->n_want && p->want[p->next] < first_row + chunk->n_rows; p->next++) {
+                uint64_t i = p->want[p->next] - first_row;
+                uint32_t f = 0;
+
+                for (uint32_t c = 0; c < chunk->n_cols; c++) {
+                        const struct gd_col *col = &chunk->cols[c];
+                        pick_cell(p, c, &f, gd_value_f64(col->kind, col->scale, col->v[i]));
+                }
+                p->at++;
+        }
+        return 0;
+}
+
+static int read_rows(struct jd_set *set, const uint64_t *want, uint64_t n_want, size_t at,
+                     double *tv)
+{
+        struct pick p = {.set = set, .want = want, .n_want = n_want, .at = at, .tv = tv};
+        int64_t *v;
+        struct store_cellfmt *fmt;
+        int r = 0;
+
+        if (n_want == 0)
+                return 0;
+        if (n_want * SCAN_SHARE > set->dataset_rows)
+                return store_scan(set->store, set->dataset, 0, want[n_want - 1] + 1, SCAN_CHUNK,
+                                  pick_cb, &p);
+        v = dm_mallocarray(set->n_cols, sizeof(int64_t));
+        fmt = dm_mallocarray(set->n_cols, sizeof(*fmt));
+        if (!v || !fmt)
+                r = DREAM_E_NOMEM;
+        for (uint64_t i = 0; i < n_want && r == 0; i++) {
+                r = store_get_row(set->store, set->dataset, want[i], v, fmt);
+                if (r == 0)
+                        pick_row(&p, v, fmt);
+        }
+        dm_free(v);
+        dm_free(fmt);
+        return r;
+}
+
+static int mode_sample(struct jd_set *set, const struct jd_request *rq, bool want_y, bool cls,
+                       char *errmsg, size_t errmsg_size)
+{
+        uint64_t m = gd_budget_rows(&rq->budget, set->dataset_rows), state = rq->seed;
+        uint64_t *want = dm_mallocarray(m + 1, sizeof(uint64_t));
+        double *tv = dm_mallocarray(m + 1, sizeof(double));
+        int r;
+
+        r = want && tv ? rows_alloc(&set->rows, m, set->d, want_y, false) : DREAM_E_NOMEM;
+        if (r == 0) {
+                choose_sorted(set->dataset_rows, m, &state, want);
+                r = read_rows(set, want, m, 0, tv);
+                if (r < 0)
+                        snprintf(errmsg, errmsg_size, "dataset '%s': cannot read rows: %s",
+                                 set->dataset, dream_strerror(r));
+        }
+        if (r == 0 && cls)
+                r = classes_from(set, tv, m, errmsg, errmsg_size);
+        if (r == 0) {
+                if (want_y)
+                        targets_to(set, tv, m, set->rows.y);
+                set->rows.n = m;
+        }
+        dm_free(want);
+        dm_free(tv);
+        return r;
+}
+
+/* refresh: the row numbers of every class (one group without classes). */
+struct group_scan {
+        struct jd_set *set;
+        double *tv; /* every row's target */
+};
+
+static int target_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
+{
+        struct group_scan *g = arg;
+        const struct gd_col *col = &chunk->cols[g->set->target];
+
+        for (uint64_t i = 0; i < chunk->n_rows; i++)
+                g->tv[first_row + i] = gd_value_f64(col->kind, col->scale, col->v[i]);
+        return 0;
+}
+
+static int mode_refresh(struct jd_set *set, const struct jd_request *rq, bool want_y, bool cls,
+                        char *errmsg, size_t errmsg_size)
+{
+        uint64_t n = set->dataset_rows, total = 0, m = gd_budget_rows(&rq->budget, n);
+        struct group_scan g = {.set = set};
+        int r = 0;
+
+        set->fraction = (double)m / (double)n;
+        set->n_groups = 1;
+        if (cls) {
+                g.tv = dm_mallocarray(n + 1, sizeof(double));
+                if (!g.tv)
+                        return DREAM_E_NOMEM;
+                r = store_scan(set->store, set->dataset, 0, n, SCAN_CHUNK, target_cb, &g);
+                if (r < 0)
+                        snprintf(errmsg, errmsg_size, "dataset '%s': cannot read its targets: %s",
+                                 set->dataset, dream_strerror(r));
+                if (r == 0)
+                        r = classes_from(set, g.tv, n, errmsg, errmsg_size);
+                if (r < 0)
+                        goto free_tv;
+                set->n_groups = set->n_classes;
+        }
+        set->group_rows = dm_calloc(set->n_groups, sizeof(uint64_t *));
+        set->group_n = dm_calloc(set->n_groups, sizeof(uint64_t));
+        if (!set->group_rows || !set->group_n) {
+                r = DREAM_E_NOMEM;
+                goto free_tv;
+        }
+        for (uint64_t i = 0; i < n; i++)
+                set->group_n[cls ? class_index(set->classes, set->n_classes, g.tv[i]) : 0]++;
+        for (uint32_t k = 0; k < set->n_groups; k++) {
+                set->group_rows[k] = dm_mallocarray(set->group_n[k] + 1, sizeof(uint64_t));
+                if (!set->group_rows[k]) {
+                        r = DREAM_E_NOMEM;
+                        goto free_tv;
+                }
+                uint64_t per = (uint64_t)llround(set->fraction * (double)set->group_n[k]);
+                total += per ? per : 1;
+                set->group_n[k] = 0;
+        }
+        for (uint64_t i = 0; i < n; i++) {
+                uint32_t k = cls ? (uint32_t)class_index(set->classes, set->n_classes, g.tv[i]) : 0;
+                set->group_rows[k][set->group_n[k]++] = i;
+        }
+        r = rows_alloc(&set->rows, total, set->d, want_y, false);
+free_tv:
+        dm_free(g.tv);
+        return r;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+static int refresh_epoch(void *ctx, uint32_t epoch, struct train_view *ret_view)
+{
+        struct jd_set *set = ctx;
+        uint64_t state = set->seed ^ (0x5851f42d4c957f2dull * (epoch + 1)), *want;
+        double *tv;
+        size_t at = 0;
+        int r = 0;
+
+        want = dm_mallocarray(set->rows.cap + 1, sizeof(uint64_t));
+        tv = dm_mallocarray(set->rows.cap + 1, sizeof(double));
+        if (!want || !tv)
+                r = DREAM_E_NOMEM;
+        /* Each group's share, drawn within the group, then all read in row
+         * order (one pass over the segments they fall in). */
+        for (uint32_t k = 0; k < set->n_groups && r == 0; k++) {
+                uint64_t per = (uint64_t)llround(set->fraction * (double)set->group_n[k]);
+                if (per == 0)
+                        per = 1;
+                if (per > set->group_n[k])
+                        per = set->group_n[k];
+                if (at + per > set->rows.cap)
+                        per = set->rows.cap - at;
+                choose_sorted(set->group_n[k], per, &state, want + at);
+                for (uint64_t i = 0; i < per; i++)
+                        want[at + i] = set->group_rows[k][want[at + i]];
+                at += per;
+        }
+        if (r == 0) {
+                qsort(want, at, sizeof(uint64_t), cmp_u64);
+                r = read_rows(set, want, at, 0, tv);
+        }
+        if (r == 0) {
+                if (set->rows.y)
+                        targets_to(set, tv, at, set->rows.y);
+                set->rows.n = at;
+                jd_view(set, ret_view);
+        } else {
+                snprintf(set->errmsg, set->errmsg_size,
+                         "dataset '%s': cannot read the rows of epoch %u: %s", set->dataset,
+                         epoch + 1, dream_strerror(r));
+        }
+        dm_free(want);
+        dm_free(tv);
+        return r;
+}
+
+void jd_source(struct jd_set *set, struct train_source *ret_source)
+{
+        ret_source->next_epoch = refresh_epoch;
+        ret_source->ctx = set;
+}
+
+static int mode_exact(struct jd_set *set, const struct store_suffstats *st, char *errmsg,
+                      size_t errmsg_size)
+{
+        int r;
+
+        if (!st->xtx || !st->xty) {
+                snprintf(errmsg, errmsg_size,
+                         "mode exact: dataset '%s' has %u features; the store keeps X'X only up "
+                         "to %u (use mode full or condensed)",
+                         set->dataset, set->d, DREAM_MAX_SUFFSTATS_FEATURES);
+                return DREAM_E_LIMIT;
+        }
+        r = train_suffstats_new(set->d, &set->stats);
+        if (r < 0)
+                return r;
+        set->stats->n = (long double)st->n;
+        set->stats->sum_y = st->sum_y;
+        set->stats->sum_yy = st->sum_y2;
+        for (uint32_t i = 0; i < set->d; i++) {
+                set->stats->sum_x[i] = st->col_sum[st->feature_cols[i]];
+                set->stats->sum_xx[i] = st->col_sum2[st->feature_cols[i]];
+                set->stats->xy[i] = st->xty[i];
+        }
+        memcpy(set->stats->xx, st->xtx, (size_t)set->d * set->d * sizeof(long double));
+        return 0;
+}
+
+/* ---- prepare ---------------------------------------------------------------------- */
+
+static int exact_stats(struct jd_set *set, const struct store_suffstats *st)
+{
+        long double *sum = dm_mallocarray(set->d + 1, sizeof(long double));
+        long double *sum2 = dm_mallocarray(set->d + 1, sizeof(long double));
+        int r = DREAM_E_NOMEM;
+
+        set->mean = dm_mallocarray(set->d + 1, sizeof(double));
+        set->sd = dm_mallocarray(set->d + 1, sizeof(double));
+        if (sum && sum2 && set->mean && set->sd) {
+                for (uint32_t i = 0; i < set->d; i++) {
+                        sum[i] = st->col_sum[st->feature_cols[i]];
+                        sum2[i] = st->col_sum2[st->feature_cols[i]];
+                }
+                r = train_stats_from_sums(set->d, (long double)st->n, sum, sum2, set->mean,
+                                          set->sd);
+        }
+        dm_free(sum);
+        dm_free(sum2);
+        return r;
+}
+
+/* The task the model learns on this dataset, or an error naming why the
+ * model does not fit the data. */
+static int task_for(const struct jd_set *set, const struct store_info *info, enum train_kind kind,
+                    enum train_task *ret_task, char *errmsg, size_t errmsg_size)
+{
+        enum train_task need = train_kind_task(kind);
+        enum train_task have = info->schema.target < 0 ? 0
+                               : info->schema.task == GD_TASK_CLASSIFICATION
+                                   ? TRAIN_TASK_CLASSIFICATION
+                                   : TRAIN_TASK_REGRESSION;
+        const char *kname = train_kind_name(kind);
+
+        if (need == TRAIN_TASK_CLUSTERING) {
+                *ret_task = need;
+                return 0;
+        }
+        if (!have) {
+                snprintf(errmsg, errmsg_size,
+                         "model %s needs a target column; dataset '%s' has none (use kmeans)",
+                         kname, set->dataset);
+                return DREAM_E_SCHEMA;
+        }
+        if (need && need != have) {
+                snprintf(errmsg, errmsg_size,
+                         "model %s is for %s; dataset '%s' has a %s target (column '%s')", kname,
+                         need == TRAIN_TASK_REGRESSION ? "regression" : "classification",
+                         set->dataset,
+                         have == TRAIN_TASK_REGRESSION ? "regression" : "classification",
+                         info->schema.cols[info->schema.target].name);
+                return DREAM_E_SCHEMA;
+        }
+        *ret_task = have;
+        return 0;
+}
+
+int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *ret_set,
+               char *errmsg, size_t errmsg_size)
+{
+        struct jd_set *set = ret_set;
+        struct store_info *info = NULL;
+        struct store_suffstats *st = NULL;
+        enum train_task task;
+        bool want_y, cls;
+        int r;
+
+        memset(set, 0, sizeof(*set));
+        set->store = store;
+        set->dataset = rq->dataset;
+        set->seed = rq->seed;
+        set->errmsg = errmsg;
+        set->errmsg_size = errmsg_size;
+        r = store_dataset_describe(store, rq->dataset, &info);
+        if (r < 0) {
+                snprintf(errmsg, errmsg_size, "dataset '%s': %s", rq->dataset,
+                         r == DREAM_E_NOTFOUND ? "no such dataset" : dream_strerror(r));
+                return r;
+        }
+        set->n_cols = info->schema.n_cols;
+        set->target = info->schema.target;
+        set->d = set->n_cols - (set->target >= 0 ? 1 : 0);
+        set->dataset_rows = info->rows;
+        r = task_for(set, info, rq->kind, &task, errmsg, errmsg_size);
+        if (r == 0 && (info->rows == 0 || set->d == 0)) {
+                snprintf(errmsg, errmsg_size, "dataset '%s' has %s", rq->dataset,
+                         info->rows == 0 ? "no rows" : "no feature column");
+                r = DREAM_E_EMPTY;
+        }
+        store_info_free(info);
+        if (r < 0)
+                return r;
+        r = store_suffstats(store, rq->dataset, &st);
+        if (r == 0 && st->d != set->d)
+                r = DREAM_E_CORRUPT;
+        if (r == 0)
+                r = exact_stats(set, st);
+        if (r < 0) {
+                snprintf(errmsg, errmsg_size, "dataset '%s': cannot read its statistics: %s",
+                         rq->dataset, dream_strerror(r));
+                goto fail;
+        }
+        /* The target is read whenever the dataset has one: k-means ignores it
+         * but reports on it nowhere, so it is skipped there. */
+        want_y = task != TRAIN_TASK_CLUSTERING;
+        cls = task == TRAIN_TASK_CLASSIFICATION;
+        set->problem.task = task;
+        switch (rq->mode) {
+        case JD_FULL:
+                r = mode_full(set, want_y, cls, errmsg, errmsg_size);
+                break;
+        case JD_CONDENSED:
+                r = mode_condensed(set, rq, want_y, cls, errmsg, errmsg_size);
+                break;
+        case JD_SAMPLE:
+                r = mode_sample(set, rq, want_y, cls, errmsg, errmsg_size);
+                break;
+        case JD_REFRESH:
+                r = mode_refresh(set, rq, want_y, cls, errmsg, errmsg_size);
+                break;
+        case JD_EXACT:
+                r = mode_exact(set, st, errmsg, errmsg_size);
+                break;
+        default:
+                snprintf(errmsg, errmsg_size, "mode: unknown (%d)", (int)rq->mode);
+                r = DREAM_E_INVAL;
+        }
+        if (r < 0) {
+                if (r == DREAM_E_NOMEM)
+                        snprintf(errmsg, errmsg_size, "dataset '%s': out of memory reading it",
+                                 rq->dataset);
+                goto fail;
+        }
+        if (cls && set->n_classes < 2) {
+                snprintf(errmsg, errmsg_size,
+                         "dataset '%s': the training rows hold %u class; at least 2 are needed",
+                         rq->dataset, set->n_classes);
+                r = DREAM_E_EMPTY;
+                goto fail;
+        }
+        if (cls && rq->kind == TRAIN_LOGISTIC && set->n_classes != 2) {
+                snprintf(errmsg, errmsg_size,
+                         "model logistic is binary; dataset '%s' has %u classes (use softmax)",
+                         rq->dataset, set->n_classes);
+                r = DREAM_E_SCHEMA;
+                goto fail;
+        }
+        store_suffstats_free(st);
+        set->problem.d = set->d;
+        set->problem.n_classes = cls ? set->n_classes : 0;
+        set->problem.classes = cls ? set->classes : NULL;
+        set->problem.mean = set->mean;
+        set->problem.sd = set->sd;
+        {
+                struct train_view v;
+                jd_view(set, &v);
+                set->peak_view_bytes = train_view_bytes(&v);
+        }
+        return 0;
+fail:
+        store_suffstats_free(st);
+        jd_release(set);
+        return r;
+}
+
+void jd_release(struct jd_set *set)
+{
+        if (!set)
+                return;
+        jd_rows_release(&set->rows);
+        train_suffstats_free(set->stats);
+        for (uint32_t k = 0; set->group_rows && k < set->n_groups; k++)
+                dm_free(set->group_rows[k]);
+        dm_free(set->group_rows);
+        dm_free(set->group_n);
+        dm_free(set->mean);
+        dm_free(set->sd);
+        dm_free(set->classes);
+        memset(set, 0, sizeof(*set));
+}
+
+/* ---- test data -------------------------------------------------------------------- */
+
+static int same_columns(const struct store_schema *a, const struct store_schema *b)
+{
+        if (a->n_cols != b->n_cols || a->target != b->target)
+                return 0;
+        for (uint32_t c = 0; c < a->n_cols; c++)
+                if (strcmp(a->cols[c].name, b->cols[c].name) != 0)
+                        return 0;
+        return 1;
+}
+
+static void columns_text(const struct store_schema *sc, char *out, size_t size)
+{
+        size_t at = 0;
+
+        out[0] = 0;
+        for (uint32_t c = 0; c < sc->n_cols && at + 8 < size; c++) {
+                int n = snprintf(out + at, size - at, "%s%s%s", c ? "," : "", sc->cols[c].name,
+                                 (int32_t)c == sc->target ? "*" : "");
+                if (n < 0 || (size_t)n >= size - at) {
+                        snprintf(out + (size > 4 ? size - 4 : 0), 4, "...");
+                        return;
+                }
+                at += (size_t)n;
+        }
+}
+
+int jd_test(struct store *store, const struct jd_set *set, const char *train_name,
+            const char *test_name, struct jd_rows *ret_rows, uint64_t *ret_unknown, char *errmsg,
+            size_t errmsg_size)
+{
+        struct store_info *tr = NULL, *te = NULL;
+        struct gd_table *t = NULL;
+        struct jd_rows rows = {0};
+        double *tv = NULL, *extra = NULL;
+        uint64_t n_extra = 0;
+        int r;
+
+        r = store_dataset_describe(store, test_name, &te);
+        if (r < 0) {
+                snprintf(errmsg, errmsg_size, "test dataset '%s': %s", test_name,
+                         r == DREAM_E_NOTFOUND ? "no such dataset" : dream_strerror(r));
+                return r;
+        }
+        r = store_dataset_describe(store, train_name, &tr);
+        if (r == 0 && !same_columns(&tr->schema, &te->schema)) {
+                char a[256], b[256];
+                columns_text(&te->schema, a, sizeof(a));
+                columns_text(&tr->schema, b, sizeof(b));
+                snprintf(errmsg, errmsg_size,
+                         "test dataset '%s' has columns (%s) but training dataset '%s' has (%s) "
+                         "(* = target)",
+                         test_name, a, train_name, b);
+                r = DREAM_E_SCHEMA;
+        } else if (r < 0) {
+                snprintf(errmsg, errmsg_size, "dataset '%s': %s", train_name, dream_strerror(r));
+        }
+        if (r == 0) {
+                r = store_read_all(store, test_name, &t);
+                if (r < 0)
+                        snprintf(errmsg, errmsg_size, "test dataset '%s': cannot read it: %s",
+                                 test_name, dream_strerror(r));
+        }
+        if (r < 0)
+                goto end;
+        r = jd_table_features(t, set->target, &rows.x);
+        rows.n = rows.cap = t->n_rows;
+        rows.d = set->d;
+        if (r == 0 && set->problem.task != TRAIN_TASK_CLUSTERING) {
+                rows.y = dm_mallocarray(t->n_rows + 1, sizeof(float));
+                r = rows.y ? target_values(t, set->target, &tv) : DREAM_E_NOMEM;
+        }
+        if (r == 0 && tv && set->problem.task == TRAIN_TASK_CLASSIFICATION) {
+                /* Classes the training data lacks get indices K, K+1, ...: the
+                 * model never predicts them, so they count as errors. */
+                extra = dm_mallocarray(t->n_rows + 1, sizeof(double));
+                if (!extra)
+                        r = DREAM_E_NOMEM;
+                for (uint64_t i = 0; r == 0 && i < t->n_rows; i++) {
+                        int64_t k = class_index(set->classes, set->n_classes, tv[i]);
+                        if (k < 0) {
+                                uint64_t e = 0;
+                                while (e < n_extra && extra[e] != tv[i])
+                                        e++;
+                                if (e == n_extra && n_extra == MAX_UNKNOWN_CLASSES) {
+                                        snprintf(errmsg, errmsg_size,
+                                                 "test dataset '%s': more than %u target values "
+                                                 "the training data does not have",
+                                                 test_name, MAX_UNKNOWN_CLASSES);
+                                        r = DREAM_E_LIMIT;
+                                        break;
+                                }
+                                if (e == n_extra)
+                                        extra[n_extra++] = tv[i];
+                                k = (int64_t)(set->n_classes + e);
+                        }
+                        rows.y[i] = (float)k;
+                }
+        } else if (r == 0 && tv) {
+                for (uint64_t i = 0; i < t->n_rows; i++)
+                        rows.y[i] = (float)tv[i];
+        }
+        if (r < 0) {
+                if (r == DREAM_E_NOMEM)
+                        snprintf(errmsg, errmsg_size, "test dataset '%s': out of memory",
+                                 test_name);
+                jd_rows_release(&rows);
+                goto end;
+        }
+        *ret_rows = rows;
+        *ret_unknown = n_extra;
+end:
+        dm_free(tv);
+        dm_free(extra);
+        gd_table_free(t);
+        store_info_free(tr);
+        store_info_free(te);
+        return r;
+}

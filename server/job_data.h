@@ -1,0 +1,96 @@
+/* Training data of a job, read from the store in one of the data modes
+ * (condensed, full, sample, refresh, exact), and the test data it is
+ * evaluated on. Runs on a job's thread; touches only the store (read
+ * transactions and the condensed-sample cache).
+ *
+ * Every mode standardises with the dataset's exact column statistics (the
+ * store's sufficient statistics), so that modes differ only in the rows.
+ * Classification targets become class indices 0..K-1 into the sorted list
+ * of the training dataset's distinct target values.
+ */
+#ifndef DREAM_SERVER_JOB_DATA_H
+#define DREAM_SERVER_JOB_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/gd/gd.h"
+#include "storage/store.h"
+#include "train/train.h"
+
+enum jd_mode {
+        JD_CONDENSED = 1,
+        JD_FULL = 2,
+        JD_SAMPLE = 3,
+        JD_REFRESH = 4,
+        JD_EXACT = 5,
+};
+
+struct jd_request {
+        const char *dataset;
+        enum train_kind kind;
+        enum jd_mode mode;
+        struct gd_budget budget;
+        enum gd_order order;
+        uint64_t seed;
+};
+
+/* Owned float arrays behind a train_view. */
+struct jd_rows {
+        float *x, *y, *w; /* y, w may be NULL */
+        size_t n, cap;
+        uint32_t d;
+};
+
+struct jd_set {
+        struct train_problem problem; /* points into this struct's arrays */
+        uint32_t n_cols;
+        int32_t target;        /* column of the target in the dataset, or -1 */
+        uint32_t d;            /* features: every column but the target */
+        uint64_t dataset_rows; /* rows of the dataset when it was read */
+        double *mean, *sd;     /* d: exact dataset statistics */
+        double *classes;       /* n_classes sorted target values (classification) */
+        uint32_t n_classes;
+        struct jd_rows rows;           /* the view (refresh: refilled each epoch) */
+        struct train_suffstats *stats; /* exact mode */
+        size_t peak_view_bytes;        /* largest view held */
+        /* refresh: row numbers of each class (or of everything, one group) */
+        uint64_t **group_rows;
+        uint64_t *group_n;
+        uint32_t n_groups;
+        double fraction; /* share of every group drawn per epoch */
+        struct store *store;
+        const char *dataset;
+        uint64_t seed;
+        char *errmsg; /* where next_epoch writes its failures */
+        size_t errmsg_size;
+};
+
+/* Read the training data. On failure errmsg names the cause (dataset,
+ * column, mode) and the set is released. */
+int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *ret_set,
+               char *errmsg, size_t errmsg_size);
+void jd_release(struct jd_set *set);
+
+/* The view of a prepared set (not refresh). */
+void jd_view(const struct jd_set *set, struct train_view *ret_view);
+/* The refresh source: each epoch a fresh random share of every class. */
+void jd_source(struct jd_set *set, struct train_source *ret_source);
+
+/* Read a test dataset with the training set's columns, target and classes.
+ * Rows whose class the training data does not have are left out and
+ * counted in *ret_unknown. */
+int jd_test(struct store *store, const struct jd_set *set, const char *train_name,
+            const char *test_name, struct jd_rows *ret_rows, uint64_t *ret_unknown, char *errmsg,
+            size_t errmsg_size);
+void jd_rows_release(struct jd_rows *r);
+
+/* A view of owned rows. */
+void jd_rows_view(const struct jd_rows *r, struct train_view *ret_view);
+
+/* Features of a table's rows in a model's input order: every column but
+ * `skip` (-1 = none), as float, row-major, into a dm_malloc'd array. */
+int jd_table_features(const struct gd_table *t, int32_t skip, float **ret_x);
+
+#endif

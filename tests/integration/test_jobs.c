@@ -1,0 +1,933 @@
+/* Integration tests of training jobs: a real dreamd on 127.0.0.1, port 0,
+ * temp data dir, driven over the protocol.
+ * Usage: test_jobs GROUP (models, lifecycle, restart, errors, drain).
+ * DREAMD in the environment is the daemon's path. */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/bytes.h"
+#include "tclient.h"
+
+#define OK    DREAM__V1__STATUS__STATUS_OK
+#define N_REG 3000u
+#define N_CLS 1500u
+
+static uint64_t next_id = 1000;
+
+/* ---- data ----------------------------------------------------------------- */
+
+/* Regression: a, b in [-5, 5) and c in [-10, 10) in steps of 0.125, y = 2a - 3b + 0.5c + 1
+ * plus noise in {-0.25, ..., 0.25}: every value is exact in float32, so
+ * that full mode (float features) and exact mode (the store's sums of the
+ * decimals) solve the same system. Stored as decimals with 3 digits. */
+static int64_t reg_cell(uint64_t i, uint32_t col)
+{
+        uint64_t h = (i + 1) * 0x9e3779b97f4a7c15ull;
+        int64_t a = ((int64_t)(i * 7919 % 80) - 40) * 125;
+        int64_t b = ((int64_t)((h >> 20) % 80) - 40) * 125;
+        int64_t c = ((int64_t)((h >> 40) % 80) - 40) * 500;
+        int64_t noise = ((int64_t)((h >> 8) % 5) - 2) * 125;
+
+        switch (col) {
+        case 0:
+                return a;
+        case 1:
+                return b;
+        case 2:
+                return c / 2;
+        default:
+                return 2 * a - 3 * b + c / 4 + 1000 + noise;
+        }
+}
+
+/* Classification: two features around one of three centres, label 0..2
+ * (or 0..1 with two classes). */
+static int64_t cls_cell(uint64_t i, uint32_t col, uint32_t classes)
+{
+        uint64_t h = (i + 1) * 0xbf58476d1ce4e5b9ull;
+        int64_t label = (int64_t)(i % classes);
+        int64_t jitter = (int64_t)((h >> (col ? 32 : 12)) % 2001) - 1000; /* +-1.000 */
+
+        if (col == 2)
+                return label;
+        return (col == 0 ? label * 6000 : (label % 2) * 6000 - label * 2000) + jitter;
+}
+
+static void create(struct tc *c, const char *name, uint32_t ncols, const char *const *names,
+                   bool classification)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__CreateDataset cd = DREAM__V1__CREATE_DATASET__INIT;
+        Dream__V1__ColumnSpec specs[8], *sp[8];
+        proto_response *r;
+
+        for (uint32_t i = 0; i < ncols; i++) {
+                dream__v1__column_spec__init(&specs[i]);
+                specs[i].name = (char *)names[i];
+                specs[i].kind = classification && i == ncols - 1
+                                    ? DREAM__V1__COLUMN_KIND__COLUMN_KIND_INT
+                                    : DREAM__V1__COLUMN_KIND__COLUMN_KIND_DECIMAL;
+                specs[i].scale = classification && i == ncols - 1 ? 0 : 3;
+                sp[i] = &specs[i];
+        }
+        cd.name = (char *)name;
+        cd.n_columns = ncols;
+        cd.columns = sp;
+        cd.target = (char *)names[ncols - 1];
+        cd.task = classification ? DREAM__V1__TASK__TASK_CLASSIFICATION
+                                 : DREAM__V1__TASK__TASK_REGRESSION;
+        req.request_id = next_id++;
+        req.body_case = DREAM__V1__REQUEST__BODY_CREATE_DATASET;
+        req.create_dataset = &cd;
+        r = tc_call(c, &req);
+        CHECK(r->code == OK);
+        proto_response_free(r);
+}
+
+/* Columns of rows [0, n) from cell(). */
+struct cols {
+        Dream__V1__Columns msg;
+        Dream__V1__ColumnValues cv[8], *cvp[8];
+};
+
+static void cols_build(struct cols *k, uint32_t n, uint32_t ncols, bool int_last,
+                       int64_t (*cell)(uint64_t, uint32_t, void *), void *arg)
+{
+        int64_t *v = malloc((size_t)n * 8);
+
+        CHECK(v);
+        dream__v1__columns__init(&k->msg);
+        for (uint32_t j = 0; j < ncols; j++) {
+                dream__v1__column_values__init(&k->cv[j]);
+                k->cv[j].kind = int_last && j == ncols - 1
+                                    ? DREAM__V1__COLUMN_KIND__COLUMN_KIND_INT
+                                    : DREAM__V1__COLUMN_KIND__COLUMN_KIND_DECIMAL;
+                k->cv[j].scale = int_last && j == ncols - 1 ? 0 : 3;
+                for (uint32_t i = 0; i < n; i++)
+                        v[i] = cell(i, j, arg);
+                CHECK(proto_values_new(v, n, &k->cv[j].values) == 0);
+                k->cvp[j] = &k->cv[j];
+        }
+        k->msg.n_rows = n;
+        k->msg.n_columns = ncols;
+        k->msg.columns = k->cvp;
+        free(v);
+}
+
+static void cols_release(struct cols *k)
+{
+        for (uint32_t j = 0; j < k->msg.n_columns; j++)
+                dm_free(k->cv[j].values.data);
+}
+
+static int64_t reg_cb(uint64_t i, uint32_t col, void *arg)
+{
+        (void)arg;
+        return reg_cell(i, col);
+}
+
+static int64_t cls_cb(uint64_t i, uint32_t col, void *arg)
+{
+        return cls_cell(i, col, *(uint32_t *)arg);
+}
+
+static void ingest(struct tc *c, const char *name, struct cols *k)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__Ingest in = DREAM__V1__INGEST__INIT;
+        proto_response *r;
+
+        in.dataset = (char *)name;
+        in.rows = &k->msg;
+        req.request_id = next_id++;
+        req.body_case = DREAM__V1__REQUEST__BODY_INGEST;
+        req.ingest = &in;
+        r = tc_call(c, &req);
+        CHECK(r->code == OK);
+        proto_response_free(r);
+}
+
+static void make_reg(struct tc *c, const char *name)
+{
+        static const char *const names[] = {"a", "b", "c", "y"};
+        struct cols k;
+
+        create(c, name, 4, names, false);
+        cols_build(&k, N_REG, 4, false, reg_cb, NULL);
+        ingest(c, name, &k);
+        cols_release(&k);
+}
+
+static void make_cls(struct tc *c, const char *name, uint32_t classes)
+{
+        static const char *const names[] = {"u", "v", "label"};
+        struct cols k;
+
+        create(c, name, 3, names, true);
+        cols_build(&k, N_CLS, 3, true, cls_cb, &classes);
+        ingest(c, name, &k);
+        cols_release(&k);
+}
+
+/* ---- jobs ----------------------------------------------------------------- */
+
+struct spec {
+        const char *dataset;
+        Dream__V1__ModelKind model;
+        Dream__V1__TrainMode mode;
+        uint64_t budget_rows;
+        double budget_fraction;
+        uint32_t epochs;
+        double lr;
+        uint32_t batch;
+        const char *test;
+        uint32_t hidden;
+};
+
+/* Submit; the response (caller frees). */
+static proto_response *submit(struct tc *c, const struct spec *s)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__Train tr = DREAM__V1__TRAIN__INIT;
+        Dream__V1__Budget b = DREAM__V1__BUDGET__INIT;
+        uint32_t hidden[1] = {s->hidden};
+
+        tr.dataset = (char *)s->dataset;
+        tr.model = s->model;
+        tr.mode = s->mode;
+        if (s->budget_rows) {
+                b.kind_case = DREAM__V1__BUDGET__KIND_ROWS;
+                b.rows = s->budget_rows;
+                tr.budget = &b;
+        } else if (s->budget_fraction > 0) {
+                b.kind_case = DREAM__V1__BUDGET__KIND_FRACTION;
+                b.fraction = s->budget_fraction;
+                tr.budget = &b;
+        }
+        tr.epochs = s->epochs;
+        tr.lr = s->lr;
+        tr.batch_size = s->batch;
+        tr.seed = 7;
+        if (s->hidden) {
+                tr.n_hidden = 1;
+                tr.hidden = hidden;
+        }
+        tr.test_dataset = (char *)(s->test ? s->test : "");
+        req.request_id = next_id++;
+        req.body_case = DREAM__V1__REQUEST__BODY_TRAIN;
+        req.train = &tr;
+        return tc_call(c, &req);
+}
+
+static uint64_t submit_ok(struct tc *c, const struct spec *s)
+{
+        proto_response *r = submit(c, s);
+        uint64_t id;
+
+        if (r->code != OK)
+                fprintf(stderr, "train: %s\n", r->message);
+        CHECK(r->code == OK && r->body_case == DREAM__V1__RESPONSE__BODY_TRAIN);
+        id = r->train->job_id;
+        CHECK(id > 0);
+        proto_response_free(r);
+        return id;
+}
+
+/* JobStatus (the response; caller frees). */
+static proto_response *status(struct tc *c, uint64_t job, bool cancel)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__JobStatus st = DREAM__V1__JOB_STATUS__INIT;
+        Dream__V1__JobCancel jc = DREAM__V1__JOB_CANCEL__INIT;
+
+        req.request_id = next_id++;
+        if (cancel) {
+                jc.job_id = job;
+                req.body_case = DREAM__V1__REQUEST__BODY_JOB_CANCEL;
+                req.job_cancel = &jc;
+        } else {
+                st.job_id = job;
+                req.body_case = DREAM__V1__REQUEST__BODY_JOB_STATUS;
+                req.job_status = &st;
+        }
+        return tc_call(c, &req);
+}
+
+/* Watch a job to its end: the final JobInfo (caller frees the response).
+ * Checks epochs never go back and that more = false comes last. */
+static proto_response *watch(struct tc *c, uint64_t job, int *ret_updates)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__JobWatch jw = DREAM__V1__JOB_WATCH__INIT;
+        uint64_t id = next_id++;
+        uint32_t last_epoch = 0;
+        int updates = 0;
+
+        jw.job_id = job;
+        req.request_id = id;
+        req.body_case = DREAM__V1__REQUEST__BODY_JOB_WATCH;
+        req.job_watch = &jw;
+        CHECK(tc_send(c, &req) == 0);
+        for (;;) {
+                proto_response *r = NULL;
+                CHECK(tc_recv(c, &r, 60000) == 1);
+                if (r->request_id != id) {
+                        proto_response_free(r);
+                        continue;
+                }
+                if (r->code != OK || !r->more) {
+                        if (ret_updates)
+                                *ret_updates = updates;
+                        return r;
+                }
+                CHECK(r->body_case == DREAM__V1__RESPONSE__BODY_JOB_WATCH);
+                CHECK(r->job_watch->job_id == job);
+                CHECK(r->job_watch->epoch >= last_epoch);
+                last_epoch = r->job_watch->epoch;
+                updates++;
+                proto_response_free(r);
+        }
+}
+
+static const Dream__V1__JobInfo *done_info(proto_response *r)
+{
+        CHECK(r->code == OK);
+        CHECK(r->body_case == DREAM__V1__RESPONSE__BODY_JOB_WATCH ||
+              r->body_case == DREAM__V1__RESPONSE__BODY_JOB_STATUS);
+        {
+                const Dream__V1__JobInfo *i = r->body_case == DREAM__V1__RESPONSE__BODY_JOB_WATCH
+                                                  ? r->job_watch
+                                                  : r->job_status;
+                if (i->state != DREAM__V1__JOB_STATE__JOB_STATE_DONE)
+                        fprintf(stderr, "job %llu: state %d: %s\n", (unsigned long long)i->job_id,
+                                i->state, i->error);
+                CHECK(i->state == DREAM__V1__JOB_STATE__JOB_STATE_DONE);
+                CHECK(i->result);
+                return i;
+        }
+}
+
+/* Predict with features (n x d floats); values into out (n doubles). */
+static void predict_features(struct tc *c, uint64_t job, const float *x, uint32_t n, uint32_t d,
+                             double *out, uint32_t *ret_classes)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__Predict p = DREAM__V1__PREDICT__INIT;
+        Dream__V1__FloatMatrix fm = DREAM__V1__FLOAT_MATRIX__INIT;
+        proto_response *r;
+
+        fm.n = n;
+        fm.d = d;
+        CHECK(proto_f32_new(x, (size_t)n * d, &fm.values) == 0);
+        p.job_id = job;
+        p.input_case = DREAM__V1__PREDICT__INPUT_FEATURES;
+        p.features = &fm;
+        req.request_id = next_id++;
+        req.body_case = DREAM__V1__REQUEST__BODY_PREDICT;
+        req.predict = &p;
+        r = tc_call(c, &req);
+        dm_free(fm.values.data);
+        if (r->code != OK)
+                fprintf(stderr, "predict: %s\n", r->message);
+        CHECK(r->code == OK && r->predict->n == n && r->predict->values.len == (size_t)n * 8);
+        for (uint32_t i = 0; i < n; i++) {
+                uint64_t bits = dm_get_le64(r->predict->values.data + (size_t)i * 8);
+                memcpy(&out[i], &bits, 8);
+        }
+        if (ret_classes)
+                *ret_classes = r->predict->classes;
+        proto_response_free(r);
+}
+
+/* Predict with raw rows (the dataset's columns, target included). */
+static proto_response *predict_rows(struct tc *c, uint64_t job, struct cols *k)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__Predict p = DREAM__V1__PREDICT__INIT;
+
+        p.job_id = job;
+        p.input_case = DREAM__V1__PREDICT__INPUT_ROWS;
+        p.rows = &k->msg;
+        req.request_id = next_id++;
+        req.body_case = DREAM__V1__REQUEST__BODY_PREDICT;
+        req.predict = &p;
+        return tc_call(c, &req);
+}
+
+static float reg_feature(uint64_t i, uint32_t f)
+{
+        return (float)((double)reg_cell(i, f) / 1000.0);
+}
+
+static void reg_features(float *x, uint32_t n)
+{
+        for (uint32_t i = 0; i < n; i++)
+                for (uint32_t f = 0; f < 3; f++)
+                        x[i * 3 + f] = reg_feature(i, f);
+}
+
+static double max_rel_diff(const double *a, const double *b, uint32_t n)
+{
+        double m = 0;
+        for (uint32_t i = 0; i < n; i++) {
+                double d = fabs(a[i] - b[i]) / fmax(1.0, fabs(b[i]));
+                if (d > m)
+                        m = d;
+        }
+        return m;
+}
+
+static void start(struct tdaemon *d, const char *dir, struct tc *c)
+{
+        static const char *const extra[] = {"--jobs", "1", NULL};
+        td_start(d, dir, extra);
+        tc_connect(c, d->port);
+}
+
+/* ---- groups --------------------------------------------------------------- */
+
+/* Known answers: linear fits the generating plane; exact = full to 1e-9;
+ * condensed at a budget >= distinct rows = full; logistic separates two
+ * blobs; softmax three; k-means finds the blobs; mlp learns. */
+static void g_models(void)
+{
+        struct tdaemon d;
+        struct tc c;
+        float *x = malloc(N_REG * 3 * sizeof(float));
+        double *p_full = malloc(N_REG * 8), *p_exact = malloc(N_REG * 8);
+        double *p_cond = malloc(N_REG * 8);
+        proto_response *r;
+        const Dream__V1__JobInfo *i;
+        uint64_t full, exact, cond, rfull, rexact;
+
+        CHECK(x && p_full && p_exact && p_cond);
+        start(&d, NULL, &c);
+        make_reg(&c, "reg");
+        make_cls(&c, "two", 2);
+        make_cls(&c, "three", 3);
+        reg_features(x, N_REG);
+
+        full = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                            .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                            .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL});
+        exact = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                             .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                             .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT});
+        cond = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                            .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                            .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED,
+                                            .budget_rows = N_REG});
+        rfull = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                             .model = DREAM__V1__MODEL_KIND__MODEL_KIND_RIDGE,
+                                             .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL});
+        rexact = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                              .model = DREAM__V1__MODEL_KIND__MODEL_KIND_RIDGE,
+                                              .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT});
+        r = watch(&c, full, NULL);
+        i = done_info(r);
+        CHECK(i->result->metrics_case == DREAM__V1__JOB_RESULT__METRICS_REGRESSION);
+        CHECK(i->result->regression->r2 > 0.999);
+        CHECK(i->result->regression->rmse < 0.2); /* noise: rms 0.177 */
+        CHECK(i->result->rows_used == N_REG);
+        CHECK(i->result->peak_train_bytes >= N_REG * 4 * sizeof(float));
+        proto_response_free(r);
+        {
+                const uint64_t rest[] = {exact, cond, rfull, rexact};
+                for (size_t j = 0; j < sizeof(rest) / sizeof(rest[0]); j++) {
+                        r = watch(&c, rest[j], NULL);
+                        (void)done_info(r);
+                        proto_response_free(r);
+                }
+        }
+        predict_features(&c, full, x, N_REG, 3, p_full, NULL);
+        predict_features(&c, exact, x, N_REG, 3, p_exact, NULL);
+        predict_features(&c, cond, x, N_REG, 3, p_cond, NULL);
+        fprintf(stderr, "linear: exact vs full %.3g, condensed (budget = rows) vs full %.3g\n",
+                max_rel_diff(p_exact, p_full, N_REG), max_rel_diff(p_cond, p_full, N_REG));
+        CHECK(max_rel_diff(p_exact, p_full, N_REG) < 1e-9);
+        CHECK(max_rel_diff(p_cond, p_full, N_REG) < 1e-6);
+        /* The plane itself: y ~ 2a - 3b + 0.5c + 1. */
+        for (uint32_t k = 0; k < 50; k++)
+                CHECK(fabs(p_full[k] - (2.0 * x[k * 3] - 3.0 * x[k * 3 + 1] + 0.5 * x[k * 3 + 2] +
+                                        1.0)) < 0.05);
+        predict_features(&c, rfull, x, N_REG, 3, p_full, NULL);
+        predict_features(&c, rexact, x, N_REG, 3, p_exact, NULL);
+        CHECK(max_rel_diff(p_exact, p_full, N_REG) < 1e-9);
+
+        /* Classifiers and k-means on blobs, evaluated on their own rows. */
+        struct {
+                const char *ds;
+                Dream__V1__ModelKind m;
+                Dream__V1__TrainMode mode;
+                double min_acc;
+        } cl[] = {
+            {"two", DREAM__V1__MODEL_KIND__MODEL_KIND_LOGISTIC,
+             DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL, 0.99},
+            {"three", DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
+             DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED, 0.97},
+            {"three", DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
+             DREAM__V1__TRAIN_MODE__TRAIN_MODE_SAMPLE, 0.97},
+            {"three", DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
+             DREAM__V1__TRAIN_MODE__TRAIN_MODE_REFRESH, 0.97},
+            {"three", DREAM__V1__MODEL_KIND__MODEL_KIND_MLP, DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+             0.97},
+        };
+        for (size_t k = 0; k < sizeof(cl) / sizeof(cl[0]); k++) {
+                uint64_t job = submit_ok(
+                    &c, &(struct spec){
+                            .dataset = cl[k].ds,
+                            .model = cl[k].m,
+                            .mode = cl[k].mode,
+                            .budget_fraction = 0.2,
+                            .epochs = 60,
+                            .lr = 0.05,
+                            .batch = 32,
+                            .hidden = cl[k].m == DREAM__V1__MODEL_KIND__MODEL_KIND_MLP ? 16 : 0});
+                r = watch(&c, job, NULL);
+                i = done_info(r);
+                CHECK(i->result->metrics_case == DREAM__V1__JOB_RESULT__METRICS_CLASSIFICATION);
+                fprintf(stderr, "%s %d mode %d: accuracy %.4f rows_used %llu\n", cl[k].ds, cl[k].m,
+                        cl[k].mode, i->result->classification->accuracy,
+                        (unsigned long long)i->result->rows_used);
+                CHECK(i->result->classification->accuracy >= cl[k].min_acc);
+                if (cl[k].mode != DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL)
+                        CHECK(i->result->rows_used <= N_CLS / 5 + 3);
+                proto_response_free(r);
+        }
+        {
+                Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+                Dream__V1__Train tr = DREAM__V1__TRAIN__INIT;
+                uint64_t job;
+                float centre[3][2];
+                double cid[3];
+
+                tr.dataset = "three";
+                tr.model = DREAM__V1__MODEL_KIND__MODEL_KIND_KMEANS;
+                tr.mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL;
+                tr.k = 3;
+                tr.test_dataset = "";
+                req.request_id = next_id++;
+                req.body_case = DREAM__V1__REQUEST__BODY_TRAIN;
+                req.train = &tr;
+                r = tc_call(&c, &req);
+                CHECK(r->code == OK);
+                job = r->train->job_id;
+                proto_response_free(r);
+                r = watch(&c, job, NULL);
+                i = done_info(r);
+                CHECK(i->result->metrics_case == DREAM__V1__JOB_RESULT__METRICS_CLUSTER);
+                CHECK(i->result->cluster->mean_sq_distance < 0.1); /* standardised space */
+                proto_response_free(r);
+                /* The three blob centres land in three different clusters. */
+                for (int k = 0; k < 3; k++) {
+                        centre[k][0] = (float)(k * 6.0);
+                        centre[k][1] = (float)((k % 2) * 6.0 - k * 2.0);
+                }
+                predict_features(&c, job, &centre[0][0], 3, 2, cid, NULL);
+                CHECK(cid[0] != cid[1] && cid[1] != cid[2] && cid[0] != cid[2]);
+        }
+        tc_close(&c);
+        CHECK(td_stop(&d) == 0);
+        td_cleanup(&d);
+        free(x);
+        free(p_full);
+        free(p_exact);
+        free(p_cond);
+}
+
+/* Watch, cancel a running job, cancel a queued one, predict from rows. */
+static void g_lifecycle(void)
+{
+        struct tdaemon d;
+        struct tc c;
+        proto_response *r;
+        uint64_t long_job, queued, small;
+        int updates = 0;
+        uint32_t classes = 3, ncls = 0;
+        struct cols k;
+        double *p = malloc(N_CLS * 8);
+
+        start(&d, NULL, &c);
+        make_reg(&c, "reg");
+        make_cls(&c, "three", 3);
+        small = submit_ok(&c, &(struct spec){.dataset = "three",
+                                             .model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
+                                             .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                             .epochs = 40,
+                                             .lr = 0.05,
+                                             .batch = 64});
+        r = watch(&c, small, &updates);
+        (void)done_info(r);
+        CHECK(r->job_watch->epoch == 40 && r->job_watch->epochs == 40);
+        proto_response_free(r);
+        fprintf(stderr, "watch: %d progress updates before the end\n", updates);
+
+        /* Predict from raw rows, with the target column in them. */
+        cols_build(&k, N_CLS, 3, true, cls_cb, &classes);
+        r = predict_rows(&c, small, &k);
+        CHECK(r->code == OK && r->predict->n == N_CLS);
+        ncls = r->predict->classes;
+        CHECK(ncls == 3 && r->predict->scores.len == (size_t)N_CLS * 3 * 4);
+        {
+                uint32_t right = 0;
+                for (uint32_t i = 0; i < N_CLS; i++) {
+                        uint64_t bits = dm_get_le64(r->predict->values.data + (size_t)i * 8);
+                        memcpy(&p[i], &bits, 8);
+                        right += p[i] == (double)cls_cell(i, 2, 3);
+                }
+                CHECK(right > N_CLS * 97 / 100);
+        }
+        proto_response_free(r);
+        cols_release(&k);
+
+        /* A long job, then a queued one behind it (one job at a time). */
+        long_job = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                                .model = DREAM__V1__MODEL_KIND__MODEL_KIND_MLP,
+                                                .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                                .epochs = 100000,
+                                                .batch = 16,
+                                                .hidden = 64});
+        queued = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                              .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                              .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL});
+        for (int tries = 0;; tries++) {
+                r = status(&c, long_job, false);
+                CHECK(r->code == OK);
+                if (r->job_status->state == DREAM__V1__JOB_STATE__JOB_STATE_RUNNING &&
+                    r->job_status->epoch >= 1) {
+                        CHECK(r->job_status->eta_seconds > 0);
+                        proto_response_free(r);
+                        break;
+                }
+                proto_response_free(r);
+                CHECK(tries < 600);
+                usleep(50000);
+        }
+        r = status(&c, queued, true);
+        CHECK(r->code == OK && r->job_cancel->state == DREAM__V1__JOB_STATE__JOB_STATE_CANCELLED);
+        proto_response_free(r);
+        r = status(&c, long_job, true);
+        CHECK(r->code == OK && r->job_cancel->state == DREAM__V1__JOB_STATE__JOB_STATE_RUNNING);
+        proto_response_free(r);
+        r = watch(&c, long_job, NULL);
+        CHECK(r->code == OK && r->job_watch->state == DREAM__V1__JOB_STATE__JOB_STATE_CANCELLED);
+        CHECK(r->job_watch->epoch < 100000);
+        CHECK(strstr(r->job_watch->error, "cancelled"));
+        proto_response_free(r);
+        /* Cancelled jobs have no model. */
+        {
+                float x[3] = {0, 0, 0};
+                Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+                Dream__V1__GetModel gm = DREAM__V1__GET_MODEL__INIT;
+                gm.job_id = long_job;
+                req.request_id = next_id++;
+                req.body_case = DREAM__V1__REQUEST__BODY_GET_MODEL;
+                req.get_model = &gm;
+                CHECK(tc_call_code(&c, &req, 10000) == DREAM__V1__STATUS__STATUS_INVALID);
+                (void)x;
+        }
+        /* The list is newest first. */
+        {
+                Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+                Dream__V1__JobList jl = DREAM__V1__JOB_LIST__INIT;
+                req.request_id = next_id++;
+                req.body_case = DREAM__V1__REQUEST__BODY_JOB_LIST;
+                req.job_list = &jl;
+                r = tc_call(&c, &req);
+                CHECK(r->code == OK && r->job_list->n_jobs == 3);
+                CHECK(r->job_list->jobs[0]->job_id == queued);
+                CHECK(r->job_list->jobs[2]->job_id == small);
+                proto_response_free(r);
+        }
+        tc_close(&c);
+        CHECK(td_stop(&d) == 0);
+        td_cleanup(&d);
+        free(p);
+}
+
+/* A finished model survives a restart: same predictions, same JSON. */
+static void g_restart(void)
+{
+        struct tdaemon d, d2;
+        struct tc c;
+        proto_response *r;
+        float *x = malloc(N_REG * 3 * sizeof(float));
+        double *a = malloc(N_REG * 8), *b = malloc(N_REG * 8);
+        char *json;
+        uint64_t job, failed;
+
+        start(&d, NULL, &c);
+        make_reg(&c, "reg");
+        reg_features(x, N_REG);
+        job = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                           .model = DREAM__V1__MODEL_KIND__MODEL_KIND_MLP,
+                                           .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED,
+                                           .budget_fraction = 0.1,
+                                           .epochs = 5,
+                                           .hidden = 8});
+        r = watch(&c, job, NULL);
+        (void)done_info(r);
+        proto_response_free(r);
+        predict_features(&c, job, x, N_REG, 3, a, NULL);
+        failed = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                              .model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
+                                              .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL});
+        r = watch(&c, failed, NULL);
+        CHECK(r->code == OK && r->job_watch->state == DREAM__V1__JOB_STATE__JOB_STATE_FAILED);
+        proto_response_free(r);
+        {
+                Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+                Dream__V1__GetModel gm = DREAM__V1__GET_MODEL__INIT;
+                gm.job_id = job;
+                req.request_id = next_id++;
+                req.body_case = DREAM__V1__REQUEST__BODY_GET_MODEL;
+                req.get_model = &gm;
+                r = tc_call(&c, &req);
+                CHECK(r->code == OK && strstr(r->get_model->json, "\"mlp\""));
+                json = strdup(r->get_model->json);
+                proto_response_free(r);
+        }
+        tc_close(&c);
+        CHECK(td_stop(&d) == 0);
+
+        start(&d2, d.data_dir, &c);
+        r = status(&c, job, false);
+        (void)done_info(r);
+        proto_response_free(r);
+        predict_features(&c, job, x, N_REG, 3, b, NULL);
+        CHECK(memcmp(a, b, N_REG * 8) == 0);
+        r = status(&c, failed, false); /* a failure keeps its reason */
+        CHECK(r->code == OK && r->job_status->state == DREAM__V1__JOB_STATE__JOB_STATE_FAILED);
+        CHECK(strstr(r->job_status->error, "regression target"));
+        CHECK(r->job_status->error_code == DREAM__V1__STATUS__STATUS_SCHEMA);
+        proto_response_free(r);
+        {
+                Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+                Dream__V1__GetModel gm = DREAM__V1__GET_MODEL__INIT;
+                gm.job_id = job;
+                req.request_id = next_id++;
+                req.body_case = DREAM__V1__REQUEST__BODY_GET_MODEL;
+                req.get_model = &gm;
+                r = tc_call(&c, &req);
+                CHECK(r->code == OK && strcmp(r->get_model->json, json) == 0);
+                proto_response_free(r);
+        }
+        /* New jobs get new ids. */
+        CHECK(submit_ok(&c, &(struct spec){.dataset = "reg",
+                                           .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                           .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT}) > job);
+        tc_close(&c);
+        CHECK(td_stop(&d2) == 0);
+        td_cleanup(&d);
+        free(json);
+        free(x);
+        free(a);
+        free(b);
+}
+
+static int submit_code(struct tc *c, const struct spec *s, char *msg, size_t size)
+{
+        proto_response *r = submit(c, s);
+        int code = r->code;
+
+        snprintf(msg, size, "%s", r->message);
+        proto_response_free(r);
+        return code;
+}
+
+/* Failing jobs say why. */
+static void g_errors(void)
+{
+        struct tdaemon d;
+        struct tc c;
+        proto_response *r;
+        char msg[512];
+        uint64_t job;
+        static const char *const other[] = {"a", "b", "y"};
+        struct cols k;
+        uint32_t classes = 3;
+
+        start(&d, NULL, &c);
+        make_reg(&c, "reg");
+        make_cls(&c, "three", 3);
+        create(&c, "other", 3, other, false);
+
+        CHECK(submit_code(&c,
+                          &(struct spec){.dataset = "nope",
+                                         .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                         .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL},
+                          msg, sizeof(msg)) == DREAM__V1__STATUS__STATUS_NOT_FOUND);
+        CHECK(strstr(msg, "nope"));
+        CHECK(submit_code(&c,
+                          &(struct spec){.dataset = "reg",
+                                         .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                         .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                         .test = "other"},
+                          msg, sizeof(msg)) == DREAM__V1__STATUS__STATUS_SCHEMA);
+        CHECK(strstr(msg, "other"));
+        CHECK(submit_code(&c,
+                          &(struct spec){.dataset = "reg",
+                                         .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                         .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                         .test = "missing"},
+                          msg, sizeof(msg)) == DREAM__V1__STATUS__STATUS_NOT_FOUND);
+        CHECK(submit_code(&c,
+                          &(struct spec){.dataset = "reg",
+                                         .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LOGISTIC,
+                                         .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT},
+                          msg, sizeof(msg)) == DREAM__V1__STATUS__STATUS_INVALID);
+        CHECK(submit_code(&c,
+                          &(struct spec){.dataset = "reg",
+                                         .model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
+                                         .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                         .lr = NAN},
+                          msg, sizeof(msg)) == DREAM__V1__STATUS__STATUS_INVALID);
+        CHECK(strstr(msg, "lr"));
+
+        /* Accepted, then failed with a reason. */
+        struct {
+                const char *ds;
+                Dream__V1__ModelKind m;
+                const char *why;
+        } bad[] = {
+            {"three", DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR, "classification"},
+            {"three", DREAM__V1__MODEL_KIND__MODEL_KIND_LOGISTIC, "binary"},
+            {"reg", DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX, "regression"},
+            {"other", DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR, "no rows"},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                job = submit_ok(&c, &(struct spec){.dataset = bad[i].ds,
+                                                   .model = bad[i].m,
+                                                   .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL});
+                r = watch(&c, job, NULL);
+                CHECK(r->code == OK);
+                fprintf(stderr, "job %llu: %s\n", (unsigned long long)job, r->job_watch->error);
+                CHECK(r->job_watch->state == DREAM__V1__JOB_STATE__JOB_STATE_FAILED);
+                CHECK(strstr(r->job_watch->error, bad[i].why));
+                CHECK(r->job_watch->error_code != OK);
+                proto_response_free(r);
+        }
+        /* Predict: a failed job has no model; unknown jobs; wrong shapes. */
+        cols_build(&k, 10, 3, true, cls_cb, &classes);
+        r = predict_rows(&c, job, &k);
+        CHECK(r->code == DREAM__V1__STATUS__STATUS_INVALID && strstr(r->message, "failed"));
+        proto_response_free(r);
+        r = predict_rows(&c, 99999, &k);
+        CHECK(r->code == DREAM__V1__STATUS__STATUS_NOT_FOUND);
+        proto_response_free(r);
+        job = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                           .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                           .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT});
+        r = watch(&c, job, NULL);
+        (void)done_info(r);
+        proto_response_free(r);
+        k.msg.n_columns = 2; /* the model takes 3 features (or 4 with y) */
+        r = predict_rows(&c, job, &k);
+        CHECK(r->code == DREAM__V1__STATUS__STATUS_SCHEMA && strstr(r->message, "3 features"));
+        proto_response_free(r);
+        k.msg.n_columns = 3;
+        cols_release(&k);
+        r = status(&c, 424242, false);
+        CHECK(r->code == DREAM__V1__STATUS__STATUS_NOT_FOUND);
+        proto_response_free(r);
+        r = watch(&c, 424242, NULL);
+        CHECK(r->code == DREAM__V1__STATUS__STATUS_NOT_FOUND);
+        proto_response_free(r);
+        tc_close(&c);
+        CHECK(td_stop(&d) == 0);
+        td_cleanup(&d);
+}
+
+/* SIGTERM with a running job and a watcher: the watch ends, the job is
+ * recorded as cancelled, dreamd exits 0; a queued job runs after the
+ * restart. */
+static void g_drain(void)
+{
+        struct tdaemon d, d2;
+        struct tc c, w;
+        proto_response *r;
+        uint64_t job, queued;
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__JobWatch jw = DREAM__V1__JOB_WATCH__INIT;
+
+        start(&d, NULL, &c);
+        make_reg(&c, "reg");
+        job = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                           .model = DREAM__V1__MODEL_KIND__MODEL_KIND_MLP,
+                                           .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                           .epochs = 100000,
+                                           .batch = 16,
+                                           .hidden = 64});
+        queued = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                              .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                              .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT});
+        tc_connect(&w, d.port);
+        jw.job_id = job;
+        req.request_id = 5;
+        req.body_case = DREAM__V1__REQUEST__BODY_JOB_WATCH;
+        req.job_watch = &jw;
+        CHECK(tc_send(&w, &req) == 0);
+        for (;;) { /* until it runs */
+                CHECK(tc_recv(&w, &r, 30000) == 1);
+                CHECK(r->code == OK && r->more);
+                if (r->job_watch->epoch >= 1) {
+                        proto_response_free(r);
+                        break;
+                }
+                proto_response_free(r);
+        }
+        kill(d.pid, SIGTERM);
+        for (;;) {
+                CHECK(tc_recv(&w, &r, 30000) == 1);
+                if (r->code != OK) {
+                        CHECK(r->code == DREAM__V1__STATUS__STATUS_CANCELLED && !r->more);
+                        proto_response_free(r);
+                        break;
+                }
+                proto_response_free(r);
+        }
+        tc_close(&w);
+        tc_close(&c);
+        CHECK(td_wait(&d) == 0);
+
+        start(&d2, d.data_dir, &c);
+        r = status(&c, job, false);
+        CHECK(r->code == OK && r->job_status->state == DREAM__V1__JOB_STATE__JOB_STATE_CANCELLED);
+        CHECK(strstr(r->job_status->error, "shut down"));
+        proto_response_free(r);
+        r = watch(&c, queued, NULL);
+        (void)done_info(r);
+        proto_response_free(r);
+        tc_close(&c);
+        CHECK(td_stop(&d2) == 0);
+        td_cleanup(&d);
+}
+
+int main(int argc, char **argv)
+{
+        const char *g = argc > 1 ? argv[1] : "";
+
+        signal(SIGPIPE, SIG_IGN);
+        if (strcmp(g, "models") == 0)
+                g_models();
+        else if (strcmp(g, "lifecycle") == 0)
+                g_lifecycle();
+        else if (strcmp(g, "restart") == 0)
+                g_restart();
+        else if (strcmp(g, "errors") == 0)
+                g_errors();
+        else if (strcmp(g, "drain") == 0)
+                g_drain();
+        else {
+                fprintf(stderr, "usage: test_jobs models|lifecycle|restart|errors|drain\n");
+                return 2;
+        }
+        fprintf(stderr, "test_jobs %s: ok\n", g);
+        return 0;
+}
