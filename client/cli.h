@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "common/limits.h"
+#include "dream/client.h"
 #include "storage/gd/gd.h"
 
 /* Exit codes of every command. */
@@ -25,6 +26,9 @@ enum cli_exit {
         CLI_NOTFOUND = 7,    /* unknown dataset */
         CLI_SCHEMA = 8,      /* the input does not match the dataset's schema */
         CLI_SERVER = 9,      /* dreamd refused or failed the request otherwise */
+        /* Training jobs waited for (dream train --wait): */
+        CLI_JOB_FAILED = 10,    /* the job failed */
+        CLI_JOB_CANCELLED = 11, /* the job was cancelled */
 };
 
 /* The commands: argv[0] is the command name. Each returns an exit code. */
@@ -41,6 +45,14 @@ int cli_flush(int argc, char **argv);
 int cli_drop(int argc, char **argv);
 int cli_backup(int argc, char **argv);
 int cli_batch(int argc, char **argv);
+/* Training jobs, prediction, models, metrics (cli_train.c). */
+int cli_train(int argc, char **argv);
+int cli_jobs(int argc, char **argv);
+int cli_job(int argc, char **argv);
+int cli_cancel(int argc, char **argv);
+int cli_predict(int argc, char **argv);
+int cli_model(int argc, char **argv);
+int cli_stats(int argc, char **argv);
 
 /* "dream: FILE:LINE:COL: message" on stderr, one line; LINE and COL are left
  * out when 0, FILE when NULL. */
@@ -165,6 +177,7 @@ struct cli_net {
         const char *addr;       /* -s/--server; NULL: $DREAM_ADDR or the default */
         const char *token_file; /* --token-file */
         int json;               /* --json */
+        uint32_t io_timeout_ms; /* longest wait for dreamd; 0 = libdream's default */
 };
 
 /* getopt_long entries of the options above (to copy into a command's
@@ -184,7 +197,7 @@ struct cli_net {
         "      --json           machine-readable output (one JSON document)\n"
 #define CLI_NET_EXIT_HELP                                                                          \
         "Exit status: 0 ok, 1 usage, 2 bad input, 4 internal error, 5 dreamd\n"                    \
-        "unreachable, 6 authentication refused, 7 unknown dataset, 8 schema\n"                     \
+        "unreachable, 6 authentication refused, 7 unknown dataset or job, 8 schema\n"              \
         "mismatch, 9 other error reported by dreamd.\n"
 
 /* Handle option c of CLI_NET_LONGOPTS: 1 when it was one of them. */
@@ -218,5 +231,65 @@ int cli_opt_error(const char *cmd, int c, char **argv);
 
 /* Seconds on a monotonic clock. */
 double cli_now(void);
+
+/* ---- training jobs: option parsing and output (cli_jobfmt.c) --------- */
+
+/* Exit status of the job commands (CLI_NET_EXIT_HELP and 10, 11). */
+#define CLI_JOB_EXIT_HELP                                                                          \
+        "Exit status: 0 ok, 1 usage, 2 bad input, 4 internal error, 5 dreamd\n"                    \
+        "unreachable, 6 authentication refused, 7 unknown dataset or job, 8 schema\n"              \
+        "mismatch, 9 other error reported by dreamd, 10 the job failed, 11 the job\n"              \
+        "was cancelled.\n"
+
+/* `dream train` arguments. */
+struct cli_train_args {
+        struct cli_net net;
+        const char *dataset;
+        struct dream_train_opts opts; /* 0 fields: the server's defaults */
+        int wait;                     /* --wait */
+};
+
+/* Print the help of `dream train` (defaults from <dream/client.h>). */
+void cli_train_help(FILE *f);
+
+/* Parse `dream train` (argv[0] is "train"). -1: parsed into *ret, go on;
+ * else the exit code: CLI_OK after --help (printed on stdout), CLI_USAGE
+ * after a usage message on stderr. */
+int cli_train_parse(int argc, char **argv, struct cli_train_args *ret);
+
+/* A job id argument: 0 or -1 (not a positive integer). */
+int cli_parse_job_id(const char *s, uint64_t *ret);
+
+/* A double as JSON: the shortest form that reads back, null when not
+ * finite. */
+void cli_json_num(FILE *f, double x);
+
+/* One job as a JSON object (no newline), always with the same keys: job,
+ * state, dataset, model, mode, budget, budget_kind, test_dataset, epoch,
+ * epochs, epochs_planned, loss, elapsed_seconds, eta_seconds,
+ * submitted_unix, rows_used, prep_seconds, train_seconds, peak_train_bytes,
+ * evaluated_rows, metrics, error, error_code (null when not known). */
+void cli_job_json(FILE *f, const struct dream_job_info *j);
+
+/* One job as "key  value" lines. */
+void cli_job_text(FILE *f, const struct dream_job_info *j);
+
+/* "0.01" (a fraction), "5000 rows", or "-" (no budget) into out. */
+void cli_budget_str(char *out, size_t n, double fraction, uint64_t rows);
+
+/* Exit code of a finished job: CLI_OK (done), CLI_JOB_FAILED,
+ * CLI_JOB_CANCELLED; CLI_SERVER for a state that is not final. */
+int cli_job_exit(const struct dream_job_info *j);
+
+/* The class values of a model JSON (its "classes" array) as K strings:
+ * 0 with *ret_names (dm_malloc'd array of dm_malloc'd strings, free with
+ * cli_names_free) when the array holds exactly k numbers; -1 when it is
+ * null, missing or malformed (use the class indices). */
+int cli_model_class_names(const char *json, uint32_t k, char ***ret_names);
+void cli_names_free(char **names, uint32_t k);
+
+/* `dream stats` output. */
+void cli_stats_json(FILE *f, const struct dream_stats *s);
+void cli_stats_text(FILE *f, const struct dream_stats *s);
 
 #endif

@@ -143,6 +143,7 @@ static int net_connect(const struct cli_net *n, int quiet, struct dream_client *
         }
         dream_connect_opts_default(&o);
         o.client_name = "dream-cli/" DREAM_VERSION;
+        o.io_timeout_ms = n->io_timeout_ms;
         r = dream_connect(addr, &o, &c);
         if (r < 0 && quiet) {
                 rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_UNREACHABLE;

@@ -24,6 +24,15 @@ static const char main_help[] =
     "  drop      delete a dataset\n"
     "  batch     stream mini-batches (condensed, rows or sample) as CSV\n"
     "  backup    copy the whole store, compacted, into a server-side directory\n"
+    "  stats     show dreamd's metrics\n"
+    "\n"
+    "Training on a dreamd server:\n"
+    "  train     submit a job training a model on a dataset (--wait: follow it)\n"
+    "  jobs      list the training jobs\n"
+    "  job       show a job: state, progress, result and metrics\n"
+    "  cancel    stop a training job\n"
+    "  predict   predict a CSV file's rows with a finished job's model\n"
+    "  model     write a finished job's model as JSON\n"
     "\n"
     "Options of the server commands (before or after COMMAND):\n"
     "  -s, --server ADDR    HOST:PORT, [IPV6]:PORT or unix:PATH (default:\n"
@@ -34,8 +43,9 @@ static const char main_help[] =
     "'dream COMMAND --help' describes each command.\n"
     "Exit status: 0 ok, 1 usage, 2 bad input, 3 corrupt file, 4 internal error,\n"
     "5 dreamd unreachable (or the connection failed), 6 authentication refused,\n"
-    "7 unknown dataset, 8 input does not match the dataset's schema, 9 another\n"
-    "error reported by dreamd.\n";
+    "7 unknown dataset or job, 8 input does not match the dataset's schema, 9\n"
+    "another error reported by dreamd, 10 the training job failed, 11 the\n"
+    "training job was cancelled.\n";
 
 struct command {
         const char *name;
@@ -47,6 +57,9 @@ static const struct command commands[] = {
     {"condense", cli_condense}, {"ingest", cli_ingest}, {"ls", cli_ls},
     {"info", cli_info},         {"export", cli_export}, {"flush", cli_flush},
     {"drop", cli_drop},         {"batch", cli_batch},   {"backup", cli_backup},
+    {"stats", cli_stats},       {"train", cli_train},   {"jobs", cli_jobs},
+    {"job", cli_job},           {"cancel", cli_cancel}, {"predict", cli_predict},
+    {"model", cli_model},
 };
 
 /* Number of argv entries (from i) that are a global option before the

@@ -72,6 +72,11 @@ int dcl_recv(struct dream_client *c, uint64_t id, proto_response **ret);
 int dcl_status(struct dream_client *c, const proto_response *resp,
                Dream__V1__Response__BodyCase body);
 
+/* One request, one response with the given body (a streamed reply is a
+ * protocol error). On success the caller owns *ret (proto_response_free). */
+int dcl_call(struct dream_client *c, Dream__V1__Request *req, Dream__V1__Response__BodyCase body,
+             proto_response **ret);
+
 /* Receive and discard the rest of a stream whose last response was not yet
  * seen. Returns a transport error, or 0. */
 int dcl_drain(struct dream_client *c, uint64_t id);

@@ -8,10 +8,8 @@
 #include "common/err.h"
 #include "common/limits.h"
 
-/* One request, one response with the given body. On success the caller owns
- * *ret (proto_response_free). */
-static int call(struct dream_client *c, Dream__V1__Request *req, Dream__V1__Response__BodyCase body,
-                proto_response **ret)
+int dcl_call(struct dream_client *c, Dream__V1__Request *req, Dream__V1__Response__BodyCase body,
+             proto_response **ret)
 {
         proto_response *resp;
         uint64_t id;
@@ -69,7 +67,7 @@ int dream_hello(struct dream_client *c, const char *token, struct dream_hello_in
         h.token = (char *)(token ? token : "");
         req.body_case = DREAM__V1__REQUEST__BODY_HELLO;
         req.hello = &h;
-        r = call(c, &req, DREAM__V1__RESPONSE__BODY_HELLO, &resp);
+        r = dcl_call(c, &req, DREAM__V1__RESPONSE__BODY_HELLO, &resp);
         if (r < 0)
                 return r;
         if (resp->hello->max_frame_bytes && resp->hello->max_frame_bytes < c->max_frame)
@@ -129,7 +127,7 @@ int dream_dataset_create(struct dream_client *c, const char *name,
         m.class_count = schema->class_count;
         req.body_case = DREAM__V1__REQUEST__BODY_CREATE_DATASET;
         req.create_dataset = &m;
-        r = call(c, &req, DREAM__V1__RESPONSE__BODY_CREATE_DATASET, &resp);
+        r = dcl_call(c, &req, DREAM__V1__RESPONSE__BODY_CREATE_DATASET, &resp);
         if (r == 0)
                 proto_response_free(resp);
 free_specs:
@@ -151,7 +149,7 @@ int dream_dataset_drop(struct dream_client *c, const char *name)
         m.name = (char *)name;
         req.body_case = DREAM__V1__REQUEST__BODY_DROP_DATASET;
         req.drop_dataset = &m;
-        r = call(c, &req, DREAM__V1__RESPONSE__BODY_DROP_DATASET, &resp);
+        r = dcl_call(c, &req, DREAM__V1__RESPONSE__BODY_DROP_DATASET, &resp);
         if (r == 0)
                 proto_response_free(resp);
         return r;
@@ -186,7 +184,7 @@ int dream_dataset_describe(struct dream_client *c, const char *name,
         m.name = (char *)name;
         req.body_case = DREAM__V1__REQUEST__BODY_DESCRIBE_DATASET;
         req.describe_dataset = &m;
-        r = call(c, &req, DREAM__V1__RESPONSE__BODY_DESCRIBE_DATASET, &resp);
+        r = dcl_call(c, &req, DREAM__V1__RESPONSE__BODY_DESCRIBE_DATASET, &resp);
         if (r < 0)
                 return r;
         di = resp->describe_dataset;
@@ -256,7 +254,7 @@ int dream_dataset_list(struct dream_client *c, struct dream_dataset_list **ret)
 
         req.body_case = DREAM__V1__REQUEST__BODY_LIST_DATASETS;
         req.list_datasets = &m;
-        r = call(c, &req, DREAM__V1__RESPONSE__BODY_LIST_DATASETS, &resp);
+        r = dcl_call(c, &req, DREAM__V1__RESPONSE__BODY_LIST_DATASETS, &resp);
         if (r < 0)
                 return r;
         lr = resp->list_datasets;
@@ -302,7 +300,7 @@ int dream_flush(struct dream_client *c, const char *name, struct dream_flush_res
         m.dataset = (char *)name;
         req.body_case = DREAM__V1__REQUEST__BODY_FLUSH;
         req.flush = &m;
-        r = call(c, &req, DREAM__V1__RESPONSE__BODY_FLUSH, &resp);
+        r = dcl_call(c, &req, DREAM__V1__RESPONSE__BODY_FLUSH, &resp);
         if (r < 0)
                 return r;
         if (ret) {
@@ -336,7 +334,7 @@ int dream_backup(struct dream_client *c, const char *path, struct dream_backup_r
         m.path = (char *)path;
         req.body_case = DREAM__V1__REQUEST__BODY_BACKUP;
         req.backup = &m;
-        r = call(c, &req, DREAM__V1__RESPONSE__BODY_BACKUP, &resp);
+        r = dcl_call(c, &req, DREAM__V1__RESPONSE__BODY_BACKUP, &resp);
         if (r < 0)
                 return r;
         if (ret) {

@@ -337,6 +337,264 @@ typedef int (*dream_batch_fn)(void *arg, const struct dream_batch *b);
 int dream_get_batches(struct dream_client *c, const char *dataset,
                       const struct dream_batch_opts *opts, dream_batch_fn fn, void *arg);
 
+/* ---- server metrics ------------------------------------------------------------------ */
+
+#define DREAM_NAME_MAX 128u /* bytes of a dataset name */
+
+/* Requests of one type (StatsReply.requests_by_type). */
+struct dream_request_stats {
+        char type[48];     /* the request's name, e.g. "ingest" (truncated) */
+        uint64_t requests; /* decoded since start */
+        uint64_t errors;   /* answered with an error */
+};
+
+/* Storage of one dataset (StatsReply.dataset_stats). */
+struct dream_dataset_stats {
+        char name[DREAM_NAME_MAX + 1];
+        uint64_t stored_bytes; /* bytes of LMDB the dataset uses */
+        uint64_t rows;         /* rows appended */
+};
+
+/* `dream stats` (requires the admin role). Counters are since the server
+ * started unless said otherwise. */
+struct dream_stats {
+        uint64_t uptime_seconds;       /* seconds since start */
+        uint32_t connections_open;     /* connections now */
+        uint64_t connections_total;    /* accepted since start */
+        uint64_t connections_refused;  /* refused by the connection cap */
+        uint64_t requests_total;       /* requests decoded since start */
+        uint64_t request_errors_total; /* requests answered with an error */
+        uint64_t bytes_in;             /* bytes read from clients */
+        uint64_t bytes_out;            /* bytes written to clients */
+        uint64_t rows_ingested;        /* rows committed since start */
+        uint64_t batches_served;       /* mini-batches sent since start */
+        uint32_t jobs_running;         /* training jobs running now */
+        uint32_t jobs_queued;          /* training jobs waiting */
+        uint32_t datasets;             /* datasets in the store */
+        uint64_t store_map_bytes;      /* LMDB map size */
+        uint64_t store_used_bytes;     /* bytes used in the map */
+        double ingest_ack_p50_seconds; /* median ingest acknowledgement latency */
+        double ingest_ack_p99_seconds; /* its 99th percentile */
+        uint64_t ingest_commits;       /* Ingest requests committed */
+        uint64_t seals_total;          /* background seals that sealed rows */
+        double seal_seconds_total;     /* seconds spent in them */
+        uint64_t seal_errors_total;    /* background seals that failed */
+        uint64_t store_map_max_bytes;  /* bytes the LMDB map may grow to */
+        uint64_t jobs_done;            /* training jobs done, since the store
+                                          was created */
+        uint64_t jobs_failed;          /* ... failed (same) */
+        uint64_t jobs_cancelled;       /* ... cancelled (same) */
+        double train_seconds_total;    /* seconds spent fitting (same) */
+        size_t n_requests_by_type;
+        struct dream_request_stats *requests_by_type; /* owned: per request type seen */
+        size_t n_dataset_stats;
+        struct dream_dataset_stats *dataset_stats; /* owned: per dataset */
+};
+
+/* Fill *ret (release it with dream_stats_release). DREAM_E_DENIED without
+ * the admin role. */
+int dream_stats(struct dream_client *c, struct dream_stats *ret);
+/* Free the arrays of a filled dream_stats (and zero it); s may be NULL. */
+void dream_stats_release(struct dream_stats *s);
+
+/* ---- training jobs ---------------------------------------------------------------------- */
+
+enum dream_model {
+        DREAM_MODEL_LINEAR = 1,   /* least squares, closed form */
+        DREAM_MODEL_RIDGE = 2,    /* L2-regularised least squares, closed form */
+        DREAM_MODEL_LOGISTIC = 3, /* binary logistic regression */
+        DREAM_MODEL_SOFTMAX = 4,  /* multinomial logistic regression */
+        DREAM_MODEL_MLP = 5,      /* multilayer perceptron, 1 or 2 hidden layers */
+        DREAM_MODEL_KMEANS = 6,   /* k-means clustering */
+};
+
+enum dream_train_mode {
+        DREAM_TRAIN_DEFAULT = 0,   /* the server's default (condensed) */
+        DREAM_TRAIN_CONDENSED = 1, /* condensed samples of the budget */
+        DREAM_TRAIN_FULL = 2,      /* every row, decoded */
+        DREAM_TRAIN_SAMPLE = 3,    /* uniform random subset, condensed set's size */
+        DREAM_TRAIN_REFRESH = 4,   /* fresh random budget share per class per epoch */
+        DREAM_TRAIN_EXACT = 5,     /* linear/ridge from sufficient statistics */
+};
+
+enum dream_order {
+        DREAM_ORDER_DEFAULT = 0, /* the server's default (msb) */
+        DREAM_ORDER_MSB = 1,     /* most significant bits first */
+        DREAM_ORDER_ENTROPY = 2, /* highest-entropy bits first */
+};
+
+/* The hyper-parameters dreamd applies to a field left 0 (its
+ * train_params_default; `dream train --help` prints these, and
+ * tests/unit/client checks them against the server's table). */
+#define DREAM_TRAIN_DEFAULT_EPOCHS   20u  /* gradient models */
+#define DREAM_TRAIN_DEFAULT_BATCH    256u /* mini-batch rows */
+#define DREAM_TRAIN_DEFAULT_LR       1e-3 /* Adam step size */
+#define DREAM_TRAIN_DEFAULT_L2       1e-4 /* gradient models */
+#define DREAM_TRAIN_DEFAULT_L2_RIDGE 1.0  /* ridge */
+#define DREAM_TRAIN_DEFAULT_HIDDEN   128u /* mlp: one hidden layer */
+#define DREAM_TRAIN_DEFAULT_K        8u   /* k-means clusters */
+#define DREAM_TRAIN_DEFAULT_MAX_ITER 100u /* k-means Lloyd iterations */
+#define DREAM_TRAIN_DEFAULT_SEED     42u  /* random seed */
+#define DREAM_TRAIN_DEFAULT_BUDGET   0.01 /* condensed/sample/refresh: fraction */
+
+/* A training job's request. Zero fields take the server's defaults (above),
+ * except seed: it is sent as is (0 is a valid seed). */
+struct dream_train_opts {
+        enum dream_model model;     /* required */
+        enum dream_train_mode mode; /* DREAM_TRAIN_DEFAULT: condensed */
+        double budget_fraction;     /* 0 < f <= 1; or */
+        uint64_t budget_rows;       /* a row count; both 0 = the default */
+        uint32_t epochs;            /* passes over the data */
+        double lr;                  /* learning rate, finite, >= 0 */
+        uint32_t batch_size;        /* mini-batch rows */
+        uint32_t n_hidden;          /* mlp: 0 (default), 1 or 2 layers ... */
+        uint32_t hidden[2];         /* ... of these widths */
+        uint32_t k;                 /* kmeans: clusters */
+        double l2;                  /* L2 penalty, finite, >= 0 */
+        uint64_t seed;              /* random seed */
+        const char *test_dataset;   /* evaluate on it; NULL or "": none */
+        enum dream_order order;     /* condensed: bit order of the grouping */
+};
+
+/* Zeros but seed = DREAM_TRAIN_DEFAULT_SEED; set model. */
+void dream_train_opts_default(struct dream_train_opts *o);
+
+/* Submit a job training a model on `dataset`; returns once it is queued,
+ * with its id (> 0). DREAM_E_NOTFOUND (no such dataset), DREAM_E_INVAL (a
+ * bad hyper-parameter, named in dream_last_error), DREAM_E_BUSY (the
+ * job queue is full), DREAM_E_DENIED (no train role). */
+int dream_train(struct dream_client *c, const char *dataset, const struct dream_train_opts *opts,
+                uint64_t *ret_job_id);
+
+enum dream_job_state {
+        DREAM_JOB_UNKNOWN = 0, /* never sent by a server */
+        DREAM_JOB_QUEUED = 1,
+        DREAM_JOB_RUNNING = 2,
+        DREAM_JOB_DONE = 3,
+        DREAM_JOB_FAILED = 4,
+        DREAM_JOB_CANCELLED = 5,
+};
+
+enum dream_metrics_kind {
+        DREAM_METRICS_NONE = 0,
+        DREAM_METRICS_REGRESSION = 1,     /* rmse, mae, r2 */
+        DREAM_METRICS_CLASSIFICATION = 2, /* accuracy, macro_f1, logloss */
+        DREAM_METRICS_CLUSTER = 3,        /* inertia, mean_sq_distance */
+};
+
+/* Result of a finished job. */
+struct dream_job_result {
+        uint64_t rows_used;                 /* training samples seen per epoch */
+        double prep_seconds;                /* condensing or decoding time */
+        double train_seconds;               /* fitting time */
+        uint64_t peak_train_bytes;          /* bytes of training data resident in fitting */
+        uint32_t epochs;                    /* epochs run */
+        uint64_t evaluated_rows;            /* rows of the test dataset (0: none) */
+        enum dream_metrics_kind metrics;    /* on the test dataset, else on the training data */
+        double rmse, mae, r2;               /* DREAM_METRICS_REGRESSION */
+        double accuracy, macro_f1, logloss; /* DREAM_METRICS_CLASSIFICATION */
+        double inertia, mean_sq_distance;   /* DREAM_METRICS_CLUSTER */
+};
+
+#define DREAM_JOB_ERROR_MAX 512u /* bytes kept of a job's error message */
+
+/* A job as the server reports it. Plain data: no pointers, nothing to free. */
+struct dream_job_info {
+        uint64_t id;
+        enum dream_job_state state;
+        char dataset[DREAM_NAME_MAX + 1];      /* training dataset */
+        char test_dataset[DREAM_NAME_MAX + 1]; /* evaluation dataset, "" = none */
+        enum dream_model model;
+        enum dream_train_mode mode;
+        double budget_fraction; /* the budget in effect: a fraction, or */
+        uint64_t budget_rows;   /* a row count; both 0 when none applies */
+        uint32_t epoch;         /* epochs completed */
+        uint32_t epochs;        /* epochs planned */
+        double loss;            /* training loss after the last epoch */
+        double elapsed_seconds; /* since the job started running */
+        double eta_seconds;     /* estimated seconds left; < 0 when unknown */
+        uint64_t submitted_unix;
+        int error_code;                  /* FAILED: the failure as a DREAM_E_* code, else 0 */
+        char error[DREAM_JOB_ERROR_MAX]; /* FAILED: why (truncated), else "" */
+        int has_result;                  /* DONE: result is set */
+        struct dream_job_result result;
+};
+
+/* "linear"..., "condensed"..., "queued"...: static strings, "unknown" for a
+ * value outside the enum. */
+const char *dream_model_name(enum dream_model m);
+const char *dream_train_mode_name(enum dream_train_mode m);
+const char *dream_job_state_name(enum dream_job_state s);
+/* Names back to values: 0 or DREAM_E_INVAL. */
+int dream_model_parse(const char *s, enum dream_model *ret);
+int dream_train_mode_parse(const char *s, enum dream_train_mode *ret);
+
+/* A job's state. DREAM_E_NOTFOUND for an unknown job. */
+int dream_job_status(struct dream_client *c, uint64_t job_id, struct dream_job_info *ret);
+
+struct dream_job_list {
+        size_t n;
+        struct dream_job_info *items; /* owned, newest first */
+};
+
+int dream_jobs(struct dream_client *c, struct dream_job_list **ret);
+void dream_job_list_free(struct dream_job_list *list);
+
+/* Called with each JobInfo of a watch (borrowed for the call). A non-zero
+ * return stops the watch with that value; the server keeps streaming, so
+ * the connection is then unusable (dream_close it). */
+typedef int (*dream_job_fn)(void *arg, const struct dream_job_info *info);
+
+/* Follow a job: fn (may be NULL) is called at every epoch and state change,
+ * until the job is done, failed or cancelled; returns then with its last
+ * state in *ret_last (may be NULL). A job already finished gives one call.
+ * Each wait is bounded by the io timeout of the connection: connect with a
+ * long one (dream_connect_opts.io_timeout_ms) to watch slow epochs. */
+int dream_job_watch(struct dream_client *c, uint64_t job_id, dream_job_fn fn, void *arg,
+                    struct dream_job_info *ret_last);
+
+/* Ask a job to stop (within one epoch); *ret (may be NULL) is its state
+ * right after the request (it may still be RUNNING: dream_job_watch to see
+ * it end). DREAM_E_NOTFOUND for an unknown job. */
+int dream_job_cancel(struct dream_client *c, uint64_t job_id, struct dream_job_info *ret);
+
+/* Predictions for n rows. */
+struct dream_prediction {
+        uint32_t n;       /* rows predicted */
+        uint32_t classes; /* classification: probabilities per row, else 0 */
+        double *values;   /* owned, n: regression value, class label (the
+                             target's value) or cluster index */
+        float *scores;    /* owned, n * classes probabilities, row-major, in
+                             the order of the model's classes; NULL when
+                             classes == 0 */
+};
+
+void dream_prediction_free(struct dream_prediction *p);
+
+/* Predict with the model of a finished job, from raw rows in the training
+ * dataset's schema: every column in order, with or without the target
+ * column (kinds and scales may differ from the schema's, as for
+ * dream_ingest). The block must fit the frame limit (DREAM_E_LIMIT: send
+ * fewer rows), at most 16777216 rows. DREAM_E_NOTFOUND (no such job or
+ * model), DREAM_E_SCHEMA (columns do not match), DREAM_E_INVAL (the job is
+ * not done). */
+int dream_predict(struct dream_client *c, uint64_t job_id, const struct dream_rows *rows,
+                  struct dream_prediction **ret);
+
+/* The same from already built features: n rows of d float32 (row-major,
+ * d = the model's inputs, in the dataset's column order without the
+ * target). */
+int dream_predict_features(struct dream_client *c, uint64_t job_id, const float *x, uint32_t n,
+                           uint32_t d, struct dream_prediction **ret);
+
+/* The model of a finished job as a JSON document (train/MODEL_JSON.md):
+ * *ret_json is NUL-terminated, owned by the caller (dream_free);
+ * *ret_len (may be NULL) its length. */
+int dream_get_model(struct dream_client *c, uint64_t job_id, char **ret_json, size_t *ret_len);
+
+/* Free a buffer returned by libdream (dream_get_model). p may be NULL. */
+void dream_free(void *p);
+
 #ifdef __cplusplus
 }
 #endif

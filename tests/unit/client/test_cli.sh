@@ -222,6 +222,32 @@ expect 1 "dream: unknown task 'foo' (see 'dream pack --help')" "$DREAM" pack gen
 expect 1 "" "$DREAM" pack gen.csv --format xml
 expect 1 "" "$DREAM" pack gen.csv --budget -3
 
+# ---- training-job commands: help and usage errors need no server -----------
+# (a closed port: a usage error must come before any connection)
+export DREAM_ADDR=127.0.0.1:1
+for cmd in train jobs job cancel predict model stats; do
+        expect 0 "" "$DREAM" $cmd --help
+        grep -q "^usage: dream $cmd" out.txt || fail "$cmd --help"
+        expect 1 "" "$DREAM" $cmd --bogus
+done
+for cmd in train job cancel predict model; do
+        expect 1 "" "$DREAM" $cmd
+done
+expect 1 "dream: missing --model (linear, ridge, logistic, softmax, mlp or kmeans) (see 'dream train --help')" \
+        "$DREAM" train ds
+expect 1 "dream: --mode exact is for linear and ridge, not mlp (see 'dream train --help')" \
+        "$DREAM" train ds --model mlp --mode exact
+expect 1 "dream: invalid job id 'x1' (a number from 'dream jobs') (see 'dream job --help')" \
+        "$DREAM" job x1
+expect 1 "" "$DREAM" cancel 0
+expect 1 "" "$DREAM" predict 3
+expect 1 "" "$DREAM" jobs extra
+expect 5 "" "$DREAM" train ds --model linear
+expect 5 "" "$DREAM" jobs
+expect 5 "" "$DREAM" stats --json
+"$DREAM" train --help | grep -q -- "--epochs E" || fail "train --help lacks --epochs"
+"$DREAM" --help | grep -q "10 the training job failed" || fail "dream --help lacks exit 10"
+
 if [ "$n_fail" -ne 0 ]; then
         echo "$n_fail failures"
         exit 1

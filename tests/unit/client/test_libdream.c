@@ -410,6 +410,372 @@ static void test_alloc_failures(void **state)
         }
 }
 
+/* ---- typed job calls against the fake server ---------------------------------------- */
+
+/* Send a Response as is. */
+static void fake_send(struct fake *f, Dream__V1__Response *resp)
+{
+        struct dm_buf b;
+
+        dm_buf_init(&b);
+        assert_int_equal(frame_encode(&b, &resp->base, 0), 0);
+        assert_int_equal(write(f->fd, b.data, b.len), (ssize_t)b.len);
+        dm_buf_release(&b);
+}
+
+/* Read the next request, unpacked (proto_request_free). */
+static proto_request *fake_take_request(struct fake *f)
+{
+        const uint8_t *msg;
+        uint32_t len;
+        uint8_t buf[4096];
+        proto_request *req;
+
+        while (frame_decoder_next(&f->dec, &msg, &len) != 1) {
+                ssize_t k = read(f->fd, buf, sizeof(buf));
+                assert_true(k > 0);
+                assert_int_equal(frame_decoder_feed(&f->dec, buf, (size_t)k), 0);
+        }
+        assert_int_equal(proto_request_unpack(msg, len, &req), 0);
+        return req;
+}
+
+/* A fresh client numbers its requests 1, 2, ...: replies can be written
+ * before the blocking call that reads them. */
+static void test_train_request(void **state)
+{
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__TrainReply tr = DREAM__V1__TRAIN_REPLY__INIT;
+        struct dream_train_opts o;
+        proto_request *req;
+        struct fake f;
+        uint64_t job = 0;
+        (void)state;
+
+        fake_open(&f, 5000);
+        dream_train_opts_default(&o);
+        assert_int_equal(o.seed, DREAM_TRAIN_DEFAULT_SEED);
+        assert_int_equal(o.epochs, 0);
+        /* No model: refused before sending. */
+        assert_int_equal(dream_train(f.c, "d", &o, &job), DREAM_E_INVAL);
+        o.model = DREAM_MODEL_SOFTMAX;
+        o.mode = DREAM_TRAIN_SAMPLE;
+        o.budget_rows = 500;
+        o.epochs = 5;
+        o.lr = 0.01;
+        o.batch_size = 32;
+        o.l2 = 0.5;
+        o.seed = 0;
+        o.test_dataset = "iris_test";
+        o.order = DREAM_ORDER_ENTROPY;
+        resp.request_id = 1;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_TRAIN;
+        resp.train = &tr;
+        tr.job_id = 7;
+        fake_send(&f, &resp);
+        assert_int_equal(dream_train(f.c, "iris", &o, &job), 0);
+        assert_int_equal(job, 7);
+        req = fake_take_request(&f);
+        assert_int_equal(req->body_case, DREAM__V1__REQUEST__BODY_TRAIN);
+        assert_string_equal(req->train->dataset, "iris");
+        assert_int_equal(req->train->model, DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX);
+        assert_int_equal(req->train->mode, DREAM__V1__TRAIN_MODE__TRAIN_MODE_SAMPLE);
+        assert_non_null(req->train->budget);
+        assert_int_equal(req->train->budget->kind_case, DREAM__V1__BUDGET__KIND_ROWS);
+        assert_int_equal(req->train->budget->rows, 500);
+        assert_int_equal(req->train->epochs, 5);
+        assert_true(req->train->lr == 0.01);
+        assert_int_equal(req->train->batch_size, 32);
+        assert_true(req->train->l2 == 0.5);
+        assert_int_equal(req->train->seed, 0);
+        assert_int_equal(req->train->n_hidden, 0);
+        assert_int_equal(req->train->k, 0);
+        assert_string_equal(req->train->test_dataset, "iris_test");
+        assert_int_equal(req->train->order, DREAM__V1__BIT_ORDER__BIT_ORDER_ENTROPY);
+        proto_request_free(req);
+
+        /* mlp with two hidden layers and a budget fraction; defaults stay 0. */
+        dream_train_opts_default(&o);
+        o.model = DREAM_MODEL_MLP;
+        o.n_hidden = 2;
+        o.hidden[0] = 256;
+        o.hidden[1] = 128;
+        o.budget_fraction = 0.1;
+        resp.request_id = 2;
+        tr.job_id = 8;
+        fake_send(&f, &resp);
+        assert_int_equal(dream_train(f.c, "fm", &o, &job), 0);
+        assert_int_equal(job, 8);
+        req = fake_take_request(&f);
+        assert_int_equal(req->train->n_hidden, 2);
+        assert_int_equal(req->train->hidden[0], 256);
+        assert_int_equal(req->train->hidden[1], 128);
+        assert_int_equal(req->train->budget->kind_case, DREAM__V1__BUDGET__KIND_FRACTION);
+        assert_true(req->train->budget->fraction == 0.1);
+        assert_int_equal(req->train->mode, 0);
+        assert_int_equal(req->train->epochs, 0);
+        assert_int_equal(req->train->seed, DREAM_TRAIN_DEFAULT_SEED);
+        assert_string_equal(req->train->test_dataset, "");
+        proto_request_free(req);
+
+        /* A job id 0 is a protocol error. */
+        resp.request_id = 3;
+        tr.job_id = 0;
+        fake_send(&f, &resp);
+        assert_int_equal(dream_train(f.c, "fm", &o, &job), DREAM_E_PROTO);
+        fake_close(&f);
+}
+
+static int count_cb(void *arg, const struct dream_job_info *j)
+{
+        int *n = arg;
+        assert_int_equal(j->id, 5);
+        (*n)++;
+        return 0;
+}
+
+static void test_job_watch(void **state)
+{
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__JobInfo ji = DREAM__V1__JOB_INFO__INIT;
+        Dream__V1__JobResult jr = DREAM__V1__JOB_RESULT__INIT;
+        Dream__V1__ClassificationMetrics cm = DREAM__V1__CLASSIFICATION_METRICS__INIT;
+        Dream__V1__Budget b = DREAM__V1__BUDGET__INIT;
+        struct dream_job_info last;
+        struct fake f;
+        proto_request *req;
+        int n = 0;
+        (void)state;
+
+        fake_open(&f, 5000);
+        resp.request_id = 1;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_JOB_WATCH;
+        resp.job_watch = &ji;
+        ji.job_id = 5;
+        ji.dataset = "iris";
+        ji.model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX;
+        ji.mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED;
+        b.kind_case = DREAM__V1__BUDGET__KIND_FRACTION;
+        b.fraction = 0.25;
+        ji.budget = &b;
+        ji.epochs = 20;
+        ji.state = DREAM__V1__JOB_STATE__JOB_STATE_QUEUED;
+        ji.eta_seconds = -1;
+        resp.more = 1;
+        fake_send(&f, &resp);
+        ji.state = DREAM__V1__JOB_STATE__JOB_STATE_RUNNING;
+        ji.epoch = 1;
+        ji.loss = 0.5;
+        fake_send(&f, &resp);
+        ji.state = DREAM__V1__JOB_STATE__JOB_STATE_DONE;
+        ji.epoch = 20;
+        ji.loss = 0.1;
+        ji.result = &jr;
+        jr.rows_used = 38;
+        jr.prep_seconds = 0.25;
+        jr.train_seconds = 0.5;
+        jr.peak_train_bytes = 4096;
+        jr.epochs = 20;
+        jr.metrics_case = DREAM__V1__JOB_RESULT__METRICS_CLASSIFICATION;
+        jr.classification = &cm;
+        cm.accuracy = 0.96;
+        cm.macro_f1 = 0.95;
+        cm.logloss = 0.125;
+        resp.more = 0;
+        fake_send(&f, &resp);
+        assert_int_equal(dream_job_watch(f.c, 5, count_cb, &n, &last), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(last.state, DREAM_JOB_DONE);
+        assert_string_equal(last.dataset, "iris");
+        assert_int_equal(last.model, DREAM_MODEL_SOFTMAX);
+        assert_true(last.budget_fraction == 0.25);
+        assert_int_equal(last.budget_rows, 0);
+        assert_true(last.has_result);
+        assert_int_equal(last.result.metrics, DREAM_METRICS_CLASSIFICATION);
+        assert_true(last.result.accuracy == 0.96 && last.result.logloss == 0.125);
+        assert_int_equal(last.result.rows_used, 38);
+        assert_int_equal(last.error_code, 0);
+        req = fake_take_request(&f);
+        assert_int_equal(req->body_case, DREAM__V1__REQUEST__BODY_JOB_WATCH);
+        assert_int_equal(req->job_watch->job_id, 5);
+        proto_request_free(req);
+
+        /* A failed job: its status mapped to an error code; status call. */
+        ji.state = DREAM__V1__JOB_STATE__JOB_STATE_FAILED;
+        ji.error = "train.lr: divergence";
+        ji.error_code = DREAM__V1__STATUS__STATUS_NUMERIC;
+        ji.result = NULL;
+        resp.request_id = 2;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_JOB_STATUS;
+        resp.job_watch = NULL;
+        resp.job_status = &ji;
+        fake_send(&f, &resp);
+        assert_int_equal(dream_job_status(f.c, 5, &last), 0);
+        assert_int_equal(last.state, DREAM_JOB_FAILED);
+        assert_int_equal(last.error_code, DREAM_E_NUMERIC);
+        assert_string_equal(last.error, "train.lr: divergence");
+        assert_false(last.has_result);
+        /* Job id 0 is refused before sending. */
+        assert_int_equal(dream_job_status(f.c, 0, &last), DREAM_E_INVAL);
+        /* An unknown job. */
+        fake_reply(&f, 3, DREAM_E_NOTFOUND, "job_status.job_id: no job 9", 0, 0);
+        assert_int_equal(dream_job_status(f.c, 9, &last), DREAM_E_NOTFOUND);
+        assert_string_equal(dream_last_error(f.c), "job_status.job_id: no job 9");
+        fake_close(&f);
+}
+
+static void test_predict_model_stats(void **state)
+{
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__PredictReply pr = DREAM__V1__PREDICT_REPLY__INIT;
+        Dream__V1__ModelReply mr = DREAM__V1__MODEL_REPLY__INIT;
+        Dream__V1__StatsReply sr = DREAM__V1__STATS_REPLY__INIT;
+        Dream__V1__RequestTypeStats rt[2] = {DREAM__V1__REQUEST_TYPE_STATS__INIT,
+                                             DREAM__V1__REQUEST_TYPE_STATS__INIT};
+        Dream__V1__RequestTypeStats *rtp[2];
+        Dream__V1__DatasetStats ds = DREAM__V1__DATASET_STATS__INIT, *dsp[1];
+        static const int64_t col0[2] = {1, 2}, col1[2] = {150, 275};
+        const struct dream_values vals[2] = {{DREAM_KIND_INT, 0, col0},
+                                             {DREAM_KIND_DECIMAL, 2, col1}};
+        const struct dream_rows rows = {2, 2, vals};
+        const double values[2] = {1.5, -2};
+        const float scores[6] = {0.25f, 0.5f, 0.25f, 1, 0, 0};
+        uint8_t vb[16], sb[24];
+        struct dream_prediction *p = NULL;
+        struct dream_stats st;
+        proto_request *req;
+        struct fake f;
+        char *json = NULL;
+        size_t len = 0;
+        int64_t got[2];
+        (void)state;
+
+        fake_open(&f, 5000);
+        for (int i = 0; i < 2; i++) {
+                uint64_t u;
+                memcpy(&u, &values[i], 8);
+                for (int k = 0; k < 8; k++)
+                        vb[i * 8 + k] = (uint8_t)(u >> (8 * k));
+        }
+        proto_f32_put(sb, scores, 6);
+        resp.request_id = 1;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_PREDICT;
+        resp.predict = &pr;
+        pr.n = 2;
+        pr.values.data = vb;
+        pr.values.len = 16;
+        pr.classes = 3;
+        pr.scores.data = sb;
+        pr.scores.len = 24;
+        fake_send(&f, &resp);
+        assert_int_equal(dream_predict(f.c, 4, &rows, &p), 0);
+        assert_int_equal(p->n, 2);
+        assert_int_equal(p->classes, 3);
+        assert_true(p->values[0] == 1.5 && p->values[1] == -2);
+        assert_true(p->scores[1] == 0.5f && p->scores[3] == 1);
+        dream_prediction_free(p);
+        p = NULL;
+        req = fake_take_request(&f);
+        assert_int_equal(req->body_case, DREAM__V1__REQUEST__BODY_PREDICT);
+        assert_int_equal(req->predict->job_id, 4);
+        assert_int_equal(req->predict->input_case, DREAM__V1__PREDICT__INPUT_ROWS);
+        assert_int_equal(req->predict->rows->n_rows, 2);
+        assert_int_equal(req->predict->rows->n_columns, 2);
+        assert_int_equal(req->predict->rows->columns[1]->kind,
+                         DREAM__V1__COLUMN_KIND__COLUMN_KIND_DECIMAL);
+        assert_int_equal(req->predict->rows->columns[1]->scale, 2);
+        assert_int_equal(proto_values_read(&req->predict->rows->columns[1]->values, 2, got), 0);
+        assert_true(got[0] == 150 && got[1] == 275);
+        proto_request_free(req);
+
+        /* Fewer rows predicted than sent: a protocol error. */
+        pr.n = 1;
+        pr.values.len = 8;
+        pr.classes = 0;
+        pr.scores.len = 0;
+        resp.request_id = 2;
+        fake_send(&f, &resp);
+        assert_int_equal(dream_predict(f.c, 4, &rows, &p), DREAM_E_PROTO);
+        fake_close(&f);
+
+        fake_open(&f, 5000);
+        resp.request_id = 1;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_GET_MODEL;
+        resp.get_model = &mr;
+        mr.json = "{\"format\":\"dream-model\"}";
+        fake_send(&f, &resp);
+        assert_int_equal(dream_get_model(f.c, 4, &json, &len), 0);
+        assert_string_equal(json, "{\"format\":\"dream-model\"}");
+        assert_int_equal(len, strlen(json));
+        dream_free(json);
+
+        resp.request_id = 2;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_STATS;
+        resp.stats = &sr;
+        sr.uptime_seconds = 11;
+        sr.connections_open = 2;
+        sr.jobs_running = 1;
+        sr.jobs_queued = 3;
+        sr.store_used_bytes = 1u << 20;
+        sr.ingest_ack_p99_seconds = 0.5;
+        sr.jobs_cancelled = 4;
+        sr.train_seconds_total = 1.5;
+        sr.n_requests_by_type = 2;
+        sr.requests_by_type = rtp;
+        rtp[0] = &rt[0];
+        rtp[1] = &rt[1];
+        rt[0].type = "hello";
+        rt[0].requests = 3;
+        rt[1].type = "stats";
+        rt[1].requests = 1;
+        rt[1].errors = 1;
+        sr.n_dataset_stats = 1;
+        sr.dataset_stats = dsp;
+        dsp[0] = &ds;
+        ds.name = "iris";
+        ds.rows = 150;
+        ds.stored_bytes = 8192;
+        fake_send(&f, &resp);
+        assert_int_equal(dream_stats(f.c, &st), 0);
+        assert_int_equal(st.jobs_cancelled, 4);
+        assert_true(st.train_seconds_total == 1.5);
+        assert_int_equal(st.n_requests_by_type, 2);
+        assert_string_equal(st.requests_by_type[1].type, "stats");
+        assert_int_equal(st.requests_by_type[1].errors, 1);
+        assert_int_equal(st.n_dataset_stats, 1);
+        assert_string_equal(st.dataset_stats[0].name, "iris");
+        assert_int_equal(st.dataset_stats[0].rows, 150);
+        assert_int_equal(st.uptime_seconds, 11);
+        assert_int_equal(st.connections_open, 2);
+        assert_int_equal(st.jobs_running, 1);
+        assert_int_equal(st.jobs_queued, 3);
+        assert_int_equal(st.store_used_bytes, 1u << 20);
+        assert_true(st.ingest_ack_p99_seconds == 0.5);
+        dream_stats_release(&st);
+        assert_null(st.requests_by_type);
+        dream_stats_release(NULL);
+        fake_close(&f);
+}
+
+static void test_job_names(void **state)
+{
+        enum dream_model m;
+        enum dream_train_mode md;
+        (void)state;
+
+        assert_string_equal(dream_model_name(DREAM_MODEL_KMEANS), "kmeans");
+        assert_string_equal(dream_model_name((enum dream_model)0), "unknown");
+        assert_string_equal(dream_model_name((enum dream_model)99), "unknown");
+        assert_string_equal(dream_train_mode_name(DREAM_TRAIN_EXACT), "exact");
+        assert_string_equal(dream_job_state_name(DREAM_JOB_CANCELLED), "cancelled");
+        assert_int_equal(dream_model_parse("ridge", &m), 0);
+        assert_int_equal(m, DREAM_MODEL_RIDGE);
+        assert_int_equal(dream_model_parse("Ridge", &m), DREAM_E_INVAL);
+        assert_int_equal(dream_train_mode_parse("refresh", &md), 0);
+        assert_int_equal(md, DREAM_TRAIN_REFRESH);
+        assert_int_equal(dream_train_mode_parse("default", &md), DREAM_E_INVAL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -423,6 +789,10 @@ int main(void)
             cmocka_unit_test(test_timeout),
             cmocka_unit_test(test_frame_limit),
             cmocka_unit_test(test_alloc_failures),
+            cmocka_unit_test(test_train_request),
+            cmocka_unit_test(test_job_watch),
+            cmocka_unit_test(test_predict_model_stats),
+            cmocka_unit_test(test_job_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,260 @@
+/* The harness of the client integration tests: a real dreamd on 127.0.0.1
+ * port 0 with a temporary data directory, the dream CLI run against it,
+ * CSV comparison. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+extern char **environ;
+
+pid_t running_daemon;
+
+void fail_now(void)
+{
+        if (running_daemon > 0)
+                kill(running_daemon, SIGKILL);
+        abort();
+}
+
+/* ---- the daemon -------------------------------------------------------------- */
+
+/* Start dreamd on `listen` (a TCP address, reported on its first stdout
+ * line), plus the Unix socket when with_unix, with d->dir/data. */
+void daemon_spawn(struct daemon *d, const char *listen, int with_unix, const char *token_file)
+{
+        const char *exe = getenv("DREAMD");
+        char data[128], log[128], line[256];
+        const char *argv[16];
+        posix_spawn_file_actions_t fa;
+        int pipefd[2], n = 0;
+        size_t len = 0;
+        unsigned port;
+
+        CHECK(exe != NULL);
+        snprintf(data, sizeof(data), "%s/data", d->dir);
+        snprintf(log, sizeof(log), "%s/dreamd.log", d->dir);
+        argv[n++] = exe;
+        argv[n++] = "--listen";
+        argv[n++] = listen;
+        if (with_unix) {
+                argv[n++] = "--listen";
+                snprintf(d->unix_addr, sizeof(d->unix_addr), "unix:%s/dreamd.sock", d->dir);
+                argv[n++] = d->unix_addr;
+        }
+        argv[n++] = "--data-dir";
+        argv[n++] = data;
+        if (token_file) {
+                argv[n++] = "--token-file";
+                argv[n++] = token_file;
+        }
+        argv[n] = NULL;
+        CHECK(pipe2(pipefd, O_CLOEXEC) == 0);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+        posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        CHECK(posix_spawn(&d->pid, exe, &fa, NULL, (char *const *)argv, environ) == 0);
+        running_daemon = d->pid;
+        posix_spawn_file_actions_destroy(&fa);
+        close(pipefd[1]);
+        while (len < sizeof(line) - 1) {
+                ssize_t k = read(pipefd[0], line + len, 1);
+                if (k <= 0 || line[len] == '\n')
+                        break;
+                len++;
+        }
+        line[len] = '\0';
+        close(pipefd[0]);
+        if (sscanf(line, "listening on 127.0.0.1:%u", &port) != 1) {
+                fprintf(stderr, "dreamd did not report its port (got '%s'); see %s\n", line, log);
+                fail_now();
+        }
+        snprintf(d->addr, sizeof(d->addr), "127.0.0.1:%u", port);
+}
+
+void daemon_start(struct daemon *d, const char *token_file)
+{
+        snprintf(d->dir, sizeof(d->dir), "/tmp/dream-client-test-XXXXXX");
+        CHECK(mkdtemp(d->dir) != NULL);
+        daemon_spawn(d, "127.0.0.1:0", 1, token_file);
+}
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)st;
+        (void)flag;
+        (void)ftw;
+        return remove(p);
+}
+
+void daemon_stop(struct daemon *d)
+{
+        int st;
+
+        CHECK(kill(d->pid, SIGTERM) == 0);
+        CHECK(waitpid(d->pid, &st, 0) == d->pid);
+        running_daemon = 0;
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        nftw(d->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+struct dream_client *client(const struct daemon *d, const char *token)
+{
+        struct dream_connect_opts o;
+        struct dream_client *c = NULL;
+
+        dream_connect_opts_default(&o);
+        o.io_timeout_ms = 20000;
+        o.client_name = "test_client";
+        CHECK(dream_connect(d->addr, &o, &c) == 0);
+        CHECK_OK(c, dream_hello(c, token, NULL));
+        return c;
+}
+
+/* ---- running the CLI ----------------------------------------------------------- */
+
+/* Run the dream CLI with DREAM_ADDR set; stdout into out (NUL-terminated,
+ * may be NULL), stderr into err. Returns the exit status. */
+pid_t cli_spawn(const struct daemon *d, va_list ap)
+{
+        const char *exe = getenv("DREAM");
+        const char *argv[32];
+        char outp[128], errp[128], env_addr[96];
+        char *envp[256];
+        int ne = 0;
+        posix_spawn_file_actions_t fa;
+        pid_t pid;
+        int n = 0;
+
+        CHECK(exe != NULL);
+        argv[n++] = exe;
+        for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 31;)
+                argv[n++] = a;
+        argv[n] = NULL;
+        snprintf(outp, sizeof(outp), "%s/cli.out", d->dir);
+        snprintf(errp, sizeof(errp), "%s/cli.err", d->dir);
+        snprintf(env_addr, sizeof(env_addr), "DREAM_ADDR=%s", d->addr);
+        /* The environment (sanitizer options...) without DREAM_ADDR, plus ours. */
+        for (char **e = environ; *e && ne < 254; e++)
+                if (strncmp(*e, "DREAM_ADDR=", 11) != 0)
+                        envp[ne++] = *e;
+        envp[ne++] = env_addr;
+        envp[ne] = NULL;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_addopen(&fa, 2, errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        CHECK(posix_spawn(&pid, exe, &fa, NULL, (char *const *)argv, envp) == 0);
+        posix_spawn_file_actions_destroy(&fa);
+        return pid;
+}
+
+/* Wait for a CLI started by cli_spawn: its output as for run_cli. */
+int cli_wait(const struct daemon *d, pid_t pid, char *out, size_t out_size, char *err,
+             size_t err_size)
+{
+        char outp[128], errp[128];
+        int st;
+
+        snprintf(outp, sizeof(outp), "%s/cli.out", d->dir);
+        snprintf(errp, sizeof(errp), "%s/cli.err", d->dir);
+        CHECK(waitpid(pid, &st, 0) == pid);
+        for (int k = 0; k < 2; k++) {
+                char *buf = k ? err : out;
+                size_t size = k ? err_size : out_size;
+                FILE *f;
+                size_t got;
+
+                if (!buf)
+                        continue;
+                f = fopen(k ? errp : outp, "r");
+                CHECK(f != NULL);
+                got = fread(buf, 1, size - 1, f);
+                buf[got] = '\0';
+                fclose(f);
+        }
+        CHECK(WIFEXITED(st));
+        return WEXITSTATUS(st);
+}
+
+int run_cli(const struct daemon *d, char *out, size_t out_size, char *err, size_t err_size, ...)
+{
+        va_list ap;
+        pid_t pid;
+
+        va_start(ap, err_size);
+        pid = cli_spawn(d, ap);
+        va_end(ap);
+        return cli_wait(d, pid, out, out_size, err, err_size);
+}
+
+pid_t run_cli_async(const struct daemon *d, ...)
+{
+        va_list ap;
+        pid_t pid;
+
+        va_start(ap, d);
+        pid = cli_spawn(d, ap);
+        va_end(ap);
+        return pid;
+}
+
+/* ---- CSV comparison by numbers ---------------------------------------------------- */
+
+char *slurp(const char *path, size_t *ret_len)
+{
+        FILE *f = fopen(path, "rb");
+        char *b;
+        long n;
+
+        CHECK(f != NULL);
+        CHECK(fseek(f, 0, SEEK_END) == 0);
+        n = ftell(f);
+        CHECK(n >= 0);
+        rewind(f);
+        b = malloc((size_t)n + 1);
+        CHECK(b != NULL);
+        CHECK(fread(b, 1, (size_t)n, f) == (size_t)n);
+        b[n] = '\0';
+        fclose(f);
+        if (ret_len)
+                *ret_len = (size_t)n;
+        return b;
+}
+
+/* Same header line, then the same numbers cell by cell. */
+void csv_same_numbers(const char *pa, const char *pb)
+{
+        char *a = slurp(pa, NULL), *b = slurp(pb, NULL);
+        char *la = strchr(a, '\n'), *lb = strchr(b, '\n');
+        char *p, *q;
+        size_t cells = 0;
+
+        CHECK(la && lb && la - a == lb - b && memcmp(a, b, (size_t)(la - a)) == 0);
+        p = la + 1;
+        q = lb + 1;
+        while (*p && *q) {
+                char *ep, *eq;
+                double x = strtod(p, &ep), y = strtod(q, &eq);
+                CHECK(ep != p && eq != q);
+                CHECK(x == y || (isnan(x) && isnan(y)));
+                CHECK(*ep == *eq);
+                p = *ep ? ep + 1 : ep;
+                q = *eq ? eq + 1 : eq;
+                cells++;
+        }
+        CHECK(*p == '\0' && *q == '\0');
+        CHECK(cells > 0);
+        free(a);
+        free(b);
+}

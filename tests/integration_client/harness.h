@@ -1,0 +1,69 @@
+/* The harness of the client integration tests (harness.c). */
+#ifndef DREAM_TESTS_INTEGRATION_CLIENT_HARNESS_H
+#define DREAM_TESTS_INTEGRATION_CLIENT_HARNESS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "dream/client.h"
+
+/* The daemon running, killed when a check fails so that none is left. */
+extern pid_t running_daemon;
+
+/* Kill the running daemon and abort. */
+void fail_now(void) __attribute__((noreturn));
+
+#define CHECK(cond)                                                                                \
+        do {                                                                                       \
+                if (!(cond)) {                                                                     \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+                        fail_now();                                                                \
+                }                                                                                  \
+        } while (0)
+
+#define CHECK_OK(c, expr)                                                                          \
+        do {                                                                                       \
+                int r_ = (expr);                                                                   \
+                if (r_ != 0) {                                                                     \
+                        fprintf(stderr, "%s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #expr,         \
+                                dream_strerror(r_), dream_last_error(c));                          \
+                        fail_now();                                                                \
+                }                                                                                  \
+        } while (0)
+
+struct daemon {
+        pid_t pid;
+        char dir[64];
+        char addr[64];
+        char unix_addr[128]; /* "unix:DIR/dreamd.sock", also listened on */
+};
+
+/* Start dreamd on `listen` (a TCP address, reported on its first stdout
+ * line), plus the Unix socket when with_unix, with d->dir/data. */
+void daemon_spawn(struct daemon *d, const char *listen, int with_unix, const char *token_file);
+/* A new temporary directory and dreamd on 127.0.0.1 port 0 (and a Unix
+ * socket). */
+void daemon_start(struct daemon *d, const char *token_file);
+/* SIGTERM, expect exit status 0, remove the directory. */
+void daemon_stop(struct daemon *d);
+/* A connected client, hello done. */
+struct dream_client *client(const struct daemon *d, const char *token);
+
+/* The dream CLI (DREAM) with DREAM_ADDR set to the daemon; arguments end
+ * with NULL. stdout into out (NUL-terminated, may be NULL), stderr into err.
+ * Returns the exit status. */
+int run_cli(const struct daemon *d, char *out, size_t out_size, char *err, size_t err_size, ...);
+/* Start the CLI, and wait for it (output as for run_cli). */
+pid_t run_cli_async(const struct daemon *d, ...);
+pid_t cli_spawn(const struct daemon *d, va_list ap);
+int cli_wait(const struct daemon *d, pid_t pid, char *out, size_t out_size, char *err,
+             size_t err_size);
+
+/* A whole file, NUL-terminated (free()). */
+char *slurp(const char *path, size_t *ret_len);
+/* Same header line, then the same numbers cell by cell. */
+void csv_same_numbers(const char *pa, const char *pb);
+
+#endif
