@@ -3,7 +3,9 @@
 # the checkout, ingest Fashion-MNIST over the socket, show `dream info`,
 # export the dataset and check it is identical to the input (to `dream
 # unpack` of a pack of the same files, and to an independent IDX reader),
-# then stop the daemon with SIGTERM and check it exits 0.
+# then train softmax on the condensed samples and on every row, evaluate both
+# on the test images, predict a few of them, and stop the daemon with
+# SIGTERM and check it exits 0.
 # Usage: examples/serve.sh BUILD_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,6 +65,31 @@ echo "export identical to an independent IDX reader (examples/idx2csv.py)"
 echo
 echo "== mini-batches: 2 batches of 4 samples in rows mode (first 8 columns)"
 "$dream" batch fmnist --size 4 --mode rows --seed 1 --max-batches 2 | cut -d, -f1-8
+echo
+echo "== train on the compressed form: softmax on condensed samples (10% budget) vs every row"
+"$dream" ingest fmnist-test "$fm/t10k-images-idx3-ubyte.gz" \
+  --labels "$fm/t10k-labels-idx1-ubyte.gz"
+cond=$("$dream" train fmnist --model softmax --mode condensed --budget 0.1 \
+  --test fmnist-test --wait --json)
+full=$("$dream" train fmnist --model softmax --mode full --test fmnist-test --wait --json)
+/usr/bin/python3 - "$cond" "$full" <<'PY'
+import json, sys
+c, f = (json.loads(a) for a in sys.argv[1:3])
+for name, j in (("condensed 10%", c), ("full", f)):
+    print(f"{name:14} rows {j['rows_used']:6}  prep {j['prep_seconds']:6.2f} s  "
+          f"train {j['train_seconds']:6.2f} s  peak {j['peak_train_bytes'] / 1e6:7.1f} MB  "
+          f"test accuracy {j['metrics']['accuracy']:.4f}")
+print(f"condensed / full: {f['train_seconds'] / c['train_seconds']:.1f}x faster, "
+      f"{f['peak_train_bytes'] / c['peak_train_bytes']:.1f}x less training memory, "
+      f"accuracy {c['metrics']['accuracy'] - f['metrics']['accuracy']:+.4f}")
+PY
+"$dream" jobs
+job=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["job"])' "$cond")
+echo
+echo "== predict the first 5 test images with job $job (labels: $("$dream" export fmnist-test \
+  --rows 0:5 | tail -n +2 | awk -F, '{printf "%s ", $NF}'))"
+"$dream" export fmnist-test --rows 0:5 -o "$out/five.csv"
+"$dream" predict "$job" "$out/five.csv" | cut -d, -f1
 echo
 echo "== stop dreamd (SIGTERM)"
 trap - EXIT

@@ -1,6 +1,7 @@
 /* Ingest and batch-serving benchmark over loopback (issue 4; not a test).
  *
  *   bench_ingest [-d DREAMD] [-c CLIENTS] [-l LABEL] [-s] [-S SEAL_ROWS] CSV
+ *   bench_ingest -a ADDR [-p PID] [-B DATASET] [-P PASSES] [-M MODES] [CSV]
  *
  * Starts a real dreamd (DREAMD, default: BUILD/server/dreamd next to this
  * executable's BUILD/bench/ingest/) on 127.0.0.1 port 0 with a temporary data
@@ -16,6 +17,9 @@
  *   4. batch serving, batch size 1,024: rows (one epoch), condensed and
  *      sample (budget 0.01), each read to its end, cold then warm.
  * Prints one `key value` line per figure, then a summary against the targets.
+ * With -a ADDR the daemon at ADDR is used (none is started); with -B only
+ * step 4 runs, on DATASET (which must exist), PASSES times (for profiling a
+ * running dreamd).
  * Generate the input with: BUILD/bench/gen_sensor 3000000 > sensor3m.csv
  */
 #include <errno.h>
@@ -71,6 +75,7 @@ static void die(const char *what, const char *name, int r)
 
 static char tmp_dir[PATH_MAX];
 static pid_t dreamd_pid = -1;
+static pid_t cpu_pid = -1; /* dreamd's pid for its CPU time (ours, or given by -p) */
 static char dreamd_addr[300];
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
@@ -165,6 +170,7 @@ static int start_dreamd(const char *exe, const char *seal_rows)
                               "--port-file", port, "--log-level", "warn", (char *)NULL);
                 _exit(127);
         }
+        cpu_pid = dreamd_pid;
         t0 = now();
         while (now() - t0 < START_WAIT_S) {
                 FILE *f = fopen(port, "r");
@@ -507,6 +513,7 @@ static int serial_latency(double *lat)
 struct serve {
         uint64_t samples, batches;
         double sink;
+        double t_first; /* first Batch received */
 };
 
 static int on_batch(void *arg, const struct dream_batch *b)
@@ -518,9 +525,36 @@ static int on_batch(void *arg, const struct dream_batch *b)
         for (size_t i = 0; i < n; i++) /* touch every feature, as a trainer would */
                 acc += b->features[i];
         s->sink += acc;
+        if (s->batches == 0)
+                s->t_first = now();
         s->samples += b->n;
         s->batches++;
         return 0;
+}
+
+/* CPU seconds (user + system) dreamd has used so far, or -1 when unknown:
+ * on a shared machine a steadier figure than the wall clock. */
+static double dreamd_cpu(void)
+{
+        char path[64], buf[1024], *p;
+        unsigned long ut, st;
+        FILE *f;
+        size_t n;
+
+        if (cpu_pid <= 0)
+                return -1;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)cpu_pid);
+        f = fopen(path, "r");
+        if (!f)
+                return -1;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        p = strrchr(buf, ')'); /* the command may hold spaces */
+        if (!p ||
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+                return -1;
+        return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static int serve_mode(const char *ds, enum dream_batch_mode mode, const char *name, int pass,
@@ -529,7 +563,7 @@ static int serve_mode(const char *ds, enum dream_batch_mode mode, const char *na
         struct dream_client *c = NULL;
         struct dream_batch_opts o;
         struct serve s = {0};
-        double t0, el;
+        double t0, el, cpu0, cpu1;
         int r;
 
         r = connect_client(&c);
@@ -541,9 +575,11 @@ static int serve_mode(const char *ds, enum dream_batch_mode mode, const char *na
         if (mode != DREAM_BATCH_ROWS)
                 o.budget_fraction = BUDGET;
         o.seed = 7;
+        cpu0 = dreamd_cpu();
         t0 = now();
         r = dream_get_batches(c, ds, &o, on_batch, &s);
         el = now() - t0;
+        cpu1 = dreamd_cpu();
         if (r < 0) {
                 fprintf(stderr, "bench_ingest: get_batches %s: %s (%s)\n", name, dream_strerror(r),
                         dream_last_error(c));
@@ -555,7 +591,12 @@ static int serve_mode(const char *ds, enum dream_batch_mode mode, const char *na
         printf("batches_%s_%s_samples %llu\n", name, pass ? "warm" : "cold",
                (unsigned long long)s.samples);
         printf("batches_%s_%s_seconds %.3f\n", name, pass ? "warm" : "cold", el);
+        printf("batches_%s_%s_first_batch_seconds %.3f\n", name, pass ? "warm" : "cold",
+               s.t_first - t0);
         printf("batches_%s_%s_samples_per_s %.0f\n", name, pass ? "warm" : "cold", *ret_rate);
+        if (cpu0 >= 0 && cpu1 >= 0)
+                printf("batches_%s_%s_dreamd_cpu_seconds %.2f\n", name, pass ? "warm" : "cold",
+                       cpu1 - cpu0);
         return 0;
 }
 
@@ -565,23 +606,49 @@ static const char usage[] =
     "  -c N        concurrent clients of the second run (default 8, at most 64)\n"
     "  -l LABEL    target column (default: none, as `dream ingest`)\n"
     "  -s          the clients of the second run share one dataset\n"
-    "  -S ROWS     pass --seal-rows ROWS to dreamd (default: dreamd's own)\n";
+    "  -S ROWS     pass --seal-rows ROWS to dreamd (default: dreamd's own)\n"
+    "  -a ADDR     use the dreamd listening at ADDR (none is started)\n"
+    "  -B DATASET  only serve batches from DATASET (with -a; no CSV needed)\n"
+    "  -P PASSES   passes of the batch serving (default 2: cold, warm; 0: none)\n"
+    "  -p PID      with -a: the daemon's pid, to report its CPU time\n"
+    "  -M MODES    with -B: the modes served, e.g. sample (default rows,condensed,sample)\n";
 
 int main(int argc, char **argv)
 {
         char dreamd[PATH_MAX + 32] = "";
-        const char *csv, *label = NULL, *seal_rows = NULL;
-        int n_clients = 8, shared = 0, opt, rc = 1;
+        const char *csv, *label = NULL, *seal_rows = NULL, *batch_only = NULL;
+        const char *modes = "rows,condensed,sample";
+        int n_clients = 8, shared = 0, opt, rc = 1, passes = 2;
         struct stat st;
         size_t header_len = 0;
         struct job one = {0}, *many = NULL;
         pthread_t th[MAX_CLIENTS];
         double lat_serial[SERIAL_REQS];
+        double cpu_a, cpu_b;
         double e1, rate1 = 0, mb1, rate8 = 0, e8, rows_rate = 0, cond_rate = 0, samp_rate = 0;
         uint64_t rows8 = 0;
 
-        while ((opt = getopt(argc, argv, "d:c:l:sS:h")) != -1) {
+        while ((opt = getopt(argc, argv, "d:c:l:sS:a:B:P:p:M:h")) != -1) {
                 switch (opt) {
+                case 'M':
+                        modes = optarg;
+                        break;
+                case 'p':
+                        cpu_pid = (pid_t)atoi(optarg);
+                        break;
+                case 'a':
+                        snprintf(dreamd_addr, sizeof(dreamd_addr), "%s", optarg);
+                        break;
+                case 'B':
+                        batch_only = optarg;
+                        break;
+                case 'P':
+                        passes = atoi(optarg);
+                        if (passes < 0 || passes > 100) {
+                                fputs(usage, stderr);
+                                return 2;
+                        }
+                        break;
                 case 'd':
                         snprintf(dreamd, sizeof(dreamd), "%s", optarg);
                         break;
@@ -609,12 +676,27 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
-        if (argc - optind != 1) {
+        if (batch_only && dreamd_addr[0]) {
+                signal(SIGPIPE, SIG_IGN);
+                for (int pass = 0; pass < passes; pass++) {
+                        double r1 = 0, r2 = 0, r3 = 0;
+                        if ((strstr(modes, "rows") &&
+                             serve_mode(batch_only, DREAM_BATCH_ROWS, "rows", pass, &r1) < 0) ||
+                            (strstr(modes, "condensed") &&
+                             serve_mode(batch_only, DREAM_BATCH_CONDENSED, "condensed", pass, &r2) <
+                                 0) ||
+                            (strstr(modes, "sample") &&
+                             serve_mode(batch_only, DREAM_BATCH_SAMPLE, "sample", pass, &r3) < 0))
+                                return 1;
+                }
+                return 0;
+        }
+        if (argc - optind != 1 || batch_only) {
                 fputs(usage, stderr);
                 return 2;
         }
         csv = argv[optind];
-        if (!dreamd[0] && find_dreamd(dreamd, sizeof(dreamd)) < 0) {
+        if (!dreamd_addr[0] && !dreamd[0] && find_dreamd(dreamd, sizeof(dreamd)) < 0) {
                 fprintf(stderr, "bench_ingest: no dreamd next to this build; give -d DREAMD\n");
                 return 2;
         }
@@ -635,7 +717,7 @@ int main(int argc, char **argv)
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
         signal(SIGPIPE, SIG_IGN);
-        if (start_dreamd(dreamd, seal_rows) < 0)
+        if (!dreamd_addr[0] && start_dreamd(dreamd, seal_rows) < 0)
                 goto out;
         printf("dreamd %s\naddress %s\nseal_rows %s\ncsv %s\ncsv_bytes %lld\n", dreamd, dreamd_addr,
                seal_rows ? seal_rows : "default", csv, (long long)st.st_size);
@@ -650,7 +732,9 @@ int main(int argc, char **argv)
         one.label = label;
         one.id_base = 1ull << 32;
         one.flush = 1;
+        cpu_a = dreamd_cpu();
         run_job(&one);
+        cpu_b = dreamd_cpu();
         if (one.rc < 0)
                 goto out;
         e1 = one.t_done - one.t_start;
@@ -662,6 +746,8 @@ int main(int argc, char **argv)
         printf("ingest_1client_send_seconds %.3f\n", one.t_sent - one.t_parsed);
         printf("ingest_1client_seal_seconds %.3f\n", one.t_done - one.t_sent);
         printf("ingest_1client_rows_per_s %.0f\n", rate1);
+        if (cpu_a >= 0 && cpu_b >= 0)
+                printf("ingest_1client_dreamd_cpu_seconds %.2f\n", cpu_b - cpu_a);
         printf("ingest_1client_csv_mb_per_s %.1f\n", mb1);
         printf("ingest_1client_send_only_rows_per_s %.0f\n",
                (double)one.rows / (one.t_sent - one.t_parsed));
@@ -677,7 +763,7 @@ int main(int argc, char **argv)
         fflush(stdout);
 
         /* 4. batch serving from the sealed dataset of run 1. */
-        for (int pass = 0; pass < 2; pass++) {
+        for (int pass = 0; pass < passes; pass++) {
                 double r1 = 0, r2 = 0, r3 = 0;
                 if (serve_mode("one", DREAM_BATCH_ROWS, "rows", pass, &r1) < 0 ||
                     serve_mode("one", DREAM_BATCH_CONDENSED, "condensed", pass, &r2) < 0 ||
@@ -709,7 +795,7 @@ int main(int argc, char **argv)
                 many[k].flush = !shared;
         }
         {
-                double t0 = now(), *all;
+                double t0 = now(), *all, c0 = dreamd_cpu();
                 size_t n_all = 0;
                 int ok = 1;
 
@@ -746,6 +832,9 @@ int main(int argc, char **argv)
                 printf("ingest_%dclients_rows %llu\n", n_clients, (unsigned long long)rows8);
                 printf("ingest_%dclients_seconds %.3f\n", n_clients, e8);
                 printf("ingest_%dclients_rows_per_s %.0f\n", n_clients, rate8);
+                if (c0 >= 0)
+                        printf("ingest_%dclients_dreamd_cpu_seconds %.2f\n", n_clients,
+                               dreamd_cpu() - c0);
                 printf("ingest_%dclients_csv_mb_per_s %.1f\n", n_clients,
                        (double)st.st_size / e8 / 1e6);
                 printf("ingest_%dclients_ratio_to_1client %.2f\n", n_clients, rate8 / rate1);

@@ -272,6 +272,28 @@ int main(int argc, char **argv)
         double t_get = now() - t0;
         printf("random row: %.1f us mean over %d\n", t_get / n_get * 1e6, n_get);
 
+        /* Random rows read 1,024 at a time (store_get_rows: one transaction,
+         * rows sorted, each segment from the cache of opened segments). */
+        {
+                enum { PER = 1024, CALLS = 20 };
+                uint64_t *idx = malloc(PER * sizeof(*idx));
+                int64_t *vals = malloc((size_t)PER * NCOLS * sizeof(*vals));
+                if (!idx || !vals)
+                        return 1;
+                t0 = now();
+                for (int i = 0; i < CALLS; i++) {
+                        for (int k = 0; k < PER; k++)
+                                idx[k] = rng(&seed) % rows;
+                        if (store_get_rows(s, "bench", idx, PER, vals, NULL) < 0)
+                                return 1;
+                }
+                double t_rows = now() - t0;
+                printf("random rows, %d per call: %.2f us per row over %d\n", PER,
+                       t_rows / (PER * CALLS) * 1e6, PER * CALLS);
+                free(idx);
+                free(vals);
+        }
+
         /* The same rows as one gd file (segments of 65536 rows, as sealed). */
         uint64_t file_bytes = 0;
         for (uint64_t at = 0; at < rows; at += 65536) {
