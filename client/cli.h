@@ -202,6 +202,11 @@ struct cli_net {
 
 /* Handle option c of CLI_NET_LONGOPTS: 1 when it was one of them. */
 int cli_net_opt(struct cli_net *n, int c, const char *arg);
+/* The options of a simple server command (the net options and -h) and
+ * exactly n_args positional arguments, named `what` in the message when
+ * missing. -1 to go on, else the exit code. */
+int cli_net_simple_args(const char *cmd, const char *help, const char *what, int argc, char **argv,
+                        struct cli_net *net, int n_args);
 
 /* Connect and say hello (with the token). On failure print one line and
  * return the exit code (5 unreachable, 6 auth, 1 bad address, 2 unreadable

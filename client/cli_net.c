@@ -1,6 +1,7 @@
 /* Shared parts of the commands that talk to dreamd: options, connecting,
  * messages and exit codes, JSON strings. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,4 +214,39 @@ void cli_json_str(FILE *f, const char *s)
                 }
         }
         fputc('"', f);
+}
+
+int cli_net_simple_args(const char *cmd, const char *help, const char *what, int argc, char **argv,
+                        struct cli_net *net, int n_args)
+{
+        static const struct option longopts[] = {
+            {"help", no_argument, NULL, 'h'},
+            CLI_NET_LONGOPTS,
+            {NULL, 0, NULL, 0},
+        };
+        int c;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":h" CLI_NET_SHORTOPTS, longopts, NULL)) != -1) {
+                if (cli_net_opt(net, c, optarg))
+                        continue;
+                switch (c) {
+                case 'h':
+                        fputs(help, stdout);
+                        return CLI_OK;
+                default:
+                        return cli_opt_error(cmd, c, argv);
+                }
+        }
+        if (argc - optind != n_args) {
+                char why[64];
+                snprintf(why, sizeof(why), "%s",
+                         argc - optind > n_args ? "too many arguments" : "missing ");
+                if (argc - optind < n_args)
+                        snprintf(why, sizeof(why), "missing %s", what);
+                cli_usage_error(cmd, "%s", why);
+                return CLI_USAGE;
+        }
+        return -1;
 }

@@ -48,42 +48,6 @@ static void print_size(char *out, size_t n, uint64_t b)
                 snprintf(out, n, "%llu bytes", (unsigned long long)b);
 }
 
-/* Parse the options shared by the simple commands: the net options, -h, and
- * exactly n_args positional arguments. Returns -1 to go on, else the exit
- * code. */
-static int simple_args(const char *cmd, const char *help, int argc, char **argv,
-                       struct cli_net *net, int n_args)
-{
-        static const struct option longopts[] = {
-            {"help", no_argument, NULL, 'h'},
-            CLI_NET_LONGOPTS,
-            {NULL, 0, NULL, 0},
-        };
-        int c;
-
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":h" CLI_NET_SHORTOPTS, longopts, NULL)) != -1) {
-                if (cli_net_opt(net, c, optarg))
-                        continue;
-                switch (c) {
-                case 'h':
-                        fputs(help, stdout);
-                        return CLI_OK;
-                default:
-                        return cli_opt_error(cmd, c, argv);
-                }
-        }
-        if (argc - optind != n_args) {
-                cli_usage_error(cmd, "%s",
-                                argc - optind >= n_args      ? "too many arguments"
-                                : strcmp(cmd, "backup") == 0 ? "missing PATH"
-                                                             : "missing DATASET");
-                return CLI_USAGE;
-        }
-        return -1;
-}
-
 /* ---- ls ------------------------------------------------------------------ */
 
 static const char ls_help[] = "usage: dream ls [-s ADDR] [--token-file F] [--json]\n"
@@ -100,7 +64,7 @@ int cli_ls(int argc, char **argv)
         struct dream_dataset_list *l = NULL;
         int r, rc;
 
-        rc = simple_args("ls", ls_help, argc, argv, &net, 0);
+        rc = cli_net_simple_args("ls", ls_help, "", argc, argv, &net, 0);
         if (rc >= 0)
                 return rc;
         rc = cli_net_connect(&net, &cl);
@@ -159,7 +123,7 @@ int cli_info(int argc, char **argv)
         const char *name;
         int r, rc;
 
-        rc = simple_args("info", info_help, argc, argv, &net, 1);
+        rc = cli_net_simple_args("info", info_help, "DATASET", argc, argv, &net, 1);
         if (rc >= 0)
                 return rc;
         name = argv[optind];
@@ -234,7 +198,7 @@ int cli_flush(int argc, char **argv)
         const char *name;
         int r, rc;
 
-        rc = simple_args("flush", flush_help, argc, argv, &net, 1);
+        rc = cli_net_simple_args("flush", flush_help, "DATASET", argc, argv, &net, 1);
         if (rc >= 0)
                 return rc;
         name = argv[optind];
@@ -275,7 +239,7 @@ int cli_drop(int argc, char **argv)
         const char *name;
         int r, rc;
 
-        rc = simple_args("drop", drop_help, argc, argv, &net, 1);
+        rc = cli_net_simple_args("drop", drop_help, "DATASET", argc, argv, &net, 1);
         if (rc >= 0)
                 return rc;
         name = argv[optind];
@@ -322,7 +286,7 @@ int cli_backup(int argc, char **argv)
         const char *path;
         int r, rc;
 
-        rc = simple_args("backup", backup_help, argc, argv, &net, 1);
+        rc = cli_net_simple_args("backup", backup_help, "PATH", argc, argv, &net, 1);
         if (rc >= 0)
                 return rc;
         path = argv[optind];

@@ -1,6 +1,7 @@
 /* dream train, jobs, job, cancel: training jobs on dreamd; dream predict and
  * model: using a finished job's model; dream stats: dreamd's metrics. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,43 +20,6 @@
 #define WAIT_IO_TIMEOUT_MS  0x7fffffffu
 #define PREDICT_BLOCK_ROWS  65536u     /* most rows per Predict request */
 #define PREDICT_BLOCK_BYTES (8u << 20) /* aim for about this many bytes per request */
-
-/* Options and exactly n_args positional arguments (named `what` in the
- * message when missing). -1 to go on, else the exit code. */
-static int simple_args(const char *cmd, const char *help, const char *what, int argc, char **argv,
-                       struct cli_net *net, int n_args)
-{
-        static const struct option longopts[] = {
-            {"help", no_argument, NULL, 'h'},
-            CLI_NET_LONGOPTS,
-            {NULL, 0, NULL, 0},
-        };
-        int c;
-
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":h" CLI_NET_SHORTOPTS, longopts, NULL)) != -1) {
-                if (cli_net_opt(net, c, optarg))
-                        continue;
-                switch (c) {
-                case 'h':
-                        fputs(help, stdout);
-                        return CLI_OK;
-                default:
-                        return cli_opt_error(cmd, c, argv);
-                }
-        }
-        if (argc - optind != n_args) {
-                char why[64];
-                snprintf(why, sizeof(why), "%s",
-                         argc - optind > n_args ? "too many arguments" : "missing ");
-                if (argc - optind < n_args)
-                        snprintf(why, sizeof(why), "missing %s", what);
-                cli_usage_error(cmd, "%s", why);
-                return CLI_USAGE;
-        }
-        return -1;
-}
 
 static int job_id_arg(const char *cmd, const char *s, uint64_t *ret)
 {
@@ -197,7 +161,7 @@ int cli_jobs(int argc, char **argv)
         struct dream_job_list *l = NULL;
         int r, rc;
 
-        rc = simple_args("jobs", jobs_help, "", argc, argv, &net, 0);
+        rc = cli_net_simple_args("jobs", jobs_help, "", argc, argv, &net, 0);
         if (rc >= 0)
                 return rc;
         rc = cli_net_connect(&net, &cl);
@@ -248,7 +212,9 @@ static const char job_help[] =
     "\n" CLI_NET_HELP "  -h, --help           this help\n"
     "\n" CLI_NET_EXIT_HELP;
 
-int cli_job(int argc, char **argv)
+/* dream job ID / dream cancel ID: one request about one job, its JobInfo
+ * printed back. */
+static int job_command(const char *cmd, const char *help, bool cancel, int argc, char **argv)
 {
         struct cli_net net = {0};
         struct dream_client *cl = NULL;
@@ -256,64 +222,25 @@ int cli_job(int argc, char **argv)
         uint64_t id;
         int r, rc;
 
-        rc = simple_args("job", job_help, "ID", argc, argv, &net, 1);
+        rc = cli_net_simple_args(cmd, help, "ID", argc, argv, &net, 1);
         if (rc >= 0)
                 return rc;
-        if (job_id_arg("job", argv[optind], &id) != CLI_OK)
+        if (job_id_arg(cmd, argv[optind], &id) != CLI_OK)
                 return CLI_USAGE;
         rc = cli_net_connect(&net, &cl);
         if (rc != CLI_OK)
                 return rc;
-        r = dream_job_status(cl, id, &j);
+        r = cancel ? dream_job_cancel(cl, id, &j) : dream_job_status(cl, id, &j);
         if (r < 0) {
-                rc = cli_net_fail(cl, r, "job %llu", (unsigned long long)id);
+                rc = cli_net_fail(cl, r, "%sjob %llu", cancel ? "cannot cancel " : "",
+                                  (unsigned long long)id);
                 goto out;
         }
         if (net.json) {
                 cli_job_json(stdout, &j);
                 fputc('\n', stdout);
-        } else {
+        } else if (!cancel) {
                 cli_job_text(stdout, &j);
-        }
-        rc = CLI_OK;
-out:
-        dream_close(cl);
-        return rc;
-}
-
-static const char cancel_help[] =
-    "usage: dream cancel ID [-s ADDR] [--token-file F] [--json]\n"
-    "\n"
-    "Ask dreamd to stop a training job: a queued job never runs, a running one\n"
-    "stops within one epoch ('dream job ID' shows when it is cancelled). A job\n"
-    "that already ended is left as it is.\n"
-    "\n" CLI_NET_HELP "  -h, --help           this help\n"
-    "\n" CLI_NET_EXIT_HELP;
-
-int cli_cancel(int argc, char **argv)
-{
-        struct cli_net net = {0};
-        struct dream_client *cl = NULL;
-        struct dream_job_info j;
-        uint64_t id;
-        int r, rc;
-
-        rc = simple_args("cancel", cancel_help, "ID", argc, argv, &net, 1);
-        if (rc >= 0)
-                return rc;
-        if (job_id_arg("cancel", argv[optind], &id) != CLI_OK)
-                return CLI_USAGE;
-        rc = cli_net_connect(&net, &cl);
-        if (rc != CLI_OK)
-                return rc;
-        r = dream_job_cancel(cl, id, &j);
-        if (r < 0) {
-                rc = cli_net_fail(cl, r, "cannot cancel job %llu", (unsigned long long)id);
-                goto out;
-        }
-        if (net.json) {
-                cli_job_json(stdout, &j);
-                fputc('\n', stdout);
         } else if (j.state == DREAM_JOB_DONE || j.state == DREAM_JOB_FAILED) {
                 printf("job %llu had already ended (%s)\n", (unsigned long long)id,
                        dream_job_state_name(j.state));
@@ -327,6 +254,25 @@ int cli_cancel(int argc, char **argv)
 out:
         dream_close(cl);
         return rc;
+}
+
+int cli_job(int argc, char **argv)
+{
+        return job_command("job", job_help, false, argc, argv);
+}
+
+static const char cancel_help[] =
+    "usage: dream cancel ID [-s ADDR] [--token-file F] [--json]\n"
+    "\n"
+    "Ask dreamd to stop a training job: a queued job never runs, a running one\n"
+    "stops within one epoch ('dream job ID' shows when it is cancelled). A job\n"
+    "that already ended is left as it is.\n"
+    "\n" CLI_NET_HELP "  -h, --help           this help\n"
+    "\n" CLI_NET_EXIT_HELP;
+
+int cli_cancel(int argc, char **argv)
+{
+        return job_command("cancel", cancel_help, true, argc, argv);
 }
 
 /* ---- predict ------------------------------------------------------------------------ */
@@ -732,7 +678,7 @@ int cli_stats(int argc, char **argv)
         struct dream_stats s;
         int r, rc;
 
-        rc = simple_args("stats", stats_help, "", argc, argv, &net, 0);
+        rc = cli_net_simple_args("stats", stats_help, "", argc, argv, &net, 0);
         if (rc >= 0)
                 return rc;
         rc = cli_net_connect(&net, &cl);

@@ -81,6 +81,18 @@ int dcl_call(struct dream_client *c, Dream__V1__Request *req, Dream__V1__Respons
  * seen. Returns a transport error, or 0. */
 int dcl_drain(struct dream_client *c, uint64_t id);
 
+/* A Columns message over the caller's rows (borrowed on little-endian
+ * hosts: they must outlive the message). `what` names the block in the
+ * error ("an ingest block"). Release with dcl_cols_release. */
+struct dcl_cols {
+        Dream__V1__Columns msg;
+        Dream__V1__ColumnValues *cv, **cvp;
+        uint32_t n;
+};
+int dcl_cols_pack(struct dream_client *c, const struct dream_rows *rows, const char *what,
+                  struct dcl_cols *ret);
+void dcl_cols_release(struct dcl_cols *k);
+
 /* Mark the client broken with err and a message; returns err. */
 int dcl_fail(struct dream_client *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

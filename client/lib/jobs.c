@@ -305,47 +305,48 @@ static int check_job_id(struct dream_client *c, uint64_t job_id)
         return 0;
 }
 
-int dream_job_status(struct dream_client *c, uint64_t job_id, struct dream_job_info *ret)
+/* JobStatus or JobCancel: both answer the job's JobInfo. */
+static int job_call(struct dream_client *c, uint64_t job_id, bool cancel,
+                    struct dream_job_info *ret)
 {
         Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
-        Dream__V1__JobStatus m = DREAM__V1__JOB_STATUS__INIT;
+        Dream__V1__JobStatus st = DREAM__V1__JOB_STATUS__INIT;
+        Dream__V1__JobCancel jc = DREAM__V1__JOB_CANCEL__INIT;
         proto_response *resp;
         int r;
 
         r = check_job_id(c, job_id);
         if (r < 0)
                 return r;
-        m.job_id = job_id;
-        req.body_case = DREAM__V1__REQUEST__BODY_JOB_STATUS;
-        req.job_status = &m;
-        r = dcl_call(c, &req, DREAM__V1__RESPONSE__BODY_JOB_STATUS, &resp);
+        if (cancel) {
+                jc.job_id = job_id;
+                req.body_case = DREAM__V1__REQUEST__BODY_JOB_CANCEL;
+                req.job_cancel = &jc;
+        } else {
+                st.job_id = job_id;
+                req.body_case = DREAM__V1__REQUEST__BODY_JOB_STATUS;
+                req.job_status = &st;
+        }
+        r = dcl_call(c, &req,
+                     cancel ? DREAM__V1__RESPONSE__BODY_JOB_CANCEL
+                            : DREAM__V1__RESPONSE__BODY_JOB_STATUS,
+                     &resp);
         if (r < 0)
                 return r;
-        job_info_from(resp->job_status, ret);
+        if (ret)
+                job_info_from(cancel ? resp->job_cancel : resp->job_status, ret);
         proto_response_free(resp);
         return 0;
 }
 
+int dream_job_status(struct dream_client *c, uint64_t job_id, struct dream_job_info *ret)
+{
+        return job_call(c, job_id, false, ret);
+}
+
 int dream_job_cancel(struct dream_client *c, uint64_t job_id, struct dream_job_info *ret)
 {
-        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
-        Dream__V1__JobCancel m = DREAM__V1__JOB_CANCEL__INIT;
-        proto_response *resp;
-        int r;
-
-        r = check_job_id(c, job_id);
-        if (r < 0)
-                return r;
-        m.job_id = job_id;
-        req.body_case = DREAM__V1__REQUEST__BODY_JOB_CANCEL;
-        req.job_cancel = &m;
-        r = dcl_call(c, &req, DREAM__V1__RESPONSE__BODY_JOB_CANCEL, &resp);
-        if (r < 0)
-                return r;
-        if (ret)
-                job_info_from(resp->job_cancel, ret);
-        proto_response_free(resp);
-        return 0;
+        return job_call(c, job_id, true, ret);
 }
 
 void dream_job_list_free(struct dream_job_list *list)
@@ -520,60 +521,21 @@ int dream_predict(struct dream_client *c, uint64_t job_id, const struct dream_ro
                   struct dream_prediction **ret)
 {
         Dream__V1__Predict m = DREAM__V1__PREDICT__INIT;
-        Dream__V1__Columns cols = DREAM__V1__COLUMNS__INIT;
-        Dream__V1__ColumnValues *cv = NULL, **cvp = NULL;
-        size_t bytes;
+        struct dcl_cols cols;
         int r;
 
         r = dcl_begin(c);
         if (r == 0)
                 r = check_job_id(c, job_id);
+        if (r == 0)
+                r = dcl_cols_pack(c, rows, "a prediction block", &cols);
         if (r < 0)
                 return r;
-        if (!rows || rows->n_rows == 0 || rows->n_cols == 0 || rows->n_cols > DREAM_MAX_COLS ||
-            rows->n_rows > DREAM_MAX_BATCH_ROWS) {
-                dcl_set_err(c, "a prediction block needs 1 to %u rows and 1 to %u columns",
-                            DREAM_MAX_BATCH_ROWS, DREAM_MAX_COLS);
-                return DREAM_E_INVAL;
-        }
-        bytes = (size_t)rows->n_rows * 8;
-        cv = dm_calloc(rows->n_cols, sizeof(*cv));
-        cvp = dm_calloc(rows->n_cols, sizeof(*cvp));
-        if (!cv || !cvp) {
-                dcl_set_err(c, "out of memory");
-                r = DREAM_E_NOMEM;
-                goto free_cols;
-        }
-        for (uint32_t j = 0; j < rows->n_cols; j++) {
-                dream__v1__column_values__init(&cv[j]);
-                cv[j].kind = (Dream__V1__ColumnKind)rows->cols[j].kind;
-                cv[j].scale = rows->cols[j].scale;
-                cv[j].values.len = bytes;
-#if __BYTE_ORDER == __LITTLE_ENDIAN
-                cv[j].values.data = (uint8_t *)(uintptr_t)rows->cols[j].v;
-#else
-                r = proto_values_new(rows->cols[j].v, rows->n_rows, &cv[j].values);
-                if (r < 0) {
-                        dcl_set_err(c, "out of memory");
-                        goto free_cols;
-                }
-#endif
-                cvp[j] = &cv[j];
-        }
-        cols.n_rows = rows->n_rows;
-        cols.n_columns = rows->n_cols;
-        cols.columns = cvp;
         m.job_id = job_id;
         m.input_case = DREAM__V1__PREDICT__INPUT_ROWS;
-        m.rows = &cols;
+        m.rows = &cols.msg;
         r = predict_call(c, &m, rows->n_rows, ret);
-free_cols:
-#if __BYTE_ORDER != __LITTLE_ENDIAN
-        for (uint32_t j = 0; cv && j < rows->n_cols; j++)
-                dm_free(cv[j].values.data);
-#endif
-        dm_free(cv);
-        dm_free(cvp);
+        dcl_cols_release(&cols);
         return r;
 }
 

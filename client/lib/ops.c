@@ -347,69 +347,87 @@ int dream_backup(struct dream_client *c, const char *path, struct dream_backup_r
 
 /* ---- ingest ---------------------------------------------------------------------------- */
 
+int dcl_cols_pack(struct dream_client *c, const struct dream_rows *rows, const char *what,
+                  struct dcl_cols *ret)
+{
+        size_t bytes;
+
+        memset(ret, 0, sizeof(*ret));
+        if (!rows || rows->n_rows == 0 || rows->n_cols == 0 || rows->n_cols > DREAM_MAX_COLS ||
+            rows->n_rows > DREAM_MAX_BATCH_ROWS) {
+                dcl_set_err(c, "%s needs 1 to %u rows and 1 to %u columns", what,
+                            DREAM_MAX_BATCH_ROWS, DREAM_MAX_COLS);
+                return DREAM_E_INVAL;
+        }
+        bytes = (size_t)rows->n_rows * 8;
+        ret->cv = dm_calloc(rows->n_cols, sizeof(*ret->cv));
+        ret->cvp = dm_calloc(rows->n_cols, sizeof(*ret->cvp));
+        if (!ret->cv || !ret->cvp) {
+                dcl_cols_release(ret);
+                dcl_set_err(c, "out of memory");
+                return DREAM_E_NOMEM;
+        }
+        ret->n = rows->n_cols;
+        dream__v1__columns__init(&ret->msg);
+        for (uint32_t j = 0; j < rows->n_cols; j++) {
+                Dream__V1__ColumnValues *cv = &ret->cv[j];
+                dream__v1__column_values__init(cv);
+                cv->kind = (Dream__V1__ColumnKind)rows->cols[j].kind;
+                cv->scale = rows->cols[j].scale;
+                cv->values.len = bytes;
+#if __BYTE_ORDER == __LITTLE_ENDIAN
+                /* The wire's byte order: pack straight from the caller's
+                 * values (protobuf-c only reads them). */
+                cv->values.data = (uint8_t *)(uintptr_t)rows->cols[j].v;
+#else
+                int r = proto_values_new(rows->cols[j].v, rows->n_rows, &cv->values);
+                if (r < 0) {
+                        dcl_cols_release(ret);
+                        dcl_set_err(c, "out of memory");
+                        return r;
+                }
+#endif
+                ret->cvp[j] = cv;
+        }
+        ret->msg.n_rows = rows->n_rows;
+        ret->msg.n_columns = rows->n_cols;
+        ret->msg.columns = ret->cvp;
+        return 0;
+}
+
+void dcl_cols_release(struct dcl_cols *k)
+{
+#if __BYTE_ORDER != __LITTLE_ENDIAN
+        for (uint32_t j = 0; k->cv && j < k->n; j++)
+                dm_free(k->cv[j].values.data);
+#endif
+        dm_free(k->cv);
+        dm_free(k->cvp);
+        memset(k, 0, sizeof(*k));
+}
+
 int dream_ingest_send(struct dream_client *c, const char *dataset, uint64_t client_batch_id,
                       const struct dream_rows *rows, uint64_t *ret_id)
 {
         Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
         Dream__V1__Ingest m = DREAM__V1__INGEST__INIT;
-        Dream__V1__Columns cols = DREAM__V1__COLUMNS__INIT;
-        Dream__V1__ColumnValues *cv = NULL, **cvp = NULL;
-        size_t bytes;
+        struct dcl_cols cols;
         int r;
 
         r = dcl_begin(c);
         if (r == 0)
                 r = check_name(c, dataset);
+        if (r == 0)
+                r = dcl_cols_pack(c, rows, "an ingest block", &cols);
         if (r < 0)
                 return r;
-        if (!rows || rows->n_rows == 0 || rows->n_cols == 0 || rows->n_cols > DREAM_MAX_COLS ||
-            rows->n_rows > DREAM_MAX_BATCH_ROWS) {
-                dcl_set_err(c, "an ingest block needs 1 to %u rows and 1 to %u columns",
-                            DREAM_MAX_BATCH_ROWS, DREAM_MAX_COLS);
-                return DREAM_E_INVAL;
-        }
-        bytes = (size_t)rows->n_rows * 8;
-        cv = dm_calloc(rows->n_cols, sizeof(*cv));
-        cvp = dm_calloc(rows->n_cols, sizeof(*cvp));
-        if (!cv || !cvp) {
-                dcl_set_err(c, "out of memory");
-                r = DREAM_E_NOMEM;
-                goto free_cols;
-        }
-        for (uint32_t j = 0; j < rows->n_cols; j++) {
-                dream__v1__column_values__init(&cv[j]);
-                cv[j].kind = (Dream__V1__ColumnKind)rows->cols[j].kind;
-                cv[j].scale = rows->cols[j].scale;
-                cv[j].values.len = bytes;
-#if __BYTE_ORDER == __LITTLE_ENDIAN
-                /* The wire's byte order: pack straight from the caller's
-                 * values (protobuf-c only reads them). */
-                cv[j].values.data = (uint8_t *)(uintptr_t)rows->cols[j].v;
-#else
-                r = proto_values_new(rows->cols[j].v, rows->n_rows, &cv[j].values);
-                if (r < 0) {
-                        dcl_set_err(c, "out of memory");
-                        goto free_cols;
-                }
-#endif
-                cvp[j] = &cv[j];
-        }
-        cols.n_rows = rows->n_rows;
-        cols.n_columns = rows->n_cols;
-        cols.columns = cvp;
         m.dataset = (char *)dataset;
         m.client_batch_id = client_batch_id;
-        m.rows = &cols;
+        m.rows = &cols.msg;
         req.body_case = DREAM__V1__REQUEST__BODY_INGEST;
         req.ingest = &m;
         r = dcl_send(c, &req, ret_id);
-free_cols:
-#if __BYTE_ORDER != __LITTLE_ENDIAN
-        for (uint32_t j = 0; cv && j < rows->n_cols; j++)
-                dm_free(cv[j].values.data);
-#endif
-        dm_free(cv);
-        dm_free(cvp);
+        dcl_cols_release(&cols);
         return r;
 }
 
