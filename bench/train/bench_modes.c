@@ -28,6 +28,7 @@
  *
  * Without TEST.bin the training file is the evaluation set (k-means).
  */
+#include "bench/train/data.h"
 #include "common/alloc.h"
 #include "common/err.h"
 #include "storage/gd/gd.h"
@@ -38,49 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-struct data {
-        float *x, *y;
-        size_t n;
-        uint32_t d;
-};
-
-static int load(const char *path, struct data *ret)
-{
-        FILE *f = fopen(path, "rb");
-        char magic[4];
-        uint64_t n;
-        uint32_t d;
-        struct data dt = {0};
-        if (!f)
-                return -1;
-        if (fread(magic, 1, 4, f) != 4 || memcmp(magic, "DTRB", 4) != 0 ||
-            fread(&n, 8, 1, f) != 1 || fread(&d, 4, 1, f) != 1 || d == 0 || d > 65536 || n == 0 ||
-            n > (1ull << 32))
-                goto fail;
-        dt.n = n;
-        dt.d = d;
-        dt.x = dm_mallocarray(n * d, sizeof(float));
-        dt.y = dm_mallocarray(n, sizeof(float));
-        if (!dt.x || !dt.y || fread(dt.x, sizeof(float), n * d, f) != n * d ||
-            fread(dt.y, sizeof(float), n, f) != n)
-                goto fail;
-        fclose(f);
-        *ret = dt;
-        return 0;
-fail:
-        dm_free(dt.x);
-        dm_free(dt.y);
-        fclose(f);
-        return -1;
-}
-
-static double now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static double cpu(void)
 {
@@ -108,7 +66,7 @@ static uint64_t rnd_below(uint64_t *s, uint64_t n)
 /* Smallest decimal scale 0..6 at which every value of the column reads back
  * as the same float; else 7 significant digits of the largest magnitude
  * (quantised: the bench's tables of generated floats). */
-static uint8_t column_scale(const struct data *dt, uint32_t j, int *ret_exact)
+static uint8_t column_scale(const struct bench_data *dt, uint32_t j, int *ret_exact)
 {
         double maxabs = 0;
         for (size_t i = 0; i < dt->n; i++) {
@@ -136,7 +94,7 @@ static uint8_t column_scale(const struct data *dt, uint32_t j, int *ret_exact)
         return (uint8_t)(s < 0 ? 0 : s > 9 ? 9 : s);
 }
 
-static int make_table(const struct data *dt, enum train_task task, struct gd_table **ret,
+static int make_table(const struct bench_data *dt, enum train_task task, struct gd_table **ret,
                       uint32_t *ret_quantised)
 {
         const int with_target = task != TRAIN_TASK_CLUSTERING;
@@ -181,7 +139,7 @@ struct ctx {
         enum train_kind kind;
         struct train_params params;
         struct train_problem pb;
-        const struct data *tr, *ev;
+        const struct bench_data *tr, *ev;
         enum train_task task;
         uint32_t n_classes;
         size_t *class_start; /* rows of each class: idx[class_start[c] .. class_start[c+1]) */
@@ -230,9 +188,9 @@ static int fit_view(const struct ctx *cx, uint64_t seed, const struct train_view
         struct train_params p = cx->params;
         struct train_model *m = NULL;
         p.seed = seed;
-        double w0 = now(), c0 = cpu();
+        double w0 = bench_now(), c0 = cpu();
         int r = train_fit(cx->kind, &p, &cx->pb, v, NULL, NULL, &m);
-        double w1 = now(), c1 = cpu();
+        double w1 = bench_now(), c1 = cpu();
         if (r < 0) {
                 fprintf(stderr, "bench_modes: %s: fit failed: %s\n", res->mode, dream_strerror(r));
                 return r;
@@ -303,7 +261,7 @@ static void class_shares(const struct ctx *cx, size_t m, size_t *ret)
 
 /* Draw m distinct rows of [0, n) (partial Fisher-Yates on a scratch copy of
  * `pool`) and gather them into bx/by with weight `weight`. */
-static void draw(const struct data *tr, const size_t *pool, size_t n_pool, size_t m,
+static void draw(const struct bench_data *tr, const size_t *pool, size_t n_pool, size_t m,
                  size_t *scratch, uint64_t *rs, float *bx, float *by, float *bw, float weight)
 {
         memcpy(scratch, pool, n_pool * sizeof(size_t));
@@ -331,7 +289,7 @@ static int refresh_next(void *ctxp, uint32_t epoch, struct train_view *ret)
 {
         struct refresh_src *s = ctxp;
         const struct ctx *cx = s->cx;
-        const struct data *tr = cx->tr;
+        const struct bench_data *tr = cx->tr;
         double c0 = cpu();
         size_t at = 0;
         (void)epoch;
@@ -353,7 +311,7 @@ static int refresh_next(void *ctxp, uint32_t epoch, struct train_view *ret)
 static int run_sample(const struct ctx *cx, size_t m, uint32_t reps, uint64_t seed,
                       struct result *res)
 {
-        const struct data *tr = cx->tr;
+        const struct bench_data *tr = cx->tr;
         float *bx = dm_mallocarray(m * tr->d, sizeof(float));
         float *by = dm_mallocarray(m, sizeof(float)), *bw = dm_mallocarray(m, sizeof(float));
         size_t *scratch = dm_mallocarray(tr->n, sizeof(size_t));
@@ -385,7 +343,7 @@ out:
 static int run_refresh(const struct ctx *cx, size_t m, uint32_t reps, uint64_t seed,
                        struct result *res)
 {
-        const struct data *tr = cx->tr;
+        const struct bench_data *tr = cx->tr;
         struct refresh_src s = {.cx = cx};
         s.shares = dm_calloc(cx->n_classes, sizeof(size_t));
         s.scratch = dm_mallocarray(tr->n, sizeof(size_t));
@@ -403,9 +361,9 @@ static int run_refresh(const struct ctx *cx, size_t m, uint32_t reps, uint64_t s
                 p.seed = seed + k;
                 s.rs = seed + 7777777ull * (k + 1);
                 s.draw_cpu = 0;
-                double w0 = now(), c0 = cpu();
+                double w0 = bench_now(), c0 = cpu();
                 r = train_fit_source(cx->kind, &p, &cx->pb, &src, NULL, NULL, &mod);
-                double w1 = now(), c1 = cpu();
+                double w1 = bench_now(), c1 = cpu();
                 if (r < 0) {
                         fprintf(stderr, "bench_modes: refresh: fit failed: %s\n",
                                 dream_strerror(r));
@@ -568,7 +526,7 @@ int main(int argc, char **argv)
 {
         enum train_kind kind;
         struct ctx cx = {0};
-        struct data tr = {0}, te = {0};
+        struct bench_data tr = {0}, te = {0};
         const char *test = NULL, *name = NULL, *budgets_s = "0.1,0.01",
                    *modes = "full,condensed,sample,refresh";
         const char *specs[16];
@@ -643,7 +601,7 @@ int main(int argc, char **argv)
                 specs[n_specs++] = "default";
         if (threads > 0)
                 train_set_threads(threads);
-        if (load(argv[2], &tr) < 0 || (test && load(test, &te) < 0)) {
+        if (bench_data_load(argv[2], &tr) < 0 || (test && bench_data_load(test, &te) < 0)) {
                 fprintf(stderr, "bench_modes: cannot read the data files\n");
                 return 1;
         }
@@ -809,9 +767,7 @@ int main(int argc, char **argv)
         dm_free(sd);
         dm_free(s1);
         dm_free(s2);
-        dm_free(tr.x);
-        dm_free(tr.y);
-        dm_free(te.x);
-        dm_free(te.y);
+        bench_data_release(&tr);
+        bench_data_release(&te);
         return 0;
 }

@@ -6,6 +6,7 @@
  *               [--l2 X] [--hidden H] [--k K] [--max-iter N] [--threads T]
  *               [--task reg|class] [--exact]
  */
+#include "bench/train/data.h"
 #include "common/alloc.h"
 #include "common/err.h"
 #include "train/train.h"
@@ -14,49 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-struct data {
-        float *x, *y;
-        size_t n;
-        uint32_t d;
-};
-
-static int load(const char *path, struct data *ret)
-{
-        FILE *f = fopen(path, "rb");
-        char magic[4];
-        uint64_t n;
-        uint32_t d;
-        struct data dt = {0};
-        if (!f)
-                return -1;
-        if (fread(magic, 1, 4, f) != 4 || memcmp(magic, "DTRB", 4) != 0 ||
-            fread(&n, 8, 1, f) != 1 || fread(&d, 4, 1, f) != 1 || d == 0 || d > 65536 || n == 0 ||
-            n > (1ull << 32))
-                goto fail;
-        dt.n = n;
-        dt.d = d;
-        dt.x = dm_mallocarray(n * d, sizeof(float));
-        dt.y = dm_mallocarray(n, sizeof(float));
-        if (!dt.x || !dt.y || fread(dt.x, sizeof(float), n * d, f) != n * d ||
-            fread(dt.y, sizeof(float), n, f) != n)
-                goto fail;
-        fclose(f);
-        *ret = dt;
-        return 0;
-fail:
-        dm_free(dt.x);
-        dm_free(dt.y);
-        fclose(f);
-        return -1;
-}
-
-static double now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static double cpu(void)
 {
@@ -79,7 +37,7 @@ int main(int argc, char **argv)
         struct train_problem pb = {0};
         struct train_model *m = NULL;
         struct train_metrics mt = {0};
-        struct data tr = {0}, te = {0};
+        struct bench_data tr = {0}, te = {0};
         const char *test = NULL;
         int exact = 0, r, threads = 0;
         double t0, t1, c0, c1;
@@ -127,22 +85,22 @@ int main(int argc, char **argv)
         }
         if (threads > 0)
                 train_set_threads(threads);
-        if (load(argv[2], &tr) < 0 || (test && load(test, &te) < 0)) {
+        if (bench_data_load(argv[2], &tr) < 0 || (test && bench_data_load(test, &te) < 0)) {
                 fprintf(stderr, "bench_train: cannot read the data files\n");
                 return 1;
         }
         pb.d = tr.d;
         struct train_view v = {tr.x, kind == TRAIN_KMEANS ? NULL : tr.y, NULL, tr.n, tr.d};
-        t0 = now();
+        t0 = bench_now();
         c0 = cpu();
         if (exact) {
                 struct train_suffstats *s = NULL;
                 r = train_suffstats_new(tr.d, &s);
                 if (r == 0)
                         r = train_suffstats_add(s, &v);
-                t1 = now();
+                t1 = bench_now();
                 fprintf(stderr, "statistics: %.3f s\n", t1 - t0);
-                t0 = now();
+                t0 = bench_now();
                 c0 = cpu();
                 if (r == 0)
                         r = train_fit_exact(kind, &p, &pb, s, NULL, NULL, &m);
@@ -150,7 +108,7 @@ int main(int argc, char **argv)
         } else {
                 r = train_fit(kind, &p, &pb, &v, progress, NULL, &m);
         }
-        t1 = now();
+        t1 = bench_now();
         c1 = cpu();
         fprintf(stderr, "\n");
         if (r < 0) {
@@ -174,9 +132,7 @@ int main(int argc, char **argv)
                train_view_bytes(&v), (unsigned long long)m->work_bytes, m->loss, mt.rmse, mt.r2,
                mt.accuracy, mt.macro_f1, mt.logloss, mt.inertia);
         train_model_free(m);
-        dm_free(tr.x);
-        dm_free(tr.y);
-        dm_free(te.x);
-        dm_free(te.y);
+        bench_data_release(&tr);
+        bench_data_release(&te);
         return 0;
 }
