@@ -540,6 +540,15 @@ static void run(struct srv_jobs *J, struct tjob *t)
                 return;
         }
         res.prep_seconds = mono() - t0;
+        if (!m->batch_size) {
+                /* The default batch, or fewer rows on a small training set (a
+                 * condensed set is one) so that an epoch still takes at least
+                 * SRV_MIN_STEPS_PER_EPOCH optimiser steps. */
+                size_t rows = rq.mode == JD_REFRESH ? set.rows.cap : set.rows.n;
+                size_t per = (rows + SRV_MIN_STEPS_PER_EPOCH - 1) / SRV_MIN_STEPS_PER_EPOCH;
+                if (per < params.batch)
+                        params.batch = per ? (uint32_t)per : 1;
+        }
         pthread_mutex_lock(&J->lock);
         t->target = set.target;
         t->n_cols = set.n_cols;

@@ -659,8 +659,8 @@ static void g_restart(void)
         proto_response *r;
         float *x = malloc(N_REG * 3 * sizeof(float));
         double *a = malloc(N_REG * 8), *b = malloc(N_REG * 8);
-        char *json;
-        uint64_t job, failed;
+        char *json, want[64];
+        uint64_t job, failed, rows_used;
 
         start(&d, NULL, &c);
         make_reg(&c, "reg");
@@ -672,7 +672,7 @@ static void g_restart(void)
                                            .epochs = 5,
                                            .hidden = 8});
         r = watch(&c, job, NULL);
-        (void)done_info(r);
+        rows_used = done_info(r)->result->rows_used;
         proto_response_free(r);
         predict_features(&c, job, x, N_REG, 3, a, NULL);
         failed = submit_ok(&c, &(struct spec){.dataset = "reg",
@@ -690,6 +690,11 @@ static void g_restart(void)
                 req.get_model = &gm;
                 r = tc_call(&c, &req);
                 CHECK(r->code == OK && strstr(r->get_model->json, "\"mlp\""));
+                /* No batch asked on a 300-row condensed set: rows / 32 per
+                 * mini-batch, not the default 256. */
+                snprintf(want, sizeof(want), "\"batch\":%llu",
+                         (unsigned long long)(rows_used + 31) / 32);
+                CHECK(rows_used > 0 && rows_used < 32 * 256 && strstr(r->get_model->json, want));
                 json = strdup(r->get_model->json);
                 proto_response_free(r);
         }
