@@ -528,28 +528,32 @@ static void staged_plan_release(struct staged_plan *p)
 static int staged_plan_make(const struct gd_table *t, struct staged_plan *ret)
 {
         struct staged_plan p = {0};
+        struct gd_colparam *cp;
         uint64_t cells, bytes, len = STAGED_HEAD + (uint64_t)STAGED_DESC * t->n_cols + 8;
+        int r;
 
         if (__builtin_mul_overflow(t->n_rows, (uint64_t)t->n_cols, &cells) ||
             __builtin_mul_overflow(cells, 8, &bytes) || bytes > DREAM_MAX_STAGED_BATCH_BYTES)
                 return DREAM_E_LIMIT;
         p.width = dm_malloc(t->n_cols);
         p.min = dm_mallocarray(t->n_cols, sizeof(int64_t));
-        if (!p.width || !p.min) {
+        cp = dm_mallocarray(t->n_cols, sizeof(*cp));
+        if (!p.width || !p.min || !cp) {
+                dm_free(cp);
                 staged_plan_release(&p);
                 return DREAM_E_NOMEM;
         }
-        for (uint32_t j = 0; j < t->n_cols; j++) {
-                const int64_t *v = t->cols[j].v;
-                int64_t lo = v[0], hi = v[0];
-                for (uint64_t i = 1; i < t->n_rows; i++) {
-                        lo = v[i] < lo ? v[i] : lo;
-                        hi = v[i] > hi ? v[i] : hi;
-                }
-                uint64_t range = (uint64_t)hi - (uint64_t)lo;
-                p.width[j] = range <= 0xff ? 1 : range <= 0xffff ? 2 : range <= 0xffffffffu ? 4 : 8;
-                p.min[j] = lo;
+        r = gd_prep_compute(t, cp); /* min and bit width of each column */
+        for (uint32_t j = 0; r == 0 && j < t->n_cols; j++) {
+                unsigned bits = cp[j].width;
+                p.width[j] = bits <= 8 ? 1 : bits <= 16 ? 2 : bits <= 32 ? 4 : 8;
+                p.min[j] = cp[j].min;
                 len += t->n_rows * p.width[j];
+        }
+        dm_free(cp);
+        if (r < 0) {
+                staged_plan_release(&p);
+                return r;
         }
         p.len = (size_t)len;
         *ret = p;
