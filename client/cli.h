@@ -168,6 +168,17 @@ int cli_read_table(const char *cmd, const char *input, const char *format, const
                    struct read_opts *ro, struct cli_progress *prog, struct gd_table **ret_table,
                    uint64_t *ret_source_bytes);
 
+/* What the input options (-l/--label, -t/--task, -f/--format, --labels as
+ * 'L') of pack and ingest set. */
+struct cli_input_opts {
+        struct read_opts *ro;    /* borrowed: label and task go there */
+        const char *format;      /* NULL: guess */
+        const char *labels_path; /* NULL: none */
+};
+/* Option c (with its argument) if it is an input option: 1 when taken, 0
+ * when c is another option, -1 after a usage error naming cmd. */
+int cli_opt_input(const char *cmd, int c, const char *arg, struct cli_input_opts *o);
+
 /* ---- network commands (cli_net.c) ------------------------------------- */
 
 struct dream_client;

@@ -80,3 +80,30 @@ out:
         cli_file_release(&lab);
         return rc;
 }
+
+int cli_opt_input(const char *cmd, int c, const char *arg, struct cli_input_opts *o)
+{
+        switch (c) {
+        case 'l':
+                o->ro->label = arg;
+                return 1;
+        case 't':
+                if (read_task_parse(arg, &o->ro->task) < 0) {
+                        cli_usage_error(cmd, "unknown task '%s'", arg);
+                        return -1;
+                }
+                return 1;
+        case 'f':
+                if (strcmp(arg, "csv") != 0 && strcmp(arg, "idx") != 0) {
+                        cli_usage_error(cmd, "unknown format '%s'", arg);
+                        return -1;
+                }
+                o->format = arg;
+                return 1;
+        case 'L':
+                o->labels_path = arg;
+                return 1;
+        default:
+                return 0;
+        }
+}

@@ -203,8 +203,9 @@ int cli_ingest(int argc, char **argv)
             {NULL, 0, NULL, 0},
         };
         struct cli_net net = {0};
-        const char *dataset, *input, *labels_path = NULL, *format = NULL;
+        const char *dataset, *input;
         struct read_opts ro;
+        struct cli_input_opts in = {.ro = &ro};
         struct gd_table *t = NULL;
         struct dream_client *cl = NULL;
         struct dream_dataset_info *info = NULL;
@@ -225,26 +226,12 @@ int cli_ingest(int argc, char **argv)
         while ((c = getopt_long(argc, argv, ":l:t:f:qh" CLI_NET_SHORTOPTS, longopts, NULL)) != -1) {
                 if (cli_net_opt(&net, c, optarg))
                         continue;
+                r = cli_opt_input("ingest", c, optarg, &in);
+                if (r < 0)
+                        return CLI_USAGE;
+                if (r > 0)
+                        continue;
                 switch (c) {
-                case 'l':
-                        ro.label = optarg;
-                        break;
-                case 't':
-                        if (read_task_parse(optarg, &ro.task) < 0) {
-                                cli_usage_error("ingest", "unknown task '%s'", optarg);
-                                return CLI_USAGE;
-                        }
-                        break;
-                case 'f':
-                        if (strcmp(optarg, "csv") != 0 && strcmp(optarg, "idx") != 0) {
-                                cli_usage_error("ingest", "unknown format '%s'", optarg);
-                                return CLI_USAGE;
-                        }
-                        format = optarg;
-                        break;
-                case 'L':
-                        labels_path = optarg;
-                        break;
                 case 'R': {
                         char *end;
                         unsigned long long v = strtoull(optarg, &end, 10);
@@ -292,7 +279,8 @@ int cli_ingest(int argc, char **argv)
                 return rc;
         rc = CLI_INTERNAL;
 
-        rc = cli_read_table("ingest", input, format, labels_path, &ro, &prog, &t, &source_bytes);
+        rc = cli_read_table("ingest", input, in.format, in.labels_path, &ro, &prog, &t,
+                            &source_bytes);
         if (rc != CLI_OK)
                 goto out;
         cli_progress_end(&prog);

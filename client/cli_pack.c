@@ -91,9 +91,10 @@ int cli_pack(int argc, char **argv)
             {"order", required_argument, NULL, 'O'},  {"quiet", no_argument, NULL, 'q'},
             {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
         };
-        const char *input, *output = NULL, *labels_path = NULL, *format = NULL;
+        const char *input, *output = NULL;
         char *out_owned = NULL;
         struct read_opts ro;
+        struct cli_input_opts in = {.ro = &ro};
         struct gd_table *t = NULL;
         struct gd_segment *seg = NULL;
         struct gd_condensed *cond = NULL;
@@ -110,28 +111,14 @@ int cli_pack(int argc, char **argv)
         optind = 1;
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":o:l:t:f:b:qh", longopts, NULL)) != -1) {
+                r = cli_opt_input("pack", c, optarg, &in);
+                if (r < 0)
+                        return CLI_USAGE;
+                if (r > 0)
+                        continue;
                 switch (c) {
                 case 'o':
                         output = optarg;
-                        break;
-                case 'l':
-                        ro.label = optarg;
-                        break;
-                case 't':
-                        if (read_task_parse(optarg, &ro.task) < 0) {
-                                cli_usage_error("pack", "unknown task '%s'", optarg);
-                                return CLI_USAGE;
-                        }
-                        break;
-                case 'f':
-                        if (strcmp(optarg, "csv") != 0 && strcmp(optarg, "idx") != 0) {
-                                cli_usage_error("pack", "unknown format '%s'", optarg);
-                                return CLI_USAGE;
-                        }
-                        format = optarg;
-                        break;
-                case 'L':
-                        labels_path = optarg;
                         break;
                 case 'b':
                         if (cli_opt_budget("pack", optarg, &co.budget) != CLI_OK)
@@ -166,12 +153,14 @@ int cli_pack(int argc, char **argv)
                 output = out_owned;
         }
 
-        if (cli_same_file(input, output) || (labels_path && cli_same_file(labels_path, output))) {
+        if (cli_same_file(input, output) ||
+            (in.labels_path && cli_same_file(in.labels_path, output))) {
                 cli_usage_error("pack", "output '%s' would overwrite the input", output);
                 rc = CLI_USAGE;
                 goto out;
         }
-        rc = cli_read_table("pack", input, format, labels_path, &ro, &prog, &t, &source_bytes);
+        rc =
+            cli_read_table("pack", input, in.format, in.labels_path, &ro, &prog, &t, &source_bytes);
         if (rc != CLI_OK)
                 goto out;
         rc = CLI_INTERNAL;
