@@ -231,9 +231,10 @@ static int mode_condensed(struct jd_set *set, const struct jd_request *rq, bool 
                 return r;
         }
         if (c->d != set->d) {
+                snprintf(errmsg, errmsg_size,
+                         "dataset '%s': condensed samples have %u features, the schema %u",
+                         set->dataset, c->d, set->d);
                 gd_condensed_free(c);
-                snprintf(errmsg, errmsg_size, "dataset '%s': condensed samples have %u features",
-                         set->dataset, c->d);
                 return DREAM_E_CORRUPT;
         }
         r = rows_alloc(&set->rows, c->m, set->d, want_y, true);

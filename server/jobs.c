@@ -304,7 +304,8 @@ static void result_from_wire(struct tjob *t, const Dream__V1__JobResult *r)
 
 struct load_ctx {
         struct srv_jobs *J;
-        uint64_t fix[64]; /* jobs that were running: marked failed after the walk */
+        uint64_t fix[SRV_MAX_JOBS]; /* jobs that were running (at most `jobs` of them):
+                                       marked failed after the walk */
         uint32_t n_fix;
         int err;
 };
