@@ -647,8 +647,8 @@ static int gather_store(struct srv_job *j, struct batch_state *b, uint64_t k)
 
         for (uint64_t at = 0; at < k; at += FALLBACK_ROWS) {
                 uint64_t n = k - at < FALLBACK_ROWS ? k - at : FALLBACK_ROWS;
-                int r = store_get_rows(j->srv->store, j->req->get_batches->dataset, b->idx + at,
-                                       (size_t)n, b->vals, b->fmt);
+                int r = store_get_rows(j->srv->store, j->req->get_batches->dataset, b->n_cols,
+                                       b->idx + at, (size_t)n, b->vals, b->fmt);
                 if (r < 0)
                         return r;
                 for (uint64_t i = 0; i < n; i++) {

@@ -12,6 +12,8 @@
  * instead of row by row. */
 #define SCAN_SHARE 50u
 #define SCAN_CHUNK 65536u
+/* Rows per store_get_rows call of the random-access path. */
+#define READ_BLOCK_ROWS 4096u
 /* Test classes absent from the training data that are still scored. */
 #define MAX_UNKNOWN_CLASSES 1024u
 
@@ -286,6 +288,8 @@ static int pick_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
 {
         struct pick *p = arg;
 
+        if (chunk->n_cols != p->set->n_cols)
+                return DREAM_E_SCHEMA; /* dropped and made again with other columns */
         for (; p->next < p->n_want && p->want[p->next] < first_row + chunk->n_rows; p->next++) {
                 uint64_t i = p->want[p->next] - first_row;
                 uint32_t f = 0;
@@ -303,6 +307,7 @@ static int read_rows(struct jd_set *set, const uint64_t *want, uint64_t n_want, 
                      double *tv)
 {
         struct pick p = {.set = set, .want = want, .n_want = n_want, .at = at, .tv = tv};
+        uint64_t block = n_want < READ_BLOCK_ROWS ? n_want : READ_BLOCK_ROWS;
         int64_t *v;
         struct store_cellfmt *fmt;
         int r = 0;
@@ -312,14 +317,16 @@ static int read_rows(struct jd_set *set, const uint64_t *want, uint64_t n_want, 
         if (n_want * SCAN_SHARE > set->dataset_rows)
                 return store_scan(set->store, set->dataset, 0, want[n_want - 1] + 1, SCAN_CHUNK,
                                   pick_cb, &p);
-        v = dm_mallocarray(set->n_cols, sizeof(int64_t));
-        fmt = dm_mallocarray(set->n_cols, sizeof(*fmt));
+        /* Random access, a block of rows per read transaction. */
+        v = dm_mallocarray(block * set->n_cols, sizeof(int64_t));
+        fmt = dm_mallocarray(block * set->n_cols, sizeof(*fmt));
         if (!v || !fmt)
                 r = DREAM_E_NOMEM;
-        for (uint64_t i = 0; i < n_want && r == 0; i++) {
-                r = store_get_row(set->store, set->dataset, want[i], v, fmt);
-                if (r == 0)
-                        pick_row(&p, v, fmt);
+        for (uint64_t i = 0; i < n_want && r == 0; i += block) {
+                uint64_t k = n_want - i < block ? n_want - i : block;
+                r = store_get_rows(set->store, set->dataset, set->n_cols, want + i, k, v, fmt);
+                for (uint64_t q = 0; r == 0 && q < k; q++)
+                        pick_row(&p, v + q * set->n_cols, fmt + q * set->n_cols);
         }
         dm_free(v);
         dm_free(fmt);

@@ -2552,8 +2552,8 @@ static int cmp_row_ref(const void *a, const void *b)
         return x->at < y->at ? -1 : x->at > y->at;
 }
 
-int store_get_rows(struct store *s, const char *dataset, const uint64_t *rows, size_t n,
-                   int64_t *ret_values, struct store_cellfmt *ret_fmt)
+int store_get_rows(struct store *s, const char *dataset, uint32_t n_cols, const uint64_t *rows,
+                   size_t n, int64_t *ret_values, struct store_cellfmt *ret_fmt)
 {
         struct schema_head h;
         struct counters cnt;
@@ -2590,6 +2590,8 @@ int store_get_rows(struct store *s, const char *dataset, const uint64_t *rows, s
         if (r < 0)
                 goto free_refs;
         r = ds_load(s, txn, dataset, &h, NULL, &cnt);
+        if (r == 0 && h.n_cols != n_cols)
+                r = DREAM_E_SCHEMA; /* dropped and made again with other columns */
         for (size_t k = 0; r == 0 && k < n; k++) {
                 uint64_t row = refs[k].row;
                 int64_t *out = ret_values + refs[k].at * h.n_cols;
@@ -2658,10 +2660,10 @@ free_refs:
         return r;
 }
 
-int store_get_row(struct store *s, const char *dataset, uint64_t row, int64_t *ret_values,
-                  struct store_cellfmt *ret_fmt)
+int store_get_row(struct store *s, const char *dataset, uint32_t n_cols, uint64_t row,
+                  int64_t *ret_values, struct store_cellfmt *ret_fmt)
 {
-        return store_get_rows(s, dataset, &row, 1, ret_values, ret_fmt);
+        return store_get_rows(s, dataset, n_cols, &row, 1, ret_values, ret_fmt);
 }
 
 int store_scan(struct store *s, const char *dataset, uint64_t first, uint64_t count,
@@ -3083,12 +3085,12 @@ int store_job_list(struct store *s, store_job_cb cb, void *arg)
                 const uint8_t *rec;
                 size_t len;
 
-                if (k.mv_size != 8) {
-                        r = DREAM_E_CORRUPT;
-                        break;
-                }
-                r = job_value(&v, &rec, &len);
-                r = cb(arg, dm_get_be64(k.mv_data), r < 0 ? NULL : rec, r < 0 ? 0 : len, r);
+                /* A damaged key or value is reported like any damaged
+                 * record (id 0 when the key is not an id) and the walk
+                 * goes on. */
+                r = k.mv_size != 8 ? DREAM_E_CORRUPT : job_value(&v, &rec, &len);
+                r = cb(arg, k.mv_size == 8 ? dm_get_be64(k.mv_data) : 0, r < 0 ? NULL : rec,
+                       r < 0 ? 0 : len, r);
         }
         if (r == 0 && rc != MDB_NOTFOUND)
                 r = lmdb_err(rc);
@@ -3136,13 +3138,15 @@ int store_backup(struct store *s, const char *path)
                 (void)unlink(part);
                 return r;
         }
+        /* The copy is complete once renamed: syncing the directory makes
+         * the name durable, and a failure there is not a failed copy (a
+         * retry would only find data.mdb already there). */
         dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
-        if (fsync(dfd) < 0)
-                r = -errno;
-        close(dfd);
-        return r;
+        if (dfd >= 0) {
+                (void)fsync(dfd);
+                close(dfd);
+        }
+        return 0;
 }
 
 struct problem {
@@ -3417,7 +3421,9 @@ static int check_job_cb(void *arg, uint64_t id, const void *rec, size_t len, int
         (void)rec;
         (void)len;
         if (err < 0)
-                problem_add(arg, "", "jobs", &k, err, "job record fails its checksum");
+                problem_add(arg, "", "jobs", &k, err,
+                            err == DREAM_E_CHECKSUM ? "job record fails its checksum"
+                                                    : "job record is damaged (key or length)");
         return 0;
 }
 

@@ -156,19 +156,23 @@ struct store_cellfmt {
 };
 
 /* Row `row` into ret_values (n_cols values) and, when ret_fmt is not NULL,
- * the kind and scale of each (n_cols entries). DREAM_E_RANGE past the end. */
-int store_get_row(struct store *s, const char *dataset, uint64_t row, int64_t *ret_values,
-                  struct store_cellfmt *ret_fmt);
+ * the kind and scale of each (n_cols entries). n_cols is the caller's
+ * column count (what its arrays are sized for): DREAM_E_SCHEMA when the
+ * dataset has another (it was dropped and made again). DREAM_E_RANGE past
+ * the end. */
+int store_get_row(struct store *s, const char *dataset, uint32_t n_cols, uint64_t row,
+                  int64_t *ret_values, struct store_cellfmt *ret_fmt);
 
-/* Rows rows[0..n) (any order, repeats allowed) in one read transaction: row
+/* Rows rows[0..n) (any order, repeats allowed) in one read transaction, n_cols
+ * as for store_get_row: row
  * rows[i] into ret_values[i * n_cols ...] and, when ret_fmt is not NULL, the
  * kinds and scales of its cells into ret_fmt[i * n_cols ...]. Rows are read
  * in row order, each segment opened once: sealed ones come from a cache of
  * opened segments shared by every reader of the store (segment_cache_bytes;
  * a drop empties it of the dataset's entries). DREAM_E_RANGE when a row is
  * past the end; on an error the outputs hold an unspecified part. */
-int store_get_rows(struct store *s, const char *dataset, const uint64_t *rows, size_t n,
-                   int64_t *ret_values, struct store_cellfmt *ret_fmt);
+int store_get_rows(struct store *s, const char *dataset, uint32_t n_cols, const uint64_t *rows,
+                   size_t n, int64_t *ret_values, struct store_cellfmt *ret_fmt);
 
 /* Called for each chunk of a scan, in row order: `chunk` holds rows
  * [first_row, first_row + chunk->n_rows) of the dataset, with the schema's
@@ -232,8 +236,9 @@ int store_job_delete(struct store *s, uint64_t id); /* DREAM_E_NOTFOUND */
 int store_job_get(struct store *s, uint64_t id, void **ret_rec, size_t *ret_len);
 /* Called for every record in ascending id order inside one read
  * transaction; rec is borrowed for the call. A damaged record comes with
- * rec NULL and err < 0 (else err 0). A non-zero return stops the walk and is
- * returned. */
+ * rec NULL and err < 0 (else err 0): DREAM_E_CHECKSUM, DREAM_E_TRUNCATED,
+ * or DREAM_E_CORRUPT with id 0 for a key that is not a job id. A non-zero return stops the walk and
+ * is returned. */
 typedef int (*store_job_cb)(void *arg, uint64_t id, const void *rec, size_t len, int err);
 int store_job_list(struct store *s, store_job_cb cb, void *arg);
 

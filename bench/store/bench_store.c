@@ -266,7 +266,7 @@ int main(int argc, char **argv)
         int n_get = 20000;
         t0 = now();
         for (int i = 0; i < n_get; i++) {
-                if (store_get_row(s, "bench", rng(&seed) % rows, v, NULL) < 0)
+                if (store_get_row(s, "bench", NCOLS, rng(&seed) % rows, v, NULL) < 0)
                         return 1;
         }
         double t_get = now() - t0;
@@ -284,7 +284,7 @@ int main(int argc, char **argv)
                 for (int i = 0; i < CALLS; i++) {
                         for (int k = 0; k < PER; k++)
                                 idx[k] = rng(&seed) % rows;
-                        if (store_get_rows(s, "bench", idx, PER, vals, NULL) < 0)
+                        if (store_get_rows(s, "bench", NCOLS, idx, PER, vals, NULL) < 0)
                                 return 1;
                 }
                 double t_rows = now() - t0;
