@@ -723,6 +723,23 @@ static void columns_text(const struct store_schema *sc, char *out, size_t size)
         }
 }
 
+int jd_columns_match(const char *train_name, const struct store_schema *train,
+                     const char *test_name, const struct store_schema *test, char *errmsg,
+                     size_t errmsg_size)
+{
+        char a[256], b[256];
+
+        if (same_columns(train, test))
+                return 0;
+        columns_text(test, a, sizeof(a));
+        columns_text(train, b, sizeof(b));
+        snprintf(errmsg, errmsg_size,
+                 "test dataset '%s' has columns (%s) but training dataset '%s' has (%s) "
+                 "(* = target)",
+                 test_name, a, train_name, b);
+        return DREAM_E_SCHEMA;
+}
+
 int jd_test(struct store *store, const struct jd_set *set, const char *train_name,
             const char *test_name, struct jd_rows *ret_rows, uint64_t *ret_unknown, char *errmsg,
             size_t errmsg_size)
@@ -741,18 +758,11 @@ int jd_test(struct store *store, const struct jd_set *set, const char *train_nam
                 return r;
         }
         r = store_dataset_describe(store, train_name, &tr);
-        if (r == 0 && !same_columns(&tr->schema, &te->schema)) {
-                char a[256], b[256];
-                columns_text(&te->schema, a, sizeof(a));
-                columns_text(&tr->schema, b, sizeof(b));
-                snprintf(errmsg, errmsg_size,
-                         "test dataset '%s' has columns (%s) but training dataset '%s' has (%s) "
-                         "(* = target)",
-                         test_name, a, train_name, b);
-                r = DREAM_E_SCHEMA;
-        } else if (r < 0) {
+        if (r == 0)
+                r = jd_columns_match(train_name, &tr->schema, test_name, &te->schema, errmsg,
+                                     errmsg_size);
+        else
                 snprintf(errmsg, errmsg_size, "dataset '%s': %s", train_name, dream_strerror(r));
-        }
         if (r == 0) {
                 r = store_read_all(store, test_name, &t);
                 if (r < 0)

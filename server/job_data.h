@@ -86,6 +86,12 @@ int jd_test(struct store *store, const struct jd_set *set, const char *train_nam
             size_t errmsg_size);
 void jd_rows_release(struct jd_rows *r);
 
+/* 0 when a test dataset has the training dataset's columns (names, order,
+ * target), else DREAM_E_SCHEMA with both column lists in errmsg. */
+int jd_columns_match(const char *train_name, const struct store_schema *train,
+                     const char *test_name, const struct store_schema *test, char *errmsg,
+                     size_t errmsg_size);
+
 /* A view of owned rows. */
 void jd_rows_view(const struct jd_rows *r, struct train_view *ret_view);
 

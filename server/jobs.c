@@ -481,6 +481,9 @@ static int evaluate(const struct train_model *model, const struct jd_rows *rows,
 static void finish(struct srv_jobs *J, struct tjob *t, Dream__V1__JobState state, int err,
                    const char *msg, const uint8_t *model, size_t model_len)
 {
+        char why[256];
+        int r;
+
         pthread_mutex_lock(&J->lock);
         if (msg) {
                 dm_free(t->error);
@@ -489,7 +492,21 @@ static void finish(struct srv_jobs *J, struct tjob *t, Dream__V1__JobState state
         }
         t->elapsed = mono() - t->started;
         pthread_mutex_unlock(&J->lock);
-        (void)persist(J, t, state, model, model_len);
+        r = persist(J, t, state, model, model_len);
+        if (r < 0 && state == DREAM__V1__JOB_STATE__JOB_STATE_DONE) {
+                /* Done but not kept: a model nobody can read is a failure. */
+                snprintf(why, sizeof(why),
+                         "the finished model could not be recorded in the store: %s",
+                         dream_strerror(r));
+                msg = why;
+                state = DREAM__V1__JOB_STATE__JOB_STATE_FAILED;
+                pthread_mutex_lock(&J->lock);
+                dm_free(t->error);
+                t->error = dm_strdup(why);
+                t->error_code = r;
+                pthread_mutex_unlock(&J->lock);
+                (void)persist(J, t, state, NULL, 0);
+        }
         pthread_mutex_lock(&J->lock);
         t->state = state;
         t->version++;
@@ -719,11 +736,17 @@ static void async_cb(uv_async_t *h)
         struct srv_jobs *J = s->jobs;
         struct srv_job *w = J->watchers, *next;
 
+        /* Off the list while sending: a failed write closes the connection,
+         * and srv_jobs_conn_closed must not end a watcher this walk holds. */
+        J->watchers = NULL;
         for (; w; w = next) {
                 next = w->next_parked;
-                if (watcher_send(J, w, false)) {
-                        watcher_unlink(J, w);
+                w->next_parked = NULL;
+                if (watcher_send(J, w, false) || w->c->closing) {
                         srv_job_end(w);
+                } else {
+                        w->next_parked = J->watchers;
+                        J->watchers = w;
                 }
         }
         if (s->draining)
@@ -753,7 +776,7 @@ void srv_jobs_watch(struct srv_conn *c, proto_request *req)
         }
         ws->job_id = id;
         w->state = ws;
-        if (watcher_send(J, w, true)) {
+        if (watcher_send(J, w, true) || w->c->closing) {
                 srv_job_end(w);
                 return;
         }
@@ -818,14 +841,12 @@ static int train_check(struct srv_job *j, const Dream__V1__Train *m)
                 r = store_dataset_describe(j->srv->store, m->test_dataset, &b);
                 if (r < 0) {
                         srv_store_error(j, r, "train.test_dataset", m->test_dataset);
-                } else if (b->schema.n_cols != a->schema.n_cols ||
-                           b->schema.target != a->schema.target) {
-                        srv_job_error(j, DREAM_E_SCHEMA,
-                                      "train.test_dataset: '%s' has %u columns (target %d) but "
-                                      "training dataset '%s' has %u (target %d)",
-                                      m->test_dataset, b->schema.n_cols, b->schema.target,
-                                      m->dataset, a->schema.n_cols, a->schema.target);
-                        r = DREAM_E_SCHEMA;
+                } else {
+                        char why[700];
+                        r = jd_columns_match(m->dataset, &a->schema, m->test_dataset, &b->schema,
+                                             why, sizeof(why));
+                        if (r < 0)
+                                srv_job_error(j, r, "train.%s", why);
                 }
         }
         store_info_free(a);
@@ -842,6 +863,7 @@ static void h_train(struct srv_job *j)
         struct tjob *t;
         uint8_t *packed;
         size_t len;
+        int r;
 
         if (train_check(j, m) < 0)
                 return;
@@ -878,12 +900,14 @@ static void h_train(struct srv_job *j)
         t->id = J->next_id++;
         J->queued++; /* reserved; the job becomes visible once recorded */
         pthread_mutex_unlock(&J->lock);
-        if (persist(J, t, 0, NULL, 0) < 0) {
+        r = persist(J, t, 0, NULL, 0);
+        if (r < 0) {
                 pthread_mutex_lock(&J->lock);
                 J->queued--;
                 pthread_mutex_unlock(&J->lock);
                 tjob_free(t);
-                srv_job_error(j, DREAM_E_IO, "train: the job could not be recorded; retry later");
+                srv_job_error(j, r, "train: the job could not be recorded in the store (%s)",
+                              dream_strerror(r));
                 return;
         }
         dm_info("job %llu queued: %s on dataset '%s'", (unsigned long long)t->id,
@@ -940,6 +964,7 @@ static void h_job_status(struct srv_job *j, uint64_t id, bool cancel)
         const char *field = cancel ? "job_cancel.job_id" : "job_status.job_id";
         bool persist_it = false;
         struct tjob *t;
+        int r;
 
         pthread_mutex_lock(&J->lock);
         t = find(J, id);
@@ -955,18 +980,33 @@ static void h_job_status(struct srv_job *j, uint64_t id, bool cancel)
         } else if (t && cancel && t->state == DREAM__V1__JOB_STATE__JOB_STATE_RUNNING) {
                 t->cancel = true; /* the fit stops at its next epoch */
         }
-        if (t)
-                reply_info(j, t,
-                           cancel ? DREAM__V1__RESPONSE__BODY_JOB_CANCEL
-                                  : DREAM__V1__RESPONSE__BODY_JOB_STATUS);
         pthread_mutex_unlock(&J->lock);
         if (!t) {
                 srv_job_error(j, DREAM_E_NOTFOUND, "%s: no job %llu", field,
                               (unsigned long long)id);
                 return;
         }
-        if (persist_it)
-                (void)persist(J, t, 0, NULL, 0);
+        r = persist_it ? persist(J, t, 0, NULL, 0) : 0;
+        pthread_mutex_lock(&J->lock);
+        if (r < 0) { /* not recorded: it stays queued (it would run after a restart) */
+                t->state = DREAM__V1__JOB_STATE__JOB_STATE_QUEUED;
+                dm_free(t->error);
+                t->error = NULL;
+                t->version++;
+                J->queued++;
+                J->n_cancelled--;
+                pthread_cond_signal(&J->cv);
+        } else {
+                reply_info(j, t,
+                           cancel ? DREAM__V1__RESPONSE__BODY_JOB_CANCEL
+                                  : DREAM__V1__RESPONSE__BODY_JOB_STATUS);
+        }
+        pthread_mutex_unlock(&J->lock);
+        if (r < 0)
+                srv_job_error(j, r,
+                              "%s: job %llu stays queued: its cancellation could not be recorded "
+                              "(%s)",
+                              field, (unsigned long long)id, dream_strerror(r));
         if (cancel)
                 notify(J);
 }

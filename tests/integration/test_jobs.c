@@ -755,6 +755,7 @@ static void g_errors(void)
         char msg[512];
         uint64_t job;
         static const char *const other[] = {"a", "b", "y"};
+        static const char *const renamed[] = {"a", "b", "c2", "y"};
         struct cols k;
         uint32_t classes = 3;
 
@@ -762,6 +763,7 @@ static void g_errors(void)
         make_reg(&c, "reg");
         make_cls(&c, "three", 3);
         create(&c, "other", 3, other, false);
+        create(&c, "renamed", 4, renamed, false);
 
         CHECK(submit_code(&c,
                           &(struct spec){.dataset = "nope",
@@ -776,6 +778,14 @@ static void g_errors(void)
                                          .test = "other"},
                           msg, sizeof(msg)) == DREAM__V1__STATUS__STATUS_SCHEMA);
         CHECK(strstr(msg, "other"));
+        /* Same count and target, another name: refused at submit too. */
+        CHECK(submit_code(&c,
+                          &(struct spec){.dataset = "reg",
+                                         .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                         .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                         .test = "renamed"},
+                          msg, sizeof(msg)) == DREAM__V1__STATUS__STATUS_SCHEMA);
+        CHECK(strstr(msg, "renamed") && strstr(msg, "c2"));
         CHECK(submit_code(&c,
                           &(struct spec){.dataset = "reg",
                                          .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
