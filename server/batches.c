@@ -177,7 +177,8 @@ static void cache_release(struct srv *s, struct centry *e)
         e->last_use = mono_ns();
         if (--e->refs == 0)
                 c->unused_bytes += e->bytes;
-        cache_trim(s, c, s->cfg.batch_cache_bytes, SRV_BATCH_CACHE_TOTAL);
+        cache_trim(s, c, __atomic_load_n(&s->cfg.batch_cache_bytes, __ATOMIC_RELAXED),
+                   SRV_BATCH_CACHE_TOTAL);
         pthread_mutex_unlock(&c->lock);
 }
 
@@ -321,7 +322,8 @@ static int cache_acquire(struct srv *s, const char *name, uint32_t id, uint64_t 
                 bytes = (bytes + 2 * HUGE_PAGE - 1) & ~(uint64_t)(HUGE_PAGE - 1);
         else
                 bytes = (bytes + 4095) & ~(uint64_t)4095;
-        if (bytes > s->cfg.batch_cache_bytes || bytes > SRV_BATCH_CACHE_TOTAL)
+        if (bytes > __atomic_load_n(&s->cfg.batch_cache_bytes, __ATOMIC_RELAXED) ||
+            bytes > SRV_BATCH_CACHE_TOTAL)
                 return 0;
         pthread_mutex_lock(&c->lock);
         for (;;) {
@@ -346,7 +348,8 @@ static int cache_acquire(struct srv *s, const char *name, uint32_t id, uint64_t 
         for (e = c->list; e; e = e->next)
                 if (strcmp(e->name, name) == 0 && (e->id != id || e->rows < rows))
                         e->dead = true;
-        cache_trim(s, c, s->cfg.batch_cache_bytes, SRV_BATCH_CACHE_TOTAL - bytes);
+        cache_trim(s, c, __atomic_load_n(&s->cfg.batch_cache_bytes, __ATOMIC_RELAXED),
+                   SRV_BATCH_CACHE_TOTAL - bytes);
         if (c->bytes + bytes > SRV_BATCH_CACHE_TOTAL) {
                 pthread_mutex_unlock(&c->lock); /* the streams running hold it all */
                 return 0;
@@ -491,11 +494,12 @@ static int batch_begin(struct srv_job *j)
                 budget.count = m->budget->rows;
         /* One Batch must fit in a frame. */
         frame_need = (size_t)b->batch_size * ((size_t)b->d + 2) * sizeof(float) + 1024;
-        if (frame_need > j->srv->cfg.max_frame) {
+        if (frame_need > __atomic_load_n(&j->srv->cfg.max_frame, __ATOMIC_RELAXED)) {
                 srv_job_error(j, DREAM_E_LIMIT,
                               "get_batches.batch_size: %u rows of %u features need %zu bytes, more "
                               "than the frame limit of %u",
-                              b->batch_size, b->d, frame_need, j->srv->cfg.max_frame);
+                              b->batch_size, b->d, frame_need,
+                              __atomic_load_n(&j->srv->cfg.max_frame, __ATOMIC_RELAXED));
                 r = DREAM_E_LIMIT;
                 goto free_info;
         }

@@ -40,12 +40,13 @@ void srv_put_error(struct srv *s, struct dm_buf *out, uint64_t request_id, int e
         proto_response_set_error(&resp, request_id, err, msg);
         __atomic_fetch_add(&s->stats.request_errors_total, 1, __ATOMIC_RELAXED);
         /* Only DREAM_E_NOMEM can fail here: then nothing is sent. */
-        (void)frame_encode(out, &resp.base, s->cfg.max_frame);
+        (void)frame_encode(out, &resp.base, __atomic_load_n(&s->cfg.max_frame, __ATOMIC_RELAXED));
 }
 
 static void put_response(struct srv *s, struct dm_buf *out, Dream__V1__Response *resp)
 {
-        int r = frame_encode(out, &resp->base, s->cfg.max_frame);
+        int r =
+            frame_encode(out, &resp->base, __atomic_load_n(&s->cfg.max_frame, __ATOMIC_RELAXED));
 
         if (r < 0) {
                 char msg[160];
@@ -397,29 +398,25 @@ static void h_drop(struct srv_job *j)
 }
 
 /* Rows of a Columns message (shape already checked against the schema's
- * column count, or that count minus the target with skip_target) as a
- * table named after the schema. n_rows x n_cols x 8 bytes: exactly the
- * bytes of the frame's values, so the allocation is bounded by what was
- * received. */
+ * column count) as a table named and typed after the schema. n_rows x
+ * n_cols x 8 bytes: exactly the bytes of the frame's values, so the
+ * allocation is bounded by what was received. */
 int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schema *sc,
-                        bool skip_target, struct gd_table **ret, char *msg, size_t msg_size)
+                        struct gd_table **ret, char *msg, size_t msg_size)
 {
-        uint32_t n_cols = sc->n_cols - (skip_target && sc->target >= 0 ? 1 : 0);
         struct gd_table *t = NULL;
         int r;
 
-        r = gd_table_new(rows->n_rows, n_cols, &t);
+        r = gd_table_new(rows->n_rows, sc->n_cols, &t);
         if (r < 0) {
                 snprintf(msg, msg_size, "rows: %s", dream_strerror(r));
                 return r;
         }
-        for (uint32_t c = 0, sc_col = 0; c < n_cols; c++, sc_col++) {
+        for (uint32_t c = 0; c < sc->n_cols; c++) {
                 const Dream__V1__ColumnValues *cv = rows->columns[c];
                 struct gd_col *col = &t->cols[c];
 
-                if (skip_target && (int32_t)sc_col == sc->target)
-                        sc_col++;
-                r = gd_table_set_name(t, c, sc->cols[sc_col].name);
+                r = gd_table_set_name(t, c, sc->cols[c].name);
                 if (r == 0)
                         r = proto_values_read(&cv->values, rows->n_rows, col->v);
                 if (r < 0) {
@@ -433,10 +430,8 @@ int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schem
                         for (uint32_t i = 0; i < rows->n_rows; i++)
                                 col->v[i] = f64_bits_to_key(col->v[i]);
         }
-        if (!skip_target) {
-                t->target = sc->target;
-                t->task = sc->task;
-        }
+        t->target = sc->target;
+        t->task = sc->task;
         *ret = t;
         return 0;
 }
@@ -464,13 +459,11 @@ static void h_ingest(struct srv_job *j)
                 srv_job_error(j, r, "%s (dataset '%s')", msg, m->dataset);
                 goto free_info;
         }
-        r = srv_table_from_wire(rows, &info->schema, false, &t, msg, sizeof(msg));
+        r = srv_table_from_wire(rows, &info->schema, &t, msg, sizeof(msg));
         if (r < 0) {
                 srv_job_error(j, r, "ingest.%s", msg);
                 goto free_info;
         }
-        t->target = info->schema.target;
-        t->task = info->schema.task;
         r = store_append(j->srv->store, m->dataset, t, m->client_batch_id, &first, &needs_seal);
         if (r == DREAM_E_EXISTS && m->client_batch_id) {
                 srv_job_error(j, r,
@@ -751,8 +744,10 @@ static void h_export(struct srv_job *j)
                  * the per-column framing. */
                 row_bytes = (uint64_t)info->schema.n_cols * 8 + 16;
                 chunk = m->chunk_rows ? m->chunk_rows : SRV_EXPORT_CHUNK_ROWS;
-                if (chunk * row_bytes > j->srv->cfg.max_frame / 2)
-                        chunk = (j->srv->cfg.max_frame / 2) / row_bytes;
+                if (chunk * row_bytes >
+                    __atomic_load_n(&j->srv->cfg.max_frame, __ATOMIC_RELAXED) / 2)
+                        chunk = (__atomic_load_n(&j->srv->cfg.max_frame, __ATOMIC_RELAXED) / 2) /
+                                row_bytes;
                 st->chunk_rows = chunk ? (uint32_t)chunk : 1;
                 store_info_free(info);
         }
@@ -1020,6 +1015,7 @@ void srv_dispatch(struct srv_conn *c, proto_request *req)
                          "token grants %s",
                          need, roles_needed(req->body_case) == SRV_ROLE_ADMIN ? "" : " (or admin)",
                          have[0] ? have : "none");
+                srv_stats_error(c->srv, req->body_case);
                 srv_conn_error(c, req->request_id, DREAM_E_DENIED, msg);
                 goto free_req;
         }

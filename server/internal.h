@@ -202,7 +202,7 @@ void srv_job_error(struct srv_job *j, int err, const char *fmt, ...)
  * holds the dataset name. */
 void srv_store_error(struct srv_job *j, int err, const char *field, const char *name);
 int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schema *sc,
-                        bool skip_target, struct gd_table **ret, char *msg, size_t msg_size);
+                        struct gd_table **ret, char *msg, size_t msg_size);
 void srv_dispatch(struct srv_conn *c, proto_request *req); /* takes req */
 void srv_job_work(struct srv_job *j);                      /* worker thread */
 void srv_job_state_free(struct srv_job *j);

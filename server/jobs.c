@@ -769,6 +769,7 @@ void srv_jobs_watch(struct srv_conn *c, proto_request *req)
         ws = dm_calloc(1, sizeof(*ws));
         if (!exists || !ws) {
                 dm_free(ws);
+                srv_stats_error(c->srv, DREAM__V1__REQUEST__BODY_JOB_WATCH);
                 srv_conn_error(c, w->request_id, exists ? DREAM_E_NOMEM : DREAM_E_NOTFOUND,
                                exists ? NULL : "job_watch.job_id: no such job");
                 srv_job_end(w);
@@ -884,7 +885,7 @@ static void h_train(struct srv_job *j)
         t->submitted_unix = (uint64_t)time(NULL);
         t->target = -1;
         pthread_mutex_lock(&J->lock);
-        if (J->stopping || J->queued >= j->srv->cfg.job_queue) {
+        if (J->stopping || J->queued >= __atomic_load_n(&j->srv->cfg.job_queue, __ATOMIC_RELAXED)) {
                 bool stopping = J->stopping;
                 uint32_t queued = J->queued;
                 pthread_mutex_unlock(&J->lock);
@@ -1331,6 +1332,7 @@ void srv_jobs_shutdown(struct srv *s)
         while ((w = J->watchers)) {
                 J->watchers = w->next_parked;
                 w->next_parked = NULL;
+                srv_stats_error(s, DREAM__V1__REQUEST__BODY_JOB_WATCH);
                 srv_conn_error(w->c, w->request_id, DREAM_E_CANCELLED,
                                "server is shutting down; watch ended (the job is kept)");
                 srv_job_end(w);
