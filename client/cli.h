@@ -213,6 +213,14 @@ struct cli_net {
 
 /* Handle option c of CLI_NET_LONGOPTS: 1 when it was one of them. */
 int cli_net_opt(struct cli_net *n, int c, const char *arg);
+/* The wire kind of a table column kind. */
+enum dream_kind cli_wire_kind(enum gd_kind k);
+/* F64 cells travel as IEEE-754 bits: convert the table's keys in place. */
+void cli_table_f64_to_wire(struct gd_table *t);
+/* Rows per request: about target_bytes (at most half the server's frame
+ * limit) of row_bytes each, at most max_rows, at least 1. */
+uint64_t cli_rows_per_request(struct dream_client *c, uint64_t target_bytes, uint64_t row_bytes,
+                              uint64_t max_rows);
 /* The options of a simple server command (the net options and -h) and
  * exactly n_args positional arguments, named `what` in the message when
  * missing. -1 to go on, else the exit code. */
@@ -296,6 +304,8 @@ void cli_budget_str(char *out, size_t n, double fraction, uint64_t rows);
 /* Exit code of a finished job: CLI_OK (done), CLI_JOB_FAILED,
  * CLI_JOB_CANCELLED; CLI_SERVER for a state that is not final. */
 int cli_job_exit(const struct dream_job_info *j);
+/* Why a job failed: its error text, else the text of its error code. */
+const char *cli_job_error(const struct dream_job_info *j);
 
 /* The class values of a model JSON (its "classes" array) as K strings:
  * 0 with *ret_names (dm_malloc'd array of dm_malloc'd strings, free with

@@ -337,7 +337,7 @@ int cli_job_exit(const struct dream_job_info *j)
 }
 
 /* Why a job failed: its message, else its error code's. */
-static const char *job_error(const struct dream_job_info *j)
+const char *cli_job_error(const struct dream_job_info *j)
 {
         if (j->error[0])
                 return j->error;
@@ -421,7 +421,7 @@ void cli_job_json(FILE *f, const struct dream_job_info *j)
         }
         if (j->state == DREAM_JOB_FAILED || j->error[0]) {
                 fputs(",\"error\":", f);
-                cli_json_str(f, job_error(j));
+                cli_json_str(f, cli_job_error(j));
                 fprintf(f, ",\"error_code\":\"%s\"",
                         dream_errname(j->error_code ? j->error_code : DREAM_E_INTERNAL));
         } else {
@@ -492,7 +492,7 @@ void cli_job_text(FILE *f, const struct dream_job_info *j)
                 }
         }
         if (j->state == DREAM_JOB_FAILED || j->error[0])
-                fprintf(f, "error            %s\n", job_error(j));
+                fprintf(f, "error            %s\n", cli_job_error(j));
 }
 
 /* ---- class names from a model's JSON ------------------------------------------- */

@@ -239,14 +239,43 @@ int cli_net_simple_args(const char *cmd, const char *help, const char *what, int
                         return cli_opt_error(cmd, c, argv);
                 }
         }
-        if (argc - optind != n_args) {
-                char why[64];
-                snprintf(why, sizeof(why), "%s",
-                         argc - optind > n_args ? "too many arguments" : "missing ");
-                if (argc - optind < n_args)
-                        snprintf(why, sizeof(why), "missing %s", what);
-                cli_usage_error(cmd, "%s", why);
+        if (argc - optind > n_args) {
+                cli_usage_error(cmd, "too many arguments");
+                return CLI_USAGE;
+        }
+        if (argc - optind < n_args) {
+                cli_usage_error(cmd, "missing %s", what);
                 return CLI_USAGE;
         }
         return -1;
+}
+
+enum dream_kind cli_wire_kind(enum gd_kind k)
+{
+        return k == GD_INT ? DREAM_KIND_INT : k == GD_DEC ? DREAM_KIND_DECIMAL : DREAM_KIND_F64;
+}
+
+void cli_table_f64_to_wire(struct gd_table *t)
+{
+        for (uint32_t j = 0; j < t->n_cols; j++) {
+                if (t->cols[j].kind != GD_F64)
+                        continue;
+                for (uint64_t i = 0; i < t->n_rows; i++) {
+                        double d = gd_key_to_f64(t->cols[j].v[i]);
+                        memcpy(&t->cols[j].v[i], &d, sizeof(d));
+                }
+        }
+}
+
+uint64_t cli_rows_per_request(struct dream_client *c, uint64_t target_bytes, uint64_t row_bytes,
+                              uint64_t max_rows)
+{
+        uint64_t per;
+
+        if (target_bytes > dream_max_frame(c) / 2)
+                target_bytes = dream_max_frame(c) / 2;
+        per = target_bytes / (row_bytes ? row_bytes : 1);
+        if (per > max_rows)
+                per = max_rows;
+        return per ? per : 1;
 }

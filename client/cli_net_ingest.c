@@ -48,11 +48,6 @@ static const char ingest_help[] =
     "  -h, --help           this help\n"
     "\n" CLI_NET_EXIT_HELP;
 
-static enum dream_kind kind_of(enum gd_kind k)
-{
-        return k == GD_INT ? DREAM_KIND_INT : k == GD_DEC ? DREAM_KIND_DECIMAL : DREAM_KIND_F64;
-}
-
 /* Create the dataset from the table's schema. */
 static int create_dataset(struct dream_client *c, const char *name, const struct gd_table *t)
 {
@@ -65,7 +60,7 @@ static int create_dataset(struct dream_client *c, const char *name, const struct
                 return DREAM_E_NOMEM;
         for (uint32_t j = 0; j < t->n_cols; j++) {
                 cols[j].name = t->cols[j].name;
-                cols[j].kind = kind_of(t->cols[j].kind);
+                cols[j].kind = cli_wire_kind(t->cols[j].kind);
                 cols[j].scale = t->cols[j].kind == GD_DEC ? t->cols[j].scale : 0;
         }
         memset(&s, 0, sizeof(s));
@@ -309,26 +304,10 @@ int cli_ingest(int argc, char **argv)
                 goto out;
         }
 
-        /* F64 cells travel as IEEE-754 bits: convert the table's keys. */
-        for (uint32_t j = 0; j < t->n_cols; j++) {
-                if (t->cols[j].kind != GD_F64)
-                        continue;
-                for (uint64_t i = 0; i < t->n_rows; i++) {
-                        double d = gd_key_to_f64(t->cols[j].v[i]);
-                        memcpy(&t->cols[j].v[i], &d, sizeof(d));
-                }
-        }
-        if (!per_block) {
-                uint64_t row_bytes = (uint64_t)t->n_cols * 8;
-                uint64_t target = INGEST_BLOCK_BYTES;
-                if (target > dream_max_frame(cl) / 2)
-                        target = dream_max_frame(cl) / 2;
-                per_block = target / row_bytes;
-                if (per_block > INGEST_BLOCK_ROWS)
-                        per_block = INGEST_BLOCK_ROWS;
-                if (per_block == 0)
-                        per_block = 1;
-        }
+        cli_table_f64_to_wire(t);
+        if (!per_block)
+                per_block = cli_rows_per_request(cl, INGEST_BLOCK_BYTES, (uint64_t)t->n_cols * 8,
+                                                 INGEST_BLOCK_ROWS);
         n_blocks = t->n_rows ? (t->n_rows + per_block - 1) / per_block : 0;
         vals = dm_calloc(t->n_cols, sizeof(*vals));
         if (!vals) {
@@ -353,7 +332,7 @@ int cli_ingest(int argc, char **argv)
                         uint64_t req;
 
                         for (uint32_t j = 0; j < t->n_cols; j++) {
-                                vals[j].kind = kind_of(t->cols[j].kind);
+                                vals[j].kind = cli_wire_kind(t->cols[j].kind);
                                 vals[j].scale = t->cols[j].kind == GD_DEC ? t->cols[j].scale : 0;
                                 vals[j].v = t->cols[j].v + first;
                         }

@@ -37,9 +37,7 @@ static int job_outcome(const struct dream_job_info *j)
 
         if (j->state == DREAM_JOB_FAILED)
                 fprintf(stderr, "dream: job %llu failed: %s\n", (unsigned long long)j->id,
-                        j->error[0]
-                            ? j->error
-                            : dream_strerror(j->error_code ? j->error_code : DREAM_E_INTERNAL));
+                        cli_job_error(j));
         else if (j->state == DREAM_JOB_CANCELLED)
                 fprintf(stderr, "dream: job %llu was cancelled\n", (unsigned long long)j->id);
         return rc;
@@ -330,11 +328,6 @@ static int output_args(const char *cmd, const char *help, int argc, char **argv,
         return -1;
 }
 
-static enum dream_kind kind_of(enum gd_kind k)
-{
-        return k == GD_INT ? DREAM_KIND_INT : k == GD_DEC ? DREAM_KIND_DECIMAL : DREAM_KIND_F64;
-}
-
 /* The input's columns in the order the server expects: the dataset's, the
  * target left out when the input does not have it. *ret_n columns into
  * idx (d->columns entries). 0, or -1 after a message. */
@@ -481,15 +474,7 @@ int cli_predict(int argc, char **argv)
                 rc = CLI_SCHEMA;
                 goto out;
         }
-        /* F64 cells travel as IEEE-754 bits (as for ingest). */
-        for (uint32_t k = 0; k < t->n_cols; k++) {
-                if (t->cols[k].kind != GD_F64)
-                        continue;
-                for (uint64_t i = 0; i < t->n_rows; i++) {
-                        double x = gd_key_to_f64(t->cols[k].v[i]);
-                        memcpy(&t->cols[k].v[i], &x, sizeof(x));
-                }
-        }
+        cli_table_f64_to_wire(t);
         /* Blocks small enough for the request and for the reply (8 bytes of
          * value and 4 per class probability per row). */
         row_bytes = (uint64_t)n_send * 8 + 16;
@@ -498,14 +483,7 @@ int cli_predict(int argc, char **argv)
                 if (reply > row_bytes)
                         row_bytes = reply;
         }
-        per_block = PREDICT_BLOCK_BYTES;
-        if (per_block > dream_max_frame(cl) / 2)
-                per_block = dream_max_frame(cl) / 2;
-        per_block /= row_bytes;
-        if (per_block > PREDICT_BLOCK_ROWS)
-                per_block = PREDICT_BLOCK_ROWS;
-        if (per_block == 0)
-                per_block = 1;
+        per_block = cli_rows_per_request(cl, PREDICT_BLOCK_BYTES, row_bytes, PREDICT_BLOCK_ROWS);
 
         r = cli_out_open(&out, output);
         if (r < 0) {
@@ -521,7 +499,7 @@ int cli_predict(int argc, char **argv)
 
                 for (uint32_t s = 0; s < n_send; s++) {
                         const struct gd_col *col = &t->cols[idx[s]];
-                        vals[s].kind = kind_of(col->kind);
+                        vals[s].kind = cli_wire_kind(col->kind);
                         vals[s].scale = col->kind == GD_DEC ? col->scale : 0;
                         vals[s].v = col->v + done;
                 }
