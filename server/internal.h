@@ -176,6 +176,8 @@ void srv_conn_close(struct srv_conn *c);
 void srv_conn_write(struct srv_conn *c, struct dm_buf *b);
 void srv_conn_error(struct srv_conn *c, uint64_t request_id, int err, const char *msg);
 void srv_job_start(struct srv_conn *c, proto_request *req);
+/* Export and get_batches answer in several rounds (srv_job.stream). */
+bool srv_request_streams(const proto_request *req);
 /* A job for req (taken) on c, counted in flight, not queued anywhere; NULL
  * after answering an out-of-memory error. End it with srv_job_end. */
 struct srv_job *srv_job_new(struct srv_conn *c, proto_request *req);

@@ -1235,6 +1235,12 @@ void srv_job_queue(struct srv_job *j)
         srv_stats_add(&s->stats.writes_queued, j->ordered);
 }
 
+bool srv_request_streams(const proto_request *req)
+{
+        return req->body_case == DREAM__V1__REQUEST__BODY_EXPORT ||
+               req->body_case == DREAM__V1__REQUEST__BODY_GET_BATCHES;
+}
+
 struct srv_job *srv_job_new(struct srv_conn *c, proto_request *req)
 {
         struct srv_job *j = dm_calloc(1, sizeof(*j));
@@ -1272,8 +1278,7 @@ void srv_job_start(struct srv_conn *c, proto_request *req)
 
         if (!j)
                 return;
-        j->stream = req->body_case == DREAM__V1__REQUEST__BODY_EXPORT ||
-                    req->body_case == DREAM__V1__REQUEST__BODY_GET_BATCHES;
+        j->stream = srv_request_streams(req);
         j->uptime_s = (uv_now(c->srv->loop) - c->srv->start_ms) / 1000;
         j->conns_open = c->srv->n_conns;
         switch (req->body_case) {

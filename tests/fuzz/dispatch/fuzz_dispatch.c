@@ -9,9 +9,11 @@
  * an input dropped it or grew it past 100,000 rows.
  *
  * Invariants (abort on violation): every round ends; what a round writes
- * is a sequence of frames, each a Response that decodes and validates and
- * answers this request; a stream ends within 100,000 rounds. Sanitizers
- * catch the rest.
+ * is a sequence of frames, each a Response that decodes and validates,
+ * carries the request's id and either the request's body kind or an error
+ * (which ends the answer); every frame but the last says more follows; a
+ * request that is not a stream is answered by exactly one frame; a stream
+ * ends within 100,000 rounds. Sanitizers catch the rest.
  *
  * Not dispatched: hello, server_info and job_watch (answered on the loop,
  * not by srv_job_work), backup (writes a path of the input) and train (its
@@ -143,8 +145,17 @@ static void init_once(void)
         atexit(remove_dir);
 }
 
-/* The frames of one round: each a Response to request `id`. */
-static void check_out(const struct dm_buf *out, uint64_t id)
+/* What a request's answers add up to across its rounds. */
+struct answers {
+        uint64_t id;
+        int body;       /* the request's body number: a reply carries the same */
+        uint32_t count; /* frames so far */
+        bool last_more; /* the more flag of the last frame */
+};
+
+/* The frames of one round: each a Response to the request (its id; its body
+ * kind, or an error without body). */
+static void check_out(const struct dm_buf *out, struct answers *a)
 {
         size_t at = 0;
         char err[256];
@@ -160,8 +171,13 @@ static void check_out(const struct dm_buf *out, uint64_t id)
                         abort();
                 if (proto_response_decode(out->data + at + 4, len, err, sizeof(err), &resp) < 0)
                         abort();
-                if (resp->request_id != id)
+                if (resp->request_id != a->id)
                         abort();
+                if (resp->code == DREAM__V1__STATUS__STATUS_OK ? (int)resp->body_case != a->body
+                                                               : resp->more)
+                        abort();
+                a->count++;
+                a->last_more = resp->more;
                 proto_response_free(resp);
                 at += 4 + (size_t)len;
         }
@@ -174,6 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct srv_job j;
         char err[256];
         uint32_t rounds = 0;
+        struct answers a;
 
         if (!ready) {
                 init_once();
@@ -197,16 +214,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         j.srv = &srv;
         j.req = req;
         j.request_id = req->request_id;
-        j.stream = req->body_case == DREAM__V1__REQUEST__BODY_EXPORT ||
-                   req->body_case == DREAM__V1__REQUEST__BODY_GET_BATCHES;
+        j.stream = srv_request_streams(req);
+        a = (struct answers){.id = j.request_id, .body = (int)req->body_case};
         dm_buf_init(&j.out);
         do {
                 srv_job_work(&j);
-                check_out(&j.out, j.request_id);
+                check_out(&j.out, &a);
                 j.out.len = 0;
                 if (++rounds > ROUNDS_MAX)
                         abort();
+                /* Until the last round, every frame says more follows. */
+                if (!j.done && a.count && !a.last_more)
+                        abort();
         } while (!j.done);
+        /* Answered, the last frame ends it, and one frame unless a stream. */
+        if (a.count == 0 || a.last_more || (!j.stream && a.count != 1))
+                abort();
         srv_job_state_free(&j);
         dm_buf_release(&j.out);
         proto_request_free(req);
