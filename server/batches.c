@@ -5,13 +5,13 @@
  * rows and sample streams read a dataset's rows as row-major float32 from a
  * cache shared by every stream of the server (struct srv_batch_cache): the
  * first stream of a (dataset id, row count) decodes the dataset once, later
- * and concurrent streams reuse it. An append changes the row count and a drop
- * (then create) the id, so a stream never sees a stale copy: it starts a new
- * entry, and the old one is freed once no stream uses it. Entries that do not
- * fit the budget (config batch_cache_bytes each and for those kept unused,
- * SRV_BATCH_CACHE_TOTAL for all) are not made: those streams read their rows
- * from the store, FALLBACK_ROWS per read transaction (store_get_rows). A
- * stream that started before an append keeps its own epoch (the first pos.n
+ * streams reuse it; one that starts while it is being decoded reads from the
+ * store instead of holding a worker thread until the copy is ready. An append changes the row count
+ * and a drop (then create) the id, so a stream never sees a stale copy: it starts a new entry, and
+ * the old one is freed once no stream uses it. Entries that do not fit the budget (config
+ * batch_cache_bytes each and for those kept unused, SRV_BATCH_CACHE_TOTAL for all) are not made:
+ * those streams read their rows from the store, FALLBACK_ROWS per read transaction
+ * (store_get_rows). A stream that started before an append keeps its own epoch (the first pos.n
  * rows) from whichever copy it holds.
  */
 #include <math.h>
@@ -64,7 +64,6 @@ struct centry {
 
 struct srv_batch_cache {
         pthread_mutex_t lock;
-        pthread_cond_t built; /* an entry became ready or was given up */
         struct centry *list;
         uint64_t bytes;        /* every entry's bytes, building ones included */
         uint64_t unused_bytes; /* entries with refs == 0 */
@@ -91,14 +90,8 @@ static struct srv_batch_cache *cache_get(struct srv *s)
                 dm_free(c);
                 return NULL;
         }
-        if (pthread_cond_init(&c->built, NULL) != 0) {
-                pthread_mutex_destroy(&c->lock);
-                dm_free(c);
-                return NULL;
-        }
         if (!__atomic_compare_exchange_n(&s->batch_cache, &expect, c, false, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE)) {
-                pthread_cond_destroy(&c->built);
                 pthread_mutex_destroy(&c->lock);
                 dm_free(c);
                 return expect;
@@ -162,7 +155,6 @@ void srv_batch_cache_free(struct srv_batch_cache *c)
                 next = e->next;
                 entry_free(e); /* no stream is left when the server is freed */
         }
-        pthread_cond_destroy(&c->built);
         pthread_mutex_destroy(&c->lock);
         dm_free(c);
 }
@@ -301,8 +293,8 @@ static int entry_build(struct srv *s, struct centry *e)
 }
 
 /* A cached copy of the first `rows` rows (at least) of dataset (name, id) as
- * float32, or *ret NULL when it does not fit the budget (read from the store
- * then). Waits when another stream is decoding the same copy. */
+ * float32, or *ret NULL when it does not fit the budget or another stream is
+ * still decoding it (this stream reads from the store then). */
 static int cache_acquire(struct srv *s, const char *name, uint32_t id, uint64_t rows,
                          uint32_t n_cols, struct centry **ret)
 {
@@ -326,22 +318,22 @@ static int cache_acquire(struct srv *s, const char *name, uint32_t id, uint64_t 
             bytes > SRV_BATCH_CACHE_TOTAL)
                 return 0;
         pthread_mutex_lock(&c->lock);
-        for (;;) {
-                for (e = c->list; e; e = e->next)
-                        if (!e->dead && e->id == id && e->rows >= rows &&
-                            strcmp(e->name, name) == 0)
-                                break;
-                if (!e)
+        for (e = c->list; e; e = e->next)
+                if (!e->dead && e->id == id && e->rows >= rows && strcmp(e->name, name) == 0)
                         break;
-                if (e->ready) {
-                        if (e->refs++ == 0)
-                                c->unused_bytes -= e->bytes;
-                        e->last_use = mono_ns();
-                        pthread_mutex_unlock(&c->lock);
-                        *ret = e;
-                        return 0;
-                }
-                pthread_cond_wait(&c->built, &c->lock); /* another stream decodes it */
+        if (e && !e->ready) {
+                /* Another stream is decoding it: read from the store rather
+                 * than hold this worker thread until it is done. */
+                pthread_mutex_unlock(&c->lock);
+                return 0;
+        }
+        if (e) {
+                if (e->refs++ == 0)
+                        c->unused_bytes -= e->bytes;
+                e->last_use = mono_ns();
+                pthread_mutex_unlock(&c->lock);
+                *ret = e;
+                return 0;
         }
         /* Copies of older versions of the dataset (fewer rows, or another
          * dataset of that name) serve no new stream. */
@@ -384,7 +376,6 @@ static int cache_acquire(struct srv *s, const char *name, uint32_t id, uint64_t 
         } else {
                 e->ready = true;
         }
-        pthread_cond_broadcast(&c->built);
         pthread_mutex_unlock(&c->lock);
         if (r < 0)
                 return r;
