@@ -6,7 +6,7 @@
  * why, and *ret is not written. On success *ret is a new table owned by the
  * caller (gd_table_free). The input bytes are borrowed for the call only.
  *
- * Numbers are stored losslessly (shared/spec/entrogede.md section 2): a CSV
+ * Numbers are stored losslessly (docs/method.md section 2): a CSV
  * column is GD_INT when no cell has a fraction, GD_DEC with the scale of its
  * most precise cell (trailing zeros of a fraction do not count: "1.50" is
  * 1.5) when that is at most 9 decimals and every value fits int64 at that

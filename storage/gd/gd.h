@@ -3,7 +3,7 @@
  *
  * Pure computation: no file, socket or database access, no logging, no global
  * state. Every function returns 0 or a negative error (common/err.h); outputs
- * are ret_* parameters written only on success. Method: shared/spec/entrogede.md.
+ * are ret_* parameters written only on success. Method: docs/method.md.
  * On-disk layout of an encoded segment: storage/gd/FORMAT.md.
  */
 #ifndef DREAM_GD_H
@@ -72,7 +72,7 @@ double gd_value_f64(enum gd_kind kind, uint8_t scale, int64_t v);
 #define GD_FMT_MAX 40
 size_t gd_format_value(enum gd_kind kind, uint8_t scale, int64_t v, char *out);
 
-/* ---- preprocessing (spec section 2) ------------------------------------ */
+/* ---- preprocessing (docs/method.md section 2) ------------------------ */
 
 /* Per-column parameters of one segment. code = (uint64)(v - min) < 2^width. */
 struct gd_colparam {
@@ -85,7 +85,7 @@ struct gd_colparam {
 /* Compute min and width of every column. ret_params has t->n_cols entries. */
 int gd_prep_compute(const struct gd_table *t, struct gd_colparam *ret_params);
 
-/* ---- bit statistics and grouping (spec section 3) ---------------------- */
+/* ---- bit statistics and grouping (method.md section 3) --------------- */
 
 /* Bit-planes: for each chunk bit position p (columns in order, each most
  * significant bit first), an n-bit bitset of the rows whose bit p is 1. */
@@ -106,7 +106,7 @@ static inline int gd_planes_bit(const struct gd_planes *p, uint32_t pos, uint64_
         return (int)((p->bits[(uint64_t)pos * p->words + (row >> 6)] >> (row & 63)) & 1u);
 }
 
-/* H(i) of every bit position (spec section 3); ret_h has n_bits entries.
+/* H(i) of every bit position (method.md section 3); ret_h has n_bits entries.
  * `rows` (n_rows indices, may be NULL for all rows) restricts the count. */
 int gd_entropy(const struct gd_planes *p, const uint64_t *rows, uint64_t n_rows, double *ret_h);
 
@@ -131,7 +131,7 @@ int gd_groups_try(struct gd_groups *g, const struct gd_planes *p, uint32_t pos,
                   uint32_t *ret_count);
 void gd_groups_commit(struct gd_groups *g, uint32_t count);
 
-/* ---- stage 2: base-bit selection (spec section 5) ---------------------- */
+/* ---- stage 2: base-bit selection (method.md section 5) --------------- */
 
 struct gd_selection {
         uint32_t n_bits;       /* l_c */
@@ -147,10 +147,10 @@ struct gd_selection {
  * that many consecutive bits without improvement. */
 int gd_select(const struct gd_planes *p, uint32_t patience, struct gd_selection *ret);
 void gd_selection_release(struct gd_selection *s);
-/* S(B) in bits for given counts (spec section 5, header excluded). */
+/* S(B) in bits for given counts (method.md section 5, header excluded). */
 uint64_t gd_size_bits(uint64_t n_rows, uint32_t l_c, uint32_t n_base_bits, uint32_t n_bases);
 
-/* ---- stage 1: condensed samples (spec section 4) ----------------------- */
+/* ---- stage 1: condensed samples (method.md section 4) ---------------- */
 
 enum gd_order { GD_ORDER_MSB = 0, GD_ORDER_ENTROPY = 1 };
 
@@ -179,11 +179,11 @@ struct gd_condensed {
 };
 
 /* What stage 1 does with the budget left when the next bit of the order would
- * split the groups past m_max (spec section 4 stops there, which leaves up to
- * half of the budget unused). */
+ * split the groups past m_max (method.md section 4: step a stops there, which
+ * leaves up to half of the budget unused). */
 enum gd_fill {
         GD_FILL_DEFAULT = 0, /* GD_FILL_SPLIT */
-        GD_FILL_NONE = 1,    /* stop at that bit (the spec's stage 1) */
+        GD_FILL_NONE = 1,    /* stop at that bit (stage 1 without step b) */
         GD_FILL_SPLIT = 2,   /* then split the largest groups one at a time, each by its
                                 next bit of the order that is not constant in it, until
                                 m_max groups (or every group is one distinct row) */
@@ -214,7 +214,7 @@ int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,
                 struct gd_condensed **ret);
 void gd_condensed_free(struct gd_condensed *c);
 
-/* ---- encoding, random access, container (spec section 6, FORMAT.md) ---- */
+/* ---- encoding, random access, container (method.md section 6, FORMAT.md) ---- */
 
 /* How record blocks are stored: bit-packed, or fields widened to bytes and
  * zstd-compressed, laid out column by column (byte-planes) or row by row. */
