@@ -8,7 +8,7 @@
 #            and 1% (and 0.1% on the 3M-row table), one table per data set;
 #            extra bench_modes options from $BENCH_MODES_ARGS (e.g. another
 #            condensation to compare: "--cond fill=none,refine=-1" is the
-#            spec's stage 1), about 7 minutes on a loaded machine
+#            whole-bit stage 1 alone), about 7 minutes on a loaded machine
 set -eu
 build=$(cd "${1:-build}" && pwd)
 data=${2:-/tmp/dream-bench-train}

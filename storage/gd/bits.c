@@ -1,4 +1,4 @@
-/* Bit-planes, bit entropy and BaseTree grouping (spec section 3). */
+/* Bit-planes, bit entropy and BaseTree grouping (docs/method.md section 3). */
 #include <math.h>
 #include <string.h>
 

@@ -1,8 +1,8 @@
-/* Stage 1: condensed samples for learning (spec section 4).
+/* Stage 1: condensed samples for learning (docs/method.md section 4).
  *
  * Within each class (or over all rows without classes):
  * 1. whole bits of the order split every group while the count stays within
- *    the class's share of m_max (the spec's stage 1);
+ *    the class's share of m_max;
  * 2. fill: the largest group is split by its next bit of the order that is
  *    not constant in it, one at a time, up to the share (GD_FILL_SPLIT);
  * 3. refine: a few Lloyd steps move rows between neighbouring groups to the

@@ -183,7 +183,7 @@ struct gd_condensed {
  * leaves up to half of the budget unused). */
 enum gd_fill {
         GD_FILL_DEFAULT = 0, /* GD_FILL_SPLIT */
-        GD_FILL_NONE = 1,    /* stop at that bit (stage 1 without step b) */
+        GD_FILL_NONE = 1,    /* stop at that bit (no fill step) */
         GD_FILL_SPLIT = 2,   /* then split the largest groups one at a time, each by its
                                 next bit of the order that is not constant in it, until
                                 m_max groups (or every group is one distinct row) */

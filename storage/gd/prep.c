@@ -1,4 +1,4 @@
-/* Preprocessing parameters (spec section 2): per column min and width. The
+/* Preprocessing parameters (docs/method.md section 2): per column min and width. The
  * scaling itself (decimal scale, float mapping) is already in the table's
  * representation; here v becomes the code (uint64)(v - min) < 2^width. */
 #include "common/err.h"

@@ -1,5 +1,5 @@
 /* Encoding to dictionary + fixed-width records, the container (FORMAT.md),
- * and random-access decoding (spec section 6).
+ * and random-access decoding (docs/method.md section 6).
  *
  * Records and the dictionary are both "field matrices": rows of fixed-width
  * unsigned fields. A matrix is stored either bit-packed (GD_BLOCK_PLAIN: each

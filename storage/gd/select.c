@@ -1,4 +1,4 @@
-/* Stage 2: base-bit selection minimising S(B) (spec section 5). */
+/* Stage 2: base-bit selection minimising S(B) (docs/method.md section 5). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* Bit entropy and BaseTree grouping (spec section 3). */
+/* Bit entropy and BaseTree grouping (docs/method.md section 3). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 
 #include "gen.h"
 
-/* The spec's test vector: six rows of eight bits, one 0/1 column per bit. */
+/* A known test vector: six rows of eight bits, one 0/1 column per bit. */
 static struct gd_table *vector_table(void)
 {
         static const char *rows[] = {"10100110", "11011100", "01101011",

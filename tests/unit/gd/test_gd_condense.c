@@ -1,4 +1,4 @@
-/* Stage 1 condensed samples (spec section 4). */
+/* Stage 1 condensed samples (docs/method.md section 4). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -186,7 +186,7 @@ static double within_sse(const struct gd_table *t, const struct gd_condense_opts
 }
 
 /* The default fills the budget: exactly m_max samples when the rows allow
- * it, where the spec's stage 1 stops at the first bit that would exceed it. */
+ * it, where step a alone stops at the first bit that would exceed it. */
 static void fill_uses_the_budget(void **state)
 {
         (void)state;

@@ -1,5 +1,5 @@
 /* Encoding, the container and random access: lossless on every column type,
- * corruption and truncation always detected (spec section 6, FORMAT.md). */
+ * corruption and truncation always detected (docs/method.md section 6, FORMAT.md). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Stage 2 base-bit selection and the size of plain records (spec 5, 6). */
+/* Stage 2 base-bit selection and the size of plain records (docs/method.md sections 5, 6). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
