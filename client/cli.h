@@ -210,7 +210,7 @@ struct cli_net {
 #define CLI_NET_EXIT_HELP                                                                          \
         "Exit status: 0 ok, 1 usage, 2 bad input, 4 internal error, 5 dreamd\n"                    \
         "unreachable, 6 authentication refused, 7 unknown dataset or job, 8 schema\n"              \
-        "mismatch, 9 other error reported by dreamd, 12 the server's store is full\n"          \
+        "mismatch, 9 other error reported by dreamd, 12 the server's store is full\n"              \
         "(retry once space is freed).\n"
 
 /* Handle option c of CLI_NET_LONGOPTS: 1 when it was one of them. */

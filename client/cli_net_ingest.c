@@ -21,7 +21,7 @@
 #define INGEST_BLOCK_ROWS  65536u     /* most rows per Ingest request */
 #define INGEST_BLOCK_BYTES (8u << 20) /* aim for about this many value bytes per request */
 #define INGEST_RETRIES     5          /* reconnections after a lost connection */
-#define INGEST_WINDOW_MAX  32 /* requests in flight at most (dreamd allows 64) */
+#define INGEST_WINDOW_MAX  32         /* requests in flight at most (dreamd allows 64) */
 /* Default requests in flight. dreamd applies one connection's ingests in
  * request order, so pipelining keeps the rows in file order. */
 #define INGEST_WINDOW 8
@@ -47,24 +47,26 @@ static const char ingest_help[] =
     "                       8 MB of values)\n"
     "      --window N       requests in flight, 1 to " STR(INGEST_WINDOW_MAX) " (default " STR(
         INGEST_WINDOW) ")\n"
-    "      --resume         continue an interrupted ingest of this input: the\n"
-    "                       rows it committed are not stored again, the rest\n"
-    "                       are appended (see below)\n"
-    "  -q, --quiet          print nothing on success\n" CLI_NET_HELP
-    "  -h, --help           this help\n"
-    "\n"
-    "Resuming: every request carries a batch id made from the input's columns,\n"
-    "the rows per request, the request's rows and where the input's first\n"
-    "request was committed; the server stores a batch id once. With --resume,\n"
-    "an earlier ingest of the same input (same first request's rows, same\n"
-    "--rows-per-request) into the dataset is found by its first request; the\n"
-    "requests it committed are skipped or re-sent as no-ops, the others are\n"
-    "appended, in input order. Rows appended by other clients meanwhile are\n"
-    "kept; a changed input appends the requests whose rows changed. Without\n"
-    "an earlier ingest of the input, --resume appends the whole input. Only the\n"
-    "first ingest of an input into a dataset can be resumed: without --resume,\n"
-    "the same input is appended again, under batch ids of its own.\n"
-    "\n" CLI_NET_EXIT_HELP;
+                       "      --resume         continue an interrupted ingest of this input: the\n"
+                       "                       rows it committed are not stored again, the rest\n"
+                       "                       are appended (see below)\n"
+                       "  -q, --quiet          print nothing on success\n" CLI_NET_HELP
+                       "  -h, --help           this help\n"
+                       "\n"
+                       "Resuming: every request carries a batch id made from the input's columns,\n"
+                       "the rows per request, the request's rows and where the input's first\n"
+                       "request was committed; the server stores a batch id once. With --resume,\n"
+                       "an earlier ingest of the same input (same first request's rows, same\n"
+                       "--rows-per-request) into the dataset is found by its first request; the\n"
+                       "requests it committed are skipped or re-sent as no-ops, the others are\n"
+                       "appended. Rows appended by other clients meanwhile are kept; a request\n"
+                       "whose rows changed in the input is appended. Without an earlier ingest of\n"
+                       "the input, --resume appends the whole input. Only the first ingest of an\n"
+                       "input into a dataset can be resumed: without --resume, the same input is\n"
+                       "appended again, under batch ids of its own. A request that failed while\n"
+                       "later ones were committed is appended after them (--window 1 keeps the\n"
+                       "input's order). A full store exits 12: resume once space is freed.\n"
+                       "\n" CLI_NET_EXIT_HELP;
 
 /* Create the dataset from the table's schema. */
 static int create_dataset(struct dream_client *c, const char *name, const struct gd_table *t)
@@ -271,8 +273,8 @@ static int send_block(struct ingest *g, uint64_t block, uint64_t *ret_req)
         for (uint32_t j = 0; j < t->n_cols; j++)
                 g->vals[j].v = t->cols[j].v + first;
         return dream_ingest_send(g->cl, g->dataset,
-                                 block_id(t, g->per_block, block, block ? g->salt : g->salt0), &rows,
-                                 ret_req);
+                                 block_id(t, g->per_block, block, block ? g->salt : g->salt0),
+                                 &rows, ret_req);
 }
 
 /* The error of a request that failed for good; a full store says so and
@@ -286,12 +288,12 @@ static int ingest_fail(struct ingest *g, int r, uint64_t block)
         if (r != DREAM_E_FULL)
                 return cli_net_fail(g->cl, r, "ingest into dataset '%s' failed at input row %llu",
                                     g->dataset, (unsigned long long)g->fail_row);
-        fprintf(stderr,
-                "dream: the store is full (dataset '%s'): %s; the rows from input row %llu on were "
-                "not all stored; this is retryable once space is freed on the server (drop a dataset, "
-                "or restart dreamd with a larger map_size_max or on a bigger disk)\n",
-                g->dataset, why && *why ? why : dream_strerror(r),
-                (unsigned long long)g->fail_row);
+        fprintf(
+            stderr,
+            "dream: the store is full (dataset '%s'): %s; the rows from input row %llu on were "
+            "not all stored; this is retryable once space is freed on the server (drop a dataset, "
+            "or restart dreamd with a larger map_size_max or on a bigger disk)\n",
+            g->dataset, why && *why ? why : dream_strerror(r), (unsigned long long)g->fail_row);
         return CLI_FULL;
 }
 
@@ -571,9 +573,9 @@ int cli_ingest(int argc, char **argv)
                 else if (r == DREAM_E_EXISTS) /* created meanwhile by another client */
                         r = dream_dataset_describe(g.cl, g.dataset, &info);
                 if (r < 0) {
-                        rc = r == DREAM_E_FULL ? ingest_fail(&g, r, 0)
-                                               : cli_net_fail(g.cl, r, "cannot create dataset '%s'",
-                                                              g.dataset);
+                        rc = r == DREAM_E_FULL
+                                 ? ingest_fail(&g, r, 0)
+                                 : cli_net_fail(g.cl, r, "cannot create dataset '%s'", g.dataset);
                         goto out;
                 }
         } else if (r < 0) {
@@ -669,8 +671,7 @@ int cli_ingest(int argc, char **argv)
                         if (resume)
                                 printf("resumed: %llu of them were already committed, %llu "
                                        "appended now\n",
-                                       (unsigned long long)already,
-                                       (unsigned long long)g.new_rows);
+                                       (unsigned long long)already, (unsigned long long)g.new_rows);
                         else if (g.dup_rows)
                                 printf("%llu of them were re-sent after a reconnection and "
                                        "stored once\n",

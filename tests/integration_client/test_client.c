@@ -422,6 +422,12 @@ static void group_cli(void)
         /* Appending the same file again (new batch ids: rows are added). */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "--json", "ingest", "ds2", in, NULL);
         CHECK(rc == 0 && strstr(out, "\"rows\":20000") && strstr(out, "\"created\":true"));
+        /* The same input again into the same dataset, without --resume: its
+         * first request is known there, so it goes under new batch ids. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "ds2", in, NULL);
+        CHECK(rc == 0 && strstr(out, "ingested 20000 rows into dataset 'ds2'"));
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "info", "ds2", "--json", NULL);
+        CHECK(rc == 0 && strstr(out, "\"rows\":40000"));
 
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "info", "ds", "--json", NULL);
         CHECK(rc == 0);
