@@ -29,6 +29,7 @@ enum cli_exit {
         /* Training jobs waited for (dream train --wait): */
         CLI_JOB_FAILED = 10,    /* the job failed */
         CLI_JOB_CANCELLED = 11, /* the job was cancelled */
+        CLI_FULL = 12,          /* the server's store is full: retry once space is freed */
 };
 
 /* The commands: argv[0] is the command name. Each returns an exit code. */
@@ -209,7 +210,8 @@ struct cli_net {
 #define CLI_NET_EXIT_HELP                                                                          \
         "Exit status: 0 ok, 1 usage, 2 bad input, 4 internal error, 5 dreamd\n"                    \
         "unreachable, 6 authentication refused, 7 unknown dataset or job, 8 schema\n"              \
-        "mismatch, 9 other error reported by dreamd.\n"
+        "mismatch, 9 other error reported by dreamd, 12 the server's store is full\n"              \
+        "(retry once space is freed).\n"
 
 /* Handle option c of CLI_NET_LONGOPTS: 1 when it was one of them. */
 int cli_net_opt(struct cli_net *n, int c, const char *arg);
@@ -263,7 +265,7 @@ double cli_now(void);
         "Exit status: 0 ok, 1 usage, 2 bad input, 4 internal error, 5 dreamd\n"                    \
         "unreachable, 6 authentication refused, 7 unknown dataset or job, 8 schema\n"              \
         "mismatch, 9 other error reported by dreamd, 10 the job failed, 11 the job\n"              \
-        "was cancelled.\n"
+        "was cancelled, 12 the server's store is full (retry once space is freed).\n"
 
 /* `dream train` arguments. */
 struct cli_train_args {

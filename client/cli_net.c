@@ -55,6 +55,8 @@ static int exit_for(int err)
                 return CLI_UNREACHABLE;
         case DREAM_E_NOMEM:
                 return CLI_INTERNAL;
+        case DREAM_E_FULL:
+                return CLI_FULL;
         default:
                 /* Negative errno values are the transport's. */
                 return err > -4096 ? CLI_UNREACHABLE : CLI_SERVER;

@@ -45,7 +45,8 @@ static const char main_help[] =
     "5 dreamd unreachable (or the connection failed), 6 authentication refused,\n"
     "7 unknown dataset or job, 8 input does not match the dataset's schema, 9\n"
     "another error reported by dreamd, 10 the training job failed, 11 the\n"
-    "training job was cancelled.\n";
+    "training job was cancelled, 12 the server's store is full (retry once\n"
+    "space is freed).\n";
 
 struct command {
         const char *name;

@@ -34,9 +34,15 @@ void fail_now(void)
  * line), plus the Unix socket when with_unix, with d->dir/data. */
 void daemon_spawn(struct daemon *d, const char *listen, int with_unix, const char *token_file)
 {
+        daemon_spawn_args(d, listen, with_unix, token_file, NULL);
+}
+
+void daemon_spawn_args(struct daemon *d, const char *listen, int with_unix, const char *token_file,
+                       const char *const *extra)
+{
         const char *exe = getenv("DREAMD");
         char data[128], log[128], line[256];
-        const char *argv[16];
+        const char *argv[24];
         posix_spawn_file_actions_t fa;
         int pipefd[2], n = 0;
         size_t len = 0;
@@ -59,6 +65,8 @@ void daemon_spawn(struct daemon *d, const char *listen, int with_unix, const cha
                 argv[n++] = "--token-file";
                 argv[n++] = token_file;
         }
+        for (; extra && *extra && n < 23; extra++)
+                argv[n++] = *extra;
         argv[n] = NULL;
         CHECK(pipe2(pipefd, O_CLOEXEC) == 0);
         posix_spawn_file_actions_init(&fa);
@@ -98,7 +106,7 @@ static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw
         return remove(p);
 }
 
-void daemon_stop(struct daemon *d)
+void daemon_halt(struct daemon *d)
 {
         int st;
 
@@ -106,6 +114,11 @@ void daemon_stop(struct daemon *d)
         CHECK(waitpid(d->pid, &st, 0) == d->pid);
         running_daemon = 0;
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+void daemon_stop(struct daemon *d)
+{
+        daemon_halt(d);
         nftw(d->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 

@@ -43,10 +43,15 @@ struct daemon {
 /* Start dreamd on `listen` (a TCP address, reported on its first stdout
  * line), plus the Unix socket when with_unix, with d->dir/data. */
 void daemon_spawn(struct daemon *d, const char *listen, int with_unix, const char *token_file);
+/* The same with more dreamd arguments (NULL-terminated; extra may be NULL). */
+void daemon_spawn_args(struct daemon *d, const char *listen, int with_unix, const char *token_file,
+                       const char *const *extra);
 /* A new temporary directory and dreamd on 127.0.0.1 port 0 (and a Unix
  * socket). */
 void daemon_start(struct daemon *d, const char *token_file);
-/* SIGTERM, expect exit status 0, remove the directory. */
+/* SIGTERM, expect exit status 0, keep the directory (to start it again). */
+void daemon_halt(struct daemon *d);
+/* daemon_halt, then remove the directory. */
 void daemon_stop(struct daemon *d);
 /* A connected client, hello done. */
 struct dream_client *client(const struct daemon *d, const char *token);

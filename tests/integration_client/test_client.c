@@ -422,6 +422,12 @@ static void group_cli(void)
         /* Appending the same file again (new batch ids: rows are added). */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "--json", "ingest", "ds2", in, NULL);
         CHECK(rc == 0 && strstr(out, "\"rows\":20000") && strstr(out, "\"created\":true"));
+        /* The same input again into the same dataset, without --resume: its
+         * first request is known there, so it goes under new batch ids. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "ds2", in, NULL);
+        CHECK(rc == 0 && strstr(out, "ingested 20000 rows into dataset 'ds2'"));
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "info", "ds2", "--json", NULL);
+        CHECK(rc == 0 && strstr(out, "\"rows\":40000"));
 
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "info", "ds", "--json", NULL);
         CHECK(rc == 0);
@@ -594,6 +600,154 @@ static void group_resend(void)
         daemon_stop(&d);
 }
 
+/* ---- group: full: a store that fills up, then --resume ------------------------------- */
+
+/* n rows of random 64-bit-ish integers (EntroGeDe cannot shrink them much). */
+static void write_random_csv(const char *path, uint32_t n)
+{
+        FILE *f = fopen(path, "w");
+        uint64_t x = 12345;
+
+        CHECK(f != NULL);
+        fprintf(f, "id,a,b,c,label\n");
+        for (uint32_t i = 0; i < n; i++) {
+                uint64_t v[3];
+                for (int k = 0; k < 3; k++) {
+                        x = x * 6364136223846793005ull + 1442695040888963407ull;
+                        v[k] = x >> 20;
+                }
+                fprintf(f, "%u,%llu,%llu,%llu,%u\n", i, (unsigned long long)v[0],
+                        (unsigned long long)v[1], (unsigned long long)v[2], i % 4);
+        }
+        CHECK(fclose(f) == 0);
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The lines of a file, sorted (header included); *ret_n lines. */
+static char **sorted_lines(const char *path, char **ret_buf, size_t *ret_n)
+{
+        char *b = slurp(path, NULL), **v = NULL;
+        size_t n = 0, cap = 0;
+
+        for (char *p = b, *e; *p; p = e + 1) {
+                e = strchr(p, '\n');
+                CHECK(e != NULL);
+                *e = '\0';
+                if (n == cap) {
+                        cap = cap ? 2 * cap : 1024;
+                        v = realloc(v, cap * sizeof(*v));
+                        CHECK(v != NULL);
+                }
+                v[n++] = p;
+        }
+        qsort(v, n, sizeof(*v), line_cmp);
+        *ret_buf = b;
+        *ret_n = n;
+        return v;
+}
+
+/* The export holds exactly the input's rows, each once (in any order: a
+ * request that failed while later ones in flight were committed is appended
+ * after them by --resume). */
+static void same_rows(const char *in, const char *exp)
+{
+        char *ba, *bb, **a, **b;
+        size_t na, nb;
+
+        a = sorted_lines(in, &ba, &na);
+        b = sorted_lines(exp, &bb, &nb);
+        if (na != nb)
+                fprintf(stderr, "export has %zu lines, input %zu\n", nb, na);
+        CHECK(na == nb);
+        for (size_t i = 0; i < na; i++) {
+                if (strcmp(a[i], b[i]) != 0)
+                        fprintf(stderr, "differ: '%s' vs '%s'\n", a[i], b[i]);
+                CHECK(strcmp(a[i], b[i]) == 0);
+        }
+        free(a);
+        free(b);
+        free(ba);
+        free(bb);
+}
+
+static void group_full(void)
+{
+        static char out[1 << 12], err[1 << 12];
+        static const char *const small[] = {"--map-size-max", "2097152", NULL};
+        static const char *const big[] = {"--map-size-max", "16777216", NULL};
+        struct daemon d;
+        char in[160], exp[160];
+        unsigned long long n = 0;
+        const char *p;
+        int rc;
+
+        snprintf(d.dir, sizeof(d.dir), "/tmp/dream-client-test-XXXXXX");
+        CHECK(mkdtemp(d.dir) != NULL);
+        daemon_spawn_args(&d, "127.0.0.1:0", 0, NULL, small);
+        snprintf(in, sizeof(in), "%s/in.csv", d.dir);
+        snprintf(exp, sizeof(exp), "%s/exp.csv", d.dir);
+        write_random_csv(in, 100000); /* about 3.4 MB of values: more than the map */
+
+        /* Full: its own exit code, what to do, and how many rows are in. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "ds", in,
+                     "--rows-per-request", "1000", NULL);
+        if (rc != 12)
+                fprintf(stderr, "ingest into a full store: exit %d: %s", rc, err);
+        CHECK(rc == 12);
+        CHECK(strstr(err, "the store is full (dataset 'ds')") != NULL);
+        CHECK(strstr(err, "retryable once space is freed") != NULL);
+        p = strstr(err, "\ndream: ");
+        CHECK(p && sscanf(p, "\ndream: %llu rows of", &n) == 1);
+        CHECK(strstr(p, "were committed to dataset 'ds'; run the same command with --resume to "
+                        "continue\n") != NULL);
+        CHECK(n > 0 && n < 100000);
+
+        /* A new dataset whose first request is refused is not left behind;
+         * one that holds rows is kept when --resume fails again. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "ds2", in,
+                     "--rows-per-request", "20000", NULL);
+        CHECK(rc == 12 && strstr(err, "removed the empty dataset 'ds2' this command created"));
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "info", "ds2", NULL);
+        CHECK(rc == 7);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "ds", in,
+                     "--rows-per-request", "1000", "--resume", NULL);
+        CHECK(rc == 12 && strstr(err, "--resume to continue") && !strstr(err, "removed"));
+
+        /* A bigger map: --resume appends the rest, each row once. */
+        daemon_halt(&d);
+        daemon_spawn_args(&d, d.addr, 0, NULL, big);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "--json", "ingest", "ds", in,
+                     "--rows-per-request", "1000", "--resume", NULL);
+        if (rc != 0)
+                fprintf(stderr, "resume: exit %d: %s", rc, err);
+        CHECK(rc == 0 && strstr(out, "\"rows\":100000") && strstr(out, "\"resumed\":true"));
+        {
+                unsigned long long appended = 0, skipped = 0;
+                p = strstr(out, "\"appended_rows\":");
+                CHECK(p && sscanf(p, "\"appended_rows\":%llu,\"skipped_rows\":%llu", &appended,
+                                  &skipped) == 2);
+                /* The committed requests but the last 32 (and block 0) were
+                 * not sent again. */
+                CHECK(appended <= 100000 - n && appended > 0);
+                CHECK(skipped > 0 && skipped <= n);
+        }
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-o", exp, NULL);
+        CHECK(rc == 0);
+        same_rows(in, exp);
+        /* Once more: nothing left to append. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "--json", "ingest", "ds", in,
+                     "--rows-per-request", "1000", "--resume", NULL);
+        CHECK(rc == 0 && strstr(out, "\"rows\":100000") && strstr(out, "\"appended_rows\":0,"));
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-o", exp, NULL);
+        CHECK(rc == 0);
+        same_rows(in, exp);
+        daemon_stop(&d);
+}
+
 /* ---- group: auth ----------------------------------------------------------------------- */
 
 static void group_auth(void)
@@ -650,7 +804,7 @@ int main(int argc, char **argv)
 {
         signal(SIGPIPE, SIG_IGN);
         if (argc != 2) {
-                fprintf(stderr, "usage: test_client library|batches|cli|errors|auth|resend\n");
+                fprintf(stderr, "usage: test_client library|batches|cli|errors|auth|resend|full\n");
                 return 2;
         }
         if (strcmp(argv[1], "library") == 0)
@@ -665,6 +819,8 @@ int main(int argc, char **argv)
                 group_auth();
         else if (strcmp(argv[1], "resend") == 0)
                 group_resend();
+        else if (strcmp(argv[1], "full") == 0)
+                group_full();
         else
                 return 2;
         return 0;

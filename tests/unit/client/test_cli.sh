@@ -247,6 +247,11 @@ expect 5 "" "$DREAM" jobs
 expect 5 "" "$DREAM" stats --json
 "$DREAM" train --help | grep -q -- "--epochs E" || fail "train --help lacks --epochs"
 "$DREAM" --help | grep -q "10 the training job failed" || fail "dream --help lacks exit 10"
+"$DREAM" --help | grep -q "12 the server's store is full" || fail "dream --help lacks exit 12"
+# ingest --help: the real --window default (8, as in the man page), --resume.
+"$DREAM" ingest --help | grep -q -- "--window N .*(default 8)" ||
+        fail "ingest --help: --window default is not 8: $("$DREAM" ingest --help | grep -- --window)"
+"$DREAM" ingest --help | grep -q -- "--resume" || fail "ingest --help lacks --resume"
 
 if [ "$n_fail" -ne 0 ]; then
         echo "$n_fail failures"
