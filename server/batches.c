@@ -190,6 +190,7 @@ static inline float cell_f32(enum gd_kind kind, long double div, int64_t v)
 struct fill_ctx {
         struct srv *srv;
         const char *name;
+        uint32_t id; /* the dataset the copy is of */
         float *v;
         uint64_t rows; /* end of the range */
         uint32_t n_cols;
@@ -235,7 +236,7 @@ static void *fill_range(void *arg)
         struct fill_ctx *f = arg;
         uint64_t first = f->done;
 
-        f->r = store_scan(f->srv->store, f->name, first, f->rows - first, 0, fill_cb, f);
+        f->r = store_scan(f->srv->store, f->name, f->id, first, f->rows - first, 0, fill_cb, f);
         if (f->r == 0 && f->done != f->rows)
                 f->r = DREAM_E_CORRUPT; /* fewer rows than when the stream started */
         return NULL;
@@ -247,11 +248,9 @@ static void *fill_range(void *arg)
 static int entry_build(struct srv *s, struct centry *e)
 {
         struct fill_ctx f[2];
-        struct store_info *info = NULL;
         pthread_t th;
         bool split;
         uintptr_t at;
-        int r;
 
         e->map = mmap(NULL, e->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (e->map == MAP_FAILED) {
@@ -270,8 +269,12 @@ static int entry_build(struct srv *s, struct centry *e)
         e->v = (float *)at;
         split = e->rows >= BUILD_SPLIT_ROWS;
         for (int i = 0; i < 2; i++)
-                f[i] = (struct fill_ctx){
-                    .srv = s, .name = e->name, .v = e->v, .n_cols = e->n_cols, .rows = e->rows};
+                f[i] = (struct fill_ctx){.srv = s,
+                                         .name = e->name,
+                                         .id = e->id,
+                                         .v = e->v,
+                                         .n_cols = e->n_cols,
+                                         .rows = e->rows};
         if (split) {
                 f[0].rows = f[1].done = e->rows / 2;
                 split = pthread_create(&th, NULL, fill_range, &f[1]) == 0;
@@ -281,15 +284,9 @@ static int entry_build(struct srv *s, struct centry *e)
                 pthread_join(th, NULL);
         else if (f[0].rows < e->rows)
                 fill_range(&f[1]);
-        r = f[0].r < 0 ? f[0].r : f[1].r;
-        /* The dataset could have been dropped and made again under the same
-         * name before the scan began: it must still be the same one. */
-        if (r == 0)
-                r = store_dataset_describe(s->store, e->name, &info);
-        if (r == 0 && (info->id != e->id || info->rows < e->rows))
-                r = DREAM_E_CORRUPT;
-        store_info_free(info);
-        return r;
+        /* The scans are pinned to e->id: a drop (and a create under the
+         * name) before or while they run makes them fail. */
+        return f[0].r < 0 ? f[0].r : f[1].r;
 }
 
 /* A cached copy of the first `rows` rows (at least) of dataset (name, id) as
@@ -499,7 +496,7 @@ static int batch_begin(struct srv_job *j)
 
                 if (m->order == DREAM__V1__BIT_ORDER__BIT_ORDER_MSB)
                         co.order = GD_ORDER_MSB;
-                r = store_condensed(store, m->dataset, &co, &b->cond, NULL);
+                r = store_condensed(store, m->dataset, b->dataset_id, &co, &b->cond, NULL);
                 if (r < 0) {
                         if (r == DREAM_E_EMPTY || r == DREAM_E_BUDGET)
                                 srv_job_error(j, r, "get_batches: dataset '%s': %s", m->dataset,
@@ -642,8 +639,8 @@ static int gather_store(struct srv_job *j, struct batch_state *b, uint64_t k)
 
         for (uint64_t at = 0; at < k; at += FALLBACK_ROWS) {
                 uint64_t n = k - at < FALLBACK_ROWS ? k - at : FALLBACK_ROWS;
-                int r = store_get_rows(j->srv->store, j->req->get_batches->dataset, b->n_cols,
-                                       b->idx + at, (size_t)n, b->vals, b->fmt);
+                int r = store_get_rows(j->srv->store, j->req->get_batches->dataset, b->dataset_id,
+                                       b->n_cols, b->idx + at, (size_t)n, b->vals, b->fmt);
                 if (r < 0)
                         return r;
                 for (uint64_t i = 0; i < n; i++) {
@@ -661,6 +658,30 @@ static int gather_store(struct srv_job *j, struct batch_state *b, uint64_t k)
                 }
         }
         return 0;
+}
+
+/* A read of a running stream failed: say how far the client got. */
+static void batch_error(struct srv_job *j, const struct batch_state *b, int r)
+{
+        const char *name = j->req->get_batches->dataset;
+        char sent[128];
+
+        snprintf(sent, sizeof(sent), "%u batches were sent, up to position %llu of epoch %llu",
+                 b->sent, (unsigned long long)b->pos.position, (unsigned long long)b->pos.epoch);
+        if (r == DREAM_E_NOTFOUND)
+                srv_job_error(j, r,
+                              "get_batches: dataset '%s' was dropped while this stream was "
+                              "reading it (%s); start a new stream to read the dataset now under "
+                              "that name",
+                              name, sent);
+        else if (r == DREAM_E_RANGE)
+                srv_job_error(j, r,
+                              "get_batches: dataset '%s' has fewer rows than the %llu the stream "
+                              "began with (%s)",
+                              name, (unsigned long long)b->pos.n, sent);
+        else
+                srv_job_error(j, r, "get_batches: dataset '%s': %s (%s)", name, dream_strerror(r),
+                              sent);
 }
 
 /* Append the next Batch to j->out. */
@@ -691,7 +712,7 @@ static int batch_one(struct srv_job *j, struct batch_state *b)
         } else {
                 r = gather_store(j, b, k);
                 if (r < 0) {
-                        srv_store_error(j, r, "get_batches.dataset", j->req->get_batches->dataset);
+                        batch_error(j, b, r);
                         return r;
                 }
         }
@@ -736,6 +757,19 @@ void srv_h_batches(struct srv_job *j)
                 if (batch_begin(j) < 0)
                         return;
                 b = j->state;
+        } else if (b->rows || b->cond) {
+                /* Served from memory, not the store: a dataset dropped since
+                 * the last round (even if made again under its name) ends
+                 * the stream as a store read of it would. */
+                uint32_t id;
+                int r = store_dataset_id(j->srv->store, j->req->get_batches->dataset, &id);
+
+                if (r == 0 && id != b->dataset_id)
+                        r = DREAM_E_NOTFOUND;
+                if (r < 0) {
+                        batch_error(j, b, r);
+                        return;
+                }
         }
         /* Several Batches per round, packed into one buffer sized up front
          * (no regrowth copies): fewer trips through the worker pool and the

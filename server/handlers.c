@@ -673,8 +673,9 @@ static void h_backup(struct srv_job *j)
 /* ---- export --------------------------------------------------------------------- */
 
 struct export_state {
-        uint64_t next, end;
+        uint64_t first, next, end;
         uint32_t chunk_rows;
+        uint32_t id; /* the dataset every round reads (pinned at the start) */
         struct srv_job *j;
         uint64_t delivered_end;
 };
@@ -702,6 +703,30 @@ static int export_cb(const struct gd_table *chunk, uint64_t first_row, void *arg
         srv_reply(j, &resp);
         columns_release(&w);
         return 0;
+}
+
+/* A round of an export failed: say which rows the client already has. */
+static void export_error(struct srv_job *j, const struct export_state *st, int r, const char *name)
+{
+        char sent[96];
+
+        if (st->delivered_end > st->first)
+                snprintf(sent, sizeof(sent), "rows %llu-%llu were sent",
+                         (unsigned long long)st->first, (unsigned long long)st->delivered_end - 1);
+        else
+                snprintf(sent, sizeof(sent), "no row was sent");
+        if (r == DREAM_E_NOTFOUND)
+                srv_job_error(j, r,
+                              "export: dataset '%s' was dropped while this export was reading it "
+                              "(%s); export again to read the dataset now under that name",
+                              name, sent);
+        else if (r == DREAM_E_RANGE)
+                srv_job_error(j, r,
+                              "export: dataset '%s' has fewer rows than the %llu it had when "
+                              "this export began (%s)",
+                              name, (unsigned long long)st->end, sent);
+        else
+                srv_job_error(j, r, "export: dataset '%s': %s (%s)", name, dream_strerror(r), sent);
 }
 
 static void h_export(struct srv_job *j)
@@ -736,7 +761,8 @@ static void h_export(struct srv_job *j)
                         return;
                 }
                 j->state = st;
-                st->next = m->first_row;
+                st->id = info->id;
+                st->first = st->next = m->first_row;
                 st->end = info->rows;
                 if (m->row_count && m->row_count < info->rows - m->first_row)
                         st->end = m->first_row + m->row_count;
@@ -768,11 +794,12 @@ static void h_export(struct srv_job *j)
                 count = st->chunk_rows;
         st->j = j;
         st->delivered_end = st->next;
-        r = store_scan(j->srv->store, m->dataset, st->next, count, st->chunk_rows, export_cb, st);
+        r = store_scan(j->srv->store, m->dataset, st->id, st->next, count, st->chunk_rows,
+                       export_cb, st);
         if (r == 0 && st->delivered_end == st->next)
                 r = DREAM_E_CORRUPT; /* nothing delivered: the dataset changed */
         if (r < 0) {
-                srv_store_error(j, r, "export.dataset", m->dataset);
+                export_error(j, st, r, m->dataset);
                 return;
         }
         st->next = st->delivered_end;

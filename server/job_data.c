@@ -154,6 +154,27 @@ static void targets_to(const struct jd_set *set, const double *v, size_t n, floa
 
 /* ---- modes ------------------------------------------------------------------------ */
 
+/* errmsg for a failed read of `what` of the training dataset. Every read is
+ * pinned to the dataset the job began on: DREAM_E_NOTFOUND means it was
+ * dropped (perhaps made again under its name) while the job ran. */
+static void read_error(const struct jd_set *set, int r, const char *what, char *errmsg,
+                       size_t errmsg_size)
+{
+        if (r == DREAM_E_NOTFOUND)
+                snprintf(errmsg, errmsg_size,
+                         "dataset '%s' was dropped while this job was reading %s; train again "
+                         "to use the dataset now under that name",
+                         set->dataset, what);
+        else if (r == DREAM_E_RANGE)
+                snprintf(errmsg, errmsg_size,
+                         "dataset '%s': reading %s: a row is past its end (it had %llu rows when "
+                         "the job began)",
+                         set->dataset, what, (unsigned long long)set->dataset_rows);
+        else
+                snprintf(errmsg, errmsg_size, "dataset '%s': cannot read %s: %s", set->dataset,
+                         what, dream_strerror(r));
+}
+
 static int target_values(const struct gd_table *t, int32_t target, double **ret_v)
 {
         const struct gd_col *col = &t->cols[target];
@@ -195,11 +216,10 @@ static int table_to_rows(struct jd_set *set, const struct gd_table *t, bool want
 static int mode_full(struct jd_set *set, bool want_y, bool cls, char *errmsg, size_t errmsg_size)
 {
         struct gd_table *t = NULL;
-        int r = store_read_all(set->store, set->dataset, &t);
+        int r = store_read_all(set->store, set->dataset, set->dataset_id, &t);
 
         if (r < 0) {
-                snprintf(errmsg, errmsg_size, "dataset '%s': cannot read its rows: %s",
-                         set->dataset, dream_strerror(r));
+                read_error(set, r, "its rows", errmsg, errmsg_size);
                 return r;
         }
         r = table_to_rows(set, t, want_y, cls, errmsg, errmsg_size);
@@ -217,7 +237,7 @@ static int mode_condensed(struct jd_set *set, const struct jd_request *rq, bool 
         memset(&o, 0, sizeof(o));
         o.budget = rq->budget;
         o.order = rq->order;
-        r = store_condensed(set->store, set->dataset, &o, &c, NULL);
+        r = store_condensed(set->store, set->dataset, set->dataset_id, &o, &c, NULL);
         if (r == DREAM_E_BUDGET) {
                 snprintf(errmsg, errmsg_size,
                          "dataset '%s': a budget of %llu of its %llu rows cannot hold one "
@@ -228,8 +248,7 @@ static int mode_condensed(struct jd_set *set, const struct jd_request *rq, bool 
                 return r;
         }
         if (r < 0) {
-                snprintf(errmsg, errmsg_size, "dataset '%s': cannot condense it: %s", set->dataset,
-                         dream_strerror(r));
+                read_error(set, r, "its rows to condense them", errmsg, errmsg_size);
                 return r;
         }
         if (c->d != set->d) {
@@ -315,8 +334,8 @@ static int read_rows(struct jd_set *set, const uint64_t *want, uint64_t n_want, 
         if (n_want == 0)
                 return 0;
         if (n_want * SCAN_SHARE > set->dataset_rows)
-                return store_scan(set->store, set->dataset, 0, want[n_want - 1] + 1, SCAN_CHUNK,
-                                  pick_cb, &p);
+                return store_scan(set->store, set->dataset, set->dataset_id, 0,
+                                  want[n_want - 1] + 1, SCAN_CHUNK, pick_cb, &p);
         /* Random access, a block of rows per read transaction. */
         v = dm_mallocarray(block * set->n_cols, sizeof(int64_t));
         fmt = dm_mallocarray(block * set->n_cols, sizeof(*fmt));
@@ -324,7 +343,8 @@ static int read_rows(struct jd_set *set, const uint64_t *want, uint64_t n_want, 
                 r = DREAM_E_NOMEM;
         for (uint64_t i = 0; i < n_want && r == 0; i += block) {
                 uint64_t k = n_want - i < block ? n_want - i : block;
-                r = store_get_rows(set->store, set->dataset, set->n_cols, want + i, k, v, fmt);
+                r = store_get_rows(set->store, set->dataset, set->dataset_id, set->n_cols, want + i,
+                                   k, v, fmt);
                 for (uint64_t q = 0; r == 0 && q < k; q++)
                         pick_row(&p, v + q * set->n_cols, fmt + q * set->n_cols);
         }
@@ -346,8 +366,7 @@ static int mode_sample(struct jd_set *set, const struct jd_request *rq, bool wan
                 choose_sorted(set->dataset_rows, m, &state, want);
                 r = read_rows(set, want, m, 0, tv);
                 if (r < 0)
-                        snprintf(errmsg, errmsg_size, "dataset '%s': cannot read rows: %s",
-                                 set->dataset, dream_strerror(r));
+                        read_error(set, r, "its sampled rows", errmsg, errmsg_size);
         }
         if (r == 0 && cls)
                 r = classes_from(set, tv, m, errmsg, errmsg_size);
@@ -390,10 +409,10 @@ static int mode_refresh(struct jd_set *set, const struct jd_request *rq, bool wa
                 g.tv = dm_mallocarray(n + 1, sizeof(double));
                 if (!g.tv)
                         return DREAM_E_NOMEM;
-                r = store_scan(set->store, set->dataset, 0, n, SCAN_CHUNK, target_cb, &g);
+                r = store_scan(set->store, set->dataset, set->dataset_id, 0, n, SCAN_CHUNK,
+                               target_cb, &g);
                 if (r < 0)
-                        snprintf(errmsg, errmsg_size, "dataset '%s': cannot read its targets: %s",
-                                 set->dataset, dream_strerror(r));
+                        read_error(set, r, "its targets", errmsg, errmsg_size);
                 if (r == 0)
                         r = classes_from(set, g.tv, n, errmsg, errmsg_size);
                 if (r < 0)
@@ -471,9 +490,9 @@ static int refresh_epoch(void *ctx, uint32_t epoch, struct train_view *ret_view)
                 set->rows.n = at;
                 jd_view(set, ret_view);
         } else {
-                snprintf(set->errmsg, set->errmsg_size,
-                         "dataset '%s': cannot read the rows of epoch %u: %s", set->dataset,
-                         epoch + 1, dream_strerror(r));
+                char what[64];
+                snprintf(what, sizeof(what), "the rows of epoch %u", epoch + 1);
+                read_error(set, r, what, set->errmsg, set->errmsg_size);
         }
         dm_free(want);
         dm_free(tv);
@@ -597,6 +616,7 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
         set->target = info->schema.target;
         set->d = set->n_cols - (set->target >= 0 ? 1 : 0);
         set->dataset_rows = info->rows;
+        set->dataset_id = info->id;
         r = task_for(set, info, rq->kind, &task, errmsg, errmsg_size);
         if (r == 0 && (info->rows == 0 || set->d == 0)) {
                 snprintf(errmsg, errmsg_size, "dataset '%s' has %s", rq->dataset,
@@ -606,14 +626,13 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
         store_info_free(info);
         if (r < 0)
                 return r;
-        r = store_suffstats(store, rq->dataset, &st);
+        r = store_suffstats(store, rq->dataset, set->dataset_id, &st);
         if (r == 0 && st->d != set->d)
                 r = DREAM_E_CORRUPT;
         if (r == 0)
                 r = exact_stats(set, st);
         if (r < 0) {
-                snprintf(errmsg, errmsg_size, "dataset '%s': cannot read its statistics: %s",
-                         rq->dataset, dream_strerror(r));
+                read_error(set, r, "its statistics", errmsg, errmsg_size);
                 goto fail;
         }
         /* The target is read whenever the dataset has one: k-means ignores it
@@ -757,15 +776,25 @@ int jd_test(struct store *store, const struct jd_set *set, const char *train_nam
                          r == DREAM_E_NOTFOUND ? "no such dataset" : dream_strerror(r));
                 return r;
         }
+        /* The columns the model was trained on: those of the training
+         * dataset the job read, not of one made since under its name. */
         r = store_dataset_describe(store, train_name, &tr);
+        if (r == 0 && tr->id != set->dataset_id)
+                r = DREAM_E_NOTFOUND;
         if (r == 0)
                 r = jd_columns_match(train_name, &tr->schema, test_name, &te->schema, errmsg,
                                      errmsg_size);
         else
-                snprintf(errmsg, errmsg_size, "dataset '%s': %s", train_name, dream_strerror(r));
+                read_error(set, r, "its columns to check the test dataset's", errmsg, errmsg_size);
         if (r == 0) {
-                r = store_read_all(store, test_name, &t);
-                if (r < 0)
+                /* Pinned: the test dataset whose columns were just checked. */
+                r = store_read_all(store, test_name, te->id, &t);
+                if (r == DREAM_E_NOTFOUND)
+                        snprintf(errmsg, errmsg_size,
+                                 "test dataset '%s' was dropped while this job was reading it; "
+                                 "train again to evaluate on the dataset now under that name",
+                                 test_name);
+                else if (r < 0)
                         snprintf(errmsg, errmsg_size, "test dataset '%s': cannot read it: %s",
                                  test_name, dream_strerror(r));
         }

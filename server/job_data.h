@@ -49,6 +49,7 @@ struct jd_set {
         int32_t target;        /* column of the target in the dataset, or -1 */
         uint32_t d;            /* features: every column but the target */
         uint64_t dataset_rows; /* rows of the dataset when it was read */
+        uint32_t dataset_id;   /* the dataset every read is pinned to (store.h) */
         double *mean, *sd;     /* d: exact dataset statistics */
         double *classes;       /* n_classes sorted target values (classification) */
         uint32_t n_classes;

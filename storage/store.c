@@ -1115,6 +1115,26 @@ static int ds_load(struct store *s, MDB_txn *txn, const char *name, struct schem
         return 0;
 }
 
+/* ds_load for a read pinned to dataset `id` (0: whichever the name names):
+ * DREAM_E_NOTFOUND when the name names another dataset now (the pinned one
+ * was dropped, the name given to a new one). */
+static int ds_load_pinned(struct store *s, MDB_txn *txn, const char *name, uint32_t id,
+                          struct schema_head *ret_head, struct store_schema *sc,
+                          struct counters *ret_counters)
+{
+        struct schema_head h = {0};
+        int r = ds_load(s, txn, name, &h, sc, ret_counters);
+
+        if (r == 0 && id != 0 && h.id != id) {
+                if (sc)
+                        schema_release(sc);
+                r = DREAM_E_NOTFOUND;
+        }
+        if (r == 0)
+                *ret_head = h;
+        return r;
+}
+
 static int counters_put(struct store *s, MDB_txn *txn, uint32_t id, const struct counters *c)
 {
         uint8_t kb[KEY_ID], vb[COUNTERS_LEN];
@@ -2552,10 +2572,31 @@ static int cmp_row_ref(const void *a, const void *b)
         return x->at < y->at ? -1 : x->at > y->at;
 }
 
-int store_get_rows(struct store *s, const char *dataset, uint32_t n_cols, const uint64_t *rows,
-                   size_t n, int64_t *ret_values, struct store_cellfmt *ret_fmt)
+int store_dataset_id(struct store *s, const char *name, uint32_t *ret_id)
 {
         struct schema_head h;
+        MDB_txn *txn;
+        int r;
+
+        r = store_name_check(name);
+        if (r < 0)
+                return r;
+        r = rtxn_begin(s, &txn);
+        if (r < 0)
+                return r;
+        r = ds_load(s, txn, name, &h, NULL, NULL);
+        txn_end(s, txn);
+        if (r < 0)
+                return r;
+        *ret_id = h.id;
+        return 0;
+}
+
+int store_get_rows(struct store *s, const char *dataset, uint32_t id, uint32_t n_cols,
+                   const uint64_t *rows, size_t n, int64_t *ret_values,
+                   struct store_cellfmt *ret_fmt)
+{
+        struct schema_head h = {0};
         struct counters cnt;
         struct row_ref *refs = NULL, one;
         struct segc_entry *e = NULL;
@@ -2589,7 +2630,7 @@ int store_get_rows(struct store *s, const char *dataset, uint32_t n_cols, const 
         r = rtxn_begin(s, &txn);
         if (r < 0)
                 goto free_refs;
-        r = ds_load(s, txn, dataset, &h, NULL, &cnt);
+        r = ds_load_pinned(s, txn, dataset, id, &h, NULL, &cnt);
         if (r == 0 && h.n_cols != n_cols)
                 r = DREAM_E_SCHEMA; /* dropped and made again with other columns */
         for (size_t k = 0; r == 0 && k < n; k++) {
@@ -2660,17 +2701,17 @@ free_refs:
         return r;
 }
 
-int store_get_row(struct store *s, const char *dataset, uint32_t n_cols, uint64_t row,
+int store_get_row(struct store *s, const char *dataset, uint32_t id, uint32_t n_cols, uint64_t row,
                   int64_t *ret_values, struct store_cellfmt *ret_fmt)
 {
-        return store_get_rows(s, dataset, n_cols, &row, 1, ret_values, ret_fmt);
+        return store_get_rows(s, dataset, id, n_cols, &row, 1, ret_values, ret_fmt);
 }
 
-int store_scan(struct store *s, const char *dataset, uint64_t first, uint64_t count,
+int store_scan(struct store *s, const char *dataset, uint32_t id, uint64_t first, uint64_t count,
                uint32_t chunk_rows, store_scan_cb cb, void *arg)
 {
         struct store_schema sc = {0};
-        struct schema_head h;
+        struct schema_head h = {0};
         struct counters cnt;
         struct gd_table *chunk = NULL;
         uint64_t end, pos;
@@ -2685,7 +2726,7 @@ int store_scan(struct store *s, const char *dataset, uint64_t first, uint64_t co
         r = rtxn_begin(s, &txn);
         if (r < 0)
                 return r;
-        r = ds_load(s, txn, dataset, &h, &sc, &cnt);
+        r = ds_load_pinned(s, txn, dataset, id, &h, &sc, &cnt);
         txn_end(s, txn);
         if (r < 0)
                 goto release;
@@ -2716,9 +2757,10 @@ int store_scan(struct store *s, const char *dataset, uint64_t first, uint64_t co
                 r = rtxn_begin(s, &txn);
                 if (r < 0)
                         goto release;
-                r = ds_load(s, txn, dataset, &h2, NULL, &cnt);
-                if (r == 0 && h2.id != h.id)
-                        r = DREAM_E_NOTFOUND;
+                /* Pinned to the dataset of the first transaction: a drop
+                 * (and a create under the name) between chunks ends the
+                 * scan here, before the purged keys are looked for. */
+                r = ds_load_pinned(s, txn, dataset, h.id, &h2, NULL, &cnt);
                 if (r == 0)
                         r = locate(s, txn, h.id, h.n_cols, &cnt, pos, &l);
                 if (r < 0) {
@@ -2807,10 +2849,11 @@ static int collect_cb(const struct gd_table *chunk, uint64_t first_row, void *ar
 }
 
 /* Rows [0, rows) in one harmonised table. */
-static int read_rows(struct store *s, const char *dataset, uint64_t rows, struct gd_table **ret)
+static int read_rows(struct store *s, const char *dataset, uint32_t id, uint64_t rows,
+                     struct gd_table **ret)
 {
         struct collect_ctx c = {0};
-        int r = store_scan(s, dataset, 0, rows, DEFAULT_CHUNK_ROWS, collect_cb, &c);
+        int r = store_scan(s, dataset, id, 0, rows, DEFAULT_CHUNK_ROWS, collect_cb, &c);
         if (r == 0 && c.n == 0)
                 r = DREAM_E_EMPTY;
         if (r == 0)
@@ -2819,9 +2862,9 @@ static int read_rows(struct store *s, const char *dataset, uint64_t rows, struct
         return r;
 }
 
-int store_read_all(struct store *s, const char *dataset, struct gd_table **ret)
+int store_read_all(struct store *s, const char *dataset, uint32_t id, struct gd_table **ret)
 {
-        return read_rows(s, dataset, UINT64_MAX, ret);
+        return read_rows(s, dataset, id, UINT64_MAX, ret);
 }
 
 /* ---- condensed samples ----------------------------------------------------------- */
@@ -2872,10 +2915,11 @@ static int cond_put_fn(struct store *s, MDB_txn *txn, void *arg)
         return lmdb_err(mdb_put(txn, s->db_condensed, &k, &v, 0));
 }
 
-int store_condensed(struct store *s, const char *dataset, const struct gd_condense_opts *opts,
-                    struct gd_condensed **ret, bool *ret_cached)
+int store_condensed(struct store *s, const char *dataset, uint32_t id,
+                    const struct gd_condense_opts *opts, struct gd_condensed **ret,
+                    bool *ret_cached)
 {
-        struct schema_head h;
+        struct schema_head h = {0};
         struct counters cnt;
         struct gd_condensed *c = NULL;
         struct gd_table *t = NULL;
@@ -2891,7 +2935,7 @@ int store_condensed(struct store *s, const char *dataset, const struct gd_conden
         r = rtxn_begin(s, &txn);
         if (r < 0)
                 return r;
-        r = ds_load(s, txn, dataset, &h, NULL, &cnt);
+        r = ds_load_pinned(s, txn, dataset, id, &h, NULL, &cnt);
         if (r == 0 && cnt.rows == 0)
                 r = DREAM_E_EMPTY;
         if (r == 0) {
@@ -2911,7 +2955,7 @@ int store_condensed(struct store *s, const char *dataset, const struct gd_conden
                         *ret_cached = true;
                 return 0;
         }
-        r = read_rows(s, dataset, cnt.rows, &t);
+        r = read_rows(s, dataset, h.id, cnt.rows, &t);
         if (r < 0)
                 return r;
         r = gd_condense(t, opts, &c);
@@ -2935,9 +2979,9 @@ int store_condensed(struct store *s, const char *dataset, const struct gd_conden
 
 /* ---- sufficient statistics ------------------------------------------------------- */
 
-int store_suffstats(struct store *s, const char *dataset, struct store_suffstats **ret)
+int store_suffstats(struct store *s, const char *dataset, uint32_t id, struct store_suffstats **ret)
 {
-        struct schema_head h;
+        struct schema_head h = {0};
         struct store_suffstats *st = NULL;
         uint8_t kb[KEY_ID];
         MDB_txn *txn;
@@ -2950,7 +2994,7 @@ int store_suffstats(struct store *s, const char *dataset, struct store_suffstats
         r = rtxn_begin(s, &txn);
         if (r < 0)
                 return r;
-        r = ds_load(s, txn, dataset, &h, NULL, NULL);
+        r = ds_load_pinned(s, txn, dataset, id, &h, NULL, NULL);
         if (r == 0) {
                 k = key_id(kb, h.id);
                 r = lmdb_err(mdb_get(txn, s->db_suffstats, &k, &v));

@@ -149,6 +149,16 @@ int store_seal(struct store *s, const char *dataset, bool force, uint64_t *ret_s
 
 /* ---- reads --------------------------------------------------------------- */
 
+/* Every read names its dataset and may pin it: `id` is the dataset's id
+ * (store_dataset_id, store_info.id) taken when a long read (a stream, a job)
+ * began, and the read answers DREAM_E_NOTFOUND once that dataset is dropped,
+ * even when its name was given to a new dataset since (ids are never
+ * reused). The check is made in the read transaction that reads the rows.
+ * id 0 reads whichever dataset the name names at the time. */
+
+/* The id of the dataset `name` names now. DREAM_E_NOTFOUND. */
+int store_dataset_id(struct store *s, const char *name, uint32_t *ret_id);
+
 /* How a returned int64 value is to be read (gd_value_f64, gd_format_value). */
 struct store_cellfmt {
         enum gd_kind kind;
@@ -160,7 +170,7 @@ struct store_cellfmt {
  * column count (what its arrays are sized for): DREAM_E_SCHEMA when the
  * dataset has another (it was dropped and made again). DREAM_E_RANGE past
  * the end. */
-int store_get_row(struct store *s, const char *dataset, uint32_t n_cols, uint64_t row,
+int store_get_row(struct store *s, const char *dataset, uint32_t id, uint32_t n_cols, uint64_t row,
                   int64_t *ret_values, struct store_cellfmt *ret_fmt);
 
 /* Rows rows[0..n) (any order, repeats allowed) in one read transaction, n_cols
@@ -171,8 +181,9 @@ int store_get_row(struct store *s, const char *dataset, uint32_t n_cols, uint64_
  * opened segments shared by every reader of the store (segment_cache_bytes;
  * a drop empties it of the dataset's entries). DREAM_E_RANGE when a row is
  * past the end; on an error the outputs hold an unspecified part. */
-int store_get_rows(struct store *s, const char *dataset, uint32_t n_cols, const uint64_t *rows,
-                   size_t n, int64_t *ret_values, struct store_cellfmt *ret_fmt);
+int store_get_rows(struct store *s, const char *dataset, uint32_t id, uint32_t n_cols,
+                   const uint64_t *rows, size_t n, int64_t *ret_values,
+                   struct store_cellfmt *ret_fmt);
 
 /* Called for each chunk of a scan, in row order: `chunk` holds rows
  * [first_row, first_row + chunk->n_rows) of the dataset, with the schema's
@@ -184,23 +195,28 @@ typedef int (*store_scan_cb)(const struct gd_table *chunk, uint64_t first_row, v
 /* Rows [first, first + count) in order (count is clipped to the rows present
  * when the scan starts; UINT64_MAX = to the end), in chunks of at most
  * chunk_rows rows (0: 65536). Every row is delivered exactly once, even while
- * seals commit. DREAM_E_RANGE when first > rows. */
-int store_scan(struct store *s, const char *dataset, uint64_t first, uint64_t count,
+ * seals commit. DREAM_E_RANGE when first > rows. Each chunk is read in its
+ * own transaction, pinned to the dataset the scan began on (with id 0 too):
+ * a drop between chunks ends the scan with DREAM_E_NOTFOUND. */
+int store_scan(struct store *s, const char *dataset, uint32_t id, uint64_t first, uint64_t count,
                uint32_t chunk_rows, store_scan_cb cb, void *arg);
 
 /* Every row of the dataset in one table (kinds harmonised, names, target and
  * task of the schema). Memory: rows x cols x 8 bytes. */
-int store_read_all(struct store *s, const char *dataset, struct gd_table **ret);
+int store_read_all(struct store *s, const char *dataset, uint32_t id, struct gd_table **ret);
 
 /* ---- learning ------------------------------------------------------------ */
+
+/* The reads below take `id` as the reads above do (0: not pinned). */
 
 /* Condensed samples (stage 1) over all rows of the dataset, built once per
  * (budget, order, row count) and cached in the store; an append makes the
  * cached entry stale (deleted when a newer one is written). *ret is owned by
  * the caller: gd_condensed_free(). *ret_cached (may be NULL) tells whether it
  * came from the cache. DREAM_E_EMPTY when the dataset has no rows. */
-int store_condensed(struct store *s, const char *dataset, const struct gd_condense_opts *opts,
-                    struct gd_condensed **ret, bool *ret_cached);
+int store_condensed(struct store *s, const char *dataset, uint32_t id,
+                    const struct gd_condense_opts *opts, struct gd_condensed **ret,
+                    bool *ret_cached);
 
 /* Exact sufficient statistics of all rows, updated with every append in the
  * same transaction. Features are all columns but the target, in order, as
@@ -221,7 +237,8 @@ struct store_suffstats {
         long double sum_y2;
 };
 
-int store_suffstats(struct store *s, const char *dataset, struct store_suffstats **ret);
+int store_suffstats(struct store *s, const char *dataset, uint32_t id,
+                    struct store_suffstats **ret);
 void store_suffstats_free(struct store_suffstats *st);
 
 /* ---- job records ---------------------------------------------------------- */

@@ -255,7 +255,7 @@ int main(int argc, char **argv)
         /* Export. */
         struct export_ctx e = {0};
         t0 = now();
-        store_scan(s, "bench", 0, UINT64_MAX, 0, export_cb, &e);
+        store_scan(s, "bench", 0, 0, UINT64_MAX, 0, export_cb, &e);
         double t_exp = now() - t0;
         printf("export (scan, decode): %.0f rows/s, %.1f MB/s CSV-equivalent\n",
                (double)e.rows / t_exp, (double)info->raw_bytes / t_exp / 1e6);
@@ -266,7 +266,7 @@ int main(int argc, char **argv)
         int n_get = 20000;
         t0 = now();
         for (int i = 0; i < n_get; i++) {
-                if (store_get_row(s, "bench", NCOLS, rng(&seed) % rows, v, NULL) < 0)
+                if (store_get_row(s, "bench", 0, NCOLS, rng(&seed) % rows, v, NULL) < 0)
                         return 1;
         }
         double t_get = now() - t0;
@@ -284,7 +284,7 @@ int main(int argc, char **argv)
                 for (int i = 0; i < CALLS; i++) {
                         for (int k = 0; k < PER; k++)
                                 idx[k] = rng(&seed) % rows;
-                        if (store_get_rows(s, "bench", NCOLS, idx, PER, vals, NULL) < 0)
+                        if (store_get_rows(s, "bench", 0, NCOLS, idx, PER, vals, NULL) < 0)
                                 return 1;
                 }
                 double t_rows = now() - t0;

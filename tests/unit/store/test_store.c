@@ -109,14 +109,14 @@ static void check_all_rows(struct store *s, const char *name, uint64_t rows)
 {
         struct scan_state st = {.ok = true};
         struct gd_table *t = NULL;
-        assert_int_equal(store_scan(s, name, 0, UINT64_MAX, 777, scan_cb, &st), 0);
+        assert_int_equal(store_scan(s, name, 0, 0, UINT64_MAX, 777, scan_cb, &st), 0);
         assert_true(st.ok);
         assert_int_equal(st.next, rows);
         if (rows == 0) {
-                assert_int_equal(store_read_all(s, name, &t), DREAM_E_EMPTY);
+                assert_int_equal(store_read_all(s, name, 0, &t), DREAM_E_EMPTY);
                 return;
         }
-        assert_int_equal(store_read_all(s, name, &t), 0);
+        assert_int_equal(store_read_all(s, name, 0, &t), 0);
         assert_int_equal(t->n_rows, rows);
         assert_true(tu_rows_ok(t, 0));
         gd_table_free(t);
@@ -126,7 +126,7 @@ static void check_row(struct store *s, const char *name, uint64_t row)
 {
         int64_t v[TU_COLS];
         struct store_cellfmt fmt[TU_COLS];
-        assert_int_equal(store_get_row(s, name, TU_COLS, row, v, fmt), 0);
+        assert_int_equal(store_get_row(s, name, 0, TU_COLS, row, v, fmt), 0);
         for (uint32_t j = 0; j < TU_COLS; j++) {
                 double got = gd_value_f64(fmt[j].kind, fmt[j].scale, v[j]);
                 assert_true(got == tu_expect(row, j));
@@ -138,7 +138,7 @@ static void check_row_at(struct store *s, const char *name, uint64_t row, uint64
 {
         int64_t v[TU_COLS];
         struct store_cellfmt fmt[TU_COLS];
-        assert_int_equal(store_get_row(s, name, TU_COLS, row, v, fmt), 0);
+        assert_int_equal(store_get_row(s, name, 0, TU_COLS, row, v, fmt), 0);
         for (uint32_t j = 0; j < TU_COLS; j++)
                 assert_true(gd_value_f64(fmt[j].kind, fmt[j].scale, v[j]) ==
                             tu_expect(offset + row, j));
@@ -266,7 +266,7 @@ static void test_basic(void **state)
         for (uint64_t r = 0; r < 900; r += 37)
                 check_row(f->s, "ds", r);
         int64_t v[TU_COLS];
-        assert_int_equal(store_get_row(f->s, "ds", TU_COLS, 900, v, NULL), DREAM_E_RANGE);
+        assert_int_equal(store_get_row(f->s, "ds", 0, TU_COLS, 900, v, NULL), DREAM_E_RANGE);
 
         assert_int_equal(store_dataset_describe(f->s, "ds", &info), 0);
         assert_int_equal(info->rows, 900);
@@ -317,10 +317,10 @@ static void test_basic(void **state)
 
         /* Partial scans. */
         struct scan_state st = {.ok = true, .next = 850};
-        assert_int_equal(store_scan(f->s, "ds", 850, 1000, 64, scan_cb, &st), 0);
+        assert_int_equal(store_scan(f->s, "ds", 0, 850, 1000, 64, scan_cb, &st), 0);
         assert_true(st.ok);
         assert_int_equal(st.next, 1850);
-        assert_int_equal(store_scan(f->s, "ds", 2151, 1, 64, scan_cb, &st), DREAM_E_RANGE);
+        assert_int_equal(store_scan(f->s, "ds", 0, 2151, 1, 64, scan_cb, &st), DREAM_E_RANGE);
 
         /* Survives a reopen. */
         store_close(f->s);
@@ -393,13 +393,13 @@ static void *scanner(void *arg)
         struct race *r = arg;
         while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
                 struct scan_state st = {.ok = true};
-                if (store_scan(r->s, "ds", 0, UINT64_MAX, 97, scan_cb, &st) != 0 || !st.ok ||
+                if (store_scan(r->s, "ds", 0, 0, UINT64_MAX, 97, scan_cb, &st) != 0 || !st.ok ||
                     st.next != r->rows)
                         r->ok = false;
                 int64_t v[TU_COLS];
                 struct store_cellfmt fmt[TU_COLS];
                 uint64_t row = (r->scans * 7919) % r->rows;
-                if (store_get_row(r->s, "ds", TU_COLS, row, v, fmt) != 0 ||
+                if (store_get_row(r->s, "ds", 0, TU_COLS, row, v, fmt) != 0 ||
                     gd_value_f64(fmt[0].kind, fmt[0].scale, v[0]) != (double)row)
                         r->ok = false;
                 __atomic_add_fetch(&r->scans, 1, __ATOMIC_RELEASE);
@@ -466,17 +466,17 @@ static void test_condensed_cache(void **state)
         bool cached;
 
         create(f->s, "ds");
-        assert_int_equal(store_condensed(f->s, "ds", &o, &c1, &cached), DREAM_E_EMPTY);
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &c1, &cached), DREAM_E_EMPTY);
         append(f->s, "ds", 0, 700, 0, 0);
         assert_int_equal(store_seal(f->s, "ds", true, NULL), 0);
         append(f->s, "ds", 700, 400, 1, 0);
 
-        assert_int_equal(store_condensed(f->s, "ds", &o, &c1, &cached), 0);
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &c1, &cached), 0);
         assert_false(cached);
-        assert_int_equal(store_condensed(f->s, "ds", &o, &c2, &cached), 0);
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &c2, &cached), 0);
         assert_true(cached);
         /* Same as stage 1 over all decoded rows. */
-        assert_int_equal(store_read_all(f->s, "ds", &t), 0);
+        assert_int_equal(store_read_all(f->s, "ds", 0, &t), 0);
         assert_int_equal(gd_condense(t, &o, &ref), 0);
         gd_table_free(t);
         assert_int_equal(c2->m, ref->m);
@@ -492,35 +492,35 @@ static void test_condensed_cache(void **state)
 
         /* An append makes the entry stale. */
         append(f->s, "ds", 1100, 10, 0, 0);
-        assert_int_equal(store_condensed(f->s, "ds", &o, &c3, &cached), 0);
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &c3, &cached), 0);
         assert_false(cached);
         wsum = 0;
         for (uint32_t i = 0; i < c3->m; i++)
                 wsum += c3->w[i];
         assert_true(wsum == 1110.0);
         gd_condensed_free(c3);
-        assert_int_equal(store_condensed(f->s, "ds", &o, &c3, &cached), 0);
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &c3, &cached), 0);
         assert_true(cached);
         gd_condensed_free(c3);
         /* Other stage 1 options are other entries. */
         {
                 struct gd_condense_opts o2 = o;
                 o2.refine = GD_REFINE_NONE;
-                assert_int_equal(store_condensed(f->s, "ds", &o2, &c3, &cached), 0);
+                assert_int_equal(store_condensed(f->s, "ds", 0, &o2, &c3, &cached), 0);
                 assert_false(cached);
                 gd_condensed_free(c3);
                 o2.refine = o.refine;
                 o2.fill = GD_FILL_NONE;
-                assert_int_equal(store_condensed(f->s, "ds", &o2, &c3, &cached), 0);
+                assert_int_equal(store_condensed(f->s, "ds", 0, &o2, &c3, &cached), 0);
                 assert_false(cached);
                 gd_condensed_free(c3);
-                assert_int_equal(store_condensed(f->s, "ds", &o2, &c3, &cached), 0);
+                assert_int_equal(store_condensed(f->s, "ds", 0, &o2, &c3, &cached), 0);
                 assert_true(cached);
                 gd_condensed_free(c3);
         }
         /* Another order is another entry. */
         o.order = GD_ORDER_ENTROPY;
-        assert_int_equal(store_condensed(f->s, "ds", &o, &c3, &cached), 0);
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &c3, &cached), 0);
         assert_false(cached);
         gd_condensed_free(c3);
         gd_condensed_free(c1);
@@ -550,8 +550,8 @@ static void test_suffstats(void **state)
         append(f->s, "ds", 0, 500, 0, 0);      /* rows 1000..1499 repeat k 0..499 */
         append(f->s, "ds", 1500, 70000, 1, 0); /* more than one accumulation block */
 
-        assert_int_equal(store_suffstats(f->s, "ds", &st), 0);
-        assert_int_equal(store_read_all(f->s, "ds", &t), 0);
+        assert_int_equal(store_suffstats(f->s, "ds", 0, &st), 0);
+        assert_int_equal(store_read_all(f->s, "ds", 0, &t), 0);
         assert_int_equal(st->n, t->n_rows);
         assert_int_equal(st->d, 3);
         assert_int_equal(st->target, 3);
@@ -686,7 +686,7 @@ static void test_faults(void **state)
         assert_int_equal(info->rows, 100);
         store_info_free(info);
         int64_t v[TU_COLS];
-        assert_int_equal(store_get_row(f->s, "ds", TU_COLS, 100, v, NULL), DREAM_E_RANGE);
+        assert_int_equal(store_get_row(f->s, "ds", 0, TU_COLS, 100, v, NULL), DREAM_E_RANGE);
         /* An injected MDB_MAP_FULL grows the map and the retry commits. */
         size_t before = store_map_size(f->s);
         f->fault_next = MDB_MAP_FULL;
@@ -935,7 +935,7 @@ static void *reader(void *arg)
         struct worker *w = arg;
         while (!__atomic_load_n(w->stop, __ATOMIC_ACQUIRE)) {
                 struct scan_state st = {.ok = true};
-                int r = store_scan(w->s, w->name, 0, UINT64_MAX, 333, scan_cb, &st);
+                int r = store_scan(w->s, w->name, 0, 0, UINT64_MAX, 333, scan_cb, &st);
                 if ((r != 0 && r != DREAM_E_NOTFOUND) || !st.ok)
                         w->ok = false;
                 w->rows++;
@@ -1012,7 +1012,7 @@ static void test_alloc_failures(void **state)
         for (unsigned long n = 1; n < 200; n++) {
                 struct scan_state st = {.ok = true};
                 dm_alloc_fail_at(n, 0);
-                r = store_scan(f->s, "ds", 0, UINT64_MAX, 500, scan_cb, &st);
+                r = store_scan(f->s, "ds", 0, 0, UINT64_MAX, 500, scan_cb, &st);
                 dm_alloc_fail_at(0, 0);
                 assert_true(r == 0 || r == DREAM_E_NOMEM);
                 if (r == 0)
@@ -1139,7 +1139,7 @@ static void test_concurrent_appends(void **state)
         }
         for (unsigned i = 0; i < 4; i++)
                 pthread_join(th[i], NULL);
-        assert_int_equal(store_read_all(f->s, "ds", &t), 0);
+        assert_int_equal(store_read_all(f->s, "ds", 0, &t), 0);
         assert_int_equal(t->n_rows, 16000);
         for (unsigned i = 0; i < 4; i++) {
                 assert_true(a[i].ok);
@@ -1263,7 +1263,7 @@ static bool rows_hold(struct store *s, const char *name, const uint64_t *rows, s
 {
         int64_t *v = calloc(n * TU_COLS, sizeof(*v));
         struct store_cellfmt *fmt = calloc(n * TU_COLS, sizeof(*fmt));
-        bool ok = v && fmt && store_get_rows(s, name, TU_COLS, rows, n, v, fmt) == 0;
+        bool ok = v && fmt && store_get_rows(s, name, 0, TU_COLS, rows, n, v, fmt) == 0;
 
         for (size_t i = 0; ok && i < n; i++)
                 for (uint32_t j = 0; j < TU_COLS; j++)
@@ -1303,12 +1303,14 @@ static void test_get_rows(void **state)
         }
         rows[0] = 5;
         rows[1] = k;
-        assert_int_equal(store_get_rows(f->s, "ds", TU_COLS, rows, 2, v, NULL), DREAM_E_RANGE);
-        assert_int_equal(store_get_rows(f->s, "ds", TU_COLS, rows, 0, v, NULL), 0);
-        assert_int_equal(store_get_rows(f->s, "nope", TU_COLS, rows, 1, v, NULL), DREAM_E_NOTFOUND);
+        assert_int_equal(store_get_rows(f->s, "ds", 0, TU_COLS, rows, 2, v, NULL), DREAM_E_RANGE);
+        assert_int_equal(store_get_rows(f->s, "ds", 0, TU_COLS, rows, 0, v, NULL), 0);
+        assert_int_equal(store_get_rows(f->s, "nope", 0, TU_COLS, rows, 1, v, NULL),
+                         DREAM_E_NOTFOUND);
         /* Arrays sized for another column count (the dataset was made again
          * with other columns): refused, nothing written past them. */
-        assert_int_equal(store_get_rows(f->s, "ds", TU_COLS + 1, rows, 1, v, NULL), DREAM_E_SCHEMA);
+        assert_int_equal(store_get_rows(f->s, "ds", 0, TU_COLS + 1, rows, 1, v, NULL),
+                         DREAM_E_SCHEMA);
         check_all_rows(f->s, "ds", k);
 }
 
@@ -1347,6 +1349,123 @@ static void test_segment_cache_drop(void **state)
         }
 }
 
+/* A scan whose callback drops "ds" after its first chunk and makes it again
+ * with other rows (k from 1000000): the scan must end with NOTFOUND, having
+ * delivered nothing of the new dataset, whether pinned or not. */
+struct swap_scan {
+        struct store *s;
+        struct scan_state st;
+        uint64_t new_rows;
+};
+
+static int swap_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
+{
+        struct swap_scan *w = arg;
+        uint64_t first;
+
+        scan_cb(chunk, first_row, &w->st);
+        if (w->st.chunks == 1) {
+                assert_int_equal(store_dataset_drop(w->s, "ds"), 0);
+                create(w->s, "ds");
+                for (uint64_t at = 0; at < w->new_rows; at += 700) {
+                        struct gd_table *t = tu_batch(1000000 + at, 700, 1);
+                        assert_int_equal(store_append(w->s, "ds", t, 0, &first, NULL), 0);
+                        gd_table_free(t);
+                }
+                assert_int_equal(store_seal(w->s, "ds", true, NULL), 0);
+        }
+        return 0;
+}
+
+static void fill_ds(struct store *s, uint64_t k0, uint64_t n)
+{
+        uint64_t first;
+
+        create(s, "ds");
+        for (uint64_t at = 0; at < n; at += 700) {
+                struct gd_table *t = tu_batch(k0 + at, 700, (unsigned)(at / 700) % 2);
+                assert_int_equal(store_append(s, "ds", t, 0, &first, NULL), 0);
+                gd_table_free(t);
+        }
+        assert_int_equal(store_seal(s, "ds", false, NULL), 0); /* segments and staged rows */
+}
+
+/* Reads pinned to a dataset id answer NOTFOUND once it is dropped, also when
+ * its name was given to a new dataset with more rows; unpinned ones (id 0)
+ * read the new one. */
+static void test_pinned_reads(void **state)
+{
+        struct fixture *f = *state;
+        struct gd_condense_opts o = {.budget = {0, 50}, .order = GD_ORDER_ENTROPY};
+        struct gd_condensed *c = NULL;
+        struct store_suffstats *st = NULL;
+        struct gd_table *t = NULL;
+        struct scan_state sc = {.ok = true};
+        uint64_t rows[3] = {5, 1500, 2099};
+        int64_t v[3 * TU_COLS];
+        uint32_t id, id2;
+
+        assert_int_equal(store_dataset_id(f->s, "ds", &id), DREAM_E_NOTFOUND);
+        assert_int_equal(store_dataset_id(f->s, "bad name", &id), DREAM_E_INVAL);
+        fill_ds(f->s, 0, 2100);
+        assert_int_equal(store_dataset_id(f->s, "ds", &id), 0);
+        assert_true(id > 0);
+        assert_int_equal(store_get_rows(f->s, "ds", id, TU_COLS, rows, 3, v, NULL), 0);
+        assert_int_equal(v[2 * TU_COLS], 2099);
+        assert_int_equal(store_scan(f->s, "ds", id, 0, UINT64_MAX, 300, scan_cb, &sc), 0);
+        assert_true(sc.ok);
+        assert_int_equal(sc.next, 2100);
+        assert_int_equal(store_read_all(f->s, "ds", id, &t), 0);
+        gd_table_free(t);
+        assert_int_equal(store_condensed(f->s, "ds", id, &o, &c, NULL), 0);
+        gd_condensed_free(c);
+        assert_int_equal(store_suffstats(f->s, "ds", id, &st), 0);
+        store_suffstats_free(st);
+
+        /* Dropped and made again with more rows under the same name. */
+        assert_int_equal(store_dataset_drop(f->s, "ds"), 0);
+        fill_ds(f->s, 500000, 2800);
+        assert_int_equal(store_dataset_id(f->s, "ds", &id2), 0);
+        assert_true(id2 != id);
+        assert_int_equal(store_get_rows(f->s, "ds", id, TU_COLS, rows, 3, v, NULL),
+                         DREAM_E_NOTFOUND);
+        assert_int_equal(store_get_row(f->s, "ds", id, TU_COLS, 5, v, NULL), DREAM_E_NOTFOUND);
+        sc = (struct scan_state){.ok = true};
+        assert_int_equal(store_scan(f->s, "ds", id, 0, UINT64_MAX, 300, scan_cb, &sc),
+                         DREAM_E_NOTFOUND);
+        assert_int_equal(sc.chunks, 0);
+        assert_int_equal(store_read_all(f->s, "ds", id, &t), DREAM_E_NOTFOUND);
+        assert_int_equal(store_condensed(f->s, "ds", id, &o, &c, NULL), DREAM_E_NOTFOUND);
+        assert_int_equal(store_suffstats(f->s, "ds", id, &st), DREAM_E_NOTFOUND);
+        /* The new dataset, pinned to its own id or not. */
+        assert_int_equal(store_get_rows(f->s, "ds", id2, TU_COLS, rows, 3, v, NULL), 0);
+        assert_int_equal(v[2 * TU_COLS], 500000 + 2099);
+        assert_int_equal(store_get_rows(f->s, "ds", 0, TU_COLS, rows, 3, v, NULL), 0);
+        assert_int_equal(v[0], 500005);
+        assert_int_equal(store_suffstats(f->s, "ds", id2, &st), 0);
+        assert_int_equal(st->n, 2800);
+        store_suffstats_free(st);
+        /* Dropped for good. */
+        assert_int_equal(store_dataset_drop(f->s, "ds"), 0);
+        assert_int_equal(store_get_row(f->s, "ds", id2, TU_COLS, 5, v, NULL), DREAM_E_NOTFOUND);
+
+        /* A drop (its segments purged) and a create between two chunks of a
+         * scan, pinned or not: NOTFOUND after the first chunk, no new row. */
+        for (int pinned = 0; pinned < 2; pinned++) {
+                struct swap_scan w = {.s = f->s, .st = {.ok = true}, .new_rows = 3500};
+
+                fill_ds(f->s, 0, 2100);
+                assert_int_equal(store_dataset_id(f->s, "ds", &id), 0);
+                assert_int_equal(
+                    store_scan(f->s, "ds", pinned ? id : 0, 0, UINT64_MAX, 300, swap_cb, &w),
+                    DREAM_E_NOTFOUND);
+                assert_true(w.st.ok);
+                assert_int_equal(w.st.chunks, 1);
+                assert_int_equal(w.st.next, 300);
+                assert_int_equal(store_dataset_drop(f->s, "ds"), 0);
+        }
+}
+
 struct cache_reader_arg {
         struct store *s;
         uint64_t seed;
@@ -1371,7 +1490,7 @@ static void *cache_reader(void *arg)
                         a->ok = false;
                 for (int i = 0; i < 64; i++)
                         rows[i] = lcg(&x) % 1400;
-                int r = store_get_rows(a->s, "tmp", TU_COLS, rows, 64, v, fmt);
+                int r = store_get_rows(a->s, "tmp", 0, TU_COLS, rows, 64, v, fmt);
                 if (r == DREAM_E_NOTFOUND || r == DREAM_E_RANGE)
                         continue; /* between drop and refill */
                 if (r != 0) {
@@ -1457,6 +1576,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_alloc_open_create, setup, teardown),
             cmocka_unit_test_setup_teardown(test_get_rows, setup, teardown),
             cmocka_unit_test_setup_teardown(test_segment_cache_drop, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_pinned_reads, setup, teardown),
             cmocka_unit_test_setup_teardown(test_segment_cache_concurrent, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

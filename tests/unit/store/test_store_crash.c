@@ -134,7 +134,7 @@ static void test_crash(void **state)
                 uint64_t rows = info->rows;
                 seals_seen = info->segments;
                 store_info_free(info);
-                assert_int_equal(store_scan(s, "crash", 0, UINT64_MAX, 0, verify_cb, &v), 0);
+                assert_int_equal(store_scan(s, "crash", 0, 0, UINT64_MAX, 0, verify_cb, &v), 0);
                 assert_true(v.ok);
                 assert_int_equal(v.next, rows);
                 assert_int_equal(store_check(s, NULL, NULL, &problems), 0);
