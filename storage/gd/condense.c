@@ -56,17 +56,6 @@ uint64_t gd_budget_rows(const struct gd_budget *b, uint64_t n)
         return m > n ? n : m;
 }
 
-void gd_condensed_free(struct gd_condensed *c)
-{
-        if (!c)
-                return;
-        dm_free(c->feature_cols);
-        dm_free(c->x);
-        dm_free(c->y);
-        dm_free(c->w);
-        dm_free(c);
-}
-
 struct bit_rank {
         double h;
         uint32_t pos;
