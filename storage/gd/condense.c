@@ -56,17 +56,6 @@ uint64_t gd_budget_rows(const struct gd_budget *b, uint64_t n)
         return m > n ? n : m;
 }
 
-void gd_condensed_free(struct gd_condensed *c)
-{
-        if (!c)
-                return;
-        dm_free(c->feature_cols);
-        dm_free(c->x);
-        dm_free(c->y);
-        dm_free(c->w);
-        dm_free(c);
-}
-
 struct bit_rank {
         double h;
         uint32_t pos;
@@ -584,30 +573,32 @@ static int classify(const struct gd_table *t, uint32_t *ret_cls, int64_t **ret_v
 }
 
 /* Share m among classes in proportion to their sizes, each at least 1 and
- * the total exactly m (largest remainders). */
-static void share_budget(const uint64_t *sizes, uint32_t k, uint64_t n, uint64_t m, uint64_t *ret_m)
+ * the total exactly m (largest remainders). DREAM_E_NOMEM rather than another
+ * share when memory runs out, so that the samples never depend on it. */
+static int share_budget(const uint64_t *sizes, uint32_t k, uint64_t n, uint64_t m, uint64_t *ret_m)
 {
         uint64_t given = 0, rest = m - k;
         double *frac = dm_mallocarray(k, sizeof(double));
+        if (!frac)
+                return DREAM_E_NOMEM;
         for (uint32_t c = 0; c < k; c++) {
                 double exact = (double)rest * (double)sizes[c] / (double)n;
                 ret_m[c] = 1 + (uint64_t)floor(exact);
-                if (frac)
-                        frac[c] = exact - floor(exact);
+                frac[c] = exact - floor(exact);
                 given += ret_m[c];
         }
         while (given < m) {
                 uint32_t best = 0;
                 for (uint32_t c = 1; c < k; c++) {
-                        if (frac ? frac[c] > frac[best] : sizes[c] > sizes[best])
+                        if (frac[c] > frac[best])
                                 best = c;
                 }
                 ret_m[best]++;
-                if (frac)
-                        frac[best] = -1.0;
+                frac[best] = -1.0;
                 given++;
         }
         dm_free(frac);
+        return 0;
 }
 
 int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,
@@ -685,10 +676,13 @@ int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,
                         order[at[cls[i]]++] = i;
                 dm_free(at);
         }
-        if (k == 1)
+        if (k == 1) {
                 budget[0] = m;
-        else
-                share_budget(sizes, k, n, m, budget);
+        } else {
+                r = share_budget(sizes, k, n, m, budget);
+                if (r < 0)
+                        goto out;
+        }
 
         const uint32_t d = t->n_cols - (t->target >= 0 ? 1 : 0);
         c->feature_cols = dm_mallocarray(d ? d : 1, sizeof(uint32_t));

@@ -7,12 +7,6 @@
 #include "storage/gd/gd.h"
 #include "storage/gd/internal.h"
 
-uint64_t gd_size_bits(uint64_t n_rows, uint32_t l_c, uint32_t n_base_bits, uint32_t n_bases)
-{
-        return (uint64_t)n_bases * n_base_bits + n_rows * (uint64_t)(l_c - n_base_bits) +
-               n_rows * gd_ceil_log2(n_bases);
-}
-
 struct bit_rank {
         double h;
         uint32_t pos;

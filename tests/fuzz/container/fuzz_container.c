@@ -1,5 +1,7 @@
-/* Fuzz target: the container decoder. Any input must give an error or a
- * segment whose every row decodes; never a crash. */
+/* Fuzz target: the container reader (opening, verifying, statistics and
+ * decoding; linked with the reader library alone, without the encoder). Any
+ * input must give an error or a segment whose every row decodes; never a
+ * crash. */
 #include <stddef.h>
 #include <stdint.h>
 

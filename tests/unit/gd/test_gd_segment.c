@@ -242,40 +242,62 @@ static void error_kinds(void **state)
         gd_table_free(t);
 }
 
-/* Allocation failure at every point of encode, serialize, open and decode:
- * an error, never a crash or a leak (checked by the sanitizer build). */
+/* Encode, serialize, open `good`, decode and condense, stopping at the first
+ * error, which is returned; everything is freed either way. */
+static int alloc_pass(const struct gd_table *t, const struct dm_buf *good)
+{
+        struct gd_segment *s = NULL;
+        struct gd_table *out = NULL;
+        struct gd_condensed *c = NULL;
+        struct gd_condense_opts o = {.budget = {.count = 20}, .order = GD_ORDER_ENTROPY};
+        struct dm_buf b;
+        dm_buf_init(&b);
+        int r = gd_segment_encode(t, NULL, &s);
+        if (r == 0) {
+                r = gd_segment_serialize(s, &b);
+                gd_segment_free(s);
+                s = NULL;
+        }
+        if (r == 0)
+                r = gd_segment_open(good->data, good->len, &s);
+        if (r == 0)
+                r = gd_segment_decode(s, &out);
+        if (r == 0)
+                r = gd_condense(t, &o, &c);
+        gd_condensed_free(c);
+        gd_table_free(out);
+        gd_segment_free(s);
+        dm_buf_release(&b);
+        return r;
+}
+
+/* Allocation failure at every point of encode, serialize, open, decode and
+ * condense: the allocations of a clean pass are counted, then each one in
+ * turn fails, and each time the pass reports DREAM_E_NOMEM; never a crash or
+ * a leak (checked by the sanitizer build). */
 static void allocation_failures(void **state)
 {
         (void)state;
         struct gd_table *t = gen_table(GEN_CLASSES, 500, 4, 3);
         struct dm_buf good = encode(t, -1, NULL);
-        for (unsigned long nth = 1; nth < 400; nth++) {
-                struct gd_segment *s = NULL;
-                struct gd_table *out = NULL;
-                struct gd_condensed *c = NULL;
-                struct gd_condense_opts o = {.budget = {.count = 20}, .order = GD_ORDER_ENTROPY};
-                struct dm_buf b;
-                dm_buf_init(&b);
+        unsigned long total, nth;
+
+        dm_alloc_fail_at(0, 0); /* injection off, count from 0 */
+        assert_int_equal(alloc_pass(t, &good), 0);
+        total = dm_alloc_count();
+        assert_true(total > 30); /* every step allocates */
+        for (nth = 1; nth <= total; nth++) {
                 dm_alloc_fail_at(nth, 0);
-                int r = gd_segment_encode(t, NULL, &s);
-                if (r == 0) {
-                        r = gd_segment_serialize(s, &b);
-                        gd_segment_free(s);
-                        s = NULL;
-                }
-                if (r == 0)
-                        r = gd_segment_open(good.data, good.len, &s);
-                if (r == 0)
-                        r = gd_segment_decode(s, &out);
-                if (r == 0)
-                        r = gd_condense(t, &o, &c);
+                int r = alloc_pass(t, &good);
+                unsigned long reached = dm_alloc_count();
                 dm_alloc_fail_at(0, 0);
-                assert_true(r == 0 || r == DREAM_E_NOMEM);
-                gd_condensed_free(c);
-                gd_table_free(out);
-                gd_segment_free(s);
-                dm_buf_release(&b);
+                assert_true(reached >= nth); /* the nth allocation was made, and failed */
+                assert_int_equal(r, DREAM_E_NOMEM);
         }
+        /* Nothing is left half-done: a pass without injection succeeds and
+         * makes the same allocations. */
+        assert_int_equal(alloc_pass(t, &good), 0);
+        assert_int_equal(dm_alloc_count(), total);
         dm_buf_release(&good);
         gd_table_free(t);
 }
