@@ -1,4 +1,4 @@
-/* Random-access decoding of a segment (spec section 6): a cursor caches one
+/* Random-access decoding of a segment (docs/method.md section 6): a cursor caches one
  * decompressed record block; rows are rebuilt from their record fields and
  * their base's dictionary row. */
 #include <string.h>

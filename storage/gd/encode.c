@@ -1,4 +1,4 @@
-/* Encoding a table into a segment (spec section 6): base-bit selection, the
+/* Encoding a table into a segment (docs/method.md section 6): base-bit selection, the
  * dictionary and the record blocks, compressed on up to
  * gd_encode_opts.threads threads with the same bytes for any count. */
 #include <pthread.h>

@@ -1,6 +1,6 @@
 /* Shared helpers of the codec's translation units; not part of the API.
  *
- * The segment (spec section 6, FORMAT.md) is built by encode.c, written by
+ * The segment (docs/method.md section 6, FORMAT.md) is built by encode.c, written by
  * container_write.c, opened by container_read.c and decoded by cursor.c;
  * segment.c owns its lifetime, column masks and accessors, bitpack.c the
  * bit-level helpers they share. */
