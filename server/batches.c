@@ -460,6 +460,15 @@ static int batch_begin(struct srv_job *j)
                         goto free_info;
                 }
                 b->mode = b->pos.mode;
+                if (b->pos.dataset_id != info->id) {
+                        srv_job_error(j, DREAM_E_NOTFOUND,
+                                      "get_batches.resume_token: made for a dataset '%s' that was "
+                                      "dropped since (the name now holds another dataset); start "
+                                      "a new stream",
+                                      m->dataset);
+                        r = DREAM_E_NOTFOUND;
+                        goto free_info;
+                }
                 if (b->pos.n > info->rows) {
                         srv_job_error(j, DREAM_E_INVAL,
                                       "get_batches.resume_token: made for %llu rows, dataset '%s' "
@@ -475,6 +484,7 @@ static int batch_begin(struct srv_job *j)
                 b->pos.epoch = m->epoch;
                 b->pos.n = info->rows;
                 b->pos.position = m->start;
+                b->pos.dataset_id = info->id;
         }
         if (m->budget && m->budget->kind_case == DREAM__V1__BUDGET__KIND_FRACTION)
                 budget.fraction = m->budget->fraction;

@@ -94,7 +94,7 @@ void srv_perm_fill(const struct srv_perm *p, uint64_t first, uint64_t count, uin
                 out[i] = perm_at(p, first + i);
 }
 
-#define RESUME_VERSION 1u
+#define RESUME_VERSION 2u
 
 static void put64(uint8_t *o, uint64_t v)
 {
@@ -125,7 +125,8 @@ void srv_resume_encode(const struct srv_resume *r, uint8_t out[SRV_RESUME_TOKEN_
         put64(out + 16, r->n);
         put64(out + 24, r->total);
         put64(out + 32, r->position);
-        put64(out + 40, check_word(out, 40));
+        put64(out + 40, r->dataset_id);
+        put64(out + 48, check_word(out, 48));
 }
 
 int srv_resume_decode(const uint8_t *in, size_t len, struct srv_resume *ret)
@@ -135,7 +136,7 @@ int srv_resume_decode(const uint8_t *in, size_t len, struct srv_resume *ret)
 
         if (len != SRV_RESUME_TOKEN_SIZE)
                 return DREAM_E_INVAL;
-        if (get64(in + 40) != check_word(in, 40))
+        if (get64(in + 48) != check_word(in, 48))
                 return DREAM_E_INVAL;
         w = get64(in);
         if ((w & 0xff) != RESUME_VERSION)
@@ -146,8 +147,10 @@ int srv_resume_decode(const uint8_t *in, size_t len, struct srv_resume *ret)
         r.n = get64(in + 16);
         r.total = get64(in + 24);
         r.position = get64(in + 32);
-        if (r.position > r.total)
+        w = get64(in + 40);
+        if (r.position > r.total || w == 0 || w > UINT32_MAX)
                 return DREAM_E_INVAL;
+        r.dataset_id = (uint32_t)w;
         *ret = r;
         return 0;
 }

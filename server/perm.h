@@ -4,7 +4,7 @@
  * (n, seed, epoch) always gives the same permutation, on every platform.
  *
  * Resume tokens: the opaque GetBatches position, (mode, seed, epoch, n,
- * total, position), encoded in SRV_RESUME_TOKEN_SIZE bytes with a check
+ * total, position, dataset id), encoded in SRV_RESUME_TOKEN_SIZE bytes with a check
  * word; decoding untrusted bytes checks everything.
  */
 #ifndef DREAM_SERVER_PERM_H
@@ -27,15 +27,17 @@ uint64_t srv_perm_at(const struct srv_perm *p, uint64_t i);
 /* out[j] = srv_perm_at(p, first + j) for j < count (first + count <= n). */
 void srv_perm_fill(const struct srv_perm *p, uint64_t first, uint64_t count, uint64_t *out);
 
-#define SRV_RESUME_TOKEN_SIZE 48u
+#define SRV_RESUME_TOKEN_SIZE 56u
 
 struct srv_resume {
         uint32_t mode; /* BatchMode value */
         uint32_t epoch;
         uint64_t seed;
-        uint64_t n;        /* rows of the dataset when the stream started */
-        uint64_t total;    /* positions in the epoch (n, the budget, or m) */
-        uint64_t position; /* positions served */
+        uint64_t n;          /* rows of the dataset when the stream started */
+        uint64_t total;      /* positions in the epoch (n, the budget, or m) */
+        uint64_t position;   /* positions served */
+        uint32_t dataset_id; /* the dataset the stream read: a token never resumes on
+                                a dataset dropped and created again under its name */
 };
 
 void srv_resume_encode(const struct srv_resume *r, uint8_t out[SRV_RESUME_TOKEN_SIZE]);

@@ -290,6 +290,58 @@ static void g_job(void)
         td_cleanup(&d);
 }
 
+/* A resume token names the dataset it was made on: after a drop and create
+ * under the same name (same row count, so only the id differs) it is
+ * refused with NOT_FOUND instead of continuing on the new rows. */
+static void g_token(void)
+{
+        struct tdaemon d;
+        struct tc c;
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__GetBatches g = DREAM__V1__GET_BATCHES__INIT;
+        proto_response *r = NULL;
+        uint8_t token[256];
+        size_t token_len;
+
+        td_start(&d, NULL, NULL);
+        tc_connect(&c, d.port);
+        make(&c, "tok", false, 0, NEW_ROWS);
+        g.dataset = "tok";
+        g.mode = DREAM__V1__BATCH_MODE__BATCH_MODE_ROWS;
+        g.batch_size = 100;
+        g.max_batches = 1;
+        req.request_id = 600;
+        req.body_case = DREAM__V1__REQUEST__BODY_GET_BATCHES;
+        req.get_batches = &g;
+        r = tc_call(&c, &req);
+        CHECK(r->code == OK && !r->more && r->get_batches->resume_token.len > 0);
+        token_len = r->get_batches->resume_token.len;
+        CHECK(token_len <= sizeof(token));
+        memcpy(token, r->get_batches->resume_token.data, token_len);
+        proto_response_free(r);
+
+        /* The same token resumes while the dataset is the same one. */
+        g.max_batches = 1;
+        g.resume_token.data = token;
+        g.resume_token.len = token_len;
+        req.request_id = 601;
+        r = tc_call(&c, &req);
+        CHECK(r->code == OK);
+        proto_response_free(r);
+
+        make(&c, "tok", true, NEW_BASE, NEW_ROWS);
+        req.request_id = 602;
+        r = tc_call(&c, &req);
+        if (r->code != NOT_FOUND)
+                fprintf(stderr, "resume after re-create: %d %s\n", r->code, r->message);
+        CHECK(r->code == NOT_FOUND);
+        CHECK(strstr(r->message, "'tok'") && strstr(r->message, "dropped"));
+        proto_response_free(r);
+        tc_close(&c);
+        CHECK(td_stop(&d) == 0);
+        td_cleanup(&d);
+}
+
 int main(int argc, char **argv)
 {
         const char *g = argc > 1 ? argv[1] : "";
@@ -299,8 +351,10 @@ int main(int argc, char **argv)
                 g_streams();
         else if (strcmp(g, "job") == 0)
                 g_job();
+        else if (strcmp(g, "token") == 0)
+                g_token();
         else {
-                fprintf(stderr, "usage: test_pin streams|job\n");
+                fprintf(stderr, "usage: test_pin streams|job|token\n");
                 return 2;
         }
         fprintf(stderr, "%s: ok\n", g);

@@ -106,13 +106,19 @@ static void large_domain(void **state)
 
 static void resume_tokens(void **state)
 {
-        struct srv_resume r = {2, 9, 0xdeadbeefcafeull, 1000, 1000, 640}, out;
+        struct srv_resume r = {2, 9, 0xdeadbeefcafeull, 1000, 1000, 640, 7}, out;
         uint8_t tok[SRV_RESUME_TOKEN_SIZE];
 
         (void)state;
         srv_resume_encode(&r, tok);
         assert_int_equal(srv_resume_decode(tok, sizeof(tok), &out), 0);
-        assert_memory_equal(&r, &out, sizeof(r));
+        assert_int_equal(out.mode, r.mode);
+        assert_int_equal(out.epoch, r.epoch);
+        assert_int_equal(out.seed, r.seed);
+        assert_int_equal(out.n, r.n);
+        assert_int_equal(out.total, r.total);
+        assert_int_equal(out.position, r.position);
+        assert_int_equal(out.dataset_id, 7);
         assert_int_equal(srv_resume_decode(tok, sizeof(tok) - 1, &out), DREAM_E_INVAL);
         for (size_t i = 0; i < sizeof(tok); i++) {
                 tok[i] ^= 0x10;
@@ -120,6 +126,11 @@ static void resume_tokens(void **state)
                 tok[i] ^= 0x10;
         }
         r.position = r.total + 1;
+        srv_resume_encode(&r, tok);
+        assert_int_equal(srv_resume_decode(tok, sizeof(tok), &out), DREAM_E_INVAL);
+        /* Every token names the dataset it was made on (ids start at 1). */
+        r.position = 0;
+        r.dataset_id = 0;
         srv_resume_encode(&r, tok);
         assert_int_equal(srv_resume_decode(tok, sizeof(tok), &out), DREAM_E_INVAL);
 }
