@@ -703,6 +703,10 @@ class Client:
                     n, dtype=np.float32)
                 if not resp.more:
                     finished = True
+                if n == 0:  # an empty epoch or shard: nothing to yield
+                    if finished:
+                        return
+                    continue
                 if full:
                     yield Batch(X, y, w, b.position, b.epoch, b.resume_token)
                 else:
@@ -784,6 +788,20 @@ class Client:
                                     max(F.shape[1], 1) * 4, 1 << 20)
             blocks = [(F[i:i + per], None) for i in range(0, max(F.shape[0], 1), per)]
         else:
+            if hasattr(X, "columns") and hasattr(X, "dtypes"):
+                # A DataFrame: its columns matched to the schema by name, in
+                # any order, the target used when present (as dream predict).
+                info = self.info(Job(self, job_id).status().dataset)
+                names = [str(c) for c in X.columns]
+                missing = [f for f in info.feature_names if f not in names]
+                if missing:
+                    raise SchemaError(f"predict: column '{missing[0]}' of dataset '{info.name}' "
+                                      "is missing from the input")
+                extra = [c for c in names if c not in {c.name for c in info.schema}]
+                if extra:
+                    raise SchemaError(f"predict: column '{extra[0]}' is not in dataset "
+                                      f"'{info.name}'")
+                X = X[[c.name for c in info.schema if c.name in names]]
             names, cols, _ = _table(X, None, None, "\0")  # no target split
             n = len(cols[0][0]) if cols else 0
             wire = _wire_columns(cols)
@@ -958,8 +976,6 @@ def _table(X: Any, y: Any, columns: Optional[Sequence[str]], label: Optional[str
 def _csv_column(s: Any) -> Tuple[np.ndarray, int, int]:
     """A CSV column's cells as exact integers, exact decimals (up to 9
     digits after the point; trailing zeros do not count) or float64."""
-    import pandas as pd
-
     txt = s.str.strip().str.strip('"')
     if txt.str.fullmatch(r"[+-]?\d{1,18}").all():
         return txt.astype(np.int64).to_numpy(), pb.COLUMN_KIND_INT, 0
@@ -974,8 +990,7 @@ def _csv_column(s: Any) -> Tuple[np.ndarray, int, int]:
         if 0 < scale <= 9 and (intpart.str.lstrip("0").str.len() + scale <= 18).all():
             digits = sign + intpart.where(intpart.str.len() > 0, "0") + frac.str.ljust(scale, "0")
             return digits.astype(np.int64).to_numpy(), pb.COLUMN_KIND_DECIMAL, scale
-    try:
-        return (pd.to_numeric(txt, errors="raise").astype(np.float64).to_numpy(),
-                pb.COLUMN_KIND_F64, 0)
+    try:  # correctly rounded, as strtod (pandas' own parser is not)
+        return np.array(txt.tolist(), dtype=np.float64), pb.COLUMN_KIND_F64, 0
     except ValueError as e:
         raise ValueError(f"not a number: {e}") from None
