@@ -11,7 +11,7 @@ serve every row (position) of the epoch exactly once.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Tuple, Union
+from typing import Iterator, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -74,7 +74,6 @@ class DreamDataset(IterableDataset):
         self.rank = rank
         self.world_size = world_size
         self.y_dtype = y_dtype
-        self._client: Optional[Client] = None
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch to stream next (its permutation): call before each
@@ -86,26 +85,18 @@ class DreamDataset(IterableDataset):
         w = get_worker_info()
         return shard_of(w.id if w else 0, w.num_workers if w else 1, self.rank, self.world_size)
 
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_client"] = None  # a connection is never shared with a worker
-        return state
-
-    def _connection(self) -> Client:
-        if self._client is None:
-            self._client = Client(self.addr, token=self.token, timeout=self.timeout,
-                                  token_file=self.token_file)
-        return self._client
-
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]]:
         shard = self.shard()
-        for X, y, w in self._connection().batches(
-                self.dataset, self.batch_size, mode=self.mode, budget=self.budget,
-                seed=self.seed, epoch=self.epoch, shard=shard if shard[1] > 1 else None):
-            # Copies: the received arrays are read-only views of the reply.
-            yield (torch.from_numpy(np.array(X)),
-                   None if y is None else torch.from_numpy(np.array(y)).to(self.y_dtype),
-                   torch.from_numpy(np.array(w)))
+        # A connection per epoch and worker: nothing to share or pickle.
+        with Client(self.addr, token=self.token, timeout=self.timeout,
+                    token_file=self.token_file) as c:
+            for X, y, w in c.batches(self.dataset, self.batch_size, mode=self.mode,
+                                     budget=self.budget, seed=self.seed, epoch=self.epoch,
+                                     shard=shard if shard[1] > 1 else None):
+                # Copies: the received arrays are read-only views of the reply.
+                yield (torch.from_numpy(np.array(X)),
+                       None if y is None else torch.from_numpy(np.array(y)).to(self.y_dtype),
+                       torch.from_numpy(np.array(w)))
 
 
 def weighted_loss(loss: torch.Tensor, weight: Optional[torch.Tensor]) -> torch.Tensor:
