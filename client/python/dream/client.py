@@ -442,8 +442,11 @@ class Client:
         Args:
             name: the dataset.
             X: a 2-D NumPy array (rows x columns) or a pandas DataFrame.
-                Integer and boolean columns are stored as integers, floating
-                ones as float64 (NaN and infinities kept).
+                Integer and boolean columns are stored as integers; floating
+                ones as exact decimals when every value is the double
+                nearest to a decimal of at most 9 digits after the point
+                (integers when none are needed), as ``dream ingest`` stores
+                such CSV columns, else as float64 (NaN and infinities kept).
             y: the target (1-D, one value per row), appended as the last
                 column; None: X holds the target, if any, in the column
                 named by ``label`` (default "label", when present).
@@ -908,8 +911,29 @@ def _kind_of(a: np.ndarray) -> Tuple[np.ndarray, int, int]:
             raise InvalidError("unsigned values of 2^63 and above do not fit a column")
         return a.astype(np.int64, copy=False), pb.COLUMN_KIND_INT, 0
     if a.dtype.kind == "f":
-        return a.astype(np.float64, copy=False), pb.COLUMN_KIND_F64, 0
+        v = a.astype(np.float64, copy=False)
+        s = _decimal_scale(v)
+        if s is None:
+            return v, pb.COLUMN_KIND_F64, 0
+        m = np.rint(v * _POW10[s]).astype(np.int64)
+        return m, (pb.COLUMN_KIND_DECIMAL if s else pb.COLUMN_KIND_INT), s
     raise InvalidError(f"column of dtype {a.dtype}: expected numbers (integer, bool or float)")
+
+
+def _decimal_scale(v: np.ndarray) -> Optional[int]:
+    """The fewest decimals (0..9) that hold every value of a float column
+    exactly (each value is the double nearest to its decimal), as the CLI's
+    CSV reader finds them in the text; None: the column stays float64."""
+    if v.size == 0 or not np.all(np.isfinite(v)) or np.max(np.abs(v)) >= 1e9:
+        return None
+    head = v[:1024]
+    for s in range(10):
+        f = _POW10[s]
+        if np.array_equal(np.rint(head * f) / f, head):
+            if np.max(np.abs(v)) * f < 1e18 and np.array_equal(np.rint(v * f) / f, v):
+                return s
+            return None
+    return None
 
 
 def _table(X: Any, y: Any, columns: Optional[Sequence[str]], label: Optional[str]
@@ -941,9 +965,8 @@ def _table(X: Any, y: Any, columns: Optional[Sequence[str]], label: Optional[str
         if len(names) != A.shape[1]:
             raise InvalidError(f"columns: {len(names)} names for {A.shape[1]} columns")
         if A.dtype.kind in "iubf":
-            base, kind, _ = _kind_of(A)
-            F = np.asfortranarray(base)  # columns contiguous
-            cols = [(F[:, j], kind, 0) for j in range(A.shape[1])]
+            F = np.asfortranarray(A)  # columns contiguous
+            cols = [_kind_of(F[:, j]) for j in range(A.shape[1])]
         else:
             raise InvalidError(f"X: dtype {A.dtype}, expected numbers")
     target: Optional[str] = None

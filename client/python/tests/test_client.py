@@ -271,3 +271,14 @@ def test_train_predict_model_like_cli(client, server, tmp_path):
         client.predict(job, df.drop(columns=["x1"]))
     with pytest.raises(dream.NotFoundError):
         client.predict(987654, X[:2])
+
+
+def test_exact_decimals_stored_like_cli(client):
+    rng = np.random.default_rng(5)
+    X = np.column_stack([np.round(rng.normal(0, 10, 500), 3), np.arange(500) * 2.0,
+                         rng.normal(0, 1, 500)])
+    client.ingest("dec", X, columns=["d3", "whole", "f"])
+    assert [(c.kind, c.scale) for c in client.info("dec").schema] == [
+        ("decimal", 3), ("int", 0), ("f64", 0)]
+    X2, _ = client.export("dec")
+    assert np.array_equal(X2, X)
