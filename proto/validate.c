@@ -606,6 +606,18 @@ static int v_batches(struct vctx *c, const Dream__V1__GetBatches *m)
         if (m->resume_token.len > DREAM_MAX_RESUME_TOKEN)
                 return fail(c, DREAM_E_LIMIT, "get_batches.resume_token: %zu bytes, at most %u",
                             m->resume_token.len, DREAM_MAX_RESUME_TOKEN);
+        if (m->shard_count > 1 && m->shard_index >= m->shard_count)
+                return fail(c, DREAM_E_INVAL,
+                            "get_batches.shard_index: %u, not below shard_count %u", m->shard_index,
+                            m->shard_count);
+        if (m->shard_count <= 1 && m->shard_index != 0)
+                return fail(c, DREAM_E_INVAL,
+                            "get_batches.shard_index: %u without a shard_count above 1",
+                            m->shard_index);
+        if (m->shard_count > 1 && m->resume_token.len)
+                return fail(c, DREAM_E_INVAL,
+                            "get_batches.resume_token: not combined with a shard; resume a shard "
+                            "with get_batches.start");
         return 0;
 }
 

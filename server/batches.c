@@ -386,6 +386,7 @@ struct batch_state {
         uint32_t mode; /* BatchMode */
         struct srv_resume pos;
         struct srv_perm perm;
+        uint64_t shard_first; /* the shard's first position in the epoch's permutation */
         uint32_t batch_size;
         uint32_t sent, max_batches;
         int32_t target;
@@ -565,6 +566,17 @@ static int batch_begin(struct srv_job *j)
                         }
                 }
         }
+        if (m->shard_count > 1) {
+                /* Shard i of k: positions [total*i/k, total*(i+1)/k) of the
+                 * epoch's permutation (the same for every shard). */
+                uint64_t t = b->pos.total, q = t / m->shard_count, rem = t % m->shard_count;
+                uint64_t lo = q * m->shard_index + rem * m->shard_index / m->shard_count;
+                uint64_t hi =
+                    q * (m->shard_index + 1) + rem * (m->shard_index + 1) / m->shard_count;
+
+                b->shard_first = lo;
+                b->pos.total = hi - lo;
+        }
         if (b->pos.position > b->pos.total) {
                 srv_job_error(j, DREAM_E_RANGE,
                               "get_batches.start: %llu, past the %llu positions of the epoch",
@@ -708,7 +720,7 @@ static int batch_one(struct srv_job *j, struct batch_state *b)
         if (k > b->batch_size)
                 k = b->batch_size;
         has_target = b->cond ? true : b->target >= 0;
-        srv_perm_fill(&b->perm, b->pos.position, k, b->idx);
+        srv_perm_fill(&b->perm, b->shard_first + b->pos.position, k, b->idx);
         if (b->cond) {
                 for (uint64_t i = 0; i < k; i++) {
                         uint64_t x = b->idx[i];
