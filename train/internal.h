@@ -127,8 +127,7 @@ int fit_kmeans(struct train_model *m, const struct train_view *v, train_progress
 void mem_closed(uint32_t d, struct train_mem *mem);
 int mem_net(enum train_kind kind, const struct train_params *p, uint32_t d, uint32_t n_classes,
             uint64_t n_rows, struct train_mem *mem);
-void mem_kmeans(const struct train_params *p, uint32_t d, uint64_t n_rows,
-                struct train_mem *mem);
+void mem_kmeans(const struct train_params *p, uint32_t d, uint64_t n_rows, struct train_mem *mem);
 
 /* Predict for nets (1 layer linear/logistic/softmax and mlp) and k-means. */
 int predict_net(const struct train_model *m, const float *x, size_t n, double *ret_value,

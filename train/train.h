@@ -175,8 +175,9 @@ int train_kmeans_centre(const struct train_model *model, uint32_t j, double *ret
  * DREAM_E_CANCELLED. */
 typedef int (*train_progress_fn)(void *ctx, uint32_t epoch, uint32_t epochs, double loss);
 
-#define TRAIN_CHECK_SECONDS 0.05 /* most time between two progress calls, beyond one
-                                    mini-batch or block of rows */
+#define TRAIN_CHECK_SECONDS                                                                        \
+        0.05 /* most time between two progress calls, beyond one                                   \
+                mini-batch or block of rows */
 
 /* Rows drawn per epoch (the `refresh` mode). next_epoch is called before each
  * epoch (0-based) and fills *ret_view; the view's arrays must stay valid until
@@ -258,6 +259,12 @@ int train_metrics_classification(const float *y, const double *proba, uint32_t k
 /* Evaluate a model on a view (k-means: view->y is ignored). */
 int train_evaluate(const struct train_model *model, const struct train_view *view,
                    struct train_metrics *ret_metrics);
+/* Same, calling progress with epoch 0 and loss NaN as fits do within an
+ * epoch (rows are predicted in blocks small enough for a wide model); a
+ * non-zero return stops with DREAM_E_CANCELLED. */
+int train_evaluate_progress(const struct train_model *model, const struct train_view *view,
+                            train_progress_fn progress, void *progress_ctx,
+                            struct train_metrics *ret_metrics);
 
 /* Serialisation: versioned little-endian bytes with a checksum, for LMDB.
  * *ret_bytes is allocated with dm_malloc; the caller frees it with dm_free.

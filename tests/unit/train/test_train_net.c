@@ -454,6 +454,23 @@ static void test_cancel_within_epoch(void **state)
         assert_int_equal(c.epochs_seen, 0); /* the first epoch had not ended */
         assert_true(c.checks > 0);
         assert_true(end - c.asked < 2.0);
+        /* Evaluating the same wide model on every row stops too. */
+        {
+                struct train_view few = {x, y, NULL, 64, d};
+                struct train_metrics mt;
+                p.epochs = 1;
+                assert_int_equal(train_fit(TRAIN_MLP, &p, &pb, &few, NULL, NULL, &m), 0);
+                c = (struct slow_ctx){.start = now_seconds() - 1}; /* asks at once */
+                assert_int_equal(train_evaluate_progress(m, &v, slow_cb, &c, &mt),
+                                 DREAM_E_CANCELLED);
+                end = now_seconds();
+                print_message("cancel within an evaluation: stopped %.3f s after asked\n",
+                              end - c.asked);
+                assert_int_equal(c.checks, 1);
+                assert_true(end - c.asked < 2.0);
+                assert_int_equal(train_evaluate_progress(m, &few, NULL, NULL, &mt), 0);
+                train_model_free(m);
+        }
         free(x);
         free(y);
 }
@@ -512,8 +529,7 @@ static void test_mem_estimate(void **state)
                 assert_int_equal(mem.weights, weights);
                 model_bytes += weights * sizeof(double) + (uint64_t)k * sizeof(double);
                 assert_int_equal(mem.model, model_bytes);
-                assert_int_equal(mem.total,
-                                 mem.model + mem.params + mem.activations + mem.rows);
+                assert_int_equal(mem.total, mem.model + mem.params + mem.activations + mem.rows);
                 train_model_free(m);
                 gen_blobs(n, d, 3, centres, 0.5, 3, x, y);
         }
@@ -534,9 +550,11 @@ static void test_mem_estimate(void **state)
                 struct train_mem mem;
                 train_params_default(TRAIN_KMEANS, &p);
                 p.k = 65536;
-                assert_int_equal(train_mem_estimate(TRAIN_KMEANS, &p, 4096, 0, UINT64_MAX, &mem), 0);
+                assert_int_equal(train_mem_estimate(TRAIN_KMEANS, &p, 4096, 0, UINT64_MAX, &mem),
+                                 0);
                 assert_true(mem.total == UINT64_MAX);
-                assert_int_equal(train_mem_estimate(TRAIN_KMEANS, &p, 0, 0, 1, &mem), DREAM_E_INVAL);
+                assert_int_equal(train_mem_estimate(TRAIN_KMEANS, &p, 0, 0, 1, &mem),
+                                 DREAM_E_INVAL);
         }
         free(x);
         free(y);
