@@ -317,8 +317,8 @@ static const Dream__V1__JobInfo *done_info(proto_response *r)
 }
 
 /* Predict with features (n x d floats); values into out (n doubles). */
-static void predict_features(struct tc *c, uint64_t job, const float *x, uint32_t n, uint32_t d,
-                             double *out, uint32_t *ret_classes)
+static proto_response *predict_matrix(struct tc *c, uint64_t job, const float *x, uint32_t n,
+                                      uint32_t d)
 {
         Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
         Dream__V1__Predict p = DREAM__V1__PREDICT__INIT;
@@ -336,6 +336,14 @@ static void predict_features(struct tc *c, uint64_t job, const float *x, uint32_
         req.predict = &p;
         r = tc_call(c, &req);
         dm_free(fm.values.data);
+        return r;
+}
+
+static void predict_features(struct tc *c, uint64_t job, const float *x, uint32_t n, uint32_t d,
+                             double *out, uint32_t *ret_classes)
+{
+        proto_response *r = predict_matrix(c, job, x, n, d);
+
         if (r->code != OK)
                 fprintf(stderr, "predict: %s\n", r->message);
         CHECK(r->code == OK && r->predict->n == n && r->predict->values.len == (size_t)n * 8);
@@ -739,6 +747,20 @@ static void g_restart(void)
         free(b);
 }
 
+/* A linear model of "reg" from its statistics, done. */
+static uint64_t linear_exact_done(struct tc *c)
+{
+        uint64_t job =
+            submit_ok(c, &(struct spec){.dataset = "reg",
+                                        .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                        .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT});
+        proto_response *r = watch(c, job, NULL);
+
+        (void)done_info(r);
+        proto_response_free(r);
+        return job;
+}
+
 static int submit_code(struct tc *c, const struct spec *s, char *msg, size_t size)
 {
         proto_response *r = submit(c, s);
@@ -839,12 +861,7 @@ static void g_errors(void)
         r = predict_rows(&c, 99999, &k);
         CHECK(r->code == DREAM__V1__STATUS__STATUS_NOT_FOUND);
         proto_response_free(r);
-        job = submit_ok(&c, &(struct spec){.dataset = "reg",
-                                           .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
-                                           .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT});
-        r = watch(&c, job, NULL);
-        (void)done_info(r);
-        proto_response_free(r);
+        job = linear_exact_done(&c);
         k.msg.n_columns = 2; /* the model takes 3 features (or 4 with y) */
         r = predict_rows(&c, job, &k);
         CHECK(r->code == DREAM__V1__STATUS__STATUS_SCHEMA && strstr(r->message, "3 features"));
@@ -1070,33 +1087,13 @@ static void g_bounds(void)
         proto_response_free(r);
 
         /* Predict: NaN and infinite features name the row and column. */
-        job = submit_ok(&c, &(struct spec){.dataset = "reg",
-                                           .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
-                                           .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT});
-        r = watch(&c, job, NULL);
-        (void)done_info(r);
+        job = linear_exact_done(&c);
+        x[2 * 3 + 1] = NAN; /* row 3, column 2 */
+        r = predict_matrix(&c, job, x, 4, 3);
+        fprintf(stderr, "predict: %s\n", r->message);
+        CHECK(r->code == DREAM__V1__STATUS__STATUS_INVALID);
+        CHECK(strstr(r->message, "predict.features: row 3, column 2 is NaN"));
         proto_response_free(r);
-        {
-                Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
-                Dream__V1__Predict p = DREAM__V1__PREDICT__INIT;
-                Dream__V1__FloatMatrix fm = DREAM__V1__FLOAT_MATRIX__INIT;
-                x[2 * 3 + 1] = NAN; /* row 3, column 2 */
-                fm.n = 4;
-                fm.d = 3;
-                CHECK(proto_f32_new(x, 12, &fm.values) == 0);
-                p.job_id = job;
-                p.input_case = DREAM__V1__PREDICT__INPUT_FEATURES;
-                p.features = &fm;
-                req.request_id = next_id++;
-                req.body_case = DREAM__V1__REQUEST__BODY_PREDICT;
-                req.predict = &p;
-                r = tc_call(&c, &req);
-                dm_free(fm.values.data);
-                fprintf(stderr, "predict: %s\n", r->message);
-                CHECK(r->code == DREAM__V1__STATUS__STATUS_INVALID);
-                CHECK(strstr(r->message, "predict.features: row 3, column 2 is NaN"));
-                proto_response_free(r);
-        }
         {
                 double cells[3][2] = {{1, 2}, {3, 4}, {5, 1e300}};
                 struct cols k;
