@@ -40,6 +40,7 @@ void srv_config_init(struct srv_config *c)
         c->blas_threads = SRV_DEFAULT_BLAS_THREADS;
         c->job_queue = SRV_DEFAULT_JOB_QUEUE;
         c->batch_cache_bytes = SRV_DEFAULT_BATCH_CACHE;
+        c->job_memory = SRV_DEFAULT_JOB_MEMORY;
         c->log_level = DM_LOG_INFO;
 }
 
@@ -220,6 +221,14 @@ int srv_config_set(struct srv_config *c, const char *key, const char *value, con
                 c->batch_cache_bytes = u;
                 return 0;
         }
+        if (strcmp(key, "job_memory") == 0) {
+                if (parse_u64(value, SRV_MIN_JOB_MEMORY, UINT64_MAX, &u) < 0)
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: job_memory: bad value '%s' (bytes, at least %llu)",
+                                        where, value, SRV_MIN_JOB_MEMORY);
+                c->job_memory = u;
+                return 0;
+        }
         if (strcmp(key, "metrics_listen") == 0) {
                 struct srv_addr a;
 
@@ -378,6 +387,7 @@ static const struct flag flags[] = {
     {"--blas-threads", "blas_threads"},
     {"--job-queue", "job_queue"},
     {"--batch-cache-bytes", "batch_cache_bytes"},
+    {"--job-memory", "job_memory"},
     {"--metrics-listen", "metrics_listen"},
 };
 
@@ -522,6 +532,7 @@ const char *srv_config_usage(void)
                "  --map-size-max BYTES   --max-connections N  --max-frame BYTES\n"
                "  --idle-timeout SEC     --frame-timeout SEC  --workers N  --seal-rows N\n"
                "  --batch-cache-bytes BYTES  --jobs N  --blas-threads N  --job-queue N\n"
+               "  --job-memory BYTES     memory a training job may need (default 2 GiB)\n"
                "  --metrics-listen ADDR  serve Prometheus /metrics on this loopback\n"
                "                         address (127.0.0.1:PORT or [::1]:PORT; off)\n";
 }

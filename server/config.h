@@ -26,6 +26,8 @@
 #define SRV_DEFAULT_JOB_QUEUE     64u              /* jobs queued before BUSY */
 #define SRV_DEFAULT_BATCH_CACHE                                                                    \
         (256ull << 20) /* rows/sample streams: decode a dataset once up to this */
+#define SRV_DEFAULT_JOB_MEMORY (2ull << 30) /* bytes a training job may need (job_memory) */
+#define SRV_MIN_JOB_MEMORY     (1ull << 20) /* smallest job_memory accepted */
 
 struct srv_config {
         char *listen[SRV_MAX_LISTEN]; /* owned strings; n_listen == 0: SRV_DEFAULT_LISTEN */
@@ -46,6 +48,8 @@ struct srv_config {
         uint32_t jobs;              /* training jobs running at once */
         uint32_t blas_threads;      /* OpenBLAS threads each job uses */
         uint32_t job_queue;         /* queued jobs beyond which Train answers BUSY */
+        uint64_t job_memory;        /* bytes a job's fit and data may need, estimated before it
+                                       starts (train_mem_estimate); beyond: LIMIT */
         enum dm_log_level log_level;
         char *metrics_listen; /* owned or NULL: no /metrics endpoint; a loopback IP:PORT */
 };

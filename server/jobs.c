@@ -14,7 +14,13 @@
  * once done) is written to the store when it is queued, when it starts and
  * when it ends. At start-up queued jobs run again; a job that was running
  * when dreamd died is marked failed (it may be what killed it). On SIGTERM
- * running jobs are cancelled at their next epoch and recorded as such.
+ * running jobs are cancelled and recorded as such: fits and evaluations
+ * check within an epoch, every TRAIN_CHECK_SECONDS beyond one mini-batch or
+ * block of rows.
+ *
+ * Memory. A job's fit (train_mem_estimate) and the training data it holds
+ * must fit in job_memory: checked at submit with what the dataset's counts
+ * tell (all of it in full mode), again once the data is read.
  */
 #include <math.h>
 #include <pthread.h>
@@ -400,6 +406,11 @@ static int progress_cb(void *arg, uint32_t epoch, uint32_t epochs, double loss)
         bool stop;
 
         pthread_mutex_lock(&rc->J->lock);
+        if (epoch == 0) { /* a check within an epoch: nothing to report */
+                stop = rc->t->cancel || rc->J->stopping;
+                pthread_mutex_unlock(&rc->J->lock);
+                return stop ? 1 : 0;
+        }
         rc->t->epoch = epoch;
         rc->t->epochs = epochs;
         rc->t->loss = loss;
@@ -448,10 +459,123 @@ static void params_of(const Dream__V1__Train *m, struct train_params *p)
         p->seed = m->seed;
 }
 
+static const char *mode_name(enum jd_mode mode)
+{
+        switch (mode) {
+        case JD_FULL:
+                return "full";
+        case JD_SAMPLE:
+                return "sample";
+        case JD_REFRESH:
+                return "refresh";
+        case JD_EXACT:
+                return "exact";
+        default:
+                return "condensed";
+        }
+}
+
+/* The default batch, or fewer rows on a small training set (a condensed
+ * set is one) so that an epoch still takes at least SRV_MIN_STEPS_PER_EPOCH
+ * optimiser steps. */
+static void default_batch(const Dream__V1__Train *m, uint64_t rows, struct train_params *p)
+{
+        uint64_t per = (rows + SRV_MIN_STEPS_PER_EPOCH - 1) / SRV_MIN_STEPS_PER_EPOCH;
+
+        if (!m->batch_size && per < p->batch)
+                p->batch = per ? (uint32_t)per : 1;
+}
+
+/* "4.1 GiB", "512 MiB", "12 KiB", "100 bytes". */
+static const char *human_bytes(uint64_t b, char *buf, size_t size)
+{
+        static const char *const unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+        double v = (double)b;
+        int u = 0;
+
+        while (v >= 1024 && u < 6) {
+                v /= 1024;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, size, "%llu bytes", (unsigned long long)b);
+        else
+                snprintf(buf, size, v < 10 ? "%.1f %s" : "%.0f %s", v, unit[u]);
+        return buf;
+}
+
+/* Check a job's memory against job_memory before it runs: the fit's
+ * working memory for fit_rows rows per view plus data_bytes of training
+ * data it holds. 0, or DREAM_E_LIMIT with the figures in errmsg. */
+static int memory_check(struct srv *s, const Dream__V1__Train *m, const struct train_params *p,
+                        uint32_t d, uint32_t n_classes, uint64_t fit_rows, uint64_t data_bytes,
+                        char *errmsg, size_t errmsg_size)
+{
+        uint64_t limit = __atomic_load_n(&s->cfg.job_memory, __ATOMIC_RELAXED), total;
+        enum train_kind kind = (enum train_kind)m->model;
+        struct train_mem mem;
+        char h[7][32];
+
+        if (train_mem_estimate(kind, p, d, n_classes, fit_rows, &mem) < 0)
+                return 0; /* bad parameters: train_params_validate or the fit says why */
+        if (mem.weights > DREAM_MAX_MODEL_WEIGHTS)
+                return srv_fail(errmsg, errmsg_size, DREAM_E_LIMIT,
+                                "the %s model would have %llu weights; the limit is %llu (fewer "
+                                "or smaller hidden layers, fewer clusters)",
+                                train_kind_name(kind), (unsigned long long)mem.weights,
+                                (unsigned long long)DREAM_MAX_MODEL_WEIGHTS);
+        total = mem.total + data_bytes < mem.total ? UINT64_MAX : mem.total + data_bytes;
+        if (total <= limit)
+                return 0;
+        return srv_fail(
+            errmsg, errmsg_size, DREAM_E_LIMIT,
+            "the job needs about %s (model %s, weights and optimiser state %s, "
+            "activations %s, per-row state %s, training data %s); job_memory is "
+            "%s: lower batch_size or the hidden sizes, use a condensed mode, or "
+            "raise job_memory",
+            human_bytes(total, h[0], sizeof(h[0])), human_bytes(mem.model, h[1], sizeof(h[1])),
+            human_bytes(mem.params, h[2], sizeof(h[2])),
+            human_bytes(mem.activations, h[3], sizeof(h[3])),
+            human_bytes(mem.rows, h[4], sizeof(h[4])), human_bytes(data_bytes, h[5], sizeof(h[5])),
+            human_bytes(limit, h[6], sizeof(h[6])));
+}
+
+/* The checks that need the training data, once it is read: k-means has
+ * no more clusters than rows, and the job fits in job_memory. */
+static int data_check(struct srv *s, const Dream__V1__Train *m, const struct jd_request *rq,
+                      const struct train_params *p, const struct jd_set *set, char *errmsg,
+                      size_t errmsg_size)
+{
+        const struct jd_rows *rows = &set->rows;
+        uint64_t data;
+
+        if (rq->kind == TRAIN_KMEANS && rq->mode != JD_REFRESH) {
+                size_t positive = 0;
+                for (size_t i = 0; i < rows->n; i++)
+                        positive += !rows->w || rows->w[i] > 0;
+                if (positive < p->k)
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "k-means: k = %u is larger than the %zu training rows "
+                                        "of dataset '%s' (%s mode); lower k%s",
+                                        p->k, positive, m->dataset, mode_name(rq->mode),
+                                        rq->mode == JD_FULL ? "" : " or raise the budget");
+        }
+        if (rq->mode == JD_EXACT)
+                data = (uint64_t)set->d * set->d * sizeof(long double);
+        else
+                data = (uint64_t)rows->cap *
+                       ((uint64_t)rows->d + (rows->y ? 1 : 0) + (rows->w ? 1 : 0)) * sizeof(float);
+        if (rq->mode == JD_REFRESH) /* the row numbers of every class */
+                data += set->dataset_rows * sizeof(uint64_t);
+        return memory_check(s, m, p, set->d, set->problem.n_classes,
+                            rq->mode == JD_REFRESH ? rows->cap : rows->n, data, errmsg,
+                            errmsg_size);
+}
+
 /* Metrics of model on rows; `unknown` extra classes (test labels the
  * training data lacks) count as errors. */
 static int evaluate(const struct train_model *model, const struct jd_rows *rows, uint64_t unknown,
-                    struct train_metrics *ret)
+                    struct run_ctx *rc, struct train_metrics *ret)
 {
         struct train_view v;
         uint32_t k, kk;
@@ -460,7 +584,7 @@ static int evaluate(const struct train_model *model, const struct jd_rows *rows,
 
         jd_rows_view(rows, &v);
         if (model->task != TRAIN_TASK_CLASSIFICATION || unknown == 0)
-                return train_evaluate(model, &v, ret);
+                return train_evaluate_progress(model, &v, progress_cb, rc, ret);
         k = model->n_classes;
         kk = k + (uint32_t)unknown;
         proba = dm_mallocarray(rows->n * (size_t)k + 1, sizeof(double));
@@ -526,6 +650,12 @@ static void finish(struct srv_jobs *J, struct tjob *t, Dream__V1__JobState state
                         state == DREAM__V1__JOB_STATE__JOB_STATE_DONE ? "done" : "cancelled");
 }
 
+static void finish_cancelled(struct srv_jobs *J, struct tjob *t)
+{
+        finish(J, t, DREAM__V1__JOB_STATE__JOB_STATE_CANCELLED, DREAM_E_CANCELLED,
+               J->stopping ? "cancelled: dreamd shut down" : "cancelled by request", NULL, 0);
+}
+
 static void run(struct srv_jobs *J, struct tjob *t)
 {
         const Dream__V1__Train *m = t->train;
@@ -558,14 +688,11 @@ static void run(struct srv_jobs *J, struct tjob *t)
                 return;
         }
         res.prep_seconds = mono() - t0;
-        if (!m->batch_size) {
-                /* The default batch, or fewer rows on a small training set (a
-                 * condensed set is one) so that an epoch still takes at least
-                 * SRV_MIN_STEPS_PER_EPOCH optimiser steps. */
-                size_t rows = rq.mode == JD_REFRESH ? set.rows.cap : set.rows.n;
-                size_t per = (rows + SRV_MIN_STEPS_PER_EPOCH - 1) / SRV_MIN_STEPS_PER_EPOCH;
-                if (per < params.batch)
-                        params.batch = per ? (uint32_t)per : 1;
+        default_batch(m, rq.mode == JD_REFRESH ? set.rows.cap : set.rows.n, &params);
+        r = data_check(J->srv, m, &rq, &params, &set, err, sizeof(err));
+        if (r < 0) {
+                finish(J, t, DREAM__V1__JOB_STATE__JOB_STATE_FAILED, r, err, NULL, 0);
+                goto release;
         }
         pthread_mutex_lock(&J->lock);
         t->target = set.target;
@@ -589,9 +716,7 @@ static void run(struct srv_jobs *J, struct tjob *t)
         }
         res.train_seconds = mono() - t0;
         if (r == DREAM_E_CANCELLED) {
-                finish(J, t, DREAM__V1__JOB_STATE__JOB_STATE_CANCELLED, r,
-                       J->stopping ? "cancelled: dreamd shut down" : "cancelled by request", NULL,
-                       0);
+                finish_cancelled(J, t);
                 goto release;
         }
         if (r < 0) {
@@ -612,13 +737,17 @@ static void run(struct srv_jobs *J, struct tjob *t)
                 r = jd_test(store, &set, m->dataset, m->test_dataset, &test, &unknown, err,
                             sizeof(err));
                 if (r == 0) {
-                        r = evaluate(model, &test, unknown, &res.m);
+                        r = evaluate(model, &test, unknown, &rc, &res.m);
                         res.evaluated = test.n;
                 }
         } else if (rq.mode != JD_EXACT) {
-                r = evaluate(model, &set.rows, 0, &res.m);
+                r = evaluate(model, &set.rows, 0, &rc, &res.m);
         } else { /* from the statistics: no row is read (mae needs the rows: NaN) */
                 r = train_evaluate_suffstats(model, set.stats, &res.m);
+        }
+        if (r == DREAM_E_CANCELLED) { /* while evaluating: as cancelled as while fitting */
+                finish_cancelled(J, t);
+                goto release;
         }
         if (r < 0) {
                 if (r != DREAM_E_SCHEMA && r != DREAM_E_NOTFOUND && r != DREAM_E_LIMIT)
@@ -818,6 +947,41 @@ static void reply_info(struct srv_job *j, struct tjob *t, int body)
         j->done = true;
 }
 
+/* What is known of a job's size at submit, from the dataset's row and
+ * column counts: k-means has no more clusters than rows, and a lower bound
+ * of its memory fits in job_memory (full mode: all of it; other modes: the
+ * model and what they hold per dataset row, the sample being unknown). */
+static int submit_check(struct srv *s, const Dream__V1__Train *m, const struct store_info *a,
+                        const struct train_params *params, char *errmsg, size_t errmsg_size)
+{
+        enum train_kind kind = (enum train_kind)m->model;
+        enum jd_mode mode = m->mode ? (enum jd_mode)m->mode : JD_CONDENSED;
+        uint32_t d = a->schema.n_cols - (a->schema.target >= 0 ? 1 : 0), n_classes = 0;
+        uint64_t fit_rows = 1, data = 0;
+        struct train_params p = *params;
+
+        if (d == 0 || a->rows == 0)
+                return 0; /* the job fails with the reason when it reads the data */
+        if (kind == TRAIN_KMEANS && p.k > a->rows)
+                return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                "k-means: k = %u is larger than the %llu rows of dataset '%s'; "
+                                "lower k",
+                                p.k, (unsigned long long)a->rows, m->dataset);
+        if (kind == TRAIN_SOFTMAX ||
+            (kind == TRAIN_MLP && a->schema.task == GD_TASK_CLASSIFICATION))
+                n_classes = 2; /* at least */
+        if (mode == JD_FULL) {
+                fit_rows = a->rows;
+                data = a->rows * ((uint64_t)d + (kind != TRAIN_KMEANS)) * sizeof(float);
+        } else if (mode == JD_REFRESH) {
+                data = a->rows * sizeof(uint64_t);
+        } else if (mode == JD_EXACT) {
+                data = (uint64_t)d * d * sizeof(long double);
+        }
+        default_batch(m, fit_rows, &p);
+        return memory_check(s, m, &p, d, n_classes, fit_rows, data, errmsg, errmsg_size);
+}
+
 /* Check a Train request against the store (datasets exist, the test
  * dataset has the same columns) and its hyper-parameters. */
 static int train_check(struct srv_job *j, const Dream__V1__Train *m)
@@ -825,6 +989,7 @@ static int train_check(struct srv_job *j, const Dream__V1__Train *m)
         struct store_info *a = NULL, *b = NULL;
         struct train_params p;
         const char *msg = NULL;
+        char why[700];
         int r;
 
         params_of(m, &p);
@@ -838,12 +1003,17 @@ static int train_check(struct srv_job *j, const Dream__V1__Train *m)
                 srv_store_error(j, r, "train.dataset", m->dataset);
                 return r;
         }
+        r = submit_check(j->srv, m, a, &p, why, sizeof(why));
+        if (r < 0) {
+                srv_job_error(j, r, "train: %s", why);
+                store_info_free(a);
+                return r;
+        }
         if (m->test_dataset[0]) {
                 r = store_dataset_describe(j->srv->store, m->test_dataset, &b);
                 if (r < 0) {
                         srv_store_error(j, r, "train.test_dataset", m->test_dataset);
                 } else {
-                        char why[700];
                         r = jd_columns_match(m->dataset, &a->schema, m->test_dataset, &b->schema,
                                              why, sizeof(why));
                         if (r < 0)
@@ -979,7 +1149,7 @@ static void h_job_status(struct srv_job *j, uint64_t id, bool cancel)
                 J->n_cancelled++;
                 persist_it = true;
         } else if (t && cancel && t->state == DREAM__V1__JOB_STATE__JOB_STATE_RUNNING) {
-                t->cancel = true; /* the fit stops at its next epoch */
+                t->cancel = true; /* the fit stops at its next check */
         }
         pthread_mutex_unlock(&J->lock);
         if (!t) {
@@ -1097,6 +1267,17 @@ static int predict_features(struct srv_job *j, const Dream__V1__Predict *m,
                                       d);
                         return x ? DREAM_E_SCHEMA : DREAM_E_NOMEM;
                 }
+                for (size_t c = 0; c < (size_t)f->n * d; c++) {
+                        if (!isfinite(x[c])) {
+                                srv_job_error(j, DREAM_E_INVAL,
+                                              "predict.features: row %zu, column %zu is %s; "
+                                              "features must be finite numbers",
+                                              c / d + 1, c % d + 1,
+                                              isnan(x[c]) ? "NaN" : "infinite");
+                                dm_free(x);
+                                return DREAM_E_INVAL;
+                        }
+                }
                 *ret_x = x;
                 *ret_n = f->n;
                 return 0;
@@ -1124,8 +1305,21 @@ static int predict_features(struct srv_job *j, const Dream__V1__Predict *m,
                         srv_job_error(j, r, "predict.rows.columns[%u]: %s", c, dream_strerror(r));
                         break;
                 }
-                for (uint32_t i = 0; i < n; i++)
-                        x[(size_t)i * d + f] = (float)wire_value(cv, v[i]);
+                for (uint32_t i = 0; r == 0 && i < n; i++) {
+                        double val = wire_value(cv, v[i]);
+                        x[(size_t)i * d + f] = (float)val;
+                        if (!isfinite(x[(size_t)i * d + f])) {
+                                r = DREAM_E_INVAL;
+                                srv_job_error(j, r,
+                                              "predict.rows: row %u, column %u is %s; features "
+                                              "must be finite numbers%s",
+                                              i + 1, c + 1,
+                                              isnan(val)      ? "NaN"
+                                              : isfinite(val) ? "out of the float range"
+                                                              : "infinite",
+                                              isfinite(val) ? " within +-3.4e38" : "");
+                        }
+                }
                 f++;
         }
         dm_free(v);

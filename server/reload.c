@@ -1,7 +1,7 @@
 /* SIGHUP: apply a new configuration to a running server.
  *
  * What changes at runtime: max_connections, max_frame, idle_timeout,
- * frame_timeout, batch_cache_bytes, job_queue, the tokens (token_file is read
+ * frame_timeout, batch_cache_bytes, job_queue, job_memory, the tokens (token_file is read
  * again) and log_level. Everything that can fail (the checks, reading the
  * token file, copying strings) happens before the first field is changed, so
  * a reload applies completely or not at all. Keys bound at start (listen,
@@ -11,7 +11,7 @@
  * Threads: srv_reload runs on the loop's thread, like every reader of the
  * tokens and of the loop-side limits. The two limits that worker threads read
  * (max_frame when encoding responses, batch_cache_bytes in batch streams) and
- * job_queue are stored with __atomic builtins.
+ * job_queue and job_memory are stored with __atomic builtins.
  */
 #include <stdio.h>
 #include <string.h>
@@ -128,6 +128,7 @@ int srv_reload(struct srv *s, const struct srv_config *c, char *errmsg, size_t s
         __atomic_store_n(&run->max_frame, c->max_frame, __ATOMIC_RELAXED);
         __atomic_store_n(&run->batch_cache_bytes, c->batch_cache_bytes, __ATOMIC_RELAXED);
         __atomic_store_n(&run->job_queue, c->job_queue, __ATOMIC_RELAXED);
+        __atomic_store_n(&run->job_memory, c->job_memory, __ATOMIC_RELAXED);
         run->log_level = c->log_level;
         dm_log_set_level(c->log_level);
         /* Tokens: new hellos are checked against the new set at once;

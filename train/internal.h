@@ -45,6 +45,19 @@ static inline uint64_t rng_next(struct rng *r)
         return result;
 }
 
+/* Size arithmetic that saturates at UINT64_MAX (memory estimates). */
+static inline uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+        uint64_t r;
+        return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+static inline uint64_t sat_add(uint64_t a, uint64_t b)
+{
+        uint64_t r;
+        return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
 /* Uniform in [0, 1). */
 static inline double rng_unit(struct rng *r)
 {
@@ -73,6 +86,21 @@ static inline void prefetch_row(const float *x, uint32_t d)
                 __builtin_prefetch(p, 0, 0);
 }
 
+/* Calls of progress within an epoch (see train_progress_fn): poll with the
+ * work done since the last poll (multiply-adds, roughly); the clock is read
+ * once enough work has been done, the callback once TRAIN_CHECK_SECONDS have
+ * passed. */
+struct check {
+        train_progress_fn fn;
+        void *ctx;
+        double next;   /* monotonic seconds */
+        uint64_t work; /* since the clock was last read */
+};
+
+void check_init(struct check *c, train_progress_fn fn, void *ctx);
+/* Non-zero: the caller asked to stop. */
+int check_poll(struct check *c, uint64_t work);
+
 /* Allocate an empty model of a kind with d features and the standardisation
  * arrays (mean 0, sd 1). */
 int model_alloc(enum train_kind kind, uint32_t d, struct train_model **ret_model);
@@ -88,12 +116,18 @@ int model_set_standardisation(struct train_model *m, const struct train_problem 
  * Returns DREAM_E_INVAL / DREAM_E_EMPTY. ret_wsum = total weight. */
 int view_check(const struct train_view *v, uint32_t d, int needs_y, double *ret_wsum);
 
-int fit_closed(struct train_model *m, const struct train_view *v);
+int fit_closed(struct train_model *m, const struct train_view *v, train_progress_fn progress,
+               void *progress_ctx);
 int fit_net(struct train_model *m, const struct train_problem *problem,
             const struct train_source *src, const struct train_view *first,
             train_progress_fn progress, void *progress_ctx);
 int fit_kmeans(struct train_model *m, const struct train_view *v, train_progress_fn progress,
                void *progress_ctx);
+/* Working memory of each fit (train_mem_estimate). */
+void mem_closed(uint32_t d, struct train_mem *mem);
+int mem_net(enum train_kind kind, const struct train_params *p, uint32_t d, uint32_t n_classes,
+            uint64_t n_rows, struct train_mem *mem);
+void mem_kmeans(const struct train_params *p, uint32_t d, uint64_t n_rows, struct train_mem *mem);
 
 /* Predict for nets (1 layer linear/logistic/softmax and mlp) and k-means. */
 int predict_net(const struct train_model *m, const float *x, size_t n, double *ret_value,

@@ -96,7 +96,20 @@ static void set_centre(struct km *km, uint32_t c, const float *x)
         km->cn[c] = s;
 }
 
-static void seed_plusplus(struct km *km, const struct train_view *v, double wsum, struct rng *rng)
+void mem_kmeans(const struct train_params *p, uint32_t d, uint64_t n_rows, struct train_mem *mem)
+{
+        uint64_t k = p->k, kd = sat_mul(k, d);
+        mem->weights = sat_add(kd, k);
+        /* mean, inv_sd, c, cn (float); sum, cw (double) */
+        mem->params = sat_add(sat_mul(sat_add(sat_add(kd, k), (uint64_t)2 * d), sizeof(float)),
+                              sat_mul(sat_add(kd, k), sizeof(double)));
+        /* xb, g, xn */
+        mem->activations = sat_mul(sat_mul(BLOCK_ROWS, sat_add(sat_add(d, k), 1)), sizeof(float));
+        mem->rows = sat_mul(n_rows, sizeof(double)); /* d2 */
+}
+
+static int seed_plusplus(struct km *km, const struct train_view *v, double wsum, struct rng *rng,
+                         struct check *ck)
 {
         uint32_t d = km->d;
         size_t first = pick_weighted(v, NULL, wsum, rng);
@@ -120,11 +133,14 @@ static void seed_plusplus(struct km *km, const struct train_view *v, double wsum
                                         km->d2[i0 + i] = s;
                                 total += (v->w ? v->w[i0 + i] : 1.0) * km->d2[i0 + i];
                         }
+                        if (check_poll(ck, (uint64_t)rows * d))
+                                return DREAM_E_CANCELLED;
                 }
                 size_t pick = total > 0 ? pick_weighted(v, km->d2, total, rng)
                                         : pick_weighted(v, NULL, wsum, rng);
                 set_centre(km, c, v->x + pick * d);
         }
+        return 0;
 }
 
 int fit_kmeans(struct train_model *m, const struct train_view *v, train_progress_fn progress,
@@ -134,6 +150,7 @@ int fit_kmeans(struct train_model *m, const struct train_view *v, train_progress
         uint32_t d = m->d, k = p->k;
         struct km km;
         struct rng rng;
+        struct check ck;
         double wsum = 0;
         size_t positive = 0, kd;
         int r;
@@ -172,7 +189,10 @@ int fit_kmeans(struct train_model *m, const struct train_view *v, train_progress
         }
         m->work_bytes = km.bytes;
         rng_seed(&rng, p->seed);
-        seed_plusplus(&km, v, wsum, &rng);
+        check_init(&ck, progress, progress_ctx);
+        r = seed_plusplus(&km, v, wsum, &rng, &ck);
+        if (r < 0)
+                goto out_release;
         dm_free(km.d2);
         km.d2 = NULL;
 
@@ -201,6 +221,10 @@ int fit_kmeans(struct train_model *m, const struct train_view *v, train_progress
                                 inertia += w * (dist > 0 ? dist : 0);
                                 km.cw[bc] += w;
                                 add_scaled(km.sum + (size_t)bc * d, km.xb + i * d, w, d);
+                        }
+                        if (check_poll(&ck, (uint64_t)rows * k * d)) {
+                                r = DREAM_E_CANCELLED;
+                                goto out_release;
                         }
                 }
                 for (uint32_t c = 0; c < k; c++) {

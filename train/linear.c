@@ -94,12 +94,22 @@ out_free:
         return r;
 }
 
-int fit_closed(struct train_model *m, const struct train_view *v)
+void mem_closed(uint32_t d, struct train_mem *mem)
+{
+        uint64_t n1 = (uint64_t)d + 1;
+        mem->weights = n1;
+        mem->params = (n1 * n1 * 2 + n1 * 3) * sizeof(double);
+        mem->activations = (n1 * BLOCK_ROWS + BLOCK_ROWS) * sizeof(double);
+}
+
+int fit_closed(struct train_model *m, const struct train_view *v, train_progress_fn progress,
+               void *progress_ctx)
 {
         uint32_t d = m->d;
         size_t n1 = (size_t)d + 1;
         double *a = NULL, *rhs = NULL, *zb = NULL, *yb = NULL, *inv = NULL;
         double yy = 0, wsum = 0;
+        struct check ck;
         int r;
 
         if (n1 * n1 > DREAM_MAX_MODEL_WEIGHTS)
@@ -113,9 +123,14 @@ int fit_closed(struct train_model *m, const struct train_view *v)
                 r = DREAM_E_NOMEM;
                 goto out_free;
         }
-        m->work_bytes = (n1 * n1 * 2 + n1 * 3 + n1 * BLOCK_ROWS + BLOCK_ROWS) * sizeof(double);
+        {
+                struct train_mem mem;
+                mem_closed(d, &mem);
+                m->work_bytes = mem.params + mem.activations;
+        }
         for (uint32_t j = 0; j < d; j++)
                 inv[j] = 1.0 / m->sd[j];
+        check_init(&ck, progress, progress_ctx);
 
         for (size_t i0 = 0; i0 < v->n; i0 += BLOCK_ROWS) {
                 size_t rows = v->n - i0 < BLOCK_ROWS ? v->n - i0 : BLOCK_ROWS;
@@ -135,6 +150,10 @@ int fit_closed(struct train_model *m, const struct train_view *v)
                             (int)n1, 1.0, a, (int)n1);
                 cblas_dgemv(CblasRowMajor, CblasTrans, (int)rows, (int)n1, 1.0, zb, (int)n1, yb, 1,
                             1.0, rhs, 1);
+                if (check_poll(&ck, (uint64_t)rows * n1 * n1)) {
+                        r = DREAM_E_CANCELLED;
+                        goto out_free;
+                }
         }
         r = solve_normal(m, a, rhs, yy, wsum);
 out_free:

@@ -161,20 +161,38 @@ out_release:
 }
 
 #define EVAL_ROWS 4096
+#define EVAL_WORK (1u << 26) /* multiply-adds per block at most (beyond one row) */
 
 int train_evaluate(const struct train_model *m, const struct train_view *v,
                    struct train_metrics *ret_metrics)
+{
+        return train_evaluate_progress(m, v, NULL, NULL, ret_metrics);
+}
+
+int train_evaluate_progress(const struct train_model *m, const struct train_view *v,
+                            train_progress_fn progress, void *progress_ctx,
+                            struct train_metrics *ret_metrics)
 {
         struct reg_acc ra;
         struct cls_acc ca;
         double *value = NULL, *proba = NULL, *sq = NULL;
         long double inertia = 0, wsum = 0;
+        uint64_t weights = 1;
+        size_t block;
+        struct check ck;
         uint32_t pw;
         double ws;
         int r;
 
         if (!m || !v || !ret_metrics)
                 return DREAM_E_INVAL;
+        /* Blocks of rows small enough that a wide model checks progress often. */
+        for (uint32_t l = 0; l < m->n_layers && l < 3; l++)
+                weights = sat_add(weights, (uint64_t)m->layers[l].in * m->layers[l].out);
+        block = weights >= EVAL_WORK ? 1 : EVAL_WORK / weights;
+        if (block > EVAL_ROWS)
+                block = EVAL_ROWS;
+        check_init(&ck, progress, progress_ctx);
         r = view_check(v, m->d, m->task != TRAIN_TASK_CLUSTERING, &ws);
         if (r < 0)
                 return r;
@@ -197,9 +215,13 @@ int train_evaluate(const struct train_model *m, const struct train_view *v,
                 if (r < 0)
                         goto out_free;
         }
-        for (size_t i0 = 0; i0 < v->n; i0 += EVAL_ROWS) {
-                size_t rows = v->n - i0 < EVAL_ROWS ? v->n - i0 : EVAL_ROWS;
+        for (size_t i0 = 0; i0 < v->n; i0 += block) {
+                size_t rows = v->n - i0 < block ? v->n - i0 : block;
                 const float *x = v->x + i0 * m->d;
+                if (check_poll(&ck, sat_mul(rows, weights))) {
+                        r = DREAM_E_CANCELLED;
+                        goto out_free;
+                }
                 const float *w = v->w ? v->w + i0 : NULL;
                 if (m->task == TRAIN_TASK_CLUSTERING) {
                         r = predict_kmeans(m, x, rows, value, NULL, sq);

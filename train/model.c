@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define STATS_BLOCK 4096
 
@@ -376,6 +377,70 @@ out_free:
         return r;
 }
 
+#define CHECK_WORK (1u << 22) /* multiply-adds between two reads of the clock */
+
+static double mono_seconds(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void check_init(struct check *c, train_progress_fn fn, void *ctx)
+{
+        c->fn = fn;
+        c->ctx = ctx;
+        c->work = 0;
+        c->next = fn ? mono_seconds() + TRAIN_CHECK_SECONDS : 0;
+}
+
+int check_poll(struct check *c, uint64_t work)
+{
+        double now;
+
+        if (!c->fn)
+                return 0;
+        c->work = sat_add(c->work, work);
+        if (c->work < CHECK_WORK)
+                return 0;
+        c->work = 0;
+        now = mono_seconds();
+        if (now < c->next)
+                return 0;
+        c->next = now + TRAIN_CHECK_SECONDS;
+        return c->fn(c->ctx, 0, 0, NAN);
+}
+
+int train_mem_estimate(enum train_kind kind, const struct train_params *params, uint32_t d,
+                       uint32_t n_classes, uint64_t n_rows, struct train_mem *ret_mem)
+{
+        struct train_mem mem = {0};
+        int r;
+
+        if (!params || !ret_mem || d == 0 || train_params_validate(kind, params, NULL) < 0)
+                return DREAM_E_INVAL;
+        switch (kind) {
+        case TRAIN_LINEAR:
+        case TRAIN_RIDGE:
+                mem_closed(d, &mem);
+                break;
+        case TRAIN_KMEANS:
+                mem_kmeans(params, d, n_rows, &mem);
+                break;
+        default:
+                r = mem_net(kind, params, d, n_classes, n_rows, &mem);
+                if (r < 0)
+                        return r;
+                break;
+        }
+        /* Every model keeps the standardisation and the class values. */
+        mem.model = sat_add(sat_mul(mem.weights, sizeof(double)),
+                            sat_mul((uint64_t)2 * d + n_classes, sizeof(double)));
+        mem.total = sat_add(sat_add(mem.model, mem.params), sat_add(mem.activations, mem.rows));
+        *ret_mem = mem;
+        return 0;
+}
+
 /* Source over one fixed view. */
 static int fixed_next(void *ctx, uint32_t epoch, struct train_view *ret_view)
 {
@@ -494,7 +559,7 @@ int train_fit_source(enum train_kind kind, const struct train_params *params,
         switch (kind) {
         case TRAIN_LINEAR:
         case TRAIN_RIDGE:
-                r = fit_closed(m, &first);
+                r = fit_closed(m, &first, progress, progress_ctx);
                 if (r == 0) {
                         m->epochs_run = 1;
                         m->rows_used = first.n;

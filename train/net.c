@@ -301,6 +301,35 @@ static void net_step(struct net *nt, double lr, uint64_t t)
         }
 }
 
+int mem_net(enum train_kind kind, const struct train_params *p, uint32_t d, uint32_t n_classes,
+            uint64_t n_rows, struct train_mem *mem)
+{
+        uint64_t width[MAX_LAYERS + 1], per_row = 2, floats = 2 * (uint64_t)d, weights = 0;
+        uint64_t rows = n_rows < p->batch ? n_rows : p->batch;
+        uint32_t L = 0;
+
+        width[L++] = d;
+        if (kind == TRAIN_MLP)
+                for (uint32_t h = 0; h < p->n_hidden && h < 2; h++)
+                        width[L++] = p->hidden[h];
+        /* outputs: 1 (regression, logistic) or the classes (at least 2) */
+        width[L] = kind == TRAIN_LOGISTIC || (kind == TRAIN_MLP && n_classes == 0) ? 1
+                   : n_classes < 2                                                 ? 2
+                                                                                   : n_classes;
+        for (uint32_t l = 0; l < L; l++) {
+                uint64_t lw = sat_add(sat_mul(width[l], width[l + 1]), width[l + 1]);
+                weights = sat_add(weights, lw);
+                floats = sat_add(floats, sat_mul(4, lw)); /* w, b and their gradients, moments */
+                per_row = sat_add(per_row, sat_add(width[l], width[l + 1])); /* act, delta */
+        }
+        per_row = sat_add(per_row, width[L]); /* the output activations */
+        mem->weights = weights;
+        mem->params = sat_mul(floats, sizeof(float));
+        mem->activations = sat_mul(sat_mul(rows, per_row), sizeof(float));
+        mem->rows = sat_mul(n_rows, sizeof(size_t)); /* the epoch's row order */
+        return 0;
+}
+
 static int check_labels(const struct train_view *v, uint32_t k)
 {
         for (size_t i = 0; i < v->n; i++) {
@@ -345,7 +374,8 @@ int fit_net(struct train_model *m, const struct train_problem *pb, const struct 
         struct train_view v = *first;
         struct net nt;
         struct rng rng;
-        uint64_t t = 0;
+        struct check ck;
+        uint64_t t = 0, step_work = 0;
         uint32_t d = m->d;
         int r;
 
@@ -364,6 +394,9 @@ int fit_net(struct train_model *m, const struct train_problem *pb, const struct 
         r = net_init(&nt, m, &rng);
         if (r < 0)
                 goto out_release;
+        check_init(&ck, progress, progress_ctx);
+        for (uint32_t l = 0; l < nt.n_layers; l++) /* forward, backward, Adam per row */
+                step_work = sat_add(step_work, (uint64_t)nt.in[l] * nt.out[l] * 3);
 
         for (uint32_t e = 0; e < p->epochs; e++) {
                 double wtot = 0, ltot = 0;
@@ -422,6 +455,10 @@ int fit_net(struct train_model *m, const struct train_problem *pb, const struct 
                         wtot += wsum;
                         net_backward(&nt, rows, (float)p->l2);
                         net_step(&nt, p->lr, ++t);
+                        if (check_poll(&ck, sat_mul(step_work, rows))) {
+                                r = DREAM_E_CANCELLED;
+                                goto out_release;
+                        }
                 }
                 m->loss = ltot / wtot;
                 m->epochs_run = e + 1;

@@ -168,8 +168,16 @@ int train_kmeans_centre(const struct train_model *model, uint32_t j, double *ret
  * with the 1-based epoch, the planned total and the epoch's loss: weighted
  * mean log-loss (classification), weighted MSE in target units
  * (regression) or inertia / total weight (k-means), without the L2 term.
- * A non-zero return stops the fit with DREAM_E_CANCELLED. */
+ * Also called within an epoch with epoch 0 and loss NaN (a check only: no
+ * epoch ended) once TRAIN_CHECK_SECONDS have passed since the last call, at
+ * the end of a mini-batch or of a block of rows, so that a long epoch stops
+ * soon after it is asked to. A non-zero return stops the fit with
+ * DREAM_E_CANCELLED. */
 typedef int (*train_progress_fn)(void *ctx, uint32_t epoch, uint32_t epochs, double loss);
+
+#define TRAIN_CHECK_SECONDS                                                                        \
+        0.05 /* most time between two progress calls, beyond one                                   \
+                mini-batch or block of rows */
 
 /* Rows drawn per epoch (the `refresh` mode). next_epoch is called before each
  * epoch (0-based) and fills *ret_view; the view's arrays must stay valid until
@@ -251,6 +259,12 @@ int train_metrics_classification(const float *y, const double *proba, uint32_t k
 /* Evaluate a model on a view (k-means: view->y is ignored). */
 int train_evaluate(const struct train_model *model, const struct train_view *view,
                    struct train_metrics *ret_metrics);
+/* Same, calling progress with epoch 0 and loss NaN as fits do within an
+ * epoch (rows are predicted in blocks small enough for a wide model); a
+ * non-zero return stops with DREAM_E_CANCELLED. */
+int train_evaluate_progress(const struct train_model *model, const struct train_view *view,
+                            train_progress_fn progress, void *progress_ctx,
+                            struct train_metrics *ret_metrics);
 
 /* Serialisation: versioned little-endian bytes with a checksum, for LMDB.
  * *ret_bytes is allocated with dm_malloc; the caller frees it with dm_free.
@@ -269,6 +283,28 @@ int train_model_to_json(const struct train_model *model, char **ret_json, size_t
  * is NaN (it needs the rows). DREAM_E_INVAL for another model or d. */
 int train_evaluate_suffstats(const struct train_model *model, const struct train_suffstats *stats,
                              struct train_metrics *ret_metrics);
+
+/* Working memory of a fit, in bytes, before it starts: what train_fit
+ * allocates for the kind and hyper-parameters on d features, n_classes
+ * outputs (classification; 0 for regression and k-means) and n_rows rows per
+ * view (the mini-batch buffers hold min(batch, n_rows) rows). Equals
+ * model->work_bytes of the fit plus the fitted model. The views' own bytes
+ * (train_view_bytes) are the caller's. Sizes saturate at UINT64_MAX. */
+struct train_mem {
+        uint64_t weights;     /* numbers of the model (weights, biases, centres) */
+        uint64_t model;       /* the fitted model (double) */
+        uint64_t params;      /* float copies of the weights, gradients and Adam moments
+                                 (nets), centres and their sums (k-means), the normal
+                                 matrices (closed forms) */
+        uint64_t activations; /* mini-batch activations and deltas (nets), row blocks */
+        uint64_t rows;        /* per row of a view: the shuffled order (nets), the seeding
+                                 distances (k-means) */
+        uint64_t total;
+};
+
+/* 0, or DREAM_E_INVAL (unknown kind, bad hyper-parameters, d == 0). */
+int train_mem_estimate(enum train_kind kind, const struct train_params *params, uint32_t d,
+                       uint32_t n_classes, uint64_t n_rows, struct train_mem *ret_mem);
 
 /* OpenBLAS threads for every later BLAS call of the process (n >= 1). */
 void train_set_threads(int n);

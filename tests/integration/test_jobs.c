@@ -1,6 +1,7 @@
 /* Integration tests of training jobs: a real dreamd on 127.0.0.1, port 0,
  * temp data dir, driven over the protocol.
- * Usage: test_jobs GROUP (models, lifecycle, restart, errors, drain).
+ * Usage: test_jobs GROUP (models, lifecycle, restart, errors, drain, cancel,
+ * bounds).
  * DREAMD in the environment is the daemon's path. */
 #include <math.h>
 #include <signal.h>
@@ -187,7 +188,8 @@ struct spec {
         double lr;
         uint32_t batch;
         const char *test;
-        uint32_t hidden;
+        uint32_t hidden, hidden2; /* hidden2: a second hidden layer */
+        uint32_t k;               /* k-means clusters */
 };
 
 /* Submit; the response (caller frees). */
@@ -196,7 +198,7 @@ static proto_response *submit(struct tc *c, const struct spec *s)
         Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
         Dream__V1__Train tr = DREAM__V1__TRAIN__INIT;
         Dream__V1__Budget b = DREAM__V1__BUDGET__INIT;
-        uint32_t hidden[1] = {s->hidden};
+        uint32_t hidden[2] = {s->hidden, s->hidden2};
 
         tr.dataset = (char *)s->dataset;
         tr.model = s->model;
@@ -215,9 +217,10 @@ static proto_response *submit(struct tc *c, const struct spec *s)
         tr.batch_size = s->batch;
         tr.seed = 7;
         if (s->hidden) {
-                tr.n_hidden = 1;
+                tr.n_hidden = s->hidden2 ? 2 : 1;
                 tr.hidden = hidden;
         }
+        tr.k = s->k;
         tr.test_dataset = (char *)(s->test ? s->test : "");
         req.request_id = next_id++;
         req.body_case = DREAM__V1__REQUEST__BODY_TRAIN;
@@ -314,8 +317,8 @@ static const Dream__V1__JobInfo *done_info(proto_response *r)
 }
 
 /* Predict with features (n x d floats); values into out (n doubles). */
-static void predict_features(struct tc *c, uint64_t job, const float *x, uint32_t n, uint32_t d,
-                             double *out, uint32_t *ret_classes)
+static proto_response *predict_matrix(struct tc *c, uint64_t job, const float *x, uint32_t n,
+                                      uint32_t d)
 {
         Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
         Dream__V1__Predict p = DREAM__V1__PREDICT__INIT;
@@ -333,6 +336,14 @@ static void predict_features(struct tc *c, uint64_t job, const float *x, uint32_
         req.predict = &p;
         r = tc_call(c, &req);
         dm_free(fm.values.data);
+        return r;
+}
+
+static void predict_features(struct tc *c, uint64_t job, const float *x, uint32_t n, uint32_t d,
+                             double *out, uint32_t *ret_classes)
+{
+        proto_response *r = predict_matrix(c, job, x, n, d);
+
         if (r->code != OK)
                 fprintf(stderr, "predict: %s\n", r->message);
         CHECK(r->code == OK && r->predict->n == n && r->predict->values.len == (size_t)n * 8);
@@ -736,6 +747,20 @@ static void g_restart(void)
         free(b);
 }
 
+/* A linear model of "reg" from its statistics, done. */
+static uint64_t linear_exact_done(struct tc *c)
+{
+        uint64_t job =
+            submit_ok(c, &(struct spec){.dataset = "reg",
+                                        .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                        .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT});
+        proto_response *r = watch(c, job, NULL);
+
+        (void)done_info(r);
+        proto_response_free(r);
+        return job;
+}
+
 static int submit_code(struct tc *c, const struct spec *s, char *msg, size_t size)
 {
         proto_response *r = submit(c, s);
@@ -836,12 +861,7 @@ static void g_errors(void)
         r = predict_rows(&c, 99999, &k);
         CHECK(r->code == DREAM__V1__STATUS__STATUS_NOT_FOUND);
         proto_response_free(r);
-        job = submit_ok(&c, &(struct spec){.dataset = "reg",
-                                           .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
-                                           .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT});
-        r = watch(&c, job, NULL);
-        (void)done_info(r);
-        proto_response_free(r);
+        job = linear_exact_done(&c);
         k.msg.n_columns = 2; /* the model takes 3 features (or 4 with y) */
         r = predict_rows(&c, job, &k);
         CHECK(r->code == DREAM__V1__STATUS__STATUS_SCHEMA && strstr(r->message, "3 features"));
@@ -924,6 +944,193 @@ static void g_drain(void)
         td_cleanup(&d);
 }
 
+static double mono_now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An MLP whose first epoch takes seconds (2048 x 2048 hidden units on 3000
+ * rows), once it has been fitting for half a second. */
+static uint64_t start_slow_job(struct tc *c)
+{
+        uint64_t job = submit_ok(c, &(struct spec){.dataset = "reg",
+                                                   .model = DREAM__V1__MODEL_KIND__MODEL_KIND_MLP,
+                                                   .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                                   .epochs = 1000,
+                                                   .batch = 64,
+                                                   .hidden = 2048,
+                                                   .hidden2 = 2048});
+        for (int tries = 0;; tries++) {
+                proto_response *r = status(c, job, false);
+                CHECK(r->code == OK);
+                if (r->job_status->state == DREAM__V1__JOB_STATE__JOB_STATE_RUNNING &&
+                    r->job_status->elapsed_seconds >= 0.5) {
+                        CHECK(r->job_status->epoch == 0); /* inside its first epoch */
+                        proto_response_free(r);
+                        return job;
+                }
+                proto_response_free(r);
+                CHECK(tries < 600);
+                usleep(20000);
+        }
+}
+
+/* Cancel and SIGTERM stop a job inside a long epoch within a bound, not at
+ * the end of the epoch. */
+static void g_cancel(void)
+{
+        struct tdaemon d;
+        struct tc c;
+        proto_response *r;
+        uint64_t job;
+        double t0, cancel_s, drain_s;
+
+        start(&d, NULL, &c);
+        make_reg(&c, "reg");
+        job = start_slow_job(&c);
+        t0 = mono_now();
+        r = status(&c, job, true);
+        CHECK(r->code == OK);
+        proto_response_free(r);
+        r = watch(&c, job, NULL);
+        cancel_s = mono_now() - t0;
+        fprintf(stderr, "cancel of a running mlp 2048,2048: %.3f s\n", cancel_s);
+        CHECK(r->code == OK && r->job_watch->state == DREAM__V1__JOB_STATE__JOB_STATE_CANCELLED);
+        CHECK(r->job_watch->epoch == 0);
+        proto_response_free(r);
+        CHECK(cancel_s < 2.0);
+
+        (void)start_slow_job(&c);
+        tc_close(&c);
+        t0 = mono_now();
+        kill(d.pid, SIGTERM);
+        CHECK(td_wait(&d) == 0);
+        drain_s = mono_now() - t0;
+        fprintf(stderr, "SIGTERM drain with a running mlp 2048,2048: %.3f s\n", drain_s);
+        CHECK(drain_s < 5.0);
+        td_cleanup(&d);
+}
+
+/* Limits known before a job runs: its memory (job_memory), k-means' k
+ * against the rows; predict refuses non-finite features. */
+static void g_bounds(void)
+{
+        static const char *const extra[] = {"--jobs", "1", "--job-memory", "268435456", NULL};
+        struct tdaemon d;
+        struct tc c;
+        proto_response *r;
+        char msg[1024];
+        uint64_t job;
+        float x[4 * 3] = {0};
+
+        td_start(&d, NULL, extra);
+        tc_connect(&c, d.port);
+        make_reg(&c, "reg");
+        make_cls(&c, "three", 3);
+
+        /* Full mode: everything is known at submit. 3000 rows x 65536 units of
+         * activations and deltas are 1.5 GiB. */
+        CHECK(submit_code(&c,
+                          &(struct spec){.dataset = "reg",
+                                         .model = DREAM__V1__MODEL_KIND__MODEL_KIND_MLP,
+                                         .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                         .batch = 8192,
+                                         .hidden = 65536},
+                          msg, sizeof(msg)) == DREAM__V1__STATUS__STATUS_LIMIT);
+        fprintf(stderr, "refused at submit: %s\n", msg);
+        CHECK(strstr(msg, "needs about 1.5 GiB") && strstr(msg, "activations 1.5 GiB") &&
+              strstr(msg, "job_memory is 256 MiB"));
+        /* Condensed: the sample's size is known once it is read; the job fails. */
+        job = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                           .model = DREAM__V1__MODEL_KIND__MODEL_KIND_MLP,
+                                           .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED,
+                                           .budget_rows = 3000,
+                                           .batch = 8192,
+                                           .hidden = 65536});
+        r = watch(&c, job, NULL);
+        CHECK(r->code == OK && r->job_watch->state == DREAM__V1__JOB_STATE__JOB_STATE_FAILED);
+        fprintf(stderr, "failed once the data was read: %s\n", r->job_watch->error);
+        CHECK(r->job_watch->error_code == DREAM__V1__STATUS__STATUS_LIMIT);
+        CHECK(strstr(r->job_watch->error, "needs about") &&
+              strstr(r->job_watch->error, "job_memory is 256 MiB"));
+        proto_response_free(r);
+        /* Too many weights for any model. */
+        CHECK(submit_code(&c,
+                          &(struct spec){.dataset = "reg",
+                                         .model = DREAM__V1__MODEL_KIND__MODEL_KIND_MLP,
+                                         .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED,
+                                         .hidden = 65536,
+                                         .hidden2 = 65536},
+                          msg, sizeof(msg)) == DREAM__V1__STATUS__STATUS_LIMIT);
+        CHECK(strstr(msg, "weights; the limit is"));
+
+        /* k-means: more clusters than rows. */
+        CHECK(submit_code(&c,
+                          &(struct spec){.dataset = "three",
+                                         .model = DREAM__V1__MODEL_KIND__MODEL_KIND_KMEANS,
+                                         .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                         .k = 2000},
+                          msg, sizeof(msg)) == DREAM__V1__STATUS__STATUS_INVALID);
+        CHECK(strstr(msg, "k = 2000 is larger than the 1500 rows of dataset 'three'"));
+        job = submit_ok(&c, &(struct spec){.dataset = "three",
+                                           .model = DREAM__V1__MODEL_KIND__MODEL_KIND_KMEANS,
+                                           .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED,
+                                           .budget_rows = 12,
+                                           .k = 50});
+        r = watch(&c, job, NULL);
+        CHECK(r->code == OK && r->job_watch->state == DREAM__V1__JOB_STATE__JOB_STATE_FAILED);
+        fprintf(stderr, "k-means: %s\n", r->job_watch->error);
+        CHECK(strstr(r->job_watch->error, "k = 50 is larger than the") &&
+              strstr(r->job_watch->error, "training rows"));
+        proto_response_free(r);
+
+        /* Predict: NaN and infinite features name the row and column. */
+        job = linear_exact_done(&c);
+        x[2 * 3 + 1] = NAN; /* row 3, column 2 */
+        r = predict_matrix(&c, job, x, 4, 3);
+        fprintf(stderr, "predict: %s\n", r->message);
+        CHECK(r->code == DREAM__V1__STATUS__STATUS_INVALID);
+        CHECK(strstr(r->message, "predict.features: row 3, column 2 is NaN"));
+        proto_response_free(r);
+        {
+                double cells[3][2] = {{1, 2}, {3, 4}, {5, 1e300}};
+                struct cols k;
+                cols_build(&k, 2, 3, false, reg_cb, NULL);
+                for (uint32_t j = 0; j < 3; j++) {
+                        int64_t v[2];
+                        dm_free(k.cv[j].values.data);
+                        k.cv[j].kind = DREAM__V1__COLUMN_KIND__COLUMN_KIND_F64;
+                        k.cv[j].scale = 0;
+                        memcpy(&v[0], &cells[j][0], 8);
+                        memcpy(&v[1], &cells[j][1], 8);
+                        CHECK(proto_values_new(v, 2, &k.cv[j].values) == 0);
+                }
+                r = predict_rows(&c, job, &k);
+                fprintf(stderr, "predict: %s\n", r->message);
+                CHECK(r->code == DREAM__V1__STATUS__STATUS_INVALID);
+                CHECK(
+                    strstr(r->message, "predict.rows: row 2, column 3 is out of the float range"));
+                proto_response_free(r);
+                cells[1][0] = -INFINITY;
+                dm_free(k.cv[1].values.data);
+                {
+                        int64_t v[2];
+                        memcpy(v, cells[1], 16);
+                        CHECK(proto_values_new(v, 2, &k.cv[1].values) == 0);
+                }
+                r = predict_rows(&c, job, &k);
+                CHECK(r->code == DREAM__V1__STATUS__STATUS_INVALID);
+                CHECK(strstr(r->message, "predict.rows: row 1, column 2 is infinite"));
+                proto_response_free(r);
+                cols_release(&k);
+        }
+        tc_close(&c);
+        CHECK(td_stop(&d) == 0);
+        td_cleanup(&d);
+}
+
 int main(int argc, char **argv)
 {
         const char *g = argc > 1 ? argv[1] : "";
@@ -939,8 +1146,13 @@ int main(int argc, char **argv)
                 g_errors();
         else if (strcmp(g, "drain") == 0)
                 g_drain();
+        else if (strcmp(g, "cancel") == 0)
+                g_cancel();
+        else if (strcmp(g, "bounds") == 0)
+                g_bounds();
         else {
-                fprintf(stderr, "usage: test_jobs models|lifecycle|restart|errors|drain\n");
+                fprintf(stderr,
+                        "usage: test_jobs models|lifecycle|restart|errors|drain|cancel|bounds\n");
                 return 2;
         }
         fprintf(stderr, "test_jobs %s: ok\n", g);

@@ -11,6 +11,7 @@
 #include "util.h"
 
 #include <string.h>
+#include <time.h>
 
 static struct train_model *fit_ok(enum train_kind kind, const struct train_params *p,
                                   const struct train_problem *pb, const struct train_view *v)
@@ -249,6 +250,8 @@ static int cancel_cb(void *ctx, uint32_t epoch, uint32_t epochs, double loss)
 {
         struct cancel_ctx *c = ctx;
         (void)epochs;
+        if (epoch == 0) /* a check within an epoch (test_cancel_within_epoch) */
+                return 0;
         c->calls++;
         c->last_epoch = epoch;
         c->last_loss = loss;
@@ -390,6 +393,173 @@ static void test_deterministic(void **state)
         free(y);
 }
 
+static double now_seconds(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct slow_ctx {
+        double start, asked; /* monotonic seconds; asked: when it first returned 1 */
+        uint32_t epochs_seen, checks;
+};
+
+/* Asks to stop from 0.2 s after the start of the fit on. */
+static int slow_cb(void *ctx, uint32_t epoch, uint32_t epochs, double loss)
+{
+        struct slow_ctx *c = ctx;
+        double now = now_seconds();
+        (void)epochs;
+        if (epoch == 0) {
+                assert_true(isnan(loss));
+                c->checks++;
+        } else {
+                c->epochs_seen++;
+        }
+        if (now - c->start < 0.2)
+                return 0;
+        if (c->asked == 0)
+                c->asked = now;
+        return 1;
+}
+
+/* An epoch of seconds (a wide MLP on 20000 rows) stops within a few
+ * mini-batches of being asked to, not at the end of the epoch. */
+static void test_cancel_within_epoch(void **state)
+{
+        (void)state;
+        size_t n = 20000;
+        uint32_t d = 8;
+        float *x = malloc(n * d * 4), *y = malloc(n * 4);
+        struct train_view v = {x, y, NULL, n, d};
+        struct train_params p;
+        struct train_problem pb = {.d = d, .task = TRAIN_TASK_REGRESSION};
+        struct train_model *m = NULL;
+        struct slow_ctx c = {0};
+        double end;
+        gen_regression(n, d, 11, x, y, NULL);
+        train_params_default(TRAIN_MLP, &p);
+        p.n_hidden = 2;
+        p.hidden[0] = p.hidden[1] = 512;
+        p.batch = 32;
+        p.epochs = 1000;
+        c.start = now_seconds();
+        assert_int_equal(train_fit(TRAIN_MLP, &p, &pb, &v, slow_cb, &c, &m), DREAM_E_CANCELLED);
+        end = now_seconds();
+        assert_null(m);
+        print_message("cancel within an epoch: stopped %.3f s after asked, %u checks, %u epochs\n",
+                      end - c.asked, c.checks, c.epochs_seen);
+        assert_true(c.asked > 0);
+        assert_int_equal(c.epochs_seen, 0); /* the first epoch had not ended */
+        assert_true(c.checks > 0);
+        assert_true(end - c.asked < 2.0);
+        /* Evaluating the same wide model on every row stops too. */
+        {
+                struct train_view few = {x, y, NULL, 64, d};
+                struct train_metrics mt;
+                p.epochs = 1;
+                assert_int_equal(train_fit(TRAIN_MLP, &p, &pb, &few, NULL, NULL, &m), 0);
+                c = (struct slow_ctx){.start = now_seconds() - 1}; /* asks at once */
+                assert_int_equal(train_evaluate_progress(m, &v, slow_cb, &c, &mt),
+                                 DREAM_E_CANCELLED);
+                end = now_seconds();
+                print_message("cancel within an evaluation: stopped %.3f s after asked\n",
+                              end - c.asked);
+                assert_int_equal(c.checks, 1);
+                assert_true(end - c.asked < 2.0);
+                assert_int_equal(train_evaluate_progress(m, &few, NULL, NULL, &mt), 0);
+                train_model_free(m);
+        }
+        free(x);
+        free(y);
+}
+
+/* train_mem_estimate against the bytes each fit counts as it allocates
+ * (model->work_bytes) and the model it returns. */
+static void test_mem_estimate(void **state)
+{
+        (void)state;
+        size_t n = 700;
+        uint32_t d = 3;
+        float *x = malloc(n * d * 4), *y = malloc(n * 4);
+        double centres[] = {-2, -2, 0, 2, 2, 1, 2, -2, 3};
+        struct train_view v = {x, y, NULL, n, d};
+        struct {
+                enum train_kind kind;
+                enum train_task task;
+                uint32_t n_hidden, h0, h1, batch;
+        } cases[] = {
+            {TRAIN_LOGISTIC, TRAIN_TASK_CLASSIFICATION, 0, 0, 0, 64},
+            {TRAIN_SOFTMAX, TRAIN_TASK_CLASSIFICATION, 0, 0, 0, 1000}, /* batch > rows */
+            {TRAIN_MLP, TRAIN_TASK_CLASSIFICATION, 1, 40, 0, 100},
+            {TRAIN_MLP, TRAIN_TASK_REGRESSION, 2, 30, 20, 7},
+            {TRAIN_KMEANS, TRAIN_TASK_CLUSTERING, 0, 0, 0, 0},
+            {TRAIN_LINEAR, TRAIN_TASK_REGRESSION, 0, 0, 0, 0},
+            {TRAIN_RIDGE, TRAIN_TASK_REGRESSION, 0, 0, 0, 0},
+        };
+        gen_blobs(n, d, 3, centres, 0.5, 3, x, y);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct train_params p;
+                struct train_problem pb = {.d = d, .task = cases[i].task};
+                struct train_model *m = NULL;
+                struct train_mem mem;
+                uint64_t model_bytes = 2 * (uint64_t)d * sizeof(double), weights = 0;
+                uint32_t k;
+                train_params_default(cases[i].kind, &p);
+                p.epochs = 2;
+                p.k = 5;
+                p.max_iter = 3;
+                if (cases[i].batch)
+                        p.batch = cases[i].batch;
+                if (cases[i].n_hidden) {
+                        p.n_hidden = cases[i].n_hidden;
+                        p.hidden[0] = cases[i].h0;
+                        p.hidden[1] = cases[i].h1;
+                }
+                if (cases[i].kind == TRAIN_LOGISTIC) /* two classes */
+                        for (size_t r = 0; r < n; r++)
+                                y[r] = y[r] > 0 ? 1.0f : 0.0f;
+                assert_int_equal(train_fit(cases[i].kind, &p, &pb, &v, NULL, NULL, &m), 0);
+                k = cases[i].task == TRAIN_TASK_CLASSIFICATION ? m->n_classes : 0;
+                assert_int_equal(train_mem_estimate(cases[i].kind, &p, d, k, n, &mem), 0);
+                assert_int_equal(mem.params + mem.activations + mem.rows, m->work_bytes);
+                for (uint32_t l = 0; l < m->n_layers; l++)
+                        weights += (uint64_t)m->layers[l].in * m->layers[l].out + m->layers[l].out;
+                assert_int_equal(mem.weights, weights);
+                model_bytes += weights * sizeof(double) + (uint64_t)k * sizeof(double);
+                assert_int_equal(mem.model, model_bytes);
+                assert_int_equal(mem.total, mem.model + mem.params + mem.activations + mem.rows);
+                train_model_free(m);
+                gen_blobs(n, d, 3, centres, 0.5, 3, x, y);
+        }
+        /* The case of the issue: 65536 hidden units, batch 8192, 2 features. */
+        {
+                struct train_params p;
+                struct train_mem mem;
+                train_params_default(TRAIN_MLP, &p);
+                p.hidden[0] = 65536;
+                p.batch = 8192;
+                assert_int_equal(train_mem_estimate(TRAIN_MLP, &p, 2, 0, 100000, &mem), 0);
+                assert_true(mem.activations > (4ull << 30)); /* act and delta of 8192 x 65536 */
+                assert_true(mem.total > mem.activations);
+        }
+        /* Saturates instead of wrapping. */
+        {
+                struct train_params p;
+                struct train_mem mem;
+                train_params_default(TRAIN_KMEANS, &p);
+                p.k = 65536;
+                assert_int_equal(train_mem_estimate(TRAIN_KMEANS, &p, 4096, 0, UINT64_MAX, &mem),
+                                 0);
+                assert_true(mem.total == UINT64_MAX);
+                assert_int_equal(train_mem_estimate(TRAIN_KMEANS, &p, 0, 0, 1, &mem),
+                                 DREAM_E_INVAL);
+        }
+        free(x);
+        free(y);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -399,6 +569,8 @@ int main(void)
             cmocka_unit_test(test_mlp_xor),
             cmocka_unit_test(test_mlp_regression),
             cmocka_unit_test(test_cancel),
+            cmocka_unit_test(test_cancel_within_epoch),
+            cmocka_unit_test(test_mem_estimate),
             cmocka_unit_test(test_source),
             cmocka_unit_test(test_deterministic),
         };
