@@ -933,7 +933,7 @@ static int parse_token_line(const char *line, unsigned *ret_roles, const char **
                                         "no role before ':' (write ROLE[,ROLE...]:TOKEN with "
                                         "roles ingest, read, train, admin; or the token alone "
                                         "for every role)");
-                while (p < colon) {
+                for (;;) { /* p < colon: every role ends at ',' or at colon */
                         size_t n = strcspn(p, ",:");
                         bool known = false;
 
@@ -950,8 +950,9 @@ static int parse_token_line(const char *line, unsigned *ret_roles, const char **
                                                 "contain ':')",
                                                 (int)(n < 32 ? n : 32), p);
                         p += n;
-                        if (*p == ',')
-                                p++;
+                        if (*p != ',')
+                                break;
+                        p++;
                 }
         }
         if (!tok[0])
