@@ -61,8 +61,15 @@
 #define SRV_STREAM_ROUNDS                1u /* stream chunks being built at once per connection */
 #define SRV_BATCH_CACHE_TOTAL            (1ull << 30) /* bytes of decoded rows all batch streams may cache */
 #define SRV_MAX_AUTH_FAILURES            3u  /* wrong tokens before the connection is closed */
-#define SRV_MAX_AUTH_FAILURES_PER_SECOND 20u /* wrong tokens per second, all connections */
+#define SRV_MAX_AUTH_FAILURES_PER_SECOND 20u /* wrong tokens per second, all peers (see below) */
+#define SRV_MAX_PEER_AUTH_FAILURES       10u /* wrong tokens per second from one peer (see below) */
+#define SRV_AUTH_HOLD_MS                 1000u       /* ms a held hello waits for its answer */
+#define SRV_MAX_HELLO_FRAME              (16u << 10) /* bytes of a frame before a valid hello */
 #define SRV_READ_BUFFER                  (64u << 10) /* bytes read from a socket at once */
+/* Past SRV_MAX_PEER_AUTH_FAILURES, or past SRV_MAX_AUTH_FAILURES_PER_SECOND
+ * for a peer that failed too, a peer's hellos are answered SRV_AUTH_HOLD_MS
+ * late. SRV_MAX_HELLO_FRAME applies before a valid hello when a token file is
+ * set; frames larger than it are read against max_buffered_bytes. */
 
 /* Client (client/). */
 #define DREAM_MAX_INFLATED (64ull << 30) /* bytes a gzip input may inflate to */

@@ -32,7 +32,9 @@ void srv_config_init(struct srv_config *c)
 {
         memset(c, 0, sizeof(*c));
         c->max_connections = SRV_DEFAULT_CONNECTIONS;
+        c->max_peer_conns = SRV_DEFAULT_PEER_CONNS;
         c->max_frame = DREAM_MAX_FRAME_DEFAULT;
+        c->max_buffered_bytes = SRV_DEFAULT_MAX_BUFFERED;
         c->idle_timeout = SRV_DEFAULT_IDLE_TIMEOUT;
         c->frame_timeout = SRV_DEFAULT_FRAME_TIMEOUT;
         c->workers = SRV_DEFAULT_WORKERS;
@@ -157,12 +159,23 @@ int srv_config_set(struct srv_config *c, const char *key, const char *value, con
                 c->map_size_max = u;
                 return 0;
         }
-        if (strcmp(key, "max_connections") == 0) {
+        if (strcmp(key, "max_connections") == 0 || strcmp(key, "max_peer_connections") == 0) {
                 if (parse_u64(value, 1, SRV_MAX_CONNECTIONS, &u) < 0)
                         return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                        "%s: max_connections: bad value '%s' (1..%u)", where, value,
+                                        "%s: %s: bad value '%s' (1..%u)", where, key, value,
                                         SRV_MAX_CONNECTIONS);
-                c->max_connections = (uint32_t)u;
+                if (key[4] == 'c')
+                        c->max_connections = (uint32_t)u;
+                else
+                        c->max_peer_conns = (uint32_t)u;
+                return 0;
+        }
+        if (strcmp(key, "max_buffered_bytes") == 0) {
+                if (parse_u64(value, 1, UINT64_MAX, &u) < 0)
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: max_buffered_bytes: bad value '%s' (bytes, > 0)",
+                                        where, value);
+                c->max_buffered_bytes = u;
                 return 0;
         }
         if (strcmp(key, "max_frame") == 0) {
@@ -378,6 +391,8 @@ static const struct flag flags[] = {
     {"--log-level", "log_level"},
     {"--map-size-max", "map_size_max"},
     {"--max-connections", "max_connections"},
+    {"--max-peer-connections", "max_peer_connections"},
+    {"--max-buffered-bytes", "max_buffered_bytes"},
     {"--max-frame", "max_frame"},
     {"--idle-timeout", "idle_timeout"},
     {"--frame-timeout", "frame_timeout"},
@@ -530,6 +545,7 @@ const char *srv_config_usage(void)
                "  --port-file F          write the listening addresses here\n"
                "  --log-level L          error, warn, info (default) or debug\n"
                "  --map-size-max BYTES   --max-connections N  --max-frame BYTES\n"
+               "  --max-peer-connections N  --max-buffered-bytes BYTES\n"
                "  --idle-timeout SEC     --frame-timeout SEC  --workers N  --seal-rows N\n"
                "  --batch-cache-bytes BYTES  --jobs N  --blas-threads N  --job-queue N\n"
                "  --job-memory BYTES     memory a training job may need (default 2 GiB)\n"

@@ -24,6 +24,8 @@
 #define SRV_DEFAULT_JOBS          1u               /* training jobs running at once */
 #define SRV_DEFAULT_BLAS_THREADS  1u               /* OpenBLAS threads of a job */
 #define SRV_DEFAULT_JOB_QUEUE     64u              /* jobs queued before BUSY */
+#define SRV_DEFAULT_PEER_CONNS    128u             /* per peer address (unix: uid) */
+#define SRV_DEFAULT_MAX_BUFFERED  (512ull << 20)   /* bytes of frames being received */
 #define SRV_DEFAULT_BATCH_CACHE                                                                    \
         (256ull << 20) /* rows/sample streams: decode a dataset once up to this */
 #define SRV_DEFAULT_JOB_MEMORY (2ull << 30) /* bytes a training job may need (job_memory) */
@@ -38,7 +40,11 @@ struct srv_config {
         char *port_file;       /* owned or NULL (flag only) */
         char *config_file;     /* owned or NULL: the file read, for messages */
         uint32_t max_connections;
-        uint32_t max_frame;   /* bytes; DREAM_MAX_FRAME_DEFAULT */
+        uint32_t max_peer_conns; /* connections from one peer address (unix: uid) */
+        uint32_t max_frame;      /* bytes; DREAM_MAX_FRAME_DEFAULT */
+        /* Frames larger than SRV_MAX_HELLO_FRAME being received, all
+         * connections, in bytes; beyond, reading waits (one always may). */
+        uint64_t max_buffered_bytes;
         double idle_timeout;  /* seconds > 0 */
         double frame_timeout; /* seconds > 0 */
         uint32_t workers;

@@ -930,40 +930,29 @@ static void d_hello(struct srv_conn *c, const proto_request *req)
         struct dm_buf b;
 
         if (s->n_tokens) {
-                unsigned granted;
-                uint64_t now = uv_now(s->loop);
+                /* Compared in constant time, always: a right token is never
+                 * refused (srv_hello_hold only delays the answer). */
+                unsigned granted = srv_token_roles(s, h->token ? h->token : "");
 
-                if (now - s->auth_window_ms >= 1000) {
-                        s->auth_window_ms = now;
-                        s->auth_window_failures = 0;
-                }
-                if (s->auth_window_failures >= SRV_MAX_AUTH_FAILURES_PER_SECOND) {
-                        /* Guessing over many connections: no token is even
-                         * compared until the second is over. */
-                        srv_stats_error(c->srv, req->body_case);
-                        srv_conn_error(c, req->request_id, DREAM_E_BUSY,
-                                       "hello: too many failed authentications on this server; "
-                                       "retry in a second");
-                        c->close_after_flush = true;
-                        if (c->reading)
-                                uv_read_stop(&c->h.stream);
-                        c->reading = false;
-                        return;
-                }
-                granted = srv_token_roles(s, h->token ? h->token : "");
                 if (!granted) {
-                        s->auth_window_failures++;
+                        srv_auth_failed(c);
                         c->auth_failures++;
                         dm_warn("connection %llu (%s): authentication failed (client '%.64s', "
                                 "%u failures)",
                                 (unsigned long long)c->id, c->peer,
                                 h->client_name ? h->client_name : "", c->auth_failures);
                         srv_stats_error(c->srv, req->body_case);
-                        srv_conn_error(c, req->request_id, DREAM_E_AUTH,
-                                       h->token && h->token[0]
-                                           ? "hello.token: not accepted"
-                                           : "hello.token: missing; this server requires a token");
-                        if (c->auth_failures >= SRV_MAX_AUTH_FAILURES) {
+                        if (c->hello_throttled)
+                                srv_conn_error(c, req->request_id, DREAM_E_BUSY,
+                                               "hello: too many wrong tokens from this address; "
+                                               "answered after a delay; closing");
+                        else
+                                srv_conn_error(
+                                    c, req->request_id, DREAM_E_AUTH,
+                                    h->token && h->token[0]
+                                        ? "hello.token: not accepted"
+                                        : "hello.token: missing; this server requires a token");
+                        if (c->auth_failures >= SRV_MAX_AUTH_FAILURES || c->hello_throttled) {
                                 /* Rate limit: a new connection per few guesses. */
                                 c->close_after_flush = true;
                                 if (c->reading)
@@ -1048,6 +1037,8 @@ void srv_dispatch(struct srv_conn *c, proto_request *req)
         }
         switch (req->body_case) {
         case DREAM__V1__REQUEST__BODY_HELLO:
+                if (srv_hello_hold(c, req))
+                        return; /* answered later (srv_hello_hold took req) */
                 d_hello(c, req);
                 goto free_req;
         case DREAM__V1__REQUEST__BODY_SERVER_INFO:

@@ -29,6 +29,17 @@ struct srv_listener {
 
 struct srv_job;
 
+/* What one peer (an IP address; for a unix socket, the peer's uid) holds:
+ * its open connections, and its wrong tokens in the current second. */
+struct srv_peer {
+        struct srv_peer *next; /* srv->peers bucket */
+        char key[64];
+        uint32_t conns;
+        uint32_t failures;  /* wrong tokens since window_ms */
+        uint64_t window_ms; /* start of the second counted in failures */
+};
+#define SRV_PEER_BUCKETS 256u
+
 /* Roles a token grants (proto Role; "admin" grants every role). */
 #define SRV_ROLE_INGEST 1u /* create datasets, ingest, flush */
 #define SRV_ROLE_READ   2u /* list, describe, export, batches, jobs, predict, model */
@@ -58,11 +69,19 @@ struct srv_conn {
         uint64_t frame_start_ms; /* a partial frame started; 0: none */
         uint64_t accepted_ms;    /* when the connection was accepted */
         uint32_t auth_failures;
-        unsigned roles;          /* SRV_ROLE_* granted to this connection */
+        unsigned roles;               /* SRV_ROLE_* granted to this connection */
+        struct srv_peer *peer_ent;    /* borrowed; counted in peer_ent->conns */
+        uint64_t reserved;            /* max_buffered_bytes held by the frame being read */
+        struct srv_conn *budget_next; /* srv->budget_waiters */
+        proto_request *held_hello;    /* owned: a hello answered at held_until_ms */
+        uint64_t held_until_ms;
         struct srv_job *parked;  /* streams waiting for their turn (FIFO) */
         struct srv_job *ordered; /* mutations waiting for the running one (FIFO) */
         bool ordered_busy;       /* a mutation of this connection is running */
         bool reading, paused, eof, closing, close_after_flush, refused, authed;
+        bool budget_wait;     /* in srv->budget_waiters: reading waits for max_buffered_bytes */
+        bool hello_released;  /* the held hello is being answered now */
+        bool hello_throttled; /* ...and was held: a wrong token answers BUSY */
 };
 
 /* Counters of StatsReply and /metrics: written and read with __atomic builtins
@@ -141,12 +160,15 @@ struct srv {
         bool draining, sweep_closed, stopped;
         srv_done_cb done;
         void *done_arg;
-        struct srv_stats stats;              /* updated with __atomic builtins */
-        uint64_t batch_cache_bytes;          /* rows decoded for batch streams (__atomic) */
-        struct srv_batch_cache *batch_cache; /* batches.c: made on first use (__atomic) */
-        struct srv_jobs *jobs;               /* training jobs (jobs.c) */
-        uint64_t auth_window_ms;             /* start of the second counted below */
-        uint32_t auth_window_failures;       /* failed hellos in it, all connections */
+        struct srv_stats stats;                   /* updated with __atomic builtins */
+        uint64_t batch_cache_bytes;               /* rows decoded for batch streams (__atomic) */
+        struct srv_batch_cache *batch_cache;      /* batches.c: made on first use (__atomic) */
+        struct srv_jobs *jobs;                    /* training jobs (jobs.c) */
+        uint64_t auth_window_ms;                  /* start of the second counted below */
+        uint32_t auth_window_failures;            /* failed hellos in it, all connections */
+        struct srv_peer *peers[SRV_PEER_BUCKETS]; /* owned: peers with connections or failures */
+        uint64_t buffered_reserved;               /* sum of conn->reserved */
+        struct srv_conn *budget_waiters, **budget_tail; /* FIFO of conns waiting to read */
 };
 
 /* One request in progress. The worker part (srv_job_work) reads req and the
@@ -187,6 +209,13 @@ void srv_job_end(struct srv_job *j);
 void srv_job_queue(struct srv_job *j);
 void srv_maybe_stop(struct srv *s);
 bool srv_token_ok(const struct srv *s, const char *given);
+/* Hello on c (token file set): true when the hello is held (taken; its answer
+ * comes SRV_AUTH_HOLD_MS later) because c's peer sent too many wrong tokens,
+ * or every peer together did and c's peer is one of them. A right token is
+ * never refused: it is only answered later. */
+bool srv_hello_hold(struct srv_conn *c, proto_request *req);
+/* A wrong token on c: counted for its peer and for the server. */
+void srv_auth_failed(struct srv_conn *c);
 /* Roles (SRV_ROLE_* bits) of the token equal to `given`, 0 for none.
  * Constant time in the contents of `given`. */
 unsigned srv_token_roles(const struct srv *s, const char *given);

@@ -34,8 +34,14 @@
 #include "server/server.h"
 
 #define SRV_METRICS_REFRESH_MS 2000u /* snapshot age of /metrics' dataset and map gauges */
-#define SRV_METRICS_CONNS      16u   /* HTTP connections served at once */
-#define SRV_METRICS_TIMEOUT    10u   /* seconds an HTTP connection may idle */
+/* A scrape sends its request at once and reads a few KiB: connections are
+ * short. A client that opens many and sends half a request holds at most
+ * SRV_METRICS_PER_IP of the slots (libmicrohttpd closes the others as soon as
+ * it accepts them), each for SRV_METRICS_TIMEOUT, so a burst of them leaves
+ * the endpoint free again within seconds. */
+#define SRV_METRICS_CONNS   64u /* HTTP connections served at once */
+#define SRV_METRICS_PER_IP  16u /* ...of them from one address */
+#define SRV_METRICS_TIMEOUT 2u  /* seconds an HTTP connection may idle */
 
 struct ds_stat {
         char *name; /* owned */
@@ -593,7 +599,8 @@ int srv_metrics_start(struct srv *s, const char *addr, struct srv_metrics **ret,
         pthread_mutex_init(&m->lock, NULL);
         m->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR,
                                   (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-                                  (unsigned)SRV_METRICS_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
+                                  (unsigned)SRV_METRICS_CONNS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                  (unsigned)SRV_METRICS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
                                   (unsigned)SRV_METRICS_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                   (size_t)65536, MHD_OPTION_END);
         if (!m->mhd) {

@@ -1,6 +1,7 @@
 /* SIGHUP: apply a new configuration to a running server.
  *
- * What changes at runtime: max_connections, max_frame, idle_timeout,
+ * What changes at runtime: max_connections, max_peer_connections,
+ * max_buffered_bytes (frames that wait see it when a frame is done), max_frame, idle_timeout,
  * frame_timeout, batch_cache_bytes, job_queue, job_memory, the tokens (token_file is read
  * again) and log_level. Everything that can fail (the checks, reading the
  * token file, copying strings) happens before the first field is changed, so
@@ -123,6 +124,8 @@ int srv_reload(struct srv *s, const struct srv_config *c, char *errmsg, size_t s
          * (its frame decoder was sized at accept); new connections and every
          * response encoded from now on use the new one. */
         run->max_connections = c->max_connections;
+        run->max_peer_conns = c->max_peer_conns;
+        run->max_buffered_bytes = c->max_buffered_bytes;
         run->idle_timeout = c->idle_timeout;
         run->frame_timeout = c->frame_timeout;
         __atomic_store_n(&run->max_frame, c->max_frame, __ATOMIC_RELAXED);
@@ -146,11 +149,13 @@ int srv_reload(struct srv *s, const struct srv_config *c, char *errmsg, size_t s
         run->token_file = token_file;
         token_file = NULL;
 
-        dm_info("reload: applied: max_connections %u, max_frame %u bytes, idle_timeout %g s, "
+        dm_info("reload: applied: max_connections %u (%u per peer), max_buffered_bytes %llu, "
+                "max_frame %u bytes, idle_timeout %g s, "
                 "frame_timeout %g s, batch_cache_bytes %llu, job_queue %u, log_level %s, "
                 "authentication %s (%u token%s)%s",
-                run->max_connections, run->max_frame, run->idle_timeout, run->frame_timeout,
-                (unsigned long long)run->batch_cache_bytes, run->job_queue,
+                run->max_connections, run->max_peer_conns,
+                (unsigned long long)run->max_buffered_bytes, run->max_frame, run->idle_timeout,
+                run->frame_timeout, (unsigned long long)run->batch_cache_bytes, run->job_queue,
                 level_name(run->log_level), s->n_tokens ? "on" : "off", s->n_tokens,
                 s->n_tokens == 1 ? "" : "s",
                 restart ? "; some changed keys need a restart (see above)" : "");

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,6 +56,8 @@ static void conn_close_cb(uv_handle_t *h)
 }
 
 static void job_free(struct srv_job *j);
+static void budget_unlink(struct srv_conn *c);
+static void budget_wake(struct srv *s);
 
 void srv_conn_close(struct srv_conn *c)
 {
@@ -88,6 +91,17 @@ void srv_conn_close(struct srv_conn *c)
         c->prev = c->next = NULL;
         if (!c->refused)
                 s->n_conns--;
+        if (c->peer_ent)
+                c->peer_ent->conns--;
+        c->peer_ent = NULL;
+        proto_request_free(c->held_hello);
+        c->held_hello = NULL;
+        budget_unlink(c);
+        if (c->reserved) {
+                s->buffered_reserved -= c->reserved;
+                c->reserved = 0;
+                budget_wake(s);
+        }
         uv_close(&c->h.handle, conn_close_cb);
 }
 
@@ -268,14 +282,176 @@ static void handle_frame(struct srv_conn *c, const uint8_t *msg, uint32_t len)
         srv_dispatch(c, req); /* takes req */
 }
 
+/* ---- the budget of frames being received ------------------------------------
+ *
+ * A frame larger than SRV_MAX_HELLO_FRAME is read only once its announced
+ * size is reserved out of max_buffered_bytes (all connections together); a
+ * connection whose frame does not fit stops being read (TCP backpressure) and
+ * waits in order (FIFO) until earlier frames are taken out or their
+ * connections close. A reserved frame can always complete, and at least one
+ * frame is let through even when it alone is larger than the budget, so the
+ * wait always ends (frame_timeout bounds how long a frame may take). Memory
+ * held by received, unprocessed bytes is then at most max_buffered_bytes plus,
+ * per connection, one small frame and one socket read. */
+
+/* Reserve the frame at the head of c's decoder if it needs it and fits;
+ * `head`: c is the first waiter. False: c has to wait. */
+static bool budget_take(struct srv_conn *c, bool head)
+{
+        struct srv *s = c->srv;
+        uint64_t need;
+
+        if (c->reserved || frame_decoder_pending(&c->dec) < FRAME_HEADER_SIZE)
+                return true;
+        need = frame_header_get(c->dec.data + c->dec.pos);
+        if (need <= SRV_MAX_HELLO_FRAME)
+                return true;
+        need += FRAME_HEADER_SIZE;
+        if ((!head && s->budget_waiters) ||
+            (s->buffered_reserved > 0 && s->buffered_reserved + need > s->cfg.max_buffered_bytes))
+                return false;
+        c->reserved = need;
+        s->buffered_reserved += need;
+        return true;
+}
+
+static void budget_wait(struct srv_conn *c)
+{
+        struct srv *s = c->srv;
+
+        if (c->budget_wait)
+                return;
+        dm_debug("connection %llu (%s): frame waits for max_buffered_bytes (%llu of %llu "
+                 "reserved)",
+                 (unsigned long long)c->id, c->peer, (unsigned long long)s->buffered_reserved,
+                 (unsigned long long)s->cfg.max_buffered_bytes);
+        c->budget_wait = true;
+        c->budget_next = NULL;
+        *s->budget_tail = c;
+        s->budget_tail = &c->budget_next;
+        if (c->reading)
+                uv_read_stop(&c->h.stream);
+        c->reading = false;
+}
+
+static void budget_unlink(struct srv_conn *c)
+{
+        struct srv *s = c->srv;
+        struct srv_conn **pp;
+
+        if (!c->budget_wait)
+                return;
+        for (pp = &s->budget_waiters; *pp != c; pp = &(*pp)->budget_next)
+                ;
+        *pp = c->budget_next;
+        if (s->budget_tail == &c->budget_next)
+                s->budget_tail = pp;
+        c->budget_next = NULL;
+        c->budget_wait = false;
+}
+
+/* Let waiting connections read, in order, while their frames fit. */
+static void budget_wake(struct srv *s)
+{
+        struct srv_conn *c;
+
+        while ((c = s->budget_waiters) && budget_take(c, true)) {
+                budget_unlink(c);
+                c->frame_start_ms = now_ms(s); /* its frame deadline starts now */
+                read_start(c);
+        }
+}
+
+/* c's decoder keeps a large buffer after a large frame: give it back. */
+static void conn_shrink(struct srv_conn *c)
+{
+        size_t n = frame_decoder_pending(&c->dec);
+
+        if (c->dec.cap <= FRAME_KEEP_BYTES || c->reserved)
+                return;
+        if (n == 0) {
+                frame_decoder_release(&c->dec);
+        } else if (n <= SRV_READ_BUFFER) {
+                /* The shared read buffer is free between reads. */
+                memcpy(c->srv->rbuf, c->dec.data + c->dec.pos, n);
+                frame_decoder_release(&c->dec);
+                (void)frame_decoder_feed(&c->dec, c->srv->rbuf, n);
+        }
+}
+
+/* Handle the complete frames in c's decoder (r: what feeding it returned),
+ * then see that the frame being received has its share of the budget. */
+static void conn_process(struct srv_conn *c, int r)
+{
+        struct srv *s = c->srv;
+        const uint8_t *msg;
+        uint32_t len;
+        bool took = false, wake = false;
+
+        for (;;) {
+                bool was_authed = c->authed;
+
+                if (r == 0)
+                        r = frame_decoder_next(&c->dec, &msg, &len);
+                if (r <= 0)
+                        break;
+                took = true;
+                if (c->reserved) {
+                        s->buffered_reserved -= c->reserved;
+                        c->reserved = 0;
+                        wake = true;
+                }
+                handle_frame(c, msg, len);
+                /* Authenticated now: frames up to max_frame (as HelloReply
+                 * announced). */
+                if (c->authed && !was_authed)
+                        c->dec.max_len = s->cfg.max_frame;
+                if (c->closing || c->close_after_flush || s->draining || c->held_hello)
+                        goto wake;
+                r = 0;
+        }
+        if (r < 0) {
+                char err[200];
+
+                if (r == DREAM_E_LIMIT)
+                        snprintf(err, sizeof(err),
+                                 "frame: length %u exceeds the limit of %u bytes%s; closing",
+                                 frame_decoder_bad_length(&c->dec), c->dec.max_len,
+                                 c->authed ? ""
+                                           : " before authentication (send hello with a valid "
+                                             "token first)");
+                else if (r == DREAM_E_EMPTY)
+                        snprintf(err, sizeof(err), "frame: length 0 is not allowed; closing");
+                else
+                        snprintf(err, sizeof(err), "frame: %s; closing", dream_strerror(r));
+                dm_info("connection %llu (%s): protocol error: %s", (unsigned long long)c->id,
+                        c->peer, err);
+                /* The stream is out of sync: answer, stop reading, close once
+                 * the answer and the requests in flight are out. */
+                srv_conn_error(c, 0, r == DREAM_E_NOMEM ? r : DREAM_E_PROTO, err);
+                c->close_after_flush = true;
+                if (c->reading)
+                        uv_read_stop(&c->h.stream);
+                c->reading = false;
+                conn_maybe_finish(c);
+                goto wake;
+        }
+        conn_shrink(c);
+        if (frame_decoder_pending(&c->dec) == 0)
+                c->frame_start_ms = 0;
+        else if (took || c->frame_start_ms == 0)
+                c->frame_start_ms = now_ms(s);
+        if (!budget_take(c, false))
+                budget_wait(c);
+wake:
+        if (wake)
+                budget_wake(s);
+}
+
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
         struct srv_conn *c = stream->data;
         struct srv *s = c->srv;
-        const uint8_t *msg;
-        uint32_t len;
-        bool took = false;
-        int r;
 
         if (nread == 0 || c->closing)
                 return;
@@ -294,57 +470,25 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                         dm_debug("connection %llu (%s): closed inside a frame (%zu bytes)",
                                  (unsigned long long)c->id, c->peer,
                                  frame_decoder_pending(&c->dec));
+                if (c->reserved) { /* the frame will not complete */
+                        s->buffered_reserved -= c->reserved;
+                        c->reserved = 0;
+                        budget_wake(s);
+                }
                 conn_maybe_finish(c);
                 return;
         }
         __atomic_fetch_add(&s->stats.bytes_in, (uint64_t)nread, __ATOMIC_RELAXED);
         c->last_activity_ms = now_ms(s);
-        r = frame_decoder_feed(&c->dec, buf->base, (size_t)nread);
-        for (;;) {
-                if (r == 0)
-                        r = frame_decoder_next(&c->dec, &msg, &len);
-                if (r <= 0)
-                        break;
-                took = true;
-                handle_frame(c, msg, len);
-                if (c->closing || c->close_after_flush || s->draining)
-                        return;
-                r = 0;
-        }
-        if (r < 0) {
-                char err[160];
-
-                if (r == DREAM_E_LIMIT)
-                        snprintf(err, sizeof(err),
-                                 "frame: length %u exceeds the limit of %u bytes; closing",
-                                 frame_decoder_bad_length(&c->dec), s->cfg.max_frame);
-                else if (r == DREAM_E_EMPTY)
-                        snprintf(err, sizeof(err), "frame: length 0 is not allowed; closing");
-                else
-                        snprintf(err, sizeof(err), "frame: %s; closing", dream_strerror(r));
-                dm_info("connection %llu (%s): protocol error: %s", (unsigned long long)c->id,
-                        c->peer, err);
-                /* The stream is out of sync: answer, stop reading, close once
-                 * the answer and the requests in flight are out. */
-                srv_conn_error(c, 0, r == DREAM_E_NOMEM ? r : DREAM_E_PROTO, err);
-                c->close_after_flush = true;
-                if (c->reading)
-                        uv_read_stop(stream);
-                c->reading = false;
-                conn_maybe_finish(c);
-                return;
-        }
-        if (frame_decoder_pending(&c->dec) == 0)
-                c->frame_start_ms = 0;
-        else if (took || c->frame_start_ms == 0)
-                c->frame_start_ms = now_ms(s);
+        conn_process(c, frame_decoder_feed(&c->dec, buf->base, (size_t)nread));
 }
 
 static void read_start(struct srv_conn *c)
 {
         int r;
 
-        if (c->closing || c->reading || c->eof || c->close_after_flush || c->srv->draining)
+        if (c->closing || c->reading || c->eof || c->close_after_flush || c->srv->draining ||
+            c->paused || c->budget_wait || c->held_hello)
                 return;
         r = uv_read_start(&c->h.stream, alloc_cb, read_cb);
         if (r < 0) {
@@ -374,10 +518,165 @@ static void peer_name(struct srv_conn *c, bool is_unix)
         }
 }
 
+/* ---- peers ------------------------------------------------------------------ */
+
+static unsigned peer_hash(const char *key)
+{
+        uint32_t h = 2166136261u; /* FNV-1a */
+
+        for (; *key; key++)
+                h = (h ^ (unsigned char)*key) * 16777619u;
+        return h % SRV_PEER_BUCKETS;
+}
+
+/* The entry of `key`, made when missing (NULL: out of memory). */
+static struct srv_peer *peer_get(struct srv *s, const char *key)
+{
+        struct srv_peer **head = &s->peers[peer_hash(key)], *p;
+
+        for (p = *head; p; p = p->next)
+                if (strcmp(p->key, key) == 0)
+                        return p;
+        p = dm_calloc(1, sizeof(*p));
+        if (!p)
+                return NULL;
+        snprintf(p->key, sizeof(p->key), "%s", key);
+        p->next = *head;
+        *head = p;
+        return p;
+}
+
+/* Forget the peers without connections whose wrong tokens are over a second
+ * old (all of them when `all`). */
+static void peers_prune(struct srv *s, bool all)
+{
+        uint64_t now = all ? 0 : now_ms(s);
+
+        for (unsigned b = 0; b < SRV_PEER_BUCKETS; b++) {
+                struct srv_peer **pp = &s->peers[b];
+
+                while (*pp) {
+                        struct srv_peer *p = *pp;
+
+                        if (all ||
+                            (p->conns == 0 && (p->failures == 0 || now - p->window_ms >= 1000))) {
+                                *pp = p->next;
+                                dm_free(p);
+                        } else {
+                                pp = &p->next;
+                        }
+                }
+        }
+}
+
+/* Who a connection comes from: its IP address without the port; on a unix
+ * socket, the peer's uid. */
+static void peer_key(struct srv_conn *c, bool is_unix, char *key, size_t size)
+{
+        const char *colon = strrchr(c->peer, ':');
+        struct ucred cr;
+        socklen_t len = sizeof(cr);
+        uv_os_fd_t fd;
+
+        if (is_unix) {
+                if (uv_fileno(&c->h.handle, &fd) == 0 &&
+                    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+                        snprintf(key, size, "uid %u", (unsigned)cr.uid);
+                else
+                        snprintf(key, size, "unix");
+                return;
+        }
+        snprintf(key, size, "%.*s", (int)(colon ? (size_t)(colon - c->peer) : strlen(c->peer)),
+                 c->peer);
+}
+
+static void auth_windows(struct srv *s, struct srv_peer *p, uint64_t now)
+{
+        if (now - s->auth_window_ms >= 1000) {
+                s->auth_window_ms = now;
+                s->auth_window_failures = 0;
+        }
+        if (p && now - p->window_ms >= 1000) {
+                p->window_ms = now;
+                p->failures = 0;
+        }
+}
+
+void srv_auth_failed(struct srv_conn *c)
+{
+        struct srv *s = c->srv;
+
+        auth_windows(s, c->peer_ent, now_ms(s));
+        s->auth_window_failures++;
+        if (c->peer_ent)
+                c->peer_ent->failures++;
+}
+
+/* Wrong tokens are throttled per peer, and the server-wide ceiling only
+ * holds peers that failed themselves: a peer that sent no wrong token is
+ * never held, and a right token is never refused (a held hello is compared
+ * when its time comes, and succeeds if right). Holding the answer, rather
+ * than answering BUSY at once, is what slows guessing: one guess per held
+ * connection per SRV_AUTH_HOLD_MS, and a held wrong guess closes its
+ * connection. */
+bool srv_hello_hold(struct srv_conn *c, proto_request *req)
+{
+        struct srv *s = c->srv;
+        struct srv_peer *p = c->peer_ent;
+        uint64_t now = now_ms(s);
+
+        if (!s->n_tokens || c->hello_released || !p)
+                return false;
+        auth_windows(s, p, now);
+        if (p->failures < SRV_MAX_PEER_AUTH_FAILURES &&
+            (p->failures == 0 || s->auth_window_failures < SRV_MAX_AUTH_FAILURES_PER_SECOND))
+                return false;
+        dm_debug("connection %llu (%s): hello held %u ms (%u wrong tokens from %s, %u from every "
+                 "peer, in the last second)",
+                 (unsigned long long)c->id, c->peer, SRV_AUTH_HOLD_MS, p->failures, p->key,
+                 s->auth_window_failures);
+        c->held_hello = req;
+        c->held_until_ms = now + SRV_AUTH_HOLD_MS;
+        c->hello_throttled = true;
+        if (c->reading)
+                uv_read_stop(&c->h.stream);
+        c->reading = false;
+        return true;
+}
+
+/* The held hello's time has come: answer it, then go on with what the client
+ * sent after it. */
+static void hello_release(struct srv_conn *c)
+{
+        proto_request *req = c->held_hello;
+
+        c->held_hello = NULL;
+        c->hello_released = true;
+        srv_dispatch(c, req);
+        c->hello_released = false;
+        c->hello_throttled = false;
+        if (c->closing || c->close_after_flush)
+                return;
+        conn_process(c, 0);
+        read_start(c);
+}
+
+/* Answer BUSY to a connection just accepted and close it. */
+static void conn_refuse(struct srv_conn *c, const char *msg)
+{
+        c->refused = true;
+        __atomic_fetch_add(&c->srv->stats.connections_refused, 1, __ATOMIC_RELAXED);
+        dm_warn("connection from %s refused: %s", c->peer, msg);
+        c->close_after_flush = true;
+        srv_conn_error(c, 0, DREAM_E_BUSY, msg);
+        conn_maybe_finish(c);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
         struct srv_listener *l = server->data;
         struct srv *s = l->srv;
+        struct srv_peer *p;
         struct srv_conn *c;
         int r;
 
@@ -419,17 +718,30 @@ static void on_connection(uv_stream_t *server, int status)
         if (s->n_conns >= s->cfg.max_connections) {
                 char msg[128];
 
-                c->refused = true;
-                __atomic_fetch_add(&s->stats.connections_refused, 1, __ATOMIC_RELAXED);
                 snprintf(msg, sizeof(msg), "server busy: connection limit of %u reached",
                          s->cfg.max_connections);
-                dm_warn("connection from %s refused: connection limit of %u reached", c->peer,
-                        s->cfg.max_connections);
-                c->close_after_flush = true;
-                srv_conn_error(c, 0, DREAM_E_BUSY, msg);
-                conn_maybe_finish(c);
+                conn_refuse(c, msg);
                 return;
         }
+        {
+                char key[64], msg[192];
+
+                peer_key(c, l->is_unix, key, sizeof(key));
+                p = peer_get(s, key);
+                if (!p || p->conns >= s->cfg.max_peer_conns) {
+                        if (p)
+                                snprintf(msg, sizeof(msg),
+                                         "server busy: %u connections from %s already open "
+                                         "(max_peer_connections); close some and retry",
+                                         p->conns, key);
+                        else
+                                snprintf(msg, sizeof(msg), "server busy: out of memory");
+                        conn_refuse(c, msg);
+                        return;
+                }
+        }
+        p->conns++;
+        c->peer_ent = p;
         s->n_conns++;
         __atomic_fetch_add(&s->stats.connections_total, 1, __ATOMIC_RELAXED);
         c->next = s->conns;
@@ -438,6 +750,10 @@ static void on_connection(uv_stream_t *server, int status)
         s->conns = c;
         c->authed = s->n_tokens == 0;
         c->roles = c->authed ? SRV_ROLES_ALL : 0;
+        /* Before a valid hello only a small frame: an unauthenticated peer
+         * holds no more than that. */
+        if (!c->authed && c->dec.max_len > SRV_MAX_HELLO_FRAME)
+                c->dec.max_len = SRV_MAX_HELLO_FRAME;
         c->accepted_ms = now_ms(s);
         dm_debug("connection %llu from %s on '%s'", (unsigned long long)c->id, c->peer, l->name);
         read_start(c);
@@ -462,6 +778,11 @@ static void sweep_cb(uv_timer_t *t)
                                 "deadline with %zu bytes unsent",
                                 (unsigned long long)c->id, c->peer, c->out_bytes);
                         srv_conn_close(c);
+                        continue;
+                }
+                if (c->held_hello) {
+                        if (now >= c->held_until_ms)
+                                hello_release(c);
                         continue;
                 }
                 if (c->writes_pending > 0 && now - c->last_write_ms > idle) {
@@ -508,6 +829,7 @@ static void sweep_cb(uv_timer_t *t)
                         srv_conn_close(c);
                 }
         }
+        peers_prune(s, false);
 }
 
 /* ---- listeners ---------------------------------------------------------- */
@@ -591,39 +913,66 @@ free_l:
 static const char *const role_words[] = {"ingest", "read", "train", "admin"};
 
 /* A line is "TOKEN" (every role) or "ROLE[,ROLE...]:TOKEN" with roles from
- * role_words; a prefix with any other word is part of the token. Sets
- * *ret_roles (SRV_ROLE_* bits) and returns the token. */
-static const char *parse_roles(const char *line, unsigned *ret_roles)
+ * role_words. A token holds no ':' of its own unless roles come first
+ * ("admin:a:b" is the token "a:b"), and no space or tab: a typo in a role, an
+ * empty role list or a space after the ':' is refused rather than read as a
+ * token that never matches or that grants every role. Sets *ret_roles
+ * (SRV_ROLE_* bits) and *ret_tok, or says why not in why. */
+static int parse_token_line(const char *line, unsigned *ret_roles, const char **ret_tok, char *why,
+                            size_t why_size)
 {
         const char *colon = strchr(line, ':');
-        const char *p = line;
-        unsigned roles = 0;
+        const char *p = line, *tok = line;
+        unsigned roles = SRV_ROLES_ALL;
 
-        *ret_roles = SRV_ROLES_ALL;
-        if (!colon)
-                return line;
-        while (p < colon) {
-                size_t n = strcspn(p, ",:");
-                bool known = false;
-                for (size_t i = 0; i < sizeof(role_words) / sizeof(role_words[0]); i++)
-                        if (strlen(role_words[i]) == n && strncmp(p, role_words[i], n) == 0) {
-                                known = true;
-                                roles |= 1u << i;
-                        }
-                if (!known)
-                        return line;
-                p += n;
-                if (*p == ',')
+        if (colon) {
+                roles = 0;
+                tok = colon + 1;
+                if (colon == line)
+                        return srv_fail(why, why_size, DREAM_E_INVAL,
+                                        "no role before ':' (write ROLE[,ROLE...]:TOKEN with "
+                                        "roles ingest, read, train, admin; or the token alone "
+                                        "for every role)");
+                for (;;) { /* p < colon: every role ends at ',' or at colon */
+                        size_t n = strcspn(p, ",:");
+                        bool known = false;
+
+                        for (size_t i = 0; i < sizeof(role_words) / sizeof(role_words[0]); i++)
+                                if (strlen(role_words[i]) == n &&
+                                    strncmp(p, role_words[i], n) == 0) {
+                                        known = true;
+                                        roles |= 1u << i;
+                                }
+                        if (!known)
+                                return srv_fail(why, why_size, DREAM_E_INVAL,
+                                                "unknown role '%.*s' before ':' (roles: ingest, "
+                                                "read, train, admin; a token alone may not "
+                                                "contain ':')",
+                                                (int)(n < 32 ? n : 32), p);
+                        p += n;
+                        if (*p != ',')
+                                break;
                         p++;
+                }
         }
+        if (!tok[0])
+                return srv_fail(why, why_size, DREAM_E_INVAL, "empty token");
+        if (strpbrk(tok, " \t"))
+                return srv_fail(
+                    why, why_size, DREAM_E_INVAL, "the token contains a space or tab (%s)",
+                    tok == line ? "write ROLE:TOKEN without spaces" : "no space may follow ':'");
+        if (strlen(tok) > DREAM_MAX_TOKEN)
+                return srv_fail(why, why_size, DREAM_E_INVAL, "token longer than %u bytes",
+                                DREAM_MAX_TOKEN);
         *ret_roles = roles;
-        return colon + 1;
+        *ret_tok = tok;
+        return 0;
 }
 
 int srv_tokens_load(struct srv *s, const char *path, char *errmsg, size_t errmsg_size)
 {
         struct dm_buf b;
-        char chunk[4096];
+        char chunk[4096], why[256];
         size_t pos = 0;
         unsigned lineno = 0;
         int fd, r = 0;
@@ -664,7 +1013,7 @@ int srv_tokens_load(struct srv *s, const char *path, char *errmsg, size_t errmsg
                 size_t n = nl ? (size_t)(nl - (b.data + pos)) : b.len - pos;
                 char *line = dm_malloc(n + 1);
                 const char *tok;
-                unsigned roles;
+                unsigned roles = 0;
                 char *e;
 
                 lineno++;
@@ -685,13 +1034,14 @@ int srv_tokens_load(struct srv *s, const char *path, char *errmsg, size_t errmsg
                         dm_free(line);
                         continue;
                 }
-                tok = parse_roles(tok, &roles);
-                if (!tok[0] || strlen(tok) > DREAM_MAX_TOKEN || s->n_tokens >= SRV_MAX_TOKENS) {
+                r = parse_token_line(tok, &roles, &tok, why, sizeof(why));
+                if (r == 0 && s->n_tokens >= SRV_MAX_TOKENS)
+                        r = srv_fail(why, sizeof(why), DREAM_E_LIMIT, "more than %u tokens",
+                                     SRV_MAX_TOKENS);
+                if (r < 0) {
                         dm_free(line);
-                        r = srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                     "token file '%s':%u: empty token, longer than %u bytes, or "
-                                     "more than %u tokens",
-                                     path, lineno, DREAM_MAX_TOKEN, SRV_MAX_TOKENS);
+                        srv_fail(errmsg, errmsg_size, r, "token file '%s', line %u: %s", path,
+                                 lineno, why);
                         goto release;
                 }
                 /* Stored as one byte of role bits, then the token. */
@@ -813,6 +1163,7 @@ int srv_new(uv_loop_t *loop, const struct srv_config *cfg, struct srv **ret, cha
         if (!s)
                 return srv_fail(errmsg, errmsg_size, DREAM_E_NOMEM, "out of memory");
         s->loop = loop;
+        s->budget_tail = &s->budget_waiters;
         s->rbuf = dm_malloc(SRV_READ_BUFFER);
         r = s->rbuf ? config_copy(&s->cfg, cfg) : DREAM_E_NOMEM;
         if (r < 0) {
@@ -929,6 +1280,7 @@ void srv_free(struct srv *s)
         for (uint32_t i = 0; i < s->n_tokens; i++)
                 dm_free(s->tokens[i]);
         dm_free(s->tokens);
+        peers_prune(s, true);
         dm_free(s->rbuf);
         srv_jobs_free(s);
         srv_batch_cache_free(s->batch_cache);

@@ -844,12 +844,15 @@ int main(int argc, char **argv)
                                       "600",
                                       "--max-connections",
                                       "5000",
+                                      "--max-peer-connections", /* every client is 127.0.0.1 */
+                                      "5000",
                                       NULL};
                 if (start_dreamd(exe, args) < 0)
                         return 1;
                 rc = run_slow(n_slow, requests);
         } else {
-                const char *args[] = {"--max-connections", "1000", NULL};
+                const char *args[] = {"--max-connections", "1000", "--max-peer-connections", "1000",
+                                      NULL};
                 if (start_dreamd(exe, args) < 0)
                         return 1;
                 rc = run_mixed(seconds, n_ing, n_str, n_tr, stream_rows);

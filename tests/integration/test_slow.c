@@ -139,6 +139,8 @@ static void start(struct tdaemon *d, char *dir, const char *max_conns)
                                        "4",
                                        "--max-connections",
                                        max_conns,
+                                       "--max-peer-connections", /* all from 127.0.0.1 */
+                                       max_conns,
                                        "--log-level",
                                        "warn",
                                        NULL};

@@ -5,6 +5,8 @@
  *     bound at start (listen, data_dir, workers, jobs, blas_threads,
  *     map_size_max, seal_rows, metrics_listen) as they were; removing the
  *     token file turns authentication off; a draining server refuses;
+ *   - token-file lines with an unknown role, no role before ':' or a space
+ *     in the token are refused, naming the file and line;
  *   - srv_stats_reply_fill: datasets, map use and per-type counters;
  *   - srv_write_progress reads the write counters.
  */
@@ -263,12 +265,50 @@ static void stats_fill(void **state)
         assert_int_equal(d, 0);
 }
 
+/* Token-file lines that cannot mean what they seem are refused, naming the
+ * file and line; the running tokens stay. */
+static void token_lines_refused(void **state)
+{
+        static const char *const bad[][2] = {
+            {"good-one\nraed:TOK-A\n", "unknown role 'raed'"},
+            {"# c\n:TOK-B\n", "no role before ':'"},
+            {"read: TOK-C\n", "space"},
+            {"tok en\n", "space"},
+            {"read,:TOK-D\n", "unknown role ''"},
+            {"admin:\n", "empty token"},
+        };
+        static const unsigned line[] = {2, 2, 1, 1, 1, 1};
+        struct fixture *f = *state;
+        char path[128], err[512], want[160];
+        struct srv_config c;
+
+        snprintf(path, sizeof(path), "%s/bad", f->dir);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                write_file(path, bad[i][0]);
+                variant(f, &c, "token_file", path);
+                err[0] = '\0';
+                assert_int_equal(srv_reload(f->s, &c, err, sizeof(err)), DREAM_E_INVAL);
+                snprintf(want, sizeof(want), "token file '%s', line %u: ", path, line[i]);
+                assert_non_null(strstr(err, want));
+                assert_non_null(strstr(err, bad[i][1]));
+                srv_config_release(&c);
+                unchanged(f);
+        }
+        /* A colon inside a token is fine after a role list. */
+        write_file(path, "admin:a:b\n");
+        variant(f, &c, "token_file", path);
+        assert_int_equal(srv_reload(f->s, &c, err, sizeof(err)), 0);
+        srv_config_release(&c);
+        assert_true(srv_token_ok(f->s, "a:b"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(reload_refused, setup, teardown),
             cmocka_unit_test_setup_teardown(reload_applies, setup, teardown),
             cmocka_unit_test_setup_teardown(stats_fill, setup, teardown),
+            cmocka_unit_test_setup_teardown(token_lines_refused, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
