@@ -632,9 +632,7 @@ static void h_backup(struct srv_job *j)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (r < 0) {
                 int saved = r;
-                /* Leave nothing half-written behind. */
-                if (r != -EEXIST)
-                        (void)unlink(file);
+                /* store_backup leaves nothing half-written behind. */
                 if (created)
                         (void)rmdir(path);
                 dm_error("backup to '%s' failed: %s", path, dream_strerror(saved));
@@ -650,6 +648,12 @@ static void h_backup(struct srv_job *j)
                             "backup.path: cannot write '%s': %s (dreamd writes it as its own "
                             "user)",
                             path, dream_strerror(saved));
+                else if (saved == -ELOOP)
+                        srv_job_error(j, DREAM_E_DENIED,
+                                      "backup.path: '%s' or its data.mdb.partial is a symbolic "
+                                      "link; dreamd writes backups only into a real directory "
+                                      "(give the link's target, or remove the stale link)",
+                                      path);
                 else if (saved == -EEXIST)
                         srv_job_error(j, DREAM_E_EXISTS,
                                       "backup.path: '%s' already holds a data.mdb; give a new path",
