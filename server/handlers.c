@@ -80,8 +80,11 @@ void srv_store_error(struct srv_job *j, int err, const char *field, const char *
                 srv_job_error(j, err, "%s: dataset '%s' already exists", field, name);
                 break;
         case DREAM_E_FULL:
-                srv_job_error(
-                    j, err, "dataset '%s': store full (map size limit reached); retry later", name);
+                srv_job_error(j, err,
+                              "dataset '%s': store full (the map size limit map_size_max was "
+                              "reached, or the data directory's disk is full); free space or "
+                              "raise map_size_max, then retry",
+                              name);
                 break;
         default:
                 srv_job_error(j, err, "dataset '%s': %s", name, dream_strerror(err));

@@ -218,11 +218,12 @@ static int file_check(const char *what, const char *dir, bool missing_ok)
                          what, dir);
                 break;
         case DREAM_E_TRUNCATED:
-                dm_error("%s: the store in '%s' is damaged: data.mdb is truncated, %llu bytes where "
-                         "its meta page says at least %llu (page size %u); restore it from a "
-                         "backup",
-                         what, dir, (unsigned long long)fi.size, (unsigned long long)fi.need,
-                         fi.page_size);
+                dm_error(
+                    "%s: the store in '%s' is damaged: data.mdb is truncated, %llu bytes where "
+                    "its meta page says at least %llu (page size %u); restore it from a "
+                    "backup",
+                    what, dir, (unsigned long long)fi.size, (unsigned long long)fi.need,
+                    fi.page_size);
                 break;
         case DREAM_E_FORMAT:
                 if (fi.bad_meta >= 0)

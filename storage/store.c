@@ -1880,8 +1880,7 @@ struct append_ctx {
         bool duplicate;       /* out */
 };
 
-static int batch_decode(const MDB_val *k, const MDB_val *v, uint64_t *ret_first,
-                        uint32_t *ret_rows)
+static int batch_decode(const MDB_val *k, const MDB_val *v, uint64_t *ret_first, uint32_t *ret_rows)
 {
         const uint8_t *p = v->mv_data;
 
@@ -3170,8 +3169,7 @@ static MDB_val job_key(uint8_t *buf, uint64_t id)
         return (MDB_val){.mv_size = 8, .mv_data = buf};
 }
 
-static int job_value(const MDB_val *k, const MDB_val *v, const uint8_t **ret_rec,
-                     size_t *ret_len)
+static int job_value(const MDB_val *k, const MDB_val *v, const uint8_t **ret_rec, size_t *ret_len)
 {
         const uint8_t *p = v->mv_data;
 
@@ -3522,8 +3520,8 @@ static int check_condensed(struct store *s, MDB_txn *txn, const char *name, uint
                 count = dm_get_be64(kp + 13);
                 fb = dm_get_be64(kp + 21);
                 memcpy(&frac, &fb, 8);
-                if (rows == 0 || rows > cnt->rows || kp[12] > GD_ORDER_ENTROPY || kp[29] > GD_FILL_SPLIT ||
-                    kp[34] != COND_METHOD ||
+                if (rows == 0 || rows > cnt->rows || kp[12] > GD_ORDER_ENTROPY ||
+                    kp[29] > GD_FILL_SPLIT || kp[34] != COND_METHOD ||
                     (count ? fb != 0 : !(frac > 0.0 && frac <= 1.0))) {
                         problem_add(ps, name, "condensed", &k, DREAM_E_CORRUPT,
                                     "condensed key is not one the store writes");
@@ -3538,7 +3536,8 @@ static int check_condensed(struct store *s, MDB_txn *txn, const char *name, uint
                         return r;
                 }
                 if (r < 0)
-                        problem_add(ps, name, "condensed", &k, r, "condensed entry does not verify");
+                        problem_add(ps, name, "condensed", &k, r,
+                                    "condensed entry does not verify");
         }
         mdb_cursor_close(cur);
         if (rc && rc != MDB_NOTFOUND)

@@ -14,7 +14,8 @@
  * DREAM_E_RANGE, DREAM_E_FULL (the map reached its configured maximum, or
  * the disk is full: ENOSPC, or a short write on a full filesystem; nothing of
  * the write was stored, reads keep working, a retry may succeed), DREAM_E_IO,
- * DREAM_E_CORRUPT / DREAM_E_CHECKSUM (bad stored data). Outputs are ret_* parameters, written only on success.
+ * DREAM_E_CORRUPT / DREAM_E_CHECKSUM (bad stored data). Outputs are ret_* parameters, written only
+ * on success.
  */
 #ifndef DREAM_STORE_H
 #define DREAM_STORE_H

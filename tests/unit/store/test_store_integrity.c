@@ -106,7 +106,8 @@ static void copy_file(const char *from, const char *to, off_t len)
 
         assert_true(in >= 0 && out >= 0);
         while (done < len) {
-                size_t want = (size_t)(len - done) < sizeof(buf) ? (size_t)(len - done) : sizeof(buf);
+                size_t want =
+                    (size_t)(len - done) < sizeof(buf) ? (size_t)(len - done) : sizeof(buf);
                 ssize_t n = read(in, buf, want);
                 assert_true(n > 0);
                 assert_int_equal(write(out, buf, (size_t)n), n);
@@ -221,8 +222,9 @@ static void test_truncated(void **state)
         assert_int_equal(store_file_check(f->dir, &fi), 0);
         assert_int_equal(fi.size, (uint64_t)size);
         assert_true(fi.need <= fi.size && fi.need > 8 * (uint64_t)fi.page_size);
-        off_t lens[] = {0, 100, 4096, 4096 + 100, 8192, 3 * 4096, size / 2,
-                        size - (off_t)fi.page_size, size - 1};
+        off_t lens[] = {0,       100,      4096,     4096 + 100,
+                        8192,    3 * 4096, size / 2, size - (off_t)fi.page_size,
+                        size - 1};
         for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
                 int want = lens[i] == 0 ? DREAM_E_EMPTY : DREAM_E_TRUNCATED;
                 tu_tmpdir(dir);
@@ -371,8 +373,8 @@ static void test_check_records(void **state)
             {"batches", id1, 4, KEY, 11, 0x04, "batches"}, /* batch id */
             {"condensed", id1, 4, VAL, 40, 0x10, "condensed"},
             {"condensed", id1, 4, KEY, 4, 0x80, "condensed"}, /* row count */
-            {"datasets", "ds", 2, KEY, 0, 0x01, "datasets"},   /* name "es" */
-            {"datasets", "ds", 2, VAL, 8, 0x01, "datasets"},   /* id */
+            {"datasets", "ds", 2, KEY, 0, 0x01, "datasets"},  /* name "es" */
+            {"datasets", "ds", 2, VAL, 8, 0x01, "datasets"},  /* id */
             {"counters", id1, 4, VAL, 16, 0x01, "datasets"},
             {"suffstats", id1, 4, VAL, 30, 0x01, "suffstats"},
             {"staged", id1, 4, VAL, 100, 0x01, "staged"},
