@@ -3766,9 +3766,9 @@ end:
 }
 
 /* Dataset names and ids, and the meta records: "format" (the version),
- * "next_id" (above every dataset's and pending drop's id) and the drop
- * markers ("drop" + id BE32, empty, of no live dataset); any other meta key
- * is reported. */
+ * "next_id" (above every dataset's and pending drop's id), "purged" (the
+ * last id purged) and the drop markers ("drop" + id BE32, empty, of no live
+ * dataset); any other meta key is reported. */
 static int check_meta(struct store *s, struct problems *ps)
 {
         uint32_t *ids = NULL, next_id = 0, max_id = 0;
@@ -3844,6 +3844,10 @@ static int check_meta(struct store *s, struct problems *ps)
                                 what = "store format version is damaged";
                 } else if (k.mv_size == 7 && memcmp(k.mv_data, "next_id", 7) == 0) {
                         continue; /* checked above */
+                } else if (k.mv_size == 7 && memcmp(k.mv_data, "purged", 7) == 0) {
+                        /* The last id purged (tick_fn). */
+                        if (v.mv_size != 4 || (next_id && dm_get_be32(v.mv_data) >= next_id))
+                                what = "last purged id is damaged";
                 } else if (k.mv_size == 8 && memcmp(k.mv_data, "drop", 4) == 0) {
                         uint32_t id = dm_get_be32((const uint8_t *)k.mv_data + 4);
                         if (v.mv_size != 0 || id == 0 || (next_id && id >= next_id) ||
