@@ -3680,8 +3680,61 @@ static int cmp_u32(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
-/* Keys whose dataset id belongs to no dataset and no pending drop. One seek
- * per distinct id in each id-keyed database. */
+/* The meta records: "format" (the version), "next_id" (above every
+ * dataset's and pending drop's id), "purged" (the last id purged) and the
+ * drop markers ("drop" + id BE32, empty, of no live dataset); any other meta
+ * key is reported. ids[0..n) are the datasets' ids, sorted. */
+static int check_meta(struct store *s, MDB_txn *txn, const uint32_t *ids, size_t n,
+                      struct problems *ps)
+{
+        uint32_t next_id = 0, max_id = n ? ids[n - 1] : 0;
+        MDB_cursor *cur;
+        MDB_val k = {.mv_size = 7, .mv_data = (void *)"next_id"}, v;
+        int r, rc;
+
+        for (size_t i = 1; i < n; i++)
+                if (ids[i] == ids[i - 1])
+                        problem_add(ps, "", "datasets", NULL, DREAM_E_CORRUPT,
+                                    "two datasets have the same id");
+        rc = mdb_get(txn, s->db_meta, &k, &v);
+        if (rc == 0 && v.mv_size == 4)
+                next_id = dm_get_le32(v.mv_data);
+        if ((rc == 0 && (v.mv_size != 4 || next_id <= max_id)) || (rc == MDB_NOTFOUND && n))
+                problem_add(ps, "", "meta", &k, DREAM_E_CORRUPT,
+                            "next dataset id is missing or not above every dataset's id");
+        r = lmdb_err(mdb_cursor_open(txn, s->db_meta, &cur));
+        if (r < 0)
+                return r;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                const char *what = NULL;
+                if (k.mv_size == 6 && memcmp(k.mv_data, "format", 6) == 0) {
+                        if (v.mv_size != 4 || dm_get_le32(v.mv_data) != FORMAT_VERSION)
+                                what = "store format version is damaged";
+                } else if (k.mv_size == 7 && memcmp(k.mv_data, "next_id", 7) == 0) {
+                        continue; /* checked above */
+                } else if (k.mv_size == 7 && memcmp(k.mv_data, "purged", 7) == 0) {
+                        /* The last id purged (tick_fn). */
+                        if (v.mv_size != 4 || (next_id && dm_get_be32(v.mv_data) >= next_id))
+                                what = "last purged id is damaged";
+                } else if (k.mv_size == 8 && memcmp(k.mv_data, "drop", 4) == 0) {
+                        uint32_t id = dm_get_be32((const uint8_t *)k.mv_data + 4);
+                        if (v.mv_size != 0 || id == 0 || (next_id && id >= next_id) ||
+                            bsearch(&id, ids, n, sizeof(uint32_t), cmp_u32))
+                                what = "drop marker is damaged or names a live dataset";
+                } else {
+                        what = "unknown meta key";
+                }
+                if (what)
+                        problem_add(ps, "", "meta", &k, DREAM_E_CORRUPT, what);
+        }
+        mdb_cursor_close(cur);
+        return rc != MDB_NOTFOUND ? lmdb_err(rc) : 0;
+}
+
+/* Dataset names (valid) and ids (unique), the meta records (check_meta),
+ * then keys whose dataset id belongs to no dataset and no pending drop: one
+ * seek per distinct id in each id-keyed database. */
 static int check_orphans(struct store *s, struct problems *ps)
 {
         struct {
@@ -3715,13 +3768,26 @@ static int check_orphans(struct store *s, struct problems *ps)
                 goto end;
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < cap;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                char name[DREAM_MAX_NAME + 1];
                 struct schema_head h;
+                if (k.mv_size == 0 || k.mv_size > DREAM_MAX_NAME) {
+                        name[0] = '\0';
+                } else {
+                        memcpy(name, k.mv_data, k.mv_size);
+                        name[k.mv_size] = '\0';
+                }
+                if (strlen(name) != k.mv_size || store_name_check(name) < 0)
+                        problem_add(ps, "", "datasets", &k, DREAM_E_CORRUPT,
+                                    "dataset name is not valid");
                 if (schema_decode(&k, &v, &h, NULL) == 0)
-                        ids[n++] = h.id;
+                        ids[n++] = h.id; /* else reported by check_dataset */
         }
         mdb_cursor_close(cur);
         cur = NULL;
         qsort(ids, n, sizeof(uint32_t), cmp_u32);
+        r = check_meta(s, txn, ids, n, ps);
+        if (r < 0)
+                goto end;
         for (size_t d = 0; d < sizeof(dbs) / sizeof(dbs[0]); d++) {
                 uint8_t kb[KEY_ID];
                 uint32_t id = 0;
@@ -3765,110 +3831,6 @@ end:
         return r;
 }
 
-/* Dataset names and ids, and the meta records: "format" (the version),
- * "next_id" (above every dataset's and pending drop's id), "purged" (the
- * last id purged) and the drop markers ("drop" + id BE32, empty, of no live
- * dataset); any other meta key is reported. */
-static int check_meta(struct store *s, struct problems *ps)
-{
-        uint32_t *ids = NULL, next_id = 0, max_id = 0;
-        size_t n = 0, cap;
-        MDB_cursor *cur = NULL;
-        MDB_txn *txn;
-        MDB_stat st;
-        MDB_val k, v;
-        int r, rc;
-
-        r = rtxn_begin(s, &txn);
-        if (r < 0)
-                return r;
-        r = lmdb_err(mdb_stat(txn, s->db_datasets, &st));
-        if (r < 0)
-                goto end;
-        cap = st.ms_entries + 1;
-        ids = dm_mallocarray(cap, sizeof(uint32_t));
-        if (!ids) {
-                r = DREAM_E_NOMEM;
-                goto end;
-        }
-        r = lmdb_err(mdb_cursor_open(txn, s->db_datasets, &cur));
-        if (r < 0)
-                goto end;
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                char name[DREAM_MAX_NAME + 1];
-                struct schema_head h;
-                if (k.mv_size == 0 || k.mv_size > DREAM_MAX_NAME ||
-                    memchr(k.mv_data, '\0', k.mv_size)) {
-                        problem_add(ps, "", "datasets", &k, DREAM_E_CORRUPT,
-                                    "dataset name is not valid");
-                        continue;
-                }
-                memcpy(name, k.mv_data, k.mv_size);
-                name[k.mv_size] = '\0';
-                if (store_name_check(name) < 0)
-                        problem_add(ps, "", "datasets", &k, DREAM_E_CORRUPT,
-                                    "dataset name is not valid");
-                if (schema_decode(&k, &v, &h, NULL) < 0 || n == cap)
-                        continue; /* reported by check_dataset */
-                ids[n++] = h.id;
-                if (h.id > max_id)
-                        max_id = h.id;
-        }
-        mdb_cursor_close(cur);
-        cur = NULL;
-        if (rc != MDB_NOTFOUND) {
-                r = lmdb_err(rc);
-                goto end;
-        }
-        qsort(ids, n, sizeof(uint32_t), cmp_u32);
-        for (size_t i = 1; i < n; i++)
-                if (ids[i] == ids[i - 1])
-                        problem_add(ps, "", "datasets", NULL, DREAM_E_CORRUPT,
-                                    "two datasets have the same id");
-        k = (MDB_val){.mv_size = 7, .mv_data = (void *)"next_id"};
-        rc = mdb_get(txn, s->db_meta, &k, &v);
-        if (rc == 0 && v.mv_size == 4)
-                next_id = dm_get_le32(v.mv_data);
-        if ((rc == 0 && (v.mv_size != 4 || next_id <= max_id)) || (rc == MDB_NOTFOUND && n))
-                problem_add(ps, "", "meta", &k, DREAM_E_CORRUPT,
-                            "next dataset id is missing or not above every dataset's id");
-        r = lmdb_err(mdb_cursor_open(txn, s->db_meta, &cur));
-        if (r < 0)
-                goto end;
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                const char *what = NULL;
-                if (k.mv_size == 6 && memcmp(k.mv_data, "format", 6) == 0) {
-                        if (v.mv_size != 4 || dm_get_le32(v.mv_data) != FORMAT_VERSION)
-                                what = "store format version is damaged";
-                } else if (k.mv_size == 7 && memcmp(k.mv_data, "next_id", 7) == 0) {
-                        continue; /* checked above */
-                } else if (k.mv_size == 7 && memcmp(k.mv_data, "purged", 7) == 0) {
-                        /* The last id purged (tick_fn). */
-                        if (v.mv_size != 4 || (next_id && dm_get_be32(v.mv_data) >= next_id))
-                                what = "last purged id is damaged";
-                } else if (k.mv_size == 8 && memcmp(k.mv_data, "drop", 4) == 0) {
-                        uint32_t id = dm_get_be32((const uint8_t *)k.mv_data + 4);
-                        if (v.mv_size != 0 || id == 0 || (next_id && id >= next_id) ||
-                            bsearch(&id, ids, n, sizeof(uint32_t), cmp_u32))
-                                what = "drop marker is damaged or names a live dataset";
-                } else {
-                        what = "unknown meta key";
-                }
-                if (what)
-                        problem_add(ps, "", "meta", &k, DREAM_E_CORRUPT, what);
-        }
-        if (rc != MDB_NOTFOUND)
-                r = lmdb_err(rc);
-end:
-        if (cur)
-                mdb_cursor_close(cur);
-        txn_end(s, txn);
-        dm_free(ids);
-        return r;
-}
-
 static int check_job_cb(void *arg, uint64_t id, const void *rec, size_t len, int err)
 {
         uint8_t kb[8];
@@ -3897,8 +3859,6 @@ int store_check(struct store *s, store_problem_cb cb, void *arg, uint64_t *ret_p
                 r = check_dataset(s, names[i], &ps);
         if (r == 0)
                 r = check_orphans(s, &ps);
-        if (r == 0)
-                r = check_meta(s, &ps);
         if (r == 0)
                 r = store_job_list(s, check_job_cb, &ps);
         if (r == 0 && ps.err)
