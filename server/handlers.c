@@ -80,8 +80,11 @@ void srv_store_error(struct srv_job *j, int err, const char *field, const char *
                 srv_job_error(j, err, "%s: dataset '%s' already exists", field, name);
                 break;
         case DREAM_E_FULL:
-                srv_job_error(
-                    j, err, "dataset '%s': store full (map size limit reached); retry later", name);
+                srv_job_error(j, err,
+                              "dataset '%s': store full (the map size limit map_size_max was "
+                              "reached, or the data directory's disk is full); free space or "
+                              "raise map_size_max, then retry",
+                              name);
                 break;
         default:
                 srv_job_error(j, err, "dataset '%s': %s", name, dream_strerror(err));
@@ -632,9 +635,7 @@ static void h_backup(struct srv_job *j)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (r < 0) {
                 int saved = r;
-                /* Leave nothing half-written behind. */
-                if (r != -EEXIST)
-                        (void)unlink(file);
+                /* store_backup leaves nothing half-written behind. */
                 if (created)
                         (void)rmdir(path);
                 dm_error("backup to '%s' failed: %s", path, dream_strerror(saved));
@@ -650,6 +651,12 @@ static void h_backup(struct srv_job *j)
                             "backup.path: cannot write '%s': %s (dreamd writes it as its own "
                             "user)",
                             path, dream_strerror(saved));
+                else if (saved == -ELOOP)
+                        srv_job_error(j, DREAM_E_DENIED,
+                                      "backup.path: '%s' or its data.mdb.partial is a symbolic "
+                                      "link; dreamd writes backups only into a real directory "
+                                      "(give the link's target, or remove the stale link)",
+                                      path);
                 else if (saved == -EEXIST)
                         srv_job_error(j, DREAM_E_EXISTS,
                                       "backup.path: '%s' already holds a data.mdb; give a new path",

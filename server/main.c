@@ -194,24 +194,69 @@ static void on_problem(const struct store_problem *p, void *arg)
                dream_strerror(p->err));
 }
 
+/* Is data_dir/data.mdb a whole store (store_file_check)? 0 when it is or
+ * when there is none (missing_ok: dreamd then creates a new store), else
+ * logs what is wrong with it, prefixed by `what`, and returns the error. */
+static int file_check(const char *what, const char *dir, bool missing_ok)
+{
+        struct store_file_info fi;
+        int r = store_file_check(dir, &fi);
+
+        switch (r) {
+        case 0:
+                return 0;
+        case DREAM_E_NOTFOUND:
+                if (missing_ok)
+                        return 0;
+                dm_error("%s: no store in '%s': it has no data.mdb (give the data directory of a "
+                         "store)",
+                         what, dir);
+                break;
+        case DREAM_E_EMPTY:
+                dm_error("%s: the store in '%s' is empty: data.mdb has 0 bytes, its data is lost; "
+                         "restore it from a backup, or remove data.mdb to start an empty store",
+                         what, dir);
+                break;
+        case DREAM_E_TRUNCATED:
+                dm_error(
+                    "%s: the store in '%s' is damaged: data.mdb is truncated, %llu bytes where "
+                    "its meta page says at least %llu (page size %u); restore it from a "
+                    "backup",
+                    what, dir, (unsigned long long)fi.size, (unsigned long long)fi.need,
+                    fi.page_size);
+                break;
+        case DREAM_E_FORMAT:
+                if (fi.bad_meta >= 0)
+                        dm_error("%s: the store in '%s' is damaged: meta page %d of data.mdb is "
+                                 "not an LMDB 0.9 meta page; restore it from a backup",
+                                 what, dir, fi.bad_meta);
+                else
+                        dm_error("%s: '%s/data.mdb' is not a regular file", what, dir);
+                break;
+        default:
+                dm_error("%s: cannot read '%s/data.mdb': %s", what, dir, dream_strerror(r));
+                break;
+        }
+        return r;
+}
+
 /* dreamd --check: verify every checksum of the store in data_dir. Does not
- * listen. 0 clean, 1 damage found, 2 the store cannot be opened or checked. */
+ * listen. 0 clean, 1 damage found (an empty, truncated or damaged data.mdb
+ * too), 2 no store or it cannot be opened or checked. Never creates a
+ * store. */
 static int run_check(const struct srv_config *cfg)
 {
         struct store_opts so;
         struct store *st = NULL;
-        char path[DREAM_MAX_PATH + 16];
-        struct stat sb;
         uint64_t problems = 0;
         int r;
 
         /* store_open creates a missing store: a check must not. */
-        snprintf(path, sizeof(path), "%s/data.mdb", cfg->data_dir);
-        if (stat(path, &sb) < 0) {
-                dm_error("check: no store in '%s' (cannot stat '%s': %s)", cfg->data_dir, path,
-                         strerror(errno));
+        r = file_check("check", cfg->data_dir, false);
+        if (r == DREAM_E_EMPTY || r == DREAM_E_TRUNCATED || r == DREAM_E_FORMAT)
+                return 1;
+        if (r < 0)
                 return 2;
-        }
         store_opts_default(&so);
         if (cfg->map_size_max)
                 so.map_max = cfg->map_size_max;
@@ -235,7 +280,7 @@ static int run_check(const struct srv_config *cfg)
                        (unsigned long long)problems, problems == 1 ? "" : "s");
                 return 1;
         }
-        printf("check: '%s': ok, every segment and staged batch verified\n", cfg->data_dir);
+        printf("check: '%s': ok, every record verified\n", cfg->data_dir);
         return 0;
 }
 
@@ -291,6 +336,12 @@ int main(int argc, char **argv)
         setenv("UV_THREADPOOL_SIZE", workers, 1);
         signal(SIGPIPE, SIG_IGN);
 
+        /* A store that is expected but empty or truncated is not served (nor
+         * replaced by a new one); restarting cannot help: exit 2. */
+        if (file_check("cannot start", cfg.data_dir, true) < 0) {
+                rc = 2;
+                goto release;
+        }
         if (uv_loop_init(&loop) < 0) {
                 dm_error("cannot initialise the event loop");
                 goto release;

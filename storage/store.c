@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -78,6 +79,11 @@ struct store {
         struct store_opts opts;
 };
 
+/* A batch id record: first row u64, rows u32, then (since keys are covered)
+ * the keyed XXH3 of those 12 bytes; records of 12 bytes have none. */
+#define BATCH_REC_OLD 12u
+#define BATCH_REC     20u
+
 /* Keys: dataset id BE32, then an optional BE64 (row, batch id...). */
 #define KEY_ID     4u
 #define KEY_ID_U64 12u
@@ -98,6 +104,20 @@ static MDB_val key_id_u64(uint8_t *buf, uint32_t id, uint64_t x)
 static uint64_t checksum(const void *p, size_t n)
 {
         return XXH3_64bits(p, n);
+}
+
+/* Checksum of a value that also covers its key (seeded with the key's
+ * hash), so that a damaged key is found too. */
+static uint64_t keyed_checksum(const MDB_val *k, const void *p, size_t n)
+{
+        return XXH3_64bits_withSeed(p, n, XXH3_64bits(k->mv_data, k->mv_size));
+}
+
+/* A stored checksum: keyed, or (records written before keys were covered)
+ * of the value alone. */
+static bool checksum_ok(const MDB_val *k, const void *p, size_t n, uint64_t stored)
+{
+        return stored == keyed_checksum(k, p, n) || stored == checksum(p, n);
 }
 
 /* ---- errors and transactions ---------------------------------------------- */
@@ -214,6 +234,35 @@ unlock:
         return r;
 }
 
+/* LMDB turns a short write (a filesystem that filled up during the write)
+ * into EIO. Such an EIO is a full disk when the data directory's filesystem
+ * has less than this left for the store's user. */
+#define DISK_FULL_BYTES ((uint64_t)1 << 20)
+
+static bool disk_full(struct store *s)
+{
+        struct statvfs v;
+        const char *dir;
+
+        if (s->opts.fault && s->opts.fault(s->opts.fault_arg, STORE_FAULT_DISK_SPACE) == ENOSPC)
+                return true;
+        if (mdb_env_get_path(s->env, &dir) != 0 || statvfs(dir, &v) < 0)
+                return false;
+        return (uint64_t)v.f_bavail * v.f_frsize < DISK_FULL_BYTES;
+}
+
+/* A write that failed for lack of disk space (ENOSPC, EDQUOT, or EIO from a
+ * short write on a full filesystem) is DREAM_E_FULL: retryable, like a full
+ * map; nothing of the transaction was stored. */
+static int disk_err(struct store *s, int r)
+{
+        if (r == DREAM_E_IO && disk_full(s))
+                return DREAM_E_FULL;
+        if (r == -ENOSPC || r == -EDQUOT)
+                return DREAM_E_FULL;
+        return r;
+}
+
 typedef int (*write_fn)(struct store *s, MDB_txn *txn, void *ctx);
 
 /* Run fn in a write transaction and commit it, growing the map and retrying
@@ -246,6 +295,8 @@ static int write_txn(struct store *s, write_fn fn, void *ctx)
                         pthread_rwlock_unlock(&s->map_lock);
                         r = lmdb_err(rc);
                 }
+                /* Here DREAM_E_FULL is a full map (a full disk is -ENOSPC or
+                 * DREAM_E_IO until disk_err below). */
                 if (r != DREAM_E_FULL)
                         break;
                 r = grow_map(s, seen);
@@ -254,7 +305,7 @@ static int write_txn(struct store *s, write_fn fn, void *ctx)
                 r = DREAM_E_FULL;
         }
         pthread_mutex_unlock(&s->write_lock);
-        return r;
+        return disk_err(s, r);
 }
 
 /* Bytes the pair occupies in LMDB: the leaf node (header, key, value or the
@@ -353,7 +404,8 @@ static int schema_check(const struct store_schema *sc)
         return names_unique(sc);
 }
 
-static int schema_encode(uint32_t id, const struct store_schema *sc, struct dm_buf *out)
+static int schema_encode(const MDB_val *k, uint32_t id, const struct store_schema *sc,
+                         struct dm_buf *out)
 {
         int r = 0;
         r |= dm_buf_put_le32(out, MAGIC_SCHEMA);
@@ -371,7 +423,7 @@ static int schema_encode(uint32_t id, const struct store_schema *sc, struct dm_b
                 r |= dm_buf_put_u8(out, sc->cols[j].scale);
         }
         if (r == 0)
-                r = dm_buf_put_le64(out, checksum(out->data, out->len));
+                r = dm_buf_put_le64(out, keyed_checksum(k, out->data, out->len));
         return r ? DREAM_E_NOMEM : 0;
 }
 
@@ -385,7 +437,8 @@ struct schema_head {
 };
 
 /* Parse a schema record; names only when sc != NULL. Checks the checksum. */
-static int schema_decode(const MDB_val *v, struct schema_head *ret_head, struct store_schema *sc)
+static int schema_decode(const MDB_val *k, const MDB_val *v, struct schema_head *ret_head,
+                         struct store_schema *sc)
 {
         struct dm_rd rd;
         struct schema_head h;
@@ -395,8 +448,8 @@ static int schema_decode(const MDB_val *v, struct schema_head *ret_head, struct 
 
         if (v->mv_size < 36 || v->mv_size > ((size_t)DREAM_MAX_COLS * (DREAM_MAX_NAME + 6) + 64))
                 return DREAM_E_CORRUPT;
-        if (dm_get_le64((const uint8_t *)v->mv_data + v->mv_size - 8) !=
-            checksum(v->mv_data, v->mv_size - 8))
+        if (!checksum_ok(k, v->mv_data, v->mv_size - 8,
+                         dm_get_le64((const uint8_t *)v->mv_data + v->mv_size - 8)))
                 return DREAM_E_CHECKSUM;
         dm_rd_init(&rd, v->mv_data, v->mv_size - 8);
         if (dm_rd_le32(&rd, &magic) < 0 || dm_rd_le32(&rd, &version) < 0 ||
@@ -1089,7 +1142,7 @@ static int ds_load(struct store *s, MDB_txn *txn, const char *name, struct schem
         r = lmdb_err(mdb_get(txn, s->db_datasets, &k, &v));
         if (r < 0)
                 return r;
-        r = schema_decode(&v, &h, NULL);
+        r = schema_decode(&k, &v, &h, NULL);
         if (r < 0)
                 return r;
         if (ret_counters) {
@@ -1107,7 +1160,7 @@ static int ds_load(struct store *s, MDB_txn *txn, const char *name, struct schem
                 r = lmdb_err(mdb_get(txn, s->db_datasets, &k, &v));
                 if (r < 0)
                         return r;
-                r = schema_decode(&v, &h, sc);
+                r = schema_decode(&k, &v, &h, sc);
                 if (r < 0)
                         return r;
         }
@@ -1232,6 +1285,115 @@ static int resume_drops(struct store *s)
         }
 }
 
+/* LMDB 0.9's data file (mdb.c): pages 0 and 1 are meta pages, each a page
+ * header (pgno, pad u16, flags u16 with P_META, lower/upper u16) followed by
+ * MDB_meta: magic u32, version u32, address (pointer), mapsize (size_t), the
+ * free and main MDB_db (md_pad u32, md_flags u16, md_depth u16, five
+ * pgno_t/size_t fields; the free DB's md_pad holds the page size), last
+ * page number, txnid. Native byte order; LMDB uses the meta with the larger
+ * txnid and maps every page up to its last page number. */
+#define LMDB_MAGIC        0xBEEFC0DEu
+#define LMDB_DATA_VERSION 1u
+#define LMDB_P_META       0x08u
+#define LMDB_FLAGS_OFF    (sizeof(size_t) + 2u)
+#define LMDB_META_OFF     (sizeof(size_t) + 8u)
+#define LMDB_DB_SIZE      (8u + 5u * sizeof(size_t))
+#define LMDB_PSIZE_OFF    (LMDB_META_OFF + 8u + sizeof(void *) + sizeof(size_t))
+#define LMDB_LASTPG_OFF   (LMDB_PSIZE_OFF + 2u * LMDB_DB_SIZE)
+#define LMDB_TXNID_OFF    (LMDB_LASTPG_OFF + sizeof(size_t))
+#define LMDB_META_END     (LMDB_TXNID_OFF + sizeof(size_t))
+#define LMDB_PSIZE_MIN    512u
+#define LMDB_PSIZE_MAX    65536u
+
+struct lmdb_meta {
+        uint32_t psize;
+        uint64_t last_pg, txnid;
+};
+
+/* Meta page i of the file at `off`: 0, DREAM_E_TRUNCATED (short file),
+ * DREAM_E_FORMAT, or a negative errno. */
+static int meta_read(int fd, off_t off, struct lmdb_meta *ret)
+{
+        uint8_t b[LMDB_META_END];
+        uint16_t flags;
+        uint32_t magic, version;
+        size_t last_pg, txnid;
+        ssize_t n;
+
+        do
+                n = pread(fd, b, sizeof(b), off);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        if ((size_t)n < sizeof(b))
+                return DREAM_E_TRUNCATED;
+        memcpy(&flags, b + LMDB_FLAGS_OFF, 2);
+        memcpy(&magic, b + LMDB_META_OFF, 4);
+        memcpy(&version, b + LMDB_META_OFF + 4, 4);
+        memcpy(&ret->psize, b + LMDB_PSIZE_OFF, 4);
+        memcpy(&last_pg, b + LMDB_LASTPG_OFF, sizeof(size_t));
+        memcpy(&txnid, b + LMDB_TXNID_OFF, sizeof(size_t));
+        if (!(flags & LMDB_P_META) || magic != LMDB_MAGIC || version != LMDB_DATA_VERSION ||
+            ret->psize < LMDB_PSIZE_MIN || ret->psize > LMDB_PSIZE_MAX ||
+            (ret->psize & (ret->psize - 1)) || last_pg < 1 || last_pg >= UINT64_MAX / ret->psize)
+                return DREAM_E_FORMAT;
+        ret->last_pg = last_pg;
+        ret->txnid = txnid;
+        return 0;
+}
+
+int store_file_check(const char *dir, struct store_file_info *ret_info)
+{
+        char path[DREAM_MAX_PATH + 16];
+        struct store_file_info info = {.bad_meta = -1};
+        struct lmdb_meta m[2];
+        struct stat sb;
+        int fd, r;
+
+        if (!dir || strlen(dir) > DREAM_MAX_PATH)
+                return DREAM_E_INVAL;
+        snprintf(path, sizeof(path), "%s/data.mdb", dir);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return errno == ENOENT ? DREAM_E_NOTFOUND : -errno;
+        if (fstat(fd, &sb) < 0) {
+                r = -errno;
+                goto close_fd;
+        }
+        if (!S_ISREG(sb.st_mode)) {
+                r = DREAM_E_FORMAT;
+                goto close_fd;
+        }
+        info.size = (uint64_t)sb.st_size;
+        r = info.size ? meta_read(fd, 0, &m[0]) : DREAM_E_EMPTY;
+        if (r == 0) {
+                info.page_size = m[0].psize;
+                r = meta_read(fd, (off_t)m[0].psize, &m[1]);
+                if (r == DREAM_E_FORMAT)
+                        info.bad_meta = 1;
+                if (r == 0 && m[1].psize != m[0].psize) {
+                        r = DREAM_E_FORMAT;
+                        info.bad_meta = 1;
+                }
+        } else if (r == DREAM_E_FORMAT) {
+                info.bad_meta = 0;
+        }
+        if (r == 0) {
+                const struct lmdb_meta *cur = m[1].txnid > m[0].txnid ? &m[1] : &m[0];
+                info.need = (cur->last_pg + 1) * cur->psize;
+                if (info.size < info.need)
+                        r = DREAM_E_TRUNCATED;
+        } else if (r == DREAM_E_TRUNCATED) {
+                /* Not even both meta pages. */
+                info.need = 2u * (uint64_t)info.page_size;
+        }
+        if (r == 0 || r == DREAM_E_EMPTY || r == DREAM_E_TRUNCATED || r == DREAM_E_FORMAT)
+                *ret_info = info;
+close_fd:
+        close(fd);
+        return r;
+}
+
 int store_open(const char *dir, const struct store_opts *opts, struct store **ret)
 {
         struct store *s;
@@ -1243,6 +1405,15 @@ int store_open(const char *dir, const struct store_opts *opts, struct store **re
                 return DREAM_E_INVAL;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
+        {
+                /* An existing data.mdb must be whole: LMDB maps it as its meta
+                 * page describes (a missing page is a SIGBUS) and would turn an
+                 * empty one into a new, empty store. */
+                struct store_file_info fi;
+                r = store_file_check(dir, &fi);
+                if (r < 0 && r != DREAM_E_NOTFOUND)
+                        return r;
+        }
         s = dm_calloc(1, sizeof(*s));
         if (!s)
                 return DREAM_E_NOMEM;
@@ -1389,10 +1560,10 @@ static int create_fn(struct store *s, MDB_txn *txn, void *arg)
                 return r;
 
         dm_buf_init(&rec);
-        r = schema_encode(id, c->schema, &rec);
+        nk = name_key(c->name);
+        r = schema_encode(&nk, id, c->schema, &rec);
         if (r < 0)
                 goto release;
-        nk = name_key(c->name);
         v = (MDB_val){.mv_size = rec.len, .mv_data = rec.data};
         r = lmdb_err(mdb_put(txn, s->db_datasets, &nk, &v, MDB_NOOVERWRITE));
         if (r < 0)
@@ -1570,7 +1741,7 @@ int store_dataset_describe(struct store *s, const char *name, struct store_info 
         info->stored_bytes += node_bytes(s, KEY_ID, COUNTERS_LEN);
         if (mdb_get(txn, s->db_suffstats, &k, &v) == 0)
                 info->stored_bytes += node_bytes(s, KEY_ID, v.mv_size);
-        info->stored_bytes += c.batch_ids * node_bytes(s, KEY_ID_U64, 12);
+        info->stored_bytes += c.batch_ids * node_bytes(s, KEY_ID_U64, BATCH_REC);
         r = prefix_bytes(s, txn, s->db_condensed, h.id, &cond_bytes);
         info->stored_bytes += cond_bytes;
 end:
@@ -1729,6 +1900,20 @@ struct append_ctx {
         bool duplicate;       /* out */
 };
 
+static int batch_decode(const MDB_val *k, const MDB_val *v, uint64_t *ret_first, uint32_t *ret_rows)
+{
+        const uint8_t *p = v->mv_data;
+
+        if (k->mv_size != KEY_ID_U64 || (v->mv_size != BATCH_REC && v->mv_size != BATCH_REC_OLD))
+                return DREAM_E_CORRUPT;
+        if (v->mv_size == BATCH_REC &&
+            dm_get_le64(p + BATCH_REC_OLD) != keyed_checksum(k, p, BATCH_REC_OLD))
+                return DREAM_E_CHECKSUM;
+        *ret_first = dm_get_le64(p);
+        *ret_rows = dm_get_le32(p + 8);
+        return 0;
+}
+
 static int append_fn(struct store *s, MDB_txn *txn, void *arg)
 {
         struct append_ctx *c = arg;
@@ -1737,7 +1922,7 @@ static int append_fn(struct store *s, MDB_txn *txn, void *arg)
         struct counters cnt;
         struct store_suffstats *tot = NULL;
         struct dm_buf sb;
-        uint8_t kb[KEY_ID_U64], bb[KEY_ID_U64], vb[12];
+        uint8_t kb[KEY_ID_U64], bb[KEY_ID_U64], vb[BATCH_REC];
         MDB_val k, v;
         int r;
 
@@ -1751,11 +1936,14 @@ static int append_fn(struct store *s, MDB_txn *txn, void *arg)
                 MDB_val bk = key_id_u64(bb, h.id, c->batch_id);
                 r = lmdb_err(mdb_get(txn, s->db_batches, &bk, &v));
                 if (r == 0) {
-                        if (v.mv_size != 12)
-                                return DREAM_E_CORRUPT;
-                        if (dm_get_le32((const uint8_t *)v.mv_data + 8) != t->n_rows)
+                        uint64_t first;
+                        uint32_t rows;
+                        r = batch_decode(&bk, &v, &first, &rows);
+                        if (r < 0)
+                                return r;
+                        if (rows != t->n_rows)
                                 return DREAM_E_EXISTS;
-                        c->first_row = dm_get_le64(v.mv_data);
+                        c->first_row = first;
                         c->staged_rows = cnt.staged_rows;
                         c->duplicate = true;
                         return 0;
@@ -1800,7 +1988,8 @@ static int append_fn(struct store *s, MDB_txn *txn, void *arg)
                 MDB_val bk = key_id_u64(bb, h.id, c->batch_id);
                 dm_put_le64(vb, cnt.rows);
                 dm_put_le32(vb + 8, (uint32_t)t->n_rows);
-                v = (MDB_val){.mv_size = 12, .mv_data = vb};
+                dm_put_le64(vb + BATCH_REC_OLD, keyed_checksum(&bk, vb, BATCH_REC_OLD));
+                v = (MDB_val){.mv_size = BATCH_REC, .mv_data = vb};
                 r = lmdb_err(mdb_put(txn, s->db_batches, &bk, &v, 0));
                 if (r < 0)
                         return r;
@@ -1842,6 +2031,8 @@ static int group_fn(struct store *s, MDB_txn *txn, void *arg)
                         mdb_txn_abort(child);
                         if (r == DREAM_E_FULL)
                                 return r; /* grow the map, run the group again */
+                        if (r == DREAM_E_IO || r == -ENOSPC || r == -EDQUOT)
+                                return r; /* a failed write (a spill): the whole group fails */
                         p->result = r;
                         continue;
                 }
@@ -3022,13 +3213,13 @@ static MDB_val job_key(uint8_t *buf, uint64_t id)
         return (MDB_val){.mv_size = 8, .mv_data = buf};
 }
 
-static int job_value(const MDB_val *v, const uint8_t **ret_rec, size_t *ret_len)
+static int job_value(const MDB_val *k, const MDB_val *v, const uint8_t **ret_rec, size_t *ret_len)
 {
         const uint8_t *p = v->mv_data;
 
         if (v->mv_size < JOB_SUM_LEN)
                 return DREAM_E_TRUNCATED;
-        if (dm_get_le64(p) != checksum(p + JOB_SUM_LEN, v->mv_size - JOB_SUM_LEN))
+        if (!checksum_ok(k, p + JOB_SUM_LEN, v->mv_size - JOB_SUM_LEN, dm_get_le64(p)))
                 return DREAM_E_CHECKSUM;
         *ret_rec = p + JOB_SUM_LEN;
         *ret_len = v->mv_size - JOB_SUM_LEN;
@@ -3054,7 +3245,7 @@ static int job_put_fn(struct store *s, MDB_txn *txn, void *arg)
         rc = mdb_put(txn, s->db_jobs, &k, &v, MDB_RESERVE);
         if (rc)
                 return lmdb_err(rc);
-        dm_put_le64(v.mv_data, checksum(c->rec, c->len));
+        dm_put_le64(v.mv_data, keyed_checksum(&k, c->rec, c->len));
         if (c->len)
                 memcpy((uint8_t *)v.mv_data + JOB_SUM_LEN, c->rec, c->len);
         return 0;
@@ -3093,7 +3284,7 @@ int store_job_get(struct store *s, uint64_t id, void **ret_rec, size_t *ret_len)
                 return r;
         r = lmdb_err(mdb_get(txn, s->db_jobs, &k, &v));
         if (r == 0)
-                r = job_value(&v, &rec, &len);
+                r = job_value(&k, &v, &rec, &len);
         if (r == 0) {
                 copy = dm_malloc(len ? len : 1);
                 if (!copy)
@@ -3132,7 +3323,7 @@ int store_job_list(struct store *s, store_job_cb cb, void *arg)
                 /* A damaged key or value is reported like any damaged
                  * record (id 0 when the key is not an id) and the walk
                  * goes on. */
-                r = k.mv_size != 8 ? DREAM_E_CORRUPT : job_value(&v, &rec, &len);
+                r = k.mv_size != 8 ? DREAM_E_CORRUPT : job_value(&k, &v, &rec, &len);
                 r = cb(arg, k.mv_size == 8 ? dm_get_be64(k.mv_data) : 0, r < 0 ? NULL : rec,
                        r < 0 ? 0 : len, r);
         }
@@ -3147,13 +3338,33 @@ int store_job_list(struct store *s, store_job_cb cb, void *arg)
 
 /* ---- operations ------------------------------------------------------------------- */
 
+/* Put the finished copy's name in place without replacing anything that
+ * appeared there meanwhile (RENAME_NOREPLACE; link + unlink where the
+ * filesystem lacks it). */
+static int rename_noreplace(int dfd, const char *from, const char *to)
+{
+        if (renameat2(dfd, from, dfd, to, RENAME_NOREPLACE) == 0)
+                return 0;
+        if (errno != EINVAL && errno != ENOSYS)
+                return -errno;
+        if (linkat(dfd, from, dfd, to, 0) < 0)
+                return -errno;
+        (void)unlinkat(dfd, from, 0);
+        return 0;
+}
+
 /* The copy is written as data.mdb.partial, synced, then renamed to
  * data.mdb and the directory synced: a copy interrupted at any point (a
  * kill, a full disk) leaves no data.mdb, so nothing ever opens a partial
- * store. */
+ * store. Nothing is written through a symbolic link: the directory is
+ * opened with O_NOFOLLOW and every name in it is used relative to that
+ * descriptor; a data.mdb.partial left by an interrupted copy is removed
+ * only when it is a regular file (removing a name never touches another
+ * file's data), and the copy goes to a file this call creates (O_EXCL,
+ * checked with fstat); the final name is never replaced. */
 int store_backup(struct store *s, const char *path)
 {
-        char part[DREAM_MAX_PATH + 32], final[DREAM_MAX_PATH + 32];
+        static const char part[] = "data.mdb.partial", final[] = "data.mdb";
         struct stat sb;
         int fd, dfd, rc, r = 0;
 
@@ -3161,36 +3372,63 @@ int store_backup(struct store *s, const char *path)
                 return DREAM_E_INVAL;
         if (mkdir(path, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        snprintf(part, sizeof(part), "%s/data.mdb.partial", path);
-        snprintf(final, sizeof(final), "%s/data.mdb", path);
-        if (stat(final, &sb) == 0)
-                return -EEXIST;
-        fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return -errno;
-        pthread_rwlock_rdlock(&s->map_lock);
-        rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
-        pthread_rwlock_unlock(&s->map_lock);
-        r = lmdb_err(rc);
+        dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0) {
+                r = -errno;
+                if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode))
+                        r = -ELOOP;
+                return r;
+        }
+        if (fstatat(dfd, final, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+                r = -EEXIST;
+                goto close_dir;
+        }
+        if (errno != ENOENT) {
+                r = -errno;
+                goto close_dir;
+        }
+        if (fstatat(dfd, part, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+                if (!S_ISREG(sb.st_mode)) {
+                        r = S_ISLNK(sb.st_mode) ? -ELOOP : -EEXIST;
+                        goto close_dir;
+                }
+                if (unlinkat(dfd, part, 0) < 0 && errno != ENOENT) {
+                        r = -errno;
+                        goto close_dir;
+                }
+        }
+        fd = openat(dfd, part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                r = errno == EEXIST ? -EEXIST : -errno;
+                goto close_dir;
+        }
+        if (fstat(fd, &sb) < 0)
+                r = -errno;
+        else if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1 || sb.st_size != 0)
+                r = -EEXIST; /* not the new, empty file this call created */
+        if (r == 0) {
+                pthread_rwlock_rdlock(&s->map_lock);
+                rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+                pthread_rwlock_unlock(&s->map_lock);
+                r = lmdb_err(rc);
+        }
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
         if (close(fd) < 0 && r == 0)
                 r = -errno;
-        if (r == 0 && rename(part, final) < 0)
-                r = -errno;
+        if (r == 0)
+                r = rename_noreplace(dfd, part, final);
         if (r < 0) {
-                (void)unlink(part);
-                return r;
+                (void)unlinkat(dfd, part, 0);
+                goto close_dir;
         }
         /* The copy is complete once renamed: syncing the directory makes
          * the name durable, and a failure there is not a failed copy (a
          * retry would only find data.mdb already there). */
-        dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-                (void)fsync(dfd);
-                close(dfd);
-        }
-        return 0;
+        (void)fsync(dfd);
+close_dir:
+        close(dfd);
+        return r;
 }
 
 struct problem {
@@ -3237,6 +3475,118 @@ static void problem_add(struct problems *ps, const char *dataset, const char *db
         p->err = err;
         p->what = what;
         ps->n++;
+}
+
+/* The batch id records of dataset `id`: each verifies (checksum, sizes),
+ * lies within the rows appended, and when its rows are still staged, a
+ * staged batch of exactly that many rows starts at its first row; their
+ * count is the counters' batch_ids. */
+static int check_batch_ids(struct store *s, MDB_txn *txn, const char *name, uint32_t id,
+                           const struct counters *cnt, struct problems *ps)
+{
+        MDB_cursor *cur;
+        uint8_t kb[KEY_ID_U64];
+        MDB_val k = key_id(kb, id), v;
+        uint64_t n = 0;
+        int r, rc;
+
+        r = lmdb_err(mdb_cursor_open(txn, s->db_batches, &cur));
+        if (r < 0)
+                return r;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                uint64_t first;
+                uint32_t rows;
+                const char *what = NULL;
+                if (k.mv_size < KEY_ID || dm_get_be32(k.mv_data) != id)
+                        break;
+                n++;
+                r = batch_decode(&k, &v, &first, &rows);
+                if (r < 0) {
+                        problem_add(ps, name, "batches", &k, r,
+                                    r == DREAM_E_CHECKSUM ? "batch id record fails its checksum"
+                                                          : "batch id record has a bad size");
+                        continue;
+                }
+                if (rows == 0 || rows > DREAM_MAX_SEGMENT_ROWS || first > cnt->rows ||
+                    rows > cnt->rows - first)
+                        what = "batch id record points beyond the dataset's rows";
+                else if (dm_get_be64((const uint8_t *)k.mv_data + 4) == 0)
+                        what = "batch id record has batch id 0";
+                else if (first >= cnt->sealed_rows) {
+                        uint8_t sb[KEY_ID_U64];
+                        MDB_val sk = key_id_u64(sb, id, first), sv;
+                        struct staged st;
+                        if (mdb_get(txn, s->db_staged, &sk, &sv) != 0 ||
+                            staged_decode(&sv, false, &st) < 0 || st.n_rows != rows)
+                                what = "batch id record does not match a staged batch";
+                }
+                if (what)
+                        problem_add(ps, name, "batches", &k, DREAM_E_CORRUPT, what);
+        }
+        mdb_cursor_close(cur);
+        if (rc && rc != MDB_NOTFOUND)
+                return lmdb_err(rc);
+        if (n != cnt->batch_ids)
+                problem_add(ps, name, "counters", NULL, DREAM_E_CORRUPT,
+                            "batch id count differs from the batch id records");
+        return 0;
+}
+
+/* The condensed cache entries of dataset `id`: checksum and sizes, and keys
+ * that name a row count the dataset had (1..rows), a known method, order
+ * and fill, and a budget (a count, or a fraction in (0, 1]). */
+static int check_condensed(struct store *s, MDB_txn *txn, const char *name, uint32_t id,
+                           const struct counters *cnt, struct problems *ps)
+{
+        MDB_cursor *cur;
+        uint8_t kb[KEY_ID_U64];
+        MDB_val k = key_id(kb, id), v;
+        int r, rc;
+
+        r = lmdb_err(mdb_cursor_open(txn, s->db_condensed, &cur));
+        if (r < 0)
+                return r;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                const uint8_t *kp = k.mv_data;
+                struct gd_condensed *c = NULL;
+                uint64_t rows, count, fb;
+                double frac;
+                if (k.mv_size < KEY_ID || dm_get_be32(kp) != id)
+                        break;
+                if (k.mv_size != COND_KEY_LEN) {
+                        problem_add(ps, name, "condensed", &k, DREAM_E_CORRUPT,
+                                    "condensed key has a bad size");
+                        continue;
+                }
+                rows = dm_get_be64(kp + 4);
+                count = dm_get_be64(kp + 13);
+                fb = dm_get_be64(kp + 21);
+                memcpy(&frac, &fb, 8);
+                if (rows == 0 || rows > cnt->rows || kp[12] > GD_ORDER_ENTROPY ||
+                    kp[29] > GD_FILL_SPLIT || kp[34] != COND_METHOD ||
+                    (count ? fb != 0 : !(frac > 0.0 && frac <= 1.0))) {
+                        problem_add(ps, name, "condensed", &k, DREAM_E_CORRUPT,
+                                    "condensed key is not one the store writes");
+                        continue;
+                }
+                r = cond_decode(&v, &c);
+                if (r == 0 && c->m > rows)
+                        r = DREAM_E_CORRUPT;
+                gd_condensed_free(c);
+                if (r == DREAM_E_NOMEM) {
+                        mdb_cursor_close(cur);
+                        return r;
+                }
+                if (r < 0)
+                        problem_add(ps, name, "condensed", &k, r,
+                                    "condensed entry does not verify");
+        }
+        mdb_cursor_close(cur);
+        if (rc && rc != MDB_NOTFOUND)
+                return lmdb_err(rc);
+        return 0;
 }
 
 /* Check one dataset in one read transaction. */
@@ -3358,7 +3708,9 @@ static int check_dataset(struct store *s, const char *name, struct problems *ps)
         }
         if (r < 0)
                 problem_add(ps, name, "suffstats", &k, r, "bad sufficient statistics");
-        r = 0;
+        r = check_batch_ids(s, txn, name, h.id, &cnt, ps);
+        if (r == 0)
+                r = check_condensed(s, txn, name, h.id, &cnt, ps);
 end:
         if (cur)
                 mdb_cursor_close(cur);
@@ -3372,8 +3724,61 @@ static int cmp_u32(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
-/* Keys whose dataset id belongs to no dataset and no pending drop. One seek
- * per distinct id in each id-keyed database. */
+/* The meta records: "format" (the version), "next_id" (above every
+ * dataset's and pending drop's id), "purged" (the last id purged) and the
+ * drop markers ("drop" + id BE32, empty, of no live dataset); any other meta
+ * key is reported. ids[0..n) are the datasets' ids, sorted. */
+static int check_meta(struct store *s, MDB_txn *txn, const uint32_t *ids, size_t n,
+                      struct problems *ps)
+{
+        uint32_t next_id = 0, max_id = n ? ids[n - 1] : 0;
+        MDB_cursor *cur;
+        MDB_val k = {.mv_size = 7, .mv_data = (void *)"next_id"}, v;
+        int r, rc;
+
+        for (size_t i = 1; i < n; i++)
+                if (ids[i] == ids[i - 1])
+                        problem_add(ps, "", "datasets", NULL, DREAM_E_CORRUPT,
+                                    "two datasets have the same id");
+        rc = mdb_get(txn, s->db_meta, &k, &v);
+        if (rc == 0 && v.mv_size == 4)
+                next_id = dm_get_le32(v.mv_data);
+        if ((rc == 0 && (v.mv_size != 4 || next_id <= max_id)) || (rc == MDB_NOTFOUND && n))
+                problem_add(ps, "", "meta", &k, DREAM_E_CORRUPT,
+                            "next dataset id is missing or not above every dataset's id");
+        r = lmdb_err(mdb_cursor_open(txn, s->db_meta, &cur));
+        if (r < 0)
+                return r;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                const char *what = NULL;
+                if (k.mv_size == 6 && memcmp(k.mv_data, "format", 6) == 0) {
+                        if (v.mv_size != 4 || dm_get_le32(v.mv_data) != FORMAT_VERSION)
+                                what = "store format version is damaged";
+                } else if (k.mv_size == 7 && memcmp(k.mv_data, "next_id", 7) == 0) {
+                        continue; /* checked above */
+                } else if (k.mv_size == 7 && memcmp(k.mv_data, "purged", 7) == 0) {
+                        /* The last id purged (tick_fn). */
+                        if (v.mv_size != 4 || (next_id && dm_get_be32(v.mv_data) >= next_id))
+                                what = "last purged id is damaged";
+                } else if (k.mv_size == 8 && memcmp(k.mv_data, "drop", 4) == 0) {
+                        uint32_t id = dm_get_be32((const uint8_t *)k.mv_data + 4);
+                        if (v.mv_size != 0 || id == 0 || (next_id && id >= next_id) ||
+                            bsearch(&id, ids, n, sizeof(uint32_t), cmp_u32))
+                                what = "drop marker is damaged or names a live dataset";
+                } else {
+                        what = "unknown meta key";
+                }
+                if (what)
+                        problem_add(ps, "", "meta", &k, DREAM_E_CORRUPT, what);
+        }
+        mdb_cursor_close(cur);
+        return rc != MDB_NOTFOUND ? lmdb_err(rc) : 0;
+}
+
+/* Dataset names (valid) and ids (unique), the meta records (check_meta),
+ * then keys whose dataset id belongs to no dataset and no pending drop: one
+ * seek per distinct id in each id-keyed database. */
 static int check_orphans(struct store *s, struct problems *ps)
 {
         struct {
@@ -3407,13 +3812,26 @@ static int check_orphans(struct store *s, struct problems *ps)
                 goto end;
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < cap;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                char name[DREAM_MAX_NAME + 1];
                 struct schema_head h;
-                if (schema_decode(&v, &h, NULL) == 0)
-                        ids[n++] = h.id;
+                if (k.mv_size == 0 || k.mv_size > DREAM_MAX_NAME) {
+                        name[0] = '\0';
+                } else {
+                        memcpy(name, k.mv_data, k.mv_size);
+                        name[k.mv_size] = '\0';
+                }
+                if (strlen(name) != k.mv_size || store_name_check(name) < 0)
+                        problem_add(ps, "", "datasets", &k, DREAM_E_CORRUPT,
+                                    "dataset name is not valid");
+                if (schema_decode(&k, &v, &h, NULL) == 0)
+                        ids[n++] = h.id; /* else reported by check_dataset */
         }
         mdb_cursor_close(cur);
         cur = NULL;
         qsort(ids, n, sizeof(uint32_t), cmp_u32);
+        r = check_meta(s, txn, ids, n, ps);
+        if (r < 0)
+                goto end;
         for (size_t d = 0; d < sizeof(dbs) / sizeof(dbs[0]); d++) {
                 uint8_t kb[KEY_ID];
                 uint32_t id = 0;

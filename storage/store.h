@@ -11,9 +11,11 @@
  * parallel and never hold a read transaction across a callback. No function
  * logs. Every function returns 0 or a negative error (common/err.h): notably
  * DREAM_E_NOTFOUND (no such dataset), DREAM_E_EXISTS, DREAM_E_SCHEMA,
- * DREAM_E_RANGE, DREAM_E_FULL (the map reached its configured maximum; reads
- * keep working), DREAM_E_IO, -ENOSPC, DREAM_E_CORRUPT / DREAM_E_CHECKSUM (bad
- * stored data). Outputs are ret_* parameters, written only on success.
+ * DREAM_E_RANGE, DREAM_E_FULL (the map reached its configured maximum, or
+ * the disk is full: ENOSPC, or a short write on a full filesystem; nothing of
+ * the write was stored, reads keep working, a retry may succeed), DREAM_E_IO,
+ * DREAM_E_CORRUPT / DREAM_E_CHECKSUM (bad stored data). Outputs are ret_* parameters, written only
+ * on success.
  */
 #ifndef DREAM_STORE_H
 #define DREAM_STORE_H
@@ -30,6 +32,9 @@ struct store;
 /* Which commit a fault hook is asked about. */
 enum store_fault_site {
         STORE_FAULT_COMMIT = 1, /* just before mdb_txn_commit of any write */
+        /* A write failed with EIO: is the disk full? ENOSPC says yes (else
+         * the data directory's filesystem is asked, statvfs). */
+        STORE_FAULT_DISK_SPACE = 2,
 };
 
 struct store_opts {
@@ -41,17 +46,39 @@ struct store_opts {
          * each counts twice its stored size (0: 64 MiB). */
         size_t segment_cache_bytes;
         /* Test hook (house rule 12), NULL in production. Called before every
-         * commit; a nonzero return makes that commit fail as if LMDB had
-         * returned it: MDB_MAP_FULL, ENOSPC or EIO (positive errno). The
-         * transaction is aborted; nothing of it is stored. */
+         * commit (site STORE_FAULT_COMMIT); a nonzero return makes that
+         * commit fail as if LMDB had returned it: MDB_MAP_FULL, ENOSPC or EIO
+         * (positive errno). The transaction is aborted; nothing of it is
+         * stored. Also called at STORE_FAULT_DISK_SPACE (above). */
         int (*fault)(void *arg, enum store_fault_site site);
         void *fault_arg;
 };
 
 void store_opts_default(struct store_opts *o);
 
+/* What store_file_check found in a store directory's data.mdb. */
+struct store_file_info {
+        uint64_t size;      /* bytes of data.mdb */
+        uint64_t need;      /* bytes its newest meta page covers ((last page + 1) x page
+                               size); 0 when no meta page could be read */
+        uint32_t page_size; /* from meta page 0; 0 when unreadable */
+        int bad_meta;       /* DREAM_E_FORMAT: the meta page (0 or 1) that is not
+                               LMDB 0.9's; else -1 */
+};
+
+/* Examine `dir`/data.mdb without mapping it: its two LMDB meta pages (read
+ * with pread) and its size. 0 when the file is whole; DREAM_E_NOTFOUND when
+ * there is no data.mdb; DREAM_E_EMPTY when it has 0 bytes; DREAM_E_TRUNCATED
+ * when it is shorter than its newest meta page says (mapping it would fault
+ * on the missing pages); DREAM_E_FORMAT when a meta page is not LMDB 0.9's;
+ * a negative errno when it cannot be read. *ret_info is written for 0,
+ * DREAM_E_EMPTY, DREAM_E_TRUNCATED and DREAM_E_FORMAT (what was seen). */
+int store_file_check(const char *dir, struct store_file_info *ret_info);
+
 /* Open (creating if needed) the store in directory `dir` (created 0700 when
- * missing). Clears reader slots left by dead processes and finishes drops
+ * missing). An existing data.mdb must pass store_file_check: an empty or
+ * truncated one is never mapped nor replaced by a new store (its error is
+ * returned). Clears reader slots left by dead processes and finishes drops
  * interrupted by a crash. `opts` may be NULL (defaults); it is copied. */
 int store_open(const char *dir, const struct store_opts *opts, struct store **ret);
 /* No call may be running on the store. Accepts NULL. */
