@@ -1044,7 +1044,9 @@ static MDB_val cond_key(uint8_t *buf, uint32_t id, uint64_t rows, const struct g
         return (MDB_val){.mv_size = COND_KEY_LEN, .mv_data = buf};
 }
 
-static int cond_encode(const struct gd_condensed *c, struct dm_buf *out)
+/* The checksum covers the key too (keyed_checksum): an entry moved to another
+ * key (rows, budget, options) by damage is caught. */
+static int cond_encode(const MDB_val *k, const struct gd_condensed *c, struct dm_buf *out)
 {
         int r = 0;
         uint64_t u;
@@ -1069,11 +1071,11 @@ static int cond_encode(const struct gd_condensed *c, struct dm_buf *out)
                 r |= dm_buf_put_le64(out, u);
         }
         if (r == 0)
-                r = dm_buf_put_le64(out, checksum(out->data, out->len));
+                r = dm_buf_put_le64(out, keyed_checksum(k, out->data, out->len));
         return r ? DREAM_E_NOMEM : 0;
 }
 
-static int cond_decode(const MDB_val *v, struct gd_condensed **ret)
+static int cond_decode(const MDB_val *k, const MDB_val *v, struct gd_condensed **ret)
 {
         const uint8_t *p = v->mv_data;
         struct gd_condensed *c;
@@ -1090,7 +1092,7 @@ static int cond_decode(const MDB_val *v, struct gd_condensed **ret)
         need = 24 + 4ull * d + 8 * cells + 16ull * m + 8;
         if (v->mv_size != need)
                 return DREAM_E_CORRUPT;
-        if (dm_get_le64(p + need - 8) != checksum(p, need - 8))
+        if (!checksum_ok(k, p, need - 8, dm_get_le64(p + need - 8)))
                 return DREAM_E_CHECKSUM;
         c = dm_calloc(1, sizeof(*c));
         if (!c)
@@ -3133,7 +3135,7 @@ int store_condensed(struct store *s, const char *dataset, uint32_t id,
                 k = cond_key(kb, h.id, cnt.rows, opts);
                 r = lmdb_err(mdb_get(txn, s->db_condensed, &k, &v));
                 if (r == 0)
-                        r = cond_decode(&v, &c);
+                        r = cond_decode(&k, &v, &c);
                 else if (r == DREAM_E_NOTFOUND)
                         r = 1; /* build it */
         }
@@ -3156,7 +3158,8 @@ int store_condensed(struct store *s, const char *dataset, uint32_t id,
         /* Caching is an optimisation: a failure to store the entry (map full,
          * concurrent drop) does not fail the call. */
         dm_buf_init(&buf);
-        if (cond_encode(c, &buf) == 0) {
+        k = cond_key(kb, h.id, cnt.rows, opts);
+        if (cond_encode(&k, c, &buf) == 0) {
                 struct cond_ctx cc = {
                     .name = dataset, .id = h.id, .rows = cnt.rows, .opts = opts, .val = &buf};
                 (void)write_txn(s, cond_put_fn, &cc);
@@ -3571,7 +3574,7 @@ static int check_condensed(struct store *s, MDB_txn *txn, const char *name, uint
                                     "condensed key is not one the store writes");
                         continue;
                 }
-                r = cond_decode(&v, &c);
+                r = cond_decode(&k, &v, &c);
                 if (r == 0 && c->m > rows)
                         r = DREAM_E_CORRUPT;
                 gd_condensed_free(c);

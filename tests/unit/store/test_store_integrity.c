@@ -372,9 +372,10 @@ static void test_check_records(void **state)
             {"batches", id1, 4, VAL, -1, 0x80, "batches"}, /* checksum */
             {"batches", id1, 4, KEY, 11, 0x04, "batches"}, /* batch id */
             {"condensed", id1, 4, VAL, 40, 0x10, "condensed"},
-            {"condensed", id1, 4, KEY, 4, 0x80, "condensed"}, /* row count */
-            {"datasets", "ds", 2, KEY, 0, 0x01, "datasets"},  /* name "es" */
-            {"datasets", "ds", 2, VAL, 8, 0x01, "datasets"},  /* id */
+            {"condensed", id1, 4, KEY, 4, 0x80, "condensed"},  /* row count */
+            {"condensed", id1, 4, KEY, 20, 0x01, "condensed"}, /* budget: keyed checksum */
+            {"datasets", "ds", 2, KEY, 0, 0x01, "datasets"},   /* name "es" */
+            {"datasets", "ds", 2, VAL, 8, 0x01, "datasets"},   /* id */
             {"counters", id1, 4, VAL, 16, 0x01, "datasets"},
             {"suffstats", id1, 4, VAL, 30, 0x01, "suffstats"},
             {"staged", id1, 4, VAL, 100, 0x01, "staged"},
