@@ -30,7 +30,7 @@
         X(DREAM_E_SCHEMA, -5015, "data does not match the schema")                                 \
         X(DREAM_E_EXISTS, -5016, "already exists")                                                 \
         X(DREAM_E_NOTFOUND, -5017, "not found")                                                    \
-        X(DREAM_E_FULL, -5018, "store full: map size limit reached")                               \
+        X(DREAM_E_FULL, -5018, "store full: no room on disk or in the map")                        \
         X(DREAM_E_IO, -5019, "input/output error")                                                 \
         X(DREAM_E_BUSY, -5020, "busy, retry later")                                                \
         X(DREAM_E_CANCELLED, -5021, "cancelled")                                                   \

@@ -17,7 +17,8 @@ static void error_table(void **state)
 {
         (void)state;
         assert_string_equal(dream_strerror(0), "success");
-        assert_string_equal(dream_strerror(DREAM_E_FULL), "store full: map size limit reached");
+        assert_string_equal(dream_strerror(DREAM_E_FULL),
+                            "store full: no room on disk or in the map");
         assert_string_equal(dream_errname(DREAM_E_CHECKSUM), "DREAM_E_CHECKSUM");
         assert_string_equal(dream_strerror(-ENOENT), strerror(ENOENT));
         assert_string_equal(dream_errname(-ENOENT), "ENOENT");

@@ -612,7 +612,7 @@ static void test_map_full(void **state)
                 k += 500;
         }
         assert_int_equal(r, DREAM_E_FULL);
-        assert_string_equal(dream_strerror(r), "store full: map size limit reached");
+        assert_string_equal(dream_strerror(r), "store full: no room on disk or in the map");
         assert_true(k > 0);
         assert_true(store_map_size(f->s) <= 512u << 10);
         /* Reads still served. */
