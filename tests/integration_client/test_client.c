@@ -113,13 +113,14 @@ static void group_library(void)
                                        {"dec", DREAM_KIND_DECIMAL, 2},
                                        {"f", DREAM_KIND_F64, 0},
                                        {"label", DREAM_KIND_INT, 0}};
-        struct dream_schema schema = {cols, 4, "label", DREAM_TASK_CLASSIFICATION, 3};
+        struct dream_schema schema = {sizeof(struct dream_schema), cols, 4, "label",
+                                      DREAM_TASK_CLASSIFICATION,   3};
         struct dream_values v[4];
         struct dream_rows rows;
-        struct dream_ingest_ack ack;
+        struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
         struct dream_dataset_info *info;
         struct dream_dataset_list *list;
-        struct dream_flush_result fr;
+        struct dream_flush_result fr = DREAM_INIT(struct dream_flush_result);
         struct export_check ec = {&x, 0};
         uint64_t ids[5], got;
         int seen = 0;
@@ -285,10 +286,11 @@ static void group_batches(void)
                                        {"dec", DREAM_KIND_DECIMAL, 2},
                                        {"f", DREAM_KIND_F64, 0},
                                        {"label", DREAM_KIND_INT, 0}};
-        struct dream_schema schema = {cols, 4, "label", DREAM_TASK_CLASSIFICATION, 3};
+        struct dream_schema schema = {sizeof(struct dream_schema), cols, 4, "label",
+                                      DREAM_TASK_CLASSIFICATION,   3};
         struct dream_values v[4];
         struct dream_rows rows;
-        struct dream_batch_opts o;
+        struct dream_batch_opts o = DREAM_INIT(struct dream_batch_opts);
         struct batch_seen s;
         uint8_t count[LIB_ROWS];
 
@@ -756,8 +758,8 @@ static void group_auth(void)
         struct daemon d;
         char tok[160], bad[160], path[64];
         struct dream_client *c;
-        struct dream_connect_opts o;
-        struct dream_hello_info hi;
+        struct dream_connect_opts o = DREAM_INIT(struct dream_connect_opts);
+        struct dream_hello_info hi = DREAM_INIT(struct dream_hello_info);
         struct dream_dataset_list *l;
         FILE *f;
         int rc;

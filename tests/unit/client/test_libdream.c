@@ -105,7 +105,7 @@ struct fake {
 
 static void fake_open(struct fake *f, uint32_t io_timeout_ms)
 {
-        struct dream_connect_opts o;
+        struct dream_connect_opts o = DREAM_INIT(struct dream_connect_opts);
         int sv[2];
 
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -338,7 +338,7 @@ static void test_timeout(void **state)
 static void test_frame_limit(void **state)
 {
         struct fake f;
-        struct dream_connect_opts o;
+        struct dream_connect_opts o = DREAM_INIT(struct dream_connect_opts);
         static uint8_t big[8192];
         uint64_t id;
         int sv[2];
@@ -446,7 +446,7 @@ static void test_train_request(void **state)
 {
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__TrainReply tr = DREAM__V1__TRAIN_REPLY__INIT;
-        struct dream_train_opts o;
+        struct dream_train_opts o = DREAM_INIT(struct dream_train_opts);
         proto_request *req;
         struct fake f;
         uint64_t job = 0;
@@ -541,7 +541,7 @@ static void test_job_watch(void **state)
         Dream__V1__JobResult jr = DREAM__V1__JOB_RESULT__INIT;
         Dream__V1__ClassificationMetrics cm = DREAM__V1__CLASSIFICATION_METRICS__INIT;
         Dream__V1__Budget b = DREAM__V1__BUDGET__INIT;
-        struct dream_job_info last;
+        struct dream_job_info last = DREAM_INIT(struct dream_job_info);
         struct fake f;
         proto_request *req;
         int n = 0;
@@ -642,7 +642,7 @@ static void test_predict_model_stats(void **state)
         const float scores[6] = {0.25f, 0.5f, 0.25f, 1, 0, 0};
         uint8_t vb[16], sb[24];
         struct dream_prediction *p = NULL;
-        struct dream_stats st;
+        struct dream_stats st = DREAM_INIT(struct dream_stats);
         proto_request *req;
         struct fake f;
         char *json = NULL;
