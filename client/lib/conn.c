@@ -29,12 +29,6 @@ const char *dream_version_string(void)
         return DREAM_VERSION_STRING;
 }
 
-void dream_connect_opts_default(struct dream_connect_opts *o)
-{
-        memset(o, 0, sizeof(*o));
-        o->size = sizeof(*o);
-}
-
 int dcl_sized_in(struct dream_client *c, const char *type, void *dst, const void *src, size_t known)
 {
         size_t size;

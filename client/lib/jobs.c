@@ -178,13 +178,6 @@ nomem:
 
 /* ---- jobs ------------------------------------------------------------------------------ */
 
-void dream_train_opts_default(struct dream_train_opts *o)
-{
-        memset(o, 0, sizeof(*o));
-        o->size = sizeof(*o);
-        o->seed = DREAM_TRAIN_DEFAULT_SEED;
-}
-
 int dream_train(struct dream_client *c, const char *dataset, const struct dream_train_opts *opts,
                 uint64_t *ret_job_id)
 {

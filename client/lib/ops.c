@@ -614,12 +614,6 @@ free_scratch:
 
 /* ---- batches -------------------------------------------------------------------------------- */
 
-void dream_batch_opts_default(struct dream_batch_opts *o)
-{
-        memset(o, 0, sizeof(*o));
-        o->size = sizeof(*o);
-}
-
 /* The float32 array of a bytes field: in place when aligned and the host is
  * little-endian, else copied into *scratch. */
 static const float *f32_view(const ProtobufCBinaryData *b, size_t n, float **scratch, size_t *cap)

@@ -32,7 +32,7 @@
  *  - Sized structs, allocated by the caller (options passed in, results
  *    filled in): their first field is `size_t size`, the sizeof the caller
  *    was compiled with. Set it with DREAM_INIT(struct dream_...) (which
- *    zeroes the rest) or the struct's _default function. The library reads
+ *    zeroes the rest) or the struct's (inline) _default function. The library reads
  *    and writes only the first `size` bytes: fields past an older caller's
  *    size are neither read (they take their 0 default) nor written. A size
  *    below sizeof(size_t) (say, a forgotten initialisation) fails with
@@ -113,8 +113,13 @@ struct dream_connect_opts {
                                         "libdream/VERSION"; copied */
 };
 
-/* Defaults: size set, the rest zero. */
-void dream_connect_opts_default(struct dream_connect_opts *o);
+/* Defaults: size set, the rest zero. Inline, like DREAM_INIT, so that
+ * only the caller's sizeof is written. */
+static inline void dream_connect_opts_default(struct dream_connect_opts *o)
+{
+        struct dream_connect_opts d = DREAM_INIT(struct dream_connect_opts);
+        *o = d;
+}
 
 struct dream_client;
 
@@ -376,7 +381,12 @@ struct dream_batch_opts {
         uint32_t max_batches;        /* 0 = to the end of the epoch */
 };
 
-void dream_batch_opts_default(struct dream_batch_opts *o);
+/* Defaults: size set, the rest zero (inline). */
+static inline void dream_batch_opts_default(struct dream_batch_opts *o)
+{
+        struct dream_batch_opts d = DREAM_INIT(struct dream_batch_opts);
+        *o = d;
+}
 
 /* One mini-batch; arrays borrowed for the callback. Allocated by the
  * library: grows at the end. */
@@ -522,8 +532,14 @@ struct dream_train_opts {
         enum dream_order order;     /* condensed: bit order of the grouping */
 };
 
-/* Size set, zeros but seed = DREAM_TRAIN_DEFAULT_SEED; set model. */
-void dream_train_opts_default(struct dream_train_opts *o);
+/* Size set, zeros but seed = DREAM_TRAIN_DEFAULT_SEED (inline); set
+ * model. */
+static inline void dream_train_opts_default(struct dream_train_opts *o)
+{
+        struct dream_train_opts d = DREAM_INIT(struct dream_train_opts);
+        d.seed = DREAM_TRAIN_DEFAULT_SEED;
+        *o = d;
+}
 
 /* Submit a job training a model on `dataset`; returns once it is queued,
  * with its id (> 0). DREAM_E_NOTFOUND (no such dataset), DREAM_E_INVAL (a

@@ -248,8 +248,12 @@ static void create_dataset(struct dream_client *c, const char *name)
                                                   {"a", DREAM_KIND_DECIMAL, 2},
                                                   {"b", DREAM_KIND_F64, 0},
                                                   {"label", DREAM_KIND_INT, 0}};
-        struct dream_schema s = {sizeof(struct dream_schema), cols, N_COLS, "label",
-                                 DREAM_TASK_CLASSIFICATION,   0};
+        struct dream_schema s = {.size = sizeof(struct dream_schema),
+                                 .cols = cols,
+                                 .n_cols = N_COLS,
+                                 .target = "label",
+                                 .task = DREAM_TASK_CLASSIFICATION,
+                                 .class_count = 0};
         int r = dream_dataset_create(c, name, &s);
 
         if (r < 0)

@@ -113,8 +113,12 @@ static void group_library(void)
                                        {"dec", DREAM_KIND_DECIMAL, 2},
                                        {"f", DREAM_KIND_F64, 0},
                                        {"label", DREAM_KIND_INT, 0}};
-        struct dream_schema schema = {sizeof(struct dream_schema), cols, 4, "label",
-                                      DREAM_TASK_CLASSIFICATION,   3};
+        struct dream_schema schema = {.size = sizeof(struct dream_schema),
+                                      .cols = cols,
+                                      .n_cols = 4,
+                                      .target = "label",
+                                      .task = DREAM_TASK_CLASSIFICATION,
+                                      .class_count = 3};
         struct dream_values v[4];
         struct dream_rows rows;
         struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
@@ -286,8 +290,12 @@ static void group_batches(void)
                                        {"dec", DREAM_KIND_DECIMAL, 2},
                                        {"f", DREAM_KIND_F64, 0},
                                        {"label", DREAM_KIND_INT, 0}};
-        struct dream_schema schema = {sizeof(struct dream_schema), cols, 4, "label",
-                                      DREAM_TASK_CLASSIFICATION,   3};
+        struct dream_schema schema = {.size = sizeof(struct dream_schema),
+                                      .cols = cols,
+                                      .n_cols = 4,
+                                      .target = "label",
+                                      .task = DREAM_TASK_CLASSIFICATION,
+                                      .class_count = 3};
         struct dream_values v[4];
         struct dream_rows rows;
         struct dream_batch_opts o = DREAM_INIT(struct dream_batch_opts);
