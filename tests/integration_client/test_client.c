@@ -104,21 +104,23 @@ static int raw_cb(void *arg, const void *resp, size_t len, int more)
         return 0;
 }
 
+/* The schema of the "lib" dataset (and of the batches test's "b"). */
+static const struct dream_column lib_cols[4] = {{"id", DREAM_KIND_INT, 0},
+                                                {"dec", DREAM_KIND_DECIMAL, 2},
+                                                {"f", DREAM_KIND_F64, 0},
+                                                {"label", DREAM_KIND_INT, 0}};
+static const struct dream_schema lib_schema = {.size = sizeof(struct dream_schema),
+                                               .cols = lib_cols,
+                                               .n_cols = 4,
+                                               .target = "label",
+                                               .task = DREAM_TASK_CLASSIFICATION,
+                                               .class_count = 3};
+
 static void group_library(void)
 {
         static struct lib_data x;
         struct daemon d;
         struct dream_client *c;
-        struct dream_column cols[4] = {{"id", DREAM_KIND_INT, 0},
-                                       {"dec", DREAM_KIND_DECIMAL, 2},
-                                       {"f", DREAM_KIND_F64, 0},
-                                       {"label", DREAM_KIND_INT, 0}};
-        struct dream_schema schema = {.size = sizeof(struct dream_schema),
-                                      .cols = cols,
-                                      .n_cols = 4,
-                                      .target = "label",
-                                      .task = DREAM_TASK_CLASSIFICATION,
-                                      .class_count = 3};
         struct dream_values v[4];
         struct dream_rows rows;
         struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
@@ -132,8 +134,8 @@ static void group_library(void)
         lib_fill(&x);
         daemon_start(&d, NULL);
         c = client(&d, NULL);
-        CHECK_OK(c, dream_dataset_create(c, "lib", &schema));
-        CHECK(dream_dataset_create(c, "lib", &schema) == DREAM_E_EXISTS);
+        CHECK_OK(c, dream_dataset_create(c, "lib", &lib_schema));
+        CHECK(dream_dataset_create(c, "lib", &lib_schema) == DREAM_E_EXISTS);
         CHECK(strstr(dream_last_error(c), "lib") != NULL);
 
         /* Five blocks of 1000 rows, one at a time, each acknowledged in
@@ -177,7 +179,7 @@ static void group_library(void)
         for (int k = 0; k < 5; k++) {
                 char name[16];
                 snprintf(name, sizeof(name), "p%d", k);
-                CHECK_OK(c, dream_dataset_create(c, name, &schema));
+                CHECK_OK(c, dream_dataset_create(c, name, &lib_schema));
         }
         for (int k = 0; k < 5; k++) {
                 char name[16];
@@ -286,16 +288,6 @@ static void group_batches(void)
         static struct lib_data x;
         struct daemon d;
         struct dream_client *c;
-        struct dream_column cols[4] = {{"id", DREAM_KIND_INT, 0},
-                                       {"dec", DREAM_KIND_DECIMAL, 2},
-                                       {"f", DREAM_KIND_F64, 0},
-                                       {"label", DREAM_KIND_INT, 0}};
-        struct dream_schema schema = {.size = sizeof(struct dream_schema),
-                                      .cols = cols,
-                                      .n_cols = 4,
-                                      .target = "label",
-                                      .task = DREAM_TASK_CLASSIFICATION,
-                                      .class_count = 3};
         struct dream_values v[4];
         struct dream_rows rows;
         struct dream_batch_opts o = DREAM_INIT(struct dream_batch_opts);
@@ -307,7 +299,7 @@ static void group_batches(void)
                 x.f[i] = f64_bits(0.5); /* finite features */
         daemon_start(&d, NULL);
         c = client(&d, NULL);
-        CHECK_OK(c, dream_dataset_create(c, "b", &schema));
+        CHECK_OK(c, dream_dataset_create(c, "b", &lib_schema));
         lib_rows(&x, 0, LIB_ROWS, v, &rows);
         CHECK_OK(c, dream_ingest(c, "b", 1, &rows, NULL));
 
