@@ -119,7 +119,7 @@ static int read_token(const char *path, char **ret)
 static int net_connect(const struct cli_net *n, int quiet, struct dream_client **ret)
 {
         const char *addr = n->addr;
-        struct dream_connect_opts o;
+        struct dream_connect_opts o = DREAM_INIT(struct dream_connect_opts);
         struct dream_client *c = NULL;
         struct dream_addr pa;
         char *token = NULL;

@@ -194,7 +194,7 @@ int cli_flush(int argc, char **argv)
 {
         struct cli_net net = {0};
         struct dream_client *cl = NULL;
-        struct dream_flush_result fr;
+        struct dream_flush_result fr = DREAM_INIT(struct dream_flush_result);
         const char *name;
         int r, rc;
 
@@ -282,7 +282,7 @@ int cli_backup(int argc, char **argv)
 {
         struct cli_net net = {0};
         struct dream_client *cl = NULL;
-        struct dream_backup_result br;
+        struct dream_backup_result br = DREAM_INIT(struct dream_backup_result);
         const char *path;
         int r, rc;
 
@@ -612,7 +612,7 @@ int cli_batch(int argc, char **argv)
         struct cli_net net = {0};
         struct dream_client *cl = NULL;
         struct dream_dataset_info *d = NULL;
-        struct dream_batch_opts bo;
+        struct dream_batch_opts bo = DREAM_INIT(struct dream_batch_opts);
         struct batch_ctx x;
         struct cli_out out;
         struct gd_budget budget;

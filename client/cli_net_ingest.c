@@ -72,7 +72,7 @@ static const char ingest_help[] =
 static int create_dataset(struct dream_client *c, const char *name, const struct gd_table *t)
 {
         struct dream_column *cols;
-        struct dream_schema s;
+        struct dream_schema s = DREAM_INIT(struct dream_schema);
         int r;
 
         cols = dm_calloc(t->n_cols, sizeof(*cols));
@@ -83,7 +83,6 @@ static int create_dataset(struct dream_client *c, const char *name, const struct
                 cols[j].kind = cli_wire_kind(t->cols[j].kind);
                 cols[j].scale = t->cols[j].kind == GD_DEC ? t->cols[j].scale : 0;
         }
-        memset(&s, 0, sizeof(s));
         s.cols = cols;
         s.n_cols = t->n_cols;
         s.target = t->target >= 0 ? t->cols[t->target].name : NULL;
@@ -342,7 +341,7 @@ static int send_one(struct ingest *g, uint64_t block, struct dream_ingest_ack *r
 static int pipeline(struct ingest *g, uint64_t from, uint32_t window)
 {
         struct inflight win[INGEST_WINDOW_MAX];
-        struct dream_ingest_ack ack;
+        struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
         uint64_t next = from;
         uint32_t n_win = 0, head = 0;
         int r, rc = CLI_OK;
@@ -422,7 +421,7 @@ static int pipeline(struct ingest *g, uint64_t from, uint32_t window)
  * from block 1. *ret_from: the block to go on from. */
 static int resume_from(struct ingest *g, uint64_t f0, uint64_t dataset_rows, uint64_t *ret_from)
 {
-        struct dream_ingest_ack ack;
+        struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
         uint64_t k, a, done = dataset_rows > f0 ? dataset_rows - f0 : 0;
         int own, rc;
 
@@ -487,7 +486,7 @@ int cli_ingest(int argc, char **argv)
         struct dream_dataset_info *info = NULL;
         struct cli_progress prog;
         struct ingest g = {.net = &net};
-        struct dream_ingest_ack ack;
+        struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
         uint64_t source_bytes, from = 0, dataset_rows = 0;
         uint32_t window = INGEST_WINDOW;
         int quiet = 0, resume = 0, created = 0, own, c, r, rc = CLI_INTERNAL;

@@ -93,7 +93,7 @@ int cli_train(int argc, char **argv)
 {
         struct cli_train_args a;
         struct dream_client *cl = NULL;
-        struct dream_job_info j;
+        struct dream_job_info j = DREAM_INIT(struct dream_job_info);
         struct watch w = {0};
         uint64_t id;
         int r, rc;
@@ -175,14 +175,14 @@ int cli_jobs(int argc, char **argv)
                 for (size_t i = 0; i < l->n; i++) {
                         if (i)
                                 fputc(',', stdout);
-                        cli_job_json(stdout, &l->items[i]);
+                        cli_job_json(stdout, l->items[i]);
                 }
                 fputs("]\n", stdout);
         } else {
                 printf("%6s %-9s %-24s %-8s %-9s %11s %11s %9s\n", "ID", "STATE", "DATASET",
                        "MODEL", "MODE", "EPOCH", "LOSS", "ELAPSED");
                 for (size_t i = 0; i < l->n; i++) {
-                        const struct dream_job_info *j = &l->items[i];
+                        const struct dream_job_info *j = l->items[i];
                         char ep[32];
 
                         snprintf(ep, sizeof(ep), "%u/%u", j->epoch, j->epochs);
@@ -216,7 +216,7 @@ static int job_command(const char *cmd, const char *help, bool cancel, int argc,
 {
         struct cli_net net = {0};
         struct dream_client *cl = NULL;
-        struct dream_job_info j;
+        struct dream_job_info j = DREAM_INIT(struct dream_job_info);
         uint64_t id;
         int r, rc;
 
@@ -418,7 +418,7 @@ int cli_predict(int argc, char **argv)
         struct cli_net net = {0};
         struct dream_client *cl = NULL;
         struct dream_dataset_info *d = NULL;
-        struct dream_job_info j;
+        struct dream_job_info j = DREAM_INIT(struct dream_job_info);
         struct gd_table *t = NULL;
         struct dream_values *vals = NULL;
         struct dream_prediction *p = NULL;
@@ -653,7 +653,7 @@ int cli_stats(int argc, char **argv)
 {
         struct cli_net net = {0};
         struct dream_client *cl = NULL;
-        struct dream_stats s;
+        struct dream_stats s = DREAM_INIT(struct dream_stats);
         int r, rc;
 
         rc = cli_net_simple_args("stats", stats_help, "", argc, argv, &net, 0);

@@ -204,7 +204,7 @@ static int start_dreamd(const char *exe, const char *seal_rows)
 
 static int connect_client(struct dream_client **ret)
 {
-        struct dream_connect_opts o;
+        struct dream_connect_opts o = DREAM_INIT(struct dream_connect_opts);
         int r;
 
         dream_connect_opts_default(&o);
@@ -270,7 +270,7 @@ struct job {
 static int create_dataset(struct dream_client *c, const char *name, const struct gd_table *t)
 {
         struct dream_column cols[256];
-        struct dream_schema s;
+        struct dream_schema s = DREAM_INIT(struct dream_schema);
 
         if (t->n_cols > 256)
                 return DREAM_E_INVAL;
@@ -279,7 +279,6 @@ static int create_dataset(struct dream_client *c, const char *name, const struct
                 cols[j].kind = kind_of(t->cols[j].kind);
                 cols[j].scale = t->cols[j].kind == GD_DEC ? t->cols[j].scale : 0;
         }
-        memset(&s, 0, sizeof(s));
         s.cols = cols;
         s.n_cols = t->n_cols;
         s.target = t->target >= 0 ? t->cols[t->target].name : NULL;
@@ -381,7 +380,7 @@ static void *run_job(void *arg)
                         next++;
                         continue;
                 }
-                struct dream_ingest_ack ack;
+                struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
                 r = dream_ingest_wait(c, req[head], &ack);
                 if (r < 0) {
                         die("ingest into", j->dataset, r);
@@ -474,7 +473,7 @@ static int serial_latency(double *lat)
 {
         struct dream_client *c = NULL;
         struct dream_column cols[9];
-        struct dream_schema s;
+        struct dream_schema s = DREAM_INIT(struct dream_schema);
         struct dream_values vals[9];
         int64_t *v;
         char names[9][8];
@@ -495,7 +494,6 @@ static int serial_latency(double *lat)
                 for (uint32_t i = 0; i < SERIAL_ROWS; i++)
                         v[(size_t)k * SERIAL_ROWS + i] = (int64_t)((i * 2654435761u + k) % 100000);
         }
-        memset(&s, 0, sizeof(s));
         s.cols = cols;
         s.n_cols = 9;
         r = dream_dataset_create(c, "serial", &s);
@@ -561,7 +559,7 @@ static int serve_mode(const char *ds, enum dream_batch_mode mode, const char *na
                       double *ret_rate)
 {
         struct dream_client *c = NULL;
-        struct dream_batch_opts o;
+        struct dream_batch_opts o = DREAM_INIT(struct dream_batch_opts);
         struct serve s = {0};
         double t0, el, cpu0, cpu1;
         int r;

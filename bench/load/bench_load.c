@@ -288,7 +288,7 @@ static void lat_print(const char *name, struct lat *l, double seconds, const cha
 
 static int connect_one(struct dream_client **ret)
 {
-        struct dream_connect_opts o;
+        struct dream_connect_opts o = DREAM_INIT(struct dream_connect_opts);
         struct dream_client *c = NULL;
         int r;
 
@@ -310,7 +310,7 @@ static int create_ds(struct dream_client *c, const char *name)
 {
         struct dream_column cols[N_COLS];
         static char names[N_COLS][8];
-        struct dream_schema s;
+        struct dream_schema s = DREAM_INIT(struct dream_schema);
 
         for (int j = 0; j < N_COLS; j++) {
                 if (j < N_FEAT)
@@ -424,7 +424,7 @@ static void *streamer(void *arg)
 {
         struct worker *w = arg;
         struct dream_client *c = NULL;
-        struct dream_batch_opts o;
+        struct dream_batch_opts o = DREAM_INIT(struct dream_batch_opts);
         uint64_t seed = (uint64_t)w->idx * 7919;
         int r;
 

@@ -19,13 +19,67 @@
 #include "common/limits.h"
 #include "proto/status.h"
 
-#ifndef DREAM_VERSION
-#define DREAM_VERSION "0.0.0"
-#endif
-
-void dream_connect_opts_default(struct dream_connect_opts *o)
+uint32_t dream_version(void)
 {
-        memset(o, 0, sizeof(*o));
+        return DREAM_VERSION_NUMBER;
+}
+
+const char *dream_version_string(void)
+{
+        return DREAM_VERSION_STRING;
+}
+
+int dcl_sized_in(struct dream_client *c, const char *type, void *dst, const void *src, size_t known)
+{
+        size_t size;
+
+        memcpy(&size, src, sizeof(size));
+        if (size < sizeof(size_t)) {
+                if (c)
+                        dcl_set_err(c,
+                                    "struct %s: size %zu is not its sizeof (initialise it with "
+                                    "DREAM_INIT or its _default function)",
+                                    type, size);
+                return DREAM_E_INVAL;
+        }
+        for (size_t i = known; i < size; i++) {
+                if (((const unsigned char *)src)[i] != 0) {
+                        if (c)
+                                dcl_set_err(c,
+                                            "struct %s: sets a field this libdream (%s) does "
+                                            "not know (byte %zu of %zu): upgrade libdream",
+                                            type, DREAM_VERSION_STRING, i, size);
+                        return DREAM_E_INVAL;
+                }
+        }
+        memset(dst, 0, known);
+        memcpy(dst, src, size < known ? size : known);
+        return 0;
+}
+
+int dcl_sized_check(struct dream_client *c, const char *type, const void *p)
+{
+        size_t size;
+
+        memcpy(&size, p, sizeof(size));
+        if (size >= sizeof(size_t))
+                return 0;
+        dcl_set_err(c, "struct %s: size %zu is not its sizeof (initialise it with DREAM_INIT)",
+                    type, size);
+        return DREAM_E_INVAL;
+}
+
+void dcl_sized_out(void *dst, const void *src, size_t known)
+{
+        size_t size;
+
+        memcpy(&size, dst, sizeof(size));
+        if (size <= sizeof(size_t))
+                return;
+        if (size > known)
+                size = known;
+        memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t),
+               size - sizeof(size_t));
 }
 
 void dcl_set_err(struct dream_client *c, const char *fmt, ...)
@@ -456,7 +510,7 @@ int dcl_client_from_fd(int fd, const struct dream_connect_opts *opts, struct dre
 {
         struct dream_client *c;
         const char *name =
-            opts && opts->client_name ? opts->client_name : "libdream/" DREAM_VERSION;
+            opts && opts->client_name ? opts->client_name : "libdream/" DREAM_VERSION_STRING;
         int fl;
 
         c = dm_calloc(1, sizeof(*c));
@@ -546,11 +600,18 @@ int dream_connect(const char *addr, const struct dream_connect_opts *opts,
                   struct dream_client **ret)
 {
         struct dream_addr a;
-        uint32_t tmo =
-            opts && opts->connect_timeout_ms ? opts->connect_timeout_ms : DCL_CONNECT_TIMEOUT_MS;
-        uint64_t deadline = now_ms() + tmo;
+        struct dream_connect_opts o;
+        uint64_t deadline;
         int fd = -1, r;
 
+        dream_connect_opts_default(&o);
+        if (opts) {
+                r = dcl_sized_in(NULL, "dream_connect_opts", &o, opts, sizeof(o));
+                if (r < 0)
+                        return r;
+        }
+        deadline =
+            now_ms() + (o.connect_timeout_ms ? o.connect_timeout_ms : DCL_CONNECT_TIMEOUT_MS);
         r = dream_addr_parse(addr, &a);
         if (r < 0)
                 return r;
@@ -583,7 +644,7 @@ int dream_connect(const char *addr, const struct dream_connect_opts *opts,
         }
         if (r < 0)
                 return r;
-        return dcl_client_from_fd(fd, opts, ret);
+        return dcl_client_from_fd(fd, &o, ret);
 }
 
 void dream_close(struct dream_client *c)

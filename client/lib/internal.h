@@ -93,6 +93,27 @@ int dcl_cols_pack(struct dream_client *c, const struct dream_rows *rows, const c
                   struct dcl_cols *ret);
 void dcl_cols_release(struct dcl_cols *k);
 
+/* Sized structs (client.h, ABI): a struct whose first field is the
+ * caller's sizeof, `known` bytes for this library. */
+
+/* Copy the caller's input struct src into dst (known bytes): the fields
+ * within src's size, the others 0. DREAM_E_INVAL (message in c when not
+ * NULL, naming `type`) when the size is below sizeof(size_t) or when src
+ * sets a field past `known` (an option this library does not know). */
+int dcl_sized_in(struct dream_client *c, const char *type, void *dst, const void *src,
+                 size_t known);
+
+/* 0 when the caller's output struct p has a usable size, else
+ * DREAM_E_INVAL (message in c). */
+int dcl_sized_check(struct dream_client *c, const char *type, const void *p);
+
+/* Write the library's filled src (known bytes) into the caller's dst: the
+ * fields within dst's size only; dst's size is kept. */
+void dcl_sized_out(void *dst, const void *src, size_t known);
+
+/* Whether a sized struct s (its size) holds the whole member m. */
+#define DCL_HAS(s, m) ((s)->size >= offsetof(__typeof__(*(s)), m) + sizeof((s)->m))
+
 /* Mark the client broken with err and a message; returns err. */
 int dcl_fail(struct dream_client *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

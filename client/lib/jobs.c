@@ -76,11 +76,17 @@ void dream_free(void *p)
 
 void dream_stats_release(struct dream_stats *s)
 {
-        if (!s)
+        size_t size;
+
+        if (!s || s->size < sizeof(size_t))
                 return;
-        dm_free(s->requests_by_type);
-        dm_free(s->dataset_stats);
-        memset(s, 0, sizeof(*s));
+        /* Only the members within the caller's size exist. */
+        if (DCL_HAS(s, requests_by_type))
+                dm_free(s->requests_by_type);
+        if (DCL_HAS(s, dataset_stats))
+                dm_free(s->dataset_stats);
+        size = s->size < sizeof(*s) ? s->size : sizeof(*s);
+        memset((char *)s + sizeof(size_t), 0, size - sizeof(size_t));
 }
 
 int dream_stats(struct dream_client *c, struct dream_stats *ret)
@@ -88,17 +94,19 @@ int dream_stats(struct dream_client *c, struct dream_stats *ret)
         Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
         Dream__V1__Stats m = DREAM__V1__STATS__INIT;
         const Dream__V1__StatsReply *s;
-        struct dream_stats st;
+        struct dream_stats st = DREAM_INIT(struct dream_stats);
         proto_response *resp;
         int r;
 
+        r = dcl_sized_check(c, "dream_stats", ret);
+        if (r < 0)
+                return r;
         req.body_case = DREAM__V1__REQUEST__BODY_STATS;
         req.stats = &m;
         r = dcl_call(c, &req, DREAM__V1__RESPONSE__BODY_STATS, &resp);
         if (r < 0)
                 return r;
         s = resp->stats;
-        memset(&st, 0, sizeof(st));
         st.uptime_seconds = s->uptime_seconds;
         st.connections_open = s->connections_open;
         st.connections_total = s->connections_total;
@@ -154,7 +162,12 @@ int dream_stats(struct dream_client *c, struct dream_stats *ret)
                 }
         }
         proto_response_free(resp);
-        *ret = st;
+        /* Arrays an older caller has no member for are not handed over. */
+        if (!DCL_HAS(ret, requests_by_type))
+                dm_free(st.requests_by_type);
+        if (!DCL_HAS(ret, dataset_stats))
+                dm_free(st.dataset_stats);
+        dcl_sized_out(ret, &st, sizeof(st));
         return 0;
 nomem:
         dream_stats_release(&st);
@@ -165,24 +178,25 @@ nomem:
 
 /* ---- jobs ------------------------------------------------------------------------------ */
 
-void dream_train_opts_default(struct dream_train_opts *o)
-{
-        memset(o, 0, sizeof(*o));
-        o->seed = DREAM_TRAIN_DEFAULT_SEED;
-}
-
 int dream_train(struct dream_client *c, const char *dataset, const struct dream_train_opts *opts,
                 uint64_t *ret_job_id)
 {
         Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
         Dream__V1__Train m = DREAM__V1__TRAIN__INIT;
         Dream__V1__Budget budget = DREAM__V1__BUDGET__INIT;
+        struct dream_train_opts o;
         uint32_t hidden[2];
         proto_response *resp;
         uint64_t id;
         int r;
 
         r = dcl_begin(c);
+        if (r == 0 && opts) {
+                /* A field the caller's size leaves out is 0, like in
+                 * DREAM_INIT: the server's default, seed 0 included. */
+                r = dcl_sized_in(c, "dream_train_opts", &o, opts, sizeof(o));
+                opts = &o;
+        }
         if (r < 0)
                 return r;
         if (!dataset || !*dataset) {
@@ -237,6 +251,7 @@ int dream_train(struct dream_client *c, const char *dataset, const struct dream_
 static void job_info_from(const Dream__V1__JobInfo *ji, struct dream_job_info *out)
 {
         memset(out, 0, sizeof(*out));
+        out->size = sizeof(*out);
         out->id = ji->job_id;
         out->state = (enum dream_job_state)ji->state;
         copy_str(out->dataset, sizeof(out->dataset), ji->dataset);
@@ -316,6 +331,8 @@ static int job_call(struct dream_client *c, uint64_t job_id, bool cancel,
         int r;
 
         r = check_job_id(c, job_id);
+        if (r == 0 && ret)
+                r = dcl_sized_check(c, "dream_job_info", ret);
         if (r < 0)
                 return r;
         if (cancel) {
@@ -333,8 +350,12 @@ static int job_call(struct dream_client *c, uint64_t job_id, bool cancel,
                      &resp);
         if (r < 0)
                 return r;
-        if (ret)
-                job_info_from(cancel ? resp->job_cancel : resp->job_status, ret);
+        if (ret) {
+                struct dream_job_info info;
+
+                job_info_from(cancel ? resp->job_cancel : resp->job_status, &info);
+                dcl_sized_out(ret, &info, sizeof(info));
+        }
         proto_response_free(resp);
         return 0;
 }
@@ -353,6 +374,8 @@ void dream_job_list_free(struct dream_job_list *list)
 {
         if (!list)
                 return;
+        for (size_t i = 0; list->items && i < list->n; i++)
+                dm_free(list->items[i]);
         dm_free(list->items);
         dm_free(list);
 }
@@ -381,9 +404,17 @@ int dream_jobs(struct dream_client *c, struct dream_job_list **ret)
                 dcl_set_err(c, "out of memory");
                 return DREAM_E_NOMEM;
         }
-        for (size_t i = 0; i < lr->n_jobs; i++)
-                job_info_from(lr->jobs[i], &list->items[i]);
-        list->n = lr->n_jobs;
+        for (size_t i = 0; i < lr->n_jobs; i++) {
+                list->items[i] = dm_malloc(sizeof(*list->items[i]));
+                if (!list->items[i]) {
+                        dream_job_list_free(list);
+                        proto_response_free(resp);
+                        dcl_set_err(c, "out of memory");
+                        return DREAM_E_NOMEM;
+                }
+                list->n = i + 1;
+                job_info_from(lr->jobs[i], list->items[i]);
+        }
         proto_response_free(resp);
         *ret = list;
         return 0;
@@ -401,6 +432,8 @@ int dream_job_watch(struct dream_client *c, uint64_t job_id, dream_job_fn fn, vo
         r = dcl_begin(c);
         if (r == 0)
                 r = check_job_id(c, job_id);
+        if (r == 0 && ret_last)
+                r = dcl_sized_check(c, "dream_job_info", ret_last);
         if (r < 0)
                 return r;
         m.job_id = job_id;
@@ -444,7 +477,7 @@ int dream_job_watch(struct dream_client *c, uint64_t job_id, dream_job_fn fn, vo
         if (!seen)
                 return dcl_fail(c, DREAM_E_PROTO, "job watch ended without a state");
         if (ret_last)
-                *ret_last = info;
+                dcl_sized_out(ret_last, &info, sizeof(info));
         return 0;
 }
 

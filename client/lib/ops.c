@@ -58,6 +58,11 @@ int dream_hello(struct dream_client *c, const char *token, struct dream_hello_in
         proto_response *resp;
         int r;
 
+        if (ret_info) {
+                r = dcl_sized_check(c, "dream_hello_info", ret_info);
+                if (r < 0)
+                        return r;
+        }
         if (token && strlen(token) > DREAM_MAX_TOKEN) {
                 dcl_set_err(c, "token longer than %u bytes", DREAM_MAX_TOKEN);
                 return DREAM_E_LIMIT;
@@ -73,15 +78,14 @@ int dream_hello(struct dream_client *c, const char *token, struct dream_hello_in
         if (resp->hello->max_frame_bytes && resp->hello->max_frame_bytes < c->max_frame)
                 c->max_frame = resp->hello->max_frame_bytes;
         if (ret_info) {
-                struct dream_hello_info hi;
-                memset(&hi, 0, sizeof(hi));
+                struct dream_hello_info hi = DREAM_INIT(struct dream_hello_info);
                 hi.protocol_version = resp->hello->protocol_version;
                 snprintf(hi.server_version, sizeof(hi.server_version), "%s",
                          resp->hello->server_version ? resp->hello->server_version : "");
                 hi.auth_required = resp->hello->auth_required;
                 hi.authenticated = resp->hello->authenticated;
                 hi.max_frame_bytes = resp->hello->max_frame_bytes;
-                *ret_info = hi;
+                dcl_sized_out(ret_info, &hi, sizeof(hi));
         }
         proto_response_free(resp);
         return 0;
@@ -95,12 +99,16 @@ int dream_dataset_create(struct dream_client *c, const char *name,
         Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
         Dream__V1__CreateDataset m = DREAM__V1__CREATE_DATASET__INIT;
         Dream__V1__ColumnSpec *specs = NULL, **specp = NULL;
+        struct dream_schema sc;
         proto_response *resp;
         int r;
 
         r = check_name(c, name);
+        if (r == 0 && schema)
+                r = dcl_sized_in(c, "dream_schema", &sc, schema, sizeof(sc));
         if (r < 0)
                 return r;
+        schema = schema ? &sc : NULL;
         if (!schema || schema->n_cols == 0 || schema->n_cols > DREAM_MAX_COLS) {
                 dcl_set_err(c, "a schema needs 1 to %u columns", DREAM_MAX_COLS);
                 return DREAM_E_INVAL;
@@ -295,6 +303,8 @@ int dream_flush(struct dream_client *c, const char *name, struct dream_flush_res
         int r;
 
         r = check_name(c, name);
+        if (r == 0 && ret)
+                r = dcl_sized_check(c, "dream_flush_result", ret);
         if (r < 0)
                 return r;
         m.dataset = (char *)name;
@@ -304,8 +314,11 @@ int dream_flush(struct dream_client *c, const char *name, struct dream_flush_res
         if (r < 0)
                 return r;
         if (ret) {
-                ret->segments_sealed = resp->flush->segments_sealed;
-                ret->rows_sealed = resp->flush->rows_sealed;
+                struct dream_flush_result fr = DREAM_INIT(struct dream_flush_result);
+
+                fr.segments_sealed = resp->flush->segments_sealed;
+                fr.rows_sealed = resp->flush->rows_sealed;
+                dcl_sized_out(ret, &fr, sizeof(fr));
         }
         proto_response_free(resp);
         return 0;
@@ -321,6 +334,11 @@ int dream_backup(struct dream_client *c, const char *path, struct dream_backup_r
         size_t len;
         int r;
 
+        if (ret) {
+                r = dcl_sized_check(c, "dream_backup_result", ret);
+                if (r < 0)
+                        return r;
+        }
         if (!path || path[0] != '/') {
                 dcl_set_err(c, "backup path '%s': not an absolute path on the server",
                             path ? path : "");
@@ -338,8 +356,11 @@ int dream_backup(struct dream_client *c, const char *path, struct dream_backup_r
         if (r < 0)
                 return r;
         if (ret) {
-                ret->bytes = resp->backup->bytes;
-                ret->seconds = resp->backup->seconds;
+                struct dream_backup_result br = DREAM_INIT(struct dream_backup_result);
+
+                br.bytes = resp->backup->bytes;
+                br.seconds = resp->backup->seconds;
+                dcl_sized_out(ret, &br, sizeof(br));
         }
         proto_response_free(resp);
         return 0;
@@ -437,6 +458,8 @@ int dream_ingest_wait(struct dream_client *c, uint64_t id, struct dream_ingest_a
         int r;
 
         r = dcl_begin(c);
+        if (r == 0 && ret)
+                r = dcl_sized_check(c, "dream_ingest_ack", ret);
         if (r == 0)
                 r = dcl_recv(c, id, &resp);
         if (r < 0)
@@ -445,10 +468,13 @@ int dream_ingest_wait(struct dream_client *c, uint64_t id, struct dream_ingest_a
         if (r == 0 && (resp->more || !resp->ingest->committed))
                 r = dcl_fail(c, DREAM_E_PROTO, "ingest acknowledged without a commit");
         if (r == 0 && ret) {
-                ret->first_row = resp->ingest->first_row;
-                ret->rows = resp->ingest->rows;
-                ret->duplicate = resp->ingest->duplicate;
-                ret->client_batch_id = resp->ingest->client_batch_id;
+                struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
+
+                ack.first_row = resp->ingest->first_row;
+                ack.rows = resp->ingest->rows;
+                ack.duplicate = resp->ingest->duplicate;
+                ack.client_batch_id = resp->ingest->client_batch_id;
+                dcl_sized_out(ret, &ack, sizeof(ack));
         }
         proto_response_free(resp);
         return r;
@@ -458,8 +484,10 @@ int dream_ingest(struct dream_client *c, const char *dataset, uint64_t client_ba
                  const struct dream_rows *rows, struct dream_ingest_ack *ret)
 {
         uint64_t id;
-        int r = dream_ingest_send(c, dataset, client_batch_id, rows, &id);
+        int r = ret ? dcl_sized_check(c, "dream_ingest_ack", ret) : 0;
 
+        if (r == 0)
+                r = dream_ingest_send(c, dataset, client_batch_id, rows, &id);
         if (r < 0)
                 return r;
         return dream_ingest_wait(c, id, ret);
@@ -586,11 +614,6 @@ free_scratch:
 
 /* ---- batches -------------------------------------------------------------------------------- */
 
-void dream_batch_opts_default(struct dream_batch_opts *o)
-{
-        memset(o, 0, sizeof(*o));
-}
-
 /* The float32 array of a bytes field: in place when aligned and the host is
  * little-endian, else copied into *scratch. */
 static const float *f32_view(const ProtobufCBinaryData *b, size_t n, float **scratch, size_t *cap)
@@ -627,10 +650,12 @@ int dream_get_batches(struct dream_client *c, const char *dataset,
                 r = check_name(c, dataset);
         if (r < 0)
                 return r;
-        if (opts)
-                o = *opts;
-        else
-                dream_batch_opts_default(&o);
+        dream_batch_opts_default(&o);
+        if (opts) {
+                r = dcl_sized_in(c, "dream_batch_opts", &o, opts, sizeof(o));
+                if (r < 0)
+                        return r;
+        }
         if (o.resume_token_len > DREAM_RESUME_TOKEN_MAX) {
                 dcl_set_err(c, "resume token longer than %u bytes", DREAM_RESUME_TOKEN_MAX);
                 return DREAM_E_INVAL;

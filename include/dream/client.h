@@ -23,6 +23,30 @@
  * returned through ret_* pointers are owned by the caller and freed with the
  * matching _free function; every _free accepts NULL. ret_* outputs are
  * written only on success.
+ *
+ * ABI (libdream.so.1, symbol version nodes DREAM_1.x, docs/architecture.md):
+ * a minor release only adds -- functions, enum values, fields at the end of
+ * the structs that may grow -- and a program built against an older
+ * <dream/client.h> keeps working with a newer libdream. Structs come in
+ * three kinds:
+ *  - Sized structs, allocated by the caller (options passed in, results
+ *    filled in): their first field is `size_t size`, the sizeof the caller
+ *    was compiled with. Set it with DREAM_INIT(struct dream_...) (which
+ *    zeroes the rest) or the struct's (inline) _default function. The library reads
+ *    and writes only the first `size` bytes: fields past an older caller's
+ *    size are neither read (they take their 0 default) nor written. A size
+ *    below sizeof(size_t) (say, a forgotten initialisation) fails with
+ *    DREAM_E_INVAL; a newer caller's fields that this library does not know
+ *    must be 0, else DREAM_E_INVAL (an option would be silently ignored).
+ *  - Structs the library allocates and returns (through ret_** with a _free
+ *    function, or borrowed by a callback): they grow at the end. Never
+ *    allocate, copy by value or take sizeof of them.
+ *  - Frozen structs, never changed: dream_addr, dream_column, dream_values,
+ *    dream_rows (arrays the library indexes), dream_column_info,
+ *    dream_dataset_summary, dream_request_stats, dream_dataset_stats (array
+ *    elements the caller indexes) and dream_job_result (inside
+ *    dream_job_info). New data comes in new fields of a growing struct or
+ *    new calls.
  */
 #ifndef DREAM_CLIENT_H
 #define DREAM_CLIENT_H
@@ -39,13 +63,31 @@ extern "C" {
 /* Error codes: 0, a negative errno, or a DREAM_E_* code of <dream/err.h>. */
 #include "err.h"
 
+/* ---- version ----------------------------------------------------------------- */
+
+/* DREAM_VERSION_MAJOR/_MINOR/_PATCH/_STRING/_NUMBER: compiled against. */
+#include "dream/version.h"
+
+/* The libdream running: DREAM_VERSION_NUMBER's encoding (0xMMmmpp) and
+ * "MAJOR.MINOR.PATCH" (static). */
+uint32_t dream_version(void);
+const char *dream_version_string(void);
+
+/* Initialiser of a sized struct (see ABI above): size set, the rest 0, e.g.
+ * struct dream_flush_result fr = DREAM_INIT(struct dream_flush_result); */
+#define DREAM_INIT(type)                                                                           \
+        {                                                                                          \
+                .size = sizeof(type)                                                               \
+        }
+
 /* ---- addresses and connections ---------------------------------------------- */
 
 #define DREAM_DEFAULT_ADDR "127.0.0.1:7878"
 #define DREAM_DEFAULT_PORT 7878u
 
 /* A parsed address: "HOST:PORT" (HOST an IPv4 address or a name),
- * "[IPV6]:PORT", "unix:/path". HOST alone means port DREAM_DEFAULT_PORT. */
+ * "[IPV6]:PORT", "unix:/path". HOST alone means port DREAM_DEFAULT_PORT.
+ * Frozen. */
 struct dream_addr {
         int is_unix;
         char path[108]; /* Unix socket path (is_unix) */
@@ -57,7 +99,9 @@ struct dream_addr {
  * path or host too long). */
 int dream_addr_parse(const char *s, struct dream_addr *ret);
 
+/* Sized (DREAM_INIT or dream_connect_opts_default). */
 struct dream_connect_opts {
+        size_t size;
         uint32_t connect_timeout_ms; /* to connect; 0 = 5000 */
         uint32_t io_timeout_ms;      /* longest wait for the server to accept
                                         bytes or to send the next response;
@@ -69,12 +113,18 @@ struct dream_connect_opts {
                                         "libdream/VERSION"; copied */
 };
 
-/* Defaults (all zero). */
-void dream_connect_opts_default(struct dream_connect_opts *o);
+/* Defaults: size set, the rest zero. Inline, like DREAM_INIT, so that
+ * only the caller's sizeof is written. */
+static inline void dream_connect_opts_default(struct dream_connect_opts *o)
+{
+        struct dream_connect_opts d = DREAM_INIT(struct dream_connect_opts);
+        *o = d;
+}
 
 struct dream_client;
 
-/* Connect to addr (see dream_addr). opts may be NULL for the defaults. On
+/* Connect to addr (see dream_addr). opts may be NULL for the defaults
+ * (DREAM_E_INVAL for a bad opts->size). On
  * failure nothing is returned; the error is one of those listed at the top.
  * No request is sent: call dream_hello() next (required when the server has
  * tokens configured). */
@@ -95,7 +145,9 @@ uint32_t dream_max_frame(const struct dream_client *c);
 
 /* ---- session ------------------------------------------------------------------ */
 
+/* Sized (DREAM_INIT). */
 struct dream_hello_info {
+        size_t size;
         uint32_t protocol_version;
         char server_version[64];
         int auth_required; /* the server has tokens configured */
@@ -146,13 +198,16 @@ enum dream_kind {
         DREAM_KIND_F64 = 3,     /* the IEEE-754 double's bits, as an int64 */
 };
 
+/* Frozen. */
 struct dream_column {
         const char *name;
         enum dream_kind kind;
         uint32_t scale; /* DECIMAL: 1..9; otherwise 0 */
 };
 
+/* Sized (DREAM_INIT). */
 struct dream_schema {
+        size_t size;
         const struct dream_column *cols; /* n_cols, in row order */
         uint32_t n_cols;
         const char *target;   /* target column's name; NULL or "": none */
@@ -168,13 +223,14 @@ int dream_dataset_create(struct dream_client *c, const char *name,
 /* Delete a dataset. DREAM_E_NOTFOUND when there is none. */
 int dream_dataset_drop(struct dream_client *c, const char *name);
 
+/* Frozen. */
 struct dream_column_info {
         char *name; /* owned by the dream_dataset_info */
         enum dream_kind kind;
         uint32_t scale;
 };
 
-/* `dream info`. */
+/* `dream info`. Allocated by the library: grows at the end. */
 struct dream_dataset_info {
         char *name;   /* owned */
         char *target; /* owned; "" when none */
@@ -197,6 +253,7 @@ int dream_dataset_describe(struct dream_client *c, const char *name,
                            struct dream_dataset_info **ret);
 void dream_dataset_info_free(struct dream_dataset_info *info);
 
+/* Frozen. */
 struct dream_dataset_summary {
         char *name; /* owned by the list */
         enum dream_task task;
@@ -205,6 +262,7 @@ struct dream_dataset_summary {
         uint64_t stored_bytes;
 };
 
+/* Allocated by the library: grows at the end. */
 struct dream_dataset_list {
         size_t n;
         struct dream_dataset_summary *items; /* owned, sorted by name */
@@ -213,7 +271,9 @@ struct dream_dataset_list {
 int dream_dataset_list(struct dream_client *c, struct dream_dataset_list **ret);
 void dream_dataset_list_free(struct dream_dataset_list *list);
 
+/* Sized (DREAM_INIT). */
 struct dream_flush_result {
+        size_t size;
         uint32_t segments_sealed;
         uint64_t rows_sealed;
 };
@@ -223,7 +283,9 @@ int dream_flush(struct dream_client *c, const char *name, struct dream_flush_res
 
 /* ---- operations ----------------------------------------------------------------- */
 
+/* Sized (DREAM_INIT). */
 struct dream_backup_result {
+        size_t size;
         uint64_t bytes; /* size of the copy (its data.mdb) */
         double seconds; /* time the server took */
 };
@@ -241,21 +303,23 @@ int dream_backup(struct dream_client *c, const char *path, struct dream_backup_r
 
 /* ---- rows: ingest and export ----------------------------------------------------- */
 
-/* One column of a block of rows. */
+/* One column of a block of rows. Frozen. */
 struct dream_values {
         enum dream_kind kind;
         uint32_t scale;   /* DECIMAL: 1..9 */
         const int64_t *v; /* n_rows values (see enum dream_kind) */
 };
 
-/* A block of rows, column by column. */
+/* A block of rows, column by column. Frozen. */
 struct dream_rows {
         uint32_t n_rows;
         uint32_t n_cols;
         const struct dream_values *cols; /* n_cols */
 };
 
+/* Sized (DREAM_INIT). */
 struct dream_ingest_ack {
+        size_t size;
         uint64_t first_row;       /* row number of the block's first row */
         uint32_t rows;            /* rows of the block */
         int duplicate;            /* the batch id was committed before: not
@@ -301,7 +365,9 @@ enum dream_batch_mode {
 
 #define DREAM_RESUME_TOKEN_MAX 256u
 
+/* Sized (DREAM_INIT or dream_batch_opts_default). */
 struct dream_batch_opts {
+        size_t size;
         enum dream_batch_mode mode;
         uint32_t batch_size;    /* rows per batch; 0 = server default */
         double budget_fraction; /* condensed/sample: 0 < f <= 1; or */
@@ -315,9 +381,15 @@ struct dream_batch_opts {
         uint32_t max_batches;        /* 0 = to the end of the epoch */
 };
 
-void dream_batch_opts_default(struct dream_batch_opts *o);
+/* Defaults: size set, the rest zero (inline). */
+static inline void dream_batch_opts_default(struct dream_batch_opts *o)
+{
+        struct dream_batch_opts d = DREAM_INIT(struct dream_batch_opts);
+        *o = d;
+}
 
-/* One mini-batch; arrays borrowed for the callback. */
+/* One mini-batch; arrays borrowed for the callback. Allocated by the
+ * library: grows at the end. */
 struct dream_batch {
         uint32_t n;                  /* rows */
         uint32_t d;                  /* features per row */
@@ -341,14 +413,14 @@ int dream_get_batches(struct dream_client *c, const char *dataset,
 
 #define DREAM_NAME_MAX 128u /* bytes of a dataset name */
 
-/* Requests of one type (StatsReply.requests_by_type). */
+/* Requests of one type (StatsReply.requests_by_type). Frozen. */
 struct dream_request_stats {
         char type[48];     /* the request's name, e.g. "ingest" (truncated) */
         uint64_t requests; /* decoded since start */
         uint64_t errors;   /* answered with an error */
 };
 
-/* Storage of one dataset (StatsReply.dataset_stats). */
+/* Storage of one dataset (StatsReply.dataset_stats). Frozen. */
 struct dream_dataset_stats {
         char name[DREAM_NAME_MAX + 1];
         uint64_t stored_bytes; /* bytes of LMDB the dataset uses */
@@ -356,8 +428,9 @@ struct dream_dataset_stats {
 };
 
 /* `dream stats` (requires the admin role). Counters are since the server
- * started unless said otherwise. */
+ * started unless said otherwise. Sized (DREAM_INIT). */
 struct dream_stats {
+        size_t size;
         uint64_t uptime_seconds;       /* seconds since start */
         uint32_t connections_open;     /* connections now */
         uint64_t connections_total;    /* accepted since start */
@@ -394,7 +467,8 @@ struct dream_stats {
 /* Fill *ret (release it with dream_stats_release). DREAM_E_DENIED without
  * the admin role. */
 int dream_stats(struct dream_client *c, struct dream_stats *ret);
-/* Free the arrays of a filled dream_stats (and zero it); s may be NULL. */
+/* Free the arrays of a filled dream_stats (and zero it but its size); s
+ * may be NULL. */
 void dream_stats_release(struct dream_stats *s);
 
 /* ---- training jobs ---------------------------------------------------------------------- */
@@ -438,8 +512,10 @@ enum dream_order {
 #define DREAM_TRAIN_DEFAULT_BUDGET   0.01 /* condensed/sample/refresh: fraction */
 
 /* A training job's request. Zero fields take the server's defaults (above),
- * except seed: it is sent as is (0 is a valid seed). */
+ * except seed: it is sent as is (0 is a valid seed). Sized
+ * (dream_train_opts_default, or DREAM_INIT: then seed is 0). */
 struct dream_train_opts {
+        size_t size;
         enum dream_model model;     /* required */
         enum dream_train_mode mode; /* DREAM_TRAIN_DEFAULT: condensed */
         double budget_fraction;     /* 0 < f <= 1; or */
@@ -456,8 +532,14 @@ struct dream_train_opts {
         enum dream_order order;     /* condensed: bit order of the grouping */
 };
 
-/* Zeros but seed = DREAM_TRAIN_DEFAULT_SEED; set model. */
-void dream_train_opts_default(struct dream_train_opts *o);
+/* Size set, zeros but seed = DREAM_TRAIN_DEFAULT_SEED (inline); set
+ * model. */
+static inline void dream_train_opts_default(struct dream_train_opts *o)
+{
+        struct dream_train_opts d = DREAM_INIT(struct dream_train_opts);
+        d.seed = DREAM_TRAIN_DEFAULT_SEED;
+        *o = d;
+}
 
 /* Submit a job training a model on `dataset`; returns once it is queued,
  * with its id (> 0). DREAM_E_NOTFOUND (no such dataset), DREAM_E_INVAL (a
@@ -482,7 +564,7 @@ enum dream_metrics_kind {
         DREAM_METRICS_CLUSTER = 3,        /* inertia, mean_sq_distance */
 };
 
-/* Result of a finished job. */
+/* Result of a finished job. Frozen (inside dream_job_info). */
 struct dream_job_result {
         uint64_t rows_used;                 /* training samples seen per epoch */
         double prep_seconds;                /* condensing or decoding time */
@@ -498,8 +580,11 @@ struct dream_job_result {
 
 #define DREAM_JOB_ERROR_MAX 512u /* bytes kept of a job's error message */
 
-/* A job as the server reports it. Plain data: no pointers, nothing to free. */
+/* A job as the server reports it. Plain data: no pointers, nothing to free.
+ * Sized (DREAM_INIT) when the caller passes it; the library's own (list
+ * items, callbacks) have the library's size. */
 struct dream_job_info {
+        size_t size;
         uint64_t id;
         enum dream_job_state state;
         char dataset[DREAM_NAME_MAX + 1];      /* training dataset */
@@ -532,9 +617,11 @@ int dream_train_mode_parse(const char *s, enum dream_train_mode *ret);
 /* A job's state. DREAM_E_NOTFOUND for an unknown job. */
 int dream_job_status(struct dream_client *c, uint64_t job_id, struct dream_job_info *ret);
 
+/* Allocated by the library: grows at the end. */
 struct dream_job_list {
         size_t n;
-        struct dream_job_info *items; /* owned, newest first */
+        struct dream_job_info **items; /* owned, newest first (pointers: a
+                                          dream_job_info may grow) */
 };
 
 int dream_jobs(struct dream_client *c, struct dream_job_list **ret);
@@ -558,7 +645,7 @@ int dream_job_watch(struct dream_client *c, uint64_t job_id, dream_job_fn fn, vo
  * it end). DREAM_E_NOTFOUND for an unknown job. */
 int dream_job_cancel(struct dream_client *c, uint64_t job_id, struct dream_job_info *ret);
 
-/* Predictions for n rows. */
+/* Predictions for n rows. Allocated by the library: grows at the end. */
 struct dream_prediction {
         uint32_t n;       /* rows predicted */
         uint32_t classes; /* classification: probabilities per row, else 0 */

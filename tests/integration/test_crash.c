@@ -222,7 +222,7 @@ static struct batch *batch_new(struct client *c, uint32_t n)
 
 static int connect_to(uint16_t port, struct dream_client **ret)
 {
-        struct dream_connect_opts o;
+        struct dream_connect_opts o = DREAM_INIT(struct dream_connect_opts);
         struct dream_client *c = NULL;
         char addr[64];
         int r;
@@ -248,7 +248,12 @@ static void create_dataset(struct dream_client *c, const char *name)
                                                   {"a", DREAM_KIND_DECIMAL, 2},
                                                   {"b", DREAM_KIND_F64, 0},
                                                   {"label", DREAM_KIND_INT, 0}};
-        struct dream_schema s = {cols, N_COLS, "label", DREAM_TASK_CLASSIFICATION, 0};
+        struct dream_schema s = {.size = sizeof(struct dream_schema),
+                                 .cols = cols,
+                                 .n_cols = N_COLS,
+                                 .target = "label",
+                                 .task = DREAM_TASK_CLASSIFICATION,
+                                 .class_count = 0};
         int r = dream_dataset_create(c, name, &s);
 
         if (r < 0)
@@ -333,7 +338,7 @@ static void *client_main(void *arg)
         /* Re-sends, one at a time. */
         for (size_t i = 0; i < c->nb; i++) {
                 struct batch *b = &c->b[i];
-                struct dream_ingest_ack ack;
+                struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
                 uint8_t was = b->state;
 
                 if (was != B_ABSENT && was != B_PRESENT)
@@ -372,7 +377,7 @@ static void *client_main(void *arg)
                 if (count == 0)
                         break;
                 {
-                        struct dream_ingest_ack ack;
+                        struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
                         struct batch *b = &c->b[win_b[head]];
                         r = dream_ingest_wait(dc, ids[head], &ack);
                         if (r < 0) {
@@ -782,7 +787,7 @@ static void *flush_main(void *arg)
 {
         struct flusher *f = arg;
         struct dream_client *dc = NULL;
-        struct dream_flush_result fr;
+        struct dream_flush_result fr = DREAM_INIT(struct dream_flush_result);
         double t0 = now_s();
 
         if (connect_to(f->port, &dc) < 0) {
@@ -894,7 +899,7 @@ static void *backup_main(void *arg)
 {
         struct backuper *b = arg;
         struct dream_client *dc = NULL;
-        struct dream_backup_result br;
+        struct dream_backup_result br = DREAM_INIT(struct dream_backup_result);
         double t0 = now_s();
         int r;
 
@@ -1081,7 +1086,7 @@ static int fill_until_refused(struct client *c, struct dream_client *dc, uint64_
 
         CHECK(rb != NULL);
         for (uint64_t k = 0; k < max_batches; k++) {
-                struct dream_ingest_ack ack;
+                struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
                 struct batch *b = batch_new(c, 2000);
                 fill_rows(rb, c, b);
                 r = dream_ingest(dc, c->ds, b->batch_id, &rb->rows, &ack);
@@ -1106,7 +1111,7 @@ static int retry_last(struct client *c, struct dream_client *dc, int attempts)
         CHECK(rb != NULL);
         fill_rows(rb, c, b);
         for (int i = 0; i < attempts; i++) {
-                struct dream_ingest_ack ack;
+                struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
                 r = dream_ingest(dc, c->ds, b->batch_id, &rb->rows, &ack);
                 if (r == 0) {
                         b->state = B_ACKED;
@@ -1231,7 +1236,7 @@ static void store_usage(struct dream_client *dc, uint64_t *ret_map, uint64_t *re
 static int small_batch(struct client *c, struct dream_client *dc)
 {
         struct rowbuf *rb = malloc(sizeof(*rb));
-        struct dream_ingest_ack ack;
+        struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
         struct batch *b = batch_new(c, 100);
         int r;
 

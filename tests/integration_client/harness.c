@@ -124,7 +124,7 @@ void daemon_stop(struct daemon *d)
 
 struct dream_client *client(const struct daemon *d, const char *token)
 {
-        struct dream_connect_opts o;
+        struct dream_connect_opts o = DREAM_INIT(struct dream_connect_opts);
         struct dream_client *c = NULL;
 
         dream_connect_opts_default(&o);

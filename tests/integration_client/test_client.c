@@ -104,22 +104,29 @@ static int raw_cb(void *arg, const void *resp, size_t len, int more)
         return 0;
 }
 
+/* The schema of the "lib" dataset (and of the batches test's "b"). */
+static const struct dream_column lib_cols[4] = {{"id", DREAM_KIND_INT, 0},
+                                                {"dec", DREAM_KIND_DECIMAL, 2},
+                                                {"f", DREAM_KIND_F64, 0},
+                                                {"label", DREAM_KIND_INT, 0}};
+static const struct dream_schema lib_schema = {.size = sizeof(struct dream_schema),
+                                               .cols = lib_cols,
+                                               .n_cols = 4,
+                                               .target = "label",
+                                               .task = DREAM_TASK_CLASSIFICATION,
+                                               .class_count = 3};
+
 static void group_library(void)
 {
         static struct lib_data x;
         struct daemon d;
         struct dream_client *c;
-        struct dream_column cols[4] = {{"id", DREAM_KIND_INT, 0},
-                                       {"dec", DREAM_KIND_DECIMAL, 2},
-                                       {"f", DREAM_KIND_F64, 0},
-                                       {"label", DREAM_KIND_INT, 0}};
-        struct dream_schema schema = {cols, 4, "label", DREAM_TASK_CLASSIFICATION, 3};
         struct dream_values v[4];
         struct dream_rows rows;
-        struct dream_ingest_ack ack;
+        struct dream_ingest_ack ack = DREAM_INIT(struct dream_ingest_ack);
         struct dream_dataset_info *info;
         struct dream_dataset_list *list;
-        struct dream_flush_result fr;
+        struct dream_flush_result fr = DREAM_INIT(struct dream_flush_result);
         struct export_check ec = {&x, 0};
         uint64_t ids[5], got;
         int seen = 0;
@@ -127,8 +134,8 @@ static void group_library(void)
         lib_fill(&x);
         daemon_start(&d, NULL);
         c = client(&d, NULL);
-        CHECK_OK(c, dream_dataset_create(c, "lib", &schema));
-        CHECK(dream_dataset_create(c, "lib", &schema) == DREAM_E_EXISTS);
+        CHECK_OK(c, dream_dataset_create(c, "lib", &lib_schema));
+        CHECK(dream_dataset_create(c, "lib", &lib_schema) == DREAM_E_EXISTS);
         CHECK(strstr(dream_last_error(c), "lib") != NULL);
 
         /* Five blocks of 1000 rows, one at a time, each acknowledged in
@@ -172,7 +179,7 @@ static void group_library(void)
         for (int k = 0; k < 5; k++) {
                 char name[16];
                 snprintf(name, sizeof(name), "p%d", k);
-                CHECK_OK(c, dream_dataset_create(c, name, &schema));
+                CHECK_OK(c, dream_dataset_create(c, name, &lib_schema));
         }
         for (int k = 0; k < 5; k++) {
                 char name[16];
@@ -281,14 +288,9 @@ static void group_batches(void)
         static struct lib_data x;
         struct daemon d;
         struct dream_client *c;
-        struct dream_column cols[4] = {{"id", DREAM_KIND_INT, 0},
-                                       {"dec", DREAM_KIND_DECIMAL, 2},
-                                       {"f", DREAM_KIND_F64, 0},
-                                       {"label", DREAM_KIND_INT, 0}};
-        struct dream_schema schema = {cols, 4, "label", DREAM_TASK_CLASSIFICATION, 3};
         struct dream_values v[4];
         struct dream_rows rows;
-        struct dream_batch_opts o;
+        struct dream_batch_opts o = DREAM_INIT(struct dream_batch_opts);
         struct batch_seen s;
         uint8_t count[LIB_ROWS];
 
@@ -297,7 +299,7 @@ static void group_batches(void)
                 x.f[i] = f64_bits(0.5); /* finite features */
         daemon_start(&d, NULL);
         c = client(&d, NULL);
-        CHECK_OK(c, dream_dataset_create(c, "b", &schema));
+        CHECK_OK(c, dream_dataset_create(c, "b", &lib_schema));
         lib_rows(&x, 0, LIB_ROWS, v, &rows);
         CHECK_OK(c, dream_ingest(c, "b", 1, &rows, NULL));
 
@@ -756,8 +758,8 @@ static void group_auth(void)
         struct daemon d;
         char tok[160], bad[160], path[64];
         struct dream_client *c;
-        struct dream_connect_opts o;
-        struct dream_hello_info hi;
+        struct dream_connect_opts o = DREAM_INIT(struct dream_connect_opts);
+        struct dream_hello_info hi = DREAM_INIT(struct dream_hello_info);
         struct dream_dataset_list *l;
         FILE *f;
         int rc;

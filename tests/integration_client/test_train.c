@@ -212,7 +212,7 @@ static void group_regression(void)
         char csv[128], feat[128], bad[128], pred[128], pred2[128], model[128], buf[64], hdr[256];
         char id_s[32], id2_s[32];
         struct dream_client *c;
-        struct dream_job_info j;
+        struct dream_job_info j = DREAM_INIT(struct dream_job_info);
         double *p1, *p2, r2, sum = 0, sumsq = 0, sse = 0;
         uint64_t id, id2;
         size_t n1, n2;
@@ -621,12 +621,12 @@ static uint64_t wait_running(struct dream_client *c)
                 struct timespec ts = {0, 100000000};
 
                 CHECK_OK(c, dream_jobs(c, &l));
-                if (l->n > 0 && l->items[0].state == DREAM_JOB_RUNNING) {
-                        uint64_t id = l->items[0].id;
+                if (l->n > 0 && l->items[0]->state == DREAM_JOB_RUNNING) {
+                        uint64_t id = l->items[0]->id;
                         dream_job_list_free(l);
                         return id;
                 }
-                CHECK(l->n == 0 || l->items[0].state == DREAM_JOB_QUEUED);
+                CHECK(l->n == 0 || l->items[0]->state == DREAM_JOB_QUEUED);
                 dream_job_list_free(l);
                 nanosleep(&ts, NULL);
         }
@@ -647,7 +647,7 @@ static void group_cancel(void)
         struct daemon d;
         char iris[128], id_s[32];
         struct dream_client *c;
-        struct dream_job_info j;
+        struct dream_job_info j = DREAM_INIT(struct dream_job_info);
         uint64_t id, id2;
         pid_t pid;
         int rc, n = 0;
@@ -684,7 +684,7 @@ static void group_cancel(void)
         /* Submitted through libdream, cancelled by the CLI, watched to its
          * end from another connection. */
         {
-                struct dream_train_opts o;
+                struct dream_train_opts o = DREAM_INIT(struct dream_train_opts);
                 struct dream_client *w = client(&d, NULL);
                 dream_train_opts_default(&o);
                 o.model = DREAM_MODEL_MLP;

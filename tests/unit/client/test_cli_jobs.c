@@ -302,7 +302,7 @@ static void job_base(struct dream_job_info *j)
 
 static void test_job_json_done(void **state)
 {
-        struct dream_job_info j;
+        struct dream_job_info j = DREAM_INIT(struct dream_job_info);
         char *s = NULL;
         (void)state;
 
@@ -358,7 +358,7 @@ static void test_job_json_done(void **state)
 
 static void test_job_json_failed_running(void **state)
 {
-        struct dream_job_info j;
+        struct dream_job_info j = DREAM_INIT(struct dream_job_info);
         char *s = NULL;
         (void)state;
 
@@ -401,7 +401,7 @@ static void test_job_json_failed_running(void **state)
 
 static void test_job_text_and_exit(void **state)
 {
-        struct dream_job_info j;
+        struct dream_job_info j = DREAM_INIT(struct dream_job_info);
         char *s = NULL;
         (void)state;
 
@@ -504,11 +504,10 @@ static void test_stats_output(void **state)
         };
         struct dream_request_stats rt[2] = {{"ingest", 5, 1}, {"train", 2, 0}};
         struct dream_dataset_stats ds[1] = {{"iris", 4096, 150}};
-        struct dream_stats st;
+        struct dream_stats st = DREAM_INIT(struct dream_stats);
         char *js = NULL, *tx = NULL;
         (void)state;
 
-        memset(&st, 0, sizeof(st));
         st.uptime_seconds = 5;
         st.jobs_queued = 2;
         st.ingest_ack_p50_seconds = 0.25;

@@ -105,7 +105,7 @@ struct fake {
 
 static void fake_open(struct fake *f, uint32_t io_timeout_ms)
 {
-        struct dream_connect_opts o;
+        struct dream_connect_opts o = DREAM_INIT(struct dream_connect_opts);
         int sv[2];
 
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -338,7 +338,7 @@ static void test_timeout(void **state)
 static void test_frame_limit(void **state)
 {
         struct fake f;
-        struct dream_connect_opts o;
+        struct dream_connect_opts o = DREAM_INIT(struct dream_connect_opts);
         static uint8_t big[8192];
         uint64_t id;
         int sv[2];
@@ -446,7 +446,7 @@ static void test_train_request(void **state)
 {
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__TrainReply tr = DREAM__V1__TRAIN_REPLY__INIT;
-        struct dream_train_opts o;
+        struct dream_train_opts o = DREAM_INIT(struct dream_train_opts);
         proto_request *req;
         struct fake f;
         uint64_t job = 0;
@@ -541,7 +541,7 @@ static void test_job_watch(void **state)
         Dream__V1__JobResult jr = DREAM__V1__JOB_RESULT__INIT;
         Dream__V1__ClassificationMetrics cm = DREAM__V1__CLASSIFICATION_METRICS__INIT;
         Dream__V1__Budget b = DREAM__V1__BUDGET__INIT;
-        struct dream_job_info last;
+        struct dream_job_info last = DREAM_INIT(struct dream_job_info);
         struct fake f;
         proto_request *req;
         int n = 0;
@@ -642,7 +642,7 @@ static void test_predict_model_stats(void **state)
         const float scores[6] = {0.25f, 0.5f, 0.25f, 1, 0, 0};
         uint8_t vb[16], sb[24];
         struct dream_prediction *p = NULL;
-        struct dream_stats st;
+        struct dream_stats st = DREAM_INIT(struct dream_stats);
         proto_request *req;
         struct fake f;
         char *json = NULL;
@@ -757,6 +757,72 @@ static void test_predict_model_stats(void **state)
         fake_close(&f);
 }
 
+/* Sized result structs (client.h, ABI): a caller compiled with an older,
+ * smaller struct gets the fields it has filled and nothing written past
+ * its size; arrays it has no member for are not handed over (nor leaked); a
+ * forgotten size is refused before anything is sent. */
+static void test_sized_results(void **state)
+{
+        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
+        Dream__V1__FlushReply fl = DREAM__V1__FLUSH_REPLY__INIT;
+        Dream__V1__StatsReply sr = DREAM__V1__STATS_REPLY__INIT;
+        Dream__V1__DatasetStats ds = DREAM__V1__DATASET_STATS__INIT, *dsp[1] = {&ds};
+        union {
+                struct dream_flush_result r;
+                unsigned char b[sizeof(struct dream_flush_result)];
+        } fr;
+        union {
+                struct dream_stats s;
+                unsigned char b[sizeof(struct dream_stats)];
+        } st;
+        const size_t fr_old = offsetof(struct dream_flush_result, rows_sealed);
+        const size_t st_old = offsetof(struct dream_stats, n_requests_by_type);
+        struct fake f;
+        (void)state;
+
+        fake_open(&f, 5000);
+        memset(&fr, 0xaa, sizeof(fr));
+        fr.r.size = 0;
+        assert_int_equal(dream_flush(f.c, "d", &fr.r), DREAM_E_INVAL);
+        assert_non_null(strstr(dream_last_error(f.c), "DREAM_INIT"));
+
+        resp.request_id = 1; /* the refused call sent nothing */
+        resp.body_case = DREAM__V1__RESPONSE__BODY_FLUSH;
+        resp.flush = &fl;
+        fl.segments_sealed = 3;
+        fl.rows_sealed = 4000;
+        fake_send(&f, &resp);
+        fr.r.size = fr_old;
+        assert_int_equal(dream_flush(f.c, "d", &fr.r), 0);
+        assert_int_equal(fr.r.size, fr_old);
+        assert_int_equal(fr.r.segments_sealed, 3);
+        for (size_t i = fr_old; i < sizeof(fr); i++)
+                assert_int_equal(fr.b[i], 0xaa);
+
+        resp.request_id = 2;
+        resp.body_case = DREAM__V1__RESPONSE__BODY_STATS;
+        resp.stats = &sr;
+        sr.uptime_seconds = 11;
+        sr.train_seconds_total = 1.5;
+        sr.n_dataset_stats = 1;
+        sr.dataset_stats = dsp;
+        ds.name = "iris";
+        fake_send(&f, &resp);
+        memset(&st, 0xaa, sizeof(st));
+        st.s.size = st_old;
+        assert_int_equal(dream_stats(f.c, &st.s), 0);
+        assert_int_equal(st.s.uptime_seconds, 11);
+        assert_true(st.s.train_seconds_total == 1.5);
+        for (size_t i = st_old; i < sizeof(st); i++)
+                assert_int_equal(st.b[i], 0xaa);
+        dream_stats_release(&st.s);
+        assert_int_equal(st.s.size, st_old);
+        assert_int_equal(st.s.uptime_seconds, 0);
+        for (size_t i = st_old; i < sizeof(st); i++)
+                assert_int_equal(st.b[i], 0xaa);
+        fake_close(&f);
+}
+
 static void test_job_names(void **state)
 {
         enum dream_model m;
@@ -793,6 +859,7 @@ int main(void)
             cmocka_unit_test(test_job_watch),
             cmocka_unit_test(test_predict_model_stats),
             cmocka_unit_test(test_job_names),
+            cmocka_unit_test(test_sized_results),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
