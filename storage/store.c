@@ -1,9 +1,6 @@
-/* The LMDB store (store.h). Layout of keys and values: STORE.md.
- *
- * Locking: every LMDB transaction of this process runs under map_lock held
- * shared; growing the map takes it exclusively (mdb_env_set_mapsize needs no
- * live transaction in the process). Writers are serialised by write_lock,
- * always taken before map_lock. No transaction is held across a callback. */
+/* The LMDB store (store.h): the parts not yet in their own files.
+ * Layout of keys and values: STORE.md; the struct and the locks:
+ * store_internal.h. */
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,19 +14,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
-
 #include "common/alloc.h"
 #include "common/bytes.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "storage/store.h"
-
-#define FORMAT_VERSION 1u
-#define MAGIC_SCHEMA   0x48435344u /* "DSCH" */
-#define MAGIC_COUNTERS 0x544e4344u /* "DCNT" */
-#define MAGIC_STAGED   0x47545344u /* "DSTG" */
-#define MAGIC_SUFF     0x46555344u /* "DSUF" */
-#define MAGIC_COND     0x444e4344u /* "DCND" */
+#include "storage/store_internal.h"
 
 #define DEFAULT_MAP_INITIAL   ((size_t)64 << 20)
 #define DEFAULT_MAP_MAX       ((size_t)1 << 40)
@@ -38,1165 +28,7 @@
 #define DEFAULT_CHUNK_ROWS    65536u
 #define DEFAULT_SEGMENT_CACHE ((size_t)64 << 20)
 #define PURGE_KEYS_PER_TXN    4096u
-#define WRITE_RETRIES         64
-
-/* LMDB 0.9 page layout constants, for the stored-bytes estimate. */
-#define LMDB_PAGEHDRSZ 16u
-#define LMDB_NODESIZE  8u
-
-#define SEALERS_MAX 64 /* datasets sealed at the same time (more wait) */
-#define GROUP_MAX   64 /* appends committed together at most */
-
-struct pending;
-struct segc_entry;
-
-struct store {
-        MDB_env *env;
-        MDB_dbi db_meta, db_datasets, db_counters, db_staged, db_segments, db_condensed,
-            db_suffstats, db_batches, db_jobs;
-        pthread_rwlock_t map_lock;
-        pthread_mutex_t write_lock;
-        /* Datasets being sealed (by name), so that concurrent store_seal
-         * calls on one dataset do not encode the same rows twice. */
-        pthread_mutex_t seal_lock;
-        pthread_cond_t seal_done;
-        char sealing[SEALERS_MAX][DREAM_MAX_NAME + 1];
-        /* Group commit of concurrent appends (append_grouped). */
-        pthread_mutex_t group_lock;
-        pthread_cond_t group_cv;
-        struct pending *queue;
-        struct pending **queue_tail;
-        bool group_leader;
-        /* Opened segments kept for random reads (store_get_rows). */
-        pthread_mutex_t segc_lock;
-        struct segc_entry *segc;
-        size_t segc_bytes; /* charged for every entry, lent ones included */
-        uint64_t segc_tick;
-        size_t map_size; /* under map_lock */
-        size_t map_max;  /* under map_lock */
-        size_t page_size;
-        size_t node_max;
-        struct store_opts opts;
-};
-
-/* A batch id record: first row u64, rows u32, then (since keys are covered)
- * the keyed XXH3 of those 12 bytes; records of 12 bytes have none. */
-#define BATCH_REC_OLD 12u
-#define BATCH_REC     20u
-
-/* Keys: dataset id BE32, then an optional BE64 (row, batch id...). */
-#define KEY_ID     4u
-#define KEY_ID_U64 12u
-
-static MDB_val key_id(uint8_t *buf, uint32_t id)
-{
-        dm_put_be32(buf, id);
-        return (MDB_val){.mv_size = KEY_ID, .mv_data = buf};
-}
-
-static MDB_val key_id_u64(uint8_t *buf, uint32_t id, uint64_t x)
-{
-        dm_put_be32(buf, id);
-        dm_put_be64(buf + 4, x);
-        return (MDB_val){.mv_size = KEY_ID_U64, .mv_data = buf};
-}
-
-static uint64_t checksum(const void *p, size_t n)
-{
-        return XXH3_64bits(p, n);
-}
-
-/* Checksum of a value that also covers its key (seeded with the key's
- * hash), so that a damaged key is found too. */
-static uint64_t keyed_checksum(const MDB_val *k, const void *p, size_t n)
-{
-        return XXH3_64bits_withSeed(p, n, XXH3_64bits(k->mv_data, k->mv_size));
-}
-
-/* A stored checksum: keyed, or (records written before keys were covered)
- * of the value alone. */
-static bool checksum_ok(const MDB_val *k, const void *p, size_t n, uint64_t stored)
-{
-        return stored == keyed_checksum(k, p, n) || stored == checksum(p, n);
-}
-
-/* ---- errors and transactions ---------------------------------------------- */
-
-static int lmdb_err(int rc)
-{
-        switch (rc) {
-        case 0:
-                return 0;
-        case MDB_NOTFOUND:
-                return DREAM_E_NOTFOUND;
-        case MDB_KEYEXIST:
-                return DREAM_E_EXISTS;
-        case MDB_MAP_FULL:
-                return DREAM_E_FULL;
-        case MDB_CORRUPTED:
-        case MDB_PAGE_NOTFOUND:
-                return DREAM_E_CORRUPT;
-        case MDB_VERSION_MISMATCH:
-        case MDB_INVALID:
-                return DREAM_E_FORMAT;
-        case MDB_READERS_FULL:
-                return DREAM_E_BUSY;
-        case MDB_TXN_FULL:
-        case MDB_DBS_FULL:
-        case MDB_BAD_VALSIZE:
-                return DREAM_E_LIMIT;
-        case EIO:
-                return DREAM_E_IO;
-        case ENOMEM:
-                return DREAM_E_NOMEM;
-        default:
-                return rc > 0 ? -rc : DREAM_E_IO;
-        }
-}
-
-static void refresh_map_size(struct store *s)
-{
-        MDB_envinfo info;
-        if (mdb_env_info(s->env, &info) == 0)
-                s->map_size = info.me_mapsize;
-}
-
-/* Another process grew the map: adopt its size (needs no live txn here). */
-static int adopt_map_size(struct store *s)
-{
-        int rc;
-        pthread_rwlock_wrlock(&s->map_lock);
-        rc = mdb_env_set_mapsize(s->env, 0);
-        if (rc == 0)
-                refresh_map_size(s);
-        pthread_rwlock_unlock(&s->map_lock);
-        return lmdb_err(rc);
-}
-
-/* Begin a transaction with map_lock held shared; released by txn_end. */
-static int txn_begin(struct store *s, unsigned flags, MDB_txn **ret, size_t *ret_map_size)
-{
-        for (int tries = 0; tries < WRITE_RETRIES; tries++) {
-                MDB_txn *txn;
-                int rc;
-                pthread_rwlock_rdlock(&s->map_lock);
-                rc = mdb_txn_begin(s->env, NULL, flags, &txn);
-                if (rc == 0) {
-                        if (ret_map_size)
-                                *ret_map_size = s->map_size;
-                        *ret = txn;
-                        return 0;
-                }
-                pthread_rwlock_unlock(&s->map_lock);
-                if (rc != MDB_MAP_RESIZED)
-                        return lmdb_err(rc);
-                rc = adopt_map_size(s);
-                if (rc < 0)
-                        return rc;
-        }
-        return DREAM_E_BUSY;
-}
-
-static int rtxn_begin(struct store *s, MDB_txn **ret)
-{
-        return txn_begin(s, MDB_RDONLY, ret, NULL);
-}
-
-static void txn_end(struct store *s, MDB_txn *txn)
-{
-        mdb_txn_abort(txn);
-        pthread_rwlock_unlock(&s->map_lock);
-}
-
-/* Double the map (up to map_max) unless someone already grew it past
- * `seen`. DREAM_E_FULL at the maximum. */
-static int grow_map(struct store *s, size_t seen)
-{
-        int r = 0;
-        pthread_rwlock_wrlock(&s->map_lock);
-        if (s->map_size > seen)
-                goto unlock;
-        if (s->map_size >= s->map_max) {
-                r = DREAM_E_FULL;
-                goto unlock;
-        }
-        size_t want = s->map_size > s->map_max / 2 ? s->map_max : s->map_size * 2;
-        want -= want % s->page_size;
-        if (want <= s->map_size) {
-                r = DREAM_E_FULL;
-                goto unlock;
-        }
-        r = lmdb_err(mdb_env_set_mapsize(s->env, want));
-        if (r == 0)
-                refresh_map_size(s);
-unlock:
-        pthread_rwlock_unlock(&s->map_lock);
-        return r;
-}
-
-/* LMDB turns a short write (a filesystem that filled up during the write)
- * into EIO. Such an EIO is a full disk when the data directory's filesystem
- * has less than this left for the store's user. */
-#define DISK_FULL_BYTES ((uint64_t)1 << 20)
-
-static bool disk_full(struct store *s)
-{
-        struct statvfs v;
-        const char *dir;
-
-        if (s->opts.fault && s->opts.fault(s->opts.fault_arg, STORE_FAULT_DISK_SPACE) == ENOSPC)
-                return true;
-        if (mdb_env_get_path(s->env, &dir) != 0 || statvfs(dir, &v) < 0)
-                return false;
-        return (uint64_t)v.f_bavail * v.f_frsize < DISK_FULL_BYTES;
-}
-
-/* A write that failed for lack of disk space (ENOSPC, EDQUOT, or EIO from a
- * short write on a full filesystem) is DREAM_E_FULL: retryable, like a full
- * map; nothing of the transaction was stored. */
-static int disk_err(struct store *s, int r)
-{
-        if (r == DREAM_E_IO && disk_full(s))
-                return DREAM_E_FULL;
-        if (r == -ENOSPC || r == -EDQUOT)
-                return DREAM_E_FULL;
-        return r;
-}
-
-typedef int (*write_fn)(struct store *s, MDB_txn *txn, void *ctx);
-
-/* Run fn in a write transaction and commit it, growing the map and retrying
- * the whole transaction on MDB_MAP_FULL. fn returns 0 or an error (then the
- * transaction is aborted); it must be safe to run again. Returns only after
- * the commit reached the disk (LMDB synchronous commit). */
-static int write_txn(struct store *s, write_fn fn, void *ctx)
-{
-        int r = 0;
-        pthread_mutex_lock(&s->write_lock);
-        for (int tries = 0; tries < WRITE_RETRIES; tries++) {
-                MDB_txn *txn;
-                size_t seen;
-                int rc;
-
-                r = txn_begin(s, 0, &txn, &seen);
-                if (r < 0)
-                        break;
-                r = fn(s, txn, ctx);
-                if (r < 0) {
-                        txn_end(s, txn);
-                } else {
-                        rc = s->opts.fault ? s->opts.fault(s->opts.fault_arg, STORE_FAULT_COMMIT)
-                                           : 0;
-                        if (rc) {
-                                mdb_txn_abort(txn);
-                        } else {
-                                rc = mdb_txn_commit(txn);
-                        }
-                        pthread_rwlock_unlock(&s->map_lock);
-                        r = lmdb_err(rc);
-                }
-                /* Here DREAM_E_FULL is a full map (a full disk is -ENOSPC or
-                 * DREAM_E_IO until disk_err below). */
-                if (r != DREAM_E_FULL)
-                        break;
-                r = grow_map(s, seen);
-                if (r < 0)
-                        break;
-                r = DREAM_E_FULL;
-        }
-        pthread_mutex_unlock(&s->write_lock);
-        return disk_err(s, r);
-}
-
-/* Bytes the pair occupies in LMDB: the leaf node (header, key, value or the
- * overflow page number, slot) plus whole overflow pages for a big value. */
-static uint64_t node_bytes(const struct store *s, size_t klen, size_t vlen)
-{
-        size_t leaf = LMDB_NODESIZE + klen + vlen;
-        uint64_t over = 0;
-        if (leaf > s->node_max) {
-                leaf = LMDB_NODESIZE + klen + sizeof(uint64_t);
-                over = ((LMDB_PAGEHDRSZ - 1 + vlen) / s->page_size + 1) * s->page_size;
-        }
-        return over + ((leaf + 1) & ~(size_t)1) + 2;
-}
-
-/* ---- records: schema ------------------------------------------------------ */
-
-static void schema_release(struct store_schema *sc)
-{
-        if (sc->cols) {
-                for (uint32_t j = 0; j < sc->n_cols; j++)
-                        dm_free(sc->cols[j].name);
-                dm_free(sc->cols);
-        }
-        memset(sc, 0, sizeof(*sc));
-}
-
-static int column_name_check(const char *name)
-{
-        size_t n = strlen(name);
-        if (n == 0 || n > DREAM_MAX_NAME)
-                return DREAM_E_SCHEMA;
-        for (size_t i = 0; i < n; i++) {
-                if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-                        return DREAM_E_SCHEMA;
-        }
-        return 0;
-}
-
-int store_name_check(const char *name)
-{
-        size_t n;
-        if (!name)
-                return DREAM_E_INVAL;
-        n = strlen(name);
-        if (n == 0 || n > DREAM_MAX_NAME || name[0] == '.' || name[0] == '-')
-                return DREAM_E_INVAL;
-        for (size_t i = 0; i < n; i++) {
-                char c = name[i];
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '_' || c == '.' || c == '-'))
-                        return DREAM_E_INVAL;
-        }
-        return 0;
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* 0, or DREAM_E_SCHEMA when two columns share a name. */
-static int names_unique(const struct store_schema *sc)
-{
-        char **v = dm_mallocarray(sc->n_cols, sizeof(char *));
-        int r = 0;
-        if (!v)
-                return DREAM_E_NOMEM;
-        for (uint32_t j = 0; j < sc->n_cols; j++)
-                v[j] = sc->cols[j].name;
-        qsort(v, sc->n_cols, sizeof(char *), cmp_name);
-        for (uint32_t j = 1; j < sc->n_cols && r == 0; j++) {
-                if (strcmp(v[j - 1], v[j]) == 0)
-                        r = DREAM_E_SCHEMA;
-        }
-        dm_free(v);
-        return r;
-}
-
-static int schema_check(const struct store_schema *sc)
-{
-        if (!sc || sc->n_cols == 0 || sc->n_cols > DREAM_MAX_COLS || !sc->cols)
-                return DREAM_E_SCHEMA;
-        if (sc->target < -1 || sc->target >= (int64_t)sc->n_cols)
-                return DREAM_E_SCHEMA;
-        if ((sc->target < 0) != (sc->task == GD_TASK_NONE))
-                return DREAM_E_SCHEMA;
-        if (sc->task > GD_TASK_CLASSIFICATION || sc->n_classes > DREAM_MAX_CLASSES)
-                return DREAM_E_SCHEMA;
-        for (uint32_t j = 0; j < sc->n_cols; j++) {
-                const struct store_column *c = &sc->cols[j];
-                if (!c->name || column_name_check(c->name) < 0 || c->kind > GD_F64 ||
-                    c->scale > DREAM_MAX_SCALE)
-                        return DREAM_E_SCHEMA;
-        }
-        return names_unique(sc);
-}
-
-static int schema_encode(const MDB_val *k, uint32_t id, const struct store_schema *sc,
-                         struct dm_buf *out)
-{
-        int r = 0;
-        r |= dm_buf_put_le32(out, MAGIC_SCHEMA);
-        r |= dm_buf_put_le32(out, FORMAT_VERSION);
-        r |= dm_buf_put_le32(out, id);
-        r |= dm_buf_put_le32(out, sc->n_cols);
-        r |= dm_buf_put_le32(out, (uint32_t)sc->target);
-        r |= dm_buf_put_le32(out, (uint32_t)sc->task);
-        r |= dm_buf_put_le32(out, sc->n_classes);
-        for (uint32_t j = 0; j < sc->n_cols && r == 0; j++) {
-                size_t n = strlen(sc->cols[j].name);
-                r |= dm_buf_put_le32(out, (uint32_t)n);
-                r |= dm_buf_append(out, sc->cols[j].name, n);
-                r |= dm_buf_put_u8(out, (uint8_t)sc->cols[j].kind);
-                r |= dm_buf_put_u8(out, sc->cols[j].scale);
-        }
-        if (r == 0)
-                r = dm_buf_put_le64(out, keyed_checksum(k, out->data, out->len));
-        return r ? DREAM_E_NOMEM : 0;
-}
-
-/* The fixed part of a schema record. */
-struct schema_head {
-        uint32_t id;
-        uint32_t n_cols;
-        int32_t target;
-        enum gd_task task;
-        uint32_t n_classes;
-};
-
-/* Parse a schema record; names only when sc != NULL. Checks the checksum. */
-static int schema_decode(const MDB_val *k, const MDB_val *v, struct schema_head *ret_head,
-                         struct store_schema *sc)
-{
-        struct dm_rd rd;
-        struct schema_head h;
-        uint32_t magic, version, target, task;
-        struct store_schema out = {0};
-        int r;
-
-        if (v->mv_size < 36 || v->mv_size > ((size_t)DREAM_MAX_COLS * (DREAM_MAX_NAME + 6) + 64))
-                return DREAM_E_CORRUPT;
-        if (!checksum_ok(k, v->mv_data, v->mv_size - 8,
-                         dm_get_le64((const uint8_t *)v->mv_data + v->mv_size - 8)))
-                return DREAM_E_CHECKSUM;
-        dm_rd_init(&rd, v->mv_data, v->mv_size - 8);
-        if (dm_rd_le32(&rd, &magic) < 0 || dm_rd_le32(&rd, &version) < 0 ||
-            dm_rd_le32(&rd, &h.id) < 0 || dm_rd_le32(&rd, &h.n_cols) < 0 ||
-            dm_rd_le32(&rd, &target) < 0 || dm_rd_le32(&rd, &task) < 0 ||
-            dm_rd_le32(&rd, &h.n_classes) < 0)
-                return DREAM_E_CORRUPT;
-        if (magic != MAGIC_SCHEMA || version != FORMAT_VERSION)
-                return DREAM_E_FORMAT;
-        h.target = (int32_t)target;
-        h.task = (enum gd_task)task;
-        if (h.n_cols == 0 || h.n_cols > DREAM_MAX_COLS || h.target < -1 ||
-            h.target >= (int64_t)h.n_cols || task > GD_TASK_CLASSIFICATION)
-                return DREAM_E_CORRUPT;
-        if (sc) {
-                out.n_cols = h.n_cols;
-                out.target = h.target;
-                out.task = h.task;
-                out.n_classes = h.n_classes;
-                out.cols = dm_calloc(h.n_cols, sizeof(*out.cols));
-                if (!out.cols)
-                        return DREAM_E_NOMEM;
-                for (uint32_t j = 0; j < h.n_cols; j++) {
-                        uint32_t n;
-                        const uint8_t *p;
-                        uint8_t kind, scale;
-                        r = DREAM_E_CORRUPT;
-                        if (dm_rd_le32(&rd, &n) < 0 || n == 0 || n > DREAM_MAX_NAME ||
-                            dm_rd_bytes(&rd, n, &p) < 0 || dm_rd_u8(&rd, &kind) < 0 ||
-                            dm_rd_u8(&rd, &scale) < 0 || kind > GD_F64 || scale > DREAM_MAX_SCALE)
-                                goto fail_release;
-                        out.cols[j].name = dm_malloc(n + 1);
-                        if (!out.cols[j].name) {
-                                r = DREAM_E_NOMEM;
-                                goto fail_release;
-                        }
-                        memcpy(out.cols[j].name, p, n);
-                        out.cols[j].name[n] = 0;
-                        out.cols[j].kind = (enum gd_kind)kind;
-                        out.cols[j].scale = scale;
-                }
-                *sc = out;
-        }
-        *ret_head = h;
-        return 0;
-
-fail_release:
-        schema_release(&out);
-        return r;
-}
-
-/* ---- records: counters ------------------------------------------------------ */
-
-struct counters {
-        uint64_t rows;
-        uint64_t sealed_rows;
-        uint64_t staged_rows;
-        uint64_t staged_batches;
-        uint64_t segments;
-        uint64_t raw_bytes;
-        uint64_t bases;
-        uint64_t data_bytes; /* node_bytes of staged batches and segments */
-        uint64_t segment_bytes;
-        uint64_t batch_ids;
-};
-
-#define N_COUNTERS   10u
-#define COUNTERS_LEN (8u + N_COUNTERS * 8u + 8u)
-
-static void counters_encode(const struct counters *c, uint8_t *out)
-{
-        const uint64_t *f = &c->rows;
-        dm_put_le32(out, MAGIC_COUNTERS);
-        dm_put_le32(out + 4, FORMAT_VERSION);
-        for (unsigned i = 0; i < N_COUNTERS; i++)
-                dm_put_le64(out + 8 + 8 * i, f[i]);
-        dm_put_le64(out + COUNTERS_LEN - 8, checksum(out, COUNTERS_LEN - 8));
-}
-
-static int counters_decode(const MDB_val *v, struct counters *ret)
-{
-        const uint8_t *p = v->mv_data;
-        struct counters c;
-        uint64_t *f = &c.rows;
-        if (v->mv_size != COUNTERS_LEN || dm_get_le32(p) != MAGIC_COUNTERS ||
-            dm_get_le32(p + 4) != FORMAT_VERSION)
-                return DREAM_E_CORRUPT;
-        if (dm_get_le64(p + COUNTERS_LEN - 8) != checksum(p, COUNTERS_LEN - 8))
-                return DREAM_E_CHECKSUM;
-        for (unsigned i = 0; i < N_COUNTERS; i++)
-                f[i] = dm_get_le64(p + 8 + 8 * i);
-        if (c.sealed_rows + c.staged_rows != c.rows || c.rows > DREAM_MAX_ROWS)
-                return DREAM_E_CORRUPT;
-        *ret = c;
-        return 0;
-}
-
-/* ---- records: staged batches --------------------------------------------- */
-
-/* A staged batch: header (magic, version, n_rows, n_cols), then one 16-byte
- * descriptor per column (kind u8, scale u8, width u8 = bytes per value 1, 2,
- * 4 or 8, five zero bytes, min i64), then each column's values as v - min in
- * `width` bytes, little-endian, column after column; XXH3 of all that last.
- * Frame-of-reference packing cuts the bytes each synchronous commit writes. */
-#define STAGED_HEAD 16u
-#define STAGED_DESC 16u
-
-struct staged {
-        uint32_t n_rows;
-        uint32_t n_cols;
-        const uint8_t *desc; /* n_cols descriptors */
-        const uint8_t *data; /* packed columns */
-};
-
-/* Packing parameters of a batch, computed before the write transaction. */
-struct staged_plan {
-        size_t len;
-        uint8_t *width; /* n_cols */
-        int64_t *min;   /* n_cols */
-};
-
-static void staged_plan_release(struct staged_plan *p)
-{
-        dm_free(p->width);
-        dm_free(p->min);
-        memset(p, 0, sizeof(*p));
-}
-
-static int staged_plan_make(const struct gd_table *t, struct staged_plan *ret)
-{
-        struct staged_plan p = {0};
-        struct gd_colparam *cp;
-        uint64_t cells, bytes, len = STAGED_HEAD + (uint64_t)STAGED_DESC * t->n_cols + 8;
-        int r;
-
-        if (__builtin_mul_overflow(t->n_rows, (uint64_t)t->n_cols, &cells) ||
-            __builtin_mul_overflow(cells, 8, &bytes) || bytes > DREAM_MAX_STAGED_BATCH_BYTES)
-                return DREAM_E_LIMIT;
-        p.width = dm_malloc(t->n_cols);
-        p.min = dm_mallocarray(t->n_cols, sizeof(int64_t));
-        cp = dm_mallocarray(t->n_cols, sizeof(*cp));
-        if (!p.width || !p.min || !cp) {
-                dm_free(cp);
-                staged_plan_release(&p);
-                return DREAM_E_NOMEM;
-        }
-        r = gd_prep_compute(t, cp); /* min and bit width of each column */
-        for (uint32_t j = 0; r == 0 && j < t->n_cols; j++) {
-                unsigned bits = cp[j].width;
-                p.width[j] = bits <= 8 ? 1 : bits <= 16 ? 2 : bits <= 32 ? 4 : 8;
-                p.min[j] = cp[j].min;
-                len += t->n_rows * p.width[j];
-        }
-        dm_free(cp);
-        if (r < 0) {
-                staged_plan_release(&p);
-                return r;
-        }
-        p.len = (size_t)len;
-        *ret = p;
-        return 0;
-}
-
-static void pack_column(const int64_t *v, uint64_t n, int64_t min, unsigned w, uint8_t *out)
-{
-        uint64_t m = (uint64_t)min;
-        switch (w) {
-        case 1:
-                for (uint64_t i = 0; i < n; i++)
-                        out[i] = (uint8_t)((uint64_t)v[i] - m);
-                break;
-        case 2:
-                for (uint64_t i = 0; i < n; i++) {
-                        uint16_t x = htole16((uint16_t)((uint64_t)v[i] - m));
-                        memcpy(out + 2 * i, &x, 2);
-                }
-                break;
-        case 4:
-                for (uint64_t i = 0; i < n; i++)
-                        dm_put_le32(out + 4 * i, (uint32_t)((uint64_t)v[i] - m));
-                break;
-        default:
-                for (uint64_t i = 0; i < n; i++)
-                        dm_put_le64(out + 8 * i, (uint64_t)v[i] - m);
-                break;
-        }
-}
-
-static void unpack_column(const uint8_t *in, uint64_t n, int64_t min, unsigned w, int64_t *v)
-{
-        uint64_t m = (uint64_t)min;
-        switch (w) {
-        case 1:
-                for (uint64_t i = 0; i < n; i++)
-                        v[i] = (int64_t)(m + in[i]);
-                break;
-        case 2:
-                for (uint64_t i = 0; i < n; i++) {
-                        uint16_t x;
-                        memcpy(&x, in + 2 * i, 2);
-                        v[i] = (int64_t)(m + le16toh(x));
-                }
-                break;
-        case 4:
-                for (uint64_t i = 0; i < n; i++)
-                        v[i] = (int64_t)(m + dm_get_le32(in + 4 * i));
-                break;
-        default:
-                for (uint64_t i = 0; i < n; i++)
-                        v[i] = (int64_t)(m + dm_get_le64(in + 8 * i));
-                break;
-        }
-}
-
-static void staged_encode(const struct gd_table *t, const struct staged_plan *p, uint8_t *out)
-{
-        uint8_t *d;
-        dm_put_le32(out, MAGIC_STAGED);
-        dm_put_le32(out + 4, FORMAT_VERSION);
-        dm_put_le32(out + 8, (uint32_t)t->n_rows);
-        dm_put_le32(out + 12, t->n_cols);
-        d = out + STAGED_HEAD;
-        for (uint32_t j = 0; j < t->n_cols; j++, d += STAGED_DESC) {
-                memset(d, 0, STAGED_DESC);
-                d[0] = (uint8_t)t->cols[j].kind;
-                d[1] = t->cols[j].kind == GD_DEC ? t->cols[j].scale : 0;
-                d[2] = p->width[j];
-                dm_put_le64(d + 8, (uint64_t)p->min[j]);
-        }
-        for (uint32_t j = 0; j < t->n_cols; j++) {
-                pack_column(t->cols[j].v, t->n_rows, p->min[j], p->width[j], d);
-                d += t->n_rows * p->width[j];
-        }
-        dm_put_le64(out + p->len - 8, checksum(out, p->len - 8));
-}
-
-/* Parse a staged value; verify = also check the checksum (costs a pass). */
-static int staged_decode(const MDB_val *v, bool verify, struct staged *ret)
-{
-        const uint8_t *p = v->mv_data;
-        struct staged st;
-        uint64_t len;
-
-        if (v->mv_size < STAGED_HEAD + 8 || dm_get_le32(p) != MAGIC_STAGED ||
-            dm_get_le32(p + 4) != FORMAT_VERSION)
-                return DREAM_E_CORRUPT;
-        st.n_rows = dm_get_le32(p + 8);
-        st.n_cols = dm_get_le32(p + 12);
-        if (st.n_rows == 0 || st.n_rows > DREAM_MAX_SEGMENT_ROWS || st.n_cols == 0 ||
-            st.n_cols > DREAM_MAX_COLS)
-                return DREAM_E_CORRUPT;
-        len = STAGED_HEAD + (uint64_t)STAGED_DESC * st.n_cols + 8;
-        if (len > v->mv_size)
-                return DREAM_E_CORRUPT;
-        st.desc = p + STAGED_HEAD;
-        for (uint32_t j = 0; j < st.n_cols; j++) {
-                const uint8_t *d = st.desc + (size_t)STAGED_DESC * j;
-                if (d[0] > GD_F64 || d[1] > DREAM_MAX_SCALE || (d[0] == GD_DEC) != (d[1] != 0) ||
-                    !(d[2] == 1 || d[2] == 2 || d[2] == 4 || d[2] == 8))
-                        return DREAM_E_CORRUPT;
-                len += (uint64_t)st.n_rows * d[2];
-        }
-        if (len != v->mv_size)
-                return DREAM_E_CORRUPT;
-        if (verify && dm_get_le64(p + len - 8) != checksum(p, len - 8))
-                return DREAM_E_CHECKSUM;
-        st.data = st.desc + (size_t)STAGED_DESC * st.n_cols;
-        *ret = st;
-        return 0;
-}
-
-static enum gd_kind staged_kind(const struct staged *st, uint32_t j)
-{
-        return (enum gd_kind)st->desc[(size_t)STAGED_DESC * j];
-}
-
-static uint8_t staged_scale(const struct staged *st, uint32_t j)
-{
-        return st->desc[(size_t)STAGED_DESC * j + 1];
-}
-
-/* Row `row` of every column into ret_v. */
-static void staged_row(const struct staged *st, uint64_t row, int64_t *ret_v)
-{
-        const uint8_t *col = st->data;
-        for (uint32_t j = 0; j < st->n_cols; j++) {
-                const uint8_t *d = st->desc + (size_t)STAGED_DESC * j;
-                unpack_column(col + row * d[2], 1, (int64_t)dm_get_le64(d + 8), d[2], &ret_v[j]);
-                col += (uint64_t)st->n_rows * d[2];
-        }
-}
-
-/* Copy rows [first, first + n) of a staged batch into t's rows [at, at + n),
- * setting t's kinds and scales. */
-static void staged_copy(const struct staged *st, uint64_t first, uint64_t n, struct gd_table *t,
-                        uint64_t at)
-{
-        const uint8_t *col = st->data;
-        for (uint32_t j = 0; j < st->n_cols; j++) {
-                const uint8_t *d = st->desc + (size_t)STAGED_DESC * j;
-                t->cols[j].kind = (enum gd_kind)d[0];
-                t->cols[j].scale = d[1];
-                unpack_column(col + first * d[2], n, (int64_t)dm_get_le64(d + 8), d[2],
-                              t->cols[j].v + at);
-                col += (uint64_t)st->n_rows * d[2];
-        }
-}
-
-/* ---- records: sufficient statistics ---------------------------------------- */
-
-void store_suffstats_free(struct store_suffstats *st)
-{
-        if (!st)
-                return;
-        dm_free(st->feature_cols);
-        dm_free(st->col_sum);
-        dm_free(st->col_sum2);
-        dm_free(st->xtx);
-        dm_free(st->xty);
-        dm_free(st);
-}
-
-static int suff_new(uint32_t n_cols, int32_t target, struct store_suffstats **ret)
-{
-        struct store_suffstats *st = dm_calloc(1, sizeof(*st));
-        uint32_t d = target >= 0 ? n_cols - 1 : n_cols;
-        if (!st)
-                return DREAM_E_NOMEM;
-        st->n_cols = n_cols;
-        st->target = target;
-        st->d = d;
-        st->feature_cols = dm_mallocarray(d ? d : 1, sizeof(uint32_t));
-        st->col_sum = dm_calloc(n_cols, sizeof(long double));
-        st->col_sum2 = dm_calloc(n_cols, sizeof(long double));
-        if (!st->feature_cols || !st->col_sum || !st->col_sum2)
-                goto fail_free;
-        for (uint32_t j = 0, k = 0; j < n_cols; j++) {
-                if ((int32_t)j != target)
-                        st->feature_cols[k++] = j;
-        }
-        if (d <= DREAM_MAX_SUFFSTATS_FEATURES) {
-                st->xtx = dm_calloc(d ? (size_t)d * d : 1, sizeof(long double));
-                if (!st->xtx)
-                        goto fail_free;
-                if (target >= 0) {
-                        st->xty = dm_calloc(d ? d : 1, sizeof(long double));
-                        if (!st->xty)
-                                goto fail_free;
-                }
-        }
-        *ret = st;
-        return 0;
-
-fail_free:
-        store_suffstats_free(st);
-        return DREAM_E_NOMEM;
-}
-
-/* Add the rows of t (the dataset's columns) to st. */
-/* Sum of x[i] * y[i] in long double. The accumulators stay in x87
- * registers (a running long double in memory costs a slow 80-bit store and
- * reload per row); two of them break the add latency chain. */
-static long double dot_ld(const double *x, const double *y, uint64_t n)
-{
-        long double a0 = 0, a1 = 0;
-        uint64_t i = 0;
-        for (; i + 1 < n; i += 2) {
-                a0 += (long double)x[i] * y[i];
-                a1 += (long double)x[i + 1] * y[i + 1];
-        }
-        if (i < n)
-                a0 += (long double)x[i] * y[i];
-        return a0 + a1;
-}
-
-static long double sum_ld(const double *x, uint64_t n)
-{
-        long double a0 = 0, a1 = 0;
-        uint64_t i = 0;
-        for (; i + 1 < n; i += 2) {
-                a0 += x[i];
-                a1 += x[i + 1];
-        }
-        if (i < n)
-                a0 += x[i];
-        return a0 + a1;
-}
-
-/* Add the rows of t (the dataset's columns) to st, column by column, in
- * blocks of SUFF_BLOCK rows (bounded scratch memory). */
-#define SUFF_BLOCK 65536u
-
-static int suff_add(struct store_suffstats *st, const struct gd_table *t)
-{
-        uint32_t d = st->d, nc = st->n_cols;
-        uint64_t blk = t->n_rows < SUFF_BLOCK ? t->n_rows : SUFF_BLOCK;
-        double *x = dm_mallocarray(blk ? blk : 1, (size_t)nc * sizeof(double));
-        if (!x)
-                return DREAM_E_NOMEM;
-        for (uint64_t at = 0; at < t->n_rows; at += blk) {
-                uint64_t n = t->n_rows - at < blk ? t->n_rows - at : blk;
-                for (uint32_t j = 0; j < nc; j++) {
-                        const struct gd_col *c = &t->cols[j];
-                        double *xj = x + (size_t)j * n;
-                        for (uint64_t i = 0; i < n; i++)
-                                xj[i] = gd_value_f64(c->kind, c->scale, c->v[at + i]);
-                        st->col_sum[j] += sum_ld(xj, n);
-                        st->col_sum2[j] += dot_ld(xj, xj, n);
-                }
-                if (!st->xtx)
-                        continue;
-                for (uint32_t a = 0; a < d; a++) {
-                        const double *xa = x + (size_t)st->feature_cols[a] * n;
-                        for (uint32_t b = a; b < d; b++)
-                                st->xtx[(size_t)a * d + b] +=
-                                    dot_ld(xa, x + (size_t)st->feature_cols[b] * n, n);
-                        if (st->xty)
-                                st->xty[a] += dot_ld(xa, x + (size_t)st->target * n, n);
-                }
-        }
-        st->n += t->n_rows;
-        dm_free(x);
-        return 0;
-}
-
-/* Totals += partial (same shape). Only the upper triangle of xtx is kept
- * while accumulating; suff_finish mirrors it. */
-static void suff_merge(struct store_suffstats *tot, const struct store_suffstats *part)
-{
-        uint32_t d = tot->d;
-        tot->n += part->n;
-        for (uint32_t j = 0; j < tot->n_cols; j++) {
-                tot->col_sum[j] += part->col_sum[j];
-                tot->col_sum2[j] += part->col_sum2[j];
-        }
-        if (tot->xtx && part->xtx) {
-                for (uint32_t a = 0; a < d; a++) {
-                        for (uint32_t b = a; b < d; b++)
-                                tot->xtx[(size_t)a * d + b] += part->xtx[(size_t)a * d + b];
-                }
-        }
-        if (tot->xty && part->xty) {
-                for (uint32_t a = 0; a < d; a++)
-                        tot->xty[a] += part->xty[a];
-        }
-}
-
-static void suff_finish(struct store_suffstats *st)
-{
-        uint32_t d = st->d;
-        if (st->xtx) {
-                for (uint32_t a = 0; a < d; a++) {
-                        for (uint32_t b = 0; b < a; b++)
-                                st->xtx[(size_t)a * d + b] = st->xtx[(size_t)b * d + a];
-                }
-        }
-        if (st->target >= 0) {
-                st->sum_y = st->col_sum[st->target];
-                st->sum_y2 = st->col_sum2[st->target];
-        }
-}
-
-/* A long double as two doubles (exact for the x87 64-bit mantissa). */
-static void put_ld(struct dm_buf *b, long double x, int *r)
-{
-        double hi = (double)x;
-        double lo = isfinite(hi) ? (double)(x - (long double)hi) : 0.0;
-        uint64_t u;
-        memcpy(&u, &hi, 8);
-        *r |= dm_buf_put_le64(b, u);
-        memcpy(&u, &lo, 8);
-        *r |= dm_buf_put_le64(b, u);
-}
-
-static long double get_ld(const uint8_t *p)
-{
-        uint64_t u;
-        double hi, lo;
-        u = dm_get_le64(p);
-        memcpy(&hi, &u, 8);
-        u = dm_get_le64(p + 8);
-        memcpy(&lo, &u, 8);
-        return (long double)hi + (long double)lo;
-}
-
-static int suff_encode(const struct store_suffstats *st, struct dm_buf *out)
-{
-        int r = 0;
-        uint32_t d = st->d;
-        r |= dm_buf_put_le32(out, MAGIC_SUFF);
-        r |= dm_buf_put_le32(out, FORMAT_VERSION);
-        r |= dm_buf_put_le32(out, st->n_cols);
-        r |= dm_buf_put_le32(out, (uint32_t)st->target);
-        r |= dm_buf_put_le32(out, st->xtx ? 1 : 0);
-        r |= dm_buf_put_le32(out, 0);
-        r |= dm_buf_put_le64(out, st->n);
-        if (r == 0)
-                r = dm_buf_reserve(out,
-                                   ((size_t)2 * st->n_cols + (size_t)d * (d + 3) / 2) * 16 + 8);
-        for (uint32_t j = 0; j < st->n_cols && r == 0; j++) {
-                put_ld(out, st->col_sum[j], &r);
-                put_ld(out, st->col_sum2[j], &r);
-        }
-        if (st->xtx) {
-                for (uint32_t a = 0; a < d && r == 0; a++) {
-                        for (uint32_t b = a; b < d; b++)
-                                put_ld(out, st->xtx[(size_t)a * d + b], &r);
-                }
-        }
-        if (st->xty) {
-                for (uint32_t a = 0; a < d && r == 0; a++)
-                        put_ld(out, st->xty[a], &r);
-        }
-        if (r == 0)
-                r = dm_buf_put_le64(out, checksum(out->data, out->len));
-        return r ? DREAM_E_NOMEM : 0;
-}
-
-/* Parse a suffstats record for a dataset of n_cols columns and target. The
- * upper triangle only is filled (suff_finish mirrors it). */
-static int suff_decode(const MDB_val *v, uint32_t n_cols, int32_t target,
-                       struct store_suffstats **ret)
-{
-        const uint8_t *p = v->mv_data;
-        struct store_suffstats *st = NULL;
-        size_t need;
-        uint32_t d;
-        int r;
-
-        if (v->mv_size < 40 || dm_get_le32(p) != MAGIC_SUFF ||
-            dm_get_le32(p + 4) != FORMAT_VERSION || dm_get_le32(p + 8) != n_cols ||
-            (int32_t)dm_get_le32(p + 12) != target)
-                return DREAM_E_CORRUPT;
-        if (dm_get_le64(p + v->mv_size - 8) != checksum(p, v->mv_size - 8))
-                return DREAM_E_CHECKSUM;
-        r = suff_new(n_cols, target, &st);
-        if (r < 0)
-                return r;
-        d = st->d;
-        need = 32 + (size_t)2 * n_cols * 16 + 8;
-        if (st->xtx)
-                need += (size_t)d * (d + 1) / 2 * 16;
-        if (st->xty)
-                need += (size_t)d * 16;
-        if ((dm_get_le32(p + 16) != 0) != (st->xtx != NULL) || v->mv_size != need) {
-                store_suffstats_free(st);
-                return DREAM_E_CORRUPT;
-        }
-        st->n = dm_get_le64(p + 24);
-        p += 32;
-        for (uint32_t j = 0; j < n_cols; j++, p += 32) {
-                st->col_sum[j] = get_ld(p);
-                st->col_sum2[j] = get_ld(p + 16);
-        }
-        if (st->xtx) {
-                for (uint32_t a = 0; a < d; a++) {
-                        for (uint32_t b = a; b < d; b++, p += 16)
-                                st->xtx[(size_t)a * d + b] = get_ld(p);
-                }
-        }
-        if (st->xty) {
-                for (uint32_t a = 0; a < d; a++, p += 16)
-                        st->xty[a] = get_ld(p);
-        }
-        *ret = st;
-        return 0;
-}
-
-/* ---- records: condensed samples ------------------------------------------- */
-
-/* id, rows, order, count, fraction, fill, refine, method: an entry is only
- * ever found by the options it was built with. Method 2: stage 1 with the
- * fill and refine steps (keys of method 1 were 29 bytes long). */
-#define COND_KEY_LEN 35u
-#define COND_METHOD  2u
-
-/* id BE32, rows BE64, order u8, budget count BE64, budget fraction bits BE64:
- * entries of one dataset sort by row count, so stale ones come first. */
-static MDB_val cond_key(uint8_t *buf, uint32_t id, uint64_t rows, const struct gd_condense_opts *o)
-{
-        uint64_t fb;
-        double f = o->budget.count ? 0.0 : o->budget.fraction;
-        memcpy(&fb, &f, 8);
-        dm_put_be32(buf, id);
-        dm_put_be64(buf + 4, rows);
-        buf[12] = (uint8_t)o->order;
-        dm_put_be64(buf + 13, o->budget.count);
-        dm_put_be64(buf + 21, fb);
-        buf[29] = (uint8_t)o->fill;
-        dm_put_be32(buf + 30, (uint32_t)o->refine);
-        buf[34] = COND_METHOD;
-        return (MDB_val){.mv_size = COND_KEY_LEN, .mv_data = buf};
-}
-
-/* The checksum covers the key too (keyed_checksum): an entry moved to another
- * key (rows, budget, options) by damage is caught. */
-static int cond_encode(const MDB_val *k, const struct gd_condensed *c, struct dm_buf *out)
-{
-        int r = 0;
-        uint64_t u;
-        r |= dm_buf_put_le32(out, MAGIC_COND);
-        r |= dm_buf_put_le32(out, FORMAT_VERSION);
-        r |= dm_buf_put_le32(out, c->m);
-        r |= dm_buf_put_le32(out, c->d);
-        r |= dm_buf_put_le32(out, c->bits_used);
-        r |= dm_buf_put_le32(out, 0);
-        for (uint32_t j = 0; j < c->d && r == 0; j++)
-                r |= dm_buf_put_le32(out, c->feature_cols[j]);
-        if (r == 0)
-                r = dm_buf_reserve(out, ((size_t)c->m * c->d + 2 * (size_t)c->m) * 8 + 8);
-        for (size_t i = 0; i < (size_t)c->m * c->d && r == 0; i++) {
-                memcpy(&u, &c->x[i], 8);
-                r |= dm_buf_put_le64(out, u);
-        }
-        for (uint32_t i = 0; i < c->m && r == 0; i++) {
-                memcpy(&u, &c->y[i], 8);
-                r |= dm_buf_put_le64(out, u);
-                memcpy(&u, &c->w[i], 8);
-                r |= dm_buf_put_le64(out, u);
-        }
-        if (r == 0)
-                r = dm_buf_put_le64(out, keyed_checksum(k, out->data, out->len));
-        return r ? DREAM_E_NOMEM : 0;
-}
-
-static int cond_decode(const MDB_val *k, const MDB_val *v, struct gd_condensed **ret)
-{
-        const uint8_t *p = v->mv_data;
-        struct gd_condensed *c;
-        uint64_t cells, need, u;
-        uint32_t m, d;
-
-        if (v->mv_size < 32 || dm_get_le32(p) != MAGIC_COND || dm_get_le32(p + 4) != FORMAT_VERSION)
-                return DREAM_E_CORRUPT;
-        m = dm_get_le32(p + 8);
-        d = dm_get_le32(p + 12);
-        if (d > DREAM_MAX_COLS || m > DREAM_MAX_SEGMENT_ROWS)
-                return DREAM_E_CORRUPT;
-        cells = (uint64_t)m * d;
-        need = 24 + 4ull * d + 8 * cells + 16ull * m + 8;
-        if (v->mv_size != need)
-                return DREAM_E_CORRUPT;
-        if (!checksum_ok(k, p, need - 8, dm_get_le64(p + need - 8)))
-                return DREAM_E_CHECKSUM;
-        c = dm_calloc(1, sizeof(*c));
-        if (!c)
-                return DREAM_E_NOMEM;
-        c->m = m;
-        c->d = d;
-        c->bits_used = dm_get_le32(p + 16);
-        c->feature_cols = dm_mallocarray(d ? d : 1, sizeof(uint32_t));
-        c->x = dm_mallocarray(cells ? cells : 1, sizeof(double));
-        c->y = dm_mallocarray(m ? m : 1, sizeof(double));
-        c->w = dm_mallocarray(m ? m : 1, sizeof(double));
-        if (!c->feature_cols || !c->x || !c->y || !c->w) {
-                gd_condensed_free(c);
-                return DREAM_E_NOMEM;
-        }
-        p += 24;
-        for (uint32_t j = 0; j < d; j++, p += 4)
-                c->feature_cols[j] = dm_get_le32(p);
-        for (uint64_t i = 0; i < cells; i++, p += 8) {
-                u = dm_get_le64(p);
-                memcpy(&c->x[i], &u, 8);
-        }
-        for (uint32_t i = 0; i < m; i++, p += 16) {
-                u = dm_get_le64(p);
-                memcpy(&c->y[i], &u, 8);
-                u = dm_get_le64(p + 8);
-                memcpy(&c->w[i], &u, 8);
-        }
-        *ret = c;
-        return 0;
-}
-
-/* ---- dataset lookup inside a transaction ----------------------------------- */
-
-static MDB_val name_key(const char *name)
-{
-        return (MDB_val){.mv_size = strlen(name), .mv_data = (void *)name};
-}
-
-/* Schema head (and names when sc) and counters of a dataset. */
-static int ds_load(struct store *s, MDB_txn *txn, const char *name, struct schema_head *ret_head,
-                   struct store_schema *sc, struct counters *ret_counters)
-{
-        MDB_val k = name_key(name), v;
-        struct schema_head h;
-        uint8_t kb[KEY_ID];
-        int r;
-
-        r = lmdb_err(mdb_get(txn, s->db_datasets, &k, &v));
-        if (r < 0)
-                return r;
-        r = schema_decode(&k, &v, &h, NULL);
-        if (r < 0)
-                return r;
-        if (ret_counters) {
-                MDB_val ck = key_id(kb, h.id);
-                r = lmdb_err(mdb_get(txn, s->db_counters, &ck, &v));
-                if (r == DREAM_E_NOTFOUND)
-                        r = DREAM_E_CORRUPT;
-                if (r < 0)
-                        return r;
-                r = counters_decode(&v, ret_counters);
-                if (r < 0)
-                        return r;
-        }
-        if (sc) {
-                r = lmdb_err(mdb_get(txn, s->db_datasets, &k, &v));
-                if (r < 0)
-                        return r;
-                r = schema_decode(&k, &v, &h, sc);
-                if (r < 0)
-                        return r;
-        }
-        *ret_head = h;
-        return 0;
-}
-
-/* ds_load for a read pinned to dataset `id` (0: whichever the name names):
- * DREAM_E_NOTFOUND when the name names another dataset now (the pinned one
- * was dropped, the name given to a new one). */
-static int ds_load_pinned(struct store *s, MDB_txn *txn, const char *name, uint32_t id,
-                          struct schema_head *ret_head, struct store_schema *sc,
-                          struct counters *ret_counters)
-{
-        struct schema_head h = {0};
-        int r = ds_load(s, txn, name, &h, sc, ret_counters);
-
-        if (r == 0 && id != 0 && h.id != id) {
-                if (sc)
-                        schema_release(sc);
-                r = DREAM_E_NOTFOUND;
-        }
-        if (r == 0)
-                *ret_head = h;
-        return r;
-}
-
-static int counters_put(struct store *s, MDB_txn *txn, uint32_t id, const struct counters *c)
-{
-        uint8_t kb[KEY_ID], vb[COUNTERS_LEN];
-        MDB_val k = key_id(kb, id), v = {.mv_size = COUNTERS_LEN, .mv_data = vb};
-        counters_encode(c, vb);
-        return lmdb_err(mdb_put(txn, s->db_counters, &k, &v, 0));
-}
+#define GROUP_MAX             64 /* appends committed together at most */
 
 /* ---- open / close ------------------------------------------------------------ */
 
@@ -1210,8 +42,6 @@ void store_opts_default(struct store_opts *o)
         o->segment_cache_bytes = DEFAULT_SEGMENT_CACHE;
 }
 
-static int purge_id(struct store *s, uint32_t id);
-
 static int open_dbs(struct store *s)
 {
         MDB_txn *txn;
@@ -1221,7 +51,7 @@ static int open_dbs(struct store *s)
 
         rc = mdb_txn_begin(s->env, NULL, 0, &txn);
         if (rc)
-                return lmdb_err(rc);
+                return store_i_lmdb_err(rc);
         if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->db_meta)) ||
             (rc = mdb_dbi_open(txn, "datasets", MDB_CREATE, &s->db_datasets)) ||
             (rc = mdb_dbi_open(txn, "counters", MDB_CREATE, &s->db_counters)) ||
@@ -1246,11 +76,11 @@ static int open_dbs(struct store *s)
                 mdb_txn_abort(txn);
                 return DREAM_E_FORMAT;
         }
-        return lmdb_err(mdb_txn_commit(txn));
+        return store_i_lmdb_err(mdb_txn_commit(txn));
 
 fail_abort:
         mdb_txn_abort(txn);
-        return lmdb_err(rc);
+        return store_i_lmdb_err(rc);
 }
 
 /* Ids whose drop was interrupted: meta keys "drop" + id BE32. */
@@ -1264,7 +94,7 @@ static int resume_drops(struct store *s)
                 uint32_t id = 0;
                 int r, rc;
 
-                r = rtxn_begin(s, &txn);
+                r = store_i_rtxn_begin(s, &txn);
                 if (r < 0)
                         return r;
                 rc = mdb_cursor_open(txn, s->db_meta, &cur);
@@ -1276,12 +106,12 @@ static int resume_drops(struct store *s)
                                 rc = 0;
                         mdb_cursor_close(cur);
                 }
-                txn_end(s, txn);
+                store_i_txn_end(s, txn);
                 if (rc)
-                        return lmdb_err(rc);
+                        return store_i_lmdb_err(rc);
                 if (id == 0)
                         return 0;
-                r = purge_id(s, id);
+                r = store_i_purge_id(s, id);
                 if (r < 0)
                         return r;
         }
@@ -1450,23 +280,23 @@ int store_open(const char *dir, const struct store_opts *opts, struct store **re
         rc = mdb_env_create(&s->env);
         if (rc) {
                 s->env = NULL;
-                r = lmdb_err(rc);
+                r = store_i_lmdb_err(rc);
                 goto fail_free;
         }
         if ((rc = mdb_env_set_maxdbs(s->env, 16)) ||
             (rc = mdb_env_set_maxreaders(s->env, s->opts.max_readers)) ||
             (rc = mdb_env_set_mapsize(s->env, s->opts.map_initial)) ||
             (rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600))) {
-                r = lmdb_err(rc);
+                r = store_i_lmdb_err(rc);
                 goto fail_free;
         }
         if ((rc = mdb_env_stat(s->env, &st))) {
-                r = lmdb_err(rc);
+                r = store_i_lmdb_err(rc);
                 goto fail_free;
         }
         s->page_size = st.ms_psize;
         s->node_max = (((s->page_size - LMDB_PAGEHDRSZ) / 2) & ~(size_t)1) - 2;
-        refresh_map_size(s);
+        store_i_refresh_map_size(s);
         s->map_max = s->opts.map_max;
         mdb_reader_check(s->env, &dead);
         r = open_dbs(s);
@@ -1483,13 +313,11 @@ fail_free:
         return r;
 }
 
-static void segc_free_all(struct store *s);
-
 void store_close(struct store *s)
 {
         if (!s)
                 return;
-        segc_free_all(s);
+        store_i_segc_free_all(s);
         if (s->env)
                 mdb_env_close(s->env);
         pthread_rwlock_destroy(&s->map_lock);
@@ -1500,25 +328,6 @@ void store_close(struct store *s)
         pthread_cond_destroy(&s->seal_done);
         pthread_mutex_destroy(&s->segc_lock);
         dm_free(s);
-}
-
-int store_set_map_max(struct store *s, size_t map_max)
-{
-        if (!s || map_max == 0)
-                return DREAM_E_INVAL;
-        pthread_rwlock_wrlock(&s->map_lock);
-        s->map_max = map_max;
-        pthread_rwlock_unlock(&s->map_lock);
-        return 0;
-}
-
-size_t store_map_size(struct store *s)
-{
-        size_t n;
-        pthread_rwlock_rdlock(&s->map_lock);
-        n = s->map_size;
-        pthread_rwlock_unlock(&s->map_lock);
-        return n;
 }
 
 /* ---- datasets ---------------------------------------------------------------- */
@@ -1540,12 +349,12 @@ static int create_fn(struct store *s, MDB_txn *txn, void *arg)
         uint8_t kb[KEY_ID], ib[4];
         int r;
 
-        r = lmdb_err(mdb_stat(txn, s->db_datasets, &st));
+        r = store_i_lmdb_err(mdb_stat(txn, s->db_datasets, &st));
         if (r < 0)
                 return r;
         if (st.ms_entries >= DREAM_MAX_DATASETS)
                 return DREAM_E_LIMIT;
-        r = lmdb_err(mdb_get(txn, s->db_meta, &k, &v));
+        r = store_i_lmdb_err(mdb_get(txn, s->db_meta, &k, &v));
         if (r == 0) {
                 if (v.mv_size != 4)
                         return DREAM_E_CORRUPT;
@@ -1557,25 +366,25 @@ static int create_fn(struct store *s, MDB_txn *txn, void *arg)
                 return DREAM_E_LIMIT;
         dm_put_le32(ib, id + 1);
         v = (MDB_val){.mv_size = 4, .mv_data = ib};
-        r = lmdb_err(mdb_put(txn, s->db_meta, &k, &v, 0));
+        r = store_i_lmdb_err(mdb_put(txn, s->db_meta, &k, &v, 0));
         if (r < 0)
                 return r;
 
         dm_buf_init(&rec);
-        nk = name_key(c->name);
-        r = schema_encode(&nk, id, c->schema, &rec);
+        nk = store_i_name_key(c->name);
+        r = store_i_schema_encode(&nk, id, c->schema, &rec);
         if (r < 0)
                 goto release;
         v = (MDB_val){.mv_size = rec.len, .mv_data = rec.data};
-        r = lmdb_err(mdb_put(txn, s->db_datasets, &nk, &v, MDB_NOOVERWRITE));
+        r = store_i_lmdb_err(mdb_put(txn, s->db_datasets, &nk, &v, MDB_NOOVERWRITE));
         if (r < 0)
                 goto release;
-        r = counters_put(s, txn, id, &cnt);
+        r = store_i_counters_put(s, txn, id, &cnt);
         if (r < 0)
                 goto release;
-        nk = key_id(kb, id);
+        nk = store_i_key_id(kb, id);
         v = (MDB_val){.mv_size = c->suff.len, .mv_data = c->suff.data};
-        r = lmdb_err(mdb_put(txn, s->db_suffstats, &nk, &v, 0));
+        r = store_i_lmdb_err(mdb_put(txn, s->db_suffstats, &nk, &v, 0));
 release:
         dm_buf_release(&rec);
         return r;
@@ -1590,17 +399,17 @@ int store_dataset_create(struct store *s, const char *name, const struct store_s
         r = store_name_check(name);
         if (r < 0)
                 return r;
-        r = schema_check(schema);
+        r = store_i_schema_check(schema);
         if (r < 0)
                 return r;
         dm_buf_init(&c.suff);
-        r = suff_new(schema->n_cols, schema->target, &st);
+        r = store_i_suff_new(schema->n_cols, schema->target, &st);
         if (r < 0)
                 goto release;
-        r = suff_encode(st, &c.suff);
+        r = store_i_suff_encode(st, &c.suff);
         if (r < 0)
                 goto release;
-        r = write_txn(s, create_fn, &c);
+        r = store_i_write_txn(s, create_fn, &c);
 release:
         store_suffstats_free(st);
         dm_buf_release(&c.suff);
@@ -1627,10 +436,10 @@ int store_dataset_list(struct store *s, char ***ret_names, uint32_t *ret_count)
         size_t cap;
         int r, rc;
 
-        r = rtxn_begin(s, &txn);
+        r = store_i_rtxn_begin(s, &txn);
         if (r < 0)
                 return r;
-        r = lmdb_err(mdb_stat(txn, s->db_datasets, &st));
+        r = store_i_lmdb_err(mdb_stat(txn, s->db_datasets, &st));
         if (r < 0)
                 goto end;
         cap = st.ms_entries;
@@ -1639,7 +448,7 @@ int store_dataset_list(struct store *s, char ***ret_names, uint32_t *ret_count)
                 r = DREAM_E_NOMEM;
                 goto end;
         }
-        r = lmdb_err(mdb_cursor_open(txn, s->db_datasets, &cur));
+        r = store_i_lmdb_err(mdb_cursor_open(txn, s->db_datasets, &cur));
         if (r < 0)
                 goto end;
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < cap;
@@ -1658,11 +467,11 @@ int store_dataset_list(struct store *s, char ***ret_names, uint32_t *ret_count)
                 n++;
         }
         if (rc != 0 && rc != MDB_NOTFOUND)
-                r = lmdb_err(rc);
+                r = store_i_lmdb_err(rc);
 end:
         if (cur)
                 mdb_cursor_close(cur);
-        txn_end(s, txn);
+        store_i_txn_end(s, txn);
         if (r < 0) {
                 store_names_free(names, n);
                 return r;
@@ -1677,7 +486,7 @@ void store_info_free(struct store_info *info)
         if (!info)
                 return;
         dm_free(info->name);
-        schema_release(&info->schema);
+        store_i_schema_release(&info->schema);
         dm_free(info);
 }
 
@@ -1687,22 +496,22 @@ static int prefix_bytes(struct store *s, MDB_txn *txn, MDB_dbi dbi, uint32_t id,
 {
         MDB_cursor *cur;
         uint8_t kb[KEY_ID];
-        MDB_val k = key_id(kb, id), v;
+        MDB_val k = store_i_key_id(kb, id), v;
         uint64_t total = 0;
         int rc;
 
         rc = mdb_cursor_open(txn, dbi, &cur);
         if (rc)
-                return lmdb_err(rc);
+                return store_i_lmdb_err(rc);
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
                 if (k.mv_size < KEY_ID || dm_get_be32(k.mv_data) != id)
                         break;
-                total += node_bytes(s, k.mv_size, v.mv_size);
+                total += store_i_node_bytes(s, k.mv_size, v.mv_size);
         }
         mdb_cursor_close(cur);
         if (rc != 0 && rc != MDB_NOTFOUND)
-                return lmdb_err(rc);
+                return store_i_lmdb_err(rc);
         *ret_bytes = total;
         return 0;
 }
@@ -1729,25 +538,25 @@ int store_dataset_describe(struct store *s, const char *name, struct store_info 
                 r = DREAM_E_NOMEM;
                 goto fail_free;
         }
-        r = rtxn_begin(s, &txn);
+        r = store_i_rtxn_begin(s, &txn);
         if (r < 0)
                 goto fail_free;
-        r = ds_load(s, txn, name, &h, &info->schema, &c);
+        r = store_i_ds_load(s, txn, name, &h, &info->schema, &c);
         if (r < 0)
                 goto end;
         info->stored_bytes = c.data_bytes;
-        k = name_key(name);
+        k = store_i_name_key(name);
         if (mdb_get(txn, s->db_datasets, &k, &v) == 0)
-                info->stored_bytes += node_bytes(s, k.mv_size, v.mv_size);
-        k = key_id(kb, h.id);
-        info->stored_bytes += node_bytes(s, KEY_ID, COUNTERS_LEN);
+                info->stored_bytes += store_i_node_bytes(s, k.mv_size, v.mv_size);
+        k = store_i_key_id(kb, h.id);
+        info->stored_bytes += store_i_node_bytes(s, KEY_ID, COUNTERS_LEN);
         if (mdb_get(txn, s->db_suffstats, &k, &v) == 0)
-                info->stored_bytes += node_bytes(s, KEY_ID, v.mv_size);
-        info->stored_bytes += c.batch_ids * node_bytes(s, KEY_ID_U64, BATCH_REC);
+                info->stored_bytes += store_i_node_bytes(s, KEY_ID, v.mv_size);
+        info->stored_bytes += c.batch_ids * store_i_node_bytes(s, KEY_ID_U64, BATCH_REC);
         r = prefix_bytes(s, txn, s->db_condensed, h.id, &cond_bytes);
         info->stored_bytes += cond_bytes;
 end:
-        txn_end(s, txn);
+        store_i_txn_end(s, txn);
         if (r < 0)
                 goto fail_free;
         info->id = h.id;
@@ -1778,20 +587,20 @@ static int drop_fn(struct store *s, MDB_txn *txn, void *arg)
 {
         struct drop_ctx *c = arg;
         struct schema_head h;
-        MDB_val k = name_key(c->name), v = {.mv_size = 0, .mv_data = NULL};
+        MDB_val k = store_i_name_key(c->name), v = {.mv_size = 0, .mv_data = NULL};
         uint8_t mk[8] = {'d', 'r', 'o', 'p'};
         int r;
 
-        r = ds_load(s, txn, c->name, &h, NULL, NULL);
+        r = store_i_ds_load(s, txn, c->name, &h, NULL, NULL);
         if (r < 0)
                 return r;
-        r = lmdb_err(mdb_del(txn, s->db_datasets, &k, NULL));
+        r = store_i_lmdb_err(mdb_del(txn, s->db_datasets, &k, NULL));
         if (r < 0)
                 return r;
         dm_put_be32(mk + 4, h.id);
         k = (MDB_val){.mv_size = 8, .mv_data = mk};
         c->id = h.id;
-        return lmdb_err(mdb_put(txn, s->db_meta, &k, &v, 0));
+        return store_i_lmdb_err(mdb_put(txn, s->db_meta, &k, &v, 0));
 }
 
 struct purge_ctx {
@@ -1813,14 +622,14 @@ static int purge_fn(struct store *s, MDB_txn *txn, void *arg)
         for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]) && budget; i++) {
                 MDB_cursor *cur;
                 uint8_t kb[KEY_ID];
-                MDB_val k = key_id(kb, c->id), v;
+                MDB_val k = store_i_key_id(kb, c->id), v;
                 rc = mdb_cursor_open(txn, dbis[i], &cur);
                 if (rc)
-                        return lmdb_err(rc);
+                        return store_i_lmdb_err(rc);
                 /* Re-seek after each delete: a cursor left past the last
                  * key by mdb_cursor_del cannot be read with GET_CURRENT. */
                 for (; budget; budget--) {
-                        k = key_id(kb, c->id);
+                        k = store_i_key_id(kb, c->id);
                         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
                         if (rc || k.mv_size < KEY_ID || dm_get_be32(k.mv_data) != c->id)
                                 break;
@@ -1830,7 +639,7 @@ static int purge_fn(struct store *s, MDB_txn *txn, void *arg)
                 }
                 mdb_cursor_close(cur);
                 if (rc != 0 && rc != MDB_NOTFOUND)
-                        return lmdb_err(rc);
+                        return store_i_lmdb_err(rc);
         }
         if (budget) {
                 uint8_t mk[8] = {'d', 'r', 'o', 'p'};
@@ -1838,7 +647,7 @@ static int purge_fn(struct store *s, MDB_txn *txn, void *arg)
                 dm_put_be32(mk + 4, c->id);
                 rc = mdb_del(txn, s->db_meta, &k, NULL);
                 if (rc != 0 && rc != MDB_NOTFOUND)
-                        return lmdb_err(rc);
+                        return store_i_lmdb_err(rc);
                 c->done = true;
         }
         return 0;
@@ -1855,21 +664,19 @@ static int tick_fn(struct store *s, MDB_txn *txn, void *arg)
 
         dm_put_be32(vb, *(const uint32_t *)arg);
         v = (MDB_val){.mv_size = 4, .mv_data = vb};
-        return lmdb_err(mdb_put(txn, s->db_meta, &k, &v, 0));
+        return store_i_lmdb_err(mdb_put(txn, s->db_meta, &k, &v, 0));
 }
 
-static int purge_id(struct store *s, uint32_t id)
+int store_i_purge_id(struct store *s, uint32_t id)
 {
         struct purge_ctx c = {.id = id};
         do {
-                int r = write_txn(s, purge_fn, &c);
+                int r = store_i_write_txn(s, purge_fn, &c);
                 if (r < 0)
                         return r;
         } while (!c.done);
-        return write_txn(s, tick_fn, &id);
+        return store_i_write_txn(s, tick_fn, &id);
 }
-
-static void segc_forget(struct store *s, uint32_t id);
 
 int store_dataset_drop(struct store *s, const char *name)
 {
@@ -1877,13 +684,13 @@ int store_dataset_drop(struct store *s, const char *name)
         int r = store_name_check(name);
         if (r < 0)
                 return r;
-        r = write_txn(s, drop_fn, &c);
+        r = store_i_write_txn(s, drop_fn, &c);
         if (r < 0)
                 return r;
         /* The dataset is gone once drop_fn committed; a failure to delete its
          * keys now leaves the drop marker, and store_open finishes the job. */
-        segc_forget(s, c.id);
-        (void)purge_id(s, c.id);
+        store_i_segc_forget(s, c.id);
+        (void)store_i_purge_id(s, c.id);
         return 0;
 }
 
@@ -1902,20 +709,6 @@ struct append_ctx {
         bool duplicate;       /* out */
 };
 
-static int batch_decode(const MDB_val *k, const MDB_val *v, uint64_t *ret_first, uint32_t *ret_rows)
-{
-        const uint8_t *p = v->mv_data;
-
-        if (k->mv_size != KEY_ID_U64 || (v->mv_size != BATCH_REC && v->mv_size != BATCH_REC_OLD))
-                return DREAM_E_CORRUPT;
-        if (v->mv_size == BATCH_REC &&
-            dm_get_le64(p + BATCH_REC_OLD) != keyed_checksum(k, p, BATCH_REC_OLD))
-                return DREAM_E_CHECKSUM;
-        *ret_first = dm_get_le64(p);
-        *ret_rows = dm_get_le32(p + 8);
-        return 0;
-}
-
 static int append_fn(struct store *s, MDB_txn *txn, void *arg)
 {
         struct append_ctx *c = arg;
@@ -1929,18 +722,18 @@ static int append_fn(struct store *s, MDB_txn *txn, void *arg)
         int r;
 
         c->duplicate = false;
-        r = ds_load(s, txn, c->name, &h, NULL, &cnt);
+        r = store_i_ds_load(s, txn, c->name, &h, NULL, &cnt);
         if (r < 0)
                 return r;
         if (h.id != c->id)
                 return DREAM_E_BUSY; /* dropped and re-created meanwhile */
         if (c->batch_id) {
-                MDB_val bk = key_id_u64(bb, h.id, c->batch_id);
-                r = lmdb_err(mdb_get(txn, s->db_batches, &bk, &v));
+                MDB_val bk = store_i_key_id_u64(bb, h.id, c->batch_id);
+                r = store_i_lmdb_err(mdb_get(txn, s->db_batches, &bk, &v));
                 if (r == 0) {
                         uint64_t first;
                         uint32_t rows;
-                        r = batch_decode(&bk, &v, &first, &rows);
+                        r = store_i_batch_decode(&bk, &v, &first, &rows);
                         if (r < 0)
                                 return r;
                         if (rows != t->n_rows)
@@ -1957,29 +750,29 @@ static int append_fn(struct store *s, MDB_txn *txn, void *arg)
                 return DREAM_E_LIMIT;
         c->first_row = cnt.rows;
 
-        k = key_id_u64(kb, h.id, cnt.rows);
+        k = store_i_key_id_u64(kb, h.id, cnt.rows);
         v = (MDB_val){.mv_size = c->plan->len, .mv_data = NULL};
-        r = lmdb_err(mdb_put(txn, s->db_staged, &k, &v, MDB_RESERVE | MDB_NOOVERWRITE));
+        r = store_i_lmdb_err(mdb_put(txn, s->db_staged, &k, &v, MDB_RESERVE | MDB_NOOVERWRITE));
         if (r == DREAM_E_EXISTS)
                 return DREAM_E_CORRUPT;
         if (r < 0)
                 return r;
-        staged_encode(t, c->plan, v.mv_data);
+        store_i_staged_encode(t, c->plan, v.mv_data);
 
         /* Sufficient statistics: totals += this batch's partial sums. */
-        k = key_id(kb, h.id);
-        r = lmdb_err(mdb_get(txn, s->db_suffstats, &k, &v));
+        k = store_i_key_id(kb, h.id);
+        r = store_i_lmdb_err(mdb_get(txn, s->db_suffstats, &k, &v));
         if (r < 0)
                 return r == DREAM_E_NOTFOUND ? DREAM_E_CORRUPT : r;
-        r = suff_decode(&v, h.n_cols, h.target, &tot);
+        r = store_i_suff_decode(&v, h.n_cols, h.target, &tot);
         if (r < 0)
                 return r;
-        suff_merge(tot, c->part);
+        store_i_suff_merge(tot, c->part);
         dm_buf_init(&sb);
-        r = suff_encode(tot, &sb);
+        r = store_i_suff_encode(tot, &sb);
         if (r == 0) {
                 v = (MDB_val){.mv_size = sb.len, .mv_data = sb.data};
-                r = lmdb_err(mdb_put(txn, s->db_suffstats, &k, &v, 0));
+                r = store_i_lmdb_err(mdb_put(txn, s->db_suffstats, &k, &v, 0));
         }
         dm_buf_release(&sb);
         store_suffstats_free(tot);
@@ -1987,12 +780,12 @@ static int append_fn(struct store *s, MDB_txn *txn, void *arg)
                 return r;
 
         if (c->batch_id) {
-                MDB_val bk = key_id_u64(bb, h.id, c->batch_id);
+                MDB_val bk = store_i_key_id_u64(bb, h.id, c->batch_id);
                 dm_put_le64(vb, cnt.rows);
                 dm_put_le32(vb + 8, (uint32_t)t->n_rows);
-                dm_put_le64(vb + BATCH_REC_OLD, keyed_checksum(&bk, vb, BATCH_REC_OLD));
+                dm_put_le64(vb + BATCH_REC_OLD, store_i_keyed_checksum(&bk, vb, BATCH_REC_OLD));
                 v = (MDB_val){.mv_size = BATCH_REC, .mv_data = vb};
-                r = lmdb_err(mdb_put(txn, s->db_batches, &bk, &v, 0));
+                r = store_i_lmdb_err(mdb_put(txn, s->db_batches, &bk, &v, 0));
                 if (r < 0)
                         return r;
                 cnt.batch_ids++;
@@ -2001,9 +794,9 @@ static int append_fn(struct store *s, MDB_txn *txn, void *arg)
         cnt.staged_rows += t->n_rows;
         cnt.staged_batches++;
         cnt.raw_bytes += c->raw_bytes;
-        cnt.data_bytes += node_bytes(s, KEY_ID_U64, c->plan->len);
+        cnt.data_bytes += store_i_node_bytes(s, KEY_ID_U64, c->plan->len);
         c->staged_rows = cnt.staged_rows;
-        return counters_put(s, txn, h.id, &cnt);
+        return store_i_counters_put(s, txn, h.id, &cnt);
 }
 
 /* Group commit: appends that arrive while a commit is under way are
@@ -2025,7 +818,7 @@ static int group_fn(struct store *s, MDB_txn *txn, void *arg)
                 p->result = DREAM_E_IO;
         for (p = arg; p; p = p->next) {
                 MDB_txn *child;
-                int r = lmdb_err(mdb_txn_begin(s->env, txn, 0, &child));
+                int r = store_i_lmdb_err(mdb_txn_begin(s->env, txn, 0, &child));
                 if (r < 0)
                         return r;
                 r = append_fn(s, child, p->c);
@@ -2038,7 +831,7 @@ static int group_fn(struct store *s, MDB_txn *txn, void *arg)
                         p->result = r;
                         continue;
                 }
-                r = lmdb_err(mdb_txn_commit(child));
+                r = store_i_lmdb_err(mdb_txn_commit(child));
                 if (r < 0)
                         return r;
                 p->result = 0;
@@ -2075,7 +868,7 @@ static int append_grouped(struct store *s, struct append_ctx *c)
                         s->queue_tail = &s->queue;
                 s->group_leader = true;
                 pthread_mutex_unlock(&s->group_lock);
-                r = write_txn(s, group_fn, group);
+                r = store_i_write_txn(s, group_fn, group);
                 pthread_mutex_lock(&s->group_lock);
                 for (p = group; p; p = next) {
                         next = p->next; /* p may vanish once done */
@@ -2120,17 +913,17 @@ int store_append(struct store *s, const char *dataset, const struct gd_table *ba
         r = store_name_check(dataset);
         if (r < 0)
                 return r;
-        r = rtxn_begin(s, &txn);
+        r = store_i_rtxn_begin(s, &txn);
         if (r < 0)
                 return r;
-        r = ds_load(s, txn, dataset, &h, &sc, NULL);
-        txn_end(s, txn);
+        r = store_i_ds_load(s, txn, dataset, &h, &sc, NULL);
+        store_i_txn_end(s, txn);
         if (r < 0)
                 return r;
         r = batch_check(batch, &sc);
         if (r < 0)
                 goto release;
-        r = staged_plan_make(batch, &plan);
+        r = store_i_staged_plan_make(batch, &plan);
         if (r < 0)
                 goto release;
         c.plan = &plan;
@@ -2143,10 +936,10 @@ int store_append(struct store *s, const char *dataset, const struct gd_table *ba
                         c.raw_bytes += store_cell_text_len(col->kind, col->scale, col->v[i]);
         }
         c.raw_bytes += batch->n_rows * batch->n_cols; /* separators and newline */
-        r = suff_new(h.n_cols, h.target, &part);
+        r = store_i_suff_new(h.n_cols, h.target, &part);
         if (r < 0)
                 goto release;
-        r = suff_add(part, batch);
+        r = store_i_suff_add(part, batch);
         if (r < 0)
                 goto release;
         c.part = part;
@@ -2157,9 +950,9 @@ int store_append(struct store *s, const char *dataset, const struct gd_table *ba
         if (ret_needs_seal)
                 *ret_needs_seal = c.staged_rows >= s->opts.seal_rows;
 release:
-        staged_plan_release(&plan);
+        store_i_staged_plan_release(&plan);
         store_suffstats_free(part);
-        schema_release(&sc);
+        store_i_schema_release(&sc);
         return r;
 }
 
@@ -2189,7 +982,7 @@ static int seal_fn(struct store *s, MDB_txn *txn, void *arg)
         int r, rc;
 
         c->lost = false;
-        r = ds_load(s, txn, c->name, &h, NULL, &cnt);
+        r = store_i_ds_load(s, txn, c->name, &h, NULL, &cnt);
         if (r < 0)
                 return r;
         if (h.id != c->id || cnt.sealed_rows != c->first || cnt.staged_rows < c->rows) {
@@ -2199,10 +992,10 @@ static int seal_fn(struct store *s, MDB_txn *txn, void *arg)
         /* Re-check that the batches are still there, then delete them. */
         rc = mdb_cursor_open(txn, s->db_staged, &cur);
         if (rc)
-                return lmdb_err(rc);
+                return store_i_lmdb_err(rc);
         for (uint32_t b = 0; b < c->n_batches; b++) {
                 struct staged st;
-                k = key_id_u64(kb, h.id, at);
+                k = store_i_key_id_u64(kb, h.id, at);
                 rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
                 if (rc == MDB_NOTFOUND) {
                         c->lost = true;
@@ -2210,7 +1003,7 @@ static int seal_fn(struct store *s, MDB_txn *txn, void *arg)
                 }
                 if (rc)
                         break;
-                r = staged_decode(&v, false, &st);
+                r = store_i_staged_decode(&v, false, &st);
                 if (r < 0) {
                         mdb_cursor_close(cur);
                         return r;
@@ -2222,14 +1015,14 @@ static int seal_fn(struct store *s, MDB_txn *txn, void *arg)
         }
         mdb_cursor_close(cur);
         if (rc && rc != MDB_NOTFOUND)
-                return lmdb_err(rc);
+                return store_i_lmdb_err(rc);
         if (c->lost)
                 return DREAM_E_BUSY; /* abort: nothing of this transaction stays */
         if (at != c->first + c->rows)
                 return DREAM_E_CORRUPT;
-        k = key_id_u64(kb, h.id, c->first);
+        k = store_i_key_id_u64(kb, h.id, c->first);
         v = (MDB_val){.mv_size = c->seg->len, .mv_data = c->seg->data};
-        r = lmdb_err(mdb_put(txn, s->db_segments, &k, &v, MDB_NOOVERWRITE));
+        r = store_i_lmdb_err(mdb_put(txn, s->db_segments, &k, &v, MDB_NOOVERWRITE));
         if (r < 0)
                 return r == DREAM_E_EXISTS ? DREAM_E_CORRUPT : r;
         cnt.sealed_rows += c->rows;
@@ -2239,11 +1032,11 @@ static int seal_fn(struct store *s, MDB_txn *txn, void *arg)
         cnt.bases += c->bases;
         cnt.segment_bytes += c->seg->len;
         cnt.data_bytes -= c->staged_bytes;
-        cnt.data_bytes += node_bytes(s, KEY_ID_U64, c->seg->len);
-        return counters_put(s, txn, h.id, &cnt);
+        cnt.data_bytes += store_i_node_bytes(s, KEY_ID_U64, c->seg->len);
+        return store_i_counters_put(s, txn, h.id, &cnt);
 }
 
-static void free_parts(struct gd_table **parts, uint32_t n)
+void store_i_free_parts(struct gd_table **parts, uint32_t n)
 {
         if (!parts)
                 return;
@@ -2268,10 +1061,10 @@ static int seal_collect(struct store *s, struct seal_ctx *c, bool force, struct 
         MDB_val k, v;
         int r, rc;
 
-        r = rtxn_begin(s, &txn);
+        r = store_i_rtxn_begin(s, &txn);
         if (r < 0)
                 return r;
-        r = ds_load(s, txn, c->name, &h, sc, &cnt);
+        r = store_i_ds_load(s, txn, c->name, &h, sc, &cnt);
         if (r < 0)
                 goto end;
         c->id = h.id;
@@ -2281,10 +1074,10 @@ static int seal_collect(struct store *s, struct seal_ctx *c, bool force, struct 
         c->staged_bytes = 0;
         if (cnt.staged_rows == 0 || (!force && cnt.staged_rows < s->opts.seal_rows))
                 goto end;
-        r = lmdb_err(mdb_cursor_open(txn, s->db_staged, &cur));
+        r = store_i_lmdb_err(mdb_cursor_open(txn, s->db_staged, &cur));
         if (r < 0)
                 goto end;
-        k = key_id_u64(kb, h.id, cnt.sealed_rows);
+        k = store_i_key_id_u64(kb, h.id, cnt.sealed_rows);
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
                 struct staged st;
@@ -2294,7 +1087,7 @@ static int seal_collect(struct store *s, struct seal_ctx *c, bool force, struct 
                         r = DREAM_E_CORRUPT;
                         goto end;
                 }
-                r = staged_decode(&v, true, &st);
+                r = store_i_staged_decode(&v, true, &st);
                 if (r == 0 && st.n_cols != h.n_cols)
                         r = DREAM_E_CORRUPT;
                 if (r < 0)
@@ -2314,16 +1107,16 @@ static int seal_collect(struct store *s, struct seal_ctx *c, bool force, struct 
                 r = gd_table_new(st.n_rows, st.n_cols, &parts[n_parts]);
                 if (r < 0)
                         goto end;
-                staged_copy(&st, 0, st.n_rows, parts[n_parts], 0);
+                store_i_staged_copy(&st, 0, st.n_rows, parts[n_parts], 0);
                 n_parts++;
                 c->rows += st.n_rows;
                 c->n_batches++;
-                c->staged_bytes += node_bytes(s, k.mv_size, v.mv_size);
+                c->staged_bytes += store_i_node_bytes(s, k.mv_size, v.mv_size);
                 if (c->rows >= s->opts.seal_rows)
                         break;
         }
         if (rc != 0 && rc != MDB_NOTFOUND) {
-                r = lmdb_err(rc);
+                r = store_i_lmdb_err(rc);
                 goto end;
         }
         if (c->rows == 0 || (!force && c->rows < s->opts.seal_rows)) {
@@ -2333,7 +1126,7 @@ static int seal_collect(struct store *s, struct seal_ctx *c, bool force, struct 
 end:
         if (cur)
                 mdb_cursor_close(cur);
-        txn_end(s, txn);
+        store_i_txn_end(s, txn);
         if (r == 0 && c->rows) {
                 r = store_table_concat((const struct gd_table *const *)parts, n_parts, &t);
                 for (uint32_t j = 0; r == 0 && j < sc->n_cols; j++)
@@ -2343,7 +1136,7 @@ end:
                         t->task = sc->task;
                 }
         }
-        free_parts(parts, n_parts);
+        store_i_free_parts(parts, n_parts);
         if (r < 0) {
                 gd_table_free(t);
                 return r;
@@ -2447,7 +1240,7 @@ static int seal_loop(struct store *s, const char *dataset, bool force, uint64_t 
                 gd_segment_stats(seg, &gs);
                 c.seg = &buf;
                 c.bases = gs.n_bases;
-                r = write_txn(s, seal_fn, &c);
+                r = store_i_write_txn(s, seal_fn, &c);
                 if (r == DREAM_E_BUSY && c.lost)
                         r = 0; /* another seal took these rows: done */
                 else if (r == 0 && !c.lost)
@@ -2456,7 +1249,7 @@ static int seal_loop(struct store *s, const char *dataset, bool force, uint64_t 
                 dm_buf_release(&buf);
                 gd_segment_free(seg);
                 gd_table_free(t);
-                schema_release(&sc);
+                store_i_schema_release(&sc);
                 if (r < 0)
                         return r;
                 if (!had_rows || c.lost)
@@ -2485,12 +1278,12 @@ static int seek_le(MDB_txn *txn, MDB_dbi dbi, uint32_t id, uint64_t row, MDB_val
 {
         MDB_cursor *cur;
         uint8_t kb[KEY_ID_U64];
-        MDB_val k = key_id_u64(kb, id, row), v;
+        MDB_val k = store_i_key_id_u64(kb, id, row), v;
         int rc;
 
         rc = mdb_cursor_open(txn, dbi, &cur);
         if (rc)
-                return lmdb_err(rc);
+                return store_i_lmdb_err(rc);
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
         if (rc == 0 && !(k.mv_size == KEY_ID_U64 && memcmp(k.mv_data, kb, KEY_ID_U64) == 0))
                 rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
@@ -2500,7 +1293,7 @@ static int seek_le(MDB_txn *txn, MDB_dbi dbi, uint32_t id, uint64_t row, MDB_val
         if (rc == MDB_NOTFOUND)
                 return DREAM_E_CORRUPT; /* counters say the row exists */
         if (rc)
-                return lmdb_err(rc);
+                return store_i_lmdb_err(rc);
         if (k.mv_size != KEY_ID_U64 || dm_get_be32(k.mv_data) != id)
                 return DREAM_E_CORRUPT;
         *ret_k = k;
@@ -2533,7 +1326,7 @@ static int locate(struct store *s, MDB_txn *txn, uint32_t id, uint32_t n_cols,
                 r = seek_le(txn, s->db_staged, id, row, &l.key, &v);
                 if (r < 0)
                         return r;
-                r = staged_decode(&v, false, &l.st);
+                r = store_i_staged_decode(&v, false, &l.st);
                 if (r < 0)
                         return r;
                 if (l.st.n_cols != n_cols)
@@ -2609,7 +1402,7 @@ static void segc_trim(struct store *s)
         }
 }
 
-static void segc_forget(struct store *s, uint32_t id)
+void store_i_segc_forget(struct store *s, uint32_t id)
 {
         struct segc_entry *e, *next;
 
@@ -2625,7 +1418,7 @@ static void segc_forget(struct store *s, uint32_t id)
         pthread_mutex_unlock(&s->segc_lock);
 }
 
-static void segc_free_all(struct store *s)
+void store_i_segc_free_all(struct store *s)
 {
         struct segc_entry *e, *next;
 
@@ -2640,8 +1433,8 @@ static void segc_free_all(struct store *s)
 /* The segment stored at key (id, first) with value v (inside the caller's
  * read transaction), opened, with a cursor: from the cache, or copied and
  * opened now. Release both with segc_put. */
-static int segc_get(struct store *s, uint32_t id, uint64_t first, const MDB_val *v,
-                    struct segc_entry **ret, struct gd_cursor **ret_cur)
+int store_i_segc_get(struct store *s, uint32_t id, uint64_t first, const MDB_val *v,
+                     struct segc_entry **ret, struct gd_cursor **ret_cur)
 {
         struct segc_entry *e, *mine = NULL;
         struct gd_cursor *cur = NULL;
@@ -2731,7 +1524,12 @@ have:
         return 0;
 }
 
-static void segc_put(struct store *s, struct segc_entry *e, struct gd_cursor *cur)
+const struct gd_segment *store_i_segc_segment(const struct segc_entry *e)
+{
+        return e->seg;
+}
+
+void store_i_segc_put(struct store *s, struct segc_entry *e, struct gd_cursor *cur)
 {
         bool last;
 
@@ -2774,11 +1572,11 @@ int store_dataset_id(struct store *s, const char *name, uint32_t *ret_id)
         r = store_name_check(name);
         if (r < 0)
                 return r;
-        r = rtxn_begin(s, &txn);
+        r = store_i_rtxn_begin(s, &txn);
         if (r < 0)
                 return r;
-        r = ds_load(s, txn, name, &h, NULL, NULL);
-        txn_end(s, txn);
+        r = store_i_ds_load(s, txn, name, &h, NULL, NULL);
+        store_i_txn_end(s, txn);
         if (r < 0)
                 return r;
         *ret_id = h.id;
@@ -2820,10 +1618,10 @@ int store_get_rows(struct store *s, const char *dataset, uint32_t id, uint32_t n
                         refs[i] = (struct row_ref){rows[i], i};
                 qsort(refs, n, sizeof(*refs), cmp_row_ref);
         }
-        r = rtxn_begin(s, &txn);
+        r = store_i_rtxn_begin(s, &txn);
         if (r < 0)
                 goto free_refs;
-        r = ds_load_pinned(s, txn, dataset, id, &h, NULL, &cnt);
+        r = store_i_ds_load_pinned(s, txn, dataset, id, &h, NULL, &cnt);
         if (r == 0 && h.n_cols != n_cols)
                 r = DREAM_E_SCHEMA; /* dropped and made again with other columns */
         for (size_t k = 0; r == 0 && k < n; k++) {
@@ -2838,7 +1636,7 @@ int store_get_rows(struct store *s, const char *dataset, uint32_t id, uint32_t n
                 if (!have || row < c_first || row - c_first >= c_n) {
                         MDB_val key, v;
 
-                        segc_put(s, e, cur);
+                        store_i_segc_put(s, e, cur);
                         e = NULL;
                         cur = NULL;
                         have = false;
@@ -2847,16 +1645,16 @@ int store_get_rows(struct store *s, const char *dataset, uint32_t id, uint32_t n
                                 if (r < 0)
                                         break;
                                 c_first = dm_get_be64((const uint8_t *)key.mv_data + 4);
-                                r = segc_get(s, h.id, c_first, &v, &e, &cur);
+                                r = store_i_segc_get(s, h.id, c_first, &v, &e, &cur);
                                 if (r < 0)
                                         break;
-                                c_n = gd_segment_rows(e->seg);
-                                if (gd_segment_cols(e->seg) != h.n_cols)
+                                c_n = gd_segment_rows(store_i_segc_segment(e));
+                                if (gd_segment_cols(store_i_segc_segment(e)) != h.n_cols)
                                         r = DREAM_E_CORRUPT;
                         } else {
                                 r = seek_le(txn, s->db_staged, h.id, row, &key, &v);
                                 if (r == 0)
-                                        r = staged_decode(&v, false, &st);
+                                        r = store_i_staged_decode(&v, false, &st);
                                 if (r == 0 && st.n_cols != h.n_cols)
                                         r = DREAM_E_CORRUPT;
                                 c_first =
@@ -2872,22 +1670,23 @@ int store_get_rows(struct store *s, const char *dataset, uint32_t id, uint32_t n
                 if (e) {
                         r = gd_cursor_row(cur, row - c_first, out);
                         if (r == 0 && fmt) {
-                                const struct gd_colparam *p = gd_segment_params(e->seg);
+                                const struct gd_colparam *p =
+                                    gd_segment_params(store_i_segc_segment(e));
                                 for (uint32_t j = 0; j < h.n_cols; j++) {
                                         fmt[j].kind = p[j].kind;
                                         fmt[j].scale = p[j].scale;
                                 }
                         }
                 } else {
-                        staged_row(&st, row - c_first, out);
+                        store_i_staged_row(&st, row - c_first, out);
                         for (uint32_t j = 0; fmt && j < h.n_cols; j++) {
-                                fmt[j].kind = staged_kind(&st, j);
-                                fmt[j].scale = staged_scale(&st, j);
+                                fmt[j].kind = store_i_staged_kind(&st, j);
+                                fmt[j].scale = store_i_staged_scale(&st, j);
                         }
                 }
         }
-        segc_put(s, e, cur);
-        txn_end(s, txn);
+        store_i_segc_put(s, e, cur);
+        store_i_txn_end(s, txn);
 free_refs:
         if (refs != &one)
                 dm_free(refs);
@@ -2916,11 +1715,11 @@ int store_scan(struct store *s, const char *dataset, uint32_t id, uint64_t first
                 return r < 0 ? r : DREAM_E_INVAL;
         if (chunk_rows == 0)
                 chunk_rows = DEFAULT_CHUNK_ROWS;
-        r = rtxn_begin(s, &txn);
+        r = store_i_rtxn_begin(s, &txn);
         if (r < 0)
                 return r;
-        r = ds_load_pinned(s, txn, dataset, id, &h, &sc, &cnt);
-        txn_end(s, txn);
+        r = store_i_ds_load_pinned(s, txn, dataset, id, &h, &sc, &cnt);
+        store_i_txn_end(s, txn);
         if (r < 0)
                 goto release;
         if (first > cnt.rows) {
@@ -2947,17 +1746,17 @@ int store_scan(struct store *s, const char *dataset, uint32_t id, uint64_t first
                 struct loc l;
                 uint64_t n;
 
-                r = rtxn_begin(s, &txn);
+                r = store_i_rtxn_begin(s, &txn);
                 if (r < 0)
                         goto release;
                 /* Pinned to the dataset of the first transaction: a drop
                  * (and a create under the name) between chunks ends the
                  * scan here, before the purged keys are looked for. */
-                r = ds_load_pinned(s, txn, dataset, h.id, &h2, NULL, &cnt);
+                r = store_i_ds_load_pinned(s, txn, dataset, h.id, &h2, NULL, &cnt);
                 if (r == 0)
                         r = locate(s, txn, h.id, h.n_cols, &cnt, pos, &l);
                 if (r < 0) {
-                        txn_end(s, txn);
+                        store_i_txn_end(s, txn);
                         goto release;
                 }
                 n = l.first + l.n - pos;
@@ -2982,9 +1781,9 @@ int store_scan(struct store *s, const char *dataset, uint32_t id, uint64_t first
                         }
                         gd_segment_free(l.seg);
                 } else {
-                        staged_copy(&l.st, pos - l.first, n, chunk, 0);
+                        store_i_staged_copy(&l.st, pos - l.first, n, chunk, 0);
                 }
-                txn_end(s, txn);
+                store_i_txn_end(s, txn);
                 if (r < 0)
                         goto release;
                 chunk->target = sc.target;
@@ -2996,7 +1795,7 @@ int store_scan(struct store *s, const char *dataset, uint32_t id, uint64_t first
         }
 release:
         gd_table_free(chunk);
-        schema_release(&sc);
+        store_i_schema_release(&sc);
         return r;
 }
 
@@ -3042,8 +1841,8 @@ static int collect_cb(const struct gd_table *chunk, uint64_t first_row, void *ar
 }
 
 /* Rows [0, rows) in one harmonised table. */
-static int read_rows(struct store *s, const char *dataset, uint32_t id, uint64_t rows,
-                     struct gd_table **ret)
+int store_i_read_rows(struct store *s, const char *dataset, uint32_t id, uint64_t rows,
+                      struct gd_table **ret)
 {
         struct collect_ctx c = {0};
         int r = store_scan(s, dataset, id, 0, rows, DEFAULT_CHUNK_ROWS, collect_cb, &c);
@@ -3051,158 +1850,13 @@ static int read_rows(struct store *s, const char *dataset, uint32_t id, uint64_t
                 r = DREAM_E_EMPTY;
         if (r == 0)
                 r = store_table_concat((const struct gd_table *const *)c.parts, c.n, ret);
-        free_parts(c.parts, c.n);
+        store_i_free_parts(c.parts, c.n);
         return r;
 }
 
 int store_read_all(struct store *s, const char *dataset, uint32_t id, struct gd_table **ret)
 {
-        return read_rows(s, dataset, id, UINT64_MAX, ret);
-}
-
-/* ---- condensed samples ----------------------------------------------------------- */
-
-struct cond_ctx {
-        const char *name;
-        uint32_t id;
-        uint64_t rows;
-        const struct gd_condense_opts *opts;
-        const struct dm_buf *val;
-};
-
-static int cond_put_fn(struct store *s, MDB_txn *txn, void *arg)
-{
-        struct cond_ctx *c = arg;
-        struct schema_head h;
-        MDB_cursor *cur;
-        uint8_t kb[COND_KEY_LEN];
-        MDB_val k, v;
-        int r, rc;
-
-        r = ds_load(s, txn, c->name, &h, NULL, NULL);
-        if (r < 0)
-                return r;
-        if (h.id != c->id)
-                return DREAM_E_BUSY;
-        /* Delete entries built on fewer rows (stale since an append) and
-         * entries of an older key layout (another method). */
-        rc = mdb_cursor_open(txn, s->db_condensed, &cur);
-        if (rc)
-                return lmdb_err(rc);
-        for (;;) {
-                k = key_id(kb, c->id);
-                rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-                if (rc || k.mv_size < KEY_ID_U64 || dm_get_be32(k.mv_data) != c->id ||
-                    (k.mv_size == COND_KEY_LEN &&
-                     dm_get_be64((const uint8_t *)k.mv_data + 4) >= c->rows))
-                        break;
-                rc = mdb_cursor_del(cur, 0);
-                if (rc)
-                        break;
-        }
-        mdb_cursor_close(cur);
-        if (rc && rc != MDB_NOTFOUND)
-                return lmdb_err(rc);
-        k = cond_key(kb, c->id, c->rows, c->opts);
-        v = (MDB_val){.mv_size = c->val->len, .mv_data = c->val->data};
-        return lmdb_err(mdb_put(txn, s->db_condensed, &k, &v, 0));
-}
-
-int store_condensed(struct store *s, const char *dataset, uint32_t id,
-                    const struct gd_condense_opts *opts, struct gd_condensed **ret,
-                    bool *ret_cached)
-{
-        struct schema_head h = {0};
-        struct counters cnt;
-        struct gd_condensed *c = NULL;
-        struct gd_table *t = NULL;
-        struct dm_buf buf;
-        uint8_t kb[COND_KEY_LEN];
-        MDB_txn *txn;
-        MDB_val k, v;
-        int r;
-
-        r = store_name_check(dataset);
-        if (r < 0 || !opts)
-                return r < 0 ? r : DREAM_E_INVAL;
-        r = rtxn_begin(s, &txn);
-        if (r < 0)
-                return r;
-        r = ds_load_pinned(s, txn, dataset, id, &h, NULL, &cnt);
-        if (r == 0 && cnt.rows == 0)
-                r = DREAM_E_EMPTY;
-        if (r == 0) {
-                k = cond_key(kb, h.id, cnt.rows, opts);
-                r = lmdb_err(mdb_get(txn, s->db_condensed, &k, &v));
-                if (r == 0)
-                        r = cond_decode(&k, &v, &c);
-                else if (r == DREAM_E_NOTFOUND)
-                        r = 1; /* build it */
-        }
-        txn_end(s, txn);
-        if (r < 0)
-                return r;
-        if (r == 0) {
-                *ret = c;
-                if (ret_cached)
-                        *ret_cached = true;
-                return 0;
-        }
-        r = read_rows(s, dataset, h.id, cnt.rows, &t);
-        if (r < 0)
-                return r;
-        r = gd_condense(t, opts, &c);
-        gd_table_free(t);
-        if (r < 0)
-                return r;
-        /* Caching is an optimisation: a failure to store the entry (map full,
-         * concurrent drop) does not fail the call. */
-        dm_buf_init(&buf);
-        k = cond_key(kb, h.id, cnt.rows, opts);
-        if (cond_encode(&k, c, &buf) == 0) {
-                struct cond_ctx cc = {
-                    .name = dataset, .id = h.id, .rows = cnt.rows, .opts = opts, .val = &buf};
-                (void)write_txn(s, cond_put_fn, &cc);
-        }
-        dm_buf_release(&buf);
-        *ret = c;
-        if (ret_cached)
-                *ret_cached = false;
-        return 0;
-}
-
-/* ---- sufficient statistics ------------------------------------------------------- */
-
-int store_suffstats(struct store *s, const char *dataset, uint32_t id, struct store_suffstats **ret)
-{
-        struct schema_head h = {0};
-        struct store_suffstats *st = NULL;
-        uint8_t kb[KEY_ID];
-        MDB_txn *txn;
-        MDB_val k, v;
-        int r;
-
-        r = store_name_check(dataset);
-        if (r < 0)
-                return r;
-        r = rtxn_begin(s, &txn);
-        if (r < 0)
-                return r;
-        r = ds_load_pinned(s, txn, dataset, id, &h, NULL, NULL);
-        if (r == 0) {
-                k = key_id(kb, h.id);
-                r = lmdb_err(mdb_get(txn, s->db_suffstats, &k, &v));
-                if (r == DREAM_E_NOTFOUND)
-                        r = DREAM_E_CORRUPT;
-                if (r == 0)
-                        r = suff_decode(&v, h.n_cols, h.target, &st);
-        }
-        txn_end(s, txn);
-        if (r < 0)
-                return r;
-        suff_finish(st);
-        *ret = st;
-        return 0;
+        return store_i_read_rows(s, dataset, id, UINT64_MAX, ret);
 }
 
 /* ---- job records ------------------------------------------------------------------ */
@@ -3210,7 +1864,7 @@ int store_suffstats(struct store *s, const char *dataset, uint32_t id, struct st
 /* Value: XXH3-64 of the record (LE64), then the record. Key: job id BE64. */
 #define JOB_SUM_LEN 8u
 
-static MDB_val job_key(uint8_t *buf, uint64_t id)
+MDB_val store_i_job_key(uint8_t *buf, uint64_t id)
 {
         dm_put_be64(buf, id);
         return (MDB_val){.mv_size = 8, .mv_data = buf};
@@ -3222,7 +1876,7 @@ static int job_value(const MDB_val *k, const MDB_val *v, const uint8_t **ret_rec
 
         if (v->mv_size < JOB_SUM_LEN)
                 return DREAM_E_TRUNCATED;
-        if (!checksum_ok(k, p + JOB_SUM_LEN, v->mv_size - JOB_SUM_LEN, dm_get_le64(p)))
+        if (!store_i_checksum_ok(k, p + JOB_SUM_LEN, v->mv_size - JOB_SUM_LEN, dm_get_le64(p)))
                 return DREAM_E_CHECKSUM;
         *ret_rec = p + JOB_SUM_LEN;
         *ret_len = v->mv_size - JOB_SUM_LEN;
@@ -3240,15 +1894,15 @@ static int job_put_fn(struct store *s, MDB_txn *txn, void *arg)
 {
         struct job_put_ctx *c = arg;
         uint8_t kb[8];
-        MDB_val k = job_key(kb, c->id), v = {.mv_size = JOB_SUM_LEN + c->len};
+        MDB_val k = store_i_job_key(kb, c->id), v = {.mv_size = JOB_SUM_LEN + c->len};
         int rc;
 
         if (c->del)
-                return lmdb_err(mdb_del(txn, s->db_jobs, &k, NULL));
+                return store_i_lmdb_err(mdb_del(txn, s->db_jobs, &k, NULL));
         rc = mdb_put(txn, s->db_jobs, &k, &v, MDB_RESERVE);
         if (rc)
-                return lmdb_err(rc);
-        dm_put_le64(v.mv_data, keyed_checksum(&k, c->rec, c->len));
+                return store_i_lmdb_err(rc);
+        dm_put_le64(v.mv_data, store_i_keyed_checksum(&k, c->rec, c->len));
         if (c->len)
                 memcpy((uint8_t *)v.mv_data + JOB_SUM_LEN, c->rec, c->len);
         return 0;
@@ -3260,7 +1914,7 @@ int store_job_put(struct store *s, uint64_t id, const void *rec, size_t len)
 
         if (id == 0 || (len && !rec) || len > DREAM_MAX_JOB_RECORD)
                 return DREAM_E_INVAL;
-        return write_txn(s, job_put_fn, &c);
+        return store_i_write_txn(s, job_put_fn, &c);
 }
 
 int store_job_delete(struct store *s, uint64_t id)
@@ -3269,23 +1923,23 @@ int store_job_delete(struct store *s, uint64_t id)
 
         if (id == 0)
                 return DREAM_E_INVAL;
-        return write_txn(s, job_put_fn, &c);
+        return store_i_write_txn(s, job_put_fn, &c);
 }
 
 int store_job_get(struct store *s, uint64_t id, void **ret_rec, size_t *ret_len)
 {
         uint8_t kb[8];
-        MDB_val k = job_key(kb, id), v;
+        MDB_val k = store_i_job_key(kb, id), v;
         const uint8_t *rec;
         size_t len = 0;
         MDB_txn *txn;
         void *copy = NULL;
         int r;
 
-        r = rtxn_begin(s, &txn);
+        r = store_i_rtxn_begin(s, &txn);
         if (r < 0)
                 return r;
-        r = lmdb_err(mdb_get(txn, s->db_jobs, &k, &v));
+        r = store_i_lmdb_err(mdb_get(txn, s->db_jobs, &k, &v));
         if (r == 0)
                 r = job_value(&k, &v, &rec, &len);
         if (r == 0) {
@@ -3295,7 +1949,7 @@ int store_job_get(struct store *s, uint64_t id, void **ret_rec, size_t *ret_len)
                 else if (len)
                         memcpy(copy, rec, len);
         }
-        txn_end(s, txn);
+        store_i_txn_end(s, txn);
         if (r < 0)
                 return r;
         *ret_rec = copy;
@@ -3310,12 +1964,12 @@ int store_job_list(struct store *s, store_job_cb cb, void *arg)
         MDB_val k, v;
         int r, rc;
 
-        r = rtxn_begin(s, &txn);
+        r = store_i_rtxn_begin(s, &txn);
         if (r < 0)
                 return r;
-        r = lmdb_err(mdb_cursor_open(txn, s->db_jobs, &cur));
+        r = store_i_lmdb_err(mdb_cursor_open(txn, s->db_jobs, &cur));
         if (r < 0) {
-                txn_end(s, txn);
+                store_i_txn_end(s, txn);
                 return r;
         }
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
@@ -3331,9 +1985,9 @@ int store_job_list(struct store *s, store_job_cb cb, void *arg)
                        r < 0 ? 0 : len, r);
         }
         if (r == 0 && rc != MDB_NOTFOUND)
-                r = lmdb_err(rc);
+                r = store_i_lmdb_err(rc);
         mdb_cursor_close(cur);
-        txn_end(s, txn);
+        store_i_txn_end(s, txn);
         return r;
 }
 
@@ -3413,7 +2067,7 @@ int store_backup(struct store *s, const char *path)
                 pthread_rwlock_rdlock(&s->map_lock);
                 rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
                 pthread_rwlock_unlock(&s->map_lock);
-                r = lmdb_err(rc);
+                r = store_i_lmdb_err(rc);
         }
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
@@ -3489,11 +2143,11 @@ static int check_batch_ids(struct store *s, MDB_txn *txn, const char *name, uint
 {
         MDB_cursor *cur;
         uint8_t kb[KEY_ID_U64];
-        MDB_val k = key_id(kb, id), v;
+        MDB_val k = store_i_key_id(kb, id), v;
         uint64_t n = 0;
         int r, rc;
 
-        r = lmdb_err(mdb_cursor_open(txn, s->db_batches, &cur));
+        r = store_i_lmdb_err(mdb_cursor_open(txn, s->db_batches, &cur));
         if (r < 0)
                 return r;
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
@@ -3504,7 +2158,7 @@ static int check_batch_ids(struct store *s, MDB_txn *txn, const char *name, uint
                 if (k.mv_size < KEY_ID || dm_get_be32(k.mv_data) != id)
                         break;
                 n++;
-                r = batch_decode(&k, &v, &first, &rows);
+                r = store_i_batch_decode(&k, &v, &first, &rows);
                 if (r < 0) {
                         problem_add(ps, name, "batches", &k, r,
                                     r == DREAM_E_CHECKSUM ? "batch id record fails its checksum"
@@ -3518,10 +2172,10 @@ static int check_batch_ids(struct store *s, MDB_txn *txn, const char *name, uint
                         what = "batch id record has batch id 0";
                 else if (first >= cnt->sealed_rows) {
                         uint8_t sb[KEY_ID_U64];
-                        MDB_val sk = key_id_u64(sb, id, first), sv;
+                        MDB_val sk = store_i_key_id_u64(sb, id, first), sv;
                         struct staged st;
                         if (mdb_get(txn, s->db_staged, &sk, &sv) != 0 ||
-                            staged_decode(&sv, false, &st) < 0 || st.n_rows != rows)
+                            store_i_staged_decode(&sv, false, &st) < 0 || st.n_rows != rows)
                                 what = "batch id record does not match a staged batch";
                 }
                 if (what)
@@ -3529,7 +2183,7 @@ static int check_batch_ids(struct store *s, MDB_txn *txn, const char *name, uint
         }
         mdb_cursor_close(cur);
         if (rc && rc != MDB_NOTFOUND)
-                return lmdb_err(rc);
+                return store_i_lmdb_err(rc);
         if (n != cnt->batch_ids)
                 problem_add(ps, name, "counters", NULL, DREAM_E_CORRUPT,
                             "batch id count differs from the batch id records");
@@ -3544,10 +2198,10 @@ static int check_condensed(struct store *s, MDB_txn *txn, const char *name, uint
 {
         MDB_cursor *cur;
         uint8_t kb[KEY_ID_U64];
-        MDB_val k = key_id(kb, id), v;
+        MDB_val k = store_i_key_id(kb, id), v;
         int r, rc;
 
-        r = lmdb_err(mdb_cursor_open(txn, s->db_condensed, &cur));
+        r = store_i_lmdb_err(mdb_cursor_open(txn, s->db_condensed, &cur));
         if (r < 0)
                 return r;
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
@@ -3574,7 +2228,7 @@ static int check_condensed(struct store *s, MDB_txn *txn, const char *name, uint
                                     "condensed key is not one the store writes");
                         continue;
                 }
-                r = cond_decode(&k, &v, &c);
+                r = store_i_cond_decode(&k, &v, &c);
                 if (r == 0 && c->m > rows)
                         r = DREAM_E_CORRUPT;
                 gd_condensed_free(c);
@@ -3588,7 +2242,7 @@ static int check_condensed(struct store *s, MDB_txn *txn, const char *name, uint
         }
         mdb_cursor_close(cur);
         if (rc && rc != MDB_NOTFOUND)
-                return lmdb_err(rc);
+                return store_i_lmdb_err(rc);
         return 0;
 }
 
@@ -3600,14 +2254,14 @@ static int check_dataset(struct store *s, const char *name, struct problems *ps)
         MDB_cursor *cur = NULL;
         MDB_txn *txn;
         uint8_t kb[KEY_ID_U64];
-        MDB_val k, v, nk = name_key(name);
+        MDB_val k, v, nk = store_i_name_key(name);
         uint64_t at = 0, segs = 0, batches = 0, sealed = 0;
         int r, rc;
 
-        r = rtxn_begin(s, &txn);
+        r = store_i_rtxn_begin(s, &txn);
         if (r < 0)
                 return r;
-        r = ds_load(s, txn, name, &h, NULL, &cnt);
+        r = store_i_ds_load(s, txn, name, &h, NULL, &cnt);
         if (r == DREAM_E_NOTFOUND) {
                 r = 0; /* dropped meanwhile */
                 goto end;
@@ -3617,10 +2271,10 @@ static int check_dataset(struct store *s, const char *name, struct problems *ps)
                 r = 0;
                 goto end;
         }
-        r = lmdb_err(mdb_cursor_open(txn, s->db_segments, &cur));
+        r = store_i_lmdb_err(mdb_cursor_open(txn, s->db_segments, &cur));
         if (r < 0)
                 goto end;
-        k = key_id(kb, h.id);
+        k = store_i_key_id(kb, h.id);
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
                 struct gd_segment *seg = NULL;
@@ -3657,17 +2311,17 @@ static int check_dataset(struct store *s, const char *name, struct problems *ps)
         mdb_cursor_close(cur);
         cur = NULL;
         if (rc && rc != MDB_NOTFOUND) {
-                r = lmdb_err(rc);
+                r = store_i_lmdb_err(rc);
                 goto end;
         }
         if (sealed != cnt.sealed_rows || segs != cnt.segments)
                 problem_add(ps, name, "counters", NULL, DREAM_E_CORRUPT,
                             "sealed rows or segment count differ from the segments");
         at = cnt.sealed_rows;
-        r = lmdb_err(mdb_cursor_open(txn, s->db_staged, &cur));
+        r = store_i_lmdb_err(mdb_cursor_open(txn, s->db_staged, &cur));
         if (r < 0)
                 goto end;
-        k = key_id(kb, h.id);
+        k = store_i_key_id(kb, h.id);
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
                 struct staged st;
@@ -3678,7 +2332,7 @@ static int check_dataset(struct store *s, const char *name, struct problems *ps)
                                     "staged batch does not start where the previous ended");
                         break;
                 }
-                r = staged_decode(&v, true, &st);
+                r = store_i_staged_decode(&v, true, &st);
                 if (r == 0 && st.n_cols != h.n_cols)
                         r = DREAM_E_CORRUPT;
                 if (r < 0) {
@@ -3692,22 +2346,22 @@ static int check_dataset(struct store *s, const char *name, struct problems *ps)
         mdb_cursor_close(cur);
         cur = NULL;
         if (rc && rc != MDB_NOTFOUND) {
-                r = lmdb_err(rc);
+                r = store_i_lmdb_err(rc);
                 goto end;
         }
         if (at != cnt.rows || batches != cnt.staged_batches)
                 problem_add(ps, name, "counters", NULL, DREAM_E_CORRUPT,
                             "row or batch count differs from the staged batches");
-        k = key_id(kb, h.id);
+        k = store_i_key_id(kb, h.id);
         rc = mdb_get(txn, s->db_suffstats, &k, &v);
         if (rc == 0) {
                 struct store_suffstats *st = NULL;
-                r = suff_decode(&v, h.n_cols, h.target, &st);
+                r = store_i_suff_decode(&v, h.n_cols, h.target, &st);
                 if (r == 0 && st->n != cnt.rows)
                         r = DREAM_E_CORRUPT;
                 store_suffstats_free(st);
         } else {
-                r = lmdb_err(rc);
+                r = store_i_lmdb_err(rc);
         }
         if (r < 0)
                 problem_add(ps, name, "suffstats", &k, r, "bad sufficient statistics");
@@ -3717,7 +2371,7 @@ static int check_dataset(struct store *s, const char *name, struct problems *ps)
 end:
         if (cur)
                 mdb_cursor_close(cur);
-        txn_end(s, txn);
+        store_i_txn_end(s, txn);
         return r;
 }
 
@@ -3749,7 +2403,7 @@ static int check_meta(struct store *s, MDB_txn *txn, const uint32_t *ids, size_t
         if ((rc == 0 && (v.mv_size != 4 || next_id <= max_id)) || (rc == MDB_NOTFOUND && n))
                 problem_add(ps, "", "meta", &k, DREAM_E_CORRUPT,
                             "next dataset id is missing or not above every dataset's id");
-        r = lmdb_err(mdb_cursor_open(txn, s->db_meta, &cur));
+        r = store_i_lmdb_err(mdb_cursor_open(txn, s->db_meta, &cur));
         if (r < 0)
                 return r;
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
@@ -3776,7 +2430,7 @@ static int check_meta(struct store *s, MDB_txn *txn, const uint32_t *ids, size_t
                         problem_add(ps, "", "meta", &k, DREAM_E_CORRUPT, what);
         }
         mdb_cursor_close(cur);
-        return rc != MDB_NOTFOUND ? lmdb_err(rc) : 0;
+        return rc != MDB_NOTFOUND ? store_i_lmdb_err(rc) : 0;
 }
 
 /* Dataset names (valid) and ids (unique), the meta records (check_meta),
@@ -3798,10 +2452,10 @@ static int check_orphans(struct store *s, struct problems *ps)
         MDB_val k, v;
         int r, rc;
 
-        r = rtxn_begin(s, &txn);
+        r = store_i_rtxn_begin(s, &txn);
         if (r < 0)
                 return r;
-        r = lmdb_err(mdb_stat(txn, s->db_datasets, &st));
+        r = store_i_lmdb_err(mdb_stat(txn, s->db_datasets, &st));
         if (r < 0)
                 goto end;
         cap = st.ms_entries + 1;
@@ -3810,7 +2464,7 @@ static int check_orphans(struct store *s, struct problems *ps)
                 r = DREAM_E_NOMEM;
                 goto end;
         }
-        r = lmdb_err(mdb_cursor_open(txn, s->db_datasets, &cur));
+        r = store_i_lmdb_err(mdb_cursor_open(txn, s->db_datasets, &cur));
         if (r < 0)
                 goto end;
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < cap;
@@ -3826,7 +2480,7 @@ static int check_orphans(struct store *s, struct problems *ps)
                 if (strlen(name) != k.mv_size || store_name_check(name) < 0)
                         problem_add(ps, "", "datasets", &k, DREAM_E_CORRUPT,
                                     "dataset name is not valid");
-                if (schema_decode(&k, &v, &h, NULL) == 0)
+                if (store_i_schema_decode(&k, &v, &h, NULL) == 0)
                         ids[n++] = h.id; /* else reported by check_dataset */
         }
         mdb_cursor_close(cur);
@@ -3838,13 +2492,13 @@ static int check_orphans(struct store *s, struct problems *ps)
         for (size_t d = 0; d < sizeof(dbs) / sizeof(dbs[0]); d++) {
                 uint8_t kb[KEY_ID];
                 uint32_t id = 0;
-                r = lmdb_err(mdb_cursor_open(txn, dbs[d].dbi, &cur));
+                r = store_i_lmdb_err(mdb_cursor_open(txn, dbs[d].dbi, &cur));
                 if (r < 0)
                         goto end;
                 for (;;) {
                         uint8_t mk[8] = {'d', 'r', 'o', 'p'};
                         MDB_val mkv = {.mv_size = 8, .mv_data = mk}, mv;
-                        k = key_id(kb, id);
+                        k = store_i_key_id(kb, id);
                         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
                         if (rc)
                                 break;
@@ -3866,14 +2520,14 @@ static int check_orphans(struct store *s, struct problems *ps)
                 mdb_cursor_close(cur);
                 cur = NULL;
                 if (rc && rc != MDB_NOTFOUND) {
-                        r = lmdb_err(rc);
+                        r = store_i_lmdb_err(rc);
                         goto end;
                 }
         }
 end:
         if (cur)
                 mdb_cursor_close(cur);
-        txn_end(s, txn);
+        store_i_txn_end(s, txn);
         dm_free(ids);
         return r;
 }
@@ -3881,7 +2535,7 @@ end:
 static int check_job_cb(void *arg, uint64_t id, const void *rec, size_t len, int err)
 {
         uint8_t kb[8];
-        MDB_val k = job_key(kb, id);
+        MDB_val k = store_i_job_key(kb, id);
 
         (void)rec;
         (void)len;
