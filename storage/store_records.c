@@ -11,6 +11,9 @@
 
 #define MAGIC_SCHEMA   0x48435344u /* "DSCH" */
 #define MAGIC_COUNTERS 0x544e4344u /* "DCNT" */
+
+/* ---- checksums ------------------------------------------------------------ */
+
 uint64_t store_i_checksum(const void *p, size_t n)
 {
         return XXH3_64bits(p, n);
@@ -303,6 +306,8 @@ int store_i_counters_put(struct store *s, MDB_txn *txn, uint32_t id, const struc
         counters_encode(c, vb);
         return store_i_lmdb_err(mdb_put(txn, s->db_counters, &k, &v, 0));
 }
+
+/* ---- records: batch ids ---------------------------------------------------- */
 
 int store_i_batch_decode(const MDB_val *k, const MDB_val *v, uint64_t *ret_first,
                          uint32_t *ret_rows)
