@@ -337,7 +337,7 @@ static int check_meta(struct store *s, MDB_txn *txn, const uint32_t *ids, size_t
                 } else if (k.mv_size == 7 && memcmp(k.mv_data, "next_id", 7) == 0) {
                         continue; /* checked above */
                 } else if (k.mv_size == 7 && memcmp(k.mv_data, "purged", 7) == 0) {
-                        /* The last id purged (tick_fn). */
+                        /* The last id purged (tick_fn, store_datasets.c). */
                         if (v.mv_size != 4 || (next_id && dm_get_be32(v.mv_data) >= next_id))
                                 what = "last purged id is damaged";
                 } else if (k.mv_size == 8 && memcmp(k.mv_data, "drop", 4) == 0) {

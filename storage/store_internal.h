@@ -5,7 +5,7 @@
  * Names: functions shared between these files are store_i_*; functions used
  * by one file are static there and unprefixed.
  *
- * Files: store_txn.c (errors, transactions, map growth, write_txn),
+ * Files: store_txn.c (errors, transactions, map growth, store_i_write_txn),
  * store_records.c (checksums, schema, counters, batch id records, dataset
  * lookup), store_staged.c (staged batch records), store_suffstats.c
  * (sufficient statistics), store_condensed.c (condensed samples and their
@@ -170,7 +170,7 @@ struct counters {
         uint64_t segments;
         uint64_t raw_bytes;
         uint64_t bases;
-        uint64_t data_bytes; /* node_bytes of staged batches and segments */
+        uint64_t data_bytes; /* store_i_node_bytes of staged batches and segments */
         uint64_t segment_bytes;
         uint64_t batch_ids;
 };

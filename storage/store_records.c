@@ -279,7 +279,7 @@ int store_i_ds_load(struct store *s, MDB_txn *txn, const char *name, struct sche
         return 0;
 }
 
-/* ds_load for a read pinned to dataset `id` (0: whichever the name names):
+/* store_i_ds_load for a read pinned to dataset `id` (0: whichever the name names):
  * DREAM_E_NOTFOUND when the name names another dataset now (the pinned one
  * was dropped, the name given to a new one). */
 int store_i_ds_load_pinned(struct store *s, MDB_txn *txn, const char *name, uint32_t id,

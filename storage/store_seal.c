@@ -16,7 +16,7 @@ struct seal_ctx {
         uint64_t first;           /* first row of the segment */
         uint64_t rows;            /* rows in the segment */
         uint32_t n_batches;       /* staged batches it covers, from `first` */
-        uint64_t staged_bytes;    /* node_bytes of those batches */
+        uint64_t staged_bytes;    /* store_i_node_bytes of those batches */
         const struct dm_buf *seg; /* serialized segment */
         uint64_t bases;
         bool lost; /* out: another seal took these rows */

@@ -97,7 +97,7 @@ void store_i_segc_free_all(struct store *s)
 
 /* The segment stored at key (id, first) with value v (inside the caller's
  * read transaction), opened, with a cursor: from the cache, or copied and
- * opened now. Release both with segc_put. */
+ * opened now. Release both with store_i_segc_put. */
 int store_i_segc_get(struct store *s, uint32_t id, uint64_t first, const MDB_val *v,
                      struct segc_entry **ret, struct gd_cursor **ret_cur)
 {

@@ -63,7 +63,7 @@ static int adopt_map_size(struct store *s)
         return store_i_lmdb_err(rc);
 }
 
-/* Begin a transaction with map_lock held shared; released by txn_end. */
+/* Begin a transaction with map_lock held shared; released by store_i_txn_end. */
 static int txn_begin(struct store *s, unsigned flags, MDB_txn **ret, size_t *ret_map_size)
 {
         for (int tries = 0; tries < WRITE_RETRIES; tries++) {
