@@ -2,11 +2,11 @@
  *
  * srv_dispatch() answers what needs no store on the loop (hello,
  * server_info, the not-yet-implemented training calls) and hands everything
- * else to a job on the worker pool. srv_job_work() runs there: it may block
+ * else to a job on the worker pool. srv_req_work() runs there: it may block
  * (LMDB, sealing, condensing) and writes framed responses into j->out, which
  * the loop then sends. Streams (export, get_batches) produce one chunk per
  * round, so that a slow client parks the stream instead of the server
- * buffering it (server.c: job_after_cb), and no read transaction is held
+ * buffering it (server.c: req_after_cb), and no read transaction is held
  * across a network wait.
  */
 #include <dirent.h>
@@ -25,7 +25,7 @@
 #include "common/log.h"
 #include "proto/status.h"
 #include "server/internal.h"
-#include "server/perm.h"
+#include "server/permute.h"
 
 #ifndef DREAM_VERSION
 #define DREAM_VERSION "0.0.0"
@@ -55,7 +55,7 @@ static void put_response(struct srv *s, struct dm_buf *out, Dream__V1__Response 
         }
 }
 
-void srv_job_error(struct srv_job *j, int err, const char *fmt, ...)
+void srv_req_error(struct srv_req *j, int err, const char *fmt, ...)
 {
         char msg[512];
         va_list ap;
@@ -70,26 +70,26 @@ void srv_job_error(struct srv_job *j, int err, const char *fmt, ...)
 
 /* A store error, worded for the client. `field` names the request field that
  * holds the dataset name. */
-void srv_store_error(struct srv_job *j, int err, const char *field, const char *name)
+void srv_store_error(struct srv_req *j, int err, const char *field, const char *name)
 {
         switch (err) {
         case DREAM_E_NOTFOUND:
-                srv_job_error(j, err, "%s: no dataset '%s'", field, name);
+                srv_req_error(j, err, "%s: no dataset '%s'", field, name);
                 break;
         case DREAM_E_EXISTS:
-                srv_job_error(j, err, "%s: dataset '%s' already exists", field, name);
+                srv_req_error(j, err, "%s: dataset '%s' already exists", field, name);
                 break;
         case DREAM_E_FULL:
-                srv_job_error(
+                srv_req_error(
                     j, err, "dataset '%s': store full (map size limit reached); retry later", name);
                 break;
         default:
-                srv_job_error(j, err, "dataset '%s': %s", name, dream_strerror(err));
+                srv_req_error(j, err, "dataset '%s': %s", name, dream_strerror(err));
                 break;
         }
 }
 
-void srv_reply(struct srv_job *j, Dream__V1__Response *resp)
+void srv_reply(struct srv_req *j, Dream__V1__Response *resp)
 {
         resp->request_id = j->request_id;
         put_response(j->srv, &j->out, resp);
@@ -217,7 +217,7 @@ nomem:
 
 /* ---- datasets ----------------------------------------------------------------- */
 
-static void h_create(struct srv_job *j)
+static void h_create(struct srv_req *j)
 {
         const Dream__V1__CreateDataset *m = j->req->create_dataset;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -230,7 +230,7 @@ static void h_create(struct srv_job *j)
         sc.n_cols = (uint32_t)m->n_columns; /* <= DREAM_MAX_COLS: validated */
         sc.cols = dm_calloc(m->n_columns, sizeof(*sc.cols));
         if (!sc.cols) {
-                srv_job_error(j, DREAM_E_NOMEM, "create_dataset: out of memory");
+                srv_req_error(j, DREAM_E_NOMEM, "create_dataset: out of memory");
                 return;
         }
         sc.target = -1;
@@ -253,7 +253,7 @@ static void h_create(struct srv_job *j)
         r = store_dataset_create(j->srv->store, m->name, &sc);
         dm_free(sc.cols);
         if (r == DREAM_E_SCHEMA || r == DREAM_E_INVAL) {
-                srv_job_error(j, r, "create_dataset: dataset '%s' refused by the store: %s",
+                srv_req_error(j, r, "create_dataset: dataset '%s' refused by the store: %s",
                               m->name, dream_strerror(r));
                 return;
         }
@@ -269,7 +269,7 @@ static void h_create(struct srv_job *j)
         j->done = true;
 }
 
-static void h_describe(struct srv_job *j)
+static void h_describe(struct srv_req *j)
 {
         const char *name = j->req->describe_dataset->name;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -286,7 +286,7 @@ static void h_describe(struct srv_job *j)
         specs = dm_calloc(info->schema.n_cols, sizeof(*specs));
         specp = dm_calloc(info->schema.n_cols, sizeof(*specp));
         if (!specs || !specp) {
-                srv_job_error(j, DREAM_E_NOMEM, "describe_dataset: out of memory");
+                srv_req_error(j, DREAM_E_NOMEM, "describe_dataset: out of memory");
                 goto free_all;
         }
         for (uint32_t i = 0; i < info->schema.n_cols; i++) {
@@ -321,7 +321,7 @@ free_all:
         store_info_free(info);
 }
 
-static void h_list(struct srv_job *j)
+static void h_list(struct srv_req *j)
 {
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__ListDatasetsReply lr = DREAM__V1__LIST_DATASETS_REPLY__INIT;
@@ -333,14 +333,14 @@ static void h_list(struct srv_job *j)
 
         r = store_dataset_list(j->srv->store, &names, &count);
         if (r < 0) {
-                srv_job_error(j, r, "list_datasets: %s", dream_strerror(r));
+                srv_req_error(j, r, "list_datasets: %s", dream_strerror(r));
                 return;
         }
         sum = dm_calloc(count ? count : 1, sizeof(*sum));
         sump = dm_calloc(count ? count : 1, sizeof(*sump));
         infos = dm_calloc(count ? count : 1, sizeof(*infos));
         if (!sum || !sump || !infos) {
-                srv_job_error(j, DREAM_E_NOMEM, "list_datasets: out of memory");
+                srv_req_error(j, DREAM_E_NOMEM, "list_datasets: out of memory");
                 goto free_all;
         }
         for (uint32_t i = 0; i < count; i++) {
@@ -378,7 +378,7 @@ free_all:
         store_names_free(names, count);
 }
 
-static void h_drop(struct srv_job *j)
+static void h_drop(struct srv_req *j)
 {
         const char *name = j->req->drop_dataset->name;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -436,7 +436,7 @@ int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schem
         return 0;
 }
 
-static void h_ingest(struct srv_job *j)
+static void h_ingest(struct srv_req *j)
 {
         const Dream__V1__Ingest *m = j->req->ingest;
         const Dream__V1__Columns *rows = m->rows; /* validated: present, shapes consistent */
@@ -456,17 +456,17 @@ static void h_ingest(struct srv_job *j)
         }
         r = proto_columns_check_count(rows, info->schema.n_cols, "ingest.rows", msg, sizeof(msg));
         if (r < 0) {
-                srv_job_error(j, r, "%s (dataset '%s')", msg, m->dataset);
+                srv_req_error(j, r, "%s (dataset '%s')", msg, m->dataset);
                 goto free_info;
         }
         r = srv_table_from_wire(rows, &info->schema, &t, msg, sizeof(msg));
         if (r < 0) {
-                srv_job_error(j, r, "ingest.%s", msg);
+                srv_req_error(j, r, "ingest.%s", msg);
                 goto free_info;
         }
         r = store_append(j->srv->store, m->dataset, t, m->client_batch_id, &first, &needs_seal);
         if (r == DREAM_E_EXISTS && m->client_batch_id) {
-                srv_job_error(j, r,
+                srv_req_error(j, r,
                               "ingest.client_batch_id: %llu was already committed to dataset '%s' "
                               "with a different row count",
                               (unsigned long long)m->client_batch_id, m->dataset);
@@ -497,7 +497,7 @@ free_info:
         store_info_free(info);
 }
 
-static void h_flush(struct srv_job *j)
+static void h_flush(struct srv_req *j)
 {
         const char *name = j->req->flush->dataset;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -527,7 +527,7 @@ free_all:
         store_info_free(after);
 }
 
-static void h_stats(struct srv_job *j)
+static void h_stats(struct srv_req *j)
 {
         struct srv *s = j->srv;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -538,7 +538,7 @@ static void h_stats(struct srv_job *j)
         /* datasets, per-dataset and per-type fields, seals, map use (metrics.c) */
         r = srv_stats_reply_fill(s, &st, &more);
         if (r < 0) {
-                srv_job_error(j, r, "stats: %s", dream_strerror(r));
+                srv_req_error(j, r, "stats: %s", dream_strerror(r));
                 return;
         }
         st.connections_total = __atomic_load_n(&s->stats.connections_total, __ATOMIC_RELAXED);
@@ -585,7 +585,7 @@ static int dir_empty(const char *path)
  * at most DREAM_MAX_PATH bytes). The path must not exist yet (its parent
  * must) or be an empty directory; anything else is refused before copying.
  * On a failed copy, what this call created is removed again. */
-static void h_backup(struct srv_job *j)
+static void h_backup(struct srv_req *j)
 {
         const char *path = j->req->backup->path;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -598,7 +598,7 @@ static void h_backup(struct srv_job *j)
 
         if (stat(path, &sb) == 0) {
                 if (!S_ISDIR(sb.st_mode)) {
-                        srv_job_error(j, DREAM_E_EXISTS,
+                        srv_req_error(j, DREAM_E_EXISTS,
                                       "backup.path: '%s' exists and is not a directory; give a new "
                                       "path or an empty directory",
                                       path);
@@ -606,7 +606,7 @@ static void h_backup(struct srv_job *j)
                 }
                 r = dir_empty(path);
                 if (r == 0) {
-                        srv_job_error(
+                        srv_req_error(
                             j, DREAM_E_EXISTS,
                             "backup.path: directory '%s' is not empty; give a new path or an "
                             "empty directory",
@@ -614,7 +614,7 @@ static void h_backup(struct srv_job *j)
                         return;
                 }
                 if (r < 0) {
-                        srv_job_error(j, DREAM_E_DENIED,
+                        srv_req_error(j, DREAM_E_DENIED,
                                       "backup.path: cannot read directory '%s': %s", path,
                                       strerror(-r));
                         return;
@@ -622,7 +622,7 @@ static void h_backup(struct srv_job *j)
         } else if (errno == ENOENT) {
                 created = true;
         } else {
-                srv_job_error(j, DREAM_E_DENIED, "backup.path: cannot access '%s': %s", path,
+                srv_req_error(j, DREAM_E_DENIED, "backup.path: cannot access '%s': %s", path,
                               strerror(errno));
                 return;
         }
@@ -639,23 +639,23 @@ static void h_backup(struct srv_job *j)
                         (void)rmdir(path);
                 dm_error("backup to '%s' failed: %s", path, dream_strerror(saved));
                 if (saved == -ENOENT)
-                        srv_job_error(
+                        srv_req_error(
                             j, DREAM_E_NOTFOUND,
                             "backup.path: cannot create '%s': its parent directory does not "
                             "exist",
                             path);
                 else if (saved == -EACCES || saved == -EPERM || saved == -EROFS)
-                        srv_job_error(
+                        srv_req_error(
                             j, DREAM_E_DENIED,
                             "backup.path: cannot write '%s': %s (dreamd writes it as its own "
                             "user)",
                             path, dream_strerror(saved));
                 else if (saved == -EEXIST)
-                        srv_job_error(j, DREAM_E_EXISTS,
+                        srv_req_error(j, DREAM_E_EXISTS,
                                       "backup.path: '%s' already holds a data.mdb; give a new path",
                                       path);
                 else
-                        srv_job_error(j, saved, "backup to '%s' failed: %s", path,
+                        srv_req_error(j, saved, "backup to '%s' failed: %s", path,
                                       dream_strerror(saved));
                 return;
         }
@@ -676,14 +676,14 @@ struct export_state {
         uint64_t first, next, end;
         uint32_t chunk_rows;
         uint32_t id; /* the dataset every round reads (pinned at the start) */
-        struct srv_job *j;
+        struct srv_req *j;
         uint64_t delivered_end;
 };
 
 static int export_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
 {
         struct export_state *st = arg;
-        struct srv_job *j = st->j;
+        struct srv_req *j = st->j;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__ExportChunk ec = DREAM__V1__EXPORT_CHUNK__INIT;
         struct wire_columns w;
@@ -706,7 +706,7 @@ static int export_cb(const struct gd_table *chunk, uint64_t first_row, void *arg
 }
 
 /* A round of an export failed: say which rows the client already has. */
-static void export_error(struct srv_job *j, const struct export_state *st, int r, const char *name)
+static void export_error(struct srv_req *j, const struct export_state *st, int r, const char *name)
 {
         char sent[96];
 
@@ -716,20 +716,20 @@ static void export_error(struct srv_job *j, const struct export_state *st, int r
         else
                 snprintf(sent, sizeof(sent), "no row was sent");
         if (r == DREAM_E_NOTFOUND)
-                srv_job_error(j, r,
+                srv_req_error(j, r,
                               "export: dataset '%s' was dropped while this export was reading it "
                               "(%s); export again to read the dataset now under that name",
                               name, sent);
         else if (r == DREAM_E_RANGE)
-                srv_job_error(j, r,
+                srv_req_error(j, r,
                               "export: dataset '%s' has fewer rows than the %llu it had when "
                               "this export began (%s)",
                               name, (unsigned long long)st->end, sent);
         else
-                srv_job_error(j, r, "export: dataset '%s': %s (%s)", name, dream_strerror(r), sent);
+                srv_req_error(j, r, "export: dataset '%s': %s (%s)", name, dream_strerror(r), sent);
 }
 
-static void h_export(struct srv_job *j)
+static void h_export(struct srv_req *j)
 {
         const Dream__V1__Export *m = j->req->export;
         struct export_state *st = j->state;
@@ -746,7 +746,7 @@ static void h_export(struct srv_job *j)
                         return;
                 }
                 if (m->first_row > info->rows) {
-                        srv_job_error(j, DREAM_E_RANGE,
+                        srv_req_error(j, DREAM_E_RANGE,
                                       "export.first_row: %llu, past the end of dataset '%s' (%llu "
                                       "rows)",
                                       (unsigned long long)m->first_row, m->dataset,
@@ -757,7 +757,7 @@ static void h_export(struct srv_job *j)
                 st = dm_calloc(1, sizeof(*st));
                 if (!st) {
                         store_info_free(info);
-                        srv_job_error(j, DREAM_E_NOMEM, "export: out of memory");
+                        srv_req_error(j, DREAM_E_NOMEM, "export: out of memory");
                         return;
                 }
                 j->state = st;
@@ -809,7 +809,7 @@ static void h_export(struct srv_job *j)
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
-void srv_job_state_free(struct srv_job *j)
+void srv_req_state_free(struct srv_req *j)
 {
         if (!j->state)
                 return;
@@ -820,7 +820,7 @@ void srv_job_state_free(struct srv_job *j)
         j->state = NULL;
 }
 
-void srv_job_work(struct srv_job *j)
+void srv_req_work(struct srv_req *j)
 {
         switch (j->req->body_case) {
         case DREAM__V1__REQUEST__BODY_CREATE_DATASET:
@@ -855,7 +855,7 @@ void srv_job_work(struct srv_job *j)
                 break;
         default:
                 if (!srv_jobs_handle(j))
-                        srv_job_error(j, DREAM_E_INTERNAL, "request: no handler");
+                        srv_req_error(j, DREAM_E_INTERNAL, "request: no handler");
                 break;
         }
 }
@@ -1048,7 +1048,7 @@ void srv_dispatch(struct srv_conn *c, proto_request *req)
                 srv_jobs_watch(c, req);
                 return;
         default:
-                srv_job_start(c, req);
+                srv_req_start(c, req);
                 return;
         }
 free_req:

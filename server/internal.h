@@ -27,7 +27,7 @@ struct srv_listener {
         char unix_path[108]; /* removed at shutdown */
 };
 
-struct srv_job;
+struct srv_req;
 
 /* What one peer (an IP address; for a unix socket, the peer's uid) holds:
  * its open connections, and its wrong tokens in the current second. */
@@ -59,7 +59,7 @@ struct srv_conn {
         struct frame_decoder dec;
         uint64_t id;
         char peer[80];
-        uint32_t refs;            /* handle + pending writes + jobs */
+        uint32_t refs;            /* handle + pending writes + requests */
         uint32_t inflight;        /* requests not yet fully answered */
         uint32_t writes_pending;  /* uv_write requests outstanding */
         uint32_t streams_running; /* stream rounds on the worker pool */
@@ -75,8 +75,8 @@ struct srv_conn {
         struct srv_conn *budget_next; /* srv->budget_waiters */
         proto_request *held_hello;    /* owned: a hello answered at held_until_ms */
         uint64_t held_until_ms;
-        struct srv_job *parked;  /* streams waiting for their turn (FIFO) */
-        struct srv_job *ordered; /* mutations waiting for the running one (FIFO) */
+        struct srv_req *parked;  /* streams waiting for their turn (FIFO) */
+        struct srv_req *ordered; /* mutations waiting for the running one (FIFO) */
         bool ordered_busy;       /* a mutation of this connection is running */
         bool reading, paused, eof, closing, close_after_flush, refused, authed;
         bool budget_wait;     /* in srv->budget_waiters: reading waits for max_buffered_bytes */
@@ -171,10 +171,10 @@ struct srv {
         struct srv_conn *budget_waiters, **budget_tail; /* FIFO of conns waiting to read */
 };
 
-/* One request in progress. The worker part (srv_job_work) reads req and the
+/* One request in progress. The worker part (srv_req_work) reads req and the
  * store and appends framed responses to out; the loop writes them. A stream
  * keeps its state in `state` and is queued again for each chunk. */
-struct srv_job {
+struct srv_req {
         uv_work_t work;
         struct srv_conn *c; /* loop side only */
         struct srv *srv;
@@ -183,12 +183,12 @@ struct srv_job {
         struct dm_buf out; /* framed responses of this round */
         bool done;         /* the last response is in out */
         bool stream;       /* export / get_batches: one chunk per round */
-        void *state;       /* stream state, owned (srv_job_state_free) */
+        void *state;       /* stream state, owned (srv_req_state_free) */
         uint64_t rows_ingested;
         bool needs_seal;
         char *seal_dataset;          /* borrowed from req */
         bool ordered;                /* a mutation: runs after the connection's earlier ones */
-        struct srv_job *next_parked; /* link in c->parked or c->ordered */
+        struct srv_req *next_parked; /* link in c->parked or c->ordered */
         uint64_t uptime_s;           /* stats: captured on the loop */
         uint32_t conns_open;         /* stats: captured on the loop */
 };
@@ -197,16 +197,16 @@ struct srv_job {
 void srv_conn_close(struct srv_conn *c);
 void srv_conn_write(struct srv_conn *c, struct dm_buf *b);
 void srv_conn_error(struct srv_conn *c, uint64_t request_id, int err, const char *msg);
-void srv_job_start(struct srv_conn *c, proto_request *req);
-/* Export and get_batches answer in several rounds (srv_job.stream). */
+void srv_req_start(struct srv_conn *c, proto_request *req);
+/* Export and get_batches answer in several rounds (srv_req.stream). */
 bool srv_request_streams(const proto_request *req);
-/* A job for req (taken) on c, counted in flight, not queued anywhere; NULL
- * after answering an out-of-memory error. End it with srv_job_end. */
-struct srv_job *srv_job_new(struct srv_conn *c, proto_request *req);
-/* Done with a job that is not on the worker pool: write nothing more, free
+/* A request record for req (taken) on c, counted in flight, not queued anywhere; NULL
+ * after answering an out-of-memory error. End it with srv_req_end. */
+struct srv_req *srv_req_new(struct srv_conn *c, proto_request *req);
+/* Done with a request that is not on the worker pool: write nothing more, free
  * it, let the connection go on (or close when it is finished). */
-void srv_job_end(struct srv_job *j);
-void srv_job_queue(struct srv_job *j);
+void srv_req_end(struct srv_req *j);
+void srv_req_queue(struct srv_req *j);
 void srv_maybe_stop(struct srv *s);
 bool srv_token_ok(const struct srv *s, const char *given);
 /* Hello on c (token file set): true when the hello is held (taken; its answer
@@ -225,18 +225,18 @@ int srv_tokens_load(struct srv *s, const char *path, char *errmsg, size_t errmsg
 
 /* handlers.c */
 /* Answer j's request: a framed response into j->out. */
-void srv_reply(struct srv_job *j, Dream__V1__Response *resp);
-/* A framed error response into j->out; the job is done. */
-void srv_job_error(struct srv_job *j, int err, const char *fmt, ...)
+void srv_reply(struct srv_req *j, Dream__V1__Response *resp);
+/* A framed error response into j->out; the request is done. */
+void srv_req_error(struct srv_req *j, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* A store error, worded for the client; `field` names the request field that
  * holds the dataset name. */
-void srv_store_error(struct srv_job *j, int err, const char *field, const char *name);
+void srv_store_error(struct srv_req *j, int err, const char *field, const char *name);
 int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schema *sc,
                         struct gd_table **ret, char *msg, size_t msg_size);
 void srv_dispatch(struct srv_conn *c, proto_request *req); /* takes req */
-void srv_job_work(struct srv_job *j);                      /* worker thread */
-void srv_job_state_free(struct srv_job *j);
+void srv_req_work(struct srv_req *j);                      /* worker thread */
+void srv_req_state_free(struct srv_req *j);
 /* Append a framed error response to out (any thread). */
 void srv_put_error(struct srv *s, struct dm_buf *out, uint64_t request_id, int err,
                    const char *msg);
@@ -270,14 +270,14 @@ void srv_jobs_free(struct srv *s);
 void srv_jobs_stats(struct srv *s, struct srv_jobs_stats *ret);
 /* Worker thread: answer a train, job_list, job_status, job_cancel, predict
  * or get_model request; false for any other request. */
-bool srv_jobs_handle(struct srv_job *j);
+bool srv_jobs_handle(struct srv_req *j);
 /* Loop thread: start streaming JobInfo of a job (takes req). */
 void srv_jobs_watch(struct srv_conn *c, proto_request *req);
 /* Loop thread: c is closing; end its watches. */
 void srv_jobs_conn_closed(struct srv_conn *c);
 
 /* batches.c */
-void srv_h_batches(struct srv_job *j); /* worker thread: one Batch per round */
+void srv_h_batches(struct srv_req *j); /* worker thread: one Batch per round */
 void srv_batch_state_free(void *state);
 struct srv_batch_cache;
 void srv_batch_cache_free(struct srv_batch_cache *c); /* accepts NULL; no stream may be left */

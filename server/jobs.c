@@ -82,7 +82,7 @@ struct srv_jobs {
         uint32_t n_threads;
         bool stopping, joined, async_closing;
         uv_async_t async;
-        struct srv_job *watchers; /* loop only, linked by next_parked */
+        struct srv_req *watchers; /* loop only, linked by next_parked */
 };
 
 struct watch_state {
@@ -823,9 +823,9 @@ static void *runner(void *arg)
 
 /* ---- watchers (loop thread) ------------------------------------------------------- */
 
-static void watcher_unlink(struct srv_jobs *J, struct srv_job *w)
+static void watcher_unlink(struct srv_jobs *J, struct srv_req *w)
 {
-        for (struct srv_job **pp = &J->watchers; *pp; pp = &(*pp)->next_parked)
+        for (struct srv_req **pp = &J->watchers; *pp; pp = &(*pp)->next_parked)
                 if (*pp == w) {
                         *pp = w->next_parked;
                         w->next_parked = NULL;
@@ -835,7 +835,7 @@ static void watcher_unlink(struct srv_jobs *J, struct srv_job *w)
 
 /* Send w its job's JobInfo if it changed (or `force`). True when the job
  * has ended (the last JobInfo was sent). */
-static bool watcher_send(struct srv_jobs *J, struct srv_job *w, bool force)
+static bool watcher_send(struct srv_jobs *J, struct srv_req *w, bool force)
 {
         struct watch_state *ws = w->state;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -863,7 +863,7 @@ static void async_cb(uv_async_t *h)
 {
         struct srv *s = h->data;
         struct srv_jobs *J = s->jobs;
-        struct srv_job *w = J->watchers, *next;
+        struct srv_req *w = J->watchers, *next;
 
         /* Off the list while sending: a failed write closes the connection,
          * and srv_jobs_conn_closed must not end a watcher this walk holds. */
@@ -872,7 +872,7 @@ static void async_cb(uv_async_t *h)
                 next = w->next_parked;
                 w->next_parked = NULL;
                 if (watcher_send(J, w, false) || w->c->closing) {
-                        srv_job_end(w);
+                        srv_req_end(w);
                 } else {
                         w->next_parked = J->watchers;
                         J->watchers = w;
@@ -887,7 +887,7 @@ void srv_jobs_watch(struct srv_conn *c, proto_request *req)
         struct srv_jobs *J = c->srv->jobs;
         uint64_t id = req->job_watch->job_id;
         struct watch_state *ws;
-        struct srv_job *w = srv_job_new(c, req);
+        struct srv_req *w = srv_req_new(c, req);
         bool exists;
 
         if (!w)
@@ -901,13 +901,13 @@ void srv_jobs_watch(struct srv_conn *c, proto_request *req)
                 srv_stats_error(c->srv, DREAM__V1__REQUEST__BODY_JOB_WATCH);
                 srv_conn_error(c, w->request_id, exists ? DREAM_E_NOMEM : DREAM_E_NOTFOUND,
                                exists ? NULL : "job_watch.job_id: no such job");
-                srv_job_end(w);
+                srv_req_end(w);
                 return;
         }
         ws->job_id = id;
         w->state = ws;
         if (watcher_send(J, w, true) || w->c->closing) {
-                srv_job_end(w);
+                srv_req_end(w);
                 return;
         }
         w->next_parked = J->watchers;
@@ -917,7 +917,7 @@ void srv_jobs_watch(struct srv_conn *c, proto_request *req)
 void srv_jobs_conn_closed(struct srv_conn *c)
 {
         struct srv_jobs *J = c->srv->jobs;
-        struct srv_job *w, *next;
+        struct srv_req *w, *next;
 
         if (!J)
                 return;
@@ -925,14 +925,14 @@ void srv_jobs_conn_closed(struct srv_conn *c)
                 next = w->next_parked;
                 if (w->c == c) {
                         watcher_unlink(J, w);
-                        srv_job_end(w);
+                        srv_req_end(w);
                 }
         }
 }
 
 /* ---- requests (worker pool) ------------------------------------------------------- */
 
-static void reply_info(struct srv_job *j, struct tjob *t, int body)
+static void reply_info(struct srv_req *j, struct tjob *t, int body)
 {
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         struct info_parts p;
@@ -984,7 +984,7 @@ static int submit_check(struct srv *s, const Dream__V1__Train *m, const struct s
 
 /* Check a Train request against the store (datasets exist, the test
  * dataset has the same columns) and its hyper-parameters. */
-static int train_check(struct srv_job *j, const Dream__V1__Train *m)
+static int train_check(struct srv_req *j, const Dream__V1__Train *m)
 {
         struct store_info *a = NULL, *b = NULL;
         struct train_params p;
@@ -995,7 +995,7 @@ static int train_check(struct srv_job *j, const Dream__V1__Train *m)
         params_of(m, &p);
         r = train_params_validate((enum train_kind)m->model, &p, &msg);
         if (r < 0) {
-                srv_job_error(j, r, "train: %s", msg ? msg : "invalid hyper-parameters");
+                srv_req_error(j, r, "train: %s", msg ? msg : "invalid hyper-parameters");
                 return r;
         }
         r = store_dataset_describe(j->srv->store, m->dataset, &a);
@@ -1005,7 +1005,7 @@ static int train_check(struct srv_job *j, const Dream__V1__Train *m)
         }
         r = submit_check(j->srv, m, a, &p, why, sizeof(why));
         if (r < 0) {
-                srv_job_error(j, r, "train: %s", why);
+                srv_req_error(j, r, "train: %s", why);
                 store_info_free(a);
                 return r;
         }
@@ -1017,7 +1017,7 @@ static int train_check(struct srv_job *j, const Dream__V1__Train *m)
                         r = jd_columns_match(m->dataset, &a->schema, m->test_dataset, &b->schema,
                                              why, sizeof(why));
                         if (r < 0)
-                                srv_job_error(j, r, "train.%s", why);
+                                srv_req_error(j, r, "train.%s", why);
                 }
         }
         store_info_free(a);
@@ -1025,7 +1025,7 @@ static int train_check(struct srv_job *j, const Dream__V1__Train *m)
         return r;
 }
 
-static void h_train(struct srv_job *j)
+static void h_train(struct srv_req *j)
 {
         struct srv_jobs *J = j->srv->jobs;
         const Dream__V1__Train *m = j->req->train;
@@ -1048,7 +1048,7 @@ static void h_train(struct srv_job *j)
         dm_free(packed);
         if (!t || !t->train) {
                 tjob_free(t);
-                srv_job_error(j, DREAM_E_NOMEM, "train: out of memory");
+                srv_req_error(j, DREAM_E_NOMEM, "train: out of memory");
                 return;
         }
         t->state = DREAM__V1__JOB_STATE__JOB_STATE_QUEUED;
@@ -1061,9 +1061,9 @@ static void h_train(struct srv_job *j)
                 pthread_mutex_unlock(&J->lock);
                 tjob_free(t);
                 if (stopping)
-                        srv_job_error(j, DREAM_E_CANCELLED, "train: dreamd is shutting down");
+                        srv_req_error(j, DREAM_E_CANCELLED, "train: dreamd is shutting down");
                 else
-                        srv_job_error(j, DREAM_E_BUSY,
+                        srv_req_error(j, DREAM_E_BUSY,
                                       "train: %u jobs already queued (job_queue); retry later",
                                       queued);
                 return;
@@ -1077,7 +1077,7 @@ static void h_train(struct srv_job *j)
                 J->queued--;
                 pthread_mutex_unlock(&J->lock);
                 tjob_free(t);
-                srv_job_error(j, r, "train: the job could not be recorded in the store (%s)",
+                srv_req_error(j, r, "train: the job could not be recorded in the store (%s)",
                               dream_strerror(r));
                 return;
         }
@@ -1095,7 +1095,7 @@ static void h_train(struct srv_job *j)
         j->done = true;
 }
 
-static void h_job_list(struct srv_job *j)
+static void h_job_list(struct srv_req *j)
 {
         struct srv_jobs *J = j->srv->jobs;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -1126,10 +1126,10 @@ static void h_job_list(struct srv_job *j)
         dm_free(parts);
         dm_free(infos);
         if (!j->done)
-                srv_job_error(j, DREAM_E_NOMEM, "job_list: out of memory");
+                srv_req_error(j, DREAM_E_NOMEM, "job_list: out of memory");
 }
 
-static void h_job_status(struct srv_job *j, uint64_t id, bool cancel)
+static void h_job_status(struct srv_req *j, uint64_t id, bool cancel)
 {
         struct srv_jobs *J = j->srv->jobs;
         const char *field = cancel ? "job_cancel.job_id" : "job_status.job_id";
@@ -1153,7 +1153,7 @@ static void h_job_status(struct srv_job *j, uint64_t id, bool cancel)
         }
         pthread_mutex_unlock(&J->lock);
         if (!t) {
-                srv_job_error(j, DREAM_E_NOTFOUND, "%s: no job %llu", field,
+                srv_req_error(j, DREAM_E_NOTFOUND, "%s: no job %llu", field,
                               (unsigned long long)id);
                 return;
         }
@@ -1174,7 +1174,7 @@ static void h_job_status(struct srv_job *j, uint64_t id, bool cancel)
         }
         pthread_mutex_unlock(&J->lock);
         if (r < 0)
-                srv_job_error(j, r,
+                srv_req_error(j, r,
                               "%s: job %llu stays queued: its cancellation could not be recorded "
                               "(%s)",
                               field, (unsigned long long)id, dream_strerror(r));
@@ -1183,7 +1183,7 @@ static void h_job_status(struct srv_job *j, uint64_t id, bool cancel)
 }
 
 /* The model of a finished job, or an error answered to j. */
-static int load_model(struct srv_job *j, uint64_t id, const char *field,
+static int load_model(struct srv_req *j, uint64_t id, const char *field,
                       struct train_model **ret_model, struct record *ret_rec, void **ret_bytes)
 {
         struct srv_jobs *J = j->srv->jobs;
@@ -1199,12 +1199,12 @@ static int load_model(struct srv_job *j, uint64_t id, const char *field,
                 state = t->state;
         pthread_mutex_unlock(&J->lock);
         if (!t) {
-                srv_job_error(j, DREAM_E_NOTFOUND, "%s: no job %llu", field,
+                srv_req_error(j, DREAM_E_NOTFOUND, "%s: no job %llu", field,
                               (unsigned long long)id);
                 return DREAM_E_NOTFOUND;
         }
         if (state != DREAM__V1__JOB_STATE__JOB_STATE_DONE) {
-                srv_job_error(j, DREAM_E_INVAL, "%s: job %llu has no model (it is %s)", field,
+                srv_req_error(j, DREAM_E_INVAL, "%s: job %llu has no model (it is %s)", field,
                               (unsigned long long)id,
                               state == DREAM__V1__JOB_STATE__JOB_STATE_QUEUED    ? "queued"
                               : state == DREAM__V1__JOB_STATE__JOB_STATE_RUNNING ? "running"
@@ -1219,7 +1219,7 @@ static int load_model(struct srv_job *j, uint64_t id, const char *field,
                 r = train_model_from_bytes(ret_rec->model, ret_rec->model_len, ret_model);
         if (r < 0) {
                 dm_free(bytes);
-                srv_job_error(j, r, "%s: the model of job %llu cannot be read: %s", field,
+                srv_req_error(j, r, "%s: the model of job %llu cannot be read: %s", field,
                               (unsigned long long)id, dream_strerror(r));
                 return r;
         }
@@ -1244,7 +1244,7 @@ static double wire_value(const Dream__V1__ColumnValues *cv, int64_t v)
 
 /* Predict input rows as model features: rows in the training dataset's
  * schema (target included or not) or a ready float matrix. */
-static int predict_features(struct srv_job *j, const Dream__V1__Predict *m,
+static int predict_features(struct srv_req *j, const Dream__V1__Predict *m,
                             const struct record *rec, uint32_t d, float **ret_x, uint32_t *ret_n)
 {
         float *x;
@@ -1255,21 +1255,21 @@ static int predict_features(struct srv_job *j, const Dream__V1__Predict *m,
         if (m->input_case == DREAM__V1__PREDICT__INPUT_FEATURES) {
                 const Dream__V1__FloatMatrix *f = m->features;
                 if (f->d != d) {
-                        srv_job_error(j, DREAM_E_SCHEMA,
+                        srv_req_error(j, DREAM_E_SCHEMA,
                                       "predict.features: %u columns, the model takes %u", f->d, d);
                         return DREAM_E_SCHEMA;
                 }
                 x = dm_mallocarray((size_t)f->n * d + 1, sizeof(float));
                 if (!x || proto_f32_read(&f->values, (size_t)f->n * d, x) < 0) {
                         dm_free(x);
-                        srv_job_error(j, x ? DREAM_E_SCHEMA : DREAM_E_NOMEM,
+                        srv_req_error(j, x ? DREAM_E_SCHEMA : DREAM_E_NOMEM,
                                       "predict.features: values do not hold %u x %u floats", f->n,
                                       d);
                         return x ? DREAM_E_SCHEMA : DREAM_E_NOMEM;
                 }
                 for (size_t c = 0; c < (size_t)f->n * d; c++) {
                         if (!isfinite(x[c])) {
-                                srv_job_error(j, DREAM_E_INVAL,
+                                srv_req_error(j, DREAM_E_INVAL,
                                               "predict.features: row %zu, column %zu is %s; "
                                               "features must be finite numbers",
                                               c / d + 1, c % d + 1,
@@ -1286,7 +1286,7 @@ static int predict_features(struct srv_job *j, const Dream__V1__Predict *m,
         if (m->rows->n_columns == d + 1 && rec->target >= 0 && rec->n_cols == d + 1) {
                 skip = (uint32_t)rec->target;
         } else if (m->rows->n_columns != d) {
-                srv_job_error(j, DREAM_E_SCHEMA,
+                srv_req_error(j, DREAM_E_SCHEMA,
                               "predict.rows: %zu columns; the model takes %u features (or %u "
                               "columns with the target)",
                               m->rows->n_columns, d, d + 1);
@@ -1302,7 +1302,7 @@ static int predict_features(struct srv_job *j, const Dream__V1__Predict *m,
                         continue;
                 r = proto_values_read(&cv->values, n, v);
                 if (r < 0) {
-                        srv_job_error(j, r, "predict.rows.columns[%u]: %s", c, dream_strerror(r));
+                        srv_req_error(j, r, "predict.rows.columns[%u]: %s", c, dream_strerror(r));
                         break;
                 }
                 for (uint32_t i = 0; r == 0 && i < n; i++) {
@@ -1310,7 +1310,7 @@ static int predict_features(struct srv_job *j, const Dream__V1__Predict *m,
                         x[(size_t)i * d + f] = (float)val;
                         if (!isfinite(x[(size_t)i * d + f])) {
                                 r = DREAM_E_INVAL;
-                                srv_job_error(j, r,
+                                srv_req_error(j, r,
                                               "predict.rows: row %u, column %u is %s; features "
                                               "must be finite numbers%s",
                                               i + 1, c + 1,
@@ -1325,7 +1325,7 @@ static int predict_features(struct srv_job *j, const Dream__V1__Predict *m,
         dm_free(v);
         if (r < 0) {
                 if (r == DREAM_E_NOMEM)
-                        srv_job_error(j, r, "predict: out of memory");
+                        srv_req_error(j, r, "predict: out of memory");
                 dm_free(x);
                 return r;
         }
@@ -1334,7 +1334,7 @@ static int predict_features(struct srv_job *j, const Dream__V1__Predict *m,
         return 0;
 }
 
-static void h_predict(struct srv_job *j)
+static void h_predict(struct srv_req *j)
 {
         const Dream__V1__Predict *m = j->req->predict;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -1360,12 +1360,12 @@ static void h_predict(struct srv_job *j)
         vb = dm_mallocarray((size_t)n + 1, 8);
         sb = k ? dm_mallocarray((size_t)n * k + 1, 4) : NULL;
         if (!values || !vb || (k && (!proba || !scores || !sb))) {
-                srv_job_error(j, DREAM_E_NOMEM, "predict: out of memory");
+                srv_req_error(j, DREAM_E_NOMEM, "predict: out of memory");
                 goto free_all;
         }
         r = train_predict(model, x, n, values, proba);
         if (r < 0) {
-                srv_job_error(j, r, "predict: %s", dream_strerror(r));
+                srv_req_error(j, r, "predict: %s", dream_strerror(r));
                 goto free_all;
         }
         for (uint32_t i = 0; i < n; i++) {
@@ -1401,7 +1401,7 @@ free_all:
         train_model_free(model);
 }
 
-static void h_get_model(struct srv_job *j)
+static void h_get_model(struct srv_req *j)
 {
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__ModelReply mr = DREAM__V1__MODEL_REPLY__INIT;
@@ -1416,7 +1416,7 @@ static void h_get_model(struct srv_job *j)
                 return;
         r = train_model_to_json(model, &json, &len);
         if (r < 0) {
-                srv_job_error(j, r, "get_model: %s", dream_strerror(r));
+                srv_req_error(j, r, "get_model: %s", dream_strerror(r));
         } else {
                 mr.json = json;
                 resp.body_case = DREAM__V1__RESPONSE__BODY_GET_MODEL;
@@ -1429,7 +1429,7 @@ static void h_get_model(struct srv_job *j)
         train_model_free(model);
 }
 
-bool srv_jobs_handle(struct srv_job *j)
+bool srv_jobs_handle(struct srv_req *j)
 {
         switch (j->req->body_case) {
         case DREAM__V1__REQUEST__BODY_TRAIN:
@@ -1512,7 +1512,7 @@ int srv_jobs_init(struct srv *s, char *errmsg, size_t errmsg_size)
 void srv_jobs_shutdown(struct srv *s)
 {
         struct srv_jobs *J = s->jobs;
-        struct srv_job *w;
+        struct srv_req *w;
 
         if (!J)
                 return;
@@ -1529,7 +1529,7 @@ void srv_jobs_shutdown(struct srv *s)
                 srv_stats_error(s, DREAM__V1__REQUEST__BODY_JOB_WATCH);
                 srv_conn_error(w->c, w->request_id, DREAM_E_CANCELLED,
                                "server is shutting down; watch ended (the job is kept)");
-                srv_job_end(w);
+                srv_req_end(w);
         }
 }
 

@@ -2,7 +2,7 @@
  *
  * Threads: everything in this file runs on the loop's thread, except the
  * job_work() functions of handlers.c, which run on libuv's worker pool and
- * touch only their own struct srv_job and the (thread-safe) store, and
+ * touch only their own struct srv_req and the (thread-safe) store, and
  * seal_thread(), the server's own seal threads (store_seal only).
  *
  * Ownership: a connection is freed when its handle is closed and nothing
@@ -55,7 +55,7 @@ static void conn_close_cb(uv_handle_t *h)
         srv_maybe_stop(s);
 }
 
-static void job_free(struct srv_job *j);
+static void req_free(struct srv_req *j);
 static void budget_unlink(struct srv_conn *c);
 static void budget_wake(struct srv *s);
 
@@ -72,13 +72,13 @@ void srv_conn_close(struct srv_conn *c)
         srv_jobs_conn_closed(c);
         /* Parked streams and waiting mutations are not on the worker pool:
          * end them here (their client is gone). */
-        struct srv_job **queues[2] = {&c->parked, &c->ordered};
+        struct srv_req **queues[2] = {&c->parked, &c->ordered};
         for (int q = 0; q < 2; q++) {
                 while (*queues[q]) {
-                        struct srv_job *j = *queues[q];
+                        struct srv_req *j = *queues[q];
                         *queues[q] = j->next_parked;
                         c->inflight--;
-                        job_free(j);
+                        req_free(j);
                         conn_unref(c);
                 }
         }
@@ -132,21 +132,21 @@ static void run_next_ordered(struct srv_conn *c)
 {
         c->ordered_busy = false;
         if (c->ordered && !c->closing) {
-                struct srv_job *j = c->ordered;
+                struct srv_req *j = c->ordered;
                 c->ordered = j->next_parked;
                 j->next_parked = NULL;
                 c->ordered_busy = true;
-                srv_job_queue(j);
+                srv_req_queue(j);
         }
 }
 
 static void resume_parked(struct srv_conn *c)
 {
         while (c->parked && !c->closing && stream_may_run(c)) {
-                struct srv_job *j = c->parked;
+                struct srv_req *j = c->parked;
                 c->parked = j->next_parked;
                 j->next_parked = NULL;
-                srv_job_queue(j);
+                srv_req_queue(j);
         }
 }
 
@@ -1258,12 +1258,12 @@ void srv_shutdown(struct srv *s, srv_done_cb done, void *arg)
                 c->reading = false;
                 /* Streams waiting for the client to drain: end them. */
                 while (c->parked) {
-                        struct srv_job *j = c->parked;
+                        struct srv_req *j = c->parked;
                         c->parked = j->next_parked;
                         srv_conn_error(c, j->request_id, DREAM_E_CANCELLED,
                                        "server is shutting down; stream ended (resume later)");
                         c->inflight--;
-                        job_free(j);
+                        req_free(j);
                         conn_unref(c);
                 }
                 conn_maybe_finish(c);
@@ -1291,11 +1291,11 @@ void srv_free(struct srv *s)
 
 /* ---- jobs ----------------------------------------------------------------- */
 
-static void job_free(struct srv_job *j)
+static void req_free(struct srv_req *j)
 {
         if (!j)
                 return;
-        srv_job_state_free(j);
+        srv_req_state_free(j);
         proto_request_free(j->req);
         dm_buf_release(&j->out);
         dm_free(j);
@@ -1508,14 +1508,14 @@ static void seal_schedule(struct srv *s, const char *dataset)
         s->sealing = sj;
 }
 
-static void job_work_cb(uv_work_t *w)
+static void req_work_cb(uv_work_t *w)
 {
-        srv_job_work(w->data);
+        srv_req_work(w->data);
 }
 
-static void job_after_cb(uv_work_t *w, int status)
+static void req_after_cb(uv_work_t *w, int status)
 {
-        struct srv_job *j = w->data;
+        struct srv_req *j = w->data;
         struct srv_conn *c = j->c;
         struct srv *s = c->srv;
 
@@ -1541,26 +1541,26 @@ static void job_after_cb(uv_work_t *w, int status)
         if (j->done || c->closing) {
                 bool ordered = j->ordered;
                 c->inflight--;
-                job_free(j);
+                req_free(j);
                 if (ordered)
                         run_next_ordered(c);
                 resume_parked(c);
                 conn_maybe_finish(c);
                 conn_unref(c);
         } else {
-                srv_job_queue(j); /* next chunk, now or once its turn comes */
+                srv_req_queue(j); /* next chunk, now or once its turn comes */
         }
         srv_maybe_stop(s);
 }
 
-void srv_job_queue(struct srv_job *j)
+void srv_req_queue(struct srv_req *j)
 {
         struct srv_conn *c = j->c;
         struct srv *s = c->srv;
         int r;
 
         if (j->stream && !stream_may_run(c)) {
-                struct srv_job **pp = &c->parked;
+                struct srv_req **pp = &c->parked;
                 while (*pp)
                         pp = &(*pp)->next_parked;
                 j->next_parked = NULL;
@@ -1568,13 +1568,13 @@ void srv_job_queue(struct srv_job *j)
                 return;
         }
         j->work.data = j;
-        r = uv_queue_work(s->loop, &j->work, job_work_cb, job_after_cb);
+        r = uv_queue_work(s->loop, &j->work, req_work_cb, req_after_cb);
         if (r < 0) {
                 srv_conn_error(c, j->request_id, DREAM_E_INTERNAL,
                                "cannot queue the request on the worker pool");
                 bool ordered = j->ordered;
                 c->inflight--;
-                job_free(j);
+                req_free(j);
                 if (ordered)
                         run_next_ordered(c);
                 conn_maybe_finish(c);
@@ -1593,9 +1593,9 @@ bool srv_request_streams(const proto_request *req)
                req->body_case == DREAM__V1__REQUEST__BODY_GET_BATCHES;
 }
 
-struct srv_job *srv_job_new(struct srv_conn *c, proto_request *req)
+struct srv_req *srv_req_new(struct srv_conn *c, proto_request *req)
 {
-        struct srv_job *j = dm_calloc(1, sizeof(*j));
+        struct srv_req *j = dm_calloc(1, sizeof(*j));
 
         if (!j) {
                 srv_conn_error(c, req->request_id, DREAM_E_NOMEM, NULL);
@@ -1612,21 +1612,21 @@ struct srv_job *srv_job_new(struct srv_conn *c, proto_request *req)
         return j;
 }
 
-void srv_job_end(struct srv_job *j)
+void srv_req_end(struct srv_req *j)
 {
         struct srv_conn *c = j->c;
 
         c->inflight--;
-        job_free(j);
+        req_free(j);
         resume_parked(c);
         conn_maybe_finish(c);
         conn_unref(c);
 }
 
 /* Start a job for req (taken) on connection c. */
-void srv_job_start(struct srv_conn *c, proto_request *req)
+void srv_req_start(struct srv_conn *c, proto_request *req)
 {
-        struct srv_job *j = srv_job_new(c, req);
+        struct srv_req *j = srv_req_new(c, req);
 
         if (!j)
                 return;
@@ -1645,7 +1645,7 @@ void srv_job_start(struct srv_conn *c, proto_request *req)
         }
         if (j->ordered) {
                 if (c->ordered_busy) {
-                        struct srv_job **pp = &c->ordered;
+                        struct srv_req **pp = &c->ordered;
                         while (*pp)
                                 pp = &(*pp)->next_parked;
                         *pp = j;
@@ -1653,5 +1653,5 @@ void srv_job_start(struct srv_conn *c, proto_request *req)
                 }
                 c->ordered_busy = true;
         }
-        srv_job_queue(j);
+        srv_req_queue(j);
 }
