@@ -28,6 +28,8 @@
 #include "proto/status.h"
 #include "server/internal.h"
 #include "server/permute.h"
+#include "server/reply.h"
+#include "server/routes.h"
 
 /* Framed bytes one round builds before handing them to the loop (at least
  * one Batch), and the time it may take: the loop writes them while the next
@@ -145,7 +147,7 @@ static void cache_trim(struct srv *s, struct srv_batch_cache *c, uint64_t keep, 
         }
 }
 
-void srv_batch_cache_free(struct srv_batch_cache *c)
+static void batch_cache_free(struct srv_batch_cache *c)
 {
         struct centry *e, *next;
 
@@ -157,6 +159,12 @@ void srv_batch_cache_free(struct srv_batch_cache *c)
         }
         pthread_mutex_destroy(&c->lock);
         dm_free(c);
+}
+
+void srv_batches_free(struct srv *s)
+{
+        batch_cache_free(s->batch_cache);
+        s->batch_cache = NULL;
 }
 
 static void cache_release(struct srv *s, struct centry *e)

@@ -26,74 +26,12 @@
 #include "proto/status.h"
 #include "server/internal.h"
 #include "server/permute.h"
+#include "server/reply.h"
+#include "server/routes.h"
 
 #ifndef DREAM_VERSION
 #define DREAM_VERSION "0.0.0"
 #endif
-
-/* ---- responses ------------------------------------------------------------ */
-
-void srv_put_error(struct srv *s, struct dm_buf *out, uint64_t request_id, int err, const char *msg)
-{
-        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
-
-        proto_response_set_error(&resp, request_id, err, msg);
-        __atomic_fetch_add(&s->stats.request_errors_total, 1, __ATOMIC_RELAXED);
-        /* Only DREAM_E_NOMEM can fail here: then nothing is sent. */
-        (void)frame_encode(out, &resp.base, __atomic_load_n(&s->cfg.max_frame, __ATOMIC_RELAXED));
-}
-
-static void put_response(struct srv *s, struct dm_buf *out, Dream__V1__Response *resp)
-{
-        int r =
-            frame_encode(out, &resp->base, __atomic_load_n(&s->cfg.max_frame, __ATOMIC_RELAXED));
-
-        if (r < 0) {
-                char msg[160];
-                snprintf(msg, sizeof(msg), "response: cannot be sent (%s)", dream_strerror(r));
-                srv_put_error(s, out, resp->request_id, r, msg);
-        }
-}
-
-void srv_req_error(struct srv_req *j, int err, const char *fmt, ...)
-{
-        char msg[512];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        srv_stats_error(j->srv, j->req->body_case);
-        srv_put_error(j->srv, &j->out, j->request_id, err, msg);
-        j->done = true;
-}
-
-/* A store error, worded for the client. `field` names the request field that
- * holds the dataset name. */
-void srv_store_error(struct srv_req *j, int err, const char *field, const char *name)
-{
-        switch (err) {
-        case DREAM_E_NOTFOUND:
-                srv_req_error(j, err, "%s: no dataset '%s'", field, name);
-                break;
-        case DREAM_E_EXISTS:
-                srv_req_error(j, err, "%s: dataset '%s' already exists", field, name);
-                break;
-        case DREAM_E_FULL:
-                srv_req_error(
-                    j, err, "dataset '%s': store full (map size limit reached); retry later", name);
-                break;
-        default:
-                srv_req_error(j, err, "dataset '%s': %s", name, dream_strerror(err));
-                break;
-        }
-}
-
-void srv_reply(struct srv_req *j, Dream__V1__Response *resp)
-{
-        resp->request_id = j->request_id;
-        put_response(j->srv, &j->out, resp);
-}
 
 /* ---- conversions ------------------------------------------------------------ */
 
@@ -217,7 +155,7 @@ nomem:
 
 /* ---- datasets ----------------------------------------------------------------- */
 
-static void h_create(struct srv_req *j)
+void srv_h_create(struct srv_req *j)
 {
         const Dream__V1__CreateDataset *m = j->req->create_dataset;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -269,7 +207,7 @@ static void h_create(struct srv_req *j)
         j->done = true;
 }
 
-static void h_describe(struct srv_req *j)
+void srv_h_describe(struct srv_req *j)
 {
         const char *name = j->req->describe_dataset->name;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -321,7 +259,7 @@ free_all:
         store_info_free(info);
 }
 
-static void h_list(struct srv_req *j)
+void srv_h_list(struct srv_req *j)
 {
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__ListDatasetsReply lr = DREAM__V1__LIST_DATASETS_REPLY__INIT;
@@ -378,7 +316,7 @@ free_all:
         store_names_free(names, count);
 }
 
-static void h_drop(struct srv_req *j)
+void srv_h_drop(struct srv_req *j)
 {
         const char *name = j->req->drop_dataset->name;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -401,8 +339,8 @@ static void h_drop(struct srv_req *j)
  * column count) as a table named and typed after the schema. n_rows x
  * n_cols x 8 bytes: exactly the bytes of the frame's values, so the
  * allocation is bounded by what was received. */
-int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schema *sc,
-                        struct gd_table **ret, char *msg, size_t msg_size)
+static int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schema *sc,
+                               struct gd_table **ret, char *msg, size_t msg_size)
 {
         struct gd_table *t = NULL;
         int r;
@@ -436,7 +374,7 @@ int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schem
         return 0;
 }
 
-static void h_ingest(struct srv_req *j)
+void srv_h_ingest(struct srv_req *j)
 {
         const Dream__V1__Ingest *m = j->req->ingest;
         const Dream__V1__Columns *rows = m->rows; /* validated: present, shapes consistent */
@@ -497,7 +435,7 @@ free_info:
         store_info_free(info);
 }
 
-static void h_flush(struct srv_req *j)
+void srv_h_flush(struct srv_req *j)
 {
         const char *name = j->req->flush->dataset;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -527,7 +465,7 @@ free_all:
         store_info_free(after);
 }
 
-static void h_stats(struct srv_req *j)
+void srv_h_stats(struct srv_req *j)
 {
         struct srv *s = j->srv;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -585,7 +523,7 @@ static int dir_empty(const char *path)
  * at most DREAM_MAX_PATH bytes). The path must not exist yet (its parent
  * must) or be an empty directory; anything else is refused before copying.
  * On a failed copy, what this call created is removed again. */
-static void h_backup(struct srv_req *j)
+void srv_h_backup(struct srv_req *j)
 {
         const char *path = j->req->backup->path;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -729,7 +667,7 @@ static void export_error(struct srv_req *j, const struct export_state *st, int r
                 srv_req_error(j, r, "export: dataset '%s': %s (%s)", name, dream_strerror(r), sent);
 }
 
-static void h_export(struct srv_req *j)
+void srv_h_export(struct srv_req *j)
 {
         const Dream__V1__Export *m = j->req->export;
         struct export_state *st = j->state;
@@ -805,252 +743,4 @@ static void h_export(struct srv_req *j)
         st->next = st->delivered_end;
         if (st->next >= st->end)
                 j->done = true;
-}
-
-/* ---- dispatch ------------------------------------------------------------------------ */
-
-void srv_req_state_free(struct srv_req *j)
-{
-        if (!j->state)
-                return;
-        if (j->req && j->req->body_case == DREAM__V1__REQUEST__BODY_GET_BATCHES)
-                srv_batch_state_free(j->state);
-        else
-                dm_free(j->state);
-        j->state = NULL;
-}
-
-void srv_req_work(struct srv_req *j)
-{
-        switch (j->req->body_case) {
-        case DREAM__V1__REQUEST__BODY_CREATE_DATASET:
-                h_create(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_LIST_DATASETS:
-                h_list(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_DESCRIBE_DATASET:
-                h_describe(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_DROP_DATASET:
-                h_drop(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_INGEST:
-                h_ingest(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_FLUSH:
-                h_flush(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_EXPORT:
-                h_export(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_GET_BATCHES:
-                srv_h_batches(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_STATS:
-                h_stats(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_BACKUP:
-                h_backup(j);
-                break;
-        default:
-                if (!srv_jobs_handle(j))
-                        srv_req_error(j, DREAM_E_INTERNAL, "request: no handler");
-                break;
-        }
-}
-
-/* The roles of a connection as a wire list; returns the count. */
-static size_t wire_roles(unsigned roles, Dream__V1__Role out[4])
-{
-        static const Dream__V1__Role all[4] = {
-            DREAM__V1__ROLE__ROLE_INGEST, DREAM__V1__ROLE__ROLE_READ, DREAM__V1__ROLE__ROLE_TRAIN,
-            DREAM__V1__ROLE__ROLE_ADMIN};
-        size_t n = 0;
-
-        for (unsigned i = 0; i < 4; i++)
-                if (roles & (1u << i))
-                        out[n++] = all[i];
-        return n;
-}
-
-/* Any of these roles allows the request (admin allows everything). */
-static unsigned roles_needed(Dream__V1__Request__BodyCase body)
-{
-        switch (body) {
-        case DREAM__V1__REQUEST__BODY_HELLO:
-        case DREAM__V1__REQUEST__BODY_SERVER_INFO: /* after authentication: any role */
-                return SRV_ROLES_ALL;
-        case DREAM__V1__REQUEST__BODY_CREATE_DATASET:
-        case DREAM__V1__REQUEST__BODY_INGEST:
-        case DREAM__V1__REQUEST__BODY_FLUSH:
-                return SRV_ROLE_INGEST;
-        case DREAM__V1__REQUEST__BODY_LIST_DATASETS:
-        case DREAM__V1__REQUEST__BODY_DESCRIBE_DATASET:
-                return SRV_ROLE_READ | SRV_ROLE_INGEST; /* appending needs the schema */
-        case DREAM__V1__REQUEST__BODY_EXPORT:
-        case DREAM__V1__REQUEST__BODY_GET_BATCHES:
-        case DREAM__V1__REQUEST__BODY_PREDICT:
-        case DREAM__V1__REQUEST__BODY_GET_MODEL:
-                return SRV_ROLE_READ;
-        case DREAM__V1__REQUEST__BODY_TRAIN:
-        case DREAM__V1__REQUEST__BODY_JOB_CANCEL:
-                return SRV_ROLE_TRAIN;
-        case DREAM__V1__REQUEST__BODY_JOB_LIST:
-        case DREAM__V1__REQUEST__BODY_JOB_STATUS:
-        case DREAM__V1__REQUEST__BODY_JOB_WATCH:
-                return SRV_ROLE_READ | SRV_ROLE_TRAIN;
-        default: /* drop, backup, stats */
-                return SRV_ROLE_ADMIN;
-        }
-}
-
-static void roles_text(unsigned roles, char *out, size_t size)
-{
-        static const char *const names[4] = {"ingest", "read", "train", "admin"};
-        size_t at = 0;
-
-        out[0] = '\0';
-        for (unsigned i = 0; i < 4; i++)
-                if (roles & (1u << i)) {
-                        int n = snprintf(out + at, size - at, "%s%s", at ? "," : "", names[i]);
-                        if (n < 0 || (size_t)n >= size - at)
-                                return;
-                        at += (size_t)n;
-                }
-}
-
-static void d_hello(struct srv_conn *c, const proto_request *req)
-{
-        struct srv *s = c->srv;
-        const Dream__V1__Hello *h = req->hello;
-        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
-        Dream__V1__HelloReply hr = DREAM__V1__HELLO_REPLY__INIT;
-        Dream__V1__Role roles[4];
-        struct dm_buf b;
-
-        if (s->n_tokens) {
-                /* Compared in constant time, always: a right token is never
-                 * refused (srv_hello_hold only delays the answer). */
-                unsigned granted = srv_token_roles(s, h->token ? h->token : "");
-
-                if (!granted) {
-                        srv_auth_failed(c);
-                        c->auth_failures++;
-                        dm_warn("connection %llu (%s): authentication failed (client '%.64s', "
-                                "%u failures)",
-                                (unsigned long long)c->id, c->peer,
-                                h->client_name ? h->client_name : "", c->auth_failures);
-                        srv_stats_error(c->srv, req->body_case);
-                        if (c->hello_throttled)
-                                srv_conn_error(c, req->request_id, DREAM_E_BUSY,
-                                               "hello: too many wrong tokens from this address; "
-                                               "answered after a delay; closing");
-                        else
-                                srv_conn_error(
-                                    c, req->request_id, DREAM_E_AUTH,
-                                    h->token && h->token[0]
-                                        ? "hello.token: not accepted"
-                                        : "hello.token: missing; this server requires a token");
-                        if (c->auth_failures >= SRV_MAX_AUTH_FAILURES || c->hello_throttled) {
-                                /* Rate limit: a new connection per few guesses. */
-                                c->close_after_flush = true;
-                                if (c->reading)
-                                        uv_read_stop(&c->h.stream);
-                                c->reading = false;
-                        }
-                        return;
-                }
-                c->authed = true;
-                c->roles = granted;
-        }
-        hr.protocol_version = DREAM_PROTOCOL_VERSION;
-        hr.server_version = DREAM_VERSION;
-        hr.auth_required = s->n_tokens > 0;
-        hr.authenticated = c->authed;
-        hr.n_granted_roles = wire_roles(c->roles, roles);
-        hr.granted_roles = roles;
-        hr.max_frame_bytes = s->cfg.max_frame;
-        resp.request_id = req->request_id;
-        resp.body_case = DREAM__V1__RESPONSE__BODY_HELLO;
-        resp.hello = &hr;
-        dm_buf_init(&b);
-        put_response(s, &b, &resp);
-        srv_conn_write(c, &b);
-}
-
-static void d_server_info(struct srv_conn *c, const proto_request *req)
-{
-        struct srv *s = c->srv;
-        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
-        Dream__V1__ServerInfoReply si = DREAM__V1__SERVER_INFO_REPLY__INIT;
-        struct dm_buf b;
-
-        si.server_version = DREAM_VERSION;
-        si.protocol_version = DREAM_PROTOCOL_VERSION;
-        si.max_frame_bytes = s->cfg.max_frame;
-        si.max_batch_rows = DREAM_MAX_BATCH_ROWS;
-        si.max_connections = s->cfg.max_connections;
-        si.max_jobs = s->cfg.jobs;
-        si.worker_threads = s->cfg.workers;
-        si.auth_required = s->n_tokens > 0;
-        si.uptime_seconds = (uv_now(s->loop) - s->start_ms) / 1000;
-        resp.request_id = req->request_id;
-        resp.body_case = DREAM__V1__RESPONSE__BODY_SERVER_INFO;
-        resp.server_info = &si;
-        dm_buf_init(&b);
-        put_response(s, &b, &resp);
-        srv_conn_write(c, &b);
-}
-
-void srv_dispatch(struct srv_conn *c, proto_request *req)
-{
-        char msg[256];
-
-        if (c->inflight >= SRV_MAX_INFLIGHT) {
-                snprintf(msg, sizeof(msg),
-                         "busy: %u requests already in progress on this connection; retry later",
-                         SRV_MAX_INFLIGHT);
-                srv_stats_error(c->srv, req->body_case);
-                srv_conn_error(c, req->request_id, DREAM_E_BUSY, msg);
-                goto free_req;
-        }
-        if (!c->authed && req->body_case != DREAM__V1__REQUEST__BODY_HELLO) {
-                srv_stats_error(c->srv, req->body_case);
-                srv_conn_error(c, req->request_id, DREAM_E_AUTH,
-                               "authentication required: send hello with a valid token first");
-                goto free_req;
-        }
-        if (roles_needed(req->body_case) != SRV_ROLES_ALL &&
-            !(c->roles & (roles_needed(req->body_case) | SRV_ROLE_ADMIN))) {
-                char have[64], need[64];
-                roles_text(c->roles, have, sizeof(have));
-                roles_text(roles_needed(req->body_case), need, sizeof(need));
-                snprintf(msg, sizeof(msg),
-                         "permission denied: this request needs role %s%s; the "
-                         "token grants %s",
-                         need, roles_needed(req->body_case) == SRV_ROLE_ADMIN ? "" : " (or admin)",
-                         have[0] ? have : "none");
-                srv_stats_error(c->srv, req->body_case);
-                srv_conn_error(c, req->request_id, DREAM_E_DENIED, msg);
-                goto free_req;
-        }
-        switch (req->body_case) {
-        case DREAM__V1__REQUEST__BODY_HELLO:
-                if (srv_hello_hold(c, req))
-                        return; /* answered later (srv_hello_hold took req) */
-                d_hello(c, req);
-                goto free_req;
-        case DREAM__V1__REQUEST__BODY_SERVER_INFO:
-                d_server_info(c, req);
-                goto free_req;
-        case DREAM__V1__REQUEST__BODY_JOB_WATCH:
-                srv_jobs_watch(c, req);
-                return;
-        default:
-                srv_req_start(c, req);
-                return;
-        }
-free_req:
-        proto_request_free(req);
 }

@@ -1,4 +1,9 @@
-/* Internals shared by server.c (loop, connections) and handlers.c. */
+/* Internals shared by the files of server/: the server, its connections,
+ * requests in flight, and the functions each file offers the others. The
+ * calls between files go one way (docs/architecture.md):
+ *   server -> listen -> conn -> routes -> handlers, session, batches, jobs_*
+ *          -> reply, auth, sealer, hooks (leaves)
+ * Handlers reach their connection only through transport.h. */
 #ifndef DREAM_SERVER_INTERNAL_H
 #define DREAM_SERVER_INTERNAL_H
 
@@ -28,6 +33,8 @@ struct srv_listener {
 };
 
 struct srv_req;
+struct srv_transport;
+struct srv_subsystem;
 
 /* What one peer (an IP address; for a unix socket, the peer's uid) holds:
  * its open connections, and its wrong tokens in the current second. */
@@ -160,10 +167,13 @@ struct srv {
         bool draining, sweep_closed, stopped;
         srv_done_cb done;
         void *done_arg;
-        struct srv_stats stats;                   /* updated with __atomic builtins */
-        uint64_t batch_cache_bytes;               /* rows decoded for batch streams (__atomic) */
-        struct srv_batch_cache *batch_cache;      /* batches.c: made on first use (__atomic) */
-        struct srv_jobs *jobs;                    /* training jobs (jobs.c) */
+        struct srv_stats stats;              /* updated with __atomic builtins */
+        uint64_t batch_cache_bytes;          /* rows decoded for batch streams (__atomic) */
+        struct srv_batch_cache *batch_cache; /* batches.c: made on first use (__atomic) */
+        struct srv_jobs *jobs;               /* training jobs (jobs.c) */
+        const struct srv_transport *tx;      /* conn.c: what handlers may do to a conn */
+        const struct srv_subsystem *subsys;  /* server.c: life cycle hooks, in order */
+        uint32_t n_subsys;
         uint64_t auth_window_ms;                  /* start of the second counted below */
         uint32_t auth_window_failures;            /* failed hellos in it, all connections */
         struct srv_peer *peers[SRV_PEER_BUCKETS]; /* owned: peers with connections or failures */
@@ -193,53 +203,67 @@ struct srv_req {
         uint32_t conns_open;         /* stats: captured on the loop */
 };
 
-/* server.c */
+/* Subsystems of a server (jobs, seal threads, the batch cache): their life
+ * cycle hooks, called in table order by server.c and hooks.c. Every hook may
+ * be NULL. */
+struct srv_subsystem {
+        const char *name;
+        /* srv_new, after the store is open and before the listeners. */
+        int (*start)(struct srv *s, char *errmsg, size_t errmsg_size);
+        void (*drain)(struct srv *s);            /* srv_shutdown: stop taking work */
+        bool (*idle)(struct srv *s);             /* draining: true once it no longer uses
+                                                    the store (may join threads) */
+        void (*stop)(struct srv *s);             /* all idle: join threads, close handles */
+        void (*conn_closed)(struct srv_conn *c); /* c is closing: drop what refers to it */
+        void (*free)(struct srv *s);             /* srv_free */
+};
+
+/* hooks.c: the drain's end. Once draining and nothing is left (no
+ * connection, no queued work, every subsystem idle), stops the subsystems,
+ * closes the sweep timer and the store, and calls the done callback. Any
+ * file may call it after finishing work; it calls nothing by name. */
+void srv_maybe_stop(struct srv *s);
+/* Tell every subsystem that c is closing. */
+void srv_subsystems_conn_closed(struct srv_conn *c);
+
+/* conn.c: connections (reading, frames, the request runner, dispatch). */
+extern const struct srv_transport srv_conn_transport; /* transport.h */
 void srv_conn_close(struct srv_conn *c);
 void srv_conn_write(struct srv_conn *c, struct dm_buf *b);
 void srv_conn_error(struct srv_conn *c, uint64_t request_id, int err, const char *msg);
-void srv_req_start(struct srv_conn *c, proto_request *req);
-/* Export and get_batches answer in several rounds (srv_req.stream). */
-bool srv_request_streams(const proto_request *req);
-/* A request record for req (taken) on c, counted in flight, not queued anywhere; NULL
- * after answering an out-of-memory error. End it with srv_req_end. */
+/* Close once nothing more is owed to the client (refused, drained, eof). */
+void srv_conn_maybe_finish(struct srv_conn *c);
+/* Start reading c (accepted, or a pause is over), unless it must not read. */
+void srv_conn_read_start(struct srv_conn *c);
+/* The timer that enforces idle, frame and authentication deadlines and
+ * answers held hellos (every 100 ms). */
+void srv_conns_sweep(uv_timer_t *t);
+/* srv_shutdown: stop reading every connection, end parked streams. */
+void srv_conns_drain(struct srv *s);
+/* Checks (in-flight cap, authentication, roles: the route table) and runs
+ * req (taken) on the loop or on the worker pool. */
+void srv_dispatch(struct srv_conn *c, proto_request *req);
+/* A request record for req (taken) on c, counted in flight, not queued
+ * anywhere; NULL after answering an out-of-memory error. End it with
+ * srv_req_end. */
 struct srv_req *srv_req_new(struct srv_conn *c, proto_request *req);
-/* Done with a request that is not on the worker pool: write nothing more, free
- * it, let the connection go on (or close when it is finished). */
-void srv_req_end(struct srv_req *j);
-void srv_req_queue(struct srv_req *j);
-void srv_maybe_stop(struct srv *s);
-bool srv_token_ok(const struct srv *s, const char *given);
-/* Hello on c (token file set): true when the hello is held (taken; its answer
- * comes SRV_AUTH_HOLD_MS later) because c's peer sent too many wrong tokens,
- * or every peer together did and c's peer is one of them. A right token is
- * never refused: it is only answered later. */
-bool srv_hello_hold(struct srv_conn *c, proto_request *req);
-/* A wrong token on c: counted for its peer and for the server. */
-void srv_auth_failed(struct srv_conn *c);
-/* Roles (SRV_ROLE_* bits) of the token equal to `given`, 0 for none.
- * Constant time in the contents of `given`. */
-unsigned srv_token_roles(const struct srv *s, const char *given);
-/* Read a token file into s->tokens / s->n_tokens (reload.c loads into a
- * scratch struct srv, then swaps). */
-int srv_tokens_load(struct srv *s, const char *path, char *errmsg, size_t errmsg_size);
+/* Done with a request that is not on the worker pool: write nothing more,
+ * free it, let the connection go on (or close when it is finished). */
+void srv_req_end(struct srv_req *r);
 
-/* handlers.c */
-/* Answer j's request: a framed response into j->out. */
-void srv_reply(struct srv_req *j, Dream__V1__Response *resp);
-/* A framed error response into j->out; the request is done. */
-void srv_req_error(struct srv_req *j, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* A store error, worded for the client; `field` names the request field that
- * holds the dataset name. */
-void srv_store_error(struct srv_req *j, int err, const char *field, const char *name);
-int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schema *sc,
-                        struct gd_table **ret, char *msg, size_t msg_size);
-void srv_dispatch(struct srv_conn *c, proto_request *req); /* takes req */
-void srv_req_work(struct srv_req *j);                      /* worker thread */
-void srv_req_state_free(struct srv_req *j);
-/* Append a framed error response to out (any thread). */
-void srv_put_error(struct srv *s, struct dm_buf *out, uint64_t request_id, int err,
-                   const char *msg);
+/* routes.c: what reads the route table on the worker pool (routes.h). */
+bool srv_request_streams(const proto_request *req); /* export, get_batches */
+void srv_req_work(struct srv_req *r);               /* worker thread: one round */
+void srv_req_state_free(struct srv_req *r);
+
+/* listen.c: listeners and accepting connections. */
+int srv_listener_open(struct srv *s, const char *text, char *errmsg, size_t errmsg_size);
+void srv_listeners_close(struct srv *s);
+
+/* sealer.c: background seals on the server's seal threads. */
+void srv_seal_schedule(struct srv *s, const char *dataset);
+void srv_sealer_drain(struct srv *s); /* queued seals are dropped (rows stay staged) */
+void srv_sealer_stop(struct srv *s);  /* no seal left: join the threads */
 
 /* metrics.c: the parts of a StatsReply beyond the plain counters (datasets,
  * per-dataset storage, per-type requests, seals, map use, jobs). Worker
@@ -268,18 +292,10 @@ void srv_jobs_shutdown(struct srv *s);
 bool srv_jobs_idle(struct srv *s);
 void srv_jobs_free(struct srv *s);
 void srv_jobs_stats(struct srv *s, struct srv_jobs_stats *ret);
-/* Worker thread: answer a train, job_list, job_status, job_cancel, predict
- * or get_model request; false for any other request. */
-bool srv_jobs_handle(struct srv_req *j);
-/* Loop thread: start streaming JobInfo of a job (takes req). */
-void srv_jobs_watch(struct srv_conn *c, proto_request *req);
 /* Loop thread: c is closing; end its watches. */
 void srv_jobs_conn_closed(struct srv_conn *c);
 
-/* batches.c */
-void srv_h_batches(struct srv_req *j); /* worker thread: one Batch per round */
-void srv_batch_state_free(void *state);
-struct srv_batch_cache;
-void srv_batch_cache_free(struct srv_batch_cache *c); /* accepts NULL; no stream may be left */
+/* batches.c (handlers in routes.h) */
+void srv_batches_free(struct srv *s); /* the batch cache; no stream may be left */
 
 #endif

@@ -35,6 +35,9 @@
 #include "proto/status.h"
 #include "server/internal.h"
 #include "server/job_data.h"
+#include "server/reply.h"
+#include "server/routes.h"
+#include "server/transport.h"
 #include "train/train.h"
 
 #define RECORD_MAGIC 0x314a4244u /* "DBJ1" little-endian */
@@ -846,7 +849,7 @@ static bool watcher_send(struct srv_jobs *J, struct srv_req *w, bool force)
         pthread_mutex_lock(&J->lock);
         t = find(J, ws->job_id);
         end = terminal(t->state);
-        if (force || end || (t->version != ws->version && w->c->out_bytes < SRV_OUTPUT_HIGH)) {
+        if (force || end || (t->version != ws->version && srv_tx_queued(w->c) < SRV_OUTPUT_HIGH)) {
                 ws->version = t->version;
                 info_fill(t, &p);
                 resp.more = !end;
@@ -855,7 +858,7 @@ static bool watcher_send(struct srv_jobs *J, struct srv_req *w, bool force)
                 srv_reply(w, &resp);
         }
         pthread_mutex_unlock(&J->lock);
-        srv_conn_write(w->c, &w->out);
+        srv_tx_write(w->c, &w->out);
         return end;
 }
 
@@ -871,8 +874,8 @@ static void async_cb(uv_async_t *h)
         for (; w; w = next) {
                 next = w->next_parked;
                 w->next_parked = NULL;
-                if (watcher_send(J, w, false) || w->c->closing) {
-                        srv_req_end(w);
+                if (watcher_send(J, w, false) || srv_tx_closing(w->c)) {
+                        srv_tx_req_close(w);
                 } else {
                         w->next_parked = J->watchers;
                         J->watchers = w;
@@ -882,16 +885,16 @@ static void async_cb(uv_async_t *h)
                 srv_maybe_stop(s);
 }
 
-void srv_jobs_watch(struct srv_conn *c, proto_request *req)
+bool srv_h_job_watch(struct srv_conn *c, proto_request *req)
 {
         struct srv_jobs *J = c->srv->jobs;
         uint64_t id = req->job_watch->job_id;
         struct watch_state *ws;
-        struct srv_req *w = srv_req_new(c, req);
+        struct srv_req *w = srv_tx_req_open(c, req);
         bool exists;
 
         if (!w)
-                return;
+                return true; /* answered, req freed */
         pthread_mutex_lock(&J->lock);
         exists = find(J, id) != NULL;
         pthread_mutex_unlock(&J->lock);
@@ -899,19 +902,20 @@ void srv_jobs_watch(struct srv_conn *c, proto_request *req)
         if (!exists || !ws) {
                 dm_free(ws);
                 srv_stats_error(c->srv, DREAM__V1__REQUEST__BODY_JOB_WATCH);
-                srv_conn_error(c, w->request_id, exists ? DREAM_E_NOMEM : DREAM_E_NOTFOUND,
-                               exists ? NULL : "job_watch.job_id: no such job");
-                srv_req_end(w);
-                return;
+                srv_tx_error(c, w->request_id, exists ? DREAM_E_NOMEM : DREAM_E_NOTFOUND,
+                             exists ? NULL : "job_watch.job_id: no such job");
+                srv_tx_req_close(w);
+                return true; /* req was taken */
         }
         ws->job_id = id;
         w->state = ws;
-        if (watcher_send(J, w, true) || w->c->closing) {
-                srv_req_end(w);
-                return;
+        if (watcher_send(J, w, true) || srv_tx_closing(w->c)) {
+                srv_tx_req_close(w);
+                return true; /* req was taken */
         }
         w->next_parked = J->watchers;
         J->watchers = w;
+        return true;
 }
 
 void srv_jobs_conn_closed(struct srv_conn *c)
@@ -925,7 +929,7 @@ void srv_jobs_conn_closed(struct srv_conn *c)
                 next = w->next_parked;
                 if (w->c == c) {
                         watcher_unlink(J, w);
-                        srv_req_end(w);
+                        srv_tx_req_close(w);
                 }
         }
 }
@@ -1025,7 +1029,7 @@ static int train_check(struct srv_req *j, const Dream__V1__Train *m)
         return r;
 }
 
-static void h_train(struct srv_req *j)
+void srv_h_train(struct srv_req *j)
 {
         struct srv_jobs *J = j->srv->jobs;
         const Dream__V1__Train *m = j->req->train;
@@ -1095,7 +1099,7 @@ static void h_train(struct srv_req *j)
         j->done = true;
 }
 
-static void h_job_list(struct srv_req *j)
+void srv_h_job_list(struct srv_req *j)
 {
         struct srv_jobs *J = j->srv->jobs;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -1334,7 +1338,7 @@ static int predict_features(struct srv_req *j, const Dream__V1__Predict *m,
         return 0;
 }
 
-static void h_predict(struct srv_req *j)
+void srv_h_predict(struct srv_req *j)
 {
         const Dream__V1__Predict *m = j->req->predict;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -1401,7 +1405,7 @@ free_all:
         train_model_free(model);
 }
 
-static void h_get_model(struct srv_req *j)
+void srv_h_get_model(struct srv_req *j)
 {
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__ModelReply mr = DREAM__V1__MODEL_REPLY__INIT;
@@ -1429,30 +1433,14 @@ static void h_get_model(struct srv_req *j)
         train_model_free(model);
 }
 
-bool srv_jobs_handle(struct srv_req *j)
+void srv_h_job_status(struct srv_req *j)
 {
-        switch (j->req->body_case) {
-        case DREAM__V1__REQUEST__BODY_TRAIN:
-                h_train(j);
-                return true;
-        case DREAM__V1__REQUEST__BODY_JOB_LIST:
-                h_job_list(j);
-                return true;
-        case DREAM__V1__REQUEST__BODY_JOB_STATUS:
-                h_job_status(j, j->req->job_status->job_id, false);
-                return true;
-        case DREAM__V1__REQUEST__BODY_JOB_CANCEL:
-                h_job_status(j, j->req->job_cancel->job_id, true);
-                return true;
-        case DREAM__V1__REQUEST__BODY_PREDICT:
-                h_predict(j);
-                return true;
-        case DREAM__V1__REQUEST__BODY_GET_MODEL:
-                h_get_model(j);
-                return true;
-        default:
-                return false;
-        }
+        h_job_status(j, j->req->job_status->job_id, false);
+}
+
+void srv_h_job_cancel(struct srv_req *j)
+{
+        h_job_status(j, j->req->job_cancel->job_id, true);
 }
 
 /* ---- life cycle ------------------------------------------------------------------- */
@@ -1527,9 +1515,9 @@ void srv_jobs_shutdown(struct srv *s)
                 J->watchers = w->next_parked;
                 w->next_parked = NULL;
                 srv_stats_error(s, DREAM__V1__REQUEST__BODY_JOB_WATCH);
-                srv_conn_error(w->c, w->request_id, DREAM_E_CANCELLED,
-                               "server is shutting down; watch ended (the job is kept)");
-                srv_req_end(w);
+                srv_tx_error(w->c, w->request_id, DREAM_E_CANCELLED,
+                             "server is shutting down; watch ended (the job is kept)");
+                srv_tx_req_close(w);
         }
 }
 
