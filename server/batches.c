@@ -1,6 +1,6 @@
 /* Mini-batch streams (GetBatches): condensed samples, every row once per
  * epoch in a seeded shuffle, or a uniform sample; several Batches per round on
- * the worker pool (handlers.c dispatches, server.c schedules the rounds).
+ * the worker pool (conn.c schedules the rounds).
  *
  * rows and sample streams read a dataset's rows as row-major float32 from a
  * cache shared by every stream of the server (struct srv_batch_cache): the

@@ -1,12 +1,9 @@
-/* Request dispatch (loop thread) and the handlers (worker threads).
- *
- * srv_dispatch() answers what needs no store on the loop (hello,
- * server_info, the not-yet-implemented training calls) and hands everything
- * else to a job on the worker pool. srv_req_work() runs there: it may block
- * (LMDB, sealing, condensing) and writes framed responses into j->out, which
- * the loop then sends. Streams (export, get_batches) produce one chunk per
- * round, so that a slow client parks the stream instead of the server
- * buffering it (server.c: req_after_cb), and no read transaction is held
+/* The dataset requests (create, list, describe, drop, ingest, flush,
+ * export), stats and backup: handlers of the route table, run on the worker
+ * pool (srv_req_work). They may block (LMDB, sealing, condensing) and write
+ * framed responses into j->out, which the loop then sends. Export produces
+ * one chunk per round, so that a slow client parks the stream instead of the
+ * server buffering it (conn.c: req_after_cb), and no read transaction is held
  * across a network wait.
  */
 #include <dirent.h>

@@ -118,7 +118,7 @@ static inline void srv_stats_add(uint64_t *counter, uint64_t n)
         srv_stats_add(&(s)->stats.errors_by_type[srv_stats_type(body_case)], 1)
 
 /* A background seal of one dataset, queued for or running on a seal thread
- * (server.c). */
+ * (sealer.c). */
 struct srv_seal {
         struct srv *srv;
         char *dataset; /* owned */
@@ -161,7 +161,7 @@ struct srv {
         uint32_t handles_open;
         struct srv_seal *sealing;
         uint32_t n_sealing;        /* entries of sealing */
-        struct srv_sealer *sealer; /* seal threads, started by the first seal (server.c) */
+        struct srv_sealer *sealer; /* seal threads, started by the first seal (sealer.c) */
         uint8_t *rbuf;             /* SRV_READ_BUFFER bytes, shared by every read */
         uint64_t start_ms, drain_start_ms;
         bool draining, sweep_closed, stopped;
@@ -279,9 +279,10 @@ int srv_stats_reply_fill(struct srv *s, Dream__V1__StatsReply *st,
                          struct srv_stats_reply *ret_more);
 void srv_stats_reply_release(struct srv_stats_reply *more);
 
-/* jobs.c: training jobs. init after the store is open; shutdown when
- * draining (cancels running jobs, ends watches); idle tells srv_maybe_stop
- * whether job threads still use the store (and then joins them). */
+/* jobs.c: training jobs (the files: jobs_internal.h). init after the store
+ * is open; shutdown when draining (cancels running jobs, ends watches); idle
+ * tells srv_maybe_stop whether job threads still use the store (and then
+ * joins them). */
 struct srv_jobs_stats {
         uint32_t queued, running;
         uint64_t done, failed, cancelled; /* since the store was created */
@@ -292,7 +293,7 @@ void srv_jobs_shutdown(struct srv *s);
 bool srv_jobs_idle(struct srv *s);
 void srv_jobs_free(struct srv *s);
 void srv_jobs_stats(struct srv *s, struct srv_jobs_stats *ret);
-/* Loop thread: c is closing; end its watches. */
+/* jobs_watch.c, loop thread: c is closing; end its watches. */
 void srv_jobs_conn_closed(struct srv_conn *c);
 
 /* batches.c (handlers in routes.h) */
