@@ -29,6 +29,17 @@ static size_t wire_roles(unsigned roles, Dream__V1__Role out[4])
 }
 
 /* Any of these roles allows the request (admin allows everything). */
+/* Send resp, the answer to req, on c. */
+static void answer(struct srv_conn *c, const proto_request *req, Dream__V1__Response *resp)
+{
+        struct dm_buf b;
+
+        resp->request_id = req->request_id;
+        dm_buf_init(&b);
+        srv_put_response(c->srv, &b, resp);
+        srv_tx_write(c, &b);
+}
+
 static void hello_answer(struct srv_conn *c, const proto_request *req)
 {
         struct srv *s = c->srv;
@@ -36,7 +47,6 @@ static void hello_answer(struct srv_conn *c, const proto_request *req)
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__HelloReply hr = DREAM__V1__HELLO_REPLY__INIT;
         Dream__V1__Role roles[4];
-        struct dm_buf b;
 
         if (s->n_tokens) {
                 /* Compared in constant time, always: a right token is never
@@ -77,12 +87,9 @@ static void hello_answer(struct srv_conn *c, const proto_request *req)
         hr.n_granted_roles = wire_roles(c->roles, roles);
         hr.granted_roles = roles;
         hr.max_frame_bytes = s->cfg.max_frame;
-        resp.request_id = req->request_id;
         resp.body_case = DREAM__V1__RESPONSE__BODY_HELLO;
         resp.hello = &hr;
-        dm_buf_init(&b);
-        srv_put_response(s, &b, &resp);
-        srv_tx_write(c, &b);
+        answer(c, req, &resp);
 }
 
 bool srv_h_hello(struct srv_conn *c, proto_request *req)
@@ -98,7 +105,6 @@ bool srv_h_server_info(struct srv_conn *c, proto_request *req)
         struct srv *s = c->srv;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__ServerInfoReply si = DREAM__V1__SERVER_INFO_REPLY__INIT;
-        struct dm_buf b;
 
         si.server_version = DREAM_VERSION;
         si.protocol_version = DREAM_PROTOCOL_VERSION;
@@ -109,11 +115,8 @@ bool srv_h_server_info(struct srv_conn *c, proto_request *req)
         si.worker_threads = s->cfg.workers;
         si.auth_required = s->n_tokens > 0;
         si.uptime_seconds = (uv_now(s->loop) - s->start_ms) / 1000;
-        resp.request_id = req->request_id;
         resp.body_case = DREAM__V1__RESPONSE__BODY_SERVER_INFO;
         resp.server_info = &si;
-        dm_buf_init(&b);
-        srv_put_response(s, &b, &resp);
-        srv_tx_write(c, &b);
+        answer(c, req, &resp);
         return false;
 }
