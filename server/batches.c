@@ -1,6 +1,6 @@
 /* Mini-batch streams (GetBatches): condensed samples, every row once per
  * epoch in a seeded shuffle, or a uniform sample; several Batches per round on
- * the worker pool (handlers.c dispatches, server.c schedules the rounds).
+ * the worker pool (conn.c schedules the rounds).
  *
  * rows and sample streams read a dataset's rows as row-major float32 from a
  * cache shared by every stream of the server (struct srv_batch_cache): the
@@ -27,7 +27,9 @@
 #include "common/log.h"
 #include "proto/status.h"
 #include "server/internal.h"
-#include "server/perm.h"
+#include "server/permute.h"
+#include "server/reply.h"
+#include "server/routes.h"
 
 /* Framed bytes one round builds before handing them to the loop (at least
  * one Batch), and the time it may take: the loop writes them while the next
@@ -145,7 +147,7 @@ static void cache_trim(struct srv *s, struct srv_batch_cache *c, uint64_t keep, 
         }
 }
 
-void srv_batch_cache_free(struct srv_batch_cache *c)
+static void batch_cache_free(struct srv_batch_cache *c)
 {
         struct centry *e, *next;
 
@@ -157,6 +159,12 @@ void srv_batch_cache_free(struct srv_batch_cache *c)
         }
         pthread_mutex_destroy(&c->lock);
         dm_free(c);
+}
+
+void srv_batches_free(struct srv *s)
+{
+        batch_cache_free(s->batch_cache);
+        s->batch_cache = NULL;
 }
 
 static void cache_release(struct srv *s, struct centry *e)
@@ -420,7 +428,7 @@ void srv_batch_state_free(void *state)
         dm_free(b);
 }
 
-static int batch_begin(struct srv_job *j)
+static int batch_begin(struct srv_req *j)
 {
         const Dream__V1__GetBatches *m = j->req->get_batches;
         struct store *store = j->srv->store;
@@ -438,7 +446,7 @@ static int batch_begin(struct srv_job *j)
         b = dm_calloc(1, sizeof(*b));
         if (!b) {
                 store_info_free(info);
-                srv_job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
+                srv_req_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
                 return DREAM_E_NOMEM;
         }
         j->state = b;
@@ -454,7 +462,7 @@ static int batch_begin(struct srv_job *j)
                 r = srv_resume_decode(m->resume_token.data, m->resume_token.len, &b->pos);
                 if (r < 0 || (m->mode && b->pos.mode != (uint32_t)m->mode) || b->pos.mode < 1 ||
                     b->pos.mode > 3) {
-                        srv_job_error(j, DREAM_E_INVAL,
+                        srv_req_error(j, DREAM_E_INVAL,
                                       "get_batches.resume_token: not a token of this server, or of "
                                       "another mode");
                         r = DREAM_E_INVAL;
@@ -462,7 +470,7 @@ static int batch_begin(struct srv_job *j)
                 }
                 b->mode = b->pos.mode;
                 if (b->pos.dataset_id != info->id) {
-                        srv_job_error(j, DREAM_E_NOTFOUND,
+                        srv_req_error(j, DREAM_E_NOTFOUND,
                                       "get_batches.resume_token: made for a dataset '%s' that was "
                                       "dropped since (the name now holds another dataset); start "
                                       "a new stream",
@@ -471,7 +479,7 @@ static int batch_begin(struct srv_job *j)
                         goto free_info;
                 }
                 if (b->pos.n > info->rows) {
-                        srv_job_error(j, DREAM_E_INVAL,
+                        srv_req_error(j, DREAM_E_INVAL,
                                       "get_batches.resume_token: made for %llu rows, dataset '%s' "
                                       "has %llu",
                                       (unsigned long long)b->pos.n, m->dataset,
@@ -494,7 +502,7 @@ static int batch_begin(struct srv_job *j)
         /* One Batch must fit in a frame. */
         frame_need = (size_t)b->batch_size * ((size_t)b->d + 2) * sizeof(float) + 1024;
         if (frame_need > __atomic_load_n(&j->srv->cfg.max_frame, __ATOMIC_RELAXED)) {
-                srv_job_error(j, DREAM_E_LIMIT,
+                srv_req_error(j, DREAM_E_LIMIT,
                               "get_batches.batch_size: %u rows of %u features need %zu bytes, more "
                               "than the frame limit of %u",
                               b->batch_size, b->d, frame_need,
@@ -510,14 +518,14 @@ static int batch_begin(struct srv_job *j)
                 r = store_condensed(store, m->dataset, b->dataset_id, &co, &b->cond, NULL);
                 if (r < 0) {
                         if (r == DREAM_E_EMPTY || r == DREAM_E_BUDGET)
-                                srv_job_error(j, r, "get_batches: dataset '%s': %s", m->dataset,
+                                srv_req_error(j, r, "get_batches: dataset '%s': %s", m->dataset,
                                               dream_strerror(r));
                         else
                                 srv_store_error(j, r, "get_batches.dataset", m->dataset);
                         goto free_info;
                 }
                 if (m->resume_token.len && b->pos.total != b->cond->m) {
-                        srv_job_error(j, DREAM_E_INVAL,
+                        srv_req_error(j, DREAM_E_INVAL,
                                       "get_batches.resume_token: the condensed set changed (%llu "
                                       "samples, now %u); start a new epoch",
                                       (unsigned long long)b->pos.total, b->cond->m);
@@ -534,7 +542,7 @@ static int batch_begin(struct srv_job *j)
                             ? (n ? gd_budget_rows(&budget, n) : 0)
                             : n;
                 if (m->resume_token.len && b->pos.total != total) {
-                        srv_job_error(
+                        srv_req_error(
                             j, DREAM_E_INVAL,
                             "get_batches.resume_token: made for %llu rows per epoch, this "
                             "request gives %llu",
@@ -560,7 +568,7 @@ static int batch_begin(struct srv_job *j)
                             dm_mallocarray((size_t)FALLBACK_ROWS * b->n_cols, sizeof(*b->vals));
                         b->fmt = dm_mallocarray((size_t)FALLBACK_ROWS * b->n_cols, sizeof(*b->fmt));
                         if (!b->vals || !b->fmt) {
-                                srv_job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
+                                srv_req_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
                                 r = DREAM_E_NOMEM;
                                 goto free_info;
                         }
@@ -578,7 +586,7 @@ static int batch_begin(struct srv_job *j)
                 b->pos.total = hi - lo;
         }
         if (b->pos.position > b->pos.total) {
-                srv_job_error(j, DREAM_E_RANGE,
+                srv_req_error(j, DREAM_E_RANGE,
                               "get_batches.start: %llu, past the %llu positions of the epoch",
                               (unsigned long long)b->pos.position,
                               (unsigned long long)b->pos.total);
@@ -596,7 +604,7 @@ static int batch_begin(struct srv_job *j)
                 b->tgt = dm_mallocarray(k + 1, sizeof(float));
                 b->wt = dm_mallocarray(k + 1, sizeof(float));
                 if (!b->idx || !b->feat || !b->tgt || !b->wt) {
-                        srv_job_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
+                        srv_req_error(j, DREAM_E_NOMEM, "get_batches: out of memory");
                         r = DREAM_E_NOMEM;
                         goto free_info;
                 }
@@ -655,7 +663,7 @@ static void gather_cached(const struct batch_state *b, uint64_t k)
 }
 
 /* The same from the store, FALLBACK_ROWS rows per read transaction. */
-static int gather_store(struct srv_job *j, struct batch_state *b, uint64_t k)
+static int gather_store(struct srv_req *j, struct batch_state *b, uint64_t k)
 {
         const uint32_t nc = b->n_cols;
 
@@ -683,7 +691,7 @@ static int gather_store(struct srv_job *j, struct batch_state *b, uint64_t k)
 }
 
 /* A read of a running stream failed: say how far the client got. */
-static void batch_error(struct srv_job *j, const struct batch_state *b, int r)
+static void batch_error(struct srv_req *j, const struct batch_state *b, int r)
 {
         const char *name = j->req->get_batches->dataset;
         char sent[128];
@@ -691,23 +699,23 @@ static void batch_error(struct srv_job *j, const struct batch_state *b, int r)
         snprintf(sent, sizeof(sent), "%u batches were sent, up to position %llu of epoch %llu",
                  b->sent, (unsigned long long)b->pos.position, (unsigned long long)b->pos.epoch);
         if (r == DREAM_E_NOTFOUND)
-                srv_job_error(j, r,
+                srv_req_error(j, r,
                               "get_batches: dataset '%s' was dropped while this stream was "
                               "reading it (%s); start a new stream to read the dataset now under "
                               "that name",
                               name, sent);
         else if (r == DREAM_E_RANGE)
-                srv_job_error(j, r,
+                srv_req_error(j, r,
                               "get_batches: dataset '%s' has fewer rows than the %llu the stream "
                               "began with (%s)",
                               name, (unsigned long long)b->pos.n, sent);
         else
-                srv_job_error(j, r, "get_batches: dataset '%s': %s (%s)", name, dream_strerror(r),
+                srv_req_error(j, r, "get_batches: dataset '%s': %s (%s)", name, dream_strerror(r),
                               sent);
 }
 
 /* Append the next Batch to j->out. */
-static int batch_one(struct srv_job *j, struct batch_state *b)
+static int batch_one(struct srv_req *j, struct batch_state *b)
 {
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__Batch bt = DREAM__V1__BATCH__INIT;
@@ -769,7 +777,7 @@ static int batch_one(struct srv_job *j, struct batch_state *b)
         return 0;
 }
 
-void srv_h_batches(struct srv_job *j)
+void srv_h_batches(struct srv_req *j)
 {
         struct batch_state *b = j->state;
         size_t start = j->out.len, per;

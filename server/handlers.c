@@ -1,12 +1,9 @@
-/* Request dispatch (loop thread) and the handlers (worker threads).
- *
- * srv_dispatch() answers what needs no store on the loop (hello,
- * server_info, the not-yet-implemented training calls) and hands everything
- * else to a job on the worker pool. srv_job_work() runs there: it may block
- * (LMDB, sealing, condensing) and writes framed responses into j->out, which
- * the loop then sends. Streams (export, get_batches) produce one chunk per
- * round, so that a slow client parks the stream instead of the server
- * buffering it (server.c: job_after_cb), and no read transaction is held
+/* The dataset requests (create, list, describe, drop, ingest, flush,
+ * export), stats and backup: handlers of the route table, run on the worker
+ * pool (srv_req_work). They may block (LMDB, sealing, condensing) and write
+ * framed responses into j->out, which the loop then sends. Export produces
+ * one chunk per round, so that a slow client parks the stream instead of the
+ * server buffering it (conn.c: req_after_cb), and no read transaction is held
  * across a network wait.
  */
 #include <dirent.h>
@@ -25,78 +22,13 @@
 #include "common/log.h"
 #include "proto/status.h"
 #include "server/internal.h"
-#include "server/perm.h"
+#include "server/permute.h"
+#include "server/reply.h"
+#include "server/routes.h"
 
 #ifndef DREAM_VERSION
 #define DREAM_VERSION "0.0.0"
 #endif
-
-/* ---- responses ------------------------------------------------------------ */
-
-void srv_put_error(struct srv *s, struct dm_buf *out, uint64_t request_id, int err, const char *msg)
-{
-        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
-
-        proto_response_set_error(&resp, request_id, err, msg);
-        __atomic_fetch_add(&s->stats.request_errors_total, 1, __ATOMIC_RELAXED);
-        /* Only DREAM_E_NOMEM can fail here: then nothing is sent. */
-        (void)frame_encode(out, &resp.base, __atomic_load_n(&s->cfg.max_frame, __ATOMIC_RELAXED));
-}
-
-static void put_response(struct srv *s, struct dm_buf *out, Dream__V1__Response *resp)
-{
-        int r =
-            frame_encode(out, &resp->base, __atomic_load_n(&s->cfg.max_frame, __ATOMIC_RELAXED));
-
-        if (r < 0) {
-                char msg[160];
-                snprintf(msg, sizeof(msg), "response: cannot be sent (%s)", dream_strerror(r));
-                srv_put_error(s, out, resp->request_id, r, msg);
-        }
-}
-
-void srv_job_error(struct srv_job *j, int err, const char *fmt, ...)
-{
-        char msg[512];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        srv_stats_error(j->srv, j->req->body_case);
-        srv_put_error(j->srv, &j->out, j->request_id, err, msg);
-        j->done = true;
-}
-
-/* A store error, worded for the client. `field` names the request field that
- * holds the dataset name. */
-void srv_store_error(struct srv_job *j, int err, const char *field, const char *name)
-{
-        switch (err) {
-        case DREAM_E_NOTFOUND:
-                srv_job_error(j, err, "%s: no dataset '%s'", field, name);
-                break;
-        case DREAM_E_EXISTS:
-                srv_job_error(j, err, "%s: dataset '%s' already exists", field, name);
-                break;
-        case DREAM_E_FULL:
-                srv_job_error(j, err,
-                              "dataset '%s': store full (the map size limit map_size_max was "
-                              "reached, or the data directory's disk is full); free space or "
-                              "raise map_size_max, then retry",
-                              name);
-                break;
-        default:
-                srv_job_error(j, err, "dataset '%s': %s", name, dream_strerror(err));
-                break;
-        }
-}
-
-void srv_reply(struct srv_job *j, Dream__V1__Response *resp)
-{
-        resp->request_id = j->request_id;
-        put_response(j->srv, &j->out, resp);
-}
 
 /* ---- conversions ------------------------------------------------------------ */
 
@@ -220,7 +152,7 @@ nomem:
 
 /* ---- datasets ----------------------------------------------------------------- */
 
-static void h_create(struct srv_job *j)
+void srv_h_create(struct srv_req *j)
 {
         const Dream__V1__CreateDataset *m = j->req->create_dataset;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -233,7 +165,7 @@ static void h_create(struct srv_job *j)
         sc.n_cols = (uint32_t)m->n_columns; /* <= DREAM_MAX_COLS: validated */
         sc.cols = dm_calloc(m->n_columns, sizeof(*sc.cols));
         if (!sc.cols) {
-                srv_job_error(j, DREAM_E_NOMEM, "create_dataset: out of memory");
+                srv_req_error(j, DREAM_E_NOMEM, "create_dataset: out of memory");
                 return;
         }
         sc.target = -1;
@@ -256,7 +188,7 @@ static void h_create(struct srv_job *j)
         r = store_dataset_create(j->srv->store, m->name, &sc);
         dm_free(sc.cols);
         if (r == DREAM_E_SCHEMA || r == DREAM_E_INVAL) {
-                srv_job_error(j, r, "create_dataset: dataset '%s' refused by the store: %s",
+                srv_req_error(j, r, "create_dataset: dataset '%s' refused by the store: %s",
                               m->name, dream_strerror(r));
                 return;
         }
@@ -272,7 +204,7 @@ static void h_create(struct srv_job *j)
         j->done = true;
 }
 
-static void h_describe(struct srv_job *j)
+void srv_h_describe(struct srv_req *j)
 {
         const char *name = j->req->describe_dataset->name;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -289,7 +221,7 @@ static void h_describe(struct srv_job *j)
         specs = dm_calloc(info->schema.n_cols, sizeof(*specs));
         specp = dm_calloc(info->schema.n_cols, sizeof(*specp));
         if (!specs || !specp) {
-                srv_job_error(j, DREAM_E_NOMEM, "describe_dataset: out of memory");
+                srv_req_error(j, DREAM_E_NOMEM, "describe_dataset: out of memory");
                 goto free_all;
         }
         for (uint32_t i = 0; i < info->schema.n_cols; i++) {
@@ -324,7 +256,7 @@ free_all:
         store_info_free(info);
 }
 
-static void h_list(struct srv_job *j)
+void srv_h_list(struct srv_req *j)
 {
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__ListDatasetsReply lr = DREAM__V1__LIST_DATASETS_REPLY__INIT;
@@ -336,14 +268,14 @@ static void h_list(struct srv_job *j)
 
         r = store_dataset_list(j->srv->store, &names, &count);
         if (r < 0) {
-                srv_job_error(j, r, "list_datasets: %s", dream_strerror(r));
+                srv_req_error(j, r, "list_datasets: %s", dream_strerror(r));
                 return;
         }
         sum = dm_calloc(count ? count : 1, sizeof(*sum));
         sump = dm_calloc(count ? count : 1, sizeof(*sump));
         infos = dm_calloc(count ? count : 1, sizeof(*infos));
         if (!sum || !sump || !infos) {
-                srv_job_error(j, DREAM_E_NOMEM, "list_datasets: out of memory");
+                srv_req_error(j, DREAM_E_NOMEM, "list_datasets: out of memory");
                 goto free_all;
         }
         for (uint32_t i = 0; i < count; i++) {
@@ -381,7 +313,7 @@ free_all:
         store_names_free(names, count);
 }
 
-static void h_drop(struct srv_job *j)
+void srv_h_drop(struct srv_req *j)
 {
         const char *name = j->req->drop_dataset->name;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -404,8 +336,8 @@ static void h_drop(struct srv_job *j)
  * column count) as a table named and typed after the schema. n_rows x
  * n_cols x 8 bytes: exactly the bytes of the frame's values, so the
  * allocation is bounded by what was received. */
-int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schema *sc,
-                        struct gd_table **ret, char *msg, size_t msg_size)
+static int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schema *sc,
+                               struct gd_table **ret, char *msg, size_t msg_size)
 {
         struct gd_table *t = NULL;
         int r;
@@ -439,7 +371,7 @@ int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schem
         return 0;
 }
 
-static void h_ingest(struct srv_job *j)
+void srv_h_ingest(struct srv_req *j)
 {
         const Dream__V1__Ingest *m = j->req->ingest;
         const Dream__V1__Columns *rows = m->rows; /* validated: present, shapes consistent */
@@ -459,17 +391,17 @@ static void h_ingest(struct srv_job *j)
         }
         r = proto_columns_check_count(rows, info->schema.n_cols, "ingest.rows", msg, sizeof(msg));
         if (r < 0) {
-                srv_job_error(j, r, "%s (dataset '%s')", msg, m->dataset);
+                srv_req_error(j, r, "%s (dataset '%s')", msg, m->dataset);
                 goto free_info;
         }
         r = srv_table_from_wire(rows, &info->schema, &t, msg, sizeof(msg));
         if (r < 0) {
-                srv_job_error(j, r, "ingest.%s", msg);
+                srv_req_error(j, r, "ingest.%s", msg);
                 goto free_info;
         }
         r = store_append(j->srv->store, m->dataset, t, m->client_batch_id, &first, &needs_seal);
         if (r == DREAM_E_EXISTS && m->client_batch_id) {
-                srv_job_error(j, r,
+                srv_req_error(j, r,
                               "ingest.client_batch_id: %llu was already committed to dataset '%s' "
                               "with a different row count",
                               (unsigned long long)m->client_batch_id, m->dataset);
@@ -500,7 +432,7 @@ free_info:
         store_info_free(info);
 }
 
-static void h_flush(struct srv_job *j)
+void srv_h_flush(struct srv_req *j)
 {
         const char *name = j->req->flush->dataset;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -530,7 +462,7 @@ free_all:
         store_info_free(after);
 }
 
-static void h_stats(struct srv_job *j)
+void srv_h_stats(struct srv_req *j)
 {
         struct srv *s = j->srv;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -541,7 +473,7 @@ static void h_stats(struct srv_job *j)
         /* datasets, per-dataset and per-type fields, seals, map use (metrics.c) */
         r = srv_stats_reply_fill(s, &st, &more);
         if (r < 0) {
-                srv_job_error(j, r, "stats: %s", dream_strerror(r));
+                srv_req_error(j, r, "stats: %s", dream_strerror(r));
                 return;
         }
         st.connections_total = __atomic_load_n(&s->stats.connections_total, __ATOMIC_RELAXED);
@@ -588,7 +520,7 @@ static int dir_empty(const char *path)
  * at most DREAM_MAX_PATH bytes). The path must not exist yet (its parent
  * must) or be an empty directory; anything else is refused before copying.
  * On a failed copy, what this call created is removed again. */
-static void h_backup(struct srv_job *j)
+void srv_h_backup(struct srv_req *j)
 {
         const char *path = j->req->backup->path;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
@@ -601,7 +533,7 @@ static void h_backup(struct srv_job *j)
 
         if (stat(path, &sb) == 0) {
                 if (!S_ISDIR(sb.st_mode)) {
-                        srv_job_error(j, DREAM_E_EXISTS,
+                        srv_req_error(j, DREAM_E_EXISTS,
                                       "backup.path: '%s' exists and is not a directory; give a new "
                                       "path or an empty directory",
                                       path);
@@ -609,7 +541,7 @@ static void h_backup(struct srv_job *j)
                 }
                 r = dir_empty(path);
                 if (r == 0) {
-                        srv_job_error(
+                        srv_req_error(
                             j, DREAM_E_EXISTS,
                             "backup.path: directory '%s' is not empty; give a new path or an "
                             "empty directory",
@@ -617,7 +549,7 @@ static void h_backup(struct srv_job *j)
                         return;
                 }
                 if (r < 0) {
-                        srv_job_error(j, DREAM_E_DENIED,
+                        srv_req_error(j, DREAM_E_DENIED,
                                       "backup.path: cannot read directory '%s': %s", path,
                                       strerror(-r));
                         return;
@@ -625,7 +557,7 @@ static void h_backup(struct srv_job *j)
         } else if (errno == ENOENT) {
                 created = true;
         } else {
-                srv_job_error(j, DREAM_E_DENIED, "backup.path: cannot access '%s': %s", path,
+                srv_req_error(j, DREAM_E_DENIED, "backup.path: cannot access '%s': %s", path,
                               strerror(errno));
                 return;
         }
@@ -640,29 +572,29 @@ static void h_backup(struct srv_job *j)
                         (void)rmdir(path);
                 dm_error("backup to '%s' failed: %s", path, dream_strerror(saved));
                 if (saved == -ENOENT)
-                        srv_job_error(
+                        srv_req_error(
                             j, DREAM_E_NOTFOUND,
                             "backup.path: cannot create '%s': its parent directory does not "
                             "exist",
                             path);
                 else if (saved == -EACCES || saved == -EPERM || saved == -EROFS)
-                        srv_job_error(
+                        srv_req_error(
                             j, DREAM_E_DENIED,
                             "backup.path: cannot write '%s': %s (dreamd writes it as its own "
                             "user)",
                             path, dream_strerror(saved));
                 else if (saved == -ELOOP)
-                        srv_job_error(j, DREAM_E_DENIED,
+                        srv_req_error(j, DREAM_E_DENIED,
                                       "backup.path: '%s' or its data.mdb.partial is a symbolic "
                                       "link; dreamd writes backups only into a real directory "
                                       "(give the link's target, or remove the stale link)",
                                       path);
                 else if (saved == -EEXIST)
-                        srv_job_error(j, DREAM_E_EXISTS,
+                        srv_req_error(j, DREAM_E_EXISTS,
                                       "backup.path: '%s' already holds a data.mdb; give a new path",
                                       path);
                 else
-                        srv_job_error(j, saved, "backup to '%s' failed: %s", path,
+                        srv_req_error(j, saved, "backup to '%s' failed: %s", path,
                                       dream_strerror(saved));
                 return;
         }
@@ -683,14 +615,14 @@ struct export_state {
         uint64_t first, next, end;
         uint32_t chunk_rows;
         uint32_t id; /* the dataset every round reads (pinned at the start) */
-        struct srv_job *j;
+        struct srv_req *j;
         uint64_t delivered_end;
 };
 
 static int export_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
 {
         struct export_state *st = arg;
-        struct srv_job *j = st->j;
+        struct srv_req *j = st->j;
         Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
         Dream__V1__ExportChunk ec = DREAM__V1__EXPORT_CHUNK__INIT;
         struct wire_columns w;
@@ -713,7 +645,7 @@ static int export_cb(const struct gd_table *chunk, uint64_t first_row, void *arg
 }
 
 /* A round of an export failed: say which rows the client already has. */
-static void export_error(struct srv_job *j, const struct export_state *st, int r, const char *name)
+static void export_error(struct srv_req *j, const struct export_state *st, int r, const char *name)
 {
         char sent[96];
 
@@ -723,20 +655,20 @@ static void export_error(struct srv_job *j, const struct export_state *st, int r
         else
                 snprintf(sent, sizeof(sent), "no row was sent");
         if (r == DREAM_E_NOTFOUND)
-                srv_job_error(j, r,
+                srv_req_error(j, r,
                               "export: dataset '%s' was dropped while this export was reading it "
                               "(%s); export again to read the dataset now under that name",
                               name, sent);
         else if (r == DREAM_E_RANGE)
-                srv_job_error(j, r,
+                srv_req_error(j, r,
                               "export: dataset '%s' has fewer rows than the %llu it had when "
                               "this export began (%s)",
                               name, (unsigned long long)st->end, sent);
         else
-                srv_job_error(j, r, "export: dataset '%s': %s (%s)", name, dream_strerror(r), sent);
+                srv_req_error(j, r, "export: dataset '%s': %s (%s)", name, dream_strerror(r), sent);
 }
 
-static void h_export(struct srv_job *j)
+void srv_h_export(struct srv_req *j)
 {
         const Dream__V1__Export *m = j->req->export;
         struct export_state *st = j->state;
@@ -753,7 +685,7 @@ static void h_export(struct srv_job *j)
                         return;
                 }
                 if (m->first_row > info->rows) {
-                        srv_job_error(j, DREAM_E_RANGE,
+                        srv_req_error(j, DREAM_E_RANGE,
                                       "export.first_row: %llu, past the end of dataset '%s' (%llu "
                                       "rows)",
                                       (unsigned long long)m->first_row, m->dataset,
@@ -764,7 +696,7 @@ static void h_export(struct srv_job *j)
                 st = dm_calloc(1, sizeof(*st));
                 if (!st) {
                         store_info_free(info);
-                        srv_job_error(j, DREAM_E_NOMEM, "export: out of memory");
+                        srv_req_error(j, DREAM_E_NOMEM, "export: out of memory");
                         return;
                 }
                 j->state = st;
@@ -812,252 +744,4 @@ static void h_export(struct srv_job *j)
         st->next = st->delivered_end;
         if (st->next >= st->end)
                 j->done = true;
-}
-
-/* ---- dispatch ------------------------------------------------------------------------ */
-
-void srv_job_state_free(struct srv_job *j)
-{
-        if (!j->state)
-                return;
-        if (j->req && j->req->body_case == DREAM__V1__REQUEST__BODY_GET_BATCHES)
-                srv_batch_state_free(j->state);
-        else
-                dm_free(j->state);
-        j->state = NULL;
-}
-
-void srv_job_work(struct srv_job *j)
-{
-        switch (j->req->body_case) {
-        case DREAM__V1__REQUEST__BODY_CREATE_DATASET:
-                h_create(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_LIST_DATASETS:
-                h_list(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_DESCRIBE_DATASET:
-                h_describe(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_DROP_DATASET:
-                h_drop(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_INGEST:
-                h_ingest(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_FLUSH:
-                h_flush(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_EXPORT:
-                h_export(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_GET_BATCHES:
-                srv_h_batches(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_STATS:
-                h_stats(j);
-                break;
-        case DREAM__V1__REQUEST__BODY_BACKUP:
-                h_backup(j);
-                break;
-        default:
-                if (!srv_jobs_handle(j))
-                        srv_job_error(j, DREAM_E_INTERNAL, "request: no handler");
-                break;
-        }
-}
-
-/* The roles of a connection as a wire list; returns the count. */
-static size_t wire_roles(unsigned roles, Dream__V1__Role out[4])
-{
-        static const Dream__V1__Role all[4] = {
-            DREAM__V1__ROLE__ROLE_INGEST, DREAM__V1__ROLE__ROLE_READ, DREAM__V1__ROLE__ROLE_TRAIN,
-            DREAM__V1__ROLE__ROLE_ADMIN};
-        size_t n = 0;
-
-        for (unsigned i = 0; i < 4; i++)
-                if (roles & (1u << i))
-                        out[n++] = all[i];
-        return n;
-}
-
-/* Any of these roles allows the request (admin allows everything). */
-static unsigned roles_needed(Dream__V1__Request__BodyCase body)
-{
-        switch (body) {
-        case DREAM__V1__REQUEST__BODY_HELLO:
-        case DREAM__V1__REQUEST__BODY_SERVER_INFO: /* after authentication: any role */
-                return SRV_ROLES_ALL;
-        case DREAM__V1__REQUEST__BODY_CREATE_DATASET:
-        case DREAM__V1__REQUEST__BODY_INGEST:
-        case DREAM__V1__REQUEST__BODY_FLUSH:
-                return SRV_ROLE_INGEST;
-        case DREAM__V1__REQUEST__BODY_LIST_DATASETS:
-        case DREAM__V1__REQUEST__BODY_DESCRIBE_DATASET:
-                return SRV_ROLE_READ | SRV_ROLE_INGEST; /* appending needs the schema */
-        case DREAM__V1__REQUEST__BODY_EXPORT:
-        case DREAM__V1__REQUEST__BODY_GET_BATCHES:
-        case DREAM__V1__REQUEST__BODY_PREDICT:
-        case DREAM__V1__REQUEST__BODY_GET_MODEL:
-                return SRV_ROLE_READ;
-        case DREAM__V1__REQUEST__BODY_TRAIN:
-        case DREAM__V1__REQUEST__BODY_JOB_CANCEL:
-                return SRV_ROLE_TRAIN;
-        case DREAM__V1__REQUEST__BODY_JOB_LIST:
-        case DREAM__V1__REQUEST__BODY_JOB_STATUS:
-        case DREAM__V1__REQUEST__BODY_JOB_WATCH:
-                return SRV_ROLE_READ | SRV_ROLE_TRAIN;
-        default: /* drop, backup, stats */
-                return SRV_ROLE_ADMIN;
-        }
-}
-
-static void roles_text(unsigned roles, char *out, size_t size)
-{
-        static const char *const names[4] = {"ingest", "read", "train", "admin"};
-        size_t at = 0;
-
-        out[0] = '\0';
-        for (unsigned i = 0; i < 4; i++)
-                if (roles & (1u << i)) {
-                        int n = snprintf(out + at, size - at, "%s%s", at ? "," : "", names[i]);
-                        if (n < 0 || (size_t)n >= size - at)
-                                return;
-                        at += (size_t)n;
-                }
-}
-
-static void d_hello(struct srv_conn *c, const proto_request *req)
-{
-        struct srv *s = c->srv;
-        const Dream__V1__Hello *h = req->hello;
-        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
-        Dream__V1__HelloReply hr = DREAM__V1__HELLO_REPLY__INIT;
-        Dream__V1__Role roles[4];
-        struct dm_buf b;
-
-        if (s->n_tokens) {
-                /* Compared in constant time, always: a right token is never
-                 * refused (srv_hello_hold only delays the answer). */
-                unsigned granted = srv_token_roles(s, h->token ? h->token : "");
-
-                if (!granted) {
-                        srv_auth_failed(c);
-                        c->auth_failures++;
-                        dm_warn("connection %llu (%s): authentication failed (client '%.64s', "
-                                "%u failures)",
-                                (unsigned long long)c->id, c->peer,
-                                h->client_name ? h->client_name : "", c->auth_failures);
-                        srv_stats_error(c->srv, req->body_case);
-                        if (c->hello_throttled)
-                                srv_conn_error(c, req->request_id, DREAM_E_BUSY,
-                                               "hello: too many wrong tokens from this address; "
-                                               "answered after a delay; closing");
-                        else
-                                srv_conn_error(
-                                    c, req->request_id, DREAM_E_AUTH,
-                                    h->token && h->token[0]
-                                        ? "hello.token: not accepted"
-                                        : "hello.token: missing; this server requires a token");
-                        if (c->auth_failures >= SRV_MAX_AUTH_FAILURES || c->hello_throttled) {
-                                /* Rate limit: a new connection per few guesses. */
-                                c->close_after_flush = true;
-                                if (c->reading)
-                                        uv_read_stop(&c->h.stream);
-                                c->reading = false;
-                        }
-                        return;
-                }
-                c->authed = true;
-                c->roles = granted;
-        }
-        hr.protocol_version = DREAM_PROTOCOL_VERSION;
-        hr.server_version = DREAM_VERSION;
-        hr.auth_required = s->n_tokens > 0;
-        hr.authenticated = c->authed;
-        hr.n_granted_roles = wire_roles(c->roles, roles);
-        hr.granted_roles = roles;
-        hr.max_frame_bytes = s->cfg.max_frame;
-        resp.request_id = req->request_id;
-        resp.body_case = DREAM__V1__RESPONSE__BODY_HELLO;
-        resp.hello = &hr;
-        dm_buf_init(&b);
-        put_response(s, &b, &resp);
-        srv_conn_write(c, &b);
-}
-
-static void d_server_info(struct srv_conn *c, const proto_request *req)
-{
-        struct srv *s = c->srv;
-        Dream__V1__Response resp = DREAM__V1__RESPONSE__INIT;
-        Dream__V1__ServerInfoReply si = DREAM__V1__SERVER_INFO_REPLY__INIT;
-        struct dm_buf b;
-
-        si.server_version = DREAM_VERSION;
-        si.protocol_version = DREAM_PROTOCOL_VERSION;
-        si.max_frame_bytes = s->cfg.max_frame;
-        si.max_batch_rows = DREAM_MAX_BATCH_ROWS;
-        si.max_connections = s->cfg.max_connections;
-        si.max_jobs = s->cfg.jobs;
-        si.worker_threads = s->cfg.workers;
-        si.auth_required = s->n_tokens > 0;
-        si.uptime_seconds = (uv_now(s->loop) - s->start_ms) / 1000;
-        resp.request_id = req->request_id;
-        resp.body_case = DREAM__V1__RESPONSE__BODY_SERVER_INFO;
-        resp.server_info = &si;
-        dm_buf_init(&b);
-        put_response(s, &b, &resp);
-        srv_conn_write(c, &b);
-}
-
-void srv_dispatch(struct srv_conn *c, proto_request *req)
-{
-        char msg[256];
-
-        if (c->inflight >= SRV_MAX_INFLIGHT) {
-                snprintf(msg, sizeof(msg),
-                         "busy: %u requests already in progress on this connection; retry later",
-                         SRV_MAX_INFLIGHT);
-                srv_stats_error(c->srv, req->body_case);
-                srv_conn_error(c, req->request_id, DREAM_E_BUSY, msg);
-                goto free_req;
-        }
-        if (!c->authed && req->body_case != DREAM__V1__REQUEST__BODY_HELLO) {
-                srv_stats_error(c->srv, req->body_case);
-                srv_conn_error(c, req->request_id, DREAM_E_AUTH,
-                               "authentication required: send hello with a valid token first");
-                goto free_req;
-        }
-        if (roles_needed(req->body_case) != SRV_ROLES_ALL &&
-            !(c->roles & (roles_needed(req->body_case) | SRV_ROLE_ADMIN))) {
-                char have[64], need[64];
-                roles_text(c->roles, have, sizeof(have));
-                roles_text(roles_needed(req->body_case), need, sizeof(need));
-                snprintf(msg, sizeof(msg),
-                         "permission denied: this request needs role %s%s; the "
-                         "token grants %s",
-                         need, roles_needed(req->body_case) == SRV_ROLE_ADMIN ? "" : " (or admin)",
-                         have[0] ? have : "none");
-                srv_stats_error(c->srv, req->body_case);
-                srv_conn_error(c, req->request_id, DREAM_E_DENIED, msg);
-                goto free_req;
-        }
-        switch (req->body_case) {
-        case DREAM__V1__REQUEST__BODY_HELLO:
-                if (srv_hello_hold(c, req))
-                        return; /* answered later (srv_hello_hold took req) */
-                d_hello(c, req);
-                goto free_req;
-        case DREAM__V1__REQUEST__BODY_SERVER_INFO:
-                d_server_info(c, req);
-                goto free_req;
-        case DREAM__V1__REQUEST__BODY_JOB_WATCH:
-                srv_jobs_watch(c, req);
-                return;
-        default:
-                srv_job_start(c, req);
-                return;
-        }
-free_req:
-        proto_request_free(req);
 }

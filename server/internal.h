@@ -1,4 +1,9 @@
-/* Internals shared by server.c (loop, connections) and handlers.c. */
+/* Internals shared by the files of server/: the server, its connections,
+ * requests in flight, and the functions each file offers the others. The
+ * calls between files go one way (docs/architecture.md):
+ *   server -> listen -> conn -> routes -> handlers, session, batches, jobs_*
+ *          -> reply, auth, sealer, hooks (leaves)
+ * Handlers reach their connection only through transport.h. */
 #ifndef DREAM_SERVER_INTERNAL_H
 #define DREAM_SERVER_INTERNAL_H
 
@@ -27,7 +32,9 @@ struct srv_listener {
         char unix_path[108]; /* removed at shutdown */
 };
 
-struct srv_job;
+struct srv_req;
+struct srv_transport;
+struct srv_subsystem;
 
 /* What one peer (an IP address; for a unix socket, the peer's uid) holds:
  * its open connections, and its wrong tokens in the current second. */
@@ -59,7 +66,7 @@ struct srv_conn {
         struct frame_decoder dec;
         uint64_t id;
         char peer[80];
-        uint32_t refs;            /* handle + pending writes + jobs */
+        uint32_t refs;            /* handle + pending writes + requests */
         uint32_t inflight;        /* requests not yet fully answered */
         uint32_t writes_pending;  /* uv_write requests outstanding */
         uint32_t streams_running; /* stream rounds on the worker pool */
@@ -75,8 +82,8 @@ struct srv_conn {
         struct srv_conn *budget_next; /* srv->budget_waiters */
         proto_request *held_hello;    /* owned: a hello answered at held_until_ms */
         uint64_t held_until_ms;
-        struct srv_job *parked;  /* streams waiting for their turn (FIFO) */
-        struct srv_job *ordered; /* mutations waiting for the running one (FIFO) */
+        struct srv_req *parked;  /* streams waiting for their turn (FIFO) */
+        struct srv_req *ordered; /* mutations waiting for the running one (FIFO) */
         bool ordered_busy;       /* a mutation of this connection is running */
         bool reading, paused, eof, closing, close_after_flush, refused, authed;
         bool budget_wait;     /* in srv->budget_waiters: reading waits for max_buffered_bytes */
@@ -111,7 +118,7 @@ static inline void srv_stats_add(uint64_t *counter, uint64_t n)
         srv_stats_add(&(s)->stats.errors_by_type[srv_stats_type(body_case)], 1)
 
 /* A background seal of one dataset, queued for or running on a seal thread
- * (server.c). */
+ * (sealer.c). */
 struct srv_seal {
         struct srv *srv;
         char *dataset; /* owned */
@@ -154,16 +161,19 @@ struct srv {
         uint32_t handles_open;
         struct srv_seal *sealing;
         uint32_t n_sealing;        /* entries of sealing */
-        struct srv_sealer *sealer; /* seal threads, started by the first seal (server.c) */
+        struct srv_sealer *sealer; /* seal threads, started by the first seal (sealer.c) */
         uint8_t *rbuf;             /* SRV_READ_BUFFER bytes, shared by every read */
         uint64_t start_ms, drain_start_ms;
         bool draining, sweep_closed, stopped;
         srv_done_cb done;
         void *done_arg;
-        struct srv_stats stats;                   /* updated with __atomic builtins */
-        uint64_t batch_cache_bytes;               /* rows decoded for batch streams (__atomic) */
-        struct srv_batch_cache *batch_cache;      /* batches.c: made on first use (__atomic) */
-        struct srv_jobs *jobs;                    /* training jobs (jobs.c) */
+        struct srv_stats stats;              /* updated with __atomic builtins */
+        uint64_t batch_cache_bytes;          /* rows decoded for batch streams (__atomic) */
+        struct srv_batch_cache *batch_cache; /* batches.c: made on first use (__atomic) */
+        struct srv_jobs *jobs;               /* training jobs (jobs.c) */
+        const struct srv_transport *tx;      /* conn.c: what handlers may do to a conn */
+        const struct srv_subsystem *subsys;  /* server.c: life cycle hooks, in order */
+        uint32_t n_subsys;
         uint64_t auth_window_ms;                  /* start of the second counted below */
         uint32_t auth_window_failures;            /* failed hellos in it, all connections */
         struct srv_peer *peers[SRV_PEER_BUCKETS]; /* owned: peers with connections or failures */
@@ -171,10 +181,10 @@ struct srv {
         struct srv_conn *budget_waiters, **budget_tail; /* FIFO of conns waiting to read */
 };
 
-/* One request in progress. The worker part (srv_job_work) reads req and the
+/* One request in progress. The worker part (srv_req_work) reads req and the
  * store and appends framed responses to out; the loop writes them. A stream
  * keeps its state in `state` and is queued again for each chunk. */
-struct srv_job {
+struct srv_req {
         uv_work_t work;
         struct srv_conn *c; /* loop side only */
         struct srv *srv;
@@ -183,63 +193,77 @@ struct srv_job {
         struct dm_buf out; /* framed responses of this round */
         bool done;         /* the last response is in out */
         bool stream;       /* export / get_batches: one chunk per round */
-        void *state;       /* stream state, owned (srv_job_state_free) */
+        void *state;       /* stream state, owned (srv_req_state_free) */
         uint64_t rows_ingested;
         bool needs_seal;
         char *seal_dataset;          /* borrowed from req */
         bool ordered;                /* a mutation: runs after the connection's earlier ones */
-        struct srv_job *next_parked; /* link in c->parked or c->ordered */
+        struct srv_req *next_parked; /* link in c->parked or c->ordered */
         uint64_t uptime_s;           /* stats: captured on the loop */
         uint32_t conns_open;         /* stats: captured on the loop */
 };
 
-/* server.c */
+/* Subsystems of a server (jobs, seal threads, the batch cache): their life
+ * cycle hooks, called in table order by server.c and hooks.c. Every hook may
+ * be NULL. */
+struct srv_subsystem {
+        const char *name;
+        /* srv_new, after the store is open and before the listeners. */
+        int (*start)(struct srv *s, char *errmsg, size_t errmsg_size);
+        void (*drain)(struct srv *s);            /* srv_shutdown: stop taking work */
+        bool (*idle)(struct srv *s);             /* draining: true once it no longer uses
+                                                    the store (may join threads) */
+        void (*stop)(struct srv *s);             /* all idle: join threads, close handles */
+        void (*conn_closed)(struct srv_conn *c); /* c is closing: drop what refers to it */
+        void (*free)(struct srv *s);             /* srv_free */
+};
+
+/* hooks.c: the drain's end. Once draining and nothing is left (no
+ * connection, no queued work, every subsystem idle), stops the subsystems,
+ * closes the sweep timer and the store, and calls the done callback. Any
+ * file may call it after finishing work; it calls nothing by name. */
+void srv_maybe_stop(struct srv *s);
+/* Tell every subsystem that c is closing. */
+void srv_subsystems_conn_closed(struct srv_conn *c);
+
+/* conn.c: connections (reading, frames, the request runner, dispatch). */
+extern const struct srv_transport srv_conn_transport; /* transport.h */
 void srv_conn_close(struct srv_conn *c);
 void srv_conn_write(struct srv_conn *c, struct dm_buf *b);
 void srv_conn_error(struct srv_conn *c, uint64_t request_id, int err, const char *msg);
-void srv_job_start(struct srv_conn *c, proto_request *req);
-/* Export and get_batches answer in several rounds (srv_job.stream). */
-bool srv_request_streams(const proto_request *req);
-/* A job for req (taken) on c, counted in flight, not queued anywhere; NULL
- * after answering an out-of-memory error. End it with srv_job_end. */
-struct srv_job *srv_job_new(struct srv_conn *c, proto_request *req);
-/* Done with a job that is not on the worker pool: write nothing more, free
- * it, let the connection go on (or close when it is finished). */
-void srv_job_end(struct srv_job *j);
-void srv_job_queue(struct srv_job *j);
-void srv_maybe_stop(struct srv *s);
-bool srv_token_ok(const struct srv *s, const char *given);
-/* Hello on c (token file set): true when the hello is held (taken; its answer
- * comes SRV_AUTH_HOLD_MS later) because c's peer sent too many wrong tokens,
- * or every peer together did and c's peer is one of them. A right token is
- * never refused: it is only answered later. */
-bool srv_hello_hold(struct srv_conn *c, proto_request *req);
-/* A wrong token on c: counted for its peer and for the server. */
-void srv_auth_failed(struct srv_conn *c);
-/* Roles (SRV_ROLE_* bits) of the token equal to `given`, 0 for none.
- * Constant time in the contents of `given`. */
-unsigned srv_token_roles(const struct srv *s, const char *given);
-/* Read a token file into s->tokens / s->n_tokens (reload.c loads into a
- * scratch struct srv, then swaps). */
-int srv_tokens_load(struct srv *s, const char *path, char *errmsg, size_t errmsg_size);
+/* Close once nothing more is owed to the client (refused, drained, eof). */
+void srv_conn_maybe_finish(struct srv_conn *c);
+/* Start reading c (accepted, or a pause is over), unless it must not read. */
+void srv_conn_read_start(struct srv_conn *c);
+/* The timer that enforces idle, frame and authentication deadlines and
+ * answers held hellos (every 100 ms). */
+void srv_conns_sweep(uv_timer_t *t);
+/* srv_shutdown: stop reading every connection, end parked streams. */
+void srv_conns_drain(struct srv *s);
+/* Checks (in-flight cap, authentication, roles: the route table) and runs
+ * req (taken) on the loop or on the worker pool. */
+void srv_dispatch(struct srv_conn *c, proto_request *req);
+/* A request record for req (taken) on c, counted in flight, not queued
+ * anywhere; NULL after answering an out-of-memory error. End it with
+ * srv_req_end. */
+struct srv_req *srv_req_new(struct srv_conn *c, proto_request *req);
+/* Done with a request that is not on the worker pool: write nothing more,
+ * free it, let the connection go on (or close when it is finished). */
+void srv_req_end(struct srv_req *r);
 
-/* handlers.c */
-/* Answer j's request: a framed response into j->out. */
-void srv_reply(struct srv_job *j, Dream__V1__Response *resp);
-/* A framed error response into j->out; the job is done. */
-void srv_job_error(struct srv_job *j, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* A store error, worded for the client; `field` names the request field that
- * holds the dataset name. */
-void srv_store_error(struct srv_job *j, int err, const char *field, const char *name);
-int srv_table_from_wire(const Dream__V1__Columns *rows, const struct store_schema *sc,
-                        struct gd_table **ret, char *msg, size_t msg_size);
-void srv_dispatch(struct srv_conn *c, proto_request *req); /* takes req */
-void srv_job_work(struct srv_job *j);                      /* worker thread */
-void srv_job_state_free(struct srv_job *j);
-/* Append a framed error response to out (any thread). */
-void srv_put_error(struct srv *s, struct dm_buf *out, uint64_t request_id, int err,
-                   const char *msg);
+/* routes.c: what reads the route table on the worker pool (routes.h). */
+bool srv_request_streams(const proto_request *req); /* export, get_batches */
+void srv_req_work(struct srv_req *r);               /* worker thread: one round */
+void srv_req_state_free(struct srv_req *r);
+
+/* listen.c: listeners and accepting connections. */
+int srv_listener_open(struct srv *s, const char *text, char *errmsg, size_t errmsg_size);
+void srv_listeners_close(struct srv *s);
+
+/* sealer.c: background seals on the server's seal threads. */
+void srv_seal_schedule(struct srv *s, const char *dataset);
+void srv_sealer_drain(struct srv *s); /* queued seals are dropped (rows stay staged) */
+void srv_sealer_stop(struct srv *s);  /* no seal left: join the threads */
 
 /* metrics.c: the parts of a StatsReply beyond the plain counters (datasets,
  * per-dataset storage, per-type requests, seals, map use, jobs). Worker
@@ -255,9 +279,10 @@ int srv_stats_reply_fill(struct srv *s, Dream__V1__StatsReply *st,
                          struct srv_stats_reply *ret_more);
 void srv_stats_reply_release(struct srv_stats_reply *more);
 
-/* jobs.c: training jobs. init after the store is open; shutdown when
- * draining (cancels running jobs, ends watches); idle tells srv_maybe_stop
- * whether job threads still use the store (and then joins them). */
+/* jobs.c: training jobs (the files: jobs_internal.h). init after the store
+ * is open; shutdown when draining (cancels running jobs, ends watches); idle
+ * tells srv_maybe_stop whether job threads still use the store (and then
+ * joins them). */
 struct srv_jobs_stats {
         uint32_t queued, running;
         uint64_t done, failed, cancelled; /* since the store was created */
@@ -268,18 +293,10 @@ void srv_jobs_shutdown(struct srv *s);
 bool srv_jobs_idle(struct srv *s);
 void srv_jobs_free(struct srv *s);
 void srv_jobs_stats(struct srv *s, struct srv_jobs_stats *ret);
-/* Worker thread: answer a train, job_list, job_status, job_cancel, predict
- * or get_model request; false for any other request. */
-bool srv_jobs_handle(struct srv_job *j);
-/* Loop thread: start streaming JobInfo of a job (takes req). */
-void srv_jobs_watch(struct srv_conn *c, proto_request *req);
-/* Loop thread: c is closing; end its watches. */
+/* jobs_watch.c, loop thread: c is closing; end its watches. */
 void srv_jobs_conn_closed(struct srv_conn *c);
 
-/* batches.c */
-void srv_h_batches(struct srv_job *j); /* worker thread: one Batch per round */
-void srv_batch_state_free(void *state);
-struct srv_batch_cache;
-void srv_batch_cache_free(struct srv_batch_cache *c); /* accepts NULL; no stream may be left */
+/* batches.c (handlers in routes.h) */
+void srv_batches_free(struct srv *s); /* the batch cache; no stream may be left */
 
 #endif

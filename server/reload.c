@@ -20,6 +20,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "server/auth.h"
 #include "server/internal.h"
 #include "server/server.h"
 

@@ -1,7 +1,7 @@
 /* libFuzzer target: request dispatch against a real store (issue 7, item 4).
  *
  * Bytes are decoded and validated as dreamd does with a frame's message,
- * then the request runs through the server's handler (srv_job_work) to its
+ * then the request runs through the server's handler (srv_req_work) to its
  * end, a stream round by round, against a store in a temporary directory
  * (on /dev/shm when there is one) that holds a dataset "houses" (the
  * 9-column schema of the message corpus: c0..c7 decimals, c8 a class
@@ -16,7 +16,7 @@
  * ends within 100,000 rounds. Sanitizers catch the rest.
  *
  * Not dispatched: hello, server_info and job_watch (answered on the loop,
- * not by srv_job_work), backup (writes a path of the input) and train (its
+ * not by srv_req_work), backup (writes a path of the input) and train (its
  * job would run on a thread after the input returned): the other job
  * requests run against the (empty) job table.
  */
@@ -187,7 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         static int ready;
         proto_request *req = NULL;
-        struct srv_job j;
+        struct srv_req j;
         char err[256];
         uint32_t rounds = 0;
         struct answers a;
@@ -218,7 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         a = (struct answers){.id = j.request_id, .body = (int)req->body_case};
         dm_buf_init(&j.out);
         do {
-                srv_job_work(&j);
+                srv_req_work(&j);
                 check_out(&j.out, &a);
                 j.out.len = 0;
                 if (++rounds > ROUNDS_MAX)
@@ -230,7 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* Answered, the last frame ends it, and one frame unless a stream. */
         if (a.count == 0 || a.last_more || (!j.stream && a.count != 1))
                 abort();
-        srv_job_state_free(&j);
+        srv_req_state_free(&j);
         dm_buf_release(&j.out);
         proto_request_free(req);
         return 0;

@@ -23,6 +23,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "server/auth.h"
 #include "server/internal.h"
 #include "server/server.h"
 

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "common/err.h"
-#include "server/perm.h"
+#include "server/permute.h"
 
 static void check_bijective(uint64_t n, uint64_t seed, uint32_t epoch)
 {

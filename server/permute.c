@@ -1,4 +1,4 @@
-#include "server/perm.h"
+#include "server/permute.h"
 
 #include <string.h>
 

@@ -7,8 +7,8 @@
  * total, position, dataset id), encoded in SRV_RESUME_TOKEN_SIZE bytes with a check
  * word; decoding untrusted bytes checks everything.
  */
-#ifndef DREAM_SERVER_PERM_H
-#define DREAM_SERVER_PERM_H
+#ifndef DREAM_SERVER_PERMUTE_H
+#define DREAM_SERVER_PERMUTE_H
 
 #include <stddef.h>
 #include <stdint.h>
