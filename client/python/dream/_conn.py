@@ -84,15 +84,20 @@ def read_token_file(path: str) -> str:
     return line.decode()
 
 
+def varint(v: int) -> bytes:
+    """A non-negative integer as a protobuf varint."""
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
 def _request_id_field(rid: int) -> bytes:
     """Request.request_id (field 1, varint) as serialized; a message's fields
     may come in any order."""
-    out = bytearray(b"\x08")
-    while rid >= 0x80:
-        out.append((rid & 0x7F) | 0x80)
-        rid >>= 7
-    out.append(rid)
-    return bytes(out)
+    return b"\x08" + varint(rid)
 
 
 def _send_all(sock: socket.socket, parts: List[Any]) -> None:

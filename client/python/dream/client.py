@@ -16,7 +16,7 @@ from typing import (Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple,
 import numpy as np
 
 from . import dream_pb2 as pb
-from ._conn import Connection, env_addr, read_token_file
+from ._conn import Connection, env_addr, read_token_file, varint
 from .errors import (BusyError, CancelledError, DeadlineError, DreamConnectionError,
                      DreamError, ExistsError, InvalidError, NotFoundError, SchemaError,
                      error_for_status)
@@ -944,19 +944,10 @@ class _Col:
             np.copyto(out, v, casting="unsafe")
 
 
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7F) | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
 def _field(msg: Any, name: str, wire_type: int) -> bytes:
     """The key of a field of a generated message (its number from the
     descriptor) with a wire type: 0 varint, 2 length-delimited."""
-    return _varint(msg.DESCRIPTOR.fields_by_name[name].number << 3 | wire_type)
+    return varint(msg.DESCRIPTOR.fields_by_name[name].number << 3 | wire_type)
 
 
 class _IngestEncoder:
@@ -985,7 +976,7 @@ class _IngestEncoder:
         self.n_rows = n_rows
         self.base_id = base_id
         name = dataset.encode()
-        self.dataset = self._DATASET + _varint(len(name)) + name
+        self.dataset = self._DATASET + varint(len(name)) + name
         self.free: List[np.ndarray] = []  # buffers not in use
         self.lock = threading.Lock()
         self.tmp = np.empty(min(per, max(n_rows, 1)), dtype="<f8")  # the encoding thread's
@@ -1005,19 +996,19 @@ class _IngestEncoder:
         for j, c in enumerate(self.cols):
             out = buf[j, :count]
             c.fill(out, first, self.tmp)
-            inner = self._KIND + _varint(c.kind)
+            inner = self._KIND + varint(c.kind)
             if c.scale:
-                inner += self._SCALE + _varint(c.scale)
-            inner += self._VALUES + _varint(nbytes)
-            head = self._COLUMNS + _varint(len(inner) + nbytes) + inner
+                inner += self._SCALE + varint(c.scale)
+            inner += self._VALUES + varint(nbytes)
+            head = self._COLUMNS + varint(len(inner) + nbytes) + inner
             parts += (head, out)
             size += len(head) + nbytes
-        n = self._N_ROWS + _varint(count)
+        n = self._N_ROWS + varint(count)
         size += len(n)
-        ingest = self.dataset + self._BATCH_ID + _varint(self.base_id + block) + \
-            self._ROWS + _varint(size) + n
+        ingest = self.dataset + self._BATCH_ID + varint(self.base_id + block) + \
+            self._ROWS + varint(size) + n
         size += len(ingest) - len(n)
-        parts.insert(0, self._REQ_INGEST + _varint(size) + ingest)
+        parts.insert(0, self._REQ_INGEST + varint(size) + ingest)
         return parts, buf
 
     def release(self, buf: np.ndarray) -> None:
