@@ -12,7 +12,7 @@ import os
 import socket
 import struct
 from collections import deque
-from typing import Deque, Dict, Optional, Tuple, Union
+from typing import Any, Deque, Dict, List, Optional, Tuple, Union
 
 from . import dream_pb2 as pb
 from .errors import DreamConnectionError, InvalidError, LimitError, error_for_status
@@ -84,6 +84,36 @@ def read_token_file(path: str) -> str:
     return line.decode()
 
 
+def varint(v: int) -> bytes:
+    """A non-negative integer as a protobuf varint."""
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def _request_id_field(rid: int) -> bytes:
+    """Request.request_id (field 1, varint) as serialized; a message's fields
+    may come in any order."""
+    return b"\x08" + varint(rid)
+
+
+def _send_all(sock: socket.socket, parts: List[Any]) -> None:
+    """sendall of the concatenation of parts, by scatter-gather writes."""
+    views = [memoryview(b).cast("B") for b in parts if len(b)]
+    while views:
+        sent = sock.sendmsg(views[:512])  # at most IOV_MAX (1024) buffers a call
+        while sent and views:
+            if sent >= views[0].nbytes:
+                sent -= views[0].nbytes
+                views.pop(0)
+            else:
+                views[0] = views[0][sent:]
+                sent = 0
+
+
 class Connection:
     """A connected, authenticated socket to dreamd (not thread-safe)."""
 
@@ -134,20 +164,30 @@ class Connection:
 
     def send(self, req: pb.Request) -> int:
         """Send a request with a fresh request id; returns the id."""
+        req.ClearField("request_id")
+        return self.send_serialized(req.SerializeToString())
+
+    def send_serialized(self, body: bytes) -> int:
+        """Send a serialized Request without a request id (field 1), with a
+        fresh one put before it; returns the id."""
+        return self.send_parts([body])
+
+    def send_parts(self, parts: List[Any]) -> int:
+        """Send a serialized Request without a request id, given as buffers
+        (bytes, memoryviews) to be sent one after the other without joining
+        them, with a fresh request id put before them; returns the id."""
         rid = self._next_id
         self._next_id += 1
-        req.request_id = rid
-        body = req.SerializeToString()
-        if len(body) > self.max_frame:
-            raise LimitError(f"request of {len(body)} bytes, more than the server's frame limit "
+        head = _request_id_field(rid)
+        n = len(head) + sum(memoryview(b).nbytes for b in parts)
+        if n > self.max_frame:
+            raise LimitError(f"request of {n} bytes, more than the server's frame limit "
                              f"of {self.max_frame} bytes; send fewer rows per request")
+        if self.sock is None:
+            raise DreamConnectionError(f"connection to dreamd at '{self.addr}' is closed")
         self._pending[rid] = deque()
         try:
-            if len(body) < 65536:
-                self.sock.sendall(_LEN.pack(len(body)) + body)
-            else:  # no copy of a large body
-                self.sock.sendall(_LEN.pack(len(body)))
-                self.sock.sendall(body)
+            _send_all(self.sock, [_LEN.pack(n) + head] + list(parts))
         except OSError as e:
             raise self._lost(e) from e
         return rid

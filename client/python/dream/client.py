@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import (Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union)
+from typing import (Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union)
 
 import numpy as np
 
 from . import dream_pb2 as pb
-from ._conn import Connection, env_addr, read_token_file
+from ._conn import Connection, env_addr, read_token_file, varint
 from .errors import (BusyError, CancelledError, DeadlineError, DreamConnectionError,
                      DreamError, ExistsError, InvalidError, NotFoundError, SchemaError,
                      error_for_status)
@@ -28,6 +31,7 @@ INGEST_BLOCK_ROWS = 65536        # most rows per Ingest request
 INGEST_BLOCK_BYTES = 8 << 20     # about this many value bytes per request
 INGEST_WINDOW = 8                # requests in flight by default
 INGEST_WINDOW_MAX = 32           # at most (dreamd allows 64 per connection)
+INGEST_ENCODE_AHEAD = 2          # requests encoded ahead of the sends
 INGEST_RETRIES = 5               # reconnections after a lost connection
 CLASSIFICATION_MAX_CLASSES = 256  # auto task: integer targets with more values are regression
 PREDICT_BLOCK_BYTES = 8 << 20    # rows per Predict request: about this many value bytes
@@ -472,27 +476,26 @@ class Client:
             raise InvalidError(f"ingest: invalid window {window} (1 to {INGEST_WINDOW_MAX})")
         if task is not None:
             _choice("task", task, _TASKS)
-        n_rows = len(cols[0][0]) if cols else 0
+        n_rows = len(cols[0]) if cols else 0
         created = False
         try:
             info = self.info(name)
         except NotFoundError:
             info = None
-            tgt_kind = 0 if target is None else cols[names.index(target)][1]
             if target is None:
                 task_num = pb.TASK_UNSPECIFIED
             elif task is not None:
                 task_num = _TASKS[task]
             else:
-                task_num = _guess_task(cols[names.index(target)][0], tgt_kind)
+                task_num = _guess_task(cols[names.index(target)])
             req = pb.Request()
             m = req.create_dataset
             m.name = name
-            for nm, (_, kind, scale) in zip(names, cols):
+            for nm, col in zip(names, cols):
                 spec = m.columns.add()
                 spec.name = nm
-                spec.kind = kind
-                spec.scale = scale
+                spec.kind = col.kind
+                spec.scale = col.scale
             if target is not None:
                 m.target = target
                 m.task = task_num
@@ -510,54 +513,59 @@ class Client:
                                                     INGEST_BLOCK_ROWS)
         n_blocks = (n_rows + per - 1) // per
         base = int.from_bytes(os.urandom(8), "little") & ~0xFFFFFFFF or (1 << 32)
-        # Each column's values as little-endian 8-byte words, contiguous.
-        wire = _wire_columns(cols)
+
+        enc = _IngestEncoder(name, cols, per, n_rows, base)
+        # A thread encodes the next blocks while this one sends and waits
+        # for acknowledgements (NumPy and the socket let go of the GIL).
+        pool = ThreadPoolExecutor(1, thread_name_prefix="dream-ingest")
+        encoded: Deque[Future] = deque()  # of blocks nxt, nxt + 1, ...
         acked = dup = 0
         retries = 0
         nxt = 0
-        inflight: List[Tuple[int, int]] = []  # (request id, block), oldest first
-        while nxt < n_blocks or inflight:
-            try:
-                conn = self._connection()
-                if nxt < n_blocks and len(inflight) < window:
-                    first = nxt * per
-                    count = min(per, n_rows - first)
-                    req = pb.Request()
-                    m = req.ingest
-                    m.dataset = name
-                    m.client_batch_id = base + nxt
-                    m.rows.n_rows = count
-                    _put_rows(m.rows, wire, first, count)
-                    inflight.append((conn.send(req), nxt))
-                    nxt += 1
+        inflight: Deque[Tuple[int, int]] = deque()  # (request id, block), oldest first
+        try:
+            while nxt < n_blocks or inflight:
+                while len(encoded) < INGEST_ENCODE_AHEAD and nxt + len(encoded) < n_blocks:
+                    encoded.append(pool.submit(enc.encode, nxt + len(encoded)))
+                try:
+                    conn = self._connection()
+                    if nxt < n_blocks and len(inflight) < window:
+                        parts, buf = encoded.popleft().result()
+                        try:
+                            inflight.append((conn.send_parts(parts), nxt))
+                        finally:
+                            enc.release(buf)
+                        nxt += 1
+                        continue
+                    rid, block = inflight[0]
+                    ack = conn.recv(rid).ingest
+                    inflight.popleft()
+                except (DreamConnectionError, BusyError, DeadlineError):
+                    if retries >= INGEST_RETRIES:
+                        raise
+                    # Re-send from the oldest unacknowledged block: the batch
+                    # ids make blocks committed meanwhile count once
+                    # (duplicates).
+                    nxt = inflight[0][1] if inflight else nxt
+                    inflight.clear()
+                    enc.drop(encoded)
+                    self._reset()
+                    time.sleep(0.2 * (1 << retries))
+                    retries += 1
                     continue
-                rid, block = inflight[0]
-                ack = conn.recv(rid).ingest
-                inflight.pop(0)
-            except (DreamConnectionError, BusyError, DeadlineError) as e:
-                if retries >= INGEST_RETRIES:
-                    raise
-                # Re-send from the oldest unacknowledged block: the batch ids
-                # make blocks committed meanwhile count once (duplicates).
-                oldest = inflight[0][1] if inflight else nxt
-                self._reset()
-                time.sleep(0.2 * (1 << retries))
-                retries += 1
-                nxt = oldest
-                inflight.clear()
-                del e
-                continue
-            except DreamError as e:
-                done = acked + dup
-                self._reset()  # requests still in flight: start afresh
-                raise type(e)(f"ingest into dataset '{name}' failed at row {block * per}: "
-                              f"{e.message}" + (f" ({done} rows before it were committed)"
-                                                if done else ""), e.status) from None
-            if ack.duplicate:
-                dup += ack.rows
-            else:
-                acked += ack.rows
-            retries = 0
+                except DreamError as e:
+                    done = acked + dup
+                    self._reset()  # requests still in flight: start afresh
+                    raise type(e)(f"ingest into dataset '{name}' failed at row {block * per}: "
+                                  f"{e.message}" + (f" ({done} rows before it were committed)"
+                                                    if done else ""), e.status) from None
+                if ack.duplicate:
+                    dup += ack.rows
+                else:
+                    acked += ack.rows
+                retries = 0
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return IngestResult(name, created, acked + dup, dup, n_blocks, time.monotonic() - t0)
 
     def ingest_csv(self, name: str, path: str, label: Optional[str] = None,
@@ -806,8 +814,7 @@ class Client:
                                       f"'{info.name}'")
                 X = X[[c.name for c in info.schema if c.name in names]]
             names, cols, _ = _table(X, None, None, "\0")  # no target split
-            n = len(cols[0][0]) if cols else 0
-            wire = _wire_columns(cols)
+            n = len(cols[0]) if cols else 0
             per = _rows_per_request(self._connection().max_frame, PREDICT_BLOCK_BYTES,
                                     max(len(cols), 1) * 8, 1 << 20)
             blocks = [(None, (i, min(per, n - i))) for i in range(0, max(n, 1), per)]
@@ -820,7 +827,7 @@ class Client:
                 m.features.values = fblock.tobytes()
             else:
                 first, count = rblock  # type: ignore[misc]
-                _put_rows(m.rows, wire, first, count)
+                _put_rows(m.rows, cols, first, count)
             r = self._call(req).predict
             vals.append(np.frombuffer(r.values, dtype="<f8"))
             if r.classes:
@@ -863,29 +870,24 @@ def _rows_per_request(max_frame: int, target_bytes: int, row_bytes: int, max_row
     return max(1, min(target_bytes // max(row_bytes, 1), max_rows))
 
 
-def _wire_columns(cols: List[Tuple[np.ndarray, int, int]]) -> List[Tuple[np.ndarray, int, int]]:
-    """Each column's values as contiguous little-endian 8-byte words."""
-    return [(np.ascontiguousarray(v, dtype="<f8" if k == pb.COLUMN_KIND_F64 else "<i8"), k, sc)
-            for v, k, sc in cols]
-
-
-def _put_rows(rows: pb.Columns, wire: List[Tuple[np.ndarray, int, int]], first: int,
-              count: int) -> None:
+def _put_rows(rows: pb.Columns, cols: List["_Col"], first: int, count: int) -> None:
     rows.n_rows = count
-    for v, k, sc in wire:
+    for c in cols:
         cv = rows.columns.add()
-        cv.kind = k
-        cv.scale = sc
-        cv.values = v[first:first + count].tobytes()
+        cv.kind = c.kind
+        cv.scale = c.scale
+        cv.values = c.wire(first, count)
 
 
-def _guess_task(v: np.ndarray, kind: int) -> int:
+def _guess_task(col: "_Col") -> int:
     """gd_table_guess_task: an integer target with at most 256 distinct
     values is classification, anything else regression."""
-    if kind != pb.COLUMN_KIND_INT:
+    if col.kind != pb.COLUMN_KIND_INT:
         return pb.TASK_REGRESSION
-    return pb.TASK_CLASSIFICATION if len(np.unique(v)) <= CLASSIFICATION_MAX_CLASSES \
-        else pb.TASK_REGRESSION
+    v = col.values()
+    lo, hi = (int(v.min()), int(v.max())) if v.size else (0, 0)
+    distinct = np.count_nonzero(np.bincount(v - lo)) if hi - lo < 1 << 20 else len(np.unique(v))
+    return pb.TASK_CLASSIFICATION if distinct <= CLASSIFICATION_MAX_CLASSES else pb.TASK_REGRESSION
 
 
 def _schema_mismatch(info: DatasetInfo, names: List[str]) -> Optional[str]:
@@ -897,50 +899,209 @@ def _schema_mismatch(info: DatasetInfo, names: List[str]) -> Optional[str]:
     return None
 
 
-class _Typed:
-    """Columns already converted (ingest_csv): names and (values, kind)."""
+class _Col:
+    """One column to send: its kind, its scale and its source values (1-D,
+    any stride). INT and DECIMAL columns made from floats (scaled) are
+    multiplied by 10^scale block by block as they are sent, so that no
+    whole column is converted or copied first."""
 
-    def __init__(self, names: List[str], cols: Dict[str, Any]) -> None:
+    __slots__ = ("src", "kind", "scale", "scaled")
+
+    def __init__(self, src: np.ndarray, kind: int, scale: int = 0, scaled: bool = False) -> None:
+        self.src = src
+        self.kind = kind
+        self.scale = scale
+        self.scaled = scaled
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def values(self, first: int = 0, count: Optional[int] = None) -> np.ndarray:
+        """Rows [first, first + count) as the wire's numbers: little-endian
+        int64 (INT; DECIMAL times 10^scale) or float64 (F64)."""
+        v = self.src[first:None if count is None else first + count]
+        if self.kind == pb.COLUMN_KIND_F64:
+            return v.astype("<f8", copy=False)
+        if self.scaled and self.scale:
+            v = np.rint(v * float(_POW10[self.scale]))
+        return v.astype("<i8", copy=False)
+
+    def wire(self, first: int, count: int) -> bytes:
+        return self.values(first, count).tobytes()
+
+    def fill(self, out: np.ndarray, first: int, tmp: np.ndarray) -> None:
+        """Rows [first, first + len(out)) into out (int64), as values()
+        gives them but without a new array; tmp: float64 scratch space."""
+        v = self.src[first:first + len(out)]
+        if self.kind == pb.COLUMN_KIND_F64:
+            np.copyto(out.view("<f8"), v, casting="unsafe")
+        elif self.scaled and self.scale:
+            t = tmp[:len(out)]
+            np.multiply(v, float(_POW10[self.scale]), out=t)
+            np.rint(t, out=t)
+            np.copyto(out, t, casting="unsafe")
+        else:
+            np.copyto(out, v, casting="unsafe")
+
+
+def _field(msg: Any, name: str, wire_type: int) -> bytes:
+    """The key of a field of a generated message (its number from the
+    descriptor) with a wire type: 0 varint, 2 length-delimited."""
+    return varint(msg.DESCRIPTOR.fields_by_name[name].number << 3 | wire_type)
+
+
+class _IngestEncoder:
+    """The Ingest requests of a table's blocks, serialized by hand into the
+    buffers of one scatter-gather send: the values go from the columns into
+    one of a few reused NumPy buffers and from there to the socket, without
+    the copies of building a message and of serializing it (each fresh
+    megabyte also costs its page faults). The frame is what
+    Request(ingest=Ingest(...)).SerializeToString() gives, without the
+    request id, which the connection puts before it."""
+
+    _REQ_INGEST = _field(pb.Request, "ingest", 2)
+    _DATASET = _field(pb.Ingest, "dataset", 2)
+    _BATCH_ID = _field(pb.Ingest, "client_batch_id", 0)
+    _ROWS = _field(pb.Ingest, "rows", 2)
+    _N_ROWS = _field(pb.Columns, "n_rows", 0)
+    _COLUMNS = _field(pb.Columns, "columns", 2)
+    _KIND = _field(pb.ColumnValues, "kind", 0)
+    _SCALE = _field(pb.ColumnValues, "scale", 0)
+    _VALUES = _field(pb.ColumnValues, "values", 2)
+
+    def __init__(self, dataset: str, cols: List["_Col"], per: int, n_rows: int,
+                 base_id: int) -> None:
+        self.cols = cols
+        self.per = per
+        self.n_rows = n_rows
+        self.base_id = base_id
+        name = dataset.encode()
+        self.dataset = self._DATASET + varint(len(name)) + name
+        self.free: List[np.ndarray] = []  # buffers not in use
+        self.lock = threading.Lock()
+        self.tmp = np.empty(min(per, max(n_rows, 1)), dtype="<f8")  # the encoding thread's
+
+    def encode(self, block: int) -> Tuple[List[Any], np.ndarray]:
+        """The frame of a block as buffers, and the values' buffer, to be
+        given back with release() once sent."""
+        first = block * self.per
+        count = min(self.per, self.n_rows - first)
+        with self.lock:
+            buf = self.free.pop() if self.free else None
+        if buf is None:
+            buf = np.empty((len(self.cols), min(self.per, self.n_rows)), dtype="<i8")
+        nbytes = count * 8
+        parts: List[Any] = []
+        size = 0
+        for j, c in enumerate(self.cols):
+            out = buf[j, :count]
+            c.fill(out, first, self.tmp)
+            inner = self._KIND + varint(c.kind)
+            if c.scale:
+                inner += self._SCALE + varint(c.scale)
+            inner += self._VALUES + varint(nbytes)
+            head = self._COLUMNS + varint(len(inner) + nbytes) + inner
+            parts += (head, out)
+            size += len(head) + nbytes
+        n = self._N_ROWS + varint(count)
+        size += len(n)
+        ingest = self.dataset + self._BATCH_ID + varint(self.base_id + block) + \
+            self._ROWS + varint(size) + n
+        size += len(ingest) - len(n)
+        parts.insert(0, self._REQ_INGEST + varint(size) + ingest)
+        return parts, buf
+
+    def release(self, buf: np.ndarray) -> None:
+        with self.lock:
+            self.free.append(buf)
+
+    def drop(self, encoded: "Deque[Future]") -> None:
+        """Forget the blocks encoded ahead (their buffers are reused)."""
+        for f in encoded:
+            f.cancel()
+        for f in encoded:
+            if not f.cancelled():
+                try:
+                    self.release(f.result()[1])
+                except Exception:  # noqa: BLE001 (encoding failed: nothing to give back)
+                    pass
+        encoded.clear()
+
+
+class _Typed:
+    """Columns already converted (ingest_csv): names and their _Col."""
+
+    def __init__(self, names: List[str], cols: Dict[str, _Col]) -> None:
         self.names = names
         self.cols = cols
 
 
-def _kind_of(a: np.ndarray) -> Tuple[np.ndarray, int, int]:
-    if a.dtype.kind in "iub":
-        if a.dtype.kind == "u" and a.dtype.itemsize == 8 and a.size and a.max() >= 1 << 63:
+def _columns_of(A: np.ndarray) -> List[_Col]:
+    """The columns of a 2-D array of numbers. Integer and boolean columns
+    are integers; float ones exact decimals (or integers) when every value
+    is the double nearest to a decimal of at most 9 digits after the point,
+    at the fewest digits that hold them all (dream ingest's CSV reader keeps
+    a column at its largest scale), else float64."""
+    if A.dtype.kind in "iub":
+        if A.dtype.kind == "u" and A.dtype.itemsize == 8 and A.size and A.max() >= 1 << 63:
             raise InvalidError("unsigned values of 2^63 and above do not fit a column")
-        return a.astype(np.int64, copy=False), pb.COLUMN_KIND_INT, 0
-    if a.dtype.kind == "f":
-        v = a.astype(np.float64, copy=False)
-        s = _decimal_scale(v)
-        if s is None:
-            return v, pb.COLUMN_KIND_F64, 0
-        m = np.rint(v * _POW10[s]).astype(np.int64)
-        return m, (pb.COLUMN_KIND_DECIMAL if s else pb.COLUMN_KIND_INT), s
-    raise InvalidError(f"column of dtype {a.dtype}: expected numbers (integer, bool or float)")
+        return [_Col(A[:, j], pb.COLUMN_KIND_INT) for j in range(A.shape[1])]
+    if A.dtype.kind != "f":
+        raise InvalidError(f"dtype {A.dtype}: expected numbers (integer, bool or float)")
+    A = A.astype(np.float64, copy=False)
+    return [_Col(A[:, j], pb.COLUMN_KIND_F64) if s is None else
+            _Col(A[:, j], pb.COLUMN_KIND_DECIMAL if s else pb.COLUMN_KIND_INT, s, True)
+            for j, s in enumerate(_decimal_scales(A))]
 
 
-def _decimal_scale(v: np.ndarray) -> Optional[int]:
-    """The fewest decimals (0..9) that hold every value of a float column
-    exactly (each value is the double nearest to its decimal), as the CLI's
-    CSV reader finds them in the text; None: the column stays float64."""
-    if v.size == 0 or not np.all(np.isfinite(v)) or np.max(np.abs(v)) >= 1e9:
-        return None
-    head = v[:1024]
-    for s in range(10):
-        f = _POW10[s]
-        if np.array_equal(np.rint(head * f) / f, head):
-            if np.max(np.abs(v)) * f < 1e18 and np.array_equal(np.rint(v * f) / f, v):
-                return s
-            return None
-    return None
+def _exact_at(v: np.ndarray, s: int) -> bool:
+    """Each value of v is the double nearest to the decimal rint(v * 10^s)
+    / 10^s, with |v| < 1e9 and |v| * 10^s < 1e18 (NaN and infinities are
+    not)."""
+    f = float(_POW10[s])
+    t = np.rint(v * f)
+    return bool(np.all((t / f == v) & (np.abs(v) < 1e9) & (np.abs(t) < 1e18)))
+
+
+def _decimal_scales(A: np.ndarray) -> List[Optional[int]]:
+    """Per column of A (n x d float64): the fewest decimals (0..9) at which
+    _exact_at holds for all its values, or None (the column stays float64).
+    One pass over A in blocks of rows, all columns at once; a column whose
+    scale rises in a block is checked again over the rows before it."""
+    n, d = A.shape
+    if n == 0:
+        return [None] * d
+    scale: List[Optional[int]] = [0] * d
+    live = list(range(d))  # the columns not float64 yet
+    step = max(1024, (1 << 16) // d)
+    i = 0
+    while i < n and live:
+        c = A[i:i + step] if len(live) == d else A[i:i + step, live]
+        f = np.array([float(_POW10[scale[j] or 0]) for j in live])
+        t = c * f
+        np.rint(t, out=t)
+        ok = t / f == c
+        ok &= np.abs(t) < 1e18
+        ok &= np.abs(c) < 1e9
+        bad = np.flatnonzero(~ok.all(axis=0))
+        if not bad.size:
+            i += step
+            continue
+        for b in bad:  # rarely: the first block of a column, or more digits
+            j = live[b]
+            s = next((s for s in range((scale[j] or 0) + 1, 10) if _exact_at(c[:, b], s)), None)
+            if s is not None and i and not _exact_at(A[:i, j], s):
+                s = None
+            scale[j] = s
+        live = [j for j in live if scale[j] is not None]
+    return scale
 
 
 def _table(X: Any, y: Any, columns: Optional[Sequence[str]], label: Optional[str]
-           ) -> Tuple[List[str], List[Tuple[np.ndarray, int, int]], Optional[str]]:
-    """Names, (values, kind) per column and the target column's name."""
+           ) -> Tuple[List[str], List[_Col], Optional[str]]:
+    """Names, the columns and the target column's name."""
     names: List[str]
-    cols: List[Tuple[np.ndarray, int, int]] = []
+    cols: List[_Col] = []
     if isinstance(X, _Typed):
         names = list(X.names)
         cols = [X.cols[n] for n in names]
@@ -951,7 +1112,7 @@ def _table(X: Any, y: Any, columns: Optional[Sequence[str]], label: Optional[str
         for j in range(X.shape[1]):
             s = X.iloc[:, j]
             try:
-                cols.append(_kind_of(s.to_numpy()))
+                cols += _columns_of(s.to_numpy().reshape(-1, 1))
             except InvalidError as e:
                 raise InvalidError(f"column '{names[j]}': {e.message}") from None
     else:
@@ -965,8 +1126,7 @@ def _table(X: Any, y: Any, columns: Optional[Sequence[str]], label: Optional[str
         if len(names) != A.shape[1]:
             raise InvalidError(f"columns: {len(names)} names for {A.shape[1]} columns")
         if A.dtype.kind in "iubf":
-            F = np.asfortranarray(A)  # columns contiguous
-            cols = [_kind_of(F[:, j]) for j in range(A.shape[1])]
+            cols = _columns_of(A)
         else:
             raise InvalidError(f"X: dtype {A.dtype}, expected numbers")
     target: Optional[str] = None
@@ -975,13 +1135,16 @@ def _table(X: Any, y: Any, columns: Optional[Sequence[str]], label: Optional[str
         ya = np.asarray(y)
         if ya.ndim != 1:
             ya = ya.reshape(-1)
-        n = len(cols[0][0]) if cols else len(ya)
+        n = len(cols[0]) if cols else len(ya)
         if len(ya) != n:
             raise InvalidError(f"y: {len(ya)} values for {n} rows")
         if str(yname) in names:
             raise InvalidError(f"y: its name '{yname}' is also a column of X")
         names.append(str(yname))
-        cols.append(_kind_of(ya))
+        try:
+            cols += _columns_of(ya.reshape(-1, 1))
+        except InvalidError as e:
+            raise InvalidError(f"y: {e.message}") from None
         target = str(yname)
     elif label != "\0":
         want = label or "label"
@@ -996,12 +1159,12 @@ def _table(X: Any, y: Any, columns: Optional[Sequence[str]], label: Optional[str
     return names, cols, target
 
 
-def _csv_column(s: Any) -> Tuple[np.ndarray, int, int]:
+def _csv_column(s: Any) -> _Col:
     """A CSV column's cells as exact integers, exact decimals (up to 9
     digits after the point; trailing zeros do not count) or float64."""
     txt = s.str.strip().str.strip('"')
     if txt.str.fullmatch(r"[+-]?\d{1,18}").all():
-        return txt.astype(np.int64).to_numpy(), pb.COLUMN_KIND_INT, 0
+        return _Col(txt.astype(np.int64).to_numpy(), pb.COLUMN_KIND_INT)
     m = txt.str.extract(r"^([+-]?)(\d*)\.(\d*?)0*$")
     plain = txt.str.fullmatch(r"[+-]?\d+")
     dec_ok = (m[1].notna() & ((m[1].str.len() > 0) | (m[2].str.len() > 0))) | plain
@@ -1012,8 +1175,8 @@ def _csv_column(s: Any) -> Tuple[np.ndarray, int, int]:
         sign = m[0].where(m[0].notna(), txt.str[0].where(txt.str[0] == "-", ""))
         if 0 < scale <= 9 and (intpart.str.lstrip("0").str.len() + scale <= 18).all():
             digits = sign + intpart.where(intpart.str.len() > 0, "0") + frac.str.ljust(scale, "0")
-            return digits.astype(np.int64).to_numpy(), pb.COLUMN_KIND_DECIMAL, scale
+            return _Col(digits.astype(np.int64).to_numpy(), pb.COLUMN_KIND_DECIMAL, scale)
     try:  # correctly rounded, as strtod (pandas' own parser is not)
-        return np.array(txt.tolist(), dtype=np.float64), pb.COLUMN_KIND_F64, 0
+        return _Col(np.array(txt.tolist(), dtype=np.float64), pb.COLUMN_KIND_F64)
     except ValueError as e:
         raise ValueError(f"not a number: {e}") from None

@@ -282,3 +282,41 @@ def test_exact_decimals_stored_like_cli(client):
         ("decimal", 3), ("int", 0), ("f64", 0)]
     X2, _ = client.export("dec")
     assert np.array_equal(X2, X)
+
+
+def test_decimal_scale_from_every_row(client):
+    # The scale is the fewest digits that hold every value, not only the
+    # first ones': whole numbers at first, 2 and then 4 digits further on
+    # (dream ingest's CSV reader keeps a column at its largest scale).
+    n = 20000
+    a = np.arange(n, dtype=np.float64)
+    a[15000] = 0.25
+    a[19999] = -1.0625
+    b = np.full(n, 0.5)
+    b[12345] = np.nan  # not a decimal: float64
+    c = np.arange(n) / 10  # each the double nearest to k/10 (k * 0.1 is not)
+    X = np.column_stack([a, b, c, np.arange(n) * 0.1])
+    client.ingest("scales", X, columns=["a", "b", "c", "d"], rows_per_request=3000)
+    assert [(c.kind, c.scale) for c in client.info("scales").schema] == [
+        ("decimal", 4), ("f64", 0), ("decimal", 1), ("f64", 0)]
+    X2, _ = client.export("scales")
+    assert np.array_equal(X2, X, equal_nan=True)
+
+
+def test_ingest_frame_is_the_messages_serialization():
+    # The hand-built Ingest frames are byte for byte what protobuf makes.
+    from dream.client import _IngestEncoder, _put_rows, _table
+    rng = np.random.default_rng(1)
+    X = np.column_stack([np.round(rng.normal(0, 1, 1000), 3), rng.normal(0, 1, 1000),
+                         np.arange(1000) * 2.0, rng.integers(-5, 5, 1000)])
+    names, cols, _ = _table(X, rng.integers(0, 300, 1000) > 5, None, None)
+    enc = _IngestEncoder("données", cols, 300, 1000, 1 << 40)
+    for b in range(4):
+        parts, buf = enc.encode(b)
+        req = pb.Request()
+        req.ingest.dataset = "données"
+        req.ingest.client_batch_id = (1 << 40) + b
+        _put_rows(req.ingest.rows, cols, b * 300, min(300, 1000 - b * 300))
+        assert b"".join(bytes(memoryview(p).cast("B")) for p in parts) == \
+            req.SerializeToString()
+        enc.release(buf)
