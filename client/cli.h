@@ -243,6 +243,9 @@ int cli_net_try_connect(const struct cli_net *n, struct dream_client **ret);
 int cli_net_fail(struct dream_client *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* "regression", "classification" or "none". */
+const char *cli_task_name(enum dream_task t);
+
 /* Write s as a JSON string (quoted, escaped) to f. */
 void cli_json_str(FILE *f, const char *s);
 

@@ -30,6 +30,18 @@ int cli_net_opt(struct cli_net *n, int c, const char *arg)
         }
 }
 
+const char *cli_task_name(enum dream_task t)
+{
+        switch (t) {
+        case DREAM_TASK_REGRESSION:
+                return "regression";
+        case DREAM_TASK_CLASSIFICATION:
+                return "classification";
+        default:
+                return "none";
+        }
+}
+
 double cli_now(void)
 {
         struct timespec ts;

@@ -12,18 +12,6 @@
 #include "dream/client.h"
 #include "storage/gd/gd.h"
 
-static const char *task_name(enum dream_task t)
-{
-        switch (t) {
-        case DREAM_TASK_REGRESSION:
-                return "regression";
-        case DREAM_TASK_CLASSIFICATION:
-                return "classification";
-        default:
-                return "none";
-        }
-}
-
 static const char *kind_name(enum dream_kind k)
 {
         switch (k) {
@@ -83,7 +71,7 @@ int cli_ls(int argc, char **argv)
                         cli_json_str(stdout, d->name);
                         printf(",\"task\":\"%s\",\"rows\":%llu,\"columns\":%u,"
                                "\"stored_bytes\":%llu}",
-                               task_name(d->task), (unsigned long long)d->rows, d->columns,
+                               cli_task_name(d->task), (unsigned long long)d->rows, d->columns,
                                (unsigned long long)d->stored_bytes);
                 }
                 printf("]\n");
@@ -93,7 +81,7 @@ int cli_ls(int argc, char **argv)
                         const struct dream_dataset_summary *d = &l->items[i];
                         char sz[32];
                         print_size(sz, sizeof(sz), d->stored_bytes);
-                        printf("%-24s %-14s %12llu %8u %12s\n", d->name, task_name(d->task),
+                        printf("%-24s %-14s %12llu %8u %12s\n", d->name, cli_task_name(d->task),
                                (unsigned long long)d->rows, d->columns, sz);
                 }
         }
@@ -138,7 +126,7 @@ int cli_info(int argc, char **argv)
         if (net.json) {
                 printf("{\"name\":");
                 cli_json_str(stdout, d->name);
-                printf(",\"task\":\"%s\",\"target\":", task_name(d->task));
+                printf(",\"task\":\"%s\",\"target\":", cli_task_name(d->task));
                 cli_json_str(stdout, d->target);
                 printf(",\"class_count\":%u,\"rows\":%llu,\"columns\":%u,\"segments\":%u,"
                        "\"staged_rows\":%llu,\"stored_bytes\":%llu,\"csv_bytes\":%llu,"
@@ -159,7 +147,7 @@ int cli_info(int argc, char **argv)
                 print_size(a, sizeof(a), d->stored_bytes);
                 print_size(b, sizeof(b), d->csv_bytes);
                 printf("dataset       %s\n", d->name);
-                printf("task          %s", task_name(d->task));
+                printf("task          %s", cli_task_name(d->task));
                 if (d->target[0])
                         printf(" (target '%s'%s)", d->target,
                                d->task == DREAM_TASK_CLASSIFICATION && d->class_count ? "" : "");

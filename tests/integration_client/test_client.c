@@ -750,6 +750,60 @@ static void group_full(void)
         daemon_stop(&d);
 }
 
+/* ---- group: usability: what the CLI says when users trip ----------------------------- */
+
+/* Exit code rc and, when want is not NULL, want in the text. */
+#define CHECK_CLI(rc_, want_code, text, want)                                                      \
+        do {                                                                                       \
+                if ((rc_) != (want_code) || ((want) && !strstr((text), (want)))) {                 \
+                        fprintf(stderr, "exit %d, want %d; output: %s\n", (rc_), (want_code),      \
+                                (text));                                                           \
+                        CHECK(0);                                                                  \
+                }                                                                                  \
+        } while (0)
+
+static void group_usability(void)
+{
+        static char out[1 << 14], err[1 << 12];
+        struct daemon d;
+        char in[160];
+        FILE *f;
+        int rc;
+
+        daemon_start(&d, NULL);
+        snprintf(in, sizeof(in), "%s/t.csv", d.dir);
+        f = fopen(in, "w");
+        CHECK(f != NULL);
+        fprintf(f, "x,y,target\n");
+        for (int i = 0; i < 50; i++)
+                fprintf(f, "%d,%d,%d\n", i, i * 3, i % 2);
+        CHECK(fclose(f) == 0);
+
+        /* 1: no column named 'label': ingest says there is no target... */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "nt", in, NULL);
+        CHECK_CLI(rc, 0, out, "no target column");
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "nt2", in, "--json", NULL);
+        CHECK_CLI(rc, 0, out, "\"target\":null,\"task\":\"none\"");
+        /* ...and a --label that disagrees with the dataset is refused. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "nt", in, "--label",
+                     "target", NULL);
+        CHECK_CLI(rc, 8, err, "--label 'target' does not match dataset 'nt', whose target is none");
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "wt", in, "--label",
+                     "target", NULL);
+        CHECK_CLI(rc, 0, out, "target 'target', task classification");
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "wt", in, "--label", "y",
+                     NULL);
+        CHECK_CLI(rc, 8, err, "whose target is 'target'");
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "wt", in, "--label",
+                     "target", "--task", "regression", NULL);
+        CHECK_CLI(rc, 8, err, "--task regression does not match");
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "wt", in, "--label",
+                     "target", NULL);
+        CHECK_CLI(rc, 0, out, "target 'target', task classification");
+        /* USABILITY_MORE */
+        daemon_stop(&d);
+}
+
 /* ---- group: auth ----------------------------------------------------------------------- */
 
 static void group_auth(void)
@@ -806,7 +860,9 @@ int main(int argc, char **argv)
 {
         signal(SIGPIPE, SIG_IGN);
         if (argc != 2) {
-                fprintf(stderr, "usage: test_client library|batches|cli|errors|auth|resend|full\n");
+                fprintf(
+                    stderr,
+                    "usage: test_client library|batches|cli|errors|auth|resend|full|usability\n");
                 return 2;
         }
         if (strcmp(argv[1], "library") == 0)
@@ -823,6 +879,8 @@ int main(int argc, char **argv)
                 group_resend();
         else if (strcmp(argv[1], "full") == 0)
                 group_full();
+        else if (strcmp(argv[1], "usability") == 0)
+                group_usability();
         else
                 return 2;
         return 0;
