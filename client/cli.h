@@ -246,6 +246,10 @@ int cli_net_fail(struct dream_client *c, int err, const char *fmt, ...)
 /* "regression", "classification" or "none". */
 const char *cli_task_name(enum dream_task t);
 
+/* A server message without a leading wire field path ("describe_dataset.name:
+ * no dataset 'x'" -> "no dataset 'x'"): a pointer into why. */
+const char *cli_strip_field_path(const char *why);
+
 /* Write s as a JSON string (quoted, escaped) to f. */
 void cli_json_str(FILE *f, const char *s);
 

@@ -75,6 +75,19 @@ static int exit_for(int err)
         }
 }
 
+const char *cli_strip_field_path(const char *why)
+{
+        const char *p = why;
+        int dot = 0;
+
+        while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+               *p == '_' || *p == '.' || *p == '[' || *p == ']') {
+                dot |= *p == '.';
+                p++;
+        }
+        return dot && p > why && p[-1] != '.' && p[0] == ':' && p[1] == ' ' ? p + 2 : why;
+}
+
 int cli_net_fail(struct dream_client *c, int err, const char *fmt, ...)
 {
         const char *why = dream_last_error(c);
@@ -86,7 +99,12 @@ int cli_net_fail(struct dream_client *c, int err, const char *fmt, ...)
         va_end(ap);
         if (!why || !*why)
                 why = dream_strerror(err);
-        fprintf(stderr, "dream: %s: %s\n", ctx, why);
+        why = cli_strip_field_path(why);
+        /* "dataset 'x'" and "no dataset 'x'": say it once. */
+        if (strstr(why, ctx))
+                fprintf(stderr, "dream: %s\n", why);
+        else
+                fprintf(stderr, "dream: %s: %s\n", ctx, why);
         return exit_for(err);
 }
 
@@ -164,6 +182,14 @@ static int net_connect(const struct cli_net *n, int quiet, struct dream_client *
                 rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_UNREACHABLE;
                 goto free_token;
         }
+        if (r == DREAM_E_NOTFOUND) {
+                fprintf(stderr,
+                        "dream: cannot connect to dreamd at '%s': unknown host '%s' (the name "
+                        "does not resolve; check it, or give an IP address)\n",
+                        addr, pa.host);
+                rc = CLI_UNREACHABLE;
+                goto free_token;
+        }
         if (r < 0) {
                 fprintf(stderr, "dream: cannot connect to dreamd at '%s': %s%s\n", addr,
                         dream_strerror(r),
@@ -173,10 +199,19 @@ static int net_connect(const struct cli_net *n, int quiet, struct dream_client *
         }
         r = dream_hello(c, token, NULL);
         if (r < 0) {
-                if (r == DREAM_E_AUTH)
+                if (r == DREAM_E_AUTH) {
                         rc = cli_net_fail(c, r, "authentication refused by dreamd at '%s'", addr);
-                else
+                } else if (r == DREAM_E_PROTO) {
+                        /* Its first answer is no dreamd frame (an SSH banner,
+                         * an HTTP reply...): another service on that port. */
+                        fprintf(stderr,
+                                "dream: '%s' is not a dreamd server: its answer to the greeting "
+                                "is not in dreamd's protocol (is this the right port?)\n",
+                                addr);
+                        rc = CLI_UNREACHABLE;
+                } else {
                         rc = cli_net_fail(c, r, "dreamd at '%s'", addr);
+                }
                 dream_close(c);
                 goto free_token;
         }

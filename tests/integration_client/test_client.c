@@ -800,6 +800,43 @@ static void group_usability(void)
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "wt", in, "--label",
                      "target", NULL);
         CHECK_CLI(rc, 0, out, "target 'target', task classification");
+
+        /* 3: an unknown host is not "No route to host"... */
+        {
+                struct dream_client *c = NULL;
+                /* (an empty label: refused by the resolver without a query) */
+                CHECK(dream_connect("nosuch..invalid:7878", NULL, &c) == DREAM_E_NOTFOUND);
+        }
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "-s", "nosuch..invalid:7878", "ls",
+                     NULL);
+        CHECK_CLI(rc, 5, err, "unknown host 'nosuch..invalid'");
+        /* ...another service on the port is not "a frame of 1397966893 bytes"... */
+        {
+                struct sockaddr_in a;
+                socklen_t alen = sizeof(a);
+                char addr[64];
+                int lfd = socket(AF_INET, SOCK_STREAM, 0), cfd;
+                pid_t pid;
+
+                memset(&a, 0, sizeof(a));
+                a.sin_family = AF_INET;
+                a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0);
+                CHECK(listen(lfd, 1) == 0 && getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
+                snprintf(addr, sizeof(addr), "127.0.0.1:%u", ntohs(a.sin_port));
+                pid = run_cli_async(&d, "-s", addr, "ls", NULL);
+                cfd = accept(lfd, NULL, NULL);
+                CHECK(cfd >= 0);
+                CHECK(write(cfd, "SSH-2.0-OpenSSH_9.6\r\n", 21) == 21);
+                rc = cli_wait(&d, pid, out, sizeof(out), err, sizeof(err));
+                close(cfd);
+                close(lfd);
+                CHECK_CLI(rc, 5, err, "is not a dreamd server");
+        }
+        /* ...and the server's messages carry no wire field path. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "info", "nosuch", NULL);
+        CHECK_CLI(rc, 7, err, "dream: no dataset 'nosuch'\n");
+        CHECK(strchr(err, '.') == NULL);
         /* USABILITY_MORE */
         daemon_stop(&d);
 }
