@@ -708,6 +708,37 @@ static void group_cancel(void)
                 CHECK(n >= 1 && j.state == DREAM_JOB_CANCELLED && !j.has_result);
                 dream_close(w);
         }
+        /* Ctrl-C while waiting: the job goes on, and the CLI says how to stop it. */
+        {
+                char want[128];
+                uint64_t id3;
+
+                pid = run_cli_async(&d, "train", "iris", "--model", "mlp", "--hidden", "512,512",
+                                    "--epochs", "100000", "--mode", "full", "--wait", NULL);
+                id3 = 0;
+                for (int i = 0; id3 == 0; i++) {
+                        struct dream_job_list *l = NULL;
+                        struct timespec ts = {0, 50000000};
+
+                        CHECK(i < 600); /* 30 s */
+                        CHECK_OK(c, dream_jobs(c, &l));
+                        if (l->n > 0 && l->items[0]->id > id2 &&
+                            l->items[0]->state == DREAM_JOB_RUNNING)
+                                id3 = l->items[0]->id;
+                        dream_job_list_free(l);
+                        if (!id3)
+                                nanosleep(&ts, NULL);
+                }
+                CHECK(kill(pid, SIGINT) == 0);
+                rc = cli_wait(&d, pid, out, sizeof(out), err, sizeof(err));
+                EXPECT_RC(130, rc);
+                snprintf(want, sizeof(want), "job %llu continues", (unsigned long long)id3);
+                CHECK(strstr(err, want));
+                snprintf(want, sizeof(want), "'dream cancel %llu'", (unsigned long long)id3);
+                CHECK(strstr(err, want));
+                CHECK_OK(c, dream_job_cancel(c, id3, &j));
+                CHECK(j.state == DREAM_JOB_RUNNING || j.state == DREAM_JOB_CANCELLED);
+        }
         /* A job that ended cannot predict. */
         snprintf(id_s, sizeof(id_s), "%llu", (unsigned long long)id2);
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "predict", id_s, iris, NULL);
