@@ -187,7 +187,7 @@ struct dream_client;
 /* Options every network command takes. */
 struct cli_net {
         const char *addr;       /* -s/--server; NULL: $DREAM_ADDR or the default */
-        const char *token_file; /* --token-file */
+        const char *token_file; /* --token-file; NULL: $DREAM_TOKEN_FILE or none */
         int json;               /* --json */
         uint32_t io_timeout_ms; /* longest wait for dreamd; 0 = libdream's default */
 };
@@ -206,6 +206,7 @@ struct cli_net {
         "  -s, --server ADDR    dreamd address: HOST:PORT, [IPV6]:PORT or unix:PATH\n"             \
         "                       (default: $DREAM_ADDR, else 127.0.0.1:7878)\n"                     \
         "      --token-file F   authenticate with the token in file F\n"                           \
+        "                       (default: $DREAM_TOKEN_FILE)\n"                                    \
         "      --json           machine-readable output (one JSON document)\n"
 #define CLI_NET_EXIT_HELP                                                                          \
         "Exit status: 0 ok, 1 usage, 2 bad input, 4 internal error, 5 dreamd\n"                    \

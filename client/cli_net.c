@@ -148,7 +148,7 @@ static int read_token(const char *path, char **ret)
 
 static int net_connect(const struct cli_net *n, int quiet, struct dream_client **ret)
 {
-        const char *addr = n->addr;
+        const char *addr = n->addr, *token_file = n->token_file;
         struct dream_connect_opts o = DREAM_INIT(struct dream_connect_opts);
         struct dream_client *c = NULL;
         struct dream_addr pa;
@@ -166,10 +166,12 @@ static int net_connect(const struct cli_net *n, int quiet, struct dream_client *
                         addr);
                 return CLI_USAGE;
         }
-        if (n->token_file) {
-                r = read_token(n->token_file, &token);
+        if (!token_file || !*token_file)
+                token_file = getenv("DREAM_TOKEN_FILE");
+        if (token_file && *token_file) {
+                r = read_token(token_file, &token);
                 if (r < 0) {
-                        cli_error(n->token_file, 0, 0, "cannot read the token: %s",
+                        cli_error(token_file, 0, 0, "cannot read the token: %s",
                                   r == DREAM_E_LIMIT ? "token too long" : cli_load_strerror(r));
                         return r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
                 }

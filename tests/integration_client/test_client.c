@@ -887,6 +887,16 @@ static void group_auth(void)
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", "--token-file",
                      "/nonexistent-token", NULL);
         CHECK(rc == 2);
+        /* $DREAM_TOKEN_FILE beside $DREAM_ADDR; --token-file wins over it. */
+        CHECK(setenv("DREAM_TOKEN_FILE", tok, 1) == 0);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", NULL);
+        CHECK(rc == 0);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", "--token-file", bad, NULL);
+        CHECK(rc == 6);
+        CHECK(setenv("DREAM_TOKEN_FILE", bad, 1) == 0);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", NULL);
+        CHECK(rc == 6);
+        CHECK(unsetenv("DREAM_TOKEN_FILE") == 0);
         daemon_stop(&d);
         unlink(tok);
         unlink(bad);
