@@ -130,6 +130,10 @@ int cli_out_commit(struct cli_out *o, int durable);
 /* Remove the temporary file and release o. Accepts a released o. */
 void cli_out_abort(struct cli_out *o);
 
+/* An output file (not "-" nor NULL) that exists is replaced only when
+ * `force` (--force): CLI_OK, or CLI_INPUT after saying so. */
+int cli_out_check(const char *cmd, const char *path, int force);
+
 /* Whether `out` names the same existing file as `in` (so that writing it
  * would replace the input). */
 int cli_same_file(const char *in, const char *out);

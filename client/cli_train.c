@@ -331,7 +331,8 @@ static const char predict_help[] =
     "for classification, one probability column per class, named p_CLASS.\n"
     "\n"
     "  -o, --output OUT     output file (default: standard output); written\n"
-    "                       whole or not at all\n" CLI_NET_HELP
+    "                       whole or not at all\n"
+    "  -f, --force          overwrite an existing output file\n" CLI_NET_HELP
     "                       (predict: a summary, on standard error when the\n"
     "                       predictions go to standard output)\n"
     "  -h, --help           this help\n"
@@ -342,20 +343,24 @@ static int output_args(const char *cmd, const char *help, int argc, char **argv,
 {
         static const struct option longopts[] = {
             {"output", required_argument, NULL, 'o'},
+            {"force", no_argument, NULL, 'f'},
             {"help", no_argument, NULL, 'h'},
             CLI_NET_LONGOPTS,
             {NULL, 0, NULL, 0},
         };
-        int c;
+        int force = 0, c;
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":o:h" CLI_NET_SHORTOPTS, longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, ":o:fh" CLI_NET_SHORTOPTS, longopts, NULL)) != -1) {
                 if (cli_net_opt(net, c, optarg))
                         continue;
                 switch (c) {
                 case 'o':
                         *ret_output = optarg;
+                        break;
+                case 'f':
+                        force = 1;
                         break;
                 case 'h':
                         fputs(help, stdout);
@@ -370,6 +375,8 @@ static int output_args(const char *cmd, const char *help, int argc, char **argv,
                                                             : "missing JOB or INPUT");
                 return CLI_USAGE;
         }
+        if (cli_out_check(cmd, *ret_output, force) != CLI_OK)
+                return CLI_INPUT;
         return -1;
 }
 
@@ -620,7 +627,8 @@ static const char model_help[] =
     "and biases, enough to predict without dreamd (train/MODEL_JSON.md).\n"
     "\n"
     "  -o, --output OUT     output file (default: standard output); written\n"
-    "                       whole or not at all\n" CLI_NET_HELP
+    "                       whole or not at all\n"
+    "  -f, --force          overwrite an existing output file\n" CLI_NET_HELP
     "                       (model: a summary, on standard error when the\n"
     "                       model goes to standard output)\n"
     "  -h, --help           this help\n"

@@ -444,12 +444,12 @@ static void group_cli(void)
                 for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
                         CHECK(strstr(out, keys[i]) != NULL);
         }
-        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-o", exp, NULL);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-f", "-o", exp, NULL);
         CHECK(rc == 0);
         csv_same_numbers(in, exp);
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "flush", "ds", NULL);
         CHECK(rc == 0 && strstr(out, "20000 rows sealed"));
-        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-o", exp, NULL);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-f", "-o", exp, NULL);
         CHECK(rc == 0);
         csv_same_numbers(in, exp);
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "--rows", "5:8", NULL);
@@ -461,7 +461,7 @@ static void group_cli(void)
 
         /* batch, rows mode: every row once. */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "batch", "ds", "--size", "333",
-                     "--mode", "rows", "--seed", "5", "-o", bat, "--json", NULL);
+                     "--mode", "rows", "--seed", "5", "-f", "-o", bat, "--json", NULL);
         CHECK(rc == 0 && strstr(out, "\"rows\":20000"));
         {
                 char *b = slurp(bat, NULL), *p = strchr(b, '\n');
@@ -596,7 +596,7 @@ static void group_resend(void)
                 CHECK(strstr(err, "reconnecting") != NULL);
         else
                 fprintf(stderr, "note: the ingest finished before the daemon could be killed\n");
-        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "rs", "-o", exp, NULL);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "rs", "-f", "-o", exp, NULL);
         CHECK(rc == 0);
         csv_same_numbers(in, exp);
         daemon_stop(&d);
@@ -737,14 +737,14 @@ static void group_full(void)
                 CHECK(appended <= 100000 - n && appended > 0);
                 CHECK(skipped > 0 && skipped <= n);
         }
-        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-o", exp, NULL);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-f", "-o", exp, NULL);
         CHECK(rc == 0);
         same_rows(in, exp);
         /* Once more: nothing left to append. */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "--json", "ingest", "ds", in,
                      "--rows-per-request", "1000", "--resume", NULL);
         CHECK(rc == 0 && strstr(out, "\"rows\":100000") && strstr(out, "\"appended_rows\":0,"));
-        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-o", exp, NULL);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-f", "-o", exp, NULL);
         CHECK(rc == 0);
         same_rows(in, exp);
         daemon_stop(&d);
