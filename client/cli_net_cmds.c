@@ -67,7 +67,7 @@ int cli_ls(int argc, char **argv)
                 printf("[");
                 for (size_t i = 0; i < l->n; i++) {
                         const struct dream_dataset_summary *d = &l->items[i];
-                        printf("%s{\"name\":", i ? "," : "");
+                        printf("%s{\"dataset\":", i ? "," : "");
                         cli_json_str(stdout, d->name);
                         printf(",\"task\":\"%s\",\"rows\":%llu,\"columns\":%u,"
                                "\"stored_bytes\":%llu}",
@@ -124,7 +124,7 @@ int cli_info(int argc, char **argv)
                 goto out;
         }
         if (net.json) {
-                printf("{\"name\":");
+                printf("{\"dataset\":");
                 cli_json_str(stdout, d->name);
                 printf(",\"task\":\"%s\",\"target\":", cli_task_name(d->task));
                 cli_json_str(stdout, d->target);
@@ -240,9 +240,9 @@ int cli_drop(int argc, char **argv)
                 goto out;
         }
         if (net.json) {
-                printf("{\"dropped\":");
+                printf("{\"dataset\":");
                 cli_json_str(stdout, name);
-                printf("}\n");
+                printf(",\"dropped\":true}\n");
         } else {
                 printf("dropped dataset '%s'\n", name);
         }

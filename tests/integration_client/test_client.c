@@ -435,11 +435,11 @@ static void group_cli(void)
         CHECK(rc == 0);
         {
                 static const char *const keys[] = {
-                    "\"name\":\"ds\"",   "\"task\":\"classification\"",
-                    "\"rows\":20000",    "\"columns\":5",
-                    "\"segments\":",     "\"staged_rows\":",
-                    "\"stored_bytes\":", "\"csv_bytes\":",
-                    "\"bases\":",        "\"ratio\":",
+                    "\"dataset\":\"ds\"", "\"task\":\"classification\"",
+                    "\"rows\":20000",     "\"columns\":5",
+                    "\"segments\":",      "\"staged_rows\":",
+                    "\"stored_bytes\":",  "\"csv_bytes\":",
+                    "\"bases\":",         "\"ratio\":",
                 };
                 for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
                         CHECK(strstr(out, keys[i]) != NULL);
@@ -457,7 +457,7 @@ static void group_cli(void)
         CHECK(strstr(out, "\n7,") && !strstr(out, "\n8,"));
 
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", "--json", NULL);
-        CHECK(rc == 0 && strstr(out, "\"name\":\"ds\"") && strstr(out, "\"name\":\"ds2\""));
+        CHECK(rc == 0 && strstr(out, "\"dataset\":\"ds\"") && strstr(out, "\"dataset\":\"ds2\""));
 
         /* batch, rows mode: every row once. */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "batch", "ds", "--size", "333",
@@ -484,8 +484,8 @@ static void group_cli(void)
                      "--mode", "condensed", "--budget", "1%", NULL);
         CHECK(rc == 0 && strstr(out, ",weight\n"));
 
-        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "drop", "ds2", NULL);
-        CHECK(rc == 0);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "drop", "ds2", "--json", NULL);
+        CHECK(rc == 0 && strcmp(out, "{\"dataset\":\"ds2\",\"dropped\":true}\n") == 0);
         daemon_stop(&d);
 }
 

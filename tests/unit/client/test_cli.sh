@@ -73,6 +73,12 @@ expect 1 "" "$DREAM" unpack gen.dream --rows 0:5001 -o out.csv
 expect 1 "" "$DREAM" unpack gen.dream --rows x -o out.csv
 no_leftovers "bad --rows"
 
+# pack --json: one line, the same field names as the other commands.
+expect 0 "" "$DREAM" pack gen.csv --json -o json.dream
+grep -q '^{"input":"gen.csv","file":"json.dream","rows":5000,"columns":6,"input_bytes":' out.txt ||
+        fail "pack --json: $(cat out.txt)"
+[ "$(wc -l <out.txt)" -eq 1 ] || fail "pack --json is not one line"
+
 # inspect, text and JSON.
 expect 0 "" "$DREAM" inspect gen.dream
 grep -q '^rows  *5000$' out.txt || fail "inspect does not say 5000 rows"
