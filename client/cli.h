@@ -130,6 +130,10 @@ int cli_out_commit(struct cli_out *o, int durable);
 /* Remove the temporary file and release o. Accepts a released o. */
 void cli_out_abort(struct cli_out *o);
 
+/* An output file (not "-" nor NULL) that exists is replaced only when
+ * `force` (--force): CLI_OK, or CLI_INPUT after saying so. */
+int cli_out_check(const char *cmd, const char *path, int force);
+
 /* Whether `out` names the same existing file as `in` (so that writing it
  * would replace the input). */
 int cli_same_file(const char *in, const char *out);
@@ -187,7 +191,7 @@ struct dream_client;
 /* Options every network command takes. */
 struct cli_net {
         const char *addr;       /* -s/--server; NULL: $DREAM_ADDR or the default */
-        const char *token_file; /* --token-file */
+        const char *token_file; /* --token-file; NULL: $DREAM_TOKEN_FILE or none */
         int json;               /* --json */
         uint32_t io_timeout_ms; /* longest wait for dreamd; 0 = libdream's default */
 };
@@ -206,6 +210,7 @@ struct cli_net {
         "  -s, --server ADDR    dreamd address: HOST:PORT, [IPV6]:PORT or unix:PATH\n"             \
         "                       (default: $DREAM_ADDR, else 127.0.0.1:7878)\n"                     \
         "      --token-file F   authenticate with the token in file F\n"                           \
+        "                       (default: $DREAM_TOKEN_FILE)\n"                                    \
         "      --json           machine-readable output (one JSON document)\n"
 #define CLI_NET_EXIT_HELP                                                                          \
         "Exit status: 0 ok, 1 usage, 2 bad input, 4 internal error, 5 dreamd\n"                    \
@@ -242,6 +247,13 @@ int cli_net_try_connect(const struct cli_net *n, struct dream_client **ret);
  * exit code for it. */
 int cli_net_fail(struct dream_client *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* "regression", "classification" or "none". */
+const char *cli_task_name(enum dream_task t);
+
+/* A server message without a leading wire field path ("describe_dataset.name:
+ * no dataset 'x'" -> "no dataset 'x'"): a pointer into why. */
+const char *cli_strip_field_path(const char *why);
 
 /* Write s as a JSON string (quoted, escaped) to f. */
 void cli_json_str(FILE *f, const char *s);

@@ -22,6 +22,7 @@ static const char condense_help[] =
     "      --order ORDER  bit order: msb (default) or entropy\n"
     "  -o, --output OUT   output file (default: standard output); written\n"
     "                     whole or not at all\n"
+    "  -f, --force        overwrite an existing output file\n"
     "  -h, --help         this help\n"
     "\n"
     "Exit status: 0 ok, 1 usage, 2 bad input, 3 corrupt file, 4 internal error.\n";
@@ -45,11 +46,9 @@ static void put_double(struct cli_out *o, double x)
 int cli_condense(int argc, char **argv)
 {
         static const struct option longopts[] = {
-            {"budget", required_argument, NULL, 'b'},
-            {"order", required_argument, NULL, 'O'},
-            {"output", required_argument, NULL, 'o'},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
+            {"budget", required_argument, NULL, 'b'}, {"order", required_argument, NULL, 'O'},
+            {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
+            {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
         };
         struct gd_condense_opts co = {.order = GD_ORDER_MSB};
         const char *path, *output = NULL;
@@ -58,12 +57,12 @@ int cli_condense(int argc, char **argv)
         struct gd_condensed *made = NULL;
         const struct gd_condensed *cs;
         struct cli_out out;
-        int have_budget = 0, c, r, rc;
+        int have_budget = 0, c, r, rc, force = 0;
         int32_t target;
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":b:o:h", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, ":b:o:fh", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'b':
                         if (cli_opt_budget("condense", optarg, &co.budget) != CLI_OK)
@@ -76,6 +75,9 @@ int cli_condense(int argc, char **argv)
                         break;
                 case 'o':
                         output = optarg;
+                        break;
+                case 'f':
+                        force = 1;
                         break;
                 case 'h':
                         fputs(condense_help, stdout);
@@ -93,6 +95,9 @@ int cli_condense(int argc, char **argv)
                 cli_usage_error("condense", "output '%s' would overwrite the input", output);
                 return CLI_USAGE;
         }
+        rc = cli_out_check("condense", output, force);
+        if (rc != CLI_OK)
+                return rc;
         rc = cli_dream_open(path, &d);
         if (rc != CLI_OK)
                 return rc;

@@ -328,6 +328,17 @@ static void watch_signals(const char *tmp)
         }
 }
 
+int cli_out_check(const char *cmd, const char *path, int force)
+{
+        struct stat st;
+
+        if (force || !path || strcmp(path, "-") == 0 || lstat(path, &st) != 0)
+                return CLI_OK;
+        fprintf(stderr, "dream: %s: output '%s' already exists (give --force to overwrite it)\n",
+                cmd, path);
+        return CLI_INPUT;
+}
+
 int cli_out_open(struct cli_out *o, const char *path)
 {
         memset(o, 0, sizeof(*o));

@@ -30,6 +30,18 @@ int cli_net_opt(struct cli_net *n, int c, const char *arg)
         }
 }
 
+const char *cli_task_name(enum dream_task t)
+{
+        switch (t) {
+        case DREAM_TASK_REGRESSION:
+                return "regression";
+        case DREAM_TASK_CLASSIFICATION:
+                return "classification";
+        default:
+                return "none";
+        }
+}
+
 double cli_now(void)
 {
         struct timespec ts;
@@ -63,6 +75,19 @@ static int exit_for(int err)
         }
 }
 
+const char *cli_strip_field_path(const char *why)
+{
+        const char *p = why;
+        int dot = 0;
+
+        while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+               *p == '_' || *p == '.' || *p == '[' || *p == ']') {
+                dot |= *p == '.';
+                p++;
+        }
+        return dot && p > why && p[-1] != '.' && p[0] == ':' && p[1] == ' ' ? p + 2 : why;
+}
+
 int cli_net_fail(struct dream_client *c, int err, const char *fmt, ...)
 {
         const char *why = dream_last_error(c);
@@ -74,7 +99,12 @@ int cli_net_fail(struct dream_client *c, int err, const char *fmt, ...)
         va_end(ap);
         if (!why || !*why)
                 why = dream_strerror(err);
-        fprintf(stderr, "dream: %s: %s\n", ctx, why);
+        why = cli_strip_field_path(why);
+        /* "dataset 'x'" and "no dataset 'x'": say it once. */
+        if (strstr(why, ctx))
+                fprintf(stderr, "dream: %s\n", why);
+        else
+                fprintf(stderr, "dream: %s: %s\n", ctx, why);
         return exit_for(err);
 }
 
@@ -118,7 +148,7 @@ static int read_token(const char *path, char **ret)
 
 static int net_connect(const struct cli_net *n, int quiet, struct dream_client **ret)
 {
-        const char *addr = n->addr;
+        const char *addr = n->addr, *token_file = n->token_file;
         struct dream_connect_opts o = DREAM_INIT(struct dream_connect_opts);
         struct dream_client *c = NULL;
         struct dream_addr pa;
@@ -136,10 +166,12 @@ static int net_connect(const struct cli_net *n, int quiet, struct dream_client *
                         addr);
                 return CLI_USAGE;
         }
-        if (n->token_file) {
-                r = read_token(n->token_file, &token);
+        if (!token_file || !*token_file)
+                token_file = getenv("DREAM_TOKEN_FILE");
+        if (token_file && *token_file) {
+                r = read_token(token_file, &token);
                 if (r < 0) {
-                        cli_error(n->token_file, 0, 0, "cannot read the token: %s",
+                        cli_error(token_file, 0, 0, "cannot read the token: %s",
                                   r == DREAM_E_LIMIT ? "token too long" : cli_load_strerror(r));
                         return r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
                 }
@@ -152,6 +184,14 @@ static int net_connect(const struct cli_net *n, int quiet, struct dream_client *
                 rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_UNREACHABLE;
                 goto free_token;
         }
+        if (r == DREAM_E_NOTFOUND) {
+                fprintf(stderr,
+                        "dream: cannot connect to dreamd at '%s': unknown host '%s' (the name "
+                        "does not resolve; check it, or give an IP address)\n",
+                        addr, pa.host);
+                rc = CLI_UNREACHABLE;
+                goto free_token;
+        }
         if (r < 0) {
                 fprintf(stderr, "dream: cannot connect to dreamd at '%s': %s%s\n", addr,
                         dream_strerror(r),
@@ -161,10 +201,19 @@ static int net_connect(const struct cli_net *n, int quiet, struct dream_client *
         }
         r = dream_hello(c, token, NULL);
         if (r < 0) {
-                if (r == DREAM_E_AUTH)
+                if (r == DREAM_E_AUTH) {
                         rc = cli_net_fail(c, r, "authentication refused by dreamd at '%s'", addr);
-                else
+                } else if (r == DREAM_E_PROTO) {
+                        /* Its first answer is no dreamd frame (an SSH banner,
+                         * an HTTP reply...): another service on that port. */
+                        fprintf(stderr,
+                                "dream: '%s' is not a dreamd server: its answer to the greeting "
+                                "is not in dreamd's protocol (is this the right port?)\n",
+                                addr);
+                        rc = CLI_UNREACHABLE;
+                } else {
                         rc = cli_net_fail(c, r, "dreamd at '%s'", addr);
+                }
                 dream_close(c);
                 goto free_token;
         }

@@ -12,18 +12,6 @@
 #include "dream/client.h"
 #include "storage/gd/gd.h"
 
-static const char *task_name(enum dream_task t)
-{
-        switch (t) {
-        case DREAM_TASK_REGRESSION:
-                return "regression";
-        case DREAM_TASK_CLASSIFICATION:
-                return "classification";
-        default:
-                return "none";
-        }
-}
-
 static const char *kind_name(enum dream_kind k)
 {
         switch (k) {
@@ -79,11 +67,11 @@ int cli_ls(int argc, char **argv)
                 printf("[");
                 for (size_t i = 0; i < l->n; i++) {
                         const struct dream_dataset_summary *d = &l->items[i];
-                        printf("%s{\"name\":", i ? "," : "");
+                        printf("%s{\"dataset\":", i ? "," : "");
                         cli_json_str(stdout, d->name);
                         printf(",\"task\":\"%s\",\"rows\":%llu,\"columns\":%u,"
                                "\"stored_bytes\":%llu}",
-                               task_name(d->task), (unsigned long long)d->rows, d->columns,
+                               cli_task_name(d->task), (unsigned long long)d->rows, d->columns,
                                (unsigned long long)d->stored_bytes);
                 }
                 printf("]\n");
@@ -93,7 +81,7 @@ int cli_ls(int argc, char **argv)
                         const struct dream_dataset_summary *d = &l->items[i];
                         char sz[32];
                         print_size(sz, sizeof(sz), d->stored_bytes);
-                        printf("%-24s %-14s %12llu %8u %12s\n", d->name, task_name(d->task),
+                        printf("%-24s %-14s %12llu %8u %12s\n", d->name, cli_task_name(d->task),
                                (unsigned long long)d->rows, d->columns, sz);
                 }
         }
@@ -136,9 +124,9 @@ int cli_info(int argc, char **argv)
                 goto out;
         }
         if (net.json) {
-                printf("{\"name\":");
+                printf("{\"dataset\":");
                 cli_json_str(stdout, d->name);
-                printf(",\"task\":\"%s\",\"target\":", task_name(d->task));
+                printf(",\"task\":\"%s\",\"target\":", cli_task_name(d->task));
                 cli_json_str(stdout, d->target);
                 printf(",\"class_count\":%u,\"rows\":%llu,\"columns\":%u,\"segments\":%u,"
                        "\"staged_rows\":%llu,\"stored_bytes\":%llu,\"csv_bytes\":%llu,"
@@ -159,7 +147,7 @@ int cli_info(int argc, char **argv)
                 print_size(a, sizeof(a), d->stored_bytes);
                 print_size(b, sizeof(b), d->csv_bytes);
                 printf("dataset       %s\n", d->name);
-                printf("task          %s", task_name(d->task));
+                printf("task          %s", cli_task_name(d->task));
                 if (d->target[0])
                         printf(" (target '%s'%s)", d->target,
                                d->task == DREAM_TASK_CLASSIFICATION && d->class_count ? "" : "");
@@ -252,9 +240,9 @@ int cli_drop(int argc, char **argv)
                 goto out;
         }
         if (net.json) {
-                printf("{\"dropped\":");
+                printf("{\"dataset\":");
                 cli_json_str(stdout, name);
-                printf("}\n");
+                printf(",\"dropped\":true}\n");
         } else {
                 printf("dropped dataset '%s'\n", name);
         }
@@ -335,6 +323,7 @@ static const char export_help[] =
     "\n"
     "  -o, --output OUT     output file (default: standard output); written\n"
     "                       whole or not at all\n"
+    "  -f, --force          overwrite an existing output file\n"
     "  -r, --rows A:B       only rows A (included) to B (excluded), 0-based;\n"
     "                       A or B may be left out: '10:', ':100'\n" CLI_NET_HELP
     "                       (export: the summary goes to standard error when\n"
@@ -376,6 +365,7 @@ int cli_export(int argc, char **argv)
 {
         static const struct option longopts[] = {
             {"output", required_argument, NULL, 'o'},
+            {"force", no_argument, NULL, 'f'},
             {"rows", required_argument, NULL, 'r'},
             {"help", no_argument, NULL, 'h'},
             CLI_NET_LONGOPTS,
@@ -387,17 +377,20 @@ int cli_export(int argc, char **argv)
         const char *name, *output = NULL, *rows_arg = NULL;
         struct cli_out out;
         uint64_t a, b, got = 0;
-        int out_open = 0, c, r, rc;
+        int out_open = 0, force = 0, c, r, rc;
         double t0 = cli_now();
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":o:r:h" CLI_NET_SHORTOPTS, longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, ":o:r:fh" CLI_NET_SHORTOPTS, longopts, NULL)) != -1) {
                 if (cli_net_opt(&net, c, optarg))
                         continue;
                 switch (c) {
                 case 'o':
                         output = optarg;
+                        break;
+                case 'f':
+                        force = 1;
                         break;
                 case 'r':
                         rows_arg = optarg;
@@ -415,6 +408,9 @@ int cli_export(int argc, char **argv)
                 return CLI_USAGE;
         }
         name = argv[optind];
+        rc = cli_out_check("export", output, force);
+        if (rc != CLI_OK)
+                return rc;
         rc = cli_net_connect(&net, &cl);
         if (rc != CLI_OK)
                 return rc;
@@ -504,7 +500,8 @@ static const char batch_help[] =
     "      --epoch E        epoch number (default 0)\n"
     "      --max-batches K  stop after K batches (default: the whole epoch)\n"
     "  -o, --output OUT     output file (default: standard output); written\n"
-    "                       whole or not at all\n" CLI_NET_HELP
+    "                       whole or not at all\n"
+    "  -f, --force          overwrite an existing output file\n" CLI_NET_HELP
     "                       (batch: the summary goes to standard error when\n"
     "                       the rows go to standard output)\n"
     "  -h, --help           this help\n"
@@ -605,6 +602,7 @@ int cli_batch(int argc, char **argv)
             {"epoch", required_argument, NULL, 'E'},
             {"max-batches", required_argument, NULL, 'K'},
             {"output", required_argument, NULL, 'o'},
+            {"force", no_argument, NULL, 'f'},
             {"help", no_argument, NULL, 'h'},
             CLI_NET_LONGOPTS,
             {NULL, 0, NULL, 0},
@@ -618,13 +616,13 @@ int cli_batch(int argc, char **argv)
         struct gd_budget budget;
         const char *name, *output = NULL, *mode = "condensed";
         uint64_t v;
-        int have_size = 0, out_open = 0, c, r, rc;
+        int have_size = 0, out_open = 0, force = 0, c, r, rc;
 
         dream_batch_opts_default(&bo);
         bo.mode = DREAM_BATCH_CONDENSED;
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":n:m:b:o:h" CLI_NET_SHORTOPTS, longopts, NULL)) !=
+        while ((c = getopt_long(argc, argv, ":n:m:b:o:fh" CLI_NET_SHORTOPTS, longopts, NULL)) !=
                -1) {
                 if (cli_net_opt(&net, c, optarg))
                         continue;
@@ -680,6 +678,9 @@ int cli_batch(int argc, char **argv)
                 case 'o':
                         output = optarg;
                         break;
+                case 'f':
+                        force = 1;
+                        break;
                 case 'h':
                         fputs(batch_help, stdout);
                         return CLI_OK;
@@ -696,6 +697,9 @@ int cli_batch(int argc, char **argv)
                 return CLI_USAGE;
         }
         name = argv[optind];
+        rc = cli_out_check("batch", output, force);
+        if (rc != CLI_OK)
+                return rc;
         rc = cli_net_connect(&net, &cl);
         if (rc != CLI_OK)
                 return rc;

@@ -38,6 +38,8 @@ static const char ingest_help[] =
     "the same rules as 'dream pack') when it does not exist; otherwise the\n"
     "input must have the dataset's columns, in order. When the command created\n"
     "the dataset and fails before any row is committed, it drops it again.\n"
+    "The target and task are set when the dataset is created: a --label or\n"
+    "--task that differs from an existing dataset's is refused (exit 8).\n"
     "\n"
     "  -l, --label COL      target column (default: a column named 'label')\n"
     "  -t, --task TASK      regression, classification or auto (default auto)\n"
@@ -69,6 +71,14 @@ static const char ingest_help[] =
                        "\n" CLI_NET_EXIT_HELP;
 
 /* Create the dataset from the table's schema. */
+/* The wire task of a table read with its target and task. */
+static enum dream_task table_task(const struct gd_table *t)
+{
+        return t->target < 0                       ? DREAM_TASK_NONE
+               : t->task == GD_TASK_CLASSIFICATION ? DREAM_TASK_CLASSIFICATION
+                                                   : DREAM_TASK_REGRESSION;
+}
+
 static int create_dataset(struct dream_client *c, const char *name, const struct gd_table *t)
 {
         struct dream_column *cols;
@@ -86,9 +96,7 @@ static int create_dataset(struct dream_client *c, const char *name, const struct
         s.cols = cols;
         s.n_cols = t->n_cols;
         s.target = t->target >= 0 ? t->cols[t->target].name : NULL;
-        s.task = t->target < 0                       ? DREAM_TASK_NONE
-                 : t->task == GD_TASK_CLASSIFICATION ? DREAM_TASK_CLASSIFICATION
-                                                     : DREAM_TASK_REGRESSION;
+        s.task = table_task(t);
         r = dream_dataset_create(c, name, &s);
         dm_free(cols);
         return r;
@@ -113,6 +121,37 @@ static int schema_matches(const struct dream_dataset_info *info, const struct gd
                 }
         }
         return 1;
+}
+
+/* An explicit --label or --task against an existing dataset's: a dataset's
+ * target and task are set when it is created, so a different one would be
+ * ignored. CLI_OK, or CLI_SCHEMA after saying so. */
+static int target_matches(const struct dream_dataset_info *info, const struct read_opts *ro,
+                          const char *input, const char *dataset)
+{
+        const char *has = info->target[0] ? info->target : NULL;
+
+        if (ro->label && (!has || strcmp(ro->label, has) != 0)) {
+                fprintf(stderr,
+                        "dream: %s: --label '%s' does not match dataset '%s', whose target is "
+                        "%s%s%s: a dataset's target is set when it is created (ingest into a new "
+                        "dataset, or drop this one first)\n",
+                        input, ro->label, dataset, has ? "'" : "", has ? has : "none",
+                        has ? "'" : "");
+                return CLI_SCHEMA;
+        }
+        if (ro->task != READ_TASK_AUTO && has &&
+            (ro->task == READ_TASK_CLASSIFICATION) != (info->task == DREAM_TASK_CLASSIFICATION)) {
+                fprintf(stderr,
+                        "dream: %s: --task %s does not match dataset '%s', whose task is %s: a "
+                        "dataset's task is set when it is created (ingest into a new dataset, "
+                        "or drop this one first)\n",
+                        input,
+                        ro->task == READ_TASK_CLASSIFICATION ? "classification" : "regression",
+                        dataset, cli_task_name(info->task));
+                return CLI_SCHEMA;
+        }
+        return CLI_OK;
 }
 
 /* Progress line on a terminal: rows, MB/s, ETA. */
@@ -587,8 +626,13 @@ int cli_ingest(int argc, char **argv)
                 rc = CLI_SCHEMA;
                 goto out;
         }
-        if (info)
+        if (info) {
+                rc = target_matches(info, &ro, input, g.dataset);
+                if (rc != CLI_OK)
+                        goto out;
+                rc = CLI_INTERNAL;
                 dataset_rows = info->rows;
+        }
 
         cli_table_f64_to_wire(t);
         if (!g.per_block)
@@ -649,24 +693,41 @@ int cli_ingest(int argc, char **argv)
         {
                 double secs = cli_now() - t0;
                 uint64_t done = committed(&g), already = g.dup_rows + g.skip_rows;
+                /* What the dataset's target and task are (set at its creation). */
+                const char *target = info             ? (info->target[0] ? info->target : NULL)
+                                     : t->target >= 0 ? t->cols[t->target].name
+                                                      : NULL;
+                enum dream_task task = info ? info->task : table_task(t);
                 if (net.json) {
                         printf("{\"dataset\":");
                         cli_json_str(stdout, g.dataset);
                         printf(",\"created\":%s,\"rows\":%llu,\"resent_rows\":%llu,"
                                "\"resumed\":%s,\"appended_rows\":%llu,\"skipped_rows\":%llu,"
                                "\"columns\":%u,\"requests\":%llu,\"seconds\":%.3f,"
-                               "\"input_bytes\":%llu}\n",
+                               "\"input_bytes\":%llu",
                                created ? "true" : "false", (unsigned long long)done,
                                (unsigned long long)g.dup_rows, resume ? "true" : "false",
                                (unsigned long long)g.new_rows, (unsigned long long)g.skip_rows,
                                t->n_cols, (unsigned long long)g.n_blocks, secs,
                                (unsigned long long)source_bytes);
+                        printf(",\"target\":");
+                        if (target)
+                                cli_json_str(stdout, target);
+                        else
+                                printf("null");
+                        printf(",\"task\":\"%s\"}\n", cli_task_name(task));
                 } else if (!quiet) {
                         printf("ingested %llu rows into %sdataset '%s' in %.2f s (%.0f rows/s, "
                                "%.1f MB/s)\n",
                                (unsigned long long)done, created ? "new " : "", g.dataset, secs,
                                secs > 0 ? (double)done / secs : 0.0,
                                secs > 0 ? (double)source_bytes / secs / 1e6 : 0.0);
+                        if (target)
+                                printf("target '%s', task %s\n", target, cli_task_name(task));
+                        else
+                                printf("no target column: only kmeans trains on it (a dataset's "
+                                       "target is set when it is created: a column named 'label', "
+                                       "or --label COL)\n");
                         if (resume)
                                 printf("resumed: %llu of them were already committed, %llu "
                                        "appended now\n",

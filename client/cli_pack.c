@@ -26,6 +26,9 @@ static const char pack_help[] =
     "\n"
     "  -o, --output OUT     output file (default: INPUT's name without its\n"
     "                       extensions, plus .dream, in the current directory)\n"
+    "      --force          overwrite an existing output file\n"
+    "      --json           print the summary as one JSON object: input, file,\n"
+    "                       rows, columns, input_bytes, stored_bytes, ratio\n"
     "  -l, --label COL      target column (default: a column named 'label')\n"
     "  -t, --task TASK      regression, classification or auto (default auto:\n"
     "                       classification when the target holds only integers\n"
@@ -85,7 +88,8 @@ static void print_size(char *out, size_t n, uint64_t b)
 int cli_pack(int argc, char **argv)
 {
         static const struct option longopts[] = {
-            {"output", required_argument, NULL, 'o'}, {"label", required_argument, NULL, 'l'},
+            {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'F'},
+            {"json", no_argument, NULL, 'J'},         {"label", required_argument, NULL, 'l'},
             {"task", required_argument, NULL, 't'},   {"format", required_argument, NULL, 'f'},
             {"labels", required_argument, NULL, 'L'}, {"budget", required_argument, NULL, 'b'},
             {"order", required_argument, NULL, 'O'},  {"quiet", no_argument, NULL, 'q'},
@@ -103,7 +107,7 @@ int cli_pack(int argc, char **argv)
         struct cli_progress prog;
         struct cli_out out;
         struct dm_buf buf;
-        int have_budget = 0, quiet = 0, c, r, rc = CLI_INTERNAL;
+        int have_budget = 0, quiet = 0, force = 0, json = 0, c, r, rc = CLI_INTERNAL;
         uint64_t source_bytes;
 
         read_opts_default(&ro);
@@ -119,6 +123,12 @@ int cli_pack(int argc, char **argv)
                 switch (c) {
                 case 'o':
                         output = optarg;
+                        break;
+                case 'F':
+                        force = 1;
+                        break;
+                case 'J':
+                        json = 1;
                         break;
                 case 'b':
                         if (cli_opt_budget("pack", optarg, &co.budget) != CLI_OK)
@@ -159,6 +169,9 @@ int cli_pack(int argc, char **argv)
                 rc = CLI_USAGE;
                 goto out;
         }
+        rc = cli_out_check("pack", output, force);
+        if (rc != CLI_OK)
+                goto out;
         rc =
             cli_read_table("pack", input, in.format, in.labels_path, &ro, &prog, &t, &source_bytes);
         if (rc != CLI_OK)
@@ -213,7 +226,16 @@ int cli_pack(int argc, char **argv)
                 rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
                 goto out;
         }
-        if (!quiet) {
+        if (json) {
+                printf("{\"input\":");
+                cli_json_str(stdout, input);
+                printf(",\"file\":");
+                cli_json_str(stdout, output);
+                printf(",\"rows\":%llu,\"columns\":%u,\"input_bytes\":%llu,\"stored_bytes\":%zu,"
+                       "\"ratio\":%.6g}\n",
+                       (unsigned long long)t->n_rows, t->n_cols, (unsigned long long)source_bytes,
+                       buf.len, buf.len ? (double)source_bytes / (double)buf.len : 0.0);
+        } else if (!quiet) {
                 char a[32], b[32];
                 print_size(a, sizeof(a), source_bytes);
                 print_size(b, sizeof(b), buf.len);

@@ -1,6 +1,7 @@
 /* dream train, jobs, job, cancel: training jobs on dreamd; dream predict and
  * model: using a finished job's model; dream stats: dreamd's metrics. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,8 +90,41 @@ static int watch_cb(void *arg, const struct dream_job_info *j)
         return 0;
 }
 
+/* Ctrl-C while waiting: the job goes on on the server; say so, and how to
+ * stop it. The message is made before the handler may run. */
+static char interrupt_msg[256];
+static size_t interrupt_len;
+
+static void on_interrupt(int sig)
+{
+        ssize_t k = write(STDERR_FILENO, interrupt_msg, interrupt_len);
+
+        (void)k;
+        _exit(128 + sig);
+}
+
+/* From here on, SIGINT and SIGTERM say that job id continues. */
+static void interrupt_says_job(uint64_t id, int drawn_line)
+{
+        struct sigaction sa;
+        int k;
+
+        k = snprintf(interrupt_msg, sizeof(interrupt_msg),
+                     "%sdream: interrupted; job %llu continues on the server ('dream job %llu' "
+                     "shows it, 'dream cancel %llu' stops it)\n",
+                     drawn_line ? "\r\033[K" : "", (unsigned long long)id, (unsigned long long)id,
+                     (unsigned long long)id);
+        interrupt_len = k > 0 && (size_t)k < sizeof(interrupt_msg) ? (size_t)k : 0;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_interrupt;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+}
+
 int cli_train(int argc, char **argv)
 {
+        sigset_t stop, old;
         struct cli_train_args a;
         struct dream_client *cl = NULL;
         struct dream_job_info j = DREAM_INIT(struct dream_job_info);
@@ -106,7 +140,18 @@ int cli_train(int argc, char **argv)
         rc = cli_net_connect(&a.net, &cl);
         if (rc != CLI_OK)
                 return rc;
+        /* Held until the job's id is known (then handled by on_interrupt). */
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGTERM);
+        if (a.wait)
+                sigprocmask(SIG_BLOCK, &stop, &old);
         r = dream_train(cl, a.dataset, &a.opts, &id);
+        if (a.wait) {
+                if (r == 0)
+                        interrupt_says_job(id, !a.net.json && isatty(STDERR_FILENO));
+                sigprocmask(SIG_SETMASK, &old, NULL);
+        }
         if (r < 0) {
                 rc = cli_net_fail(cl, r, "cannot train %s on dataset '%s'",
                                   dream_model_name(a.opts.model), a.dataset);
@@ -286,7 +331,8 @@ static const char predict_help[] =
     "for classification, one probability column per class, named p_CLASS.\n"
     "\n"
     "  -o, --output OUT     output file (default: standard output); written\n"
-    "                       whole or not at all\n" CLI_NET_HELP
+    "                       whole or not at all\n"
+    "  -f, --force          overwrite an existing output file\n" CLI_NET_HELP
     "                       (predict: a summary, on standard error when the\n"
     "                       predictions go to standard output)\n"
     "  -h, --help           this help\n"
@@ -297,20 +343,24 @@ static int output_args(const char *cmd, const char *help, int argc, char **argv,
 {
         static const struct option longopts[] = {
             {"output", required_argument, NULL, 'o'},
+            {"force", no_argument, NULL, 'f'},
             {"help", no_argument, NULL, 'h'},
             CLI_NET_LONGOPTS,
             {NULL, 0, NULL, 0},
         };
-        int c;
+        int force = 0, c;
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":o:h" CLI_NET_SHORTOPTS, longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, ":o:fh" CLI_NET_SHORTOPTS, longopts, NULL)) != -1) {
                 if (cli_net_opt(net, c, optarg))
                         continue;
                 switch (c) {
                 case 'o':
                         *ret_output = optarg;
+                        break;
+                case 'f':
+                        force = 1;
                         break;
                 case 'h':
                         fputs(help, stdout);
@@ -325,6 +375,8 @@ static int output_args(const char *cmd, const char *help, int argc, char **argv,
                                                             : "missing JOB or INPUT");
                 return CLI_USAGE;
         }
+        if (cli_out_check(cmd, *ret_output, force) != CLI_OK)
+                return CLI_INPUT;
         return -1;
 }
 
@@ -575,7 +627,8 @@ static const char model_help[] =
     "and biases, enough to predict without dreamd (train/MODEL_JSON.md).\n"
     "\n"
     "  -o, --output OUT     output file (default: standard output); written\n"
-    "                       whole or not at all\n" CLI_NET_HELP
+    "                       whole or not at all\n"
+    "  -f, --force          overwrite an existing output file\n" CLI_NET_HELP
     "                       (model: a summary, on standard error when the\n"
     "                       model goes to standard output)\n"
     "  -h, --help           this help\n"

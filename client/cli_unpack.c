@@ -21,6 +21,7 @@ static const char unpack_help[] =
     "\n"
     "  -o, --output OUT   output file (default: standard output); written\n"
     "                     whole or not at all\n"
+    "  -f, --force        overwrite an existing output file\n"
     "  -r, --rows A:B     only rows A (included) to B (excluded), 0-based;\n"
     "                     A or B may be left out: '10:', ':100'\n"
     "  -h, --help         this help\n"
@@ -92,6 +93,7 @@ int cli_unpack(int argc, char **argv)
 {
         static const struct option longopts[] = {
             {"output", required_argument, NULL, 'o'},
+            {"force", no_argument, NULL, 'f'},
             {"rows", required_argument, NULL, 'r'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
@@ -101,16 +103,19 @@ int cli_unpack(int argc, char **argv)
         struct part parts[2] = {0}; /* zeroed: part_release is safe on both */
         int n_parts = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
         struct cli_out out;
-        int out_open = 0, c, r, rc = CLI_INTERNAL;
+        int out_open = 0, force = 0, c, r, rc = CLI_INTERNAL;
         uint64_t a, b, n, step;
         uint32_t n_cols;
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":o:r:h", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, ":o:r:fh", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'o':
                         output = optarg;
+                        break;
+                case 'f':
+                        force = 1;
                         break;
                 case 'r':
                         rows = optarg;
@@ -131,6 +136,9 @@ int cli_unpack(int argc, char **argv)
                 cli_usage_error("unpack", "output '%s' would overwrite the input", output);
                 return CLI_USAGE;
         }
+        rc = cli_out_check("unpack", output, force);
+        if (rc != CLI_OK)
+                return rc;
         rc = cli_dream_open(path, &d);
         if (rc != CLI_OK)
                 return rc;

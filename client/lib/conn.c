@@ -632,8 +632,10 @@ int dream_connect(const char *addr, const struct dream_connect_opts *opts,
                 hints.ai_flags = AI_NUMERICSERV;
                 snprintf(port, sizeof(port), "%u", a.port);
                 r = getaddrinfo(a.host, port, &hints, &res);
-                if (r != 0)
-                        return r == EAI_MEMORY ? DREAM_E_NOMEM : -EHOSTUNREACH;
+                if (r != 0) /* the name does not resolve: an unknown host */
+                        return r == EAI_MEMORY                ? DREAM_E_NOMEM
+                               : r == EAI_SYSTEM && errno > 0 ? -errno
+                                                              : DREAM_E_NOTFOUND;
                 r = -EHOSTUNREACH;
                 for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
                         r = connect_one(ai->ai_family, ai->ai_addr, ai->ai_addrlen, deadline, &fd);

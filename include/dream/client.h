@@ -8,7 +8,8 @@
  * negative value: a negative errno for the transport (-ECONNREFUSED: nothing
  * listens at the address; -ENETUNREACH / -EHOSTUNREACH: unreachable;
  * -ENOENT: no such Unix socket; -ECONNRESET: the server closed the
- * connection), or a project code DREAM_E_* below: DREAM_E_TIMEOUT (a
+ * connection), DREAM_E_NOTFOUND from dream_connect for a host name that does
+ * not resolve (an unknown host), or a project code DREAM_E_* below: DREAM_E_TIMEOUT (a
  * timeout expired), DREAM_E_AUTH (authentication refused or required),
  * DREAM_E_PROTO (the server broke the protocol), or the status a server
  * answered with, mapped to its code (DREAM_E_NOTFOUND: unknown dataset,

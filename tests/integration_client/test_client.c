@@ -435,21 +435,21 @@ static void group_cli(void)
         CHECK(rc == 0);
         {
                 static const char *const keys[] = {
-                    "\"name\":\"ds\"",   "\"task\":\"classification\"",
-                    "\"rows\":20000",    "\"columns\":5",
-                    "\"segments\":",     "\"staged_rows\":",
-                    "\"stored_bytes\":", "\"csv_bytes\":",
-                    "\"bases\":",        "\"ratio\":",
+                    "\"dataset\":\"ds\"", "\"task\":\"classification\"",
+                    "\"rows\":20000",     "\"columns\":5",
+                    "\"segments\":",      "\"staged_rows\":",
+                    "\"stored_bytes\":",  "\"csv_bytes\":",
+                    "\"bases\":",         "\"ratio\":",
                 };
                 for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
                         CHECK(strstr(out, keys[i]) != NULL);
         }
-        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-o", exp, NULL);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-f", "-o", exp, NULL);
         CHECK(rc == 0);
         csv_same_numbers(in, exp);
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "flush", "ds", NULL);
         CHECK(rc == 0 && strstr(out, "20000 rows sealed"));
-        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-o", exp, NULL);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-f", "-o", exp, NULL);
         CHECK(rc == 0);
         csv_same_numbers(in, exp);
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "--rows", "5:8", NULL);
@@ -457,11 +457,11 @@ static void group_cli(void)
         CHECK(strstr(out, "\n7,") && !strstr(out, "\n8,"));
 
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", "--json", NULL);
-        CHECK(rc == 0 && strstr(out, "\"name\":\"ds\"") && strstr(out, "\"name\":\"ds2\""));
+        CHECK(rc == 0 && strstr(out, "\"dataset\":\"ds\"") && strstr(out, "\"dataset\":\"ds2\""));
 
         /* batch, rows mode: every row once. */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "batch", "ds", "--size", "333",
-                     "--mode", "rows", "--seed", "5", "-o", bat, "--json", NULL);
+                     "--mode", "rows", "--seed", "5", "-f", "-o", bat, "--json", NULL);
         CHECK(rc == 0 && strstr(out, "\"rows\":20000"));
         {
                 char *b = slurp(bat, NULL), *p = strchr(b, '\n');
@@ -484,8 +484,8 @@ static void group_cli(void)
                      "--mode", "condensed", "--budget", "1%", NULL);
         CHECK(rc == 0 && strstr(out, ",weight\n"));
 
-        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "drop", "ds2", NULL);
-        CHECK(rc == 0);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "drop", "ds2", "--json", NULL);
+        CHECK(rc == 0 && strcmp(out, "{\"dataset\":\"ds2\",\"dropped\":true}\n") == 0);
         daemon_stop(&d);
 }
 
@@ -596,7 +596,7 @@ static void group_resend(void)
                 CHECK(strstr(err, "reconnecting") != NULL);
         else
                 fprintf(stderr, "note: the ingest finished before the daemon could be killed\n");
-        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "rs", "-o", exp, NULL);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "rs", "-f", "-o", exp, NULL);
         CHECK(rc == 0);
         csv_same_numbers(in, exp);
         daemon_stop(&d);
@@ -737,16 +737,107 @@ static void group_full(void)
                 CHECK(appended <= 100000 - n && appended > 0);
                 CHECK(skipped > 0 && skipped <= n);
         }
-        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-o", exp, NULL);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-f", "-o", exp, NULL);
         CHECK(rc == 0);
         same_rows(in, exp);
         /* Once more: nothing left to append. */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "--json", "ingest", "ds", in,
                      "--rows-per-request", "1000", "--resume", NULL);
         CHECK(rc == 0 && strstr(out, "\"rows\":100000") && strstr(out, "\"appended_rows\":0,"));
-        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-o", exp, NULL);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "export", "ds", "-f", "-o", exp, NULL);
         CHECK(rc == 0);
         same_rows(in, exp);
+        daemon_stop(&d);
+}
+
+/* ---- group: usability: what the CLI says when users trip ----------------------------- */
+
+/* Exit code rc and, when want is not NULL, want in the text. */
+#define CHECK_CLI(rc_, want_code, text, want)                                                      \
+        do {                                                                                       \
+                if ((rc_) != (want_code) || ((want) && !strstr((text), (want)))) {                 \
+                        fprintf(stderr, "exit %d, want %d; output: %s\n", (rc_), (want_code),      \
+                                (text));                                                           \
+                        CHECK(0);                                                                  \
+                }                                                                                  \
+        } while (0)
+
+static void group_usability(void)
+{
+        static char out[1 << 14], err[1 << 12];
+        struct daemon d;
+        char in[160];
+        FILE *f;
+        int rc;
+
+        daemon_start(&d, NULL);
+        snprintf(in, sizeof(in), "%s/t.csv", d.dir);
+        f = fopen(in, "w");
+        CHECK(f != NULL);
+        fprintf(f, "x,y,target\n");
+        for (int i = 0; i < 50; i++)
+                fprintf(f, "%d,%d,%d\n", i, i * 3, i % 2);
+        CHECK(fclose(f) == 0);
+
+        /* 1: no column named 'label': ingest says there is no target... */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "nt", in, NULL);
+        CHECK_CLI(rc, 0, out, "no target column");
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "nt2", in, "--json", NULL);
+        CHECK_CLI(rc, 0, out, "\"target\":null,\"task\":\"none\"");
+        /* ...and a --label that disagrees with the dataset is refused. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "nt", in, "--label",
+                     "target", NULL);
+        CHECK_CLI(rc, 8, err, "--label 'target' does not match dataset 'nt', whose target is none");
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "wt", in, "--label",
+                     "target", NULL);
+        CHECK_CLI(rc, 0, out, "target 'target', task classification");
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "wt", in, "--label", "y",
+                     NULL);
+        CHECK_CLI(rc, 8, err, "whose target is 'target'");
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "wt", in, "--label",
+                     "target", "--task", "regression", NULL);
+        CHECK_CLI(rc, 8, err, "--task regression does not match");
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "wt", in, "--label",
+                     "target", NULL);
+        CHECK_CLI(rc, 0, out, "target 'target', task classification");
+
+        /* 3: an unknown host is not "No route to host"... */
+        {
+                struct dream_client *c = NULL;
+                /* (an empty label: refused by the resolver without a query) */
+                CHECK(dream_connect("nosuch..invalid:7878", NULL, &c) == DREAM_E_NOTFOUND);
+        }
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "-s", "nosuch..invalid:7878", "ls",
+                     NULL);
+        CHECK_CLI(rc, 5, err, "unknown host 'nosuch..invalid'");
+        /* ...another service on the port is not "a frame of 1397966893 bytes"... */
+        {
+                struct sockaddr_in a;
+                socklen_t alen = sizeof(a);
+                char addr[64];
+                int lfd = socket(AF_INET, SOCK_STREAM, 0), cfd;
+                pid_t pid;
+
+                memset(&a, 0, sizeof(a));
+                a.sin_family = AF_INET;
+                a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0);
+                CHECK(listen(lfd, 1) == 0 && getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
+                snprintf(addr, sizeof(addr), "127.0.0.1:%u", ntohs(a.sin_port));
+                pid = run_cli_async(&d, "-s", addr, "ls", NULL);
+                cfd = accept(lfd, NULL, NULL);
+                CHECK(cfd >= 0);
+                CHECK(write(cfd, "SSH-2.0-OpenSSH_9.6\r\n", 21) == 21);
+                rc = cli_wait(&d, pid, out, sizeof(out), err, sizeof(err));
+                close(cfd);
+                close(lfd);
+                CHECK_CLI(rc, 5, err, "is not a dreamd server");
+        }
+        /* ...and the server's messages carry no wire field path. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "info", "nosuch", NULL);
+        CHECK_CLI(rc, 7, err, "dream: no dataset 'nosuch'\n");
+        CHECK(strchr(err, '.') == NULL);
+        /* USABILITY_MORE */
         daemon_stop(&d);
 }
 
@@ -796,6 +887,16 @@ static void group_auth(void)
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", "--token-file",
                      "/nonexistent-token", NULL);
         CHECK(rc == 2);
+        /* $DREAM_TOKEN_FILE beside $DREAM_ADDR; --token-file wins over it. */
+        CHECK(setenv("DREAM_TOKEN_FILE", tok, 1) == 0);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", NULL);
+        CHECK(rc == 0);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", "--token-file", bad, NULL);
+        CHECK(rc == 6);
+        CHECK(setenv("DREAM_TOKEN_FILE", bad, 1) == 0);
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", NULL);
+        CHECK(rc == 6);
+        CHECK(unsetenv("DREAM_TOKEN_FILE") == 0);
         daemon_stop(&d);
         unlink(tok);
         unlink(bad);
@@ -806,7 +907,9 @@ int main(int argc, char **argv)
 {
         signal(SIGPIPE, SIG_IGN);
         if (argc != 2) {
-                fprintf(stderr, "usage: test_client library|batches|cli|errors|auth|resend|full\n");
+                fprintf(
+                    stderr,
+                    "usage: test_client library|batches|cli|errors|auth|resend|full|usability\n");
                 return 2;
         }
         if (strcmp(argv[1], "library") == 0)
@@ -823,6 +926,8 @@ int main(int argc, char **argv)
                 group_resend();
         else if (strcmp(argv[1], "full") == 0)
                 group_full();
+        else if (strcmp(argv[1], "usability") == 0)
+                group_usability();
         else
                 return 2;
         return 0;

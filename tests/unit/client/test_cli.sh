@@ -63,15 +63,21 @@ cmp -s gen.csv back.csv || fail "unpack(pack(gen.csv)) differs from gen.csv"
 expect 0 "" "$DREAM" unpack gen.dream --rows 10:20 -o part.csv
 { head -n 1 gen.csv; sed -n '12,21p' gen.csv; } >want.csv
 cmp -s want.csv part.csv || fail "--rows 10:20 gave the wrong rows"
-expect 0 "" "$DREAM" unpack gen.dream --rows 4990: -o part.csv
+expect 0 "" "$DREAM" unpack gen.dream --rows 4990: -o part.csv -f
 [ "$(wc -l <part.csv)" -eq 11 ] || fail "--rows 4990: gave $(wc -l <part.csv) lines"
-expect 0 "" "$DREAM" unpack gen.dream --rows 7:7 -o part.csv
+expect 0 "" "$DREAM" unpack gen.dream --rows 7:7 --force -o part.csv
 [ "$(cat part.csv)" = "$(head -n 1 gen.csv)" ] || fail "--rows 7:7 is not the header alone"
 expect 1 "dream: invalid --rows '5:2' (the file has 5000 rows) (see 'dream unpack --help')" \
         "$DREAM" unpack gen.dream --rows 5:2 -o out.csv
 expect 1 "" "$DREAM" unpack gen.dream --rows 0:5001 -o out.csv
 expect 1 "" "$DREAM" unpack gen.dream --rows x -o out.csv
 no_leftovers "bad --rows"
+
+# pack --json: one line, the same field names as the other commands.
+expect 0 "" "$DREAM" pack gen.csv --json -o json.dream
+grep -q '^{"input":"gen.csv","file":"json.dream","rows":5000,"columns":6,"input_bytes":' out.txt ||
+        fail "pack --json: $(cat out.txt)"
+[ "$(wc -l <out.txt)" -eq 1 ] || fail "pack --json is not one line"
 
 # inspect, text and JSON.
 expect 0 "" "$DREAM" inspect gen.dream
@@ -196,6 +202,28 @@ for off in 20 100 $((size / 3)) $((size / 2)) $((size - 10)); do
         fi
 done
 no_leftovers "corrupt dream"
+
+# An existing output file is replaced only with --force (-f), for every
+# command with -o; without it, it is left as it was.
+echo keep >exists.out
+expect 2 "dream: pack: output 'exists.out' already exists (give --force to overwrite it)" \
+        "$DREAM" pack gen.csv -q -o exists.out
+expect 2 "" "$DREAM" unpack gen.dream -o exists.out
+expect 2 "" "$DREAM" condense gen.dream --budget 5 -o exists.out
+[ "$(cat exists.out)" = keep ] || fail "an existing -o file was changed without --force"
+cp gen.dream gen2.dream
+expect 2 "" "$DREAM" pack gen.csv -q
+[ "$(cat exists.out)" = keep ] || fail "an existing -o file was changed without --force"
+expect 0 "" "$DREAM" pack gen.csv -q -o exists.out --force
+expect 0 "" "$DREAM" unpack gen.dream -o exists.out -f
+cmp -s gen.csv exists.out || fail "unpack -f did not replace the file"
+expect 0 "" "$DREAM" condense gen.dream --budget 5 -o exists.out --force
+DREAM_ADDR=127.0.0.1:1 expect 2 "" "$DREAM" export ds -o exists.out
+DREAM_ADDR=127.0.0.1:1 expect 2 "" "$DREAM" batch ds --size 5 -o exists.out
+DREAM_ADDR=127.0.0.1:1 expect 2 "" "$DREAM" model 1 -o exists.out
+DREAM_ADDR=127.0.0.1:1 expect 2 "" "$DREAM" predict 1 gen.csv -o exists.out
+DREAM_ADDR=127.0.0.1:1 expect 5 "" "$DREAM" model 1 -o exists.out -f
+rm -f exists.out gen2.dream
 
 # Never overwrite the input; a column called weight keeps its name.
 cp gen.csv same.csv
