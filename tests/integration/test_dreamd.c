@@ -142,6 +142,27 @@ static uint64_t rows_of(struct tc *c, const char *name)
         return rows;
 }
 
+/* Poll DescribeDataset until `name` has at least `segments` sealed segments
+ * (20 s at most); its staged rows then. */
+static uint64_t wait_segments(struct tc *c, const char *name, uint32_t segments)
+{
+        for (int i = 0; i < 2000; i++) {
+                proto_response *r = describe(c, name, 4243);
+                uint32_t have;
+                uint64_t staged;
+
+                CHECK(r->code == OK);
+                have = r->describe_dataset->segments;
+                staged = r->describe_dataset->staged_rows;
+                proto_response_free(r);
+                if (have >= segments)
+                        return staged;
+                msleep(10);
+        }
+        fprintf(stderr, "%s: fewer than %u segments after 20 s\n", name, segments);
+        abort();
+}
+
 /* Export everything and check every cell against cell() of the row's id
  * (column 0): pipelined batches commit in any order, so row numbers follow
  * commits, not sends. Returns the ids in row order (malloc'd). */
@@ -459,7 +480,8 @@ static void test_batches(void)
                 CHECK(r->code == OK);
                 proto_response_free(r);
         }
-        msleep(200); /* let a background seal run: reads mix segments and staging */
+        /* A background seal ran: reads mix segments and staging. */
+        CHECK(wait_segments(&c, ds, 2) == 500);
 
         /* rows: every row exactly once per epoch, shuffled. */
         struct stream full = {0}, full2 = {0}, e1 = {0};
@@ -664,6 +686,39 @@ static void served(uint16_t port)
         tc_connect(&c, port);
         tc_hello(&c, NULL, OK);
         tc_close(&c);
+}
+
+/* served(), once the server has noticed a closed connection and has room
+ * under its connection cap again (BUSY before that; 10 s at most). */
+static void served_when_room(uint16_t port)
+{
+        for (int i = 0; i < 1000; i++) {
+                Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+                Dream__V1__Hello h = DREAM__V1__HELLO__INIT;
+                proto_response *r = NULL;
+                struct tc c;
+                int code;
+
+                h.protocol_version = DREAM_PROTOCOL_VERSION;
+                h.client_name = "integration-test";
+                h.token = "";
+                req.request_id = 1;
+                req.body_case = DREAM__V1__REQUEST__BODY_HELLO;
+                req.hello = &h;
+                tc_connect(&c, port);
+                code = tc_send(&c, &req);
+                CHECK(code == 0 || code == -EPIPE || code == -ECONNRESET);
+                CHECK(tc_recv(&c, &r, 5000) == 1);
+                code = (int)r->code;
+                proto_response_free(r);
+                tc_close(&c);
+                if (code == OK)
+                        return;
+                CHECK(code == DREAM__V1__STATUS__STATUS_BUSY);
+                msleep(10);
+        }
+        fprintf(stderr, "still BUSY after 10 s\n");
+        abort();
 }
 
 static void expect_error_then_close(uint16_t port, const void *bytes, size_t n, int code)
@@ -906,7 +961,6 @@ static void test_limits(void)
         CHECK(rows_of(&c, ds) == 80000);
         served(d.port);
         tc_close(&lazy);
-        msleep(200);
         served(d.port);
 
         /* Connection cap: c holds one, three more fit, the fifth is refused. */
@@ -921,8 +975,7 @@ static void test_limits(void)
         CHECK(tc_wait_closed(&conns[3], 5000));
         tc_close(&conns[3]);
         tc_close(&conns[0]);
-        msleep(200);
-        served(d.port);
+        served_when_room(d.port);
         for (int i = 1; i < 3; i++)
                 tc_close(&conns[i]);
         tc_close(&c);
@@ -1528,7 +1581,7 @@ static void test_batch_cache(void)
         proto_response_free(r);
         for (uint64_t k = 0; k < 4; k++)
                 ingest_ok(&c, ds, k * 500, 500);
-        msleep(200);
+        wait_segments(&c, ds, 2);
         gb.dataset = (char *)ds;
         gb.mode = DREAM__V1__BATCH_MODE__BATCH_MODE_ROWS;
         gb.batch_size = 100;
