@@ -278,6 +278,29 @@ long td_rss_kb(const struct tdaemon *d)
         return td_status_kb(d, "VmRSS");
 }
 
+bool td_log_has(const char *log_path, const char *what, int timeout_ms)
+{
+        int64_t deadline = now_ms() + timeout_ms;
+
+        for (;;) {
+                FILE *f = fopen(log_path, "r");
+                bool found = false;
+
+                if (f) {
+                        char line[4096];
+                        while (!found && fgets(line, sizeof(line), f))
+                                found = strstr(line, what) != NULL;
+                        fclose(f);
+                }
+                if (found)
+                        return true;
+                if (now_ms() >= deadline)
+                        return false;
+                struct timespec ts = {0, 20 * 1000000L};
+                nanosleep(&ts, NULL);
+        }
+}
+
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
         (void)sb;

@@ -7,6 +7,7 @@
 #ifndef DREAM_TESTS_HARNESS_DAEMON_H
 #define DREAM_TESTS_HARNESS_DAEMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -61,6 +62,9 @@ void td_kill_all(void);
 long td_status_kb(const struct tdaemon *d, const char *key);
 /* Resident memory of the daemon in KiB. */
 long td_rss_kb(const struct tdaemon *d);
+/* Poll the file at log_path (a daemon's log) until it holds `what`: true,
+ * or false after timeout_ms. For what a signal makes the daemon do. */
+bool td_log_has(const char *log_path, const char *what, int timeout_ms);
 /* Remove d->dir (when the start made it). */
 void td_cleanup(struct tdaemon *d);
 /* Remove a directory tree. */
