@@ -89,7 +89,7 @@ static long long ms_now(void)
 int tc_recv(struct tc *c, proto_response **ret, int timeout_ms)
 {
         long long deadline = ms_now() + timeout_ms;
-        static uint8_t buf[1 << 16];
+        static _Thread_local uint8_t buf[1 << 16]; /* (tests call from several threads) */
 
         for (;;) {
                 const uint8_t *msg;

@@ -31,6 +31,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,7 +399,7 @@ static void test_budget(void)
 struct guesser {
         uint16_t port;
         const char *src;
-        volatile bool stop;
+        atomic_bool stop; /* set by the main thread */
         unsigned guesses, busy;
 };
 
