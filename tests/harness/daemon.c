@@ -65,8 +65,9 @@ static int64_t now_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The first line from fd within the start timeout ("" on EOF or timeout). */
-static void read_first_line(int fd, char *line, size_t size)
+/* The first line from fd within the start timeout ("" on EOF or timeout):
+ * 0, or 1 when the timeout passed. */
+static int read_first_line(int fd, char *line, size_t size)
 {
         int64_t deadline = now_ms() + TD_START_TIMEOUT_MS;
         size_t len = 0;
@@ -76,12 +77,18 @@ static void read_first_line(int fd, char *line, size_t size)
                 int64_t left = deadline - now_ms();
                 ssize_t r;
 
-                if (left <= 0)
-                        break;
+                if (left <= 0) {
+                        line[len] = '\0';
+                        return 1;
+                }
                 r = poll(&p, 1, (int)left);
                 if (r < 0 && errno == EINTR)
                         continue;
-                if (r <= 0)
+                if (r == 0) {
+                        line[len] = '\0';
+                        return 1;
+                }
+                if (r < 0)
                         break;
                 r = read(fd, line + len, 1);
                 if (r < 0 && errno == EINTR)
@@ -91,6 +98,7 @@ static void read_first_line(int fd, char *line, size_t size)
                 len++;
         }
         line[len] = '\0';
+        return 0;
 }
 
 static int reap(struct tdaemon *d)
@@ -124,7 +132,7 @@ int td_launch(struct tdaemon *d, const struct td_opts *o)
         const char *const *listen;
         posix_spawn_file_actions_t fa;
         char line[512], *colon;
-        int pipefd[2], n = 0, r;
+        int pipefd[2], n = 0, r, timed_out;
         unsigned port;
 
         if (!o)
@@ -169,17 +177,20 @@ int td_launch(struct tdaemon *d, const struct td_opts *o)
                 return -2;
         }
         track(d->pid, 1);
-        read_first_line(pipefd[0], line, sizeof(line));
+        timed_out = read_first_line(pipefd[0], line, sizeof(line));
         close(pipefd[0]);
         colon = strrchr(line, ':');
         if (strncmp(line, "listening on ", 13) != 0 || !colon || sscanf(colon, ":%u", &port) != 1 ||
             strlen(line + 13) >= sizeof(d->addr)) {
                 int st;
-                if (waitpid(d->pid, &st, WNOHANG) == 0) { /* alive but silent */
-                        fprintf(stderr, "dreamd did not report its address (got '%s')\n", line);
+                if (timed_out) { /* alive but silent */
+                        fprintf(stderr, "dreamd did not report its address in %d ms\n",
+                                TD_START_TIMEOUT_MS);
                         td_kill(d);
                         return -2;
                 }
+                if (waitpid(d->pid, &st, 0) != d->pid)
+                        die("waitpid failed");
                 track(d->pid, 0);
                 d->pid = 0;
                 return WIFEXITED(st) ? (WEXITSTATUS(st) ? WEXITSTATUS(st) : 255) : -1;

@@ -1183,41 +1183,6 @@ static void test_unix(void)
 
 /* ---- backup and check ------------------------------------------------------------ */
 
-/* Run `dreamd --check --data-dir DIR`; its stdout into out (NUL-terminated).
- * Returns the exit status (-1 for a signal). */
-static int run_check(const char *dir, char *out, size_t out_size)
-{
-        const char *exe = getenv("DREAMD");
-        size_t len = 0;
-        int fds[2], st;
-        pid_t pid;
-
-        CHECK(exe && out_size > 0);
-        CHECK(pipe(fds) == 0);
-        pid = fork();
-        CHECK(pid >= 0);
-        if (pid == 0) {
-                dup2(fds[1], 1);
-                close(fds[0]);
-                close(fds[1]);
-                execl(exe, exe, "--check", "--data-dir", dir, (char *)NULL);
-                _exit(127);
-        }
-        close(fds[1]);
-        for (;;) {
-                ssize_t n = read(fds[0], out + len, out_size - 1 - len);
-                if (n <= 0)
-                        break;
-                len += (size_t)n;
-                if (len == out_size - 1)
-                        break;
-        }
-        out[len] = '\0';
-        close(fds[0]);
-        CHECK(waitpid(pid, &st, 0) == pid);
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static proto_response *backup_call(struct tc *c, const char *path, uint64_t id)
 {
         Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
@@ -1357,7 +1322,7 @@ static void test_backup(void)
         free(export_check(&c2, ds, rows, 0));
         tc_close(&c2);
         CHECK(td_stop(&d2) == 0);
-        CHECK(run_check(bdir, out, sizeof(out)) == 0);
+        CHECK(td_check(bdir, out, sizeof(out), NULL) == 0);
 
         /* A second backup into an existing empty directory works too. */
         snprintf(bdir, sizeof(bdir), "%s/empty", d.dir);
@@ -1367,7 +1332,7 @@ static void test_backup(void)
         CHECK(r->code == OK);
         proto_response_free(r);
         tc_close(&c);
-        CHECK(run_check(bdir, out, sizeof(out)) == 0);
+        CHECK(td_check(bdir, out, sizeof(out), NULL) == 0);
 
         CHECK(td_stop(&d) == 0);
         td_cleanup(&d);
@@ -1467,7 +1432,7 @@ static void test_check(void)
         tc_close(&c);
         CHECK(td_stop(&d) == 0);
 
-        CHECK(run_check(d.data_dir, out, sizeof(out)) == 0);
+        CHECK(td_check(d.data_dir, out, sizeof(out), NULL) == 0);
         CHECK(strstr(out, "ok") != NULL);
 
         /* Flip one byte well inside every copy of the segment container. */
@@ -1496,14 +1461,14 @@ static void test_check(void)
         CHECK(f && fwrite(buf, 1, n, f) == n && fclose(f) == 0);
         free(buf);
 
-        CHECK(run_check(d.data_dir, out, sizeof(out)) == 1);
+        CHECK(td_check(d.data_dir, out, sizeof(out), NULL) == 1);
         fprintf(stderr, "check on the damaged store:\n%s", out);
         CHECK(strstr(out, "'pattern'") != NULL);
         CHECK(strstr(out, "problem") != NULL);
 
         /* No store: exit 2, and nothing created. */
         snprintf(path, sizeof(path), "%s/none", d.dir);
-        CHECK(run_check(path, out, sizeof(out)) == 2);
+        CHECK(td_check(path, out, sizeof(out), NULL) == 2);
         {
                 struct stat sb;
                 CHECK(stat(path, &sb) < 0 && errno == ENOENT);
