@@ -1,6 +1,5 @@
 /* dream unpack: .dream file -> CSV with the original header. */
 #include <errno.h>
-#include <pthread.h>
 #include <unistd.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/par.h"
 #include "storage/gd/gd.h"
 
 static const char unpack_help[] =
@@ -47,7 +47,7 @@ struct part {
         int err;
 };
 
-static void *format_part(void *arg)
+static void format_part(void *arg)
 {
         struct part *p = arg;
         const struct gd_colparam *params = gd_segment_params(p->seg);
@@ -72,7 +72,6 @@ static void *format_part(void *arg)
                 }
                 p->text.len += k;
         }
-        return NULL;
 }
 
 static int part_init(struct part *p, const struct gd_segment *seg)
@@ -180,8 +179,7 @@ int cli_unpack(int argc, char **argv)
         /* Rounds of n_parts chunks: the second on a thread while this one
          * does the first; written in order. */
         for (uint64_t first = a; first < b && !out.err; first += step * (uint64_t)n_parts) {
-                pthread_t th;
-                int used = 0, threaded = 0;
+                int used = 0;
                 for (int k = 0; k < n_parts && first + step * (uint64_t)k < b; k++) {
                         uint64_t f = first + step * (uint64_t)k;
                         parts[k].first = f;
@@ -189,14 +187,9 @@ int cli_unpack(int argc, char **argv)
                         used++;
                 }
                 if (used == 2)
-                        threaded = pthread_create(&th, NULL, format_part, &parts[1]) == 0;
-                format_part(&parts[0]);
-                if (used == 2) {
-                        if (threaded)
-                                pthread_join(th, NULL);
-                        else
-                                format_part(&parts[1]);
-                }
+                        dm_par2(format_part, &parts[0], &parts[1]);
+                else
+                        format_part(&parts[0]);
                 for (int k = 0; k < used; k++) {
                         if (parts[k].err < 0) {
                                 cli_error(path, 0, 0, "cannot decode rows %llu to %llu: %s",

@@ -16,6 +16,7 @@
 #define DREAM_MAX_PART_BYTES    (1ull << 40) /* bytes of one container part */
 #define DREAM_MAX_FRAME_DEFAULT (64u << 20)  /* bytes in one protocol frame (configurable) */
 #define DREAM_MAX_IDX_DIMS      8u           /* dimensions of an IDX array */
+#define DREAM_MAX_PAR_THREADS   16u          /* threads of one dm_par_each (past it: the caller) */
 
 /* Protocol (proto/). */
 #define DREAM_PROTOCOL_VERSION  1u         /* version of dream.proto spoken */

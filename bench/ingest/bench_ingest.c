@@ -24,7 +24,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -32,15 +31,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client/read/read.h"
 #include "dream/client.h"
 #include "storage/gd/gd.h"
+#include "tests/harness/daemon.h"
 
 #define BLOCK_ROWS   65536u /* rows per Ingest request, as the CLI */
 #define BLOCK_BYTES  (8u << 20)
@@ -50,7 +48,6 @@
 #define SERIAL_ROWS  1024u /* ... of this many rows */
 #define BATCH_SIZE   1024u
 #define BUDGET       0.01
-#define START_WAIT_S 20.0
 #define TARGET_1C    500000.0
 #define TARGET_ROWS  2000000.0
 #define TARGET_RATIO 1.5
@@ -73,47 +70,21 @@ static void die(const char *what, const char *name, int r)
 
 /* ---- dreamd ---------------------------------------------------------------- */
 
-static char tmp_dir[PATH_MAX];
-static pid_t dreamd_pid = -1;
-static pid_t cpu_pid = -1; /* dreamd's pid for its CPU time (ours, or given by -p) */
+static struct tdaemon dreamd_d; /* the dreamd started here (tests/harness) */
+static pid_t cpu_pid = -1;      /* dreamd's pid for its CPU time (ours, or given by -p) */
 static char dreamd_addr[300];
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-        (void)sb;
-        (void)flag;
-        (void)ftw;
-        return remove(p);
-}
 
 static void stop_dreamd(void)
 {
-        if (dreamd_pid > 0) {
-                int st;
-                kill(dreamd_pid, SIGTERM);
-                for (int i = 0; i < 200; i++) { /* 10 s, then SIGKILL */
-                        if (waitpid(dreamd_pid, &st, WNOHANG) == dreamd_pid) {
-                                dreamd_pid = -1;
-                                break;
-                        }
-                        usleep(50000);
-                }
-                if (dreamd_pid > 0) {
-                        kill(dreamd_pid, SIGKILL);
-                        waitpid(dreamd_pid, &st, 0);
-                        dreamd_pid = -1;
-                }
-        }
-        if (tmp_dir[0]) {
-                nftw(tmp_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-                tmp_dir[0] = '\0';
-        }
+        if (dreamd_d.pid > 0)
+                td_stop(&dreamd_d);
+        td_cleanup(&dreamd_d);
 }
 
 static void on_signal(int sig)
 {
         (void)sig;
-        stop_dreamd();
+        td_kill_all();
         _exit(130);
 }
 
@@ -136,70 +107,31 @@ static int find_dreamd(char *out, size_t size)
 
 static int start_dreamd(const char *exe, const char *seal_rows)
 {
-        char data[PATH_MAX + 16], port[PATH_MAX + 16], log[PATH_MAX + 16];
-        double t0;
+        const char *args[] = {"--log-level", "warn", seal_rows ? "--seal-rows" : NULL, seal_rows,
+                              NULL};
+        char log[sizeof(dreamd_d.dir) + 16];
+        struct td_opts o = {.args = args, .log_path = log};
+        int r;
 
-        snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/bench_ingest.XXXXXX");
-        if (!mkdtemp(tmp_dir)) {
-                tmp_dir[0] = '\0';
-                perror("bench_ingest: mkdtemp");
-                return -1;
-        }
-        snprintf(data, sizeof(data), "%s/data", tmp_dir);
-        snprintf(port, sizeof(port), "%s/port", tmp_dir);
-        snprintf(log, sizeof(log), "%s/dreamd.log", tmp_dir);
-        dreamd_pid = fork();
-        if (dreamd_pid < 0) {
-                perror("bench_ingest: fork");
-                return -1;
-        }
-        if (dreamd_pid == 0) {
-                int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-                int nul = open("/dev/null", O_WRONLY);
-                prctl(PR_SET_PDEATHSIG, SIGTERM);
-                if (fd >= 0)
-                        dup2(fd, STDERR_FILENO);
-                if (nul >= 0)
-                        dup2(nul, STDOUT_FILENO);
-                if (seal_rows)
-                        execl(exe, exe, "--listen", "127.0.0.1:0", "--data-dir", data,
-                              "--port-file", port, "--log-level", "warn", "--seal-rows", seal_rows,
-                              (char *)NULL);
-                else
-                        execl(exe, exe, "--listen", "127.0.0.1:0", "--data-dir", data,
-                              "--port-file", port, "--log-level", "warn", (char *)NULL);
-                _exit(127);
-        }
-        cpu_pid = dreamd_pid;
-        t0 = now();
-        while (now() - t0 < START_WAIT_S) {
-                FILE *f = fopen(port, "r");
-                int st;
+        setenv("DREAMD", exe, 1);
+        td_mkdir(&dreamd_d, "/tmp/bench_ingest");
+        o.data_dir = dreamd_d.data_dir;
+        snprintf(log, sizeof(log), "%s/dreamd.log", dreamd_d.dir);
+        r = td_launch(&dreamd_d, &o);
+        if (r != 0) {
+                FILE *f = fopen(log, "r");
+                fprintf(stderr, "bench_ingest: dreamd did not start (%d; its log below)\n", r);
                 if (f) {
                         char line[400];
-                        int ok = fgets(line, sizeof(line), f) &&
-                                 sscanf(line, "listening on %299s", dreamd_addr) == 1;
+                        while (fgets(line, sizeof(line), f))
+                                fputs(line, stderr);
                         fclose(f);
-                        if (ok)
-                                return 0;
                 }
-                if (waitpid(dreamd_pid, &st, WNOHANG) == dreamd_pid) {
-                        dreamd_pid = -1;
-                        fprintf(stderr, "bench_ingest: dreamd exited (see its log below)\n");
-                        f = fopen(log, "r");
-                        if (f) {
-                                char line[400];
-                                while (fgets(line, sizeof(line), f))
-                                        fputs(line, stderr);
-                                fclose(f);
-                        }
-                        return -1;
-                }
-                usleep(20000);
+                return -1;
         }
-        fprintf(stderr, "bench_ingest: dreamd did not write its port file in %.0f s\n",
-                START_WAIT_S);
-        return -1;
+        cpu_pid = dreamd_d.pid;
+        snprintf(dreamd_addr, sizeof(dreamd_addr), "%s", dreamd_d.addr);
+        return 0;
 }
 
 static int connect_client(struct dream_client **ret)

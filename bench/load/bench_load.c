@@ -25,7 +25,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -36,22 +35,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "dream/client.h"
+#include "tests/harness/daemon.h"
 #include "proto/dream.pb-c.h"
 
-#define N_FEAT       8
-#define N_COLS       (N_FEAT + 1)
-#define BLOCK_ROWS   1000u
-#define N_DATASETS   8
-#define START_WAIT_S 20.0
+#define N_FEAT     8
+#define N_COLS     (N_FEAT + 1)
+#define BLOCK_ROWS 1000u
+#define N_DATASETS 8
 
 static double now(void)
 {
@@ -62,46 +59,20 @@ static double now(void)
 
 /* ---- dreamd ---------------------------------------------------------------- */
 
-static char tmp_dir[PATH_MAX];
-static pid_t dreamd_pid = -1;
+static struct tdaemon dreamd_d; /* the dreamd started here (tests/harness) */
 static char dreamd_addr[300];
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-        (void)sb;
-        (void)flag;
-        (void)ftw;
-        return remove(p);
-}
 
 static void stop_dreamd(void)
 {
-        if (dreamd_pid > 0) {
-                int st;
-                kill(dreamd_pid, SIGTERM);
-                for (int i = 0; i < 200; i++) {
-                        if (waitpid(dreamd_pid, &st, WNOHANG) == dreamd_pid) {
-                                dreamd_pid = -1;
-                                break;
-                        }
-                        usleep(50000);
-                }
-                if (dreamd_pid > 0) {
-                        kill(dreamd_pid, SIGKILL);
-                        waitpid(dreamd_pid, &st, 0);
-                        dreamd_pid = -1;
-                }
-        }
-        if (tmp_dir[0]) {
-                nftw(tmp_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-                tmp_dir[0] = '\0';
-        }
+        if (dreamd_d.pid > 0)
+                td_stop(&dreamd_d);
+        td_cleanup(&dreamd_d);
 }
 
 static void on_signal(int sig)
 {
         (void)sig;
-        stop_dreamd();
+        td_kill_all();
         _exit(130);
 }
 
@@ -125,89 +96,30 @@ static int find_dreamd(char *out, size_t size)
 /* args: extra dreamd options, NULL-terminated. */
 static int start_dreamd(const char *exe, const char *const *args)
 {
-        char data[PATH_MAX + 16], port[PATH_MAX + 16], log[PATH_MAX + 16];
-        double t0;
+        const char *all[40] = {"--log-level", "warn"};
+        char log[sizeof(dreamd_d.dir) + 16];
+        struct td_opts o = {.args = all, .log_path = log};
+        int n = 2, r;
 
-        snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/bench_load.XXXXXX");
-        if (!mkdtemp(tmp_dir)) {
-                tmp_dir[0] = '\0';
-                perror("bench_load: mkdtemp");
+        for (int i = 0; args && args[i] && n < 39; i++)
+                all[n++] = args[i];
+        all[n] = NULL;
+        setenv("DREAMD", exe, 1);
+        td_mkdir(&dreamd_d, "/tmp/bench_load");
+        o.data_dir = dreamd_d.data_dir;
+        snprintf(log, sizeof(log), "%s/dreamd.log", dreamd_d.dir);
+        r = td_launch(&dreamd_d, &o);
+        if (r != 0) {
+                fprintf(stderr, "bench_load: dreamd did not start (%d; log: %s)\n", r, log);
                 return -1;
         }
-        snprintf(data, sizeof(data), "%s/data", tmp_dir);
-        snprintf(port, sizeof(port), "%s/port", tmp_dir);
-        snprintf(log, sizeof(log), "%s/dreamd.log", tmp_dir);
-        dreamd_pid = fork();
-        if (dreamd_pid < 0) {
-                perror("bench_load: fork");
-                return -1;
-        }
-        if (dreamd_pid == 0) {
-                const char *argv[40];
-                int n = 0;
-                int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-                int nul = open("/dev/null", O_WRONLY);
-                prctl(PR_SET_PDEATHSIG, SIGTERM);
-                if (fd >= 0)
-                        dup2(fd, STDERR_FILENO);
-                if (nul >= 0)
-                        dup2(nul, STDOUT_FILENO);
-                argv[n++] = exe;
-                argv[n++] = "--listen";
-                argv[n++] = "127.0.0.1:0";
-                argv[n++] = "--data-dir";
-                argv[n++] = data;
-                argv[n++] = "--port-file";
-                argv[n++] = port;
-                argv[n++] = "--log-level";
-                argv[n++] = "warn";
-                for (int i = 0; args && args[i] && n < 38; i++)
-                        argv[n++] = args[i];
-                argv[n] = NULL;
-                execv(exe, (char *const *)argv);
-                _exit(127);
-        }
-        t0 = now();
-        while (now() - t0 < START_WAIT_S) {
-                FILE *f = fopen(port, "r");
-                int st;
-                if (f) {
-                        char line[400];
-                        int ok = fgets(line, sizeof(line), f) &&
-                                 sscanf(line, "listening on %299s", dreamd_addr) == 1;
-                        fclose(f);
-                        if (ok)
-                                return 0;
-                }
-                if (waitpid(dreamd_pid, &st, WNOHANG) == dreamd_pid) {
-                        dreamd_pid = -1;
-                        fprintf(stderr, "bench_load: dreamd exited (log: %s)\n", log);
-                        return -1;
-                }
-                usleep(20000);
-        }
-        fprintf(stderr, "bench_load: dreamd did not start in %.0f s\n", START_WAIT_S);
-        return -1;
+        snprintf(dreamd_addr, sizeof(dreamd_addr), "%s", dreamd_d.addr);
+        return 0;
 }
 
 static long dreamd_status_kb(const char *key)
 {
-        char path[64], line[256];
-        long kb = -1;
-        size_t kl = strlen(key);
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)dreamd_pid);
-        f = fopen(path, "r");
-        if (!f)
-                return -1;
-        while (fgets(line, sizeof(line), f))
-                if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
-                        kb = strtol(line + kl + 1, NULL, 10);
-                        break;
-                }
-        fclose(f);
-        return kb;
+        return td_status_kb(&dreamd_d, key);
 }
 
 /* ---- statistics -------------------------------------------------------------- */

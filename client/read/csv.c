@@ -9,7 +9,6 @@
  * checks that each prints back as the same decimal number. No per-cell
  * allocation and no per-cell state beyond the int64 value.
  */
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/limits.h"
+#include "common/par.h"
 
 /* One parsed cell. */
 struct cell {
@@ -823,6 +823,8 @@ static int parse_rows(struct csv *c, struct gd_table *t, struct col_state *cs, i
 struct half {
         struct csv c;
         struct gd_table view; /* columns offset to the half's first row */
+        struct csv *cur;      /* &c, or the caller's csv for the first half */
+        struct gd_table *tab; /* &view, or the caller's table */
         struct col_state *cs;
         int64_t *bat;
         uint64_t cap, rows;
@@ -831,11 +833,10 @@ struct half {
         int r;
 };
 
-static void *half_thread(void *arg)
+static void half_run(void *arg)
 {
         struct half *h = arg;
-        h->r = parse_rows(&h->c, &h->view, h->cs, 1, h->cap, h->opts, h->bat, &h->rows);
-        return NULL;
+        h->r = parse_rows(h->cur, h->tab, h->cs, 1, h->cap, h->opts, h->bat, &h->rows);
 }
 
 static void merge_state(struct gd_table *t, struct col_state *cs, const struct half *b,
@@ -866,10 +867,9 @@ static int parse_rows_split(struct csv *c, struct gd_table *t, struct col_state 
 {
         const uint8_t *start = c->p, *mid = start + (c->end - start) / 2, *cut;
         struct read_opts ob;
-        struct half b;
-        pthread_t tid;
-        uint64_t lines_a = 0, rows_a = 0;
-        int r, started;
+        struct half a, b;
+        uint64_t lines_a = 0, rows_a;
+        int r;
 
         cut = memchr(mid, '\n', (size_t)(c->end - mid));
         if (!cut || cut + 1 >= c->end)
@@ -902,14 +902,20 @@ static int parse_rows_split(struct csv *c, struct gd_table *t, struct col_state 
                 b.view.cols[j] = t->cols[j];
                 b.view.cols[j].v = t->cols[j].v + lines_a;
         }
-        started = pthread_create(&tid, NULL, half_thread, &b) == 0;
+        b.cur = &b.c;
+        b.tab = &b.view;
+        memset(&a, 0, sizeof(a));
+        a.cur = c;
+        a.tab = t;
+        a.cs = cs;
+        a.bat = bat;
+        a.cap = lines_a;
+        a.opts = opts;
         c->end = cut; /* the first half, on this thread */
-        r = parse_rows(c, t, cs, 1, lines_a, opts, bat, &rows_a);
+        dm_par2(half_run, &a, &b);
         c->end = b.c.end;
-        if (started)
-                pthread_join(tid, NULL);
-        else
-                half_thread(&b);
+        r = a.r;
+        rows_a = a.rows;
         if (r < 0)
                 goto out;
         if (b.r < 0) {

@@ -316,9 +316,17 @@ static int refine_affordable(uint32_t groups, uint32_t d)
 
 typedef float gd_v8f __attribute__((vector_size(32)));
 
+/* The ifunc resolver of target_clones runs while the dynamic loader
+ * relocates, before ThreadSanitizer's runtime is set up, and crashes in its
+ * instrumentation: the TSan build keeps the default clone alone. */
+#if defined(__SANITIZE_THREAD__)
+#define GD_CLONES
+#else
+#define GD_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+
 /* Squared distance; 8-float vectors (AVX2 where the CPU has it). */
-__attribute__((target_clones("avx2", "default"))) static float sqdist(const float *a,
-                                                                      const float *b, uint32_t d)
+GD_CLONES static float sqdist(const float *a, const float *b, uint32_t d)
 {
         gd_v8f acc0 = {0}, acc1 = {0};
         uint32_t f = 0;

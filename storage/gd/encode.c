@@ -1,7 +1,6 @@
 /* Encoding a table into a segment (docs/method.md section 6): base-bit selection, the
  * dictionary and the record blocks, compressed on up to
  * gd_encode_opts.threads threads with the same bytes for any count. */
-#include <pthread.h>
 #include <string.h>
 #include <time.h>
 #include <zstd.h>
@@ -10,6 +9,7 @@
 #include "common/bytes.h"
 #include "common/err.h"
 #include "common/limits.h"
+#include "common/par.h"
 #include "storage/gd/gd.h"
 #include "storage/gd/internal.h"
 
@@ -217,11 +217,10 @@ static int run_block_job(struct block_job *j)
         return 0;
 }
 
-static void *block_thread(void *arg)
+static void block_share(void *arg)
 {
         struct block_job *j = arg;
         j->r = run_block_job(j);
-        return NULL;
 }
 
 /* Compress every record block in `form` into *zbuf, filling zent, with up to
@@ -234,8 +233,6 @@ static int zstd_blocks(const struct gd_segment *s, const struct gd_table *t,
                        struct gd_block_entry *zent, uint64_t *ret_total)
 {
         struct block_job jobs[MAX_ENCODE_THREADS];
-        pthread_t tid[MAX_ENCODE_THREADS];
-        uint8_t started[MAX_ENCODE_THREADS] = {0};
         uint32_t n = threads < 1 ? 1 : threads > MAX_ENCODE_THREADS ? MAX_ENCODE_THREADS : threads;
         size_t raw_max = gd_shuffled_bytes(&s->rec_layout, s->rows_per_block);
         uint32_t group = GROUP_ROWS / s->rows_per_block;
@@ -275,15 +272,7 @@ static int zstd_blocks(const struct gd_segment *s, const struct gd_table *t,
                         goto out;
                 }
         }
-        for (uint32_t k = 1; k < n; k++)
-                started[k] = pthread_create(&tid[k], NULL, block_thread, &jobs[k]) == 0;
-        jobs[0].r = run_block_job(&jobs[0]);
-        for (uint32_t k = 1; k < n; k++) {
-                if (started[k])
-                        pthread_join(tid[k], NULL);
-                else /* no thread: do its share here */
-                        jobs[k].r = run_block_job(&jobs[k]);
-        }
+        dm_par_each(block_share, jobs, sizeof(jobs[0]), n);
         for (uint32_t k = 0; k < n && r == 0; k++)
                 r = jobs[k].r;
         if (r < 0)

@@ -1,7 +1,6 @@
-/* Test helpers for the integration tests: start a real dreamd (DREAMD in the
- * environment) on 127.0.0.1 port 0 with a temporary data directory, and a
- * small blocking client speaking frames over a socket (proto/). To be
- * replaced by libdream once it exists. */
+/* Test helpers for the integration tests: the daemon harness (daemon.h:
+ * a real dreamd on 127.0.0.1 port 0 with a temporary data directory), and a
+ * small blocking client speaking frames over a socket (proto/). */
 #ifndef DREAM_TESTS_TCLIENT_H
 #define DREAM_TESTS_TCLIENT_H
 
@@ -10,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "tests/harness/daemon.h"
 #include "proto/frame.h"
 #include "proto/status.h"
 #include "proto/validate.h"
@@ -21,26 +21,6 @@
                         abort();                                                                   \
                 }                                                                                  \
         } while (0)
-
-struct tdaemon {
-        pid_t pid;
-        uint16_t port;
-        char dir[256]; /* temp dir (data under dir/data) */
-        char data_dir[300];
-        int err_fd; /* unused */
-};
-
-/* Start dreamd with --listen 127.0.0.1:0 --data-dir D plus extra args
- * (NULL-terminated). When data_dir is NULL a new temp dir is made. */
-void td_start(struct tdaemon *d, const char *data_dir, const char *const *extra);
-/* SIGTERM and wait: the exit status (or -1 for a signal). */
-int td_stop(struct tdaemon *d);
-/* Wait for the daemon to exit (after a signal sent by the test). */
-int td_wait(struct tdaemon *d);
-/* Resident memory of the daemon in KiB. */
-long td_rss_kb(const struct tdaemon *d);
-/* Remove the temp dir. */
-void td_cleanup(struct tdaemon *d);
 
 struct tc {
         int fd;
@@ -67,21 +47,8 @@ bool tc_wait_closed(struct tc *c, int timeout_ms);
 /* Request builders (static storage in the caller's structs). */
 void tc_hello(struct tc *c, const char *token, int expect_code);
 
-/* Like td_start, without aborting: the daemon's listen addresses are `listen`
- * (NULL: 127.0.0.1:0), its stderr goes to log_path (NULL: inherited). Returns
- * 0 once dreamd printed "listening on HOST:PORT" (d->port set), or the exit
- * status (> 0; -1 for a signal) of a dreamd that exited without listening. */
-int td_spawn(struct tdaemon *d, const char *data_dir, const char *listen, const char *const *extra,
-             const char *log_path);
-/* SIGKILL and reap (the crash of the trials). */
-void td_kill(struct tdaemon *d);
-/* Run `dreamd --check --data-dir DIR` (stdout into out, may be NULL); the exit
- * status, -1 for a signal (its number in *ret_sig when not NULL). */
-int td_check(const char *dir, char *out, size_t out_size, int *ret_sig);
 /* Read every Response of request `id` until more = false: the first non-OK
  * code (or OK), -1 on EOF or a timeout. Other request ids are skipped. */
 int tc_call_code(struct tc *c, Dream__V1__Request *req, int timeout_ms);
-/* Remove a directory tree. */
-void td_rmtree(const char *dir);
 
 #endif

@@ -37,6 +37,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,8 +157,8 @@ struct client {
 
 static struct client clients[MAX_CLIENTS];
 static int n_clients;
-static volatile int stop_flag;
-static uint64_t ack_clock; /* atomic */
+static atomic_int stop_flag; /* set by the main thread, read by the clients */
+static uint64_t ack_clock;   /* atomic */
 static uint64_t failures;
 static bool quiet;
 static bool selftest; /* failures are expected: the checker's own test */

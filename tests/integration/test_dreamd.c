@@ -142,6 +142,27 @@ static uint64_t rows_of(struct tc *c, const char *name)
         return rows;
 }
 
+/* Poll DescribeDataset until `name` has at least `segments` sealed segments
+ * (20 s at most); its staged rows then. */
+static uint64_t wait_segments(struct tc *c, const char *name, uint32_t segments)
+{
+        for (int i = 0; i < 2000; i++) {
+                proto_response *r = describe(c, name, 4243);
+                uint32_t have;
+                uint64_t staged;
+
+                CHECK(r->code == OK);
+                have = r->describe_dataset->segments;
+                staged = r->describe_dataset->staged_rows;
+                proto_response_free(r);
+                if (have >= segments)
+                        return staged;
+                msleep(10);
+        }
+        fprintf(stderr, "%s: fewer than %u segments after 20 s\n", name, segments);
+        abort();
+}
+
 /* Export everything and check every cell against cell() of the row's id
  * (column 0): pipelined batches commit in any order, so row numbers follow
  * commits, not sends. Returns the ids in row order (malloc'd). */
@@ -459,7 +480,8 @@ static void test_batches(void)
                 CHECK(r->code == OK);
                 proto_response_free(r);
         }
-        msleep(200); /* let a background seal run: reads mix segments and staging */
+        /* A background seal ran: reads mix segments and staging. */
+        CHECK(wait_segments(&c, ds, 2) == 500);
 
         /* rows: every row exactly once per epoch, shuffled. */
         struct stream full = {0}, full2 = {0}, e1 = {0};
@@ -664,6 +686,39 @@ static void served(uint16_t port)
         tc_connect(&c, port);
         tc_hello(&c, NULL, OK);
         tc_close(&c);
+}
+
+/* served(), once the server has noticed a closed connection and has room
+ * under its connection cap again (BUSY before that; 10 s at most). */
+static void served_when_room(uint16_t port)
+{
+        for (int i = 0; i < 1000; i++) {
+                Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+                Dream__V1__Hello h = DREAM__V1__HELLO__INIT;
+                proto_response *r = NULL;
+                struct tc c;
+                int code;
+
+                h.protocol_version = DREAM_PROTOCOL_VERSION;
+                h.client_name = "integration-test";
+                h.token = "";
+                req.request_id = 1;
+                req.body_case = DREAM__V1__REQUEST__BODY_HELLO;
+                req.hello = &h;
+                tc_connect(&c, port);
+                code = tc_send(&c, &req);
+                CHECK(code == 0 || code == -EPIPE || code == -ECONNRESET);
+                CHECK(tc_recv(&c, &r, 5000) == 1);
+                code = (int)r->code;
+                proto_response_free(r);
+                tc_close(&c);
+                if (code == OK)
+                        return;
+                CHECK(code == DREAM__V1__STATUS__STATUS_BUSY);
+                msleep(10);
+        }
+        fprintf(stderr, "still BUSY after 10 s\n");
+        abort();
 }
 
 static void expect_error_then_close(uint16_t port, const void *bytes, size_t n, int code)
@@ -898,7 +953,17 @@ static void test_limits(void)
                 req.export = &ex;
                 CHECK(tc_send(&lazy, &req) == 0);
         }
-        msleep(1500);
+        /* Until the daemon stops taking on more for it: its resident memory
+         * grows by less than 1 MiB over half a second (10 s at most). */
+        rss1 = td_rss_kb(&d);
+        for (int i = 0, still = 0; i < 100 && still < 5; i++) {
+                long now;
+                msleep(100);
+                now = td_rss_kb(&d);
+                still = now - rss1 < 1024 ? still + 1 : 0;
+                if (still == 0)
+                        rss1 = now;
+        }
         rss1 = td_rss_kb(&d);
         fprintf(stderr, "slow reader: rss %ld kB -> %ld kB\n", rss0, rss1);
         CHECK(rss1 - rss0 < 96 * 1024); /* the 150 MB asked for is not buffered */
@@ -906,7 +971,6 @@ static void test_limits(void)
         CHECK(rows_of(&c, ds) == 80000);
         served(d.port);
         tc_close(&lazy);
-        msleep(200);
         served(d.port);
 
         /* Connection cap: c holds one, three more fit, the fifth is refused. */
@@ -921,8 +985,7 @@ static void test_limits(void)
         CHECK(tc_wait_closed(&conns[3], 5000));
         tc_close(&conns[3]);
         tc_close(&conns[0]);
-        msleep(200);
-        served(d.port);
+        served_when_room(d.port);
         for (int i = 1; i < 3; i++)
                 tc_close(&conns[i]);
         tc_close(&c);
@@ -983,7 +1046,6 @@ static void test_drain(void)
                 CHECK(r->code == OK && r->more);
                 proto_response_free(r);
         }
-        msleep(300);
         for (uint64_t b = 0; b < 40; b++)
                 send_ingest(&c, ds, 100 + b, 1 + b, b * 2000, 2000, NCOLS);
         /* SIGTERM once the first acknowledgement is in: the others are in
@@ -1052,6 +1114,7 @@ static void test_unix(void)
         struct tdaemon d;
         struct tc c;
         char dir[] = "/tmp/dreamd-unix-XXXXXX", sock[128], portf[128], conf[128], line[256];
+        char log[128];
         char tcp_line[64];
         FILE *f;
 
@@ -1065,9 +1128,11 @@ static void test_unix(void)
         fclose(f);
         char listen_arg[160];
         snprintf(listen_arg, sizeof(listen_arg), "unix:%s", sock);
-        td_start(&d, NULL,
-                 (const char *const[]){"--listen", listen_arg, "--port-file", portf, "--config",
-                                       conf, NULL});
+        snprintf(log, sizeof(log), "%s/dreamd.log", dir);
+        CHECK(td_spawn(&d, NULL, NULL,
+                       (const char *const[]){"--listen", listen_arg, "--port-file", portf,
+                                             "--config", conf, NULL},
+                       log) == 0);
         /* The port file lists both listeners. */
         f = fopen(portf, "r");
         CHECK(f != NULL);
@@ -1091,7 +1156,7 @@ static void test_unix(void)
         fprintf(f, "log_level = debug\n");
         fclose(f);
         kill(d.pid, SIGHUP);
-        msleep(200);
+        CHECK(td_log_has(log, "received SIGHUP: configuration reloaded", 10000));
         tc_connect(&c, d.port);
         CHECK(rows_of(&c, "viaunix") == 0);
         tc_close(&c);
@@ -1117,41 +1182,6 @@ static void test_unix(void)
 }
 
 /* ---- backup and check ------------------------------------------------------------ */
-
-/* Run `dreamd --check --data-dir DIR`; its stdout into out (NUL-terminated).
- * Returns the exit status (-1 for a signal). */
-static int run_check(const char *dir, char *out, size_t out_size)
-{
-        const char *exe = getenv("DREAMD");
-        size_t len = 0;
-        int fds[2], st;
-        pid_t pid;
-
-        CHECK(exe && out_size > 0);
-        CHECK(pipe(fds) == 0);
-        pid = fork();
-        CHECK(pid >= 0);
-        if (pid == 0) {
-                dup2(fds[1], 1);
-                close(fds[0]);
-                close(fds[1]);
-                execl(exe, exe, "--check", "--data-dir", dir, (char *)NULL);
-                _exit(127);
-        }
-        close(fds[1]);
-        for (;;) {
-                ssize_t n = read(fds[0], out + len, out_size - 1 - len);
-                if (n <= 0)
-                        break;
-                len += (size_t)n;
-                if (len == out_size - 1)
-                        break;
-        }
-        out[len] = '\0';
-        close(fds[0]);
-        CHECK(waitpid(pid, &st, 0) == pid);
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static proto_response *backup_call(struct tc *c, const char *path, uint64_t id)
 {
@@ -1292,7 +1322,7 @@ static void test_backup(void)
         free(export_check(&c2, ds, rows, 0));
         tc_close(&c2);
         CHECK(td_stop(&d2) == 0);
-        CHECK(run_check(bdir, out, sizeof(out)) == 0);
+        CHECK(td_check(bdir, out, sizeof(out), NULL) == 0);
 
         /* A second backup into an existing empty directory works too. */
         snprintf(bdir, sizeof(bdir), "%s/empty", d.dir);
@@ -1302,7 +1332,7 @@ static void test_backup(void)
         CHECK(r->code == OK);
         proto_response_free(r);
         tc_close(&c);
-        CHECK(run_check(bdir, out, sizeof(out)) == 0);
+        CHECK(td_check(bdir, out, sizeof(out), NULL) == 0);
 
         CHECK(td_stop(&d) == 0);
         td_cleanup(&d);
@@ -1402,7 +1432,7 @@ static void test_check(void)
         tc_close(&c);
         CHECK(td_stop(&d) == 0);
 
-        CHECK(run_check(d.data_dir, out, sizeof(out)) == 0);
+        CHECK(td_check(d.data_dir, out, sizeof(out), NULL) == 0);
         CHECK(strstr(out, "ok") != NULL);
 
         /* Flip one byte well inside every copy of the segment container. */
@@ -1431,14 +1461,14 @@ static void test_check(void)
         CHECK(f && fwrite(buf, 1, n, f) == n && fclose(f) == 0);
         free(buf);
 
-        CHECK(run_check(d.data_dir, out, sizeof(out)) == 1);
+        CHECK(td_check(d.data_dir, out, sizeof(out), NULL) == 1);
         fprintf(stderr, "check on the damaged store:\n%s", out);
         CHECK(strstr(out, "'pattern'") != NULL);
         CHECK(strstr(out, "problem") != NULL);
 
         /* No store: exit 2, and nothing created. */
         snprintf(path, sizeof(path), "%s/none", d.dir);
-        CHECK(run_check(path, out, sizeof(out)) == 2);
+        CHECK(td_check(path, out, sizeof(out), NULL) == 2);
         {
                 struct stat sb;
                 CHECK(stat(path, &sb) < 0 && errno == ENOENT);
@@ -1528,7 +1558,7 @@ static void test_batch_cache(void)
         proto_response_free(r);
         for (uint64_t k = 0; k < 4; k++)
                 ingest_ok(&c, ds, k * 500, 500);
-        msleep(200);
+        wait_segments(&c, ds, 2);
         gb.dataset = (char *)ds;
         gb.mode = DREAM__V1__BATCH_MODE__BATCH_MODE_ROWS;
         gb.batch_size = 100;

@@ -31,6 +31,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,25 +70,6 @@ static void raise_nofile(rlim_t want)
                 return;
         rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
         CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
-}
-
-/* VmHWM (peak) or VmRSS of the daemon, KiB. */
-static long proc_kb(const struct tdaemon *d, const char *field)
-{
-        char path[64], line[256];
-        size_t n = strlen(field);
-        long kb = -1;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)d->pid);
-        f = fopen(path, "r");
-        CHECK(f != NULL);
-        while (fgets(line, sizeof(line), f))
-                if (strncmp(line, field, n) == 0 && line[n] == ':' &&
-                    sscanf(line + n + 1, "%ld", &kb) == 1)
-                        break;
-        fclose(f);
-        return kb;
 }
 
 /* Connect from `src` (a loopback address) to 127.0.0.1:port; -1 when the
@@ -284,7 +266,8 @@ static void test_prehello(void)
 
         CHECK(mkdtemp(dir) != NULL);
         start(&d, dir, true, NULL);
-        before = proc_kb(&d, "VmRSS");
+        before = td_status_kb(&d, "VmRSS");
+        CHECK(before > 0);
         senders_run(ps, N_PRE, d.port, 60u << 20, 4u << 20);
         t0 = now_s();
         while (now_s() - t0 < 5) {
@@ -297,7 +280,8 @@ static void test_prehello(void)
                         break;
                 usleep(10000);
         }
-        peak = proc_kb(&d, "VmHWM");
+        peak = td_status_kb(&d, "VmHWM");
+        CHECK(peak > 0);
         for (int i = 0; i < N_PRE; i++) {
                 closed += !ps[i].open;
                 clear += ps[i].code == DREAM__V1__STATUS__STATUS_PROTOCOL &&
@@ -342,9 +326,11 @@ static void test_budget(void)
 
         CHECK(mkdtemp(dir) != NULL);
         start(&d, dir, false, more);
-        before = proc_kb(&d, "VmRSS");
+        before = td_status_kb(&d, "VmRSS");
+        CHECK(before > 0);
         senders_run(ps, N_BUDGET, d.port, 8u << 20, (15u << 20) / 2);
-        peak = proc_kb(&d, "VmHWM");
+        peak = td_status_kb(&d, "VmHWM");
+        CHECK(peak > 0);
         if (peak - before > 48 * 1024)
                 FAILF("peak RSS grew by %ld KiB with %d x 7.5 MiB of 8 MiB frames (budget 16 MiB)",
                       peak - before, N_BUDGET);
@@ -398,7 +384,7 @@ static void test_budget(void)
 struct guesser {
         uint16_t port;
         const char *src;
-        volatile bool stop;
+        atomic_bool stop; /* set by the main thread */
         unsigned guesses, busy;
 };
 

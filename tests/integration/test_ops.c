@@ -71,14 +71,6 @@ static char *read_file(const char *path)
         return buf;
 }
 
-static void rmtree(const char *dir)
-{
-        char cmd[512];
-
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        CHECK(system(cmd) == 0);
-}
-
 /* Hello on a new connection: the response code, and max_frame_bytes. */
 static int hello_code(uint16_t port, const char *token, uint32_t *ret_max_frame)
 {
@@ -138,17 +130,6 @@ static void stderr_restore(int saved)
         close(saved);
 }
 
-/* Wait until the log holds `what` (a reload is asynchronous to the signal). */
-static bool log_has(const char *log, const char *what, int timeout_ms)
-{
-        for (int t = 0; t < timeout_ms; t += 50) {
-                if (strstr(read_file(log), what))
-                        return true;
-                msleep(50);
-        }
-        return false;
-}
-
 /* ---- reload ------------------------------------------------------------------ */
 
 static void test_reload(void)
@@ -191,7 +172,7 @@ static void test_reload(void)
         write_file(conf, text);
         CHECK(kill(d.pid, SIGHUP) == 0);
         snprintf(want, sizeof(want), "%s:3: max_connections: bad value '0'", conf);
-        CHECK(log_has(log, want, 10000));
+        CHECK(td_log_has(log, want, 10000));
         CHECK(strstr(read_file(log), "configuration not reloaded") != NULL);
         CHECK(hello_code(d.port, "old-token", NULL) == DREAM__V1__STATUS__STATUS_OK);
         CHECK(hello_code(d.port, "new-token", NULL) == DREAM__V1__STATUS__STATUS_AUTH);
@@ -201,7 +182,7 @@ static void test_reload(void)
         write_file(conf, text);
         CHECK(kill(d.pid, SIGHUP) == 0);
         snprintf(want, sizeof(want), "%s:2: unknown key 'max_conections'", conf);
-        CHECK(log_has(log, want, 10000));
+        CHECK(td_log_has(log, want, 10000));
         CHECK(hello_code(d.port, "new-token", NULL) == DREAM__V1__STATUS__STATUS_AUTH);
 
         /* A token file that does not exist: the old tokens stay. */
@@ -209,7 +190,7 @@ static void test_reload(void)
         write_file(conf, text);
         CHECK(kill(d.pid, SIGHUP) == 0);
         snprintf(want, sizeof(want), "cannot open token file '%s/missing'", dir);
-        CHECK(log_has(log, want, 10000));
+        CHECK(td_log_has(log, want, 10000));
         CHECK(hello_code(d.port, "old-token", NULL) == DREAM__V1__STATUS__STATUS_OK);
 
         /* A good file: new token, max_connections 1, a restart-only key. */
@@ -217,7 +198,7 @@ static void test_reload(void)
                  "token_file = %s\nmax_connections = 1\nmax_frame = 4194304\nworkers = 7\n", tok2);
         write_file(conf, text);
         CHECK(kill(d.pid, SIGHUP) == 0);
-        CHECK(log_has(log, "received SIGHUP: configuration reloaded from", 10000));
+        CHECK(td_log_has(log, "received SIGHUP: configuration reloaded from", 10000));
         CHECK(strstr(read_file(log), "'workers' changed: needs a restart") != NULL);
         /* `keep` (authenticated with the old token) still works and holds
          * the only connection slot: a new connection is refused. */
@@ -246,7 +227,7 @@ static void test_reload(void)
                 msleep(50);
         }
         CHECK(td_stop(&d) == 0);
-        rmtree(dir);
+        td_rmtree(dir);
         puts("reload: bad file, unknown key and missing token file kept the running "
              "configuration; a good one rotated the tokens and the limits: ok");
 }
@@ -543,7 +524,7 @@ static void test_metrics(void)
         proto_response_free(r);
         tc_close(&c);
         CHECK(td_stop(&d) == 0);
-        rmtree(dir);
+        td_rmtree(dir);
         puts("metrics: /metrics is valid exposition text, counters move after an ingest, "
              "Stats carries the same: ok");
 }

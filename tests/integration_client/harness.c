@@ -3,9 +3,7 @@
  * CSV comparison. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,19 +17,14 @@
 
 extern char **environ;
 
-pid_t running_daemon;
-
 void fail_now(void)
 {
-        if (running_daemon > 0)
-                kill(running_daemon, SIGKILL);
+        td_kill_all();
         abort();
 }
 
 /* ---- the daemon -------------------------------------------------------------- */
 
-/* Start dreamd on `listen` (a TCP address, reported on its first stdout
- * line), plus the Unix socket when with_unix, with d->dir/data. */
 void daemon_spawn(struct daemon *d, const char *listen, int with_unix, const char *token_file)
 {
         daemon_spawn_args(d, listen, with_unix, token_file, NULL);
@@ -40,86 +33,48 @@ void daemon_spawn(struct daemon *d, const char *listen, int with_unix, const cha
 void daemon_spawn_args(struct daemon *d, const char *listen, int with_unix, const char *token_file,
                        const char *const *extra)
 {
-        const char *exe = getenv("DREAMD");
-        char data[128], log[128], line[256];
-        const char *argv[24];
-        posix_spawn_file_actions_t fa;
-        int pipefd[2], n = 0;
-        size_t len = 0;
-        unsigned port;
+        const char *listens[3] = {listen, NULL, NULL}, *args[24];
+        char log[300];
+        struct td_opts o = {.data_dir = d->td.data_dir, .listen = listens, .args = args};
+        int n = 0;
 
-        CHECK(exe != NULL);
-        snprintf(data, sizeof(data), "%s/data", d->dir);
-        snprintf(log, sizeof(log), "%s/dreamd.log", d->dir);
-        argv[n++] = exe;
-        argv[n++] = "--listen";
-        argv[n++] = listen;
+        snprintf(log, sizeof(log), "%s/dreamd.log", d->td.dir);
+        o.log_path = log;
         if (with_unix) {
-                argv[n++] = "--listen";
-                snprintf(d->unix_addr, sizeof(d->unix_addr), "unix:%s/dreamd.sock", d->dir);
-                argv[n++] = d->unix_addr;
+                snprintf(d->unix_addr, sizeof(d->unix_addr), "unix:%s/dreamd.sock", d->td.dir);
+                listens[1] = d->unix_addr;
         }
-        argv[n++] = "--data-dir";
-        argv[n++] = data;
         if (token_file) {
-                argv[n++] = "--token-file";
-                argv[n++] = token_file;
+                args[n++] = "--token-file";
+                args[n++] = token_file;
         }
-        for (; extra && *extra && n < 23; extra++)
-                argv[n++] = *extra;
-        argv[n] = NULL;
-        CHECK(pipe2(pipefd, O_CLOEXEC) == 0);
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-        posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        CHECK(posix_spawn(&d->pid, exe, &fa, NULL, (char *const *)argv, environ) == 0);
-        running_daemon = d->pid;
-        posix_spawn_file_actions_destroy(&fa);
-        close(pipefd[1]);
-        while (len < sizeof(line) - 1) {
-                ssize_t k = read(pipefd[0], line + len, 1);
-                if (k <= 0 || line[len] == '\n')
-                        break;
-                len++;
+        for (; extra && *extra; extra++) {
+                CHECK(n < 23);
+                args[n++] = *extra;
         }
-        line[len] = '\0';
-        close(pipefd[0]);
-        if (sscanf(line, "listening on 127.0.0.1:%u", &port) != 1) {
-                fprintf(stderr, "dreamd did not report its port (got '%s'); see %s\n", line, log);
+        args[n] = NULL;
+        if (td_launch(&d->td, &o) != 0) {
+                fprintf(stderr, "dreamd did not start; see %s\n", log);
                 fail_now();
         }
-        snprintf(d->addr, sizeof(d->addr), "127.0.0.1:%u", port);
 }
 
 void daemon_start(struct daemon *d, const char *token_file)
 {
-        snprintf(d->dir, sizeof(d->dir), "/tmp/dream-client-test-XXXXXX");
-        CHECK(mkdtemp(d->dir) != NULL);
+        memset(d, 0, sizeof(*d));
+        td_mkdir(&d->td, "/tmp/dream-client-test");
         daemon_spawn(d, "127.0.0.1:0", 1, token_file);
-}
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(p);
 }
 
 void daemon_halt(struct daemon *d)
 {
-        int st;
-
-        CHECK(kill(d->pid, SIGTERM) == 0);
-        CHECK(waitpid(d->pid, &st, 0) == d->pid);
-        running_daemon = 0;
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(td_stop(&d->td) == 0);
 }
 
 void daemon_stop(struct daemon *d)
 {
         daemon_halt(d);
-        nftw(d->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        td_cleanup(&d->td);
 }
 
 struct dream_client *client(const struct daemon *d, const char *token)
@@ -130,7 +85,7 @@ struct dream_client *client(const struct daemon *d, const char *token)
         dream_connect_opts_default(&o);
         o.io_timeout_ms = 20000;
         o.client_name = "test_client";
-        CHECK(dream_connect(d->addr, &o, &c) == 0);
+        CHECK(dream_connect(d->td.addr, &o, &c) == 0);
         CHECK_OK(c, dream_hello(c, token, NULL));
         return c;
 }
@@ -155,9 +110,9 @@ pid_t cli_spawn(const struct daemon *d, va_list ap)
         for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 31;)
                 argv[n++] = a;
         argv[n] = NULL;
-        snprintf(outp, sizeof(outp), "%s/cli.out", d->dir);
-        snprintf(errp, sizeof(errp), "%s/cli.err", d->dir);
-        snprintf(env_addr, sizeof(env_addr), "DREAM_ADDR=%s", d->addr);
+        snprintf(outp, sizeof(outp), "%s/cli.out", d->td.dir);
+        snprintf(errp, sizeof(errp), "%s/cli.err", d->td.dir);
+        snprintf(env_addr, sizeof(env_addr), "DREAM_ADDR=%s", d->td.addr);
         /* The environment (sanitizer options...) without DREAM_ADDR, plus ours. */
         for (char **e = environ; *e && ne < 254; e++)
                 if (strncmp(*e, "DREAM_ADDR=", 11) != 0)
@@ -179,8 +134,8 @@ int cli_wait(const struct daemon *d, pid_t pid, char *out, size_t out_size, char
         char outp[128], errp[128];
         int st;
 
-        snprintf(outp, sizeof(outp), "%s/cli.out", d->dir);
-        snprintf(errp, sizeof(errp), "%s/cli.err", d->dir);
+        snprintf(outp, sizeof(outp), "%s/cli.out", d->td.dir);
+        snprintf(errp, sizeof(errp), "%s/cli.err", d->td.dir);
         CHECK(waitpid(pid, &st, 0) == pid);
         for (int k = 0; k < 2; k++) {
                 char *buf = k ? err : out;

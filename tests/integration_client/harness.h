@@ -8,11 +8,9 @@
 #include <sys/types.h>
 
 #include "dream/client.h"
+#include "tests/harness/daemon.h"
 
-/* The daemon running, killed when a check fails so that none is left. */
-extern pid_t running_daemon;
-
-/* Kill the running daemon and abort. */
+/* Kill the running daemons and abort. */
 void fail_now(void) __attribute__((noreturn));
 
 #define CHECK(cond)                                                                                \
@@ -34,14 +32,13 @@ void fail_now(void) __attribute__((noreturn));
         } while (0)
 
 struct daemon {
-        pid_t pid;
-        char dir[64];
-        char addr[64];
+        struct tdaemon td;   /* its log: DIR/dreamd.log */
         char unix_addr[128]; /* "unix:DIR/dreamd.sock", also listened on */
 };
 
 /* Start dreamd on `listen` (a TCP address, reported on its first stdout
- * line), plus the Unix socket when with_unix, with d->dir/data. */
+ * line; may be d->td.addr), plus the Unix socket when with_unix, with
+ * d->td.data_dir. */
 void daemon_spawn(struct daemon *d, const char *listen, int with_unix, const char *token_file);
 /* The same with more dreamd arguments (NULL-terminated; extra may be NULL). */
 void daemon_spawn_args(struct daemon *d, const char *listen, int with_unix, const char *token_file,

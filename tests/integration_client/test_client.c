@@ -410,9 +410,9 @@ static void group_cli(void)
         int rc;
 
         daemon_start(&d, NULL);
-        snprintf(in, sizeof(in), "%s/in.csv", d.dir);
-        snprintf(exp, sizeof(exp), "%s/exp.csv", d.dir);
-        snprintf(bat, sizeof(bat), "%s/bat.csv", d.dir);
+        snprintf(in, sizeof(in), "%s/in.csv", d.td.dir);
+        snprintf(exp, sizeof(exp), "%s/exp.csv", d.td.dir);
+        snprintf(bat, sizeof(bat), "%s/bat.csv", d.td.dir);
         write_csv(in, 20000, 0);
 
         /* 7 requests pipelined 8 deep: the export below must keep file order. */
@@ -501,8 +501,8 @@ static void group_errors(void)
         int rc, fd;
 
         daemon_start(&d, NULL);
-        snprintf(in, sizeof(in), "%s/in.csv", d.dir);
-        snprintf(other, sizeof(other), "%s/other.csv", d.dir);
+        snprintf(in, sizeof(in), "%s/in.csv", d.td.dir);
+        snprintf(other, sizeof(other), "%s/other.csv", d.td.dir);
         write_csv(in, 100, 0);
         write_csv(other, 100, 1);
 
@@ -558,12 +558,12 @@ static void group_resend(void)
         struct dream_dataset_info *info = NULL;
         char in[160], exp[160];
         uint64_t rows = 0;
-        int rc, st, killed = 0;
+        int rc, killed = 0;
         pid_t cli;
 
         daemon_start(&d, NULL);
-        snprintf(in, sizeof(in), "%s/in.csv", d.dir);
-        snprintf(exp, sizeof(exp), "%s/exp.csv", d.dir);
+        snprintf(in, sizeof(in), "%s/in.csv", d.td.dir);
+        snprintf(exp, sizeof(exp), "%s/exp.csv", d.td.dir);
         write_csv(in, 200000, 0);
         cli = run_cli_async(&d, "ingest", "rs", in, "--rows-per-request", "500", NULL);
         /* Wait until some rows, not all, are committed; then SIGKILL the
@@ -581,11 +581,8 @@ static void group_resend(void)
         }
         dream_close(c);
         if (rows > 0 && rows < 200000) {
-                CHECK(kill(d.pid, SIGKILL) == 0);
-                CHECK(waitpid(d.pid, &st, 0) == d.pid);
-                running_daemon = 0;
-                usleep(100000);
-                daemon_spawn(&d, d.addr, 0, NULL);
+                td_kill(&d.td);
+                daemon_spawn(&d, d.td.addr, 0, NULL);
                 killed = 1;
         }
         rc = cli_wait(&d, cli, out, sizeof(out), err, sizeof(err));
@@ -687,11 +684,11 @@ static void group_full(void)
         const char *p;
         int rc;
 
-        snprintf(d.dir, sizeof(d.dir), "/tmp/dream-client-test-XXXXXX");
-        CHECK(mkdtemp(d.dir) != NULL);
+        memset(&d, 0, sizeof(d));
+        td_mkdir(&d.td, "/tmp/dream-client-test");
         daemon_spawn_args(&d, "127.0.0.1:0", 0, NULL, small);
-        snprintf(in, sizeof(in), "%s/in.csv", d.dir);
-        snprintf(exp, sizeof(exp), "%s/exp.csv", d.dir);
+        snprintf(in, sizeof(in), "%s/in.csv", d.td.dir);
+        snprintf(exp, sizeof(exp), "%s/exp.csv", d.td.dir);
         write_random_csv(in, 100000); /* about 3.4 MB of values: more than the map */
 
         /* Full: its own exit code, what to do, and how many rows are in. */
@@ -721,7 +718,7 @@ static void group_full(void)
 
         /* A bigger map: --resume appends the rest, each row once. */
         daemon_halt(&d);
-        daemon_spawn_args(&d, d.addr, 0, NULL, big);
+        daemon_spawn_args(&d, d.td.addr, 0, NULL, big);
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "--json", "ingest", "ds", in,
                      "--rows-per-request", "1000", "--resume", NULL);
         if (rc != 0)
@@ -771,7 +768,7 @@ static void group_usability(void)
         int rc;
 
         daemon_start(&d, NULL);
-        snprintf(in, sizeof(in), "%s/t.csv", d.dir);
+        snprintf(in, sizeof(in), "%s/t.csv", d.td.dir);
         f = fopen(in, "w");
         CHECK(f != NULL);
         fprintf(f, "x,y,target\n");
@@ -866,12 +863,12 @@ static void group_auth(void)
         daemon_start(&d, tok);
 
         dream_connect_opts_default(&o);
-        CHECK(dream_connect(d.addr, &o, &c) == 0);
+        CHECK(dream_connect(d.td.addr, &o, &c) == 0);
         CHECK(dream_dataset_list(c, &l) == DREAM_E_AUTH); /* before hello */
         CHECK(dream_hello(c, "wrong", &hi) == DREAM_E_AUTH);
         CHECK(strstr(dream_last_error(c), "token") != NULL);
         dream_close(c);
-        CHECK(dream_connect(d.addr, &o, &c) == 0);
+        CHECK(dream_connect(d.td.addr, &o, &c) == 0);
         CHECK_OK(c, dream_hello(c, "s3cret-token-0123456789", &hi));
         CHECK(hi.auth_required && hi.authenticated && hi.protocol_version == 1);
         CHECK_OK(c, dream_dataset_list(c, &l));

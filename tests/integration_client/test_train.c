@@ -96,13 +96,13 @@ static void check_json_file(const char *path)
 static void check_json_out(const struct daemon *d)
 {
         char p[128];
-        snprintf(p, sizeof(p), "%s/cli.out", d->dir);
+        snprintf(p, sizeof(p), "%s/cli.out", d->td.dir);
         check_json_file(p);
 }
 
 static void path_in(const struct daemon *d, const char *name, char *buf, size_t n)
 {
-        snprintf(buf, n, "%s/%s", d->dir, name);
+        snprintf(buf, n, "%s/%s", d->td.dir, name);
 }
 
 /* Expect exit status `want` from the CLI, else print its output and fail. */

@@ -1,5 +1,6 @@
 /* Errors, buffers, bounded reader and allocation failure injection. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,9 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/log.h"
+#include "common/par.h"
 
 static void error_table(void **state)
 {
@@ -86,6 +89,50 @@ static void alloc_injection(void **state)
         dm_free(NULL);
 }
 
+struct share {
+        pthread_t by;
+        uint64_t sum;
+        uint32_t from, to;
+};
+
+static void add_range(void *p)
+{
+        struct share *s = p;
+
+        s->by = pthread_self();
+        for (uint32_t i = s->from; i < s->to; i++)
+                s->sum += i;
+}
+
+/* Every share done exactly once; the first on the calling thread, the
+ * others on their own up to DREAM_MAX_PAR_THREADS, the rest on the caller. */
+static void par_shares(void **state)
+{
+        struct share a = {.from = 0, .to = 1000}, b = {.from = 1000, .to = 3000};
+        struct share s[DREAM_MAX_PAR_THREADS + 2];
+        const uint32_t n = DREAM_MAX_PAR_THREADS + 2;
+        uint64_t sum = 0;
+
+        (void)state;
+        dm_par2(add_range, &a, &b);
+        assert_int_equal(a.sum + b.sum, 2999ull * 3000 / 2);
+        assert_true(pthread_equal(a.by, pthread_self()));
+        assert_false(pthread_equal(b.by, pthread_self()));
+        memset(s, 0, sizeof(s));
+        for (uint32_t k = 0; k < n; k++) {
+                s[k].from = k * 100;
+                s[k].to = (k + 1) * 100;
+        }
+        dm_par_each(add_range, s, sizeof(s[0]), n);
+        for (uint32_t k = 0; k < n; k++) {
+                sum += s[k].sum;
+                assert_true(pthread_equal(s[k].by, pthread_self()) ==
+                            (k == 0 || k >= DREAM_MAX_PAR_THREADS));
+        }
+        assert_int_equal(sum, (uint64_t)(n * 100 - 1) * (n * 100) / 2);
+        dm_par_each(add_range, s, sizeof(s[0]), 0);
+}
+
 static void log_levels(void **state)
 {
         (void)state;
@@ -101,10 +148,9 @@ static void log_levels(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(error_table),
-            cmocka_unit_test(buffer_and_reader),
-            cmocka_unit_test(alloc_injection),
-            cmocka_unit_test(log_levels),
+            cmocka_unit_test(error_table),     cmocka_unit_test(buffer_and_reader),
+            cmocka_unit_test(alloc_injection), cmocka_unit_test(log_levels),
+            cmocka_unit_test(par_shares),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

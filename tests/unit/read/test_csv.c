@@ -339,6 +339,47 @@ static void test_alloc_failures(void **state)
         assert_true(i < 200);
 }
 
+/* Past 8 MiB the rows are parsed in two halves, the second on another
+ * thread: the same table as one pass, blank lines in the first half
+ * included, and an error in the second half at its line. */
+static void test_split_halves(void **state)
+{
+        const uint64_t rows = 1000000;
+        size_t cap = 16u << 20, len = 0;
+        char *s = malloc(cap);
+        struct gd_table *t = NULL;
+        struct read_error e;
+
+        (void)state;
+        assert_non_null(s);
+        len += (size_t)sprintf(s, "a,b\n");
+        for (uint64_t i = 0; i < rows; i++) {
+                if (i == 10)
+                        s[len++] = '\n'; /* a blank line: the second half's rows move down */
+                len += (size_t)sprintf(s + len, "%llu,%llu\n", (unsigned long long)i,
+                                       (unsigned long long)(i % 97));
+        }
+        assert_true(len > (9u << 20) && len < cap);
+        assert_int_equal(read_csv((const uint8_t *)s, len, NULL, &e, &t), 0);
+        assert_int_equal(t->n_rows, rows);
+        for (uint64_t i = 0; i < rows; i += 9973) {
+                assert_int_equal(t->cols[0].v[i], (int64_t)i);
+                assert_int_equal(t->cols[1].v[i], (int64_t)(i % 97));
+        }
+        assert_int_equal(t->cols[0].v[rows - 1], (int64_t)(rows - 1));
+        gd_table_free(t);
+        t = NULL;
+        /* Row 900000 (line 900003: the header and the blank line before it). */
+        char *bad = strstr(s, "\n900000,");
+        assert_non_null(bad);
+        bad[1] = 'x';
+        assert_true(read_csv((const uint8_t *)s, len, NULL, &e, &t) < 0);
+        assert_null(t);
+        assert_int_equal(e.line, 900003);
+        assert_int_equal(e.column, 1);
+        free(s);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -356,6 +397,7 @@ int main(void)
             cmocka_unit_test(test_errors),
             cmocka_unit_test(test_too_many_columns),
             cmocka_unit_test(test_alloc_failures),
+            cmocka_unit_test(test_split_halves),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1009,15 +1009,27 @@ static void test_alloc_failures(void **state)
                 check_all_rows(f->s, "ds", rows);
         }
         check_all_rows(f->s, "ds", rows);
-        for (unsigned long n = 1; n < 200; n++) {
+        /* The scan: count the allocations of a clean one, then fail each in
+         * turn; at least one failure reported, and past the last a success. */
+        unsigned long total, failed = 0;
+        {
+                struct scan_state st = {.ok = true};
+                dm_alloc_fail_at(0, 0);
+                assert_int_equal(store_scan(f->s, "ds", 0, 0, UINT64_MAX, 500, scan_cb, &st), 0);
+                total = dm_alloc_count();
+                assert_true(total > 0);
+        }
+        for (unsigned long n = 1; n <= total + 1; n++) {
                 struct scan_state st = {.ok = true};
                 dm_alloc_fail_at(n, 0);
                 r = store_scan(f->s, "ds", 0, 0, UINT64_MAX, 500, scan_cb, &st);
                 dm_alloc_fail_at(0, 0);
                 assert_true(r == 0 || r == DREAM_E_NOMEM);
-                if (r == 0)
-                        break;
+                failed += r == DREAM_E_NOMEM;
+                if (n == total + 1)
+                        assert_int_equal(r, 0);
         }
+        assert_true(failed > 0);
         gd_table_free(t);
         uint64_t problems = 1;
         assert_int_equal(store_check(f->s, NULL, NULL, &problems), 0);
