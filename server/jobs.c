@@ -16,6 +16,7 @@ int srv_jobs_init(struct srv *s, char *errmsg, size_t errmsg_size)
 {
         struct srv_jobs *J = dm_calloc(1, sizeof(*J));
         struct load_ctx lc = {0};
+        uint32_t resuming;
         int r;
 
         if (!J) {
@@ -51,6 +52,8 @@ int srv_jobs_init(struct srv *s, char *errmsg, size_t errmsg_size)
                 snprintf(errmsg, errmsg_size, "out of memory");
                 return DREAM_E_NOMEM;
         }
+        /* Read before the runners start: they take jobs off the queue. */
+        resuming = J->queued;
         for (uint32_t i = 0; i < s->cfg.jobs; i++) {
                 r = pthread_create(&J->threads[i], NULL, srv_job_runner, J);
                 if (r != 0) {
@@ -59,8 +62,8 @@ int srv_jobs_init(struct srv *s, char *errmsg, size_t errmsg_size)
                 }
                 J->n_threads++;
         }
-        if (J->queued)
-                dm_info("%u queued jobs resume", J->queued);
+        if (resuming)
+                dm_info("%u queued jobs resume", resuming);
         return 0;
 }
 
