@@ -53,8 +53,8 @@ for name in "${sets[@]}"; do
       if [ ! -s "$csv" ]; then
         fm=/usr/share/datasets/fashion-mnist
         "$dream" pack "$fm/train-images-idx3-ubyte.gz" --labels "$fm/train-labels-idx1-ubyte.gz" \
-          -o "$work/fm-idx.dream" >/dev/null
-        "$dream" unpack "$work/fm-idx.dream" -o "$csv"
+          --force -o "$work/fm-idx.dream" >/dev/null
+        "$dream" unpack "$work/fm-idx.dream" --force -o "$csv"
       fi
       ;;
     sensor3m)
@@ -65,8 +65,8 @@ for name in "${sets[@]}"; do
     *) echo "unknown dataset '$name'" >&2; exit 1 ;;
   esac
   out="$work/$name.dream"
-  t0=$(now); "$dream" pack "$csv" "${label[@]}" -o "$out" >/dev/null; t1=$(now)
-  "$dream" unpack "$out" -o "$work/$name.back.csv"; t2=$(now)
+  t0=$(now); "$dream" pack "$csv" "${label[@]}" --force -o "$out" >/dev/null; t1=$(now)
+  "$dream" unpack "$out" --force -o "$work/$name.back.csv"; t2=$(now)
   "$dream" inspect "$out" --json > "$work/$name.json"
   lossless=$("$csvcmp" "$csv" "$work/$name.back.csv" | cut -d: -f1)
   "$stats" "$out" --colbin "$work/$name.colbin" > "$work/$name.stats"

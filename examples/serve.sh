@@ -52,10 +52,10 @@ echo
 "$dream" ls
 echo
 echo "== export and compare"
-"$dream" export fmnist -o "$out/fmnist-export.csv"
+"$dream" export fmnist --force -o "$out/fmnist-export.csv"
 "$dream" pack "$fm/train-images-idx3-ubyte.gz" --labels "$fm/train-labels-idx1-ubyte.gz" \
-  -o "$out/fmnist.dream" -q
-"$dream" unpack "$out/fmnist.dream" -o "$out/fmnist-unpack.csv"
+  --force -o "$out/fmnist.dream" -q
+"$dream" unpack "$out/fmnist.dream" --force -o "$out/fmnist-unpack.csv"
 cmp "$out/fmnist-export.csv" "$out/fmnist-unpack.csv"
 echo "export identical to dream unpack: $(($(wc -l < "$out/fmnist-export.csv") - 1)) rows"
 /usr/bin/python3 examples/idx2csv.py "$fm/train-images-idx3-ubyte.gz" \
@@ -88,7 +88,7 @@ job=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["job"]
 echo
 echo "== predict the first 5 test images with job $job (labels: $("$dream" export fmnist-test \
   --rows 0:5 | tail -n +2 | awk -F, '{printf "%s ", $NF}'))"
-"$dream" export fmnist-test --rows 0:5 -o "$out/five.csv"
+"$dream" export fmnist-test --rows 0:5 --force -o "$out/five.csv"
 "$dream" predict "$job" "$out/five.csv" | cut -d, -f1
 echo
 echo "== stop dreamd (SIGTERM)"
