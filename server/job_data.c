@@ -617,6 +617,15 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
         set->d = set->n_cols - (set->target >= 0 ? 1 : 0);
         set->dataset_rows = info->rows;
         set->dataset_id = info->id;
+        set->test_dataset_id = rq->test_dataset_id;
+        if (rq->dataset_id && info->id != rq->dataset_id) {
+                snprintf(errmsg, errmsg_size,
+                         "dataset '%s' was dropped and created again after this job was "
+                         "submitted; train again to use the dataset now under that name",
+                         rq->dataset);
+                store_info_free(info);
+                return DREAM_E_NOTFOUND;
+        }
         r = task_for(set, info, rq->kind, &task, errmsg, errmsg_size);
         if (r == 0 && (info->rows == 0 || set->d == 0)) {
                 snprintf(errmsg, errmsg_size, "dataset '%s' has %s", rq->dataset,
@@ -771,6 +780,14 @@ int jd_test(struct store *store, const struct jd_set *set, const char *train_nam
         int r;
 
         r = store_dataset_describe(store, test_name, &te);
+        if (r == 0 && set->test_dataset_id && te->id != set->test_dataset_id) {
+                snprintf(errmsg, errmsg_size,
+                         "test dataset '%s' was dropped and created again after this job was "
+                         "submitted; train again to evaluate on the dataset now under that name",
+                         test_name);
+                store_info_free(te);
+                return DREAM_E_NOTFOUND;
+        }
         if (r < 0) {
                 snprintf(errmsg, errmsg_size, "test dataset '%s': %s", test_name,
                          r == DREAM_E_NOTFOUND ? "no such dataset" : dream_strerror(r));

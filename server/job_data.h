@@ -34,6 +34,9 @@ struct jd_request {
         struct gd_budget budget;
         enum gd_order order;
         uint64_t seed;
+        /* The ids the job was submitted on (0: whatever the names name when
+         * it starts): a dataset dropped and made again since is refused. */
+        uint32_t dataset_id, test_dataset_id;
 };
 
 /* Owned float arrays behind a train_view. */
@@ -46,12 +49,13 @@ struct jd_rows {
 struct jd_set {
         struct train_problem problem; /* points into this struct's arrays */
         uint32_t n_cols;
-        int32_t target;        /* column of the target in the dataset, or -1 */
-        uint32_t d;            /* features: every column but the target */
-        uint64_t dataset_rows; /* rows of the dataset when it was read */
-        uint32_t dataset_id;   /* the dataset every read is pinned to (store.h) */
-        double *mean, *sd;     /* d: exact dataset statistics */
-        double *classes;       /* n_classes sorted target values (classification) */
+        int32_t target;           /* column of the target in the dataset, or -1 */
+        uint32_t d;               /* features: every column but the target */
+        uint64_t dataset_rows;    /* rows of the dataset when it was read */
+        uint32_t dataset_id;      /* the dataset every read is pinned to (store.h) */
+        uint32_t test_dataset_id; /* the test dataset's, when pinned at submit; or 0 */
+        double *mean, *sd;        /* d: exact dataset statistics */
+        double *classes;          /* n_classes sorted target values (classification) */
         uint32_t n_classes;
         struct jd_rows rows;           /* the view (refresh: refilled each epoch) */
         struct train_suffstats *stats; /* exact mode */

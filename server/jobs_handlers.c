@@ -67,7 +67,9 @@ static int submit_check(struct srv *s, const Dream__V1__Train *m, const struct s
 
 /* Check a Train request against the store (datasets exist, the test
  * dataset has the same columns) and its hyper-parameters. */
-static int train_check(struct srv_req *j, const Dream__V1__Train *m)
+/* Checks a Train request against its datasets; *ret_ids: the ids of the
+ * training and test datasets (0 without one), to pin the job's reads to. */
+static int train_check(struct srv_req *j, const Dream__V1__Train *m, uint32_t ret_ids[2])
 {
         struct store_info *a = NULL, *b = NULL;
         struct train_params p;
@@ -103,6 +105,10 @@ static int train_check(struct srv_req *j, const Dream__V1__Train *m)
                                 srv_req_error(j, r, "train.%s", why);
                 }
         }
+        if (r == 0) {
+                ret_ids[0] = a->id;
+                ret_ids[1] = b ? b->id : 0;
+        }
         store_info_free(a);
         store_info_free(b);
         return r;
@@ -116,10 +122,11 @@ void srv_h_train(struct srv_req *j)
         Dream__V1__TrainReply tr = DREAM__V1__TRAIN_REPLY__INIT;
         struct tjob *t;
         uint8_t *packed;
+        uint32_t ids[2] = {0, 0};
         size_t len;
         int r;
 
-        if (train_check(j, m) < 0)
+        if (train_check(j, m, ids) < 0)
                 return;
         t = dm_calloc(1, sizeof(*t));
         len = dream__v1__train__get_packed_size(m);
@@ -137,6 +144,8 @@ void srv_h_train(struct srv_req *j)
         t->state = DREAM__V1__JOB_STATE__JOB_STATE_QUEUED;
         t->submitted_unix = (uint64_t)time(NULL);
         t->target = -1;
+        t->dataset_id = ids[0];
+        t->test_dataset_id = ids[1];
         pthread_mutex_lock(&J->lock);
         if (J->stopping || J->queued >= __atomic_load_n(&j->srv->cfg.job_queue, __ATOMIC_RELAXED)) {
                 bool stopping = J->stopping;

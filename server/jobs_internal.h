@@ -19,8 +19,11 @@
 #include "server/internal.h"
 #include "train/train.h"
 
-#define RECORD_MAGIC 0x314a4244u /* "DBJ1" little-endian */
-#define RECORD_HEAD  20u         /* magic, target, n_cols, train length, info length */
+#define RECORD_MAGIC 0x324a4244u /* "DBJ2" little-endian */
+/* magic, target, n_cols, train length, info length, dataset id, test dataset id */
+#define RECORD_HEAD    28u
+#define RECORD_MAGIC_1 0x314a4244u /* "DBJ1": no dataset ids (read, never written) */
+#define RECORD_HEAD_1  20u
 
 struct job_result {
         enum train_task task;
@@ -47,6 +50,9 @@ struct tjob {
         struct job_result res;
         int32_t target; /* of the training dataset, for predict */
         uint32_t n_cols;
+        /* The datasets the job was submitted on: its reads are pinned to them
+         * (0: not pinned, a record written before ids were kept). */
+        uint32_t dataset_id, test_dataset_id;
         uint64_t version; /* bumped at every change, for watchers */
         bool cancel;
 };
@@ -79,6 +85,7 @@ struct info_parts {
 struct record {
         int32_t target;
         uint32_t n_cols;
+        uint32_t dataset_id, test_dataset_id;
         const uint8_t *train, *info, *model;
         size_t train_len, info_len, model_len;
 };

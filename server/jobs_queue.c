@@ -170,6 +170,8 @@ int srv_job_persist(struct srv_jobs *J, struct tjob *t, Dream__V1__JobState as,
                 dm_put_le32(rec + 8, t->n_cols);
                 dm_put_le32(rec + 12, (uint32_t)tl);
                 dm_put_le32(rec + 16, (uint32_t)il);
+                dm_put_le32(rec + 20, t->dataset_id);
+                dm_put_le32(rec + 24, t->test_dataset_id);
                 dream__v1__train__pack(t->train, rec + RECORD_HEAD);
                 dream__v1__job_info__pack(&p.info, rec + RECORD_HEAD + tl);
         }
@@ -188,22 +190,28 @@ int srv_job_persist(struct srv_jobs *J, struct tjob *t, Dream__V1__JobState as,
 
 int srv_job_record_parse(const uint8_t *rec, size_t len, struct record *ret)
 {
-        size_t tl, il;
+        size_t tl, il, head;
 
-        if (len < RECORD_HEAD || dm_get_le32(rec) != RECORD_MAGIC)
+        if (len >= RECORD_HEAD && dm_get_le32(rec) == RECORD_MAGIC)
+                head = RECORD_HEAD;
+        else if (len >= RECORD_HEAD_1 && dm_get_le32(rec) == RECORD_MAGIC_1)
+                head = RECORD_HEAD_1;
+        else
                 return DREAM_E_FORMAT;
         tl = dm_get_le32(rec + 12);
         il = dm_get_le32(rec + 16);
-        if (tl > len - RECORD_HEAD || il > len - RECORD_HEAD - tl)
+        if (tl > len - head || il > len - head - tl)
                 return DREAM_E_TRUNCATED;
         ret->target = (int32_t)dm_get_le32(rec + 4);
         ret->n_cols = dm_get_le32(rec + 8);
-        ret->train = rec + RECORD_HEAD;
+        ret->dataset_id = head == RECORD_HEAD ? dm_get_le32(rec + 20) : 0;
+        ret->test_dataset_id = head == RECORD_HEAD ? dm_get_le32(rec + 24) : 0;
+        ret->train = rec + head;
         ret->train_len = tl;
-        ret->info = rec + RECORD_HEAD + tl;
+        ret->info = rec + head + tl;
         ret->info_len = il;
         ret->model = ret->info + il;
-        ret->model_len = len - RECORD_HEAD - tl - il;
+        ret->model_len = len - head - tl - il;
         return 0;
 }
 
@@ -274,6 +282,8 @@ int srv_job_load_cb(void *arg, uint64_t id, const void *bytes, size_t len, int e
         t->id = id;
         t->target = rec.target;
         t->n_cols = rec.n_cols;
+        t->dataset_id = rec.dataset_id;
+        t->test_dataset_id = rec.test_dataset_id;
         t->state = info->state;
         t->submitted_unix = info->submitted_unix;
         t->epoch = info->epoch;
@@ -599,6 +609,8 @@ static void run(struct srv_jobs *J, struct tjob *t)
         int r;
 
         request_of(m, &rq);
+        rq.dataset_id = t->dataset_id;
+        rq.test_dataset_id = t->test_dataset_id;
         srv_job_params_of(m, &params);
         pthread_mutex_lock(&J->lock); /* planned until the fit reports */
         t->epochs = rq.kind == TRAIN_KMEANS                             ? params.max_iter

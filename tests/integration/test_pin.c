@@ -290,6 +290,81 @@ static void g_job(void)
         td_cleanup(&d);
 }
 
+/* Submit a softmax job on `name`; returns its id. */
+static uint64_t submit(struct tc *c, const char *name, Dream__V1__TrainMode mode, uint32_t epochs)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__Train tr = DREAM__V1__TRAIN__INIT;
+        proto_response *r;
+        uint64_t job;
+
+        tr.dataset = (char *)name;
+        tr.model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX;
+        tr.mode = mode;
+        tr.epochs = epochs;
+        tr.seed = 3;
+        tr.test_dataset = "";
+        req.request_id = next_id++;
+        req.body_case = DREAM__V1__REQUEST__BODY_TRAIN;
+        req.train = &tr;
+        r = tc_call(c, &req);
+        CHECK(r->code == OK && r->body_case == DREAM__V1__RESPONSE__BODY_TRAIN);
+        job = r->train->job_id;
+        proto_response_free(r);
+        return job;
+}
+
+/* A job waiting in the queue is pinned to the dataset it was submitted on:
+ * dropped and made again before the job starts, the job fails with
+ * NOT_FOUND instead of training on the new rows. */
+static void g_queued(void)
+{
+        struct tdaemon d;
+        struct tc c;
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__JobCancel jc = DREAM__V1__JOB_CANCEL__INIT;
+        Dream__V1__JobWatch jw = DREAM__V1__JOB_WATCH__INIT;
+        proto_response *r;
+        uint64_t hold, queued, watch_id;
+
+        td_start(&d, NULL, (const char *const[]){"--jobs", "1", NULL});
+        tc_connect(&c, d.port);
+        make(&c, "hold", false, 0, 3000);
+        make(&c, "q", false, 0, 3000);
+        /* The only runner is busy with `hold`: the next job waits. */
+        hold = submit(&c, "hold", DREAM__V1__TRAIN_MODE__TRAIN_MODE_REFRESH, 100000);
+        queued = submit(&c, "q", DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL, 1);
+        make(&c, "q", true, NEW_BASE, 3000);
+        jc.job_id = hold;
+        req.request_id = next_id++;
+        req.body_case = DREAM__V1__REQUEST__BODY_JOB_CANCEL;
+        req.job_cancel = &jc;
+        call_ok(&c, &req);
+
+        jw.job_id = queued;
+        watch_id = next_id++;
+        req.request_id = watch_id;
+        req.body_case = DREAM__V1__REQUEST__BODY_JOB_WATCH;
+        req.job_watch = &jw;
+        CHECK(tc_send(&c, &req) == 0);
+        for (;;) {
+                r = NULL;
+                CHECK(tc_recv(&c, &r, 30000) == 1);
+                CHECK(r->request_id == watch_id && r->code == OK);
+                if (!r->more)
+                        break;
+                proto_response_free(r);
+        }
+        fprintf(stderr, "queued job: %s\n", r->job_watch->error);
+        CHECK(r->job_watch->state == DREAM__V1__JOB_STATE__JOB_STATE_FAILED);
+        CHECK(r->job_watch->error_code == NOT_FOUND);
+        CHECK(strstr(r->job_watch->error, "dataset 'q' was dropped and created again after"));
+        proto_response_free(r);
+        tc_close(&c);
+        CHECK(td_stop(&d) == 0);
+        td_cleanup(&d);
+}
+
 /* A resume token names the dataset it was made on: after a drop and create
  * under the same name (same row count, so only the id differs) it is
  * refused with NOT_FOUND instead of continuing on the new rows. */
@@ -353,8 +428,10 @@ int main(int argc, char **argv)
                 g_job();
         else if (strcmp(g, "token") == 0)
                 g_token();
+        else if (strcmp(g, "queued") == 0)
+                g_queued();
         else {
-                fprintf(stderr, "usage: test_pin streams|job|token\n");
+                fprintf(stderr, "usage: test_pin streams|job|token|queued\n");
                 return 2;
         }
         fprintf(stderr, "%s: ok\n", g);
