@@ -1,4 +1,6 @@
-/* Internals shared by the files of train/. Not installed, not for callers. */
+/* Internals shared by the files of train/. Not installed, not for callers.
+ * Functions shared between files carry the train_i_ prefix; the static
+ * inline helpers below are local to each file that includes this. */
 #ifndef DREAM_TRAIN_INTERNAL_H
 #define DREAM_TRAIN_INTERNAL_H
 
@@ -97,45 +99,46 @@ struct check {
         uint64_t work; /* since the clock was last read */
 };
 
-void check_init(struct check *c, train_progress_fn fn, void *ctx);
+void train_i_check_init(struct check *c, train_progress_fn fn, void *ctx);
 /* Non-zero: the caller asked to stop. */
-int check_poll(struct check *c, uint64_t work);
+int train_i_check_poll(struct check *c, uint64_t work);
 
 /* Allocate an empty model of a kind with d features and the standardisation
  * arrays (mean 0, sd 1). */
-int model_alloc(enum train_kind kind, uint32_t d, struct train_model **ret_model);
+int train_i_model_alloc(enum train_kind kind, uint32_t d, struct train_model **ret_model);
 /* Allocate layer i of in x out, zeroed. */
-int model_layer_alloc(struct train_model *m, uint32_t i, uint32_t in, uint32_t out);
+int train_i_model_layer_alloc(struct train_model *m, uint32_t i, uint32_t in, uint32_t out);
 
 /* Fill m->mean/m->sd: from the problem, or weighted statistics of the view,
  * or 0/1 when params.standardize is 0. */
-int model_set_standardisation(struct train_model *m, const struct train_problem *problem,
-                              const struct train_view *view);
+int train_i_model_set_standardisation(struct train_model *m, const struct train_problem *problem,
+                                      const struct train_view *view);
 
 /* Check a view's shape against d, its weights, and (needs_y) that y is given.
  * Returns DREAM_E_INVAL / DREAM_E_EMPTY. ret_wsum = total weight. */
-int view_check(const struct train_view *v, uint32_t d, int needs_y, double *ret_wsum);
+int train_i_view_check(const struct train_view *v, uint32_t d, int needs_y, double *ret_wsum);
 
-int fit_closed(struct train_model *m, const struct train_view *v, train_progress_fn progress,
-               void *progress_ctx);
-int fit_net(struct train_model *m, const struct train_problem *problem,
-            const struct train_source *src, const struct train_view *first,
-            train_progress_fn progress, void *progress_ctx);
-int fit_kmeans(struct train_model *m, const struct train_view *v, train_progress_fn progress,
-               void *progress_ctx);
+int train_i_fit_closed(struct train_model *m, const struct train_view *v,
+                       train_progress_fn progress, void *progress_ctx);
+int train_i_fit_net(struct train_model *m, const struct train_problem *problem,
+                    const struct train_source *src, const struct train_view *first,
+                    train_progress_fn progress, void *progress_ctx);
+int train_i_fit_kmeans(struct train_model *m, const struct train_view *v,
+                       train_progress_fn progress, void *progress_ctx);
 /* Working memory of each fit (train_mem_estimate). */
-void mem_closed(uint32_t d, struct train_mem *mem);
-int mem_net(enum train_kind kind, const struct train_params *p, uint32_t d, uint32_t n_classes,
-            uint64_t n_rows, struct train_mem *mem);
-void mem_kmeans(const struct train_params *p, uint32_t d, uint64_t n_rows, struct train_mem *mem);
+void train_i_mem_closed(uint32_t d, struct train_mem *mem);
+int train_i_mem_net(enum train_kind kind, const struct train_params *p, uint32_t d,
+                    uint32_t n_classes, uint64_t n_rows, struct train_mem *mem);
+void train_i_mem_kmeans(const struct train_params *p, uint32_t d, uint64_t n_rows,
+                        struct train_mem *mem);
 
 /* Predict for nets (1 layer linear/logistic/softmax and mlp) and k-means. */
-int predict_net(const struct train_model *m, const float *x, size_t n, double *ret_value,
-                double *ret_proba);
-int predict_kmeans(const struct train_model *m, const float *x, size_t n, double *ret_value,
-                   double *ret_proba, double *ret_sqdist);
+int train_i_predict_net(const struct train_model *m, const float *x, size_t n, double *ret_value,
+                        double *ret_proba);
+int train_i_predict_kmeans(const struct train_model *m, const float *x, size_t n, double *ret_value,
+                           double *ret_proba, double *ret_sqdist);
 
 /* Finite check over a model's numbers. */
-int model_finite(const struct train_model *m);
+int train_i_model_finite(const struct train_model *m);
 
 #endif

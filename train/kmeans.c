@@ -96,7 +96,8 @@ static void set_centre(struct km *km, uint32_t c, const float *x)
         km->cn[c] = s;
 }
 
-void mem_kmeans(const struct train_params *p, uint32_t d, uint64_t n_rows, struct train_mem *mem)
+void train_i_mem_kmeans(const struct train_params *p, uint32_t d, uint64_t n_rows,
+                        struct train_mem *mem)
 {
         uint64_t k = p->k, kd = sat_mul(k, d);
         mem->weights = sat_add(kd, k);
@@ -133,7 +134,7 @@ static int seed_plusplus(struct km *km, const struct train_view *v, double wsum,
                                         km->d2[i0 + i] = s;
                                 total += (v->w ? v->w[i0 + i] : 1.0) * km->d2[i0 + i];
                         }
-                        if (check_poll(ck, (uint64_t)rows * d))
+                        if (train_i_check_poll(ck, (uint64_t)rows * d))
                                 return DREAM_E_CANCELLED;
                 }
                 size_t pick = total > 0 ? pick_weighted(v, km->d2, total, rng)
@@ -143,8 +144,8 @@ static int seed_plusplus(struct km *km, const struct train_view *v, double wsum,
         return 0;
 }
 
-int fit_kmeans(struct train_model *m, const struct train_view *v, train_progress_fn progress,
-               void *progress_ctx)
+int train_i_fit_kmeans(struct train_model *m, const struct train_view *v,
+                       train_progress_fn progress, void *progress_ctx)
 {
         const struct train_params *p = &m->params;
         uint32_t d = m->d, k = p->k;
@@ -189,7 +190,7 @@ int fit_kmeans(struct train_model *m, const struct train_view *v, train_progress
         }
         m->work_bytes = km.bytes;
         rng_seed(&rng, p->seed);
-        check_init(&ck, progress, progress_ctx);
+        train_i_check_init(&ck, progress, progress_ctx);
         r = seed_plusplus(&km, v, wsum, &rng, &ck);
         if (r < 0)
                 goto out_release;
@@ -222,7 +223,7 @@ int fit_kmeans(struct train_model *m, const struct train_view *v, train_progress
                                 km.cw[bc] += w;
                                 add_scaled(km.sum + (size_t)bc * d, km.xb + i * d, w, d);
                         }
-                        if (check_poll(&ck, (uint64_t)rows * k * d)) {
+                        if (train_i_check_poll(&ck, (uint64_t)rows * k * d)) {
                                 r = DREAM_E_CANCELLED;
                                 goto out_release;
                         }
@@ -257,7 +258,7 @@ int fit_kmeans(struct train_model *m, const struct train_view *v, train_progress
                         break;
         }
 
-        r = model_layer_alloc(m, 0, d, k);
+        r = train_i_model_layer_alloc(m, 0, d, k);
         if (r < 0)
                 goto out_release;
         for (size_t c = 0; c < kd; c++)
@@ -272,8 +273,8 @@ out_release:
 
 #define PREDICT_ROWS 256
 
-int predict_kmeans(const struct train_model *m, const float *x, size_t n, double *ret_value,
-                   double *ret_proba, double *ret_sqdist)
+int train_i_predict_kmeans(const struct train_model *m, const float *x, size_t n, double *ret_value,
+                           double *ret_proba, double *ret_sqdist)
 {
         const struct train_layer *ly = &m->layers[0];
         uint32_t d = m->d, k = ly->out;

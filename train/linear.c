@@ -82,7 +82,7 @@ static int solve_normal(struct train_model *m, double *a, double *rhs, double yy
         sse += cblas_ddot(n, theta, 1, rhs, 1);
         m->loss = sse > 0 ? sse / wsum : 0.0;
 
-        r = model_layer_alloc(m, 0, m->d, 1);
+        r = train_i_model_layer_alloc(m, 0, m->d, 1);
         if (r < 0)
                 goto out_free;
         m->layers[0].b[0] = theta[0];
@@ -94,7 +94,7 @@ out_free:
         return r;
 }
 
-void mem_closed(uint32_t d, struct train_mem *mem)
+void train_i_mem_closed(uint32_t d, struct train_mem *mem)
 {
         uint64_t n1 = (uint64_t)d + 1;
         mem->weights = n1;
@@ -102,8 +102,8 @@ void mem_closed(uint32_t d, struct train_mem *mem)
         mem->activations = (n1 * BLOCK_ROWS + BLOCK_ROWS) * sizeof(double);
 }
 
-int fit_closed(struct train_model *m, const struct train_view *v, train_progress_fn progress,
-               void *progress_ctx)
+int train_i_fit_closed(struct train_model *m, const struct train_view *v,
+                       train_progress_fn progress, void *progress_ctx)
 {
         uint32_t d = m->d;
         size_t n1 = (size_t)d + 1;
@@ -125,12 +125,12 @@ int fit_closed(struct train_model *m, const struct train_view *v, train_progress
         }
         {
                 struct train_mem mem;
-                mem_closed(d, &mem);
+                train_i_mem_closed(d, &mem);
                 m->work_bytes = mem.params + mem.activations;
         }
         for (uint32_t j = 0; j < d; j++)
                 inv[j] = 1.0 / m->sd[j];
-        check_init(&ck, progress, progress_ctx);
+        train_i_check_init(&ck, progress, progress_ctx);
 
         for (size_t i0 = 0; i0 < v->n; i0 += BLOCK_ROWS) {
                 size_t rows = v->n - i0 < BLOCK_ROWS ? v->n - i0 : BLOCK_ROWS;
@@ -150,7 +150,7 @@ int fit_closed(struct train_model *m, const struct train_view *v, train_progress
                             (int)n1, 1.0, a, (int)n1);
                 cblas_dgemv(CblasRowMajor, CblasTrans, (int)rows, (int)n1, 1.0, zb, (int)n1, yb, 1,
                             1.0, rhs, 1);
-                if (check_poll(&ck, (uint64_t)rows * n1 * n1)) {
+                if (train_i_check_poll(&ck, (uint64_t)rows * n1 * n1)) {
                         r = DREAM_E_CANCELLED;
                         goto out_free;
                 }
@@ -308,7 +308,7 @@ int train_fit_exact(enum train_kind kind, const struct train_params *params,
         if (n1 * n1 > DREAM_MAX_MODEL_WEIGHTS)
                 return DREAM_E_LIMIT;
 
-        r = model_alloc(kind, d, &m);
+        r = train_i_model_alloc(kind, d, &m);
         if (r < 0)
                 return r;
         m->task = TRAIN_TASK_REGRESSION;
@@ -318,7 +318,7 @@ int train_fit_exact(enum train_kind kind, const struct train_params *params,
         if (params->standardize) {
                 if (pb->mean || pb->sd) {
                         struct train_view none = {0};
-                        r = model_set_standardisation(m, pb, &none);
+                        r = train_i_model_set_standardisation(m, pb, &none);
                 } else {
                         r = train_stats_from_sums(d, s->n, s->sum_x, s->sum_xx, m->mean, m->sd);
                 }
@@ -353,7 +353,7 @@ int train_fit_exact(enum train_kind kind, const struct train_params *params,
         r = solve_normal(m, a, rhs, (double)s->sum_yy, (double)s->n);
         if (r < 0)
                 goto out_free;
-        if (!model_finite(m)) {
+        if (!train_i_model_finite(m)) {
                 r = DREAM_E_NUMERIC;
                 goto out_free;
         }

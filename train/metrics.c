@@ -192,8 +192,8 @@ int train_evaluate_progress(const struct train_model *m, const struct train_view
         block = weights >= EVAL_WORK ? 1 : EVAL_WORK / weights;
         if (block > EVAL_ROWS)
                 block = EVAL_ROWS;
-        check_init(&ck, progress, progress_ctx);
-        r = view_check(v, m->d, m->task != TRAIN_TASK_CLUSTERING, &ws);
+        train_i_check_init(&ck, progress, progress_ctx);
+        r = train_i_view_check(v, m->d, m->task != TRAIN_TASK_CLUSTERING, &ws);
         if (r < 0)
                 return r;
         memset(&ra, 0, sizeof(ra));
@@ -218,13 +218,13 @@ int train_evaluate_progress(const struct train_model *m, const struct train_view
         for (size_t i0 = 0; i0 < v->n; i0 += block) {
                 size_t rows = v->n - i0 < block ? v->n - i0 : block;
                 const float *x = v->x + i0 * m->d;
-                if (check_poll(&ck, sat_mul(rows, weights))) {
+                if (train_i_check_poll(&ck, sat_mul(rows, weights))) {
                         r = DREAM_E_CANCELLED;
                         goto out_free;
                 }
                 const float *w = v->w ? v->w + i0 : NULL;
                 if (m->task == TRAIN_TASK_CLUSTERING) {
-                        r = predict_kmeans(m, x, rows, value, NULL, sq);
+                        r = train_i_predict_kmeans(m, x, rows, value, NULL, sq);
                         if (r < 0)
                                 goto out_free;
                         for (size_t i = 0; i < rows; i++) {
@@ -234,7 +234,7 @@ int train_evaluate_progress(const struct train_model *m, const struct train_view
                         }
                         continue;
                 }
-                r = predict_net(m, x, rows, value, proba);
+                r = train_i_predict_net(m, x, rows, value, proba);
                 if (r < 0)
                         goto out_free;
                 if (m->task == TRAIN_TASK_CLASSIFICATION)

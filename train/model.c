@@ -184,7 +184,7 @@ int train_stats_from_sums(uint32_t d, long double count, const long double *sum,
         return 0;
 }
 
-int model_alloc(enum train_kind kind, uint32_t d, struct train_model **ret_model)
+int train_i_model_alloc(enum train_kind kind, uint32_t d, struct train_model **ret_model)
 {
         struct train_model *m = dm_calloc(1, sizeof(*m));
         if (!m)
@@ -204,7 +204,7 @@ int model_alloc(enum train_kind kind, uint32_t d, struct train_model **ret_model
         return 0;
 }
 
-int model_layer_alloc(struct train_model *m, uint32_t i, uint32_t in, uint32_t out)
+int train_i_model_layer_alloc(struct train_model *m, uint32_t i, uint32_t in, uint32_t out)
 {
         size_t cells;
         struct train_layer *l = &m->layers[i];
@@ -236,7 +236,7 @@ void train_model_free(struct train_model *m)
         dm_free(m);
 }
 
-int model_finite(const struct train_model *m)
+int train_i_model_finite(const struct train_model *m)
 {
         for (uint32_t i = 0; i < m->n_layers; i++) {
                 const struct train_layer *l = &m->layers[i];
@@ -269,7 +269,7 @@ int train_kmeans_centre(const struct train_model *m, uint32_t j, double *ret_x)
         return 0;
 }
 
-int view_check(const struct train_view *v, uint32_t d, int needs_y, double *ret_wsum)
+int train_i_view_check(const struct train_view *v, uint32_t d, int needs_y, double *ret_wsum)
 {
         double wsum = 0;
         if (!v || v->d != d || (v->n > 0 && !v->x) || (needs_y && v->n > 0 && !v->y))
@@ -291,8 +291,8 @@ int view_check(const struct train_view *v, uint32_t d, int needs_y, double *ret_
         return 0;
 }
 
-int model_set_standardisation(struct train_model *m, const struct train_problem *pb,
-                              const struct train_view *v)
+int train_i_model_set_standardisation(struct train_model *m, const struct train_problem *pb,
+                                      const struct train_view *v)
 {
         uint32_t d = m->d;
         int r = 0;
@@ -300,7 +300,7 @@ int model_set_standardisation(struct train_model *m, const struct train_problem 
         double *blk = NULL;
 
         if (!m->params.standardize)
-                return 0; /* mean 0, sd 1 from model_alloc */
+                return 0; /* mean 0, sd 1 from train_i_model_alloc */
         if (pb->mean || pb->sd) {
                 if (!pb->mean || !pb->sd)
                         return DREAM_E_INVAL;
@@ -386,7 +386,7 @@ static double mono_seconds(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void check_init(struct check *c, train_progress_fn fn, void *ctx)
+void train_i_check_init(struct check *c, train_progress_fn fn, void *ctx)
 {
         c->fn = fn;
         c->ctx = ctx;
@@ -394,7 +394,7 @@ void check_init(struct check *c, train_progress_fn fn, void *ctx)
         c->next = fn ? mono_seconds() + TRAIN_CHECK_SECONDS : 0;
 }
 
-int check_poll(struct check *c, uint64_t work)
+int train_i_check_poll(struct check *c, uint64_t work)
 {
         double now;
 
@@ -422,13 +422,13 @@ int train_mem_estimate(enum train_kind kind, const struct train_params *params, 
         switch (kind) {
         case TRAIN_LINEAR:
         case TRAIN_RIDGE:
-                mem_closed(d, &mem);
+                train_i_mem_closed(d, &mem);
                 break;
         case TRAIN_KMEANS:
-                mem_kmeans(params, d, n_rows, &mem);
+                train_i_mem_kmeans(params, d, n_rows, &mem);
                 break;
         default:
-                r = mem_net(kind, params, d, n_classes, n_rows, &mem);
+                r = train_i_mem_net(kind, params, d, n_classes, n_rows, &mem);
                 if (r < 0)
                         return r;
                 break;
@@ -503,11 +503,11 @@ int train_fit_source(enum train_kind kind, const struct train_params *params,
         r = src->next_epoch(src->ctx, 0, &first);
         if (r < 0)
                 return r;
-        r = view_check(&first, pb->d, task != TRAIN_TASK_CLUSTERING, &wsum);
+        r = train_i_view_check(&first, pb->d, task != TRAIN_TASK_CLUSTERING, &wsum);
         if (r < 0)
                 return r;
 
-        r = model_alloc(kind, pb->d, &m);
+        r = train_i_model_alloc(kind, pb->d, &m);
         if (r < 0)
                 return r;
         m->task = task;
@@ -518,7 +518,7 @@ int train_fit_source(enum train_kind kind, const struct train_params *params,
         } else if (m->params.n_hidden == 1) {
                 m->params.hidden[1] = 0;
         }
-        r = model_set_standardisation(m, pb, &first);
+        r = train_i_model_set_standardisation(m, pb, &first);
         if (r < 0)
                 goto out_free_model;
 
@@ -559,7 +559,7 @@ int train_fit_source(enum train_kind kind, const struct train_params *params,
         switch (kind) {
         case TRAIN_LINEAR:
         case TRAIN_RIDGE:
-                r = fit_closed(m, &first, progress, progress_ctx);
+                r = train_i_fit_closed(m, &first, progress, progress_ctx);
                 if (r == 0) {
                         m->epochs_run = 1;
                         m->rows_used = first.n;
@@ -568,15 +568,15 @@ int train_fit_source(enum train_kind kind, const struct train_params *params,
                 }
                 break;
         case TRAIN_KMEANS:
-                r = fit_kmeans(m, &first, progress, progress_ctx);
+                r = train_i_fit_kmeans(m, &first, progress, progress_ctx);
                 break;
         default:
-                r = fit_net(m, pb, src, &first, progress, progress_ctx);
+                r = train_i_fit_net(m, pb, src, &first, progress, progress_ctx);
                 break;
         }
         if (r < 0)
                 goto out_free_model;
-        if (!model_finite(m)) {
+        if (!train_i_model_finite(m)) {
                 r = DREAM_E_NUMERIC;
                 goto out_free_model;
         }
@@ -596,8 +596,8 @@ int train_predict(const struct train_model *m, const float *x, size_t n, double 
         if (n == 0)
                 return 0;
         if (m->kind == TRAIN_KMEANS)
-                return predict_kmeans(m, x, n, ret_value, ret_proba, NULL);
-        return predict_net(m, x, n, ret_value, ret_proba);
+                return train_i_predict_kmeans(m, x, n, ret_value, ret_proba, NULL);
+        return train_i_predict_net(m, x, n, ret_value, ret_proba);
 }
 
 void train_set_threads(int n)

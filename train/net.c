@@ -301,8 +301,8 @@ static void net_step(struct net *nt, double lr, uint64_t t)
         }
 }
 
-int mem_net(enum train_kind kind, const struct train_params *p, uint32_t d, uint32_t n_classes,
-            uint64_t n_rows, struct train_mem *mem)
+int train_i_mem_net(enum train_kind kind, const struct train_params *p, uint32_t d,
+                    uint32_t n_classes, uint64_t n_rows, struct train_mem *mem)
 {
         uint64_t width[MAX_LAYERS + 1], per_row = 2, floats = 2 * (uint64_t)d, weights = 0;
         uint64_t rows = n_rows < p->batch ? n_rows : p->batch;
@@ -367,8 +367,9 @@ static void target_scale(const struct train_view *v, double *ret_mean, double *r
         *ret_sd = isfinite(sd) && sd > 0 ? sd : 1.0;
 }
 
-int fit_net(struct train_model *m, const struct train_problem *pb, const struct train_source *src,
-            const struct train_view *first, train_progress_fn progress, void *progress_ctx)
+int train_i_fit_net(struct train_model *m, const struct train_problem *pb,
+                    const struct train_source *src, const struct train_view *first,
+                    train_progress_fn progress, void *progress_ctx)
 {
         const struct train_params *p = &m->params;
         struct train_view v = *first;
@@ -394,7 +395,7 @@ int fit_net(struct train_model *m, const struct train_problem *pb, const struct 
         r = net_init(&nt, m, &rng);
         if (r < 0)
                 goto out_release;
-        check_init(&ck, progress, progress_ctx);
+        train_i_check_init(&ck, progress, progress_ctx);
         for (uint32_t l = 0; l < nt.n_layers; l++) /* forward, backward, Adam per row */
                 step_work = sat_add(step_work, (uint64_t)nt.in[l] * nt.out[l] * 3);
 
@@ -406,7 +407,7 @@ int fit_net(struct train_model *m, const struct train_problem *pb, const struct 
                         r = src->next_epoch(src->ctx, e, &v);
                         if (r < 0)
                                 goto out_release;
-                        r = view_check(&v, d, 1, &ws);
+                        r = train_i_view_check(&v, d, 1, &ws);
                         if (r < 0)
                                 goto out_release;
                 }
@@ -455,7 +456,7 @@ int fit_net(struct train_model *m, const struct train_problem *pb, const struct 
                         wtot += wsum;
                         net_backward(&nt, rows, (float)p->l2);
                         net_step(&nt, p->lr, ++t);
-                        if (check_poll(&ck, sat_mul(step_work, rows))) {
+                        if (train_i_check_poll(&ck, sat_mul(step_work, rows))) {
                                 r = DREAM_E_CANCELLED;
                                 goto out_release;
                         }
@@ -477,7 +478,7 @@ int fit_net(struct train_model *m, const struct train_problem *pb, const struct 
 
         for (uint32_t l = 0; l < nt.n_layers; l++) {
                 size_t wc = (size_t)nt.in[l] * nt.out[l];
-                r = model_layer_alloc(m, l, nt.in[l], nt.out[l]);
+                r = train_i_model_layer_alloc(m, l, nt.in[l], nt.out[l]);
                 if (r < 0)
                         goto out_release;
                 for (size_t c = 0; c < wc; c++)
@@ -493,8 +494,8 @@ out_release:
 
 #define PREDICT_ROWS 256
 
-int predict_net(const struct train_model *m, const float *x, size_t n, double *ret_value,
-                double *ret_proba)
+int train_i_predict_net(const struct train_model *m, const float *x, size_t n, double *ret_value,
+                        double *ret_proba)
 {
         uint32_t d = m->d, maxw = d;
         double *buf[2] = {NULL, NULL};

@@ -210,7 +210,7 @@ int train_model_from_bytes(const void *bytes, size_t len, struct train_model **r
                                               : (nc != 0 || has_classes))
                 return DREAM_E_CORRUPT;
 
-        r = model_alloc((enum train_kind)kind, d, &m);
+        r = train_i_model_alloc((enum train_kind)kind, d, &m);
         if (r < 0)
                 return r;
         m->task = (enum train_task)task;
