@@ -25,6 +25,7 @@
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/par.h"
 #include "proto/status.h"
 #include "server/internal.h"
 #include "server/permute.h"
@@ -239,7 +240,7 @@ static int fill_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
 }
 
 /* Rows [f->done, f->rows). */
-static void *fill_range(void *arg)
+static void fill_range(void *arg)
 {
         struct fill_ctx *f = arg;
         uint64_t first = f->done;
@@ -247,7 +248,6 @@ static void *fill_range(void *arg)
         f->r = store_scan(f->srv->store, f->name, f->id, first, f->rows - first, 0, fill_cb, f);
         if (f->r == 0 && f->done != f->rows)
                 f->r = DREAM_E_CORRUPT; /* fewer rows than when the stream started */
-        return NULL;
 }
 
 /* Decode rows [0, e->rows) of the dataset into e (no lock held), the two
@@ -256,8 +256,6 @@ static void *fill_range(void *arg)
 static int entry_build(struct srv *s, struct centry *e)
 {
         struct fill_ctx f[2];
-        pthread_t th;
-        bool split;
         uintptr_t at;
 
         e->map = mmap(NULL, e->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -275,7 +273,6 @@ static int entry_build(struct srv *s, struct centry *e)
                 (void)madvise((void *)at, e->map_len - (at - (uintptr_t)e->map), MADV_HUGEPAGE);
         }
         e->v = (float *)at;
-        split = e->rows >= BUILD_SPLIT_ROWS;
         for (int i = 0; i < 2; i++)
                 f[i] = (struct fill_ctx){.srv = s,
                                          .name = e->name,
@@ -283,15 +280,13 @@ static int entry_build(struct srv *s, struct centry *e)
                                          .v = e->v,
                                          .n_cols = e->n_cols,
                                          .rows = e->rows};
-        if (split) {
+        if (e->rows >= BUILD_SPLIT_ROWS) {
                 f[0].rows = f[1].done = e->rows / 2;
-                split = pthread_create(&th, NULL, fill_range, &f[1]) == 0;
+                dm_par2(fill_range, &f[0], &f[1]);
+        } else {
+                fill_range(&f[0]);
+                f[1].r = 0;
         }
-        fill_range(&f[0]);
-        if (split)
-                pthread_join(th, NULL);
-        else if (f[0].rows < e->rows)
-                fill_range(&f[1]);
         /* The scans are pinned to e->id: a drop (and a create under the
          * name) before or while they run makes them fail. */
         return f[0].r < 0 ? f[0].r : f[1].r;
