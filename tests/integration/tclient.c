@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -192,4 +193,25 @@ int tc_call_code(struct tc *c, Dream__V1__Request *req, int timeout_ms)
                 if (!more)
                         return code;
         }
+}
+
+unsigned tc_failures;
+
+double tc_now(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void tc_raise_nofile(unsigned long want)
+{
+        struct rlimit rl;
+
+        CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+        if (rl.rlim_cur >= want)
+                return;
+        rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+        CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
 }

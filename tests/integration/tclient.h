@@ -22,6 +22,21 @@
                 }                                                                                  \
         } while (0)
 
+/* A failure that lets the test go on (it exits non-zero at the end when
+ * tc_failures > 0). */
+extern unsigned tc_failures;
+#define FAILF(...)                                                                                 \
+        do {                                                                                       \
+                tc_failures++;                                                                     \
+                fprintf(stderr, "FAIL: " __VA_ARGS__);                                             \
+                fputc('\n', stderr);                                                               \
+        } while (0)
+
+/* Monotonic seconds. */
+double tc_now(void);
+/* Raise the soft limit of open files to `want` (or the hard limit). */
+void tc_raise_nofile(unsigned long want);
+
 struct tc {
         int fd;
         struct frame_decoder dec;

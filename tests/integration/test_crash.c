@@ -193,13 +193,6 @@ static void msleep(long ms)
                 ;
 }
 
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static struct batch *batch_new(struct client *c, uint32_t n)
 {
         struct batch *b;
@@ -789,14 +782,14 @@ static void *flush_main(void *arg)
         struct flusher *f = arg;
         struct dream_client *dc = NULL;
         struct dream_flush_result fr = DREAM_INIT(struct dream_flush_result);
-        double t0 = now_s();
+        double t0 = tc_now();
 
         if (connect_to(f->port, &dc) < 0) {
                 f->done = -1;
                 return NULL;
         }
         f->done = dream_flush(dc, f->ds, &fr) == 0 ? 1 : -1;
-        f->seconds = now_s() - t0;
+        f->seconds = tc_now() - t0;
         dream_close(dc);
         return NULL;
 }
@@ -901,7 +894,7 @@ static void *backup_main(void *arg)
         struct backuper *b = arg;
         struct dream_client *dc = NULL;
         struct dream_backup_result br = DREAM_INIT(struct dream_backup_result);
-        double t0 = now_s();
+        double t0 = tc_now();
         int r;
 
         if (connect_to(b->port, &dc) < 0) {
@@ -909,7 +902,7 @@ static void *backup_main(void *arg)
                 return NULL;
         }
         r = dream_backup(dc, b->path, &br);
-        b->seconds = now_s() - t0;
+        b->seconds = tc_now() - t0;
         b->err = r;
         snprintf(b->msg, sizeof(b->msg), "%s", dream_last_error(dc));
         b->done = r == 0 ? 1 : -1;

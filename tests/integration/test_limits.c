@@ -44,34 +44,6 @@
 
 #define TOKEN "limits-test-token-27182"
 
-static unsigned failures;
-
-#define FAILF(...)                                                                                 \
-        do {                                                                                       \
-                failures++;                                                                        \
-                fprintf(stderr, "FAIL: " __VA_ARGS__);                                             \
-                fputc('\n', stderr);                                                               \
-        } while (0)
-
-static double now_s(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void raise_nofile(rlim_t want)
-{
-        struct rlimit rl;
-
-        CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
-        if (rl.rlim_cur >= want)
-                return;
-        rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
-        CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
-}
-
 /* Connect from `src` (a loopback address) to 127.0.0.1:port; -1 when the
  * connection failed. */
 static int connect_from(const char *src, uint16_t port)
@@ -242,8 +214,8 @@ static void senders_run(struct sender *ps, int n, uint16_t port, uint32_t announ
                 if (progress) {
                         idle_since = 0;
                 } else if (idle_since == 0) {
-                        idle_since = now_s();
-                } else if (now_s() - idle_since > 0.5) {
+                        idle_since = tc_now();
+                } else if (tc_now() - idle_since > 0.5) {
                         break;
                 } else {
                         struct timespec ts = {0, 2 * 1000000L};
@@ -269,8 +241,8 @@ static void test_prehello(void)
         before = td_status_kb(&d, "VmRSS");
         CHECK(before > 0);
         senders_run(ps, N_PRE, d.port, 60u << 20, 4u << 20);
-        t0 = now_s();
-        while (now_s() - t0 < 5) {
+        t0 = tc_now();
+        while (tc_now() - t0 < 5) {
                 unsigned open = 0;
                 for (int i = 0; i < N_PRE; i++) {
                         sender_pump(&ps[i]);
@@ -342,8 +314,8 @@ static void test_budget(void)
         tc_close(&c);
         /* The frames that were read time out and their connections close
          * with a clear error. */
-        t0 = now_s();
-        while (now_s() - t0 < 4 && timeouts < 2) {
+        t0 = tc_now();
+        while (tc_now() - t0 < 4 && timeouts < 2) {
                 timeouts = 0;
                 for (int i = 0; i < N_BUDGET; i++) {
                         sender_pump(&ps[i]);
@@ -421,13 +393,13 @@ static unsigned right_hellos(uint16_t port, int n, double *ret_max)
         *ret_max = 0;
         for (int i = 0; i < n; i++) {
                 struct tc c;
-                double t = now_s();
+                double t = tc_now();
 
                 tc_from(&c, "127.0.0.1", port);
                 ok += hello_code(&c, TOKEN, 1, 5000) == DREAM__V1__STATUS__STATUS_OK;
                 tc_close(&c);
-                if (now_s() - t > *ret_max)
-                        *ret_max = now_s() - t;
+                if (tc_now() - t > *ret_max)
+                        *ret_max = tc_now() - t;
                 usleep(20000);
         }
         return ok;
@@ -490,7 +462,7 @@ static void test_peerconns(void)
         struct tc c;
         double t0;
 
-        raise_nofile(1024);
+        tc_raise_nofile(1024);
         CHECK(mkdtemp(dir) != NULL);
         start(&d, dir, true, more);
         for (int i = 0; i < N_SILENT; i++) {
@@ -502,7 +474,7 @@ static void test_peerconns(void)
         if (hello_code(&c, TOKEN, 1, 5000) != DREAM__V1__STATUS__STATUS_OK)
                 FAILF("127.0.0.1 was not served while 127.0.0.2 held %d connections", N_SILENT);
         tc_close(&c);
-        t0 = now_s();
+        t0 = tc_now();
         do {
                 open = 0;
                 for (int i = 0; i < N_SILENT; i++) {
@@ -510,7 +482,7 @@ static void test_peerconns(void)
                         open += ps[i].open;
                 }
                 usleep(10000);
-        } while (open && now_s() - t0 < 4);
+        } while (open && tc_now() - t0 < 4);
         for (int i = 0; i < N_SILENT; i++) {
                 busy += ps[i].code == DREAM__V1__STATUS__STATUS_BUSY &&
                         strstr(ps[i].msg, "127.0.0.2") != NULL;
@@ -541,7 +513,7 @@ static int http_status(const char *src, uint16_t port, int timeout_ms)
         char buf[4096];
         size_t len = 0;
         int fd = connect_from(src, port), status = -1;
-        double t0 = now_s();
+        double t0 = tc_now();
 
         if (fd < 0)
                 return -1;
@@ -549,7 +521,7 @@ static int http_status(const char *src, uint16_t port, int timeout_ms)
                 goto out;
         while (len < sizeof(buf) - 1) {
                 struct pollfd p = {.fd = fd, .events = POLLIN};
-                int left = timeout_ms - (int)((now_s() - t0) * 1000);
+                int left = timeout_ms - (int)((tc_now() - t0) * 1000);
                 ssize_t n;
 
                 if (left <= 0 || poll(&p, 1, left) <= 0)
@@ -579,7 +551,7 @@ static void test_metrics(void)
         FILE *f;
         size_t n;
 
-        raise_nofile(2048);
+        tc_raise_nofile(2048);
         CHECK(mkdtemp(dir) != NULL);
         snprintf(pf, sizeof(pf), "%s/port", dir);
         start(&d, dir, false, more);
@@ -599,12 +571,12 @@ static void test_metrics(void)
                 opened++;
                 (void)send(fds[i], half, sizeof(half) - 1, MSG_NOSIGNAL);
         }
-        t0 = now_s();
-        while (now_s() - t0 < 8 && (other < 0 || same < 0)) {
+        t0 = tc_now();
+        while (tc_now() - t0 < 8 && (other < 0 || same < 0)) {
                 if (other < 0 && http_status("127.0.0.2", (uint16_t)mport, 500) == 200)
-                        other = now_s() - t0;
+                        other = tc_now() - t0;
                 if (same < 0 && http_status("127.0.0.1", (uint16_t)mport, 500) == 200)
-                        same = now_s() - t0;
+                        same = tc_now() - t0;
         }
         if (other < 0 || other > 1.5)
                 FAILF("/metrics from 127.0.0.2 during %u half-sent requests: %s %.1f s", opened,
@@ -642,8 +614,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "usage: test_limits prehello|budget|hellos|peerconns|metrics\n");
                 return 2;
         }
-        if (failures) {
-                fprintf(stderr, "%s: %u failures\n", g, failures);
+        if (tc_failures) {
+                fprintf(stderr, "%s: %u tc_failures\n", g, tc_failures);
                 return 1;
         }
         fprintf(stderr, "%s: ok\n", g);

@@ -81,15 +81,6 @@ static const struct kind kinds[] = {
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
-static unsigned failures;
-
-#define FAILF(...)                                                                                 \
-        do {                                                                                       \
-                failures++;                                                                        \
-                fprintf(stderr, "FAIL: " __VA_ARGS__);                                             \
-                fputc('\n', stderr);                                                               \
-        } while (0)
-
 static char tmp_dir[128];
 
 /* ---- requests ------------------------------------------------------------------ */
@@ -445,8 +436,8 @@ static void test_matrix(void)
         free(b);
         fprintf(stderr,
                 "matrix: %u role x request cases (%zu request types x %d roles + 3): %u denied "
-                "as expected, %u not denied as expected, %u failures\n",
-                checked + 3, N_KINDS, N_ROLES, denied_ok, allowed_ok, failures);
+                "as expected, %u not denied as expected, %u tc_failures\n",
+                checked + 3, N_KINDS, N_ROLES, denied_ok, allowed_ok, tc_failures);
 }
 
 static unsigned count_lines(const char *path, const char *needle)
@@ -462,13 +453,6 @@ static unsigned count_lines(const char *path, const char *needle)
                         n++;
         fclose(f);
         return n;
-}
-
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void test_auth(void)
@@ -526,8 +510,8 @@ static void test_auth(void)
         tc_close(&c);
         /* Guessing through reconnections: past the per-server limit a hello
          * answers BUSY without comparing the token. */
-        t0 = now_s();
-        while (now_s() - t0 < 1.0) {
+        t0 = tc_now();
+        while (tc_now() - t0 < 1.0) {
                 tc_connect(&c, d.port);
                 for (int i = 0; i < 3; i++) {
                         r = hello(&c, "guess-guess", 600);
@@ -689,7 +673,7 @@ static void test_cli(void)
                      log);
         if (rc == 0)
                 FAILF("`dream ingest` with a read-only token succeeded");
-        if (failures) {
+        if (tc_failures) {
                 char line[512];
                 f = fopen(log, "r");
                 while (f && fgets(line, sizeof(line), f))
@@ -716,8 +700,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "usage: test_roles matrix|auth|cli\n");
                 return 2;
         }
-        if (failures) {
-                fprintf(stderr, "%s: %u failures\n", g, failures);
+        if (tc_failures) {
+                fprintf(stderr, "%s: %u tc_failures\n", g, tc_failures);
                 return 1;
         }
         fprintf(stderr, "%s: ok\n", g);

@@ -34,33 +34,6 @@
 #define N_UNAUTH  20
 #define TOKEN     "slow-test-token-31415"
 
-static unsigned failures;
-
-#define FAILF(...)                                                                                 \
-        do {                                                                                       \
-                failures++;                                                                        \
-                fprintf(stderr, "FAIL: " __VA_ARGS__);                                             \
-                fputc('\n', stderr);                                                               \
-        } while (0)
-
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void raise_nofile(rlim_t want)
-{
-        struct rlimit rl;
-
-        CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
-        if (rl.rlim_cur >= want)
-                return;
-        rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
-        CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
-}
-
 struct peer {
         struct tc c;
         bool open;
@@ -163,13 +136,13 @@ static void test_dribble(void)
         double max_dribble = 0, max_silent = 0;
 
         CHECK(mkdtemp(dir) != NULL);
-        raise_nofile(4096);
+        tc_raise_nofile(4096);
         /* The cap: exactly the connections of this test. */
         snprintf(cap, sizeof(cap), "%d", n + 1);
         start(&d, dir, cap);
         tc_connect(&normal, d.port);
         tc_hello(&normal, TOKEN, DREAM__V1__STATUS__STATUS_OK);
-        t0 = now_s();
+        t0 = tc_now();
         for (int i = 0; i < n; i++) {
                 tc_connect(&peers[i].c, d.port);
                 peers[i].open = true;
@@ -178,7 +151,7 @@ static void test_dribble(void)
                         peers[i].sent = 1;
                 }
         }
-        fprintf(stderr, "dribble: %d connections opened in %.2f s\n", n, now_s() - t0);
+        fprintf(stderr, "dribble: %d connections opened in %.2f s\n", n, tc_now() - t0);
         /* Let the loop accept the backlog, then one more is refused. */
         CHECK(normal_call(&normal, 2));
         tc_connect(&extra, d.port);
@@ -191,9 +164,9 @@ static void test_dribble(void)
                 proto_response_free(r);
         tc_close(&extra);
 
-        last_tick = last_normal = now_s();
+        last_tick = last_normal = tc_now();
         for (;;) {
-                double t = now_s();
+                double t = tc_now();
                 open_left = 0;
                 for (int i = 0; i < n; i++) {
                         if (!peers[i].open)
@@ -280,12 +253,12 @@ static void test_unauth(void)
                 tc_connect(&peers[i].c, d.port);
                 peers[i].open = true;
         }
-        t0 = now_s();
+        t0 = tc_now();
         /* Every 0.5 s a request without hello (STATUS_AUTH each): activity,
          * never authenticated. A deadline must close them: 12 s is three
          * times the idle deadline. */
         for (;;) {
-                double t = now_s();
+                double t = tc_now();
                 open_left = 0;
                 for (int i = 0; i < N_UNAUTH; i++) {
                         if (!peers[i].open)
@@ -341,8 +314,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "usage: test_slow dribble|unauth\n");
                 return 2;
         }
-        if (failures) {
-                fprintf(stderr, "%s: %u failures\n", g, failures);
+        if (tc_failures) {
+                fprintf(stderr, "%s: %u tc_failures\n", g, tc_failures);
                 return 1;
         }
         fprintf(stderr, "%s: ok\n", g);
