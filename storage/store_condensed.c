@@ -78,20 +78,9 @@ int store_i_cond_decode(const MDB_val *k, const MDB_val *v, struct gd_condensed 
                 return DREAM_E_CORRUPT;
         if (!store_i_checksum_ok(k, p, need - 8, dm_get_le64(p + need - 8)))
                 return DREAM_E_CHECKSUM;
-        c = dm_calloc(1, sizeof(*c));
-        if (!c)
+        if (gd_condensed_new(m, d, &c) < 0)
                 return DREAM_E_NOMEM;
-        c->m = m;
-        c->d = d;
         c->bits_used = dm_get_le32(p + 16);
-        c->feature_cols = dm_mallocarray(d ? d : 1, sizeof(uint32_t));
-        c->x = dm_mallocarray(cells ? cells : 1, sizeof(double));
-        c->y = dm_mallocarray(m ? m : 1, sizeof(double));
-        c->w = dm_mallocarray(m ? m : 1, sizeof(double));
-        if (!c->feature_cols || !c->x || !c->y || !c->w) {
-                gd_condensed_free(c);
-                return DREAM_E_NOMEM;
-        }
         p += 24;
         for (uint32_t j = 0; j < d; j++, p += 4)
                 c->feature_cols[j] = dm_get_le32(p);

@@ -193,20 +193,10 @@ static int parse_condensed(struct gd_segment *s, struct part_ref part)
             __builtin_mul_overflow((size_t)m, (size_t)d, &cells) ||
             part.len - rd.pos != (uint64_t)d * 4 + ((uint64_t)cells + 2ull * m) * 8)
                 return DREAM_E_CORRUPT;
-        c = dm_calloc(1, sizeof(*c));
-        if (!c)
-                return DREAM_E_NOMEM;
-        c->m = m;
-        c->d = d;
+        r = gd_condensed_new(m, d, &c);
+        if (r < 0)
+                return r;
         c->bits_used = used;
-        c->feature_cols = dm_mallocarray(d ? d : 1, sizeof(uint32_t));
-        c->x = dm_mallocarray(cells ? cells : 1, sizeof(double));
-        c->y = dm_mallocarray(m ? m : 1, sizeof(double));
-        c->w = dm_mallocarray(m ? m : 1, sizeof(double));
-        if (!c->feature_cols || !c->x || !c->y || !c->w) {
-                gd_condensed_free(c);
-                return DREAM_E_NOMEM;
-        }
         r = 0;
         for (uint32_t f = 0; f < d && r == 0; f++) {
                 r = dm_rd_le32(&rd, &c->feature_cols[f]);

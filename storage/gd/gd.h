@@ -213,6 +213,9 @@ struct gd_condense_opts {
 int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,
                 struct gd_condensed **ret);
 void gd_condensed_free(struct gd_condensed *c);
+/* Condensed samples of m rows and d features with every array allocated
+ * (contents unset; bits_used 0), for readers that fill them from bytes. */
+int gd_condensed_new(uint32_t m, uint32_t d, struct gd_condensed **ret);
 
 /* ---- encoding, random access, container (method.md section 6, FORMAT.md) ---- */
 

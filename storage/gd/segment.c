@@ -85,6 +85,27 @@ void gd_condensed_free(struct gd_condensed *c)
         dm_free(c);
 }
 
+int gd_condensed_new(uint32_t m, uint32_t d, struct gd_condensed **ret)
+{
+        struct gd_condensed *c = dm_calloc(1, sizeof(*c));
+        const uint64_t cells = (uint64_t)m * d;
+
+        if (!c)
+                return DREAM_E_NOMEM;
+        c->m = m;
+        c->d = d;
+        c->feature_cols = dm_mallocarray(d ? d : 1, sizeof(uint32_t));
+        c->x = dm_mallocarray(cells ? cells : 1, sizeof(double));
+        c->y = dm_mallocarray(m ? m : 1, sizeof(double));
+        c->w = dm_mallocarray(m ? m : 1, sizeof(double));
+        if (!c->feature_cols || !c->x || !c->y || !c->w) {
+                gd_condensed_free(c);
+                return DREAM_E_NOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
 void gd_segment_set_condensed(struct gd_segment *s, struct gd_condensed *c)
 {
         if (s->cond_owned)
