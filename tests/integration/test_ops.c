@@ -14,6 +14,9 @@
  *            and commits move after an ingest; the dataset gauges follow the
  *            snapshot; other paths are 404; Stats over RPC carries the same
  *            new fields. A non-loopback metrics_listen is refused at start.
+ *   cli      --version prints it; --check-config reports every error of a
+ *            file with its line (a misspelt key with the key meant) and
+ *            exits 2 without opening the store, 0 for a good file.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -529,16 +532,75 @@ static void test_metrics(void)
              "Stats carries the same: ok");
 }
 
+/* ---- cli ------------------------------------------------------------------------ */
+
+/* Runs dreamd with args (shell words, quoted by the caller); its stdout and
+ * stderr go to out. The exit status. */
+static int run_dreamd(const char *args, const char *out)
+{
+        char cmd[2048];
+        int st;
+
+        snprintf(cmd, sizeof(cmd), "'%s' %s >'%s' 2>&1", getenv("DREAMD"), args, out);
+        st = system(cmd);
+        CHECK(st != -1 && WIFEXITED(st));
+        return WEXITSTATUS(st);
+}
+
+static void test_cli(void)
+{
+        char dir[256], conf[320], out[320], args[1024];
+        const char *text;
+
+        snprintf(dir, sizeof(dir), "/tmp/dream-ops-cli-XXXXXX");
+        CHECK(mkdtemp(dir) != NULL);
+        snprintf(conf, sizeof(conf), "%s/dreamd.conf", dir);
+        snprintf(out, sizeof(out), "%s/out", dir);
+
+        CHECK(run_dreamd("--version", out) == 0);
+        CHECK(strncmp(read_file(out), "dreamd ", 7) == 0);
+
+        /* Four errors, each reported with its line; the store is not opened
+         * (data_dir does not exist). */
+        write_file(conf, "# dreamd.conf\n"
+                         "max_frme = 65536\n"
+                         "workers = 0\n"
+                         "listen = 127.0.0.1:0\n"
+                         "no equals sign here\n"
+                         "idle_timeout = soon\n"
+                         "data_dir = /nonexistent/dream-ops-cli\n");
+        snprintf(args, sizeof(args), "--check-config --config '%s'", conf);
+        CHECK(run_dreamd(args, out) == 2);
+        text = read_file(out);
+        CHECK(strstr(text, "dreamd.conf:2: unknown key 'max_frme' (did you mean 'max_frame'?)"));
+        CHECK(strstr(text, "dreamd.conf:3: workers: bad value '0'"));
+        CHECK(strstr(text, "dreamd.conf:5: expected 'key = value'"));
+        CHECK(strstr(text, "dreamd.conf:6: idle_timeout: bad value 'soon'"));
+        CHECK(strstr(text, "4 errors"));
+        CHECK(access("/nonexistent/dream-ops-cli", F_OK) != 0);
+
+        /* A good file: 0, and still no store made. */
+        write_file(conf, "max_frame = 65536\ndata_dir = /nonexistent/dream-ops-cli\n");
+        CHECK(run_dreamd(args, out) == 0);
+        CHECK(strstr(read_file(out), "ok"));
+        CHECK(access("/nonexistent/dream-ops-cli", F_OK) != 0);
+
+        td_rmtree(dir);
+        puts("cli: --version, --check-config reports every error with its line: ok");
+}
+
 int main(int argc, char **argv)
 {
         if (argc != 2) {
-                fprintf(stderr, "usage: test_ops reload|metrics\n");
+                fprintf(stderr, "usage: test_ops reload|metrics|cli\n");
                 return 2;
         }
         if (strcmp(argv[1], "reload") == 0)
                 test_reload();
         else if (strcmp(argv[1], "metrics") == 0)
                 test_metrics();
+        else if (strcmp(argv[1], "cli") == 0)
+                test_cli();
         else
                 return 2;
         return 0;
