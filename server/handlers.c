@@ -450,6 +450,8 @@ void srv_h_flush(struct srv_req *j)
                 srv_store_error(j, r, "flush.dataset", name);
                 goto free_all;
         }
+        /* Counted with the background seals: a flush that sealed rows. */
+        srv_stats_add(&j->srv->stats.seals, sealed > 0);
         fr.rows_sealed = sealed;
         fr.segments_sealed =
             after->segments > before->segments ? (uint32_t)(after->segments - before->segments) : 0;

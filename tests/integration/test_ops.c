@@ -342,7 +342,7 @@ static void check_exposition(const char *text)
 {
         char fam[128] = "", seen[8192] = " ";
         const char *line = text;
-        bool helped = false;
+        bool helped = false, histogram = false;
 
         CHECK(text[0] != '\0');
         CHECK(text[strlen(text) - 1] == '\n');
@@ -357,7 +357,8 @@ static void check_exposition(const char *text)
                 line = nl + 1;
                 if (sscanf(l, "# HELP %127s", name) == 1) {
                         char key[140];
-                        CHECK(strncmp(name, "dreamd_", 7) == 0);
+                        CHECK(strncmp(name, "dreamd_", 7) == 0 ||
+                              strncmp(name, "process_", 8) == 0);
                         CHECK(strlen(l) > strlen("# HELP ") + strlen(name) + 1);
                         snprintf(key, sizeof(key), " %s ", name);
                         CHECK(strstr(seen, key) == NULL); /* each family once */
@@ -369,7 +370,9 @@ static void check_exposition(const char *text)
                 }
                 if (sscanf(l, "# TYPE %127s %31s", name, type) == 2) {
                         CHECK(helped && strcmp(name, fam) == 0);
-                        CHECK(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0);
+                        CHECK(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0 ||
+                              strcmp(type, "histogram") == 0);
+                        histogram = strcmp(type, "histogram") == 0;
                         helped = false;
                         continue;
                 }
@@ -380,7 +383,13 @@ static void check_exposition(const char *text)
                         char *end;
 
                         CHECK(fam[0] && !helped);
-                        CHECK(nlen == strlen(fam) && strncmp(l, fam, nlen) == 0);
+                        /* A histogram's samples: name_bucket, name_sum, name_count. */
+                        CHECK(strncmp(l, fam, strlen(fam)) == 0);
+                        CHECK(nlen == strlen(fam) ||
+                              (histogram &&
+                               (strncmp(l + strlen(fam), "_bucket", nlen - strlen(fam)) == 0 ||
+                                strncmp(l + strlen(fam), "_sum", nlen - strlen(fam)) == 0 ||
+                                strncmp(l + strlen(fam), "_count", nlen - strlen(fam)) == 0)));
                         if (*v == '{') {
                                 /* label="value"(,label="value")* */
                                 v++;
@@ -501,11 +510,46 @@ static void test_metrics(void)
         CHECK(sample(body, "dreamd_jobs{state=\"queued\"}") == 0);
         CHECK(sample(body, "dreamd_jobs_finished_total{state=\"done\"}") == 0);
         CHECK(sample(body, "dreamd_train_seconds_total") == 0);
+        /* Request latency histograms, the build and the process. */
+        CHECK(sample(body, "dreamd_request_duration_seconds_count{type=\"ingest\"}") == 2);
+        CHECK(sample(body, "dreamd_request_duration_seconds_bucket{type=\"ingest\",le=\"+Inf\"}") ==
+              2);
+        CHECK(sample(body, "dreamd_request_duration_seconds_bucket{type=\"ingest\",le=\"10\"}") <=
+              2);
+        CHECK(sample(body, "dreamd_request_duration_seconds_sum{type=\"ingest\"}") > 0);
+        CHECK(sample(body, "dreamd_request_duration_seconds_count{type=\"create_dataset\"}") == 1);
+        CHECK(strstr(body, "\ndreamd_build_info{version=\"") != NULL);
+        CHECK(sample(body, "process_cpu_seconds_total") >= 0);
+        CHECK(sample(body, "process_resident_memory_bytes") > 0);
+        CHECK(sample(body, "process_virtual_memory_bytes") > 0);
+        CHECK(sample(body, "process_open_fds") > 2);
+        CHECK(sample(body, "process_max_fds") > 0);
+        CHECK(sample(body, "process_start_time_seconds") > 1.6e9);
+        CHECK(sample(body, "dreamd_seals_total") == 0);
+
+        /* A flush that seals rows counts as a seal. */
+        {
+                Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+                Dream__V1__Flush fl = DREAM__V1__FLUSH__INIT;
+
+                fl.dataset = "m1";
+                req.request_id = 6;
+                req.body_case = DREAM__V1__REQUEST__BODY_FLUSH;
+                req.flush = &fl;
+                r = tc_call(&c, &req);
+                CHECK(r->code == DREAM__V1__STATUS__STATUS_OK && r->flush->rows_sealed == 100);
+                proto_response_free(r);
+        }
+        CHECK(http_get((uint16_t)mport, "/metrics", body, sizeof(body)) == 200);
+        CHECK(sample(body, "dreamd_seals_total") == 1);
 
         /* The same counters over RPC. */
         r = stats(&c, 5);
         CHECK(r->code == DREAM__V1__STATUS__STATUS_OK);
         CHECK(r->stats->ingest_commits == 1);
+        CHECK(r->stats->seals_total == 1);
+        CHECK(r->stats->ingest_ack_p50_seconds > 0);
+        CHECK(r->stats->ingest_ack_p99_seconds >= r->stats->ingest_ack_p50_seconds);
         CHECK(r->stats->datasets == 1);
         CHECK(r->stats->n_dataset_stats == 1);
         CHECK(strcmp(r->stats->dataset_stats[0]->name, "m1") == 0);
