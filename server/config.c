@@ -118,6 +118,7 @@ static const char *const known_keys[] = {
     "token_file",
     "port_file",
     "log_level",
+    "log_format",
     "map_size_max",
     "max_connections",
     "max_peer_connections",
@@ -333,6 +334,16 @@ int srv_config_set(struct srv_config *c, const char *key, const char *value, con
                                         where, value);
                 return set_str(&c->metrics_listen, value);
         }
+        if (strcmp(key, "log_format") == 0) {
+                enum dm_log_format f;
+
+                if (dm_log_format_parse(value, &f) < 0)
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: log_format: bad value '%s' (text or json)", where,
+                                        value);
+                c->log_format = f;
+                return 0;
+        }
         if (strcmp(key, "log_level") == 0) {
                 enum dm_log_level l;
 
@@ -513,6 +524,7 @@ static const struct flag flags[] = {
     {"--token-file", "token_file"},
     {"--port-file", "port_file"},
     {"--log-level", "log_level"},
+    {"--log-format", "log_format"},
     {"--map-size-max", "map_size_max"},
     {"--max-connections", "max_connections"},
     {"--max-peer-connections", "max_peer_connections"},
@@ -671,6 +683,7 @@ const char *srv_config_usage(void)
                "  --token-file F         one token per line; enables authentication\n"
                "  --port-file F          write the listening addresses here\n"
                "  --log-level L          error, warn, info (default) or debug\n"
+               "  --log-format F         text (default) or json: one object per line\n"
                "  --map-size-max BYTES   --max-connections N  --max-frame BYTES\n"
                "  --max-peer-connections N  --max-buffered-bytes BYTES\n"
                "  --idle-timeout SEC     --frame-timeout SEC  --workers N  --seal-rows N\n"

@@ -57,7 +57,8 @@ struct srv_config {
         uint64_t job_memory;        /* bytes a job's fit and data may need, estimated before it
                                        starts (train_mem_estimate); beyond: LIMIT */
         enum dm_log_level log_level;
-        char *metrics_listen; /* owned or NULL: no /metrics endpoint; a loopback IP:PORT */
+        enum dm_log_format log_format; /* text or json lines */
+        char *metrics_listen;          /* owned or NULL: no /metrics endpoint; a loopback IP:PORT */
 };
 
 /* Defaults. Allocates nothing. */

@@ -356,6 +356,7 @@ int main(int argc, char **argv)
         int r, n_args = 0, rc = 1;
 
         memset(&d, 0, sizeof(d));
+        dm_log_detect_journal(); /* "<N>" priorities when stderr is the journal */
         srv_config_init(&cfg);
         /* --check is a mode, not a config key: take it out, pass the rest. */
         args = dm_calloc((size_t)argc + 1, sizeof(*args));
@@ -398,6 +399,7 @@ int main(int argc, char **argv)
                 goto release;
         }
         dm_log_set_level(cfg.log_level);
+        dm_log_set_format(cfg.log_format);
         if (check) {
                 rc = run_check(&cfg);
                 goto release;

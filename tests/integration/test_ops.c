@@ -16,7 +16,9 @@
  *            new fields. A non-loopback metrics_listen is refused at start.
  *   cli      --version prints it; --check-config reports every error of a
  *            file with its line (a misspelt key with the key meant) and
- *            exits 2 without opening the store, 0 for a good file.
+ *            exits 2 without opening the store, 0 for a good file; with
+ *            JOURNAL_STREAM naming stderr, lines start with "<3>"; with
+ *            --log-format json, lines are JSON objects.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -622,6 +625,31 @@ static void test_cli(void)
         CHECK(strstr(text, "dreamd.conf:6: idle_timeout: bad value 'soon'"));
         CHECK(strstr(text, "4 errors"));
         CHECK(access("/nonexistent/dream-ops-cli", F_OK) != 0);
+
+        /* stderr is the journal (JOURNAL_STREAM names its device:inode):
+         * each line starts with its syslog priority. */
+        {
+                struct stat st;
+                char js[64];
+
+                write_file(out, "");
+                CHECK(stat(out, &st) == 0);
+                snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+                         (unsigned long long)st.st_ino);
+                setenv("JOURNAL_STREAM", js, 1);
+                CHECK(run_dreamd(args, out) == 2);
+                unsetenv("JOURNAL_STREAM");
+                text = read_file(out);
+                CHECK(strncmp(text, "<3>error: ", 10) == 0);
+                CHECK(strstr(text, "\n<3>error: ") != NULL);
+        }
+        /* --log-format json: one JSON object per line. */
+        snprintf(args, sizeof(args), "--check --log-format json --data-dir '%s'", dir);
+        CHECK(run_dreamd(args, out) == 2);
+        text = read_file(out);
+        CHECK(strncmp(text, "{\"time\":\"", 9) == 0);
+        CHECK(strstr(text, "\",\"level\":\"error\",\"message\":\"check: no store in "));
+        snprintf(args, sizeof(args), "--check-config --config '%s'", conf);
 
         /* A good file: 0, and still no store made. */
         write_file(conf, "max_frame = 65536\ndata_dir = /nonexistent/dream-ops-cli\n");
