@@ -244,6 +244,7 @@ void srv_h_describe(struct srv_req *j)
         di.csv_bytes = info->raw_bytes;
         di.bases = info->bases;
         di.ratio = info->ratio;
+        di.created_unix = info->created_unix;
         di.n_schema = info->schema.n_cols;
         di.schema = specp;
         resp.body_case = DREAM__V1__RESPONSE__BODY_DESCRIBE_DATASET;
