@@ -193,3 +193,15 @@ int tc_call_code(struct tc *c, Dream__V1__Request *req, int timeout_ms)
                         return code;
         }
 }
+
+proto_response *tc_describe(struct tc *c, const char *name, uint64_t id)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__DescribeDataset dd = DREAM__V1__DESCRIBE_DATASET__INIT;
+
+        dd.name = (char *)name;
+        req.request_id = id;
+        req.body_case = DREAM__V1__REQUEST__BODY_DESCRIBE_DATASET;
+        req.describe_dataset = &dd;
+        return tc_call(c, &req);
+}

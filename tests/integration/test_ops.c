@@ -481,20 +481,11 @@ static void test_metrics(void)
         CHECK(r->code == DREAM__V1__STATUS__STATUS_OK);
         proto_response_free(r);
         /* DescribeDataset carries the creation time. */
-        {
-                Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
-                Dream__V1__DescribeDataset dd = DREAM__V1__DESCRIBE_DATASET__INIT;
-
-                dd.name = "m1";
-                req.request_id = 7;
-                req.body_case = DREAM__V1__REQUEST__BODY_DESCRIBE_DATASET;
-                req.describe_dataset = &dd;
-                r = tc_call(&c, &req);
-                CHECK(r->code == DREAM__V1__STATUS__STATUS_OK);
-                CHECK(r->describe_dataset->created_unix >= t_created &&
-                      r->describe_dataset->created_unix <= (uint64_t)time(NULL));
-                proto_response_free(r);
-        }
+        r = tc_describe(&c, "m1", 7);
+        CHECK(r->code == DREAM__V1__STATUS__STATUS_OK);
+        CHECK(r->describe_dataset->created_unix >= t_created &&
+              r->describe_dataset->created_unix <= (uint64_t)time(NULL));
+        proto_response_free(r);
         r = ingest(&c, "m1", 3, 100);
         CHECK(r->code == DREAM__V1__STATUS__STATUS_OK && r->ingest->committed);
         proto_response_free(r);
