@@ -54,6 +54,7 @@
 #define SRV_MIN_FRAME                    4096u      /* smallest max_frame accepted */
 #define SRV_MAX_CONFIG_BYTES             (1u << 20) /* bytes of a config file */
 #define SRV_MAX_CONFIG_LINE              8192u      /* bytes of one config line */
+#define SRV_MAX_KEY_SUGGEST              64u        /* key length compared for a hint */
 #define SRV_MAX_TOKENS                   4096u      /* tokens in a token file */
 #define SRV_MAX_TOKEN_FILE_BYTES         (4u << 20) /* bytes of a token file */
 #define SRV_MAX_INFLIGHT                 64u /* requests in progress per connection; BUSY beyond */

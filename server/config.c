@@ -111,9 +111,80 @@ static int set_str(char **dst, const char *v)
         return 0;
 }
 
+/* Every key of the file, for suggestions on a misspelt one. */
+static const char *const known_keys[] = {
+    "listen",
+    "data_dir",
+    "token_file",
+    "port_file",
+    "log_level",
+    "log_format",
+    "map_size_max",
+    "max_connections",
+    "max_peer_connections",
+    "max_buffered_bytes",
+    "max_frame",
+    "idle_timeout",
+    "frame_timeout",
+    "workers",
+    "seal_rows",
+    "jobs",
+    "blas_threads",
+    "job_queue",
+    "batch_cache_bytes",
+    "job_memory",
+    "metrics_listen",
+};
+
+/* Levenshtein distance of a and b, both shorter than SRV_MAX_KEY_SUGGEST. */
+static size_t edit_distance(const char *a, const char *b)
+{
+        size_t la = strlen(a), lb = strlen(b), row[SRV_MAX_KEY_SUGGEST + 1];
+
+        if (la > SRV_MAX_KEY_SUGGEST || lb > SRV_MAX_KEY_SUGGEST)
+                return SIZE_MAX;
+        for (size_t j = 0; j <= lb; j++)
+                row[j] = j;
+        for (size_t i = 1; i <= la; i++) {
+                size_t diag = row[0];
+
+                row[0] = i;
+                for (size_t j = 1; j <= lb; j++) {
+                        size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+
+                        if (up + 1 < best)
+                                best = up + 1;
+                        if (row[j - 1] + 1 < best)
+                                best = row[j - 1] + 1;
+                        diag = up;
+                        row[j] = best;
+                }
+        }
+        return row[lb];
+}
+
+const char *srv_config_suggest(const char *key)
+{
+        const char *best = NULL;
+        size_t best_d = SIZE_MAX, limit = strlen(key) / 3 + 1;
+
+        if (limit > 3)
+                limit = 3;
+        for (size_t k = 0; k < sizeof(known_keys) / sizeof(known_keys[0]); k++) {
+                size_t d = edit_distance(key, known_keys[k]);
+
+                if (d < best_d) {
+                        best_d = d;
+                        best = known_keys[k];
+                }
+        }
+        return best_d <= limit ? best : NULL;
+}
+
 int srv_config_set(struct srv_config *c, const char *key, const char *value, const char *where,
                    char *errmsg, size_t errmsg_size)
 {
+        const char *hint;
         uint64_t u;
         double d;
         int r;
@@ -263,6 +334,16 @@ int srv_config_set(struct srv_config *c, const char *key, const char *value, con
                                         where, value);
                 return set_str(&c->metrics_listen, value);
         }
+        if (strcmp(key, "log_format") == 0) {
+                enum dm_log_format f;
+
+                if (dm_log_format_parse(value, &f) < 0)
+                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                        "%s: log_format: bad value '%s' (text or json)", where,
+                                        value);
+                c->log_format = f;
+                return 0;
+        }
         if (strcmp(key, "log_level") == 0) {
                 enum dm_log_level l;
 
@@ -275,7 +356,9 @@ int srv_config_set(struct srv_config *c, const char *key, const char *value, con
                 c->log_level = l;
                 return 0;
         }
-        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: unknown key '%s'", where, key);
+        hint = srv_config_suggest(key);
+        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: unknown key '%s'%s%s%s", where,
+                        key, hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
 }
 
 static char *trim(char *s)
@@ -290,51 +373,86 @@ static char *trim(char *s)
         return s;
 }
 
-int srv_config_parse(struct srv_config *c, const char *text, size_t len, const char *fname,
-                     char *errmsg, size_t errmsg_size)
+/* Parse text; with report, every error of the file goes to it (and
+ * *ret_errors counts them) and parsing goes on with the next line; without,
+ * the first error is returned. */
+static int parse_text(struct srv_config *c, const char *text, size_t len, const char *fname,
+                      char *errmsg, size_t errmsg_size, srv_config_report_fn report, void *arg,
+                      unsigned *ret_errors)
 {
         char line[SRV_MAX_CONFIG_LINE];
         size_t pos = 0;
         unsigned lineno = 0;
+        int first = 0;
 
         while (pos < len) {
                 const char *nl = memchr(text + pos, '\n', len - pos);
                 size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
                 char where[DREAM_MAX_PATH + 32];
                 char *s, *eq, *key, *value;
-                int r;
+                int r = 0;
 
                 lineno++;
                 snprintf(where, sizeof(where), "%s:%u", fname, lineno);
-                if (n >= sizeof(line))
-                        return srv_fail(errmsg, errmsg_size, DREAM_E_LIMIT,
-                                        "%s: line longer than %zu bytes", where, sizeof(line) - 1);
-                memcpy(line, text + pos, n);
-                line[n] = '\0';
                 pos += n + (nl ? 1 : 0);
-                if (memchr(line, '\0', n))
-                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: NUL byte", where);
+                if (n >= sizeof(line)) {
+                        r = srv_fail(errmsg, errmsg_size, DREAM_E_LIMIT,
+                                     "%s: line longer than %zu bytes", where, sizeof(line) - 1);
+                        goto next;
+                }
+                memcpy(line, text + pos - n - (nl ? 1 : 0), n);
+                line[n] = '\0';
+                if (memchr(line, '\0', n)) {
+                        r = srv_fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: NUL byte", where);
+                        goto next;
+                }
                 s = trim(line);
                 if (!s[0] || s[0] == '#')
                         continue;
                 eq = strchr(s, '=');
-                if (!eq)
-                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
-                                        "%s: expected 'key = value'", where);
+                if (!eq) {
+                        r = srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
+                                     "%s: expected 'key = value'", where);
+                        goto next;
+                }
                 *eq = '\0';
                 key = trim(s);
                 value = trim(eq + 1);
-                if (!key[0])
-                        return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: missing key",
-                                        where);
+                if (!key[0]) {
+                        r = srv_fail(errmsg, errmsg_size, DREAM_E_INVAL, "%s: missing key", where);
+                        goto next;
+                }
                 r = srv_config_set(c, key, value, where, errmsg, errmsg_size);
-                if (r < 0)
+        next:
+                if (r == DREAM_E_NOMEM || (r < 0 && !report))
                         return r;
+                if (r < 0) {
+                        report(errmsg, arg);
+                        (*ret_errors)++;
+                        if (!first)
+                                first = r;
+                }
         }
-        return 0;
+        return first;
 }
 
-int srv_config_load(struct srv_config *c, const char *path, char *errmsg, size_t errmsg_size)
+int srv_config_parse(struct srv_config *c, const char *text, size_t len, const char *fname,
+                     char *errmsg, size_t errmsg_size)
+{
+        return parse_text(c, text, len, fname, errmsg, errmsg_size, NULL, NULL, NULL);
+}
+
+int srv_config_parse_all(struct srv_config *c, const char *text, size_t len, const char *fname,
+                         srv_config_report_fn report, void *arg, unsigned *ret_errors)
+{
+        char msg[DREAM_MAX_PATH + 512];
+
+        *ret_errors = 0;
+        return parse_text(c, text, len, fname, msg, sizeof(msg), report, arg, ret_errors);
+}
+
+int srv_config_read(const char *path, char **ret_text, size_t *ret_len, char *errmsg,
+                    size_t errmsg_size)
 {
         char *text = NULL;
         size_t len = 0;
@@ -368,13 +486,30 @@ int srv_config_load(struct srv_config *c, const char *path, char *errmsg, size_t
                         goto free_text;
                 }
         }
-        r = srv_config_parse(c, text, len, path, errmsg, errmsg_size);
-        if (r == 0)
-                r = set_str(&c->config_file, path);
+        *ret_text = text;
+        *ret_len = len;
+        text = NULL;
+        r = 0;
 free_text:
         dm_free(text);
 close_fd:
         close(fd);
+        return r;
+}
+
+int srv_config_load(struct srv_config *c, const char *path, char *errmsg, size_t errmsg_size)
+{
+        char *text = NULL;
+        size_t len = 0;
+        int r;
+
+        r = srv_config_read(path, &text, &len, errmsg, errmsg_size);
+        if (r < 0)
+                return r;
+        r = srv_config_parse(c, text, len, path, errmsg, errmsg_size);
+        if (r == 0)
+                r = set_str(&c->config_file, path);
+        dm_free(text);
         return r;
 }
 
@@ -389,6 +524,7 @@ static const struct flag flags[] = {
     {"--token-file", "token_file"},
     {"--port-file", "port_file"},
     {"--log-level", "log_level"},
+    {"--log-format", "log_format"},
     {"--map-size-max", "map_size_max"},
     {"--max-connections", "max_connections"},
     {"--max-peer-connections", "max_peer_connections"},
@@ -540,10 +676,14 @@ const char *srv_config_usage(void)
                "  --data-dir DIR         store directory (required)\n"
                "  --config FILE          key = value file; flags override it\n"
                "  --check                verify every checksum of the store and exit\n"
+               "  --check-config         report every error of the configuration and exit\n"
+               "                         (0 fine, 2 not); does not open the store\n"
+               "  --version              print the version and exit\n"
                "                         (0 clean, 1 damage found, 2 cannot open); no listening\n"
                "  --token-file F         one token per line; enables authentication\n"
                "  --port-file F          write the listening addresses here\n"
                "  --log-level L          error, warn, info (default) or debug\n"
+               "  --log-format F         text (default) or json: one object per line\n"
                "  --map-size-max BYTES   --max-connections N  --max-frame BYTES\n"
                "  --max-peer-connections N  --max-buffered-bytes BYTES\n"
                "  --idle-timeout SEC     --frame-timeout SEC  --workers N  --seal-rows N\n"

@@ -57,7 +57,8 @@ struct srv_config {
         uint64_t job_memory;        /* bytes a job's fit and data may need, estimated before it
                                        starts (train_mem_estimate); beyond: LIMIT */
         enum dm_log_level log_level;
-        char *metrics_listen; /* owned or NULL: no /metrics endpoint; a loopback IP:PORT */
+        enum dm_log_format log_format; /* text or json lines */
+        char *metrics_listen;          /* owned or NULL: no /metrics endpoint; a loopback IP:PORT */
 };
 
 /* Defaults. Allocates nothing. */
@@ -77,6 +78,24 @@ int srv_config_set(struct srv_config *c, const char *key, const char *value, con
  * comments starting with '#'. */
 int srv_config_parse(struct srv_config *c, const char *text, size_t len, const char *fname,
                      char *errmsg, size_t errmsg_size);
+
+/* Called with each error message of srv_config_parse_all. */
+typedef void (*srv_config_report_fn)(const char *msg, void *arg);
+
+/* Like srv_config_parse, but goes on past errors: each is given to report
+ * ("FILE:LINE: ...") and counted in *ret_errors. Returns the first error
+ * (0 when none), DREAM_E_NOMEM at once. */
+int srv_config_parse_all(struct srv_config *c, const char *text, size_t len, const char *fname,
+                         srv_config_report_fn report, void *arg, unsigned *ret_errors);
+
+/* The known key nearest to a misspelt one (edit distance at most about a
+ * third of its length), or NULL. Static storage. */
+const char *srv_config_suggest(const char *key);
+
+/* Read a config file (at most SRV_MAX_CONFIG_BYTES) into *ret_text (owned,
+ * dm_free) and *ret_len. */
+int srv_config_read(const char *path, char **ret_text, size_t *ret_len, char *errmsg,
+                    size_t errmsg_size);
 
 /* Read and parse a file (at most SRV_MAX_CONFIG_BYTES). */
 int srv_config_load(struct srv_config *c, const char *path, char *errmsg, size_t errmsg_size);

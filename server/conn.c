@@ -625,6 +625,7 @@ static void req_after_cb(uv_work_t *w, int status)
         }
         if (j->done || c->closing) {
                 bool ordered = j->ordered;
+                srv_latency_record(&s->stats, j->req->body_case, uv_hrtime() - j->t0_ns);
                 c->inflight--;
                 req_free(j);
                 if (ordered)
@@ -685,6 +686,7 @@ struct srv_req *srv_req_new(struct srv_conn *c, proto_request *req)
         j->srv = c->srv;
         j->req = req;
         j->request_id = req->request_id;
+        j->t0_ns = uv_hrtime();
         dm_buf_init(&j->out);
         c->inflight++;
         c->refs++;

@@ -244,6 +244,7 @@ void srv_h_describe(struct srv_req *j)
         di.csv_bytes = info->raw_bytes;
         di.bases = info->bases;
         di.ratio = info->ratio;
+        di.created_unix = info->created_unix;
         di.n_schema = info->schema.n_cols;
         di.schema = specp;
         resp.body_case = DREAM__V1__RESPONSE__BODY_DESCRIBE_DATASET;
@@ -450,6 +451,8 @@ void srv_h_flush(struct srv_req *j)
                 srv_store_error(j, r, "flush.dataset", name);
                 goto free_all;
         }
+        /* Counted with the background seals: a flush that sealed rows. */
+        srv_stats_add(&j->srv->stats.seals, sealed > 0);
         fr.rows_sealed = sealed;
         fr.segments_sealed =
             after->segments > before->segments ? (uint32_t)(after->segments - before->segments) : 0;

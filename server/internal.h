@@ -94,14 +94,30 @@ struct srv_conn {
 /* Counters of StatsReply and /metrics: written and read with __atomic builtins
  * (any thread). Per request type: indexed by srv_stats_type(body_case); 0 holds
  * frames that did not decode as a Request. */
-#define SRV_STATS_TYPES 96 /* Request body field numbers are below 90 (dream.proto) */
+#define SRV_STATS_TYPES     96 /* Request body field numbers are below 90 (dream.proto) */
+#define SRV_LATENCY_BUCKETS 14 /* finite buckets of the request latency histograms */
 struct srv_stats {
         uint64_t connections_total, connections_refused, requests_total, request_errors_total;
         uint64_t bytes_in, bytes_out, rows_ingested, batches_served;
         uint64_t ingest_commits, seals, seal_errors, seal_ns;
         uint64_t writes_queued, writes_done; /* mutations and seals: watchdog progress */
         uint64_t requests_by_type[SRV_STATS_TYPES], errors_by_type[SRV_STATS_TYPES];
+        /* Request durations, arrival to last response queued, by type:
+         * counts per bucket of srv_latency_bounds (not cumulative; the last
+         * is +Inf), and the sum in ns. */
+        uint64_t latency[SRV_STATS_TYPES][SRV_LATENCY_BUCKETS + 1];
+        uint64_t latency_ns[SRV_STATS_TYPES];
 };
+
+/* Upper bounds of the latency buckets, in seconds (metrics.c). */
+extern const double srv_latency_bounds[SRV_LATENCY_BUCKETS];
+
+/* A request of type body_case took ns nanoseconds (any thread). */
+void srv_latency_record(struct srv_stats *st, int body_case, uint64_t ns);
+
+/* Quantile q (0..1) of the durations of type body_case, in seconds,
+ * interpolated within its bucket; 0 when none. */
+double srv_latency_quantile(const struct srv_stats *st, int body_case, double q);
 
 static inline unsigned srv_stats_type(int body_case)
 {
@@ -201,6 +217,7 @@ struct srv_req {
         struct srv_req *next_parked; /* link in c->parked or c->ordered */
         uint64_t uptime_s;           /* stats: captured on the loop */
         uint32_t conns_open;         /* stats: captured on the loop */
+        uint64_t t0_ns;              /* uv_hrtime() when the request arrived */
 };
 
 /* Subsystems of a server (jobs, seal threads, the batch cache): their life

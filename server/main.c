@@ -5,7 +5,8 @@
  * at runtime: srv_reload), and pings systemd's watchdog while the loop, the
  * worker pool and the writes make progress. With --check it only verifies
  * the store (store_check) and exits: 0 clean, 1 damaged, 2 usage or open
- * error. */
+ * error. --check-config reports every error of the configuration and exits
+ * (0 fine, 2 not); --version prints the version. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -284,6 +285,65 @@ static int run_check(const struct srv_config *cfg)
         return 0;
 }
 
+static void print_config_error(const char *msg, void *arg)
+{
+        (void)arg;
+        dm_error("%s", msg);
+}
+
+/* dreamd --check-config [--config FILE]: parse the file, reporting every
+ * error with its line, then the flags and the final checks; never opens
+ * the store. 0 fine, 2 not. */
+static int run_check_config(int argc, char **argv)
+{
+        struct srv_config c;
+        const char *file = NULL;
+        char err[1024], *text = NULL;
+        size_t len = 0;
+        unsigned errors = 0;
+        bool help;
+        int r;
+
+        srv_config_init(&c);
+        for (int i = 1; i + 1 < argc; i++)
+                if (strcmp(argv[i], "--config") == 0)
+                        file = argv[i + 1];
+        if (file) {
+                r = srv_config_read(file, &text, &len, err, sizeof(err));
+                if (r < 0) {
+                        dm_error("%s", err);
+                        errors++;
+                } else {
+                        r = srv_config_parse_all(&c, text, len, file, print_config_error, NULL,
+                                                 &errors);
+                        dm_free(text);
+                        if (r == DREAM_E_NOMEM) {
+                                dm_error("out of memory");
+                                errors++;
+                        }
+                }
+        }
+        if (errors == 0) {
+                /* The file again with the flags over it, then the final checks. */
+                srv_config_release(&c);
+                srv_config_init(&c);
+                r = srv_config_from_args(&c, argc, argv, &help, err, sizeof(err));
+                if (r == 0)
+                        r = srv_config_check(&c, err, sizeof(err));
+                if (r < 0) {
+                        dm_error("%s", err);
+                        errors++;
+                }
+        }
+        srv_config_release(&c);
+        if (errors) {
+                fprintf(stderr, "check-config: %u error%s\n", errors, errors == 1 ? "" : "s");
+                return 2;
+        }
+        printf("check-config: %s: ok\n", file ? file : "(no config file)");
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         struct srv_config cfg;
@@ -292,10 +352,11 @@ int main(int argc, char **argv)
         char err[1024], workers[16], listen[1024] = "";
         const char *metrics = NULL;
         char **args;
-        bool help, check = false;
+        bool help, check = false, check_config = false;
         int r, n_args = 0, rc = 1;
 
         memset(&d, 0, sizeof(d));
+        dm_log_detect_journal(); /* "<N>" priorities when stderr is the journal */
         srv_config_init(&cfg);
         /* --check is a mode, not a config key: take it out, pass the rest. */
         args = dm_calloc((size_t)argc + 1, sizeof(*args));
@@ -304,8 +365,15 @@ int main(int argc, char **argv)
                 return 2;
         }
         for (int i = 0; i < argc; i++) {
+                if (i > 0 && strcmp(argv[i], "--version") == 0) {
+                        printf("dreamd %s\n", DREAM_VERSION);
+                        dm_free(args);
+                        return 0;
+                }
                 if (i > 0 && strcmp(argv[i], "--check") == 0)
                         check = true;
+                else if (i > 0 && strcmp(argv[i], "--check-config") == 0)
+                        check_config = true;
                 else
                         args[n_args++] = argv[i];
         }
@@ -313,6 +381,10 @@ int main(int argc, char **argv)
         /* Kept for SIGHUP, which parses the file and these flags again. */
         d.argc = n_args;
         d.argv = args;
+        if (check_config) {
+                rc = run_check_config(n_args, args);
+                goto release;
+        }
         r = srv_config_from_args(&cfg, n_args, args, &help, err, sizeof(err));
         if (r == 0 && help) {
                 fputs(srv_config_usage(), stdout);
@@ -327,6 +399,7 @@ int main(int argc, char **argv)
                 goto release;
         }
         dm_log_set_level(cfg.log_level);
+        dm_log_set_format(cfg.log_format);
         if (check) {
                 rc = run_check(&cfg);
                 goto release;

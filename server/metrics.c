@@ -22,7 +22,11 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -222,6 +226,8 @@ int srv_stats_reply_fill(struct srv *s, Dream__V1__StatsReply *st, struct srv_st
         st->store_map_max_bytes = sn.map_max_bytes;
         st->ingest_commits = __atomic_load_n(&c->ingest_commits, __ATOMIC_RELAXED);
         st->seals_total = __atomic_load_n(&c->seals, __ATOMIC_RELAXED);
+        st->ingest_ack_p50_seconds = srv_latency_quantile(c, DREAM__V1__REQUEST__BODY_INGEST, 0.50);
+        st->ingest_ack_p99_seconds = srv_latency_quantile(c, DREAM__V1__REQUEST__BODY_INGEST, 0.99);
         st->seal_errors_total = __atomic_load_n(&c->seal_errors, __ATOMIC_RELAXED);
         st->seal_seconds_total = (double)__atomic_load_n(&c->seal_ns, __ATOMIC_RELAXED) / 1e9;
         {
@@ -319,7 +325,7 @@ static const struct {
      offsetof(struct srv_stats, ingest_commits)},
     {"dreamd_batches_served_total", "Batch replies sent.",
      offsetof(struct srv_stats, batches_served)},
-    {"dreamd_seals_total", "Background seals that sealed rows into segments.",
+    {"dreamd_seals_total", "Seals that sealed rows into segments, background and flush.",
      offsetof(struct srv_stats, seals)},
     {"dreamd_seal_errors_total", "Background seals that failed.",
      offsetof(struct srv_stats, seal_errors)},
@@ -328,6 +334,161 @@ static const struct {
 static uint64_t load(const uint64_t *v)
 {
         return __atomic_load_n(v, __ATOMIC_RELAXED);
+}
+
+const double srv_latency_bounds[SRV_LATENCY_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+void srv_latency_record(struct srv_stats *st, int body_case, uint64_t ns)
+{
+        unsigned t = srv_stats_type(body_case), i = 0;
+        double sec = (double)ns / 1e9;
+
+        while (i < SRV_LATENCY_BUCKETS && sec > srv_latency_bounds[i])
+                i++;
+        srv_stats_add(&st->latency[t][i], 1);
+        srv_stats_add(&st->latency_ns[t], ns);
+}
+
+double srv_latency_quantile(const struct srv_stats *st, int body_case, double q)
+{
+        unsigned t = srv_stats_type(body_case);
+        uint64_t counts[SRV_LATENCY_BUCKETS + 1], total = 0, seen = 0;
+
+        for (unsigned i = 0; i <= SRV_LATENCY_BUCKETS; i++) {
+                counts[i] = load(&st->latency[t][i]);
+                total += counts[i];
+        }
+        if (!total)
+                return 0;
+        for (unsigned i = 0; i <= SRV_LATENCY_BUCKETS; i++) {
+                double rank = q * (double)total, lo, hi;
+
+                if (!counts[i] || (double)(seen + counts[i]) < rank) {
+                        seen += counts[i];
+                        continue;
+                }
+                lo = i ? srv_latency_bounds[i - 1] : 0;
+                if (i == SRV_LATENCY_BUCKETS) /* beyond the last bound: that bound */
+                        return lo;
+                hi = srv_latency_bounds[i];
+                return lo + (hi - lo) * (rank - (double)seen) / (double)counts[i];
+        }
+        return srv_latency_bounds[SRV_LATENCY_BUCKETS - 1];
+}
+
+#ifndef DREAM_VERSION
+#define DREAM_VERSION "0.0.0"
+#endif
+
+static int scalar(struct dm_buf *b, const char *name, const char *type, const char *help, double v);
+
+/* The process_* family of Prometheus client libraries, from /proc/self:
+ * CPU time and start time (stat), memory (statm), descriptors (fd, and the
+ * RLIMIT_NOFILE soft limit). A value that cannot be read is left out. */
+static int process(struct dm_buf *b)
+{
+        long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+        unsigned long long utime = 0, stime = 0, start = 0, vsize = 0, rss = 0;
+        char line[1024], *p;
+        struct rlimit rl;
+        FILE *f;
+        DIR *dir;
+        int r = 0;
+
+        f = fopen("/proc/self/stat", "r");
+        if (f) {
+                /* Fields after the command name, which may hold spaces: from
+                 * the last ')': 3 state ... 14 utime 15 stime ... 22 starttime. */
+                if (fgets(line, sizeof(line), f) && (p = strrchr(line, ')')) &&
+                    sscanf(p + 2,
+                           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
+                           "%*d %*d %*d %llu",
+                           &utime, &stime, &start) == 3 &&
+                    tck > 0) {
+                        FILE *u = fopen("/proc/stat", "r");
+                        unsigned long long btime = 0;
+
+                        r = scalar(b, "process_cpu_seconds_total", "counter",
+                                   "Total user and system CPU time spent in seconds.",
+                                   (double)(utime + stime) / (double)tck);
+                        while (u && fgets(line, sizeof(line), u))
+                                if (sscanf(line, "btime %llu", &btime) == 1)
+                                        break;
+                        if (u)
+                                fclose(u);
+                        if (r == 0 && btime)
+                                r = scalar(b, "process_start_time_seconds", "gauge",
+                                           "Start time of the process since unix epoch in "
+                                           "seconds.",
+                                           (double)btime + (double)start / (double)tck);
+                }
+                fclose(f);
+        }
+        f = fopen("/proc/self/statm", "r");
+        if (f) {
+                if (r == 0 && fscanf(f, "%llu %llu", &vsize, &rss) == 2 && page > 0) {
+                        r = scalar(b, "process_virtual_memory_bytes", "gauge",
+                                   "Virtual memory size in bytes.", (double)vsize * (double)page);
+                        if (r == 0)
+                                r = scalar(b, "process_resident_memory_bytes", "gauge",
+                                           "Resident memory size in bytes.",
+                                           (double)rss * (double)page);
+                }
+                fclose(f);
+        }
+        dir = opendir("/proc/self/fd");
+        if (dir) {
+                unsigned long n = 0;
+                const struct dirent *e;
+
+                while ((e = readdir(dir)))
+                        n += e->d_name[0] != '.';
+                closedir(dir);
+                if (r == 0) /* less the one opendir held */
+                        r = scalar(b, "process_open_fds", "gauge",
+                                   "Number of open file descriptors.", (double)(n ? n - 1 : 0));
+        }
+        if (r == 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+                r = scalar(b, "process_max_fds", "gauge",
+                           "Maximum number of open file descriptors.", (double)rl.rlim_cur);
+        return r;
+}
+
+/* dreamd_request_duration_seconds: a histogram per request type seen. */
+static int latency(struct dm_buf *b, const struct srv_stats *c)
+{
+        const char *name = "dreamd_request_duration_seconds";
+        int r;
+
+        r = family(b, name, "histogram",
+                   "Time from a request's arrival to its last response queued, by request "
+                   "type.");
+        for (unsigned t = 0; r == 0 && t < SRV_STATS_TYPES; t++) {
+                uint64_t cum = 0;
+
+                for (unsigned i = 0; i <= SRV_LATENCY_BUCKETS; i++)
+                        cum += load(&c->latency[t][i]);
+                if (!cum)
+                        continue;
+                cum = 0;
+                for (unsigned i = 0; r == 0 && i <= SRV_LATENCY_BUCKETS; i++) {
+                        cum += load(&c->latency[t][i]);
+                        if (i < SRV_LATENCY_BUCKETS)
+                                r = put(b, "%s_bucket{type=\"%s\",le=\"%g\"} %llu\n", name,
+                                        type_name(t), srv_latency_bounds[i],
+                                        (unsigned long long)cum);
+                        else
+                                r = put(b, "%s_bucket{type=\"%s\",le=\"+Inf\"} %llu\n", name,
+                                        type_name(t), (unsigned long long)cum);
+                }
+                if (r == 0)
+                        r = put(b, "%s_sum{type=\"%s\"} %.9f\n%s_count{type=\"%s\"} %llu\n", name,
+                                type_name(t), (double)load(&c->latency_ns[t]) / 1e9, name,
+                                type_name(t), (unsigned long long)cum);
+        }
+        return r;
 }
 
 /* One family with a single unlabelled sample. */
@@ -415,6 +576,15 @@ static int render(struct srv_metrics *m, struct dm_buf *b)
                 r = by_type(b, c, false);
         if (r == 0)
                 r = by_type(b, c, true);
+        if (r == 0)
+                r = latency(b, c);
+        if (r == 0)
+                r = family(b, "dreamd_build_info", "gauge",
+                           "Always 1; the version of dreamd in its label.");
+        if (r == 0)
+                r = put(b, "dreamd_build_info{version=\"%s\"} 1\n", DREAM_VERSION);
+        if (r == 0)
+                r = process(b);
 
         pthread_mutex_lock(&m->lock);
         if (r == 0 && sn->valid) {

@@ -135,6 +135,7 @@ int srv_reload(struct srv *s, const struct srv_config *c, char *errmsg, size_t s
         __atomic_store_n(&run->job_memory, c->job_memory, __ATOMIC_RELAXED);
         run->log_level = c->log_level;
         dm_log_set_level(c->log_level);
+        dm_log_set_format(c->log_format);
         /* Tokens: new hellos are checked against the new set at once;
          * connections already authenticated stay so. */
         old_tokens = s->tokens;

@@ -134,6 +134,7 @@ struct store_info {
         uint64_t segment_bytes; /* serialized segments, summed */
         uint64_t raw_bytes;     /* CSV-equivalent bytes of every row appended */
         double ratio;           /* raw_bytes / stored_bytes (0 when empty) */
+        uint64_t created_unix;  /* creation time; 0 for datasets made before it was kept */
 };
 
 int store_dataset_describe(struct store *s, const char *name, struct store_info **ret);

@@ -305,7 +305,8 @@ static int cmp_u32(const void *a, const void *b)
 
 /* The meta records: "format" (the version), "next_id" (above every
  * dataset's and pending drop's id), "purged" (the last id purged) and the
- * drop markers ("drop" + id BE32, empty, of no live dataset); any other meta
+ * drop markers ("drop" + id BE32, empty, of no live dataset), the creation
+ * times ("ctim" + id BE32, LE64 seconds, of a live dataset); any other meta
  * key is reported. ids[0..n) are the datasets' ids, sorted. */
 static int check_meta(struct store *s, MDB_txn *txn, const uint32_t *ids, size_t n,
                       struct problems *ps)
@@ -345,6 +346,11 @@ static int check_meta(struct store *s, MDB_txn *txn, const uint32_t *ids, size_t
                         if (v.mv_size != 0 || id == 0 || (next_id && id >= next_id) ||
                             bsearch(&id, ids, n, sizeof(uint32_t), cmp_u32))
                                 what = "drop marker is damaged or names a live dataset";
+                } else if (k.mv_size == 8 && memcmp(k.mv_data, "ctim", 4) == 0) {
+                        /* A dataset's creation time (store_datasets.c). */
+                        uint32_t id = dm_get_be32((const uint8_t *)k.mv_data + 4);
+                        if (v.mv_size != 8 || !bsearch(&id, ids, n, sizeof(uint32_t), cmp_u32))
+                                what = "creation time is damaged or names no dataset";
                 } else {
                         what = "unknown meta key";
                 }

@@ -1,6 +1,7 @@
 /* Datasets: create, list, describe (stored bytes), id, drop, and the purge
  * of a dropped dataset's keys. */
 #include <string.h>
+#include <time.h>
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -60,6 +61,18 @@ static int create_fn(struct store *s, MDB_txn *txn, void *arg)
         r = store_i_counters_put(s, txn, id, &cnt);
         if (r < 0)
                 goto release;
+        {
+                /* Creation time: meta "ctim" + id BE32 -> unix seconds LE64
+                 * (datasets made before it have none and report 0). */
+                uint8_t ck[8] = {'c', 't', 'i', 'm'}, cv[8];
+                MDB_val ckv = {.mv_size = 8, .mv_data = ck}, cvv = {.mv_size = 8, .mv_data = cv};
+
+                dm_put_be32(ck + 4, id);
+                dm_put_le64(cv, (uint64_t)time(NULL));
+                r = store_i_lmdb_err(mdb_put(txn, s->db_meta, &ckv, &cvv, 0));
+                if (r < 0)
+                        goto release;
+        }
         nk = store_i_key_id(kb, id);
         v = (MDB_val){.mv_size = c->suff.len, .mv_data = c->suff.data};
         r = store_i_lmdb_err(mdb_put(txn, s->db_suffstats, &nk, &v, 0));
@@ -233,6 +246,14 @@ int store_dataset_describe(struct store *s, const char *name, struct store_info 
         info->stored_bytes += c.batch_ids * store_i_node_bytes(s, KEY_ID_U64, BATCH_REC);
         r = prefix_bytes(s, txn, s->db_condensed, h.id, &cond_bytes);
         info->stored_bytes += cond_bytes;
+        {
+                uint8_t ck[8] = {'c', 't', 'i', 'm'};
+                MDB_val ckv = {.mv_size = 8, .mv_data = ck}, cv;
+
+                dm_put_be32(ck + 4, h.id);
+                if (r == 0 && mdb_get(txn, s->db_meta, &ckv, &cv) == 0 && cv.mv_size == 8)
+                        info->created_unix = dm_get_le64(cv.mv_data);
+        }
 end:
         store_i_txn_end(s, txn);
         if (r < 0)
@@ -275,6 +296,16 @@ static int drop_fn(struct store *s, MDB_txn *txn, void *arg)
         r = store_i_lmdb_err(mdb_del(txn, s->db_datasets, &k, NULL));
         if (r < 0)
                 return r;
+        {
+                uint8_t ck[8] = {'c', 't', 'i', 'm'};
+                MDB_val ckv = {.mv_size = 8, .mv_data = ck};
+                int rc;
+
+                dm_put_be32(ck + 4, h.id);
+                rc = mdb_del(txn, s->db_meta, &ckv, NULL);
+                if (rc != 0 && rc != MDB_NOTFOUND)
+                        return store_i_lmdb_err(rc);
+        }
         dm_put_be32(mk + 4, h.id);
         k = (MDB_val){.mv_size = 8, .mv_data = mk};
         c->id = h.id;

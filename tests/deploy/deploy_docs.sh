@@ -55,8 +55,8 @@ if [ -x "$dreamd" ]; then
                 case $flag in --help | --config) continue ;; esac
                 grep -qF -- "$(roff_opt "$flag")" "$man8" ||
                         err "dreamd $flag: not in '$man8'"
-                # --check is a mode of the program, not a configuration key.
-                case $flag in --check) continue ;; esac
+                # --check, --check-config and --version are modes, not keys.
+                case $flag in --check | --check-config | --version) continue ;; esac
                 key=$(printf '%s' "${flag#--}" | tr - _)
                 grep -q "^#\{0,1\}$key = " "$conf" ||
                         err "dreamd $flag: key '$key' not documented in '$conf'"

@@ -215,3 +215,15 @@ void tc_raise_nofile(unsigned long want)
         rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
         CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
 }
+
+proto_response *tc_describe(struct tc *c, const char *name, uint64_t id)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__DescribeDataset dd = DREAM__V1__DESCRIBE_DATASET__INIT;
+
+        dd.name = (char *)name;
+        req.request_id = id;
+        req.body_case = DREAM__V1__REQUEST__BODY_DESCRIBE_DATASET;
+        req.describe_dataset = &dd;
+        return tc_call(c, &req);
+}

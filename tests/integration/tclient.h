@@ -55,6 +55,8 @@ int tc_send(struct tc *c, Dream__V1__Request *req);
 int tc_recv(struct tc *c, proto_response **ret, int timeout_ms);
 /* Send + receive one response for it (aborts on EOF/timeout). */
 proto_response *tc_call(struct tc *c, Dream__V1__Request *req);
+/* DescribeDataset of name, as request id. */
+proto_response *tc_describe(struct tc *c, const char *name, uint64_t id);
 /* True when the server closed the connection within timeout_ms (EOF or reset),
  * reading and discarding any responses before it. */
 bool tc_wait_closed(struct tc *c, int timeout_ms);

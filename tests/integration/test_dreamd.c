@@ -119,21 +119,9 @@ static void send_ingest(struct tc *c, const char *name, uint64_t id, uint64_t ba
         free(v);
 }
 
-static proto_response *describe(struct tc *c, const char *name, uint64_t id)
-{
-        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
-        Dream__V1__DescribeDataset dd = DREAM__V1__DESCRIBE_DATASET__INIT;
-
-        dd.name = (char *)name;
-        req.request_id = id;
-        req.body_case = DREAM__V1__REQUEST__BODY_DESCRIBE_DATASET;
-        req.describe_dataset = &dd;
-        return tc_call(c, &req);
-}
-
 static uint64_t rows_of(struct tc *c, const char *name)
 {
-        proto_response *r = describe(c, name, 4242);
+        proto_response *r = tc_describe(c, name, 4242);
         uint64_t rows;
 
         CHECK(r->code == OK);
@@ -147,7 +135,7 @@ static uint64_t rows_of(struct tc *c, const char *name)
 static uint64_t wait_segments(struct tc *c, const char *name, uint32_t segments)
 {
         for (int i = 0; i < 2000; i++) {
-                proto_response *r = describe(c, name, 4243);
+                proto_response *r = tc_describe(c, name, 4243);
                 uint32_t have;
                 uint64_t staged;
 
@@ -327,7 +315,7 @@ static void test_basic(void)
                 r = tc_call(&c, &req);
                 CHECK(r->code == OK);
                 proto_response_free(r);
-                r = describe(&c, ds, 301);
+                r = tc_describe(&c, ds, 301);
                 CHECK(r->code == OK);
                 CHECK(r->describe_dataset->staged_rows == 0);
                 CHECK(r->describe_dataset->segments >= 1);
@@ -365,7 +353,7 @@ static void test_basic(void)
                 CHECK(r->code == OK);
                 proto_response_free(r);
         }
-        r = describe(&c, "other", 403);
+        r = tc_describe(&c, "other", 403);
         CHECK(r->code == DREAM__V1__STATUS__STATUS_NOT_FOUND);
         CHECK(strstr(r->message, "'other'") != NULL);
         proto_response_free(r);
@@ -631,7 +619,7 @@ static void test_auth(void)
         td_start(&d, NULL, (const char *const[]){"--token-file", tokpath, NULL});
 
         tc_connect(&c, d.port);
-        r = describe(&c, "x", 5);
+        r = tc_describe(&c, "x", 5);
         CHECK(r->code == DREAM__V1__STATUS__STATUS_AUTH);
         proto_response_free(r);
         {
@@ -647,11 +635,11 @@ static void test_auth(void)
         }
         tc_hello(&c, "first-token-aaab", DREAM__V1__STATUS__STATUS_AUTH);
         tc_hello(&c, "", DREAM__V1__STATUS__STATUS_AUTH);
-        r = describe(&c, "x", 7);
+        r = tc_describe(&c, "x", 7);
         CHECK(r->code == DREAM__V1__STATUS__STATUS_AUTH);
         proto_response_free(r);
         tc_hello(&c, "first-token-aaaa", OK);
-        r = describe(&c, "x", 8);
+        r = tc_describe(&c, "x", 8);
         CHECK(r->code == DREAM__V1__STATUS__STATUS_NOT_FOUND);
         proto_response_free(r);
         tc_close(&c);
@@ -1684,7 +1672,7 @@ static void test_seal_drain(void)
                 CHECK(r->code == OK);
                 proto_response_free(r);
         }
-        r = describe(&c, "s0", 5); /* answered while seals run */
+        r = tc_describe(&c, "s0", 5); /* answered while seals run */
         CHECK(r->code == OK && r->describe_dataset->rows == ROWS);
         proto_response_free(r);
         tc_close(&c);

@@ -14,6 +14,11 @@
  *            and commits move after an ingest; the dataset gauges follow the
  *            snapshot; other paths are 404; Stats over RPC carries the same
  *            new fields. A non-loopback metrics_listen is refused at start.
+ *   cli      --version prints it; --check-config reports every error of a
+ *            file with its line (a misspelt key with the key meant) and
+ *            exits 2 without opening the store, 0 for a good file; with
+ *            JOURNAL_STREAM naming stderr, lines start with "<3>"; with
+ *            --log-format json, lines are JSON objects.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -339,7 +345,7 @@ static void check_exposition(const char *text)
 {
         char fam[128] = "", seen[8192] = " ";
         const char *line = text;
-        bool helped = false;
+        bool helped = false, histogram = false;
 
         CHECK(text[0] != '\0');
         CHECK(text[strlen(text) - 1] == '\n');
@@ -354,7 +360,8 @@ static void check_exposition(const char *text)
                 line = nl + 1;
                 if (sscanf(l, "# HELP %127s", name) == 1) {
                         char key[140];
-                        CHECK(strncmp(name, "dreamd_", 7) == 0);
+                        CHECK(strncmp(name, "dreamd_", 7) == 0 ||
+                              strncmp(name, "process_", 8) == 0);
                         CHECK(strlen(l) > strlen("# HELP ") + strlen(name) + 1);
                         snprintf(key, sizeof(key), " %s ", name);
                         CHECK(strstr(seen, key) == NULL); /* each family once */
@@ -366,7 +373,9 @@ static void check_exposition(const char *text)
                 }
                 if (sscanf(l, "# TYPE %127s %31s", name, type) == 2) {
                         CHECK(helped && strcmp(name, fam) == 0);
-                        CHECK(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0);
+                        CHECK(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0 ||
+                              strcmp(type, "histogram") == 0);
+                        histogram = strcmp(type, "histogram") == 0;
                         helped = false;
                         continue;
                 }
@@ -377,7 +386,13 @@ static void check_exposition(const char *text)
                         char *end;
 
                         CHECK(fam[0] && !helped);
-                        CHECK(nlen == strlen(fam) && strncmp(l, fam, nlen) == 0);
+                        /* A histogram's samples: name_bucket, name_sum, name_count. */
+                        CHECK(strncmp(l, fam, strlen(fam)) == 0);
+                        CHECK(nlen == strlen(fam) ||
+                              (histogram &&
+                               (strncmp(l + strlen(fam), "_bucket", nlen - strlen(fam)) == 0 ||
+                                strncmp(l + strlen(fam), "_sum", nlen - strlen(fam)) == 0 ||
+                                strncmp(l + strlen(fam), "_count", nlen - strlen(fam)) == 0)));
                         if (*v == '{') {
                                 /* label="value"(,label="value")* */
                                 v++;
@@ -426,6 +441,7 @@ static void test_metrics(void)
         struct tc c;
         proto_response *r;
         char *line;
+        uint64_t t_created;
         int n = 0;
 
         CHECK(mkdtemp(dir) != NULL);
@@ -460,8 +476,15 @@ static void test_metrics(void)
         CHECK(http_get((uint16_t)mport, "/nope", body, sizeof(body)) == 404);
 
         tc_connect(&c, d.port);
+        t_created = (uint64_t)time(NULL);
         r = create_ds(&c, "m1", 2);
         CHECK(r->code == DREAM__V1__STATUS__STATUS_OK);
+        proto_response_free(r);
+        /* DescribeDataset carries the creation time. */
+        r = tc_describe(&c, "m1", 7);
+        CHECK(r->code == DREAM__V1__STATUS__STATUS_OK);
+        CHECK(r->describe_dataset->created_unix >= t_created &&
+              r->describe_dataset->created_unix <= (uint64_t)time(NULL));
         proto_response_free(r);
         r = ingest(&c, "m1", 3, 100);
         CHECK(r->code == DREAM__V1__STATUS__STATUS_OK && r->ingest->committed);
@@ -498,11 +521,46 @@ static void test_metrics(void)
         CHECK(sample(body, "dreamd_jobs{state=\"queued\"}") == 0);
         CHECK(sample(body, "dreamd_jobs_finished_total{state=\"done\"}") == 0);
         CHECK(sample(body, "dreamd_train_seconds_total") == 0);
+        /* Request latency histograms, the build and the process. */
+        CHECK(sample(body, "dreamd_request_duration_seconds_count{type=\"ingest\"}") == 2);
+        CHECK(sample(body, "dreamd_request_duration_seconds_bucket{type=\"ingest\",le=\"+Inf\"}") ==
+              2);
+        CHECK(sample(body, "dreamd_request_duration_seconds_bucket{type=\"ingest\",le=\"10\"}") <=
+              2);
+        CHECK(sample(body, "dreamd_request_duration_seconds_sum{type=\"ingest\"}") > 0);
+        CHECK(sample(body, "dreamd_request_duration_seconds_count{type=\"create_dataset\"}") == 1);
+        CHECK(strstr(body, "\ndreamd_build_info{version=\"") != NULL);
+        CHECK(sample(body, "process_cpu_seconds_total") >= 0);
+        CHECK(sample(body, "process_resident_memory_bytes") > 0);
+        CHECK(sample(body, "process_virtual_memory_bytes") > 0);
+        CHECK(sample(body, "process_open_fds") > 2);
+        CHECK(sample(body, "process_max_fds") > 0);
+        CHECK(sample(body, "process_start_time_seconds") > 1.6e9);
+        CHECK(sample(body, "dreamd_seals_total") == 0);
+
+        /* A flush that seals rows counts as a seal. */
+        {
+                Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+                Dream__V1__Flush fl = DREAM__V1__FLUSH__INIT;
+
+                fl.dataset = "m1";
+                req.request_id = 6;
+                req.body_case = DREAM__V1__REQUEST__BODY_FLUSH;
+                req.flush = &fl;
+                r = tc_call(&c, &req);
+                CHECK(r->code == DREAM__V1__STATUS__STATUS_OK && r->flush->rows_sealed == 100);
+                proto_response_free(r);
+        }
+        CHECK(http_get((uint16_t)mport, "/metrics", body, sizeof(body)) == 200);
+        CHECK(sample(body, "dreamd_seals_total") == 1);
 
         /* The same counters over RPC. */
         r = stats(&c, 5);
         CHECK(r->code == DREAM__V1__STATUS__STATUS_OK);
         CHECK(r->stats->ingest_commits == 1);
+        CHECK(r->stats->seals_total == 1);
+        CHECK(r->stats->ingest_ack_p50_seconds > 0);
+        CHECK(r->stats->ingest_ack_p99_seconds >= r->stats->ingest_ack_p50_seconds);
         CHECK(r->stats->datasets == 1);
         CHECK(r->stats->n_dataset_stats == 1);
         CHECK(strcmp(r->stats->dataset_stats[0]->name, "m1") == 0);
@@ -529,16 +587,100 @@ static void test_metrics(void)
              "Stats carries the same: ok");
 }
 
+/* ---- cli ------------------------------------------------------------------------ */
+
+/* Runs dreamd with args (shell words, quoted by the caller); its stdout and
+ * stderr go to out. The exit status. */
+static int run_dreamd(const char *args, const char *out)
+{
+        char cmd[2048];
+        int st;
+
+        snprintf(cmd, sizeof(cmd), "'%s' %s >'%s' 2>&1", getenv("DREAMD"), args, out);
+        st = system(cmd);
+        CHECK(st != -1 && WIFEXITED(st));
+        return WEXITSTATUS(st);
+}
+
+static void test_cli(void)
+{
+        char dir[256], conf[320], out[320], args[1024];
+        const char *text;
+
+        snprintf(dir, sizeof(dir), "/tmp/dream-ops-cli-XXXXXX");
+        CHECK(mkdtemp(dir) != NULL);
+        snprintf(conf, sizeof(conf), "%s/dreamd.conf", dir);
+        snprintf(out, sizeof(out), "%s/out", dir);
+
+        CHECK(run_dreamd("--version", out) == 0);
+        CHECK(strncmp(read_file(out), "dreamd ", 7) == 0);
+
+        /* Four errors, each reported with its line; the store is not opened
+         * (data_dir does not exist). */
+        write_file(conf, "# dreamd.conf\n"
+                         "max_frme = 65536\n"
+                         "workers = 0\n"
+                         "listen = 127.0.0.1:0\n"
+                         "no equals sign here\n"
+                         "idle_timeout = soon\n"
+                         "data_dir = /nonexistent/dream-ops-cli\n");
+        snprintf(args, sizeof(args), "--check-config --config '%s'", conf);
+        CHECK(run_dreamd(args, out) == 2);
+        text = read_file(out);
+        CHECK(strstr(text, "dreamd.conf:2: unknown key 'max_frme' (did you mean 'max_frame'?)"));
+        CHECK(strstr(text, "dreamd.conf:3: workers: bad value '0'"));
+        CHECK(strstr(text, "dreamd.conf:5: expected 'key = value'"));
+        CHECK(strstr(text, "dreamd.conf:6: idle_timeout: bad value 'soon'"));
+        CHECK(strstr(text, "4 errors"));
+        CHECK(access("/nonexistent/dream-ops-cli", F_OK) != 0);
+
+        /* stderr is the journal (JOURNAL_STREAM names its device:inode):
+         * each line starts with its syslog priority. */
+        {
+                struct stat st;
+                char js[64];
+
+                write_file(out, "");
+                CHECK(stat(out, &st) == 0);
+                snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+                         (unsigned long long)st.st_ino);
+                setenv("JOURNAL_STREAM", js, 1);
+                CHECK(run_dreamd(args, out) == 2);
+                unsetenv("JOURNAL_STREAM");
+                text = read_file(out);
+                CHECK(strncmp(text, "<3>error: ", 10) == 0);
+                CHECK(strstr(text, "\n<3>error: ") != NULL);
+        }
+        /* --log-format json: one JSON object per line. */
+        snprintf(args, sizeof(args), "--check --log-format json --data-dir '%s'", dir);
+        CHECK(run_dreamd(args, out) == 2);
+        text = read_file(out);
+        CHECK(strncmp(text, "{\"time\":\"", 9) == 0);
+        CHECK(strstr(text, "\",\"level\":\"error\",\"message\":\"check: no store in "));
+        snprintf(args, sizeof(args), "--check-config --config '%s'", conf);
+
+        /* A good file: 0, and still no store made. */
+        write_file(conf, "max_frame = 65536\ndata_dir = /nonexistent/dream-ops-cli\n");
+        CHECK(run_dreamd(args, out) == 0);
+        CHECK(strstr(read_file(out), "ok"));
+        CHECK(access("/nonexistent/dream-ops-cli", F_OK) != 0);
+
+        td_rmtree(dir);
+        puts("cli: --version, --check-config reports every error with its line: ok");
+}
+
 int main(int argc, char **argv)
 {
         if (argc != 2) {
-                fprintf(stderr, "usage: test_ops reload|metrics\n");
+                fprintf(stderr, "usage: test_ops reload|metrics|cli\n");
                 return 2;
         }
         if (strcmp(argv[1], "reload") == 0)
                 test_reload();
         else if (strcmp(argv[1], "metrics") == 0)
                 test_metrics();
+        else if (strcmp(argv[1], "cli") == 0)
+                test_cli();
         else
                 return 2;
         return 0;

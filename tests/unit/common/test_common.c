@@ -1,11 +1,16 @@
 /* Errors, buffers, bounded reader and allocation failure injection. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -145,12 +150,73 @@ static void log_levels(void **state)
         dm_log_set_level(DM_LOG_INFO);
 }
 
+/* Lines logged while stderr is a temporary file, read back. */
+static void log_to_file(bool journal, enum dm_log_format format, char *out, size_t size)
+{
+        char path[] = "/tmp/dream-log-XXXXXX", js[64];
+        int fd = mkstemp(path), saved = dup(2);
+        struct stat st;
+        ssize_t n;
+
+        assert_true(fd >= 0 && saved >= 0);
+        assert_int_equal(fstat(fd, &st), 0);
+        fflush(stderr);
+        assert_int_equal(dup2(fd, 2), 2);
+        snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino + (journal ? 0 : 1));
+        setenv("JOURNAL_STREAM", js, 1);
+        assert_int_equal(dm_log_detect_journal(), journal);
+        dm_log_set_format(format);
+        dm_error("disk \"full\"\tnow");
+        dm_warn("careful");
+        dm_info("hello");
+        dm_debug("not shown at info");
+        fflush(stderr);
+        dm_log_set_format(DM_LOG_TEXT);
+        unsetenv("JOURNAL_STREAM");
+        dm_log_detect_journal();
+        assert_int_equal(dup2(saved, 2), 2);
+        close(saved);
+        n = pread(fd, out, size - 1, 0);
+        assert_true(n > 0);
+        out[n] = '\0';
+        close(fd);
+        unlink(path);
+}
+
+static void log_journal_and_json(void **state)
+{
+        enum dm_log_format f;
+        char out[2048];
+
+        (void)state;
+        assert_int_equal(dm_log_format_parse("json", &f), 0);
+        assert_int_equal(f, DM_LOG_JSON);
+        assert_int_equal(dm_log_format_parse("xml", &f), DREAM_E_INVAL);
+        /* stderr is the journal: syslog priorities first. */
+        log_to_file(true, DM_LOG_TEXT, out, sizeof(out));
+        assert_string_equal(out,
+                            "<3>error: disk \"full\"\tnow\n<4>warn: careful\n<6>info: hello\n");
+        /* JOURNAL_STREAM names another stream: plain text. */
+        log_to_file(false, DM_LOG_TEXT, out, sizeof(out));
+        assert_string_equal(out, "error: disk \"full\"\tnow\nwarn: careful\ninfo: hello\n");
+        /* JSON lines, with and without the journal. */
+        log_to_file(false, DM_LOG_JSON, out, sizeof(out));
+        assert_true(strncmp(out, "{\"time\":\"", 9) == 0);
+        assert_non_null(
+            strstr(out, "Z\",\"level\":\"error\",\"message\":\"disk \\\"full\\\"\\u0009now\"}\n{"));
+        assert_non_null(strstr(out, "\"level\":\"info\",\"message\":\"hello\"}\n"));
+        log_to_file(true, DM_LOG_JSON, out, sizeof(out));
+        assert_true(strncmp(out, "<3>{\"time\":", 11) == 0);
+        assert_non_null(strstr(out, "\n<6>{\"time\":"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(error_table),     cmocka_unit_test(buffer_and_reader),
             cmocka_unit_test(alloc_injection), cmocka_unit_test(log_levels),
-            cmocka_unit_test(par_shares),
+            cmocka_unit_test(par_shares),      cmocka_unit_test(log_journal_and_json),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

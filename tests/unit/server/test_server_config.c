@@ -409,6 +409,34 @@ static void flags_every_key(void **state)
         unlink(path);
 }
 
+static void report_count(const char *msg, void *arg)
+{
+        (void)msg;
+        (*(unsigned *)arg)++;
+}
+
+/* Every error of a file, and the key meant by a misspelt one. */
+static void all_errors_and_hints(void **state)
+{
+        static const char text[] = "max_frme = 65536\nworkers = 0\nbad line\njobs = 2\n";
+        struct srv_config c;
+        unsigned seen = 0, errors = 0;
+
+        (void)state;
+        assert_string_equal(srv_config_suggest("max_frme"), "max_frame");
+        assert_string_equal(srv_config_suggest("log_levle"), "log_level");
+        assert_string_equal(srv_config_suggest("datadir"), "data_dir");
+        assert_null(srv_config_suggest("colour"));
+        srv_config_init(&c);
+        assert_int_equal(srv_config_parse_all(&c, text, sizeof(text) - 1, "f.conf", report_count,
+                                              &seen, &errors),
+                         DREAM_E_INVAL);
+        assert_int_equal(errors, 3);
+        assert_int_equal(seen, 3);
+        assert_int_equal(c.jobs, 2); /* the good lines still apply */
+        srv_config_release(&c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -421,6 +449,7 @@ int main(void)
             cmocka_unit_test(non_loopback_needs_token),
             cmocka_unit_test(flags_override_file),
             cmocka_unit_test(flags_every_key),
+            cmocka_unit_test(all_errors_and_hints),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
