@@ -130,6 +130,16 @@ int cli_out_commit(struct cli_out *o, int durable);
 /* Remove the temporary file and release o. Accepts a released o. */
 void cli_out_abort(struct cli_out *o);
 
+/* --bytes (a global option): sizes in text output as exact byte counts. */
+extern int cli_bytes_exact;
+/* A size for text output into buf: "812 bytes" below 1 KiB, else 1024-based
+ * with one decimal ("14.1 KiB", "7.8 MiB", "2.0 GiB", "1.5 TiB"), or the
+ * exact "N bytes" when `exact`. JSON output keeps the raw byte count. */
+const char *cli_size_text(uint64_t bytes, int exact, char *buf, size_t n);
+/* The same with the --bytes setting, into a static buffer per call slot
+ * (slot 0..3), for up to four sizes in one printf. */
+const char *cli_size(uint64_t bytes, int slot);
+
 /* An output file (not "-" nor NULL) that exists is replaced only when
  * `force` (--force): CLI_OK, or CLI_INPUT after saying so. */
 int cli_out_check(const char *cmd, const char *path, int force);

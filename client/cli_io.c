@@ -328,6 +328,35 @@ static void watch_signals(const char *tmp)
         }
 }
 
+int cli_bytes_exact;
+
+const char *cli_size_text(uint64_t bytes, int exact, char *buf, size_t n)
+{
+        static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+        double v = (double)bytes;
+        size_t u = 0;
+
+        if (exact || bytes < 1024) {
+                snprintf(buf, n, "%llu bytes", (unsigned long long)bytes);
+                return buf;
+        }
+        v /= 1024.0;
+        /* Move up a unit when the value would print as 1024.0 or more. */
+        while (v >= 1023.95 && u + 1 < sizeof(units) / sizeof(units[0])) {
+                v /= 1024.0;
+                u++;
+        }
+        snprintf(buf, n, "%.1f %s", v, units[u]);
+        return buf;
+}
+
+const char *cli_size(uint64_t bytes, int slot)
+{
+        static char bufs[4][32];
+
+        return cli_size_text(bytes, cli_bytes_exact, bufs[slot & 3], sizeof(bufs[0]));
+}
+
 int cli_out_check(const char *cmd, const char *path, int force)
 {
         struct stat st;

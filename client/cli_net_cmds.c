@@ -26,16 +26,6 @@ static const char *kind_name(enum dream_kind k)
         }
 }
 
-static void print_size(char *out, size_t n, uint64_t b)
-{
-        if (b >= 10ull << 20)
-                snprintf(out, n, "%.1f MB", (double)b / 1e6);
-        else if (b >= 10ull << 10)
-                snprintf(out, n, "%.1f kB", (double)b / 1e3);
-        else
-                snprintf(out, n, "%llu bytes", (unsigned long long)b);
-}
-
 /* ---- ls ------------------------------------------------------------------ */
 
 static const char ls_help[] = "usage: dream ls [-s ADDR] [--token-file F] [--json]\n"
@@ -79,8 +69,7 @@ int cli_ls(int argc, char **argv)
                 printf("%-24s %-14s %12s %8s %12s\n", "NAME", "TASK", "ROWS", "COLUMNS", "STORED");
                 for (size_t i = 0; i < l->n; i++) {
                         const struct dream_dataset_summary *d = &l->items[i];
-                        char sz[32];
-                        print_size(sz, sizeof(sz), d->stored_bytes);
+                        const char *sz = cli_size(d->stored_bytes, 0);
                         printf("%-24s %-14s %12llu %8u %12s\n", d->name, cli_task_name(d->task),
                                (unsigned long long)d->rows, d->columns, sz);
                 }
@@ -143,9 +132,7 @@ int cli_info(int argc, char **argv)
                 }
                 printf("]}\n");
         } else {
-                char a[32], b[32];
-                print_size(a, sizeof(a), d->stored_bytes);
-                print_size(b, sizeof(b), d->csv_bytes);
+                const char *a = cli_size(d->stored_bytes, 0), *b = cli_size(d->csv_bytes, 1);
                 printf("dataset       %s\n", d->name);
                 printf("task          %s", cli_task_name(d->task));
                 if (d->target[0])

@@ -41,6 +41,10 @@ static const char main_help[] =
     "                       $DREAM_TOKEN_FILE)\n"
     "      --json           machine-readable output\n"
     "\n"
+    "Options of every command (anywhere before a lone '--'):\n"
+    "      --bytes          sizes as exact byte counts (default: KiB, MiB, GiB\n"
+    "                       with one decimal); JSON always has byte counts\n"
+    "\n"
     "'dream COMMAND --help' describes each command.\n"
     "Exit status: 0 ok, 1 usage, 2 bad input, 3 corrupt file, 4 internal error,\n"
     "5 dreamd unreachable (or the connection failed), 6 authentication refused,\n"
@@ -84,6 +88,22 @@ int main(int argc, char **argv)
 {
         char **args = NULL;
         int first = 1, k, rc;
+
+        /* --bytes, wherever it is before "--", is taken out of argv here. */
+        int n = 1;
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0) {
+                        while (i < argc)
+                                argv[n++] = argv[i++];
+                        break;
+                }
+                if (strcmp(argv[i], "--bytes") == 0)
+                        cli_bytes_exact = 1;
+                else
+                        argv[n++] = argv[i];
+        }
+        argv[n] = NULL;
+        argc = n;
 
         /* Global options before the command move after it: "dream -s A ls"
          * runs as "dream ls -s A". */

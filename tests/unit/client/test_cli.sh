@@ -79,8 +79,21 @@ grep -q '^{"input":"gen.csv","file":"json.dream","rows":5000,"columns":6,"input_
         fail "pack --json: $(cat out.txt)"
 [ "$(wc -l <out.txt)" -eq 1 ] || fail "pack --json is not one line"
 
+# Sizes in text output: 1024-based units with one decimal, or exact bytes
+# with the global --bytes (before or after the command).
+expect 0 "" "$DREAM" pack gen.csv -o size.dream
+grep -Eq "^packed 'gen.csv' -> 'size.dream': 5000 rows, 6 columns, [0-9]+\.[0-9] KiB -> [0-9]+\.[0-9] KiB \(" out.txt ||
+        fail "pack: sizes not in KiB: $(cat out.txt)"
+src_bytes=$(wc -c <gen.csv)
+expect 0 "" "$DREAM" --bytes pack gen.csv -o size.dream --force
+grep -q " $src_bytes bytes -> [0-9]* bytes (" out.txt || fail "pack --bytes: $(cat out.txt)"
+expect 0 "" "$DREAM" inspect size.dream --bytes
+grep -q "^vs source .*($src_bytes bytes)$" out.txt || fail "inspect --bytes: $(grep source out.txt)"
+rm -f size.dream
+
 # inspect, text and JSON.
 expect 0 "" "$DREAM" inspect gen.dream
+grep -Eq "^stored  *[0-9]+\.[0-9] KiB$" out.txt || fail "inspect: stored not in KiB: $(grep ^stored out.txt)"
 grep -q '^rows  *5000$' out.txt || fail "inspect does not say 5000 rows"
 grep -q "^task  *classification$" out.txt || fail "inspect does not say classification"
 grep -q "^temp  *dec  *2 " out.txt || fail "inspect: temp is not dec scale 2"
