@@ -37,11 +37,12 @@ void cli_train_help(FILE *f)
                 "                       (binary), softmax (multiclass), mlp (ReLU hidden\n"
                 "                       layers, Adam) or kmeans (required)\n"
                 "      --mode MODE      condensed (default): the condensed samples of the\n"
-                "                       budget, weighted by group size; full: every row;\n"
-                "                       sample: a uniform random subset as large as the\n"
-                "                       condensed set; refresh: a fresh random budget share of\n"
-                "                       every class each epoch; exact: linear and ridge from\n"
-                "                       the store's sufficient statistics (full-data solution)\n"
+                "                       budget, weighted by group size; full (or rows):\n"
+                "                       every row; sample: a uniform random subset as large\n"
+                "                       as the condensed set; refresh: a fresh random budget\n"
+                "                       share of every class each epoch; exact: linear and\n"
+                "                       ridge from the store's sufficient statistics\n"
+                "                       (full-data solution)\n"
                 "  -b, --budget B       condensed, sample, refresh: a fraction of the rows\n"
                 "                       (0.01, 10%%) or a row count (5000); default %g\n"
                 "  -e, --epochs E       passes over the data (logistic, softmax, mlp);\n"
@@ -188,7 +189,9 @@ int cli_train_parse(int argc, char **argv, struct cli_train_args *ret)
                         have_model = 1;
                         break;
                 case 'M':
-                        if (dream_train_mode_parse(optarg, &o->mode) < 0) {
+                        /* "rows" is batch's name for full: both spellings work in both. */
+                        if (dream_train_mode_parse(strcmp(optarg, "rows") == 0 ? "full" : optarg,
+                                                   &o->mode) < 0) {
                                 cli_usage_error("train",
                                                 "unknown mode '%s' (condensed, full, sample, "
                                                 "refresh or exact)",

@@ -468,7 +468,7 @@ out:
 /* ---- batch ---------------------------------------------------------------------- */
 
 static const char batch_help[] =
-    "usage: dream batch DATASET --size N [--mode condensed|rows|sample]\n"
+    "usage: dream batch DATASET --size N [--mode condensed|full|sample]\n"
     "                   [--budget B] [--seed S] [--epoch E] [--max-batches K]\n"
     "                   [-o OUT.csv] [-s ADDR] [--token-file F] [--json]\n"
     "\n"
@@ -478,9 +478,9 @@ static const char batch_help[] =
     "\n"
     "  -n, --size N         samples per batch (required)\n"
     "  -m, --mode MODE      condensed (default: condensed samples of the\n"
-    "                       budget, weights = group sizes), rows (every row once\n"
-    "                       per epoch, shuffled by seed and epoch) or sample (a\n"
-    "                       uniform random subset of the budget)\n"
+    "                       budget, weights = group sizes), full (or rows: every\n"
+    "                       row once per epoch, shuffled by seed and epoch) or\n"
+    "                       sample (a uniform random subset of the budget)\n"
     "  -b, --budget B       condensed/sample: a row count (92) or a fraction\n"
     "                       (0.01, 1%); default: the server's\n"
     "      --seed S         shuffling and sampling seed (default 0)\n"
@@ -626,15 +626,18 @@ int cli_batch(int argc, char **argv)
                 case 'm':
                         if (strcmp(optarg, "condensed") == 0)
                                 bo.mode = DREAM_BATCH_CONDENSED;
-                        else if (strcmp(optarg, "rows") == 0)
+                        /* "full" is train's name for rows: both spellings work in both. */
+                        else if (strcmp(optarg, "full") == 0 || strcmp(optarg, "rows") == 0)
                                 bo.mode = DREAM_BATCH_ROWS;
                         else if (strcmp(optarg, "sample") == 0)
                                 bo.mode = DREAM_BATCH_SAMPLE;
                         else {
-                                cli_usage_error("batch", "unknown mode '%s'", optarg);
+                                cli_usage_error("batch",
+                                                "unknown mode '%s' (condensed, full or sample)",
+                                                optarg);
                                 return CLI_USAGE;
                         }
-                        mode = optarg;
+                        mode = bo.mode == DREAM_BATCH_ROWS ? "full" : optarg;
                         break;
                 case 'b':
                         if (cli_opt_budget("batch", optarg, &budget) != CLI_OK)

@@ -459,10 +459,10 @@ static void group_cli(void)
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", "--json", NULL);
         CHECK(rc == 0 && strstr(out, "\"dataset\":\"ds\"") && strstr(out, "\"dataset\":\"ds2\""));
 
-        /* batch, rows mode: every row once. */
+        /* batch, full mode (also spelt rows): every row once. */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "batch", "ds", "--size", "333",
-                     "--mode", "rows", "--seed", "5", "-f", "-o", bat, "--json", NULL);
-        CHECK(rc == 0 && strstr(out, "\"rows\":20000"));
+                     "--mode", "full", "--seed", "5", "-f", "-o", bat, "--json", NULL);
+        CHECK(rc == 0 && strstr(out, "\"rows\":20000") && strstr(out, "\"mode\":\"full\""));
         {
                 char *b = slurp(bat, NULL), *p = strchr(b, '\n');
                 static uint8_t seen[20000];

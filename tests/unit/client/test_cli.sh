@@ -285,6 +285,14 @@ expect 1 "" "$DREAM" predict 3
 expect 1 "" "$DREAM" jobs extra
 expect 5 "" "$DREAM" train ds --model linear
 expect 5 "" "$DREAM" jobs
+# "every row": full and rows in both batch and train (exit 5: no server, so
+# the mode was taken).
+for m in full rows; do
+        expect 5 "" "$DREAM" batch ds --size 4 --mode $m
+        expect 5 "" "$DREAM" train ds --model linear --mode $m
+done
+expect 1 "dream: unknown mode 'all' (condensed, full or sample) (see 'dream batch --help')" \
+        "$DREAM" batch ds --size 4 --mode all
 expect 5 "" "$DREAM" stats --json
 "$DREAM" train --help | grep -q -- "--epochs E" || fail "train --help lacks --epochs"
 "$DREAM" --help | grep -q "10 the training job failed" || fail "dream --help lacks exit 10"

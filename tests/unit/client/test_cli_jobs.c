@@ -167,6 +167,12 @@ static void test_parse_everything(void **state)
         assert_true(a.net.json);
         assert_string_equal(a.net.addr, "127.0.0.1:9");
 
+        /* "rows" (batch's spelling) is full. */
+        assert_int_equal(parse(&a, "ds", "--model", "mlp", "--mode", "rows", NULL), -1);
+        assert_int_equal(a.opts.mode, DREAM_TRAIN_FULL);
+        assert_int_equal(parse(&a, "ds", "--model", "mlp", "--mode", "full", NULL), -1);
+        assert_int_equal(a.opts.mode, DREAM_TRAIN_FULL);
+
         assert_int_equal(
             parse(&a, "ds", "-m", "kmeans", "--k", "3", "-b", "5000", "-e", "2", "-w", NULL), -1);
         assert_int_equal(a.opts.model, DREAM_MODEL_KMEANS);
