@@ -5,6 +5,7 @@
 #ifndef DREAM_CLI_H
 #define DREAM_CLI_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -140,6 +141,19 @@ const char *cli_size_text(uint64_t bytes, int exact, char *buf, size_t n);
  * (slot 0..3), for up to four sizes in one printf. */
 const char *cli_size(uint64_t bytes, int slot);
 
+/* The name of `names` (n of them) closest to `word` by edit distance
+ * (Levenshtein), when at most 2 edits away and not `word` itself; else NULL.
+ * For "did you mean X?" after a misspelt command, option, model or mode. */
+const char *cli_suggest(const char *word, const char *const *names, size_t n);
+/* The same over a getopt_long table (names without "--"). */
+const char *cli_suggest_option(const char *word, const struct option *longopts);
+
+/* "unknown WHAT 'value' (did you mean 'X'?)" for a value near one of
+ * `names`, else "unknown WHAT 'value' (a, b or c)", as a usage error of cmd;
+ * returns CLI_USAGE. */
+int cli_unknown_name(const char *cmd, const char *what, const char *value, const char *const *names,
+                     size_t n);
+
 /* An output file (not "-" nor NULL) that exists is replaced only when
  * `force` (--force): CLI_OK, or CLI_INPUT after saying so. */
 int cli_out_check(const char *cmd, const char *path, int force);
@@ -274,8 +288,9 @@ int cli_parse_rows(const char *s, uint64_t n, uint64_t *ret_a, uint64_t *ret_b);
 int cli_opt_budget(const char *cmd, const char *arg, struct gd_budget *ret);
 int cli_opt_order(const char *cmd, const char *arg, enum gd_order *ret);
 /* The usage message for getopt's ':' (missing value) or '?' (unknown option)
- * case of `cmd`; returns CLI_USAGE. Call with the getopt result c. */
-int cli_opt_error(const char *cmd, int c, char **argv);
+ * case of `cmd`, with "did you mean '--X'?" for a misspelt long option of
+ * `longopts`; returns CLI_USAGE. Call with the getopt result c. */
+int cli_opt_error(const char *cmd, int c, char **argv, const struct option *longopts);
 
 /* Seconds on a monotonic clock. */
 double cli_now(void);

@@ -83,7 +83,7 @@ int cli_condense(int argc, char **argv)
                         fputs(condense_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("condense", c, argv);
+                        return cli_opt_error("condense", c, argv, longopts);
                 }
         }
         if (optind != argc - 1) {

@@ -104,7 +104,7 @@ int cli_inspect(int argc, char **argv)
                         fputs(inspect_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("inspect", c, argv);
+                        return cli_opt_error("inspect", c, argv, longopts);
                 }
         }
         if (optind != argc - 1) {

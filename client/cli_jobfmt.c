@@ -145,6 +145,9 @@ static int bad_value(const char *opt, const char *arg, const char *want)
 
 int cli_train_parse(int argc, char **argv, struct cli_train_args *ret)
 {
+        static const char *const model_names[] = {"linear",  "ridge", "logistic",
+                                                  "softmax", "mlp",   "kmeans"};
+        static const char *const mode_names[] = {"condensed", "full", "sample", "refresh", "exact"};
         static const struct option longopts[] = {
             {"model", required_argument, NULL, 'm'},
             {"mode", required_argument, NULL, 'M'},
@@ -179,25 +182,18 @@ int cli_train_parse(int argc, char **argv, struct cli_train_args *ret)
                         continue;
                 switch (c) {
                 case 'm':
-                        if (dream_model_parse(optarg, &o->model) < 0) {
-                                cli_usage_error("train",
-                                                "unknown model '%s' (linear, ridge, logistic, "
-                                                "softmax, mlp or kmeans)",
-                                                optarg);
-                                return CLI_USAGE;
-                        }
+                        if (dream_model_parse(optarg, &o->model) < 0)
+                                return cli_unknown_name("train", "model", optarg, model_names,
+                                                        sizeof(model_names) /
+                                                            sizeof(model_names[0]));
                         have_model = 1;
                         break;
                 case 'M':
                         /* "rows" is batch's name for full: both spellings work in both. */
                         if (dream_train_mode_parse(strcmp(optarg, "rows") == 0 ? "full" : optarg,
-                                                   &o->mode) < 0) {
-                                cli_usage_error("train",
-                                                "unknown mode '%s' (condensed, full, sample, "
-                                                "refresh or exact)",
-                                                optarg);
-                                return CLI_USAGE;
-                        }
+                                                   &o->mode) < 0)
+                                return cli_unknown_name("train", "mode", optarg, mode_names,
+                                                        sizeof(mode_names) / sizeof(mode_names[0]));
                         break;
                 case 'b':
                         if (cli_opt_budget("train", optarg, &budget) != CLI_OK)
@@ -258,7 +254,7 @@ int cli_train_parse(int argc, char **argv, struct cli_train_args *ret)
                         cli_train_help(stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("train", c, argv);
+                        return cli_opt_error("train", c, argv, longopts);
                 }
         }
         if (argc - optind != 1) {

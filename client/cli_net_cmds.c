@@ -386,7 +386,7 @@ int cli_export(int argc, char **argv)
                         fputs(export_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("export", c, argv);
+                        return cli_opt_error("export", c, argv, longopts);
                 }
         }
         if (argc - optind != 1) {
@@ -601,6 +601,7 @@ int cli_batch(int argc, char **argv)
         struct batch_ctx x;
         struct cli_out out;
         struct gd_budget budget;
+        static const char *const batch_modes[] = {"condensed", "full", "sample"};
         const char *name, *output = NULL, *mode = "condensed";
         uint64_t v;
         int have_size = 0, out_open = 0, force = 0, c, r, rc;
@@ -631,12 +632,10 @@ int cli_batch(int argc, char **argv)
                                 bo.mode = DREAM_BATCH_ROWS;
                         else if (strcmp(optarg, "sample") == 0)
                                 bo.mode = DREAM_BATCH_SAMPLE;
-                        else {
-                                cli_usage_error("batch",
-                                                "unknown mode '%s' (condensed, full or sample)",
-                                                optarg);
-                                return CLI_USAGE;
-                        }
+                        else
+                                return cli_unknown_name("batch", "mode", optarg, batch_modes,
+                                                        sizeof(batch_modes) /
+                                                            sizeof(batch_modes[0]));
                         mode = bo.mode == DREAM_BATCH_ROWS ? "full" : optarg;
                         break;
                 case 'b':
@@ -675,7 +674,7 @@ int cli_batch(int argc, char **argv)
                         fputs(batch_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("batch", c, argv);
+                        return cli_opt_error("batch", c, argv, longopts);
                 }
         }
         if (argc - optind != 1) {

@@ -576,7 +576,7 @@ int cli_ingest(int argc, char **argv)
                         fputs(ingest_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("ingest", c, argv);
+                        return cli_opt_error("ingest", c, argv, longopts);
                 }
         }
         if (argc - optind != 2) {

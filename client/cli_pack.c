@@ -136,7 +136,7 @@ int cli_pack(int argc, char **argv)
                         fputs(pack_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("pack", c, argv);
+                        return cli_opt_error("pack", c, argv, longopts);
                 }
         }
         if (optind != argc - 1) {

@@ -123,7 +123,7 @@ int cli_unpack(int argc, char **argv)
                         fputs(unpack_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("unpack", c, argv);
+                        return cli_opt_error("unpack", c, argv, longopts);
                 }
         }
         if (optind != argc - 1) {

@@ -285,14 +285,37 @@ expect 1 "" "$DREAM" predict 3
 expect 1 "" "$DREAM" jobs extra
 expect 5 "" "$DREAM" train ds --model linear
 expect 5 "" "$DREAM" jobs
+# dream help CMD is dream CMD --help; "did you mean" for misspelt names.
+"$DREAM" pack --help >help1.txt
+expect 0 "" "$DREAM" help pack
+cmp -s out.txt help1.txt || fail "dream help pack differs from dream pack --help"
+rm -f help1.txt
+expect 1 "dream: unknown command 'ingset' (did you mean 'ingest'? see 'dream --help')" "$DREAM" ingset
+expect 1 "dream: unknown command 'inpsect' (did you mean 'inspect'? see 'dream --help')" \
+        "$DREAM" help inpsect
+expect 1 "dream: unknown command 'xyzzy' (see 'dream --help')" "$DREAM" xyzzy
+expect 1 "dream: unknown option '--forse' (did you mean '--force'?) (see 'dream pack --help')" \
+        "$DREAM" pack gen.csv --forse
+expect 1 "dream: unknown option '--tokn-file=t' (did you mean '--token-file'?) (see 'dream ls --help')" \
+        "$DREAM" ls --tokn-file=t
+expect 1 "dream: unknown option '--zzz' (see 'dream ls --help')" "$DREAM" ls --zzz
+expect 1 "dream: unknown model 'lienar' (did you mean 'linear'?) (see 'dream train --help')" \
+        "$DREAM" train ds --model lienar
+expect 1 "dream: unknown model 'tree' (linear, ridge, logistic, softmax, mlp or kmeans) (see 'dream train --help')" \
+        "$DREAM" train ds --model tree
+expect 1 "dream: unknown mode 'sampel' (did you mean 'sample'?) (see 'dream train --help')" \
+        "$DREAM" train ds --model mlp --mode sampel
+expect 1 "dream: unknown mode 'condesned' (did you mean 'condensed'?) (see 'dream batch --help')" \
+        "$DREAM" batch ds --size 4 --mode condesned
+
 # "every row": full and rows in both batch and train (exit 5: no server, so
 # the mode was taken).
 for m in full rows; do
         expect 5 "" "$DREAM" batch ds --size 4 --mode $m
         expect 5 "" "$DREAM" train ds --model linear --mode $m
 done
-expect 1 "dream: unknown mode 'all' (condensed, full or sample) (see 'dream batch --help')" \
-        "$DREAM" batch ds --size 4 --mode all
+expect 1 "dream: unknown mode 'everything' (condensed, full or sample) (see 'dream batch --help')" \
+        "$DREAM" batch ds --size 4 --mode everything
 expect 5 "" "$DREAM" stats --json
 "$DREAM" train --help | grep -q -- "--epochs E" || fail "train --help lacks --epochs"
 "$DREAM" --help | grep -q "10 the training job failed" || fail "dream --help lacks exit 10"

@@ -225,12 +225,31 @@ static void test_size_text(void **state)
         assert_string_equal(cli_size(2048, 0), "2.0 KiB");
 }
 
+/* "Did you mean": the nearest name within 2 edits, never the word itself. */
+static void test_suggest(void **state)
+{
+        static const char *const names[] = {"info", "ingest", "inspect", "ls"};
+        static const struct option opts[] = {{"force", no_argument, NULL, 'f'},
+                                             {"output", required_argument, NULL, 'o'},
+                                             {NULL, 0, NULL, 0}};
+        (void)state;
+        assert_string_equal(cli_suggest("ingset", names, 4), "ingest");
+        assert_string_equal(cli_suggest("inspec", names, 4), "inspect");
+        assert_string_equal(cli_suggest("l", names, 4), "ls");
+        assert_null(cli_suggest("ingest", names, 4));
+        assert_null(cli_suggest("export", names, 4));
+        assert_null(cli_suggest("", names, 0));
+        assert_string_equal(cli_suggest_option("ouptut", opts), "output");
+        assert_null(cli_suggest_option("bytes", opts));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_load),      cmocka_unit_test(test_out_atomic),
             cmocka_unit_test(test_csv_names), cmocka_unit_test(test_exit_codes),
             cmocka_unit_test(test_size_text),
+            cmocka_unit_test(test_suggest),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
