@@ -166,6 +166,15 @@ int cli_same_file(const char *in, const char *out);
  * or line break. */
 void cli_out_csv_name(struct cli_out *o, const char *name);
 
+/* --json of the offline commands that write a CSV (unpack, condense): a
+ * usage error naming cmd when the CSV would go to standard output too
+ * (CLI_USAGE), else CLI_OK. */
+int cli_json_needs_file(const char *cmd, const char *output);
+/* The start of their JSON line on stdout: {"file":FILE.dream,"output":OUT,
+ * "rows":R,"columns":C,"output_bytes":B (OUT's size); the caller adds its
+ * own fields and "}\n". */
+void cli_json_csv_result(const char *file, const char *output, uint64_t rows, uint32_t columns);
+
 /* ---- progress ---------------------------------------------------------- */
 
 /* A progress bar on stderr, shown only when stderr is a terminal and the

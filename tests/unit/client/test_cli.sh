@@ -91,6 +91,20 @@ expect 0 "" "$DREAM" inspect size.dream --bytes
 grep -q "^vs source .*($src_bytes bytes)$" out.txt || fail "inspect --bytes: $(grep source out.txt)"
 rm -f size.dream
 
+# unpack --json and condense --json: one line, the field names of pack --json.
+expect 0 "" "$DREAM" unpack gen.dream --rows 10:20 -o json.csv --json
+grep -Eq '^\{"file":"gen.dream","output":"json.csv","rows":10,"columns":6,"output_bytes":[1-9][0-9]*,"first_row":10\}$' out.txt ||
+        fail "unpack --json: $(cat out.txt)"
+[ "$(wc -l <out.txt)" -eq 1 ] || fail "unpack --json is not one line"
+grep -q "\"output_bytes\":$(wc -c <json.csv)," out.txt || fail "unpack --json: output_bytes is not the size"
+expect 0 "" "$DREAM" condense gen.dream --budget 40 -o json.csv --json -f
+grep -Eq '^\{"file":"gen.dream","output":"json.csv","rows":[1-9][0-9]*,"columns":7,"output_bytes":[1-9][0-9]*,"source_rows":5000,"stored":false\}$' out.txt ||
+        fail "condense --json: $(cat out.txt)"
+expect 1 "dream: --json needs -o FILE (the CSV would share standard output) (see 'dream unpack --help')" \
+        "$DREAM" unpack gen.dream --json
+expect 1 "" "$DREAM" condense gen.dream --budget 4 --json
+rm -f json.csv
+
 # inspect, text and JSON.
 expect 0 "" "$DREAM" inspect gen.dream
 grep -Eq "^stored  *[0-9]+\.[0-9] KiB$" out.txt || fail "inspect: stored not in KiB: $(grep ^stored out.txt)"
