@@ -289,8 +289,8 @@ int cli_backup(int argc, char **argv)
                 printf(",\"bytes\":%llu,\"seconds\":%.3f}\n", (unsigned long long)br.bytes,
                        br.seconds);
         } else {
-                printf("backup written to '%s': %llu bytes in %.2f s\n", path,
-                       (unsigned long long)br.bytes, br.seconds);
+                printf("backup written to '%s': %s in %.2f s\n", path, cli_size(br.bytes, 0),
+                       br.seconds);
         }
         rc = CLI_OK;
 out:
