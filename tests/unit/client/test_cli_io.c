@@ -248,8 +248,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_load),      cmocka_unit_test(test_out_atomic),
             cmocka_unit_test(test_csv_names), cmocka_unit_test(test_exit_codes),
-            cmocka_unit_test(test_size_text),
-            cmocka_unit_test(test_suggest),
+            cmocka_unit_test(test_size_text), cmocka_unit_test(test_suggest),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
