@@ -5,6 +5,7 @@
 #ifndef DREAM_CLI_H
 #define DREAM_CLI_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -130,6 +131,29 @@ int cli_out_commit(struct cli_out *o, int durable);
 /* Remove the temporary file and release o. Accepts a released o. */
 void cli_out_abort(struct cli_out *o);
 
+/* --bytes (a global option): sizes in text output as exact byte counts. */
+extern int cli_bytes_exact;
+/* A size for text output into buf: "812 bytes" below 1 KiB, else 1024-based
+ * with one decimal ("14.1 KiB", "7.8 MiB", "2.0 GiB", "1.5 TiB"), or the
+ * exact "N bytes" when `exact`. JSON output keeps the raw byte count. */
+const char *cli_size_text(uint64_t bytes, int exact, char *buf, size_t n);
+/* The same with the --bytes setting, into a static buffer per call slot
+ * (slot 0..3), for up to four sizes in one printf. */
+const char *cli_size(uint64_t bytes, int slot);
+
+/* The name of `names` (n of them) closest to `word` by edit distance
+ * (Levenshtein), when at most 2 edits away and not `word` itself; else NULL.
+ * For "did you mean X?" after a misspelt command, option, model or mode. */
+const char *cli_suggest(const char *word, const char *const *names, size_t n);
+/* The same over a getopt_long table (names without "--"). */
+const char *cli_suggest_option(const char *word, const struct option *longopts);
+
+/* "unknown WHAT 'value' (did you mean 'X'?)" for a value near one of
+ * `names`, else "unknown WHAT 'value' (a, b or c)", as a usage error of cmd;
+ * returns CLI_USAGE. */
+int cli_unknown_name(const char *cmd, const char *what, const char *value, const char *const *names,
+                     size_t n);
+
 /* An output file (not "-" nor NULL) that exists is replaced only when
  * `force` (--force): CLI_OK, or CLI_INPUT after saying so. */
 int cli_out_check(const char *cmd, const char *path, int force);
@@ -141,6 +165,15 @@ int cli_same_file(const char *in, const char *out);
 /* Write a CSV header field, quoted when it holds a comma, quote, blank edge
  * or line break. */
 void cli_out_csv_name(struct cli_out *o, const char *name);
+
+/* --json of the offline commands that write a CSV (unpack, condense): a
+ * usage error naming cmd when the CSV would go to standard output too
+ * (CLI_USAGE), else CLI_OK. */
+int cli_json_needs_file(const char *cmd, const char *output);
+/* The start of their JSON line on stdout: {"file":FILE.dream,"output":OUT,
+ * "rows":R,"columns":C,"output_bytes":B (OUT's size); the caller adds its
+ * own fields and "}\n". */
+void cli_json_csv_result(const char *file, const char *output, uint64_t rows, uint32_t columns);
 
 /* ---- progress ---------------------------------------------------------- */
 
@@ -264,8 +297,9 @@ int cli_parse_rows(const char *s, uint64_t n, uint64_t *ret_a, uint64_t *ret_b);
 int cli_opt_budget(const char *cmd, const char *arg, struct gd_budget *ret);
 int cli_opt_order(const char *cmd, const char *arg, enum gd_order *ret);
 /* The usage message for getopt's ':' (missing value) or '?' (unknown option)
- * case of `cmd`; returns CLI_USAGE. Call with the getopt result c. */
-int cli_opt_error(const char *cmd, int c, char **argv);
+ * case of `cmd`, with "did you mean '--X'?" for a misspelt long option of
+ * `longopts`; returns CLI_USAGE. Call with the getopt result c. */
+int cli_opt_error(const char *cmd, int c, char **argv, const struct option *longopts);
 
 /* Seconds on a monotonic clock. */
 double cli_now(void);

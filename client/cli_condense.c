@@ -23,6 +23,9 @@ static const char condense_help[] =
     "  -o, --output OUT   output file (default: standard output); written\n"
     "                     whole or not at all\n"
     "  -f, --force        overwrite an existing output file\n"
+    "  -j, --json         then one JSON line on standard output: file, output,\n"
+    "                     rows (samples), columns, output_bytes, source_rows,\n"
+    "                     stored (the file's own samples) (needs -o)\n"
     "  -h, --help         this help\n"
     "\n"
     "Exit status: 0 ok, 1 usage, 2 bad input, 3 corrupt file, 4 internal error.\n";
@@ -46,9 +49,13 @@ static void put_double(struct cli_out *o, double x)
 int cli_condense(int argc, char **argv)
 {
         static const struct option longopts[] = {
-            {"budget", required_argument, NULL, 'b'}, {"order", required_argument, NULL, 'O'},
-            {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
-            {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+            {"budget", required_argument, NULL, 'b'},
+            {"order", required_argument, NULL, 'O'},
+            {"output", required_argument, NULL, 'o'},
+            {"force", no_argument, NULL, 'f'},
+            {"json", no_argument, NULL, 'j'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         struct gd_condense_opts co = {.order = GD_ORDER_MSB};
         const char *path, *output = NULL;
@@ -57,13 +64,16 @@ int cli_condense(int argc, char **argv)
         struct gd_condensed *made = NULL;
         const struct gd_condensed *cs;
         struct cli_out out;
-        int have_budget = 0, c, r, rc, force = 0;
+        int have_budget = 0, c, r, rc, force = 0, json = 0;
         int32_t target;
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":b:o:fh", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, ":b:o:fjh", longopts, NULL)) != -1) {
                 switch (c) {
+                case 'j':
+                        json = 1;
+                        break;
                 case 'b':
                         if (cli_opt_budget("condense", optarg, &co.budget) != CLI_OK)
                                 return CLI_USAGE;
@@ -83,7 +93,7 @@ int cli_condense(int argc, char **argv)
                         fputs(condense_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("condense", c, argv);
+                        return cli_opt_error("condense", c, argv, longopts);
                 }
         }
         if (optind != argc - 1) {
@@ -91,6 +101,8 @@ int cli_condense(int argc, char **argv)
                 return CLI_USAGE;
         }
         path = argv[optind];
+        if (json && cli_json_needs_file("condense", output) != CLI_OK)
+                return CLI_USAGE;
         if (cli_same_file(path, output)) {
                 cli_usage_error("condense", "output '%s' would overwrite the input", output);
                 return CLI_USAGE;
@@ -167,6 +179,11 @@ int cli_condense(int argc, char **argv)
                 cli_error(output ? output : "-", 0, 0, "cannot write: %s", dream_strerror(r));
                 rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
                 goto out;
+        }
+        if (json) {
+                cli_json_csv_result(path, output, cs->m, cs->d + (target >= 0) + 1);
+                printf(",\"source_rows\":%llu,\"stored\":%s}\n",
+                       (unsigned long long)gd_segment_rows(d.seg), made ? "false" : "true");
         }
         rc = CLI_OK;
 out:

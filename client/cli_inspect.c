@@ -104,7 +104,7 @@ int cli_inspect(int argc, char **argv)
                         fputs(inspect_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("inspect", c, argv);
+                        return cli_opt_error("inspect", c, argv, longopts);
                 }
         }
         if (optind != argc - 1) {
@@ -196,25 +196,22 @@ int cli_inspect(int argc, char **argv)
                 printf("record        %u bits per row\n", st.record_bits);
                 printf("blocks        %u of %u rows, %s\n", st.n_blocks, st.rows_per_block,
                        gd_block_codec_name(st.codec));
-                printf("S(B)          %llu bits = %llu bytes\n", (unsigned long long)st.s_bits,
-                       (unsigned long long)s_bytes);
-                printf("parts         header %llu, dictionary %llu, records %llu (plain %llu), "
-                       "condensed %llu bytes\n",
-                       (unsigned long long)st.header_bytes, (unsigned long long)st.dict_bytes,
-                       (unsigned long long)st.records_bytes,
-                       (unsigned long long)st.plain_records_bytes,
-                       (unsigned long long)st.condensed_bytes);
-                printf("stored        %llu bytes\n", (unsigned long long)st.total_bytes);
+                printf("S(B)          %llu bits = %s\n", (unsigned long long)st.s_bits,
+                       cli_size(s_bytes, 0));
+                printf("parts         header %s, dictionary %s, records %s",
+                       cli_size(st.header_bytes, 0), cli_size(st.dict_bytes, 1),
+                       cli_size(st.records_bytes, 2));
+                printf(" (plain %s), condensed %s\n", cli_size(st.plain_records_bytes, 0),
+                       cli_size(st.condensed_bytes, 1));
+                printf("stored        %s\n", cli_size(st.total_bytes, 0));
                 if (st.source_bytes)
-                        printf("vs source     %.2fx (%llu bytes)\n",
-                               ratio(st.source_bytes, st.total_bytes),
-                               (unsigned long long)st.source_bytes);
+                        printf("vs source     %.2fx (%s)\n", ratio(st.source_bytes, st.total_bytes),
+                               cli_size(st.source_bytes, 0));
                 else
                         printf("vs source     unknown\n");
-                printf("vs fixed      %.2fx (%llu bytes)\n", ratio(fixed, st.total_bytes),
-                       (unsigned long long)fixed);
-                printf("vs float32    %.2fx (%llu bytes)\n", ratio(f32, st.total_bytes),
-                       (unsigned long long)f32);
+                printf("vs fixed      %.2fx (%s)\n", ratio(fixed, st.total_bytes),
+                       cli_size(fixed, 0));
+                printf("vs float32    %.2fx (%s)\n", ratio(f32, st.total_bytes), cli_size(f32, 0));
                 if (cond)
                         printf("condensed     %u samples of %u features\n", cond->m, cond->d);
                 else

@@ -328,6 +328,108 @@ static void watch_signals(const char *tmp)
         }
 }
 
+/* Levenshtein distance of a and b, or 3 when it is more than 2 (or a name is
+ * longer than 63 bytes): two rows of the table. */
+static size_t edit_distance(const char *a, const char *b)
+{
+        size_t la = strlen(a), lb = strlen(b), row[2][64];
+
+        if (la > 63 || lb > 63)
+                return 3;
+        for (size_t j = 0; j <= lb; j++)
+                row[0][j] = j;
+        for (size_t i = 1; i <= la; i++) {
+                size_t *prev = row[(i - 1) & 1], *cur = row[i & 1];
+                cur[0] = i;
+                for (size_t j = 1; j <= lb; j++) {
+                        size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+                        size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+                        cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+                }
+        }
+        return row[la & 1][lb] > 2 ? 3 : row[la & 1][lb];
+}
+
+const char *cli_suggest(const char *word, const char *const *names, size_t n)
+{
+        const char *best = NULL;
+        size_t best_d = 3;
+
+        for (size_t i = 0; i < n; i++) {
+                size_t d = edit_distance(word, names[i]);
+                if (d > 0 && d < best_d) {
+                        best = names[i];
+                        best_d = d;
+                }
+        }
+        return best;
+}
+
+const char *cli_suggest_option(const char *word, const struct option *longopts)
+{
+        const char *names[64];
+        size_t n = 0;
+
+        for (; longopts && longopts->name && n < 64; longopts++)
+                names[n++] = longopts->name;
+        return cli_suggest(word, names, n);
+}
+
+int cli_unknown_name(const char *cmd, const char *what, const char *value, const char *const *names,
+                     size_t n)
+{
+        const char *hint = cli_suggest(value, names, n);
+        char list[256];
+        size_t len = 0;
+
+        if (hint) {
+                cli_usage_error(cmd, "unknown %s '%s' (did you mean '%s'?)", what, value, hint);
+                return CLI_USAGE;
+        }
+        list[0] = 0;
+        for (size_t i = 0; i < n && len < sizeof(list); i++) {
+                int k = snprintf(list + len, sizeof(list) - len, "%s%s",
+                                 i == 0       ? ""
+                                 : i + 1 == n ? " or "
+                                              : ", ",
+                                 names[i]);
+                if (k < 0)
+                        break;
+                len += (size_t)k;
+        }
+        cli_usage_error(cmd, "unknown %s '%s' (%s)", what, value, list);
+        return CLI_USAGE;
+}
+
+int cli_bytes_exact;
+
+const char *cli_size_text(uint64_t bytes, int exact, char *buf, size_t n)
+{
+        static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+        double v = (double)bytes;
+        size_t u = 0;
+
+        if (exact || bytes < 1024) {
+                snprintf(buf, n, "%llu bytes", (unsigned long long)bytes);
+                return buf;
+        }
+        v /= 1024.0;
+        /* Move up a unit when the value would print as 1024.0 or more. */
+        while (v >= 1023.95 && u + 1 < sizeof(units) / sizeof(units[0])) {
+                v /= 1024.0;
+                u++;
+        }
+        snprintf(buf, n, "%.1f %s", v, units[u]);
+        return buf;
+}
+
+const char *cli_size(uint64_t bytes, int slot)
+{
+        static char bufs[4][32];
+
+        return cli_size_text(bytes, cli_bytes_exact, bufs[slot & 3], sizeof(bufs[0]));
+}
+
 int cli_out_check(const char *cmd, const char *path, int force)
 {
         struct stat st;
@@ -582,11 +684,23 @@ int cli_opt_order(const char *cmd, const char *arg, enum gd_order *ret)
         return CLI_OK;
 }
 
-int cli_opt_error(const char *cmd, int c, char **argv)
+int cli_opt_error(const char *cmd, int c, char **argv, const struct option *longopts)
 {
-        if (c == ':')
-                cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+        const char *arg = argv[optind - 1], *hint = NULL;
+        char word[64];
+
+        if (c == ':') {
+                cli_usage_error(cmd, "option '%s' needs a value", arg);
+                return CLI_USAGE;
+        }
+        if (strncmp(arg, "--", 2) == 0) {
+                /* "--name=value": the name alone. */
+                snprintf(word, sizeof(word), "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
+                hint = cli_suggest_option(word, longopts);
+        }
+        if (hint)
+                cli_usage_error(cmd, "unknown option '%s' (did you mean '--%s'?)", arg, hint);
         else
-                cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+                cli_usage_error(cmd, "unknown option '%s'", arg);
         return CLI_USAGE;
 }

@@ -37,11 +37,12 @@ void cli_train_help(FILE *f)
                 "                       (binary), softmax (multiclass), mlp (ReLU hidden\n"
                 "                       layers, Adam) or kmeans (required)\n"
                 "      --mode MODE      condensed (default): the condensed samples of the\n"
-                "                       budget, weighted by group size; full: every row;\n"
-                "                       sample: a uniform random subset as large as the\n"
-                "                       condensed set; refresh: a fresh random budget share of\n"
-                "                       every class each epoch; exact: linear and ridge from\n"
-                "                       the store's sufficient statistics (full-data solution)\n"
+                "                       budget, weighted by group size; full (or rows):\n"
+                "                       every row; sample: a uniform random subset as large\n"
+                "                       as the condensed set; refresh: a fresh random budget\n"
+                "                       share of every class each epoch; exact: linear and\n"
+                "                       ridge from the store's sufficient statistics\n"
+                "                       (full-data solution)\n"
                 "  -b, --budget B       condensed, sample, refresh: a fraction of the rows\n"
                 "                       (0.01, 10%%) or a row count (5000); default %g\n"
                 "  -e, --epochs E       passes over the data (logistic, softmax, mlp);\n"
@@ -144,6 +145,9 @@ static int bad_value(const char *opt, const char *arg, const char *want)
 
 int cli_train_parse(int argc, char **argv, struct cli_train_args *ret)
 {
+        static const char *const model_names[] = {"linear",  "ridge", "logistic",
+                                                  "softmax", "mlp",   "kmeans"};
+        static const char *const mode_names[] = {"condensed", "full", "sample", "refresh", "exact"};
         static const struct option longopts[] = {
             {"model", required_argument, NULL, 'm'},
             {"mode", required_argument, NULL, 'M'},
@@ -178,23 +182,18 @@ int cli_train_parse(int argc, char **argv, struct cli_train_args *ret)
                         continue;
                 switch (c) {
                 case 'm':
-                        if (dream_model_parse(optarg, &o->model) < 0) {
-                                cli_usage_error("train",
-                                                "unknown model '%s' (linear, ridge, logistic, "
-                                                "softmax, mlp or kmeans)",
-                                                optarg);
-                                return CLI_USAGE;
-                        }
+                        if (dream_model_parse(optarg, &o->model) < 0)
+                                return cli_unknown_name("train", "model", optarg, model_names,
+                                                        sizeof(model_names) /
+                                                            sizeof(model_names[0]));
                         have_model = 1;
                         break;
                 case 'M':
-                        if (dream_train_mode_parse(optarg, &o->mode) < 0) {
-                                cli_usage_error("train",
-                                                "unknown mode '%s' (condensed, full, sample, "
-                                                "refresh or exact)",
-                                                optarg);
-                                return CLI_USAGE;
-                        }
+                        /* "rows" is batch's name for full: both spellings work in both. */
+                        if (dream_train_mode_parse(strcmp(optarg, "rows") == 0 ? "full" : optarg,
+                                                   &o->mode) < 0)
+                                return cli_unknown_name("train", "mode", optarg, mode_names,
+                                                        sizeof(mode_names) / sizeof(mode_names[0]));
                         break;
                 case 'b':
                         if (cli_opt_budget("train", optarg, &budget) != CLI_OK)
@@ -255,7 +254,7 @@ int cli_train_parse(int argc, char **argv, struct cli_train_args *ret)
                         cli_train_help(stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("train", c, argv);
+                        return cli_opt_error("train", c, argv, longopts);
                 }
         }
         if (argc - optind != 1) {
@@ -469,7 +468,7 @@ void cli_job_text(FILE *f, const struct dream_job_info *j)
                 fprintf(f, "rows used        %llu\n", (unsigned long long)r->rows_used);
                 fprintf(f, "prep seconds     %.3f\n", r->prep_seconds);
                 fprintf(f, "train seconds    %.3f\n", r->train_seconds);
-                fprintf(f, "peak train bytes %llu\n", (unsigned long long)r->peak_train_bytes);
+                fprintf(f, "peak train bytes %s\n", cli_size(r->peak_train_bytes, 0));
                 fprintf(f, "evaluated rows   %llu (%s)\n", (unsigned long long)r->evaluated_rows,
                         j->test_dataset[0] ? "test dataset" : "training data");
                 switch (r->metrics) {
@@ -628,22 +627,22 @@ void cli_stats_text(FILE *f, const struct dream_stats *s)
         fprintf(f, "connections_refused     %llu\n", (unsigned long long)s->connections_refused);
         fprintf(f, "requests_total          %llu\n", (unsigned long long)s->requests_total);
         fprintf(f, "request_errors_total    %llu\n", (unsigned long long)s->request_errors_total);
-        fprintf(f, "bytes_in                %llu\n", (unsigned long long)s->bytes_in);
-        fprintf(f, "bytes_out               %llu\n", (unsigned long long)s->bytes_out);
+        fprintf(f, "bytes_in                %s\n", cli_size(s->bytes_in, 0));
+        fprintf(f, "bytes_out               %s\n", cli_size(s->bytes_out, 0));
         fprintf(f, "rows_ingested           %llu\n", (unsigned long long)s->rows_ingested);
         fprintf(f, "batches_served          %llu\n", (unsigned long long)s->batches_served);
         fprintf(f, "jobs_running            %u\n", s->jobs_running);
         fprintf(f, "jobs_queued             %u\n", s->jobs_queued);
         fprintf(f, "datasets                %u\n", s->datasets);
-        fprintf(f, "store_map_bytes         %llu\n", (unsigned long long)s->store_map_bytes);
-        fprintf(f, "store_used_bytes        %llu\n", (unsigned long long)s->store_used_bytes);
+        fprintf(f, "store_map_bytes         %s\n", cli_size(s->store_map_bytes, 0));
+        fprintf(f, "store_used_bytes        %s\n", cli_size(s->store_used_bytes, 0));
         fprintf(f, "ingest_ack_p50_seconds  %.6f\n", s->ingest_ack_p50_seconds);
         fprintf(f, "ingest_ack_p99_seconds  %.6f\n", s->ingest_ack_p99_seconds);
         fprintf(f, "ingest_commits          %llu\n", (unsigned long long)s->ingest_commits);
         fprintf(f, "seals_total             %llu\n", (unsigned long long)s->seals_total);
         fprintf(f, "seal_seconds_total      %.3f\n", s->seal_seconds_total);
         fprintf(f, "seal_errors_total       %llu\n", (unsigned long long)s->seal_errors_total);
-        fprintf(f, "store_map_max_bytes     %llu\n", (unsigned long long)s->store_map_max_bytes);
+        fprintf(f, "store_map_max_bytes     %s\n", cli_size(s->store_map_max_bytes, 0));
         fprintf(f, "jobs_done               %llu\n", (unsigned long long)s->jobs_done);
         fprintf(f, "jobs_failed             %llu\n", (unsigned long long)s->jobs_failed);
         fprintf(f, "jobs_cancelled          %llu\n", (unsigned long long)s->jobs_cancelled);
@@ -656,10 +655,10 @@ void cli_stats_text(FILE *f, const struct dream_stats *s)
                                 (unsigned long long)s->requests_by_type[i].errors);
         }
         if (s->n_dataset_stats) {
-                fprintf(f, "\n%-24s %14s %12s\n", "DATASET", "STORED_BYTES", "ROWS");
+                fprintf(f, "\n%-24s %14s %12s\n", "DATASET", "STORED", "ROWS");
                 for (size_t i = 0; i < s->n_dataset_stats; i++)
-                        fprintf(f, "%-24s %14llu %12llu\n", s->dataset_stats[i].name,
-                                (unsigned long long)s->dataset_stats[i].stored_bytes,
+                        fprintf(f, "%-24s %14s %12llu\n", s->dataset_stats[i].name,
+                                cli_size(s->dataset_stats[i].stored_bytes, 0),
                                 (unsigned long long)s->dataset_stats[i].rows);
         }
 }

@@ -287,7 +287,7 @@ int cli_net_simple_args(const char *cmd, const char *help, const char *what, int
                         fputs(help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error(cmd, c, argv);
+                        return cli_opt_error(cmd, c, argv, longopts);
                 }
         }
         if (argc - optind > n_args) {

@@ -26,16 +26,6 @@ static const char *kind_name(enum dream_kind k)
         }
 }
 
-static void print_size(char *out, size_t n, uint64_t b)
-{
-        if (b >= 10ull << 20)
-                snprintf(out, n, "%.1f MB", (double)b / 1e6);
-        else if (b >= 10ull << 10)
-                snprintf(out, n, "%.1f kB", (double)b / 1e3);
-        else
-                snprintf(out, n, "%llu bytes", (unsigned long long)b);
-}
-
 /* ---- ls ------------------------------------------------------------------ */
 
 static const char ls_help[] = "usage: dream ls [-s ADDR] [--token-file F] [--json]\n"
@@ -79,8 +69,7 @@ int cli_ls(int argc, char **argv)
                 printf("%-24s %-14s %12s %8s %12s\n", "NAME", "TASK", "ROWS", "COLUMNS", "STORED");
                 for (size_t i = 0; i < l->n; i++) {
                         const struct dream_dataset_summary *d = &l->items[i];
-                        char sz[32];
-                        print_size(sz, sizeof(sz), d->stored_bytes);
+                        const char *sz = cli_size(d->stored_bytes, 0);
                         printf("%-24s %-14s %12llu %8u %12s\n", d->name, cli_task_name(d->task),
                                (unsigned long long)d->rows, d->columns, sz);
                 }
@@ -143,9 +132,7 @@ int cli_info(int argc, char **argv)
                 }
                 printf("]}\n");
         } else {
-                char a[32], b[32];
-                print_size(a, sizeof(a), d->stored_bytes);
-                print_size(b, sizeof(b), d->csv_bytes);
+                const char *a = cli_size(d->stored_bytes, 0), *b = cli_size(d->csv_bytes, 1);
                 printf("dataset       %s\n", d->name);
                 printf("task          %s", cli_task_name(d->task));
                 if (d->target[0])
@@ -302,8 +289,8 @@ int cli_backup(int argc, char **argv)
                 printf(",\"bytes\":%llu,\"seconds\":%.3f}\n", (unsigned long long)br.bytes,
                        br.seconds);
         } else {
-                printf("backup written to '%s': %llu bytes in %.2f s\n", path,
-                       (unsigned long long)br.bytes, br.seconds);
+                printf("backup written to '%s': %s in %.2f s\n", path, cli_size(br.bytes, 0),
+                       br.seconds);
         }
         rc = CLI_OK;
 out:
@@ -399,7 +386,7 @@ int cli_export(int argc, char **argv)
                         fputs(export_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("export", c, argv);
+                        return cli_opt_error("export", c, argv, longopts);
                 }
         }
         if (argc - optind != 1) {
@@ -481,7 +468,7 @@ out:
 /* ---- batch ---------------------------------------------------------------------- */
 
 static const char batch_help[] =
-    "usage: dream batch DATASET --size N [--mode condensed|rows|sample]\n"
+    "usage: dream batch DATASET --size N [--mode condensed|full|sample]\n"
     "                   [--budget B] [--seed S] [--epoch E] [--max-batches K]\n"
     "                   [-o OUT.csv] [-s ADDR] [--token-file F] [--json]\n"
     "\n"
@@ -491,9 +478,9 @@ static const char batch_help[] =
     "\n"
     "  -n, --size N         samples per batch (required)\n"
     "  -m, --mode MODE      condensed (default: condensed samples of the\n"
-    "                       budget, weights = group sizes), rows (every row once\n"
-    "                       per epoch, shuffled by seed and epoch) or sample (a\n"
-    "                       uniform random subset of the budget)\n"
+    "                       budget, weights = group sizes), full (or rows: every\n"
+    "                       row once per epoch, shuffled by seed and epoch) or\n"
+    "                       sample (a uniform random subset of the budget)\n"
     "  -b, --budget B       condensed/sample: a row count (92) or a fraction\n"
     "                       (0.01, 1%); default: the server's\n"
     "      --seed S         shuffling and sampling seed (default 0)\n"
@@ -614,6 +601,7 @@ int cli_batch(int argc, char **argv)
         struct batch_ctx x;
         struct cli_out out;
         struct gd_budget budget;
+        static const char *const batch_modes[] = {"condensed", "full", "sample"};
         const char *name, *output = NULL, *mode = "condensed";
         uint64_t v;
         int have_size = 0, out_open = 0, force = 0, c, r, rc;
@@ -639,15 +627,16 @@ int cli_batch(int argc, char **argv)
                 case 'm':
                         if (strcmp(optarg, "condensed") == 0)
                                 bo.mode = DREAM_BATCH_CONDENSED;
-                        else if (strcmp(optarg, "rows") == 0)
+                        /* "full" is train's name for rows: both spellings work in both. */
+                        else if (strcmp(optarg, "full") == 0 || strcmp(optarg, "rows") == 0)
                                 bo.mode = DREAM_BATCH_ROWS;
                         else if (strcmp(optarg, "sample") == 0)
                                 bo.mode = DREAM_BATCH_SAMPLE;
-                        else {
-                                cli_usage_error("batch", "unknown mode '%s'", optarg);
-                                return CLI_USAGE;
-                        }
-                        mode = optarg;
+                        else
+                                return cli_unknown_name("batch", "mode", optarg, batch_modes,
+                                                        sizeof(batch_modes) /
+                                                            sizeof(batch_modes[0]));
+                        mode = bo.mode == DREAM_BATCH_ROWS ? "full" : optarg;
                         break;
                 case 'b':
                         if (cli_opt_budget("batch", optarg, &budget) != CLI_OK)
@@ -685,7 +674,7 @@ int cli_batch(int argc, char **argv)
                         fputs(batch_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("batch", c, argv);
+                        return cli_opt_error("batch", c, argv, longopts);
                 }
         }
         if (argc - optind != 1) {

@@ -154,12 +154,12 @@ static int target_matches(const struct dream_dataset_info *info, const struct re
         return CLI_OK;
 }
 
-/* Progress line on a terminal: rows, MB/s, ETA. */
+/* Progress line on a terminal: rows, input bytes per second, ETA. */
 struct ingest_progress {
         int on;
         double start, last;
         uint64_t total_rows;
-        double bytes_per_row; /* input bytes per row, for MB/s */
+        double bytes_per_row; /* input bytes per row, for the rate */
 };
 
 static void progress_draw(struct ingest_progress *p, uint64_t rows, int force)
@@ -178,9 +178,9 @@ static void progress_draw(struct ingest_progress *p, uint64_t rows, int force)
         memset(bar, '#', (size_t)fill);
         memset(bar + fill, ' ', (size_t)(30 - fill));
         bar[30] = '\0';
-        fprintf(stderr, "\r\033[Kingesting [%s] %llu/%llu rows  %.1f MB/s  ETA %.0fs", bar,
+        fprintf(stderr, "\r\033[Kingesting [%s] %llu/%llu rows  %s/s  ETA %.0fs", bar,
                 (unsigned long long)rows, (unsigned long long)p->total_rows,
-                rate * p->bytes_per_row / 1e6, eta);
+                cli_size((uint64_t)(rate * p->bytes_per_row), 0), eta);
         fflush(stderr);
 }
 
@@ -576,7 +576,7 @@ int cli_ingest(int argc, char **argv)
                         fputs(ingest_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("ingest", c, argv);
+                        return cli_opt_error("ingest", c, argv, longopts);
                 }
         }
         if (argc - optind != 2) {
@@ -718,10 +718,10 @@ int cli_ingest(int argc, char **argv)
                         printf(",\"task\":\"%s\"}\n", cli_task_name(task));
                 } else if (!quiet) {
                         printf("ingested %llu rows into %sdataset '%s' in %.2f s (%.0f rows/s, "
-                               "%.1f MB/s)\n",
+                               "%s/s)\n",
                                (unsigned long long)done, created ? "new " : "", g.dataset, secs,
                                secs > 0 ? (double)done / secs : 0.0,
-                               secs > 0 ? (double)source_bytes / secs / 1e6 : 0.0);
+                               cli_size(secs > 0 ? (uint64_t)((double)source_bytes / secs) : 0, 0));
                         if (target)
                                 printf("target '%s', task %s\n", target, cli_task_name(task));
                         else

@@ -75,16 +75,6 @@ static uint32_t encode_threads(void)
         return n >= 2 ? 2u : 1u;
 }
 
-static void print_size(char *out, size_t n, uint64_t b)
-{
-        if (b >= 10ull << 20)
-                snprintf(out, n, "%.1f MB", (double)b / 1e6);
-        else if (b >= 10ull << 10)
-                snprintf(out, n, "%.1f kB", (double)b / 1e3);
-        else
-                snprintf(out, n, "%llu bytes", (unsigned long long)b);
-}
-
 int cli_pack(int argc, char **argv)
 {
         static const struct option longopts[] = {
@@ -146,7 +136,7 @@ int cli_pack(int argc, char **argv)
                         fputs(pack_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("pack", c, argv);
+                        return cli_opt_error("pack", c, argv, longopts);
                 }
         }
         if (optind != argc - 1) {
@@ -236,9 +226,7 @@ int cli_pack(int argc, char **argv)
                        (unsigned long long)t->n_rows, t->n_cols, (unsigned long long)source_bytes,
                        buf.len, buf.len ? (double)source_bytes / (double)buf.len : 0.0);
         } else if (!quiet) {
-                char a[32], b[32];
-                print_size(a, sizeof(a), source_bytes);
-                print_size(b, sizeof(b), buf.len);
+                const char *a = cli_size(source_bytes, 0), *b = cli_size(buf.len, 1);
                 printf("packed '%s' -> '%s': %llu rows, %u columns, %s -> %s (%.2fx)\n", input,
                        output, (unsigned long long)t->n_rows, t->n_cols, a, b,
                        buf.len ? (double)source_bytes / (double)buf.len : 0.0);

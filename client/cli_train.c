@@ -366,7 +366,7 @@ static int output_args(const char *cmd, const char *help, int argc, char **argv,
                         fputs(help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error(cmd, c, argv);
+                        return cli_opt_error(cmd, c, argv, longopts);
                 }
         }
         if (argc - optind != n_args) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "client/cli.h"
 #include "common/alloc.h"
@@ -24,6 +25,8 @@ static const char unpack_help[] =
     "  -f, --force        overwrite an existing output file\n"
     "  -r, --rows A:B     only rows A (included) to B (excluded), 0-based;\n"
     "                     A or B may be left out: '10:', ':100'\n"
+    "  -j, --json         then one JSON line on standard output: file, output,\n"
+    "                     rows, columns, output_bytes, first_row (needs -o)\n"
     "  -h, --help         this help\n"
     "\n"
     "Exit status: 0 ok, 1 usage, 2 bad input, 3 corrupt file, 4 internal error.\n";
@@ -91,25 +94,26 @@ static void part_release(struct part *p)
 int cli_unpack(int argc, char **argv)
 {
         static const struct option longopts[] = {
-            {"output", required_argument, NULL, 'o'},
-            {"force", no_argument, NULL, 'f'},
-            {"rows", required_argument, NULL, 'r'},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
+            {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
+            {"rows", required_argument, NULL, 'r'},   {"json", no_argument, NULL, 'j'},
+            {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
         };
         const char *path, *output = NULL, *rows = NULL;
         struct cli_dream d;
         struct part parts[2] = {0}; /* zeroed: part_release is safe on both */
         int n_parts = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
         struct cli_out out;
-        int out_open = 0, force = 0, c, r, rc = CLI_INTERNAL;
+        int out_open = 0, force = 0, json = 0, c, r, rc = CLI_INTERNAL;
         uint64_t a, b, n, step;
         uint32_t n_cols;
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":o:r:fh", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, ":o:r:fjh", longopts, NULL)) != -1) {
                 switch (c) {
+                case 'j':
+                        json = 1;
+                        break;
                 case 'o':
                         output = optarg;
                         break;
@@ -123,7 +127,7 @@ int cli_unpack(int argc, char **argv)
                         fputs(unpack_help, stdout);
                         return CLI_OK;
                 default:
-                        return cli_opt_error("unpack", c, argv);
+                        return cli_opt_error("unpack", c, argv, longopts);
                 }
         }
         if (optind != argc - 1) {
@@ -131,6 +135,8 @@ int cli_unpack(int argc, char **argv)
                 return CLI_USAGE;
         }
         path = argv[optind];
+        if (json && cli_json_needs_file("unpack", output) != CLI_OK)
+                return CLI_USAGE;
         if (cli_same_file(path, output)) {
                 cli_usage_error("unpack", "output '%s' would overwrite the input", output);
                 return CLI_USAGE;
@@ -209,6 +215,10 @@ int cli_unpack(int argc, char **argv)
                 rc = r == DREAM_E_NOMEM ? CLI_INTERNAL : CLI_INPUT;
                 goto out;
         }
+        if (json) {
+                cli_json_csv_result(path, output, b - a, n_cols);
+                printf(",\"first_row\":%llu}\n", (unsigned long long)a);
+        }
         rc = CLI_OK;
 out:
         if (out_open)
@@ -217,4 +227,24 @@ out:
                 part_release(&parts[k]);
         cli_dream_close(&d);
         return rc;
+}
+
+int cli_json_needs_file(const char *cmd, const char *output)
+{
+        if (output && strcmp(output, "-") != 0)
+                return CLI_OK;
+        cli_usage_error(cmd, "--json needs -o FILE (the CSV would share standard output)");
+        return CLI_USAGE;
+}
+
+void cli_json_csv_result(const char *file, const char *output, uint64_t rows, uint32_t columns)
+{
+        struct stat st;
+
+        printf("{\"file\":");
+        cli_json_str(stdout, file);
+        printf(",\"output\":");
+        cli_json_str(stdout, output);
+        printf(",\"rows\":%llu,\"columns\":%u,\"output_bytes\":%llu", (unsigned long long)rows,
+               columns, stat(output, &st) == 0 ? (unsigned long long)st.st_size : 0ull);
 }

@@ -41,7 +41,11 @@ static const char main_help[] =
     "                       $DREAM_TOKEN_FILE)\n"
     "      --json           machine-readable output\n"
     "\n"
-    "'dream COMMAND --help' describes each command.\n"
+    "Options of every command (anywhere before a lone '--'):\n"
+    "      --bytes          sizes as exact byte counts (default: KiB, MiB, GiB\n"
+    "                       with one decimal); JSON always has byte counts\n"
+    "\n"
+    "'dream COMMAND --help' or 'dream help COMMAND' describes each command.\n"
     "Exit status: 0 ok, 1 usage, 2 bad input, 3 corrupt file, 4 internal error,\n"
     "5 dreamd unreachable (or the connection failed), 6 authentication refused,\n"
     "7 unknown dataset or job, 8 input does not match the dataset's schema, 9\n"
@@ -64,6 +68,23 @@ static const struct command commands[] = {
     {"model", cli_model},
 };
 
+/* "unknown command", with the closest command name when one is near. */
+static int unknown_command(const char *name)
+{
+        const char *names[sizeof(commands) / sizeof(commands[0])], *hint;
+
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                names[i] = commands[i].name;
+        hint = cli_suggest(name, names, sizeof(commands) / sizeof(commands[0]));
+        if (hint)
+                fprintf(stderr,
+                        "dream: unknown command '%s' (did you mean '%s'? see 'dream --help')\n",
+                        name, hint);
+        else
+                fprintf(stderr, "dream: unknown command '%s' (see 'dream --help')\n", name);
+        return CLI_USAGE;
+}
+
 /* Number of argv entries (from i) that are a global option before the
  * command: 2 for "-s ADDR", 1 for "--json" or "--server=ADDR", 0 if none. */
 static int global_opt(int argc, char **argv, int i)
@@ -84,6 +105,22 @@ int main(int argc, char **argv)
 {
         char **args = NULL;
         int first = 1, k, rc;
+
+        /* --bytes, wherever it is before "--", is taken out of argv here. */
+        int n = 1;
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0) {
+                        while (i < argc)
+                                argv[n++] = argv[i++];
+                        break;
+                }
+                if (strcmp(argv[i], "--bytes") == 0)
+                        cli_bytes_exact = 1;
+                else
+                        argv[n++] = argv[i];
+        }
+        argv[n] = NULL;
+        argc = n;
 
         /* Global options before the command move after it: "dream -s A ls"
          * runs as "dream ls -s A". */
@@ -111,6 +148,19 @@ int main(int argc, char **argv)
                 rc = CLI_USAGE;
                 goto out;
         }
+        if (strcmp(argv[1], "help") == 0 && argc >= 3) {
+                /* "dream help CMD" is "dream CMD --help". */
+                static char help_opt[] = "--help";
+                char *help_argv[] = {argv[2], help_opt, NULL};
+                for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+                        if (strcmp(argv[2], commands[i].name) == 0) {
+                                rc = commands[i].run(2, help_argv);
+                                goto out;
+                        }
+                }
+                rc = unknown_command(argv[2]);
+                goto out;
+        }
         if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
             strcmp(argv[1], "help") == 0) {
                 fputs(main_help, stdout);
@@ -128,8 +178,7 @@ int main(int argc, char **argv)
                         goto out;
                 }
         }
-        fprintf(stderr, "dream: unknown command '%s' (see 'dream --help')\n", argv[1]);
-        rc = CLI_USAGE;
+        rc = unknown_command(argv[1]);
 out:
         dm_free(args);
         return rc;

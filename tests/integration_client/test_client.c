@@ -428,8 +428,14 @@ static void group_cli(void)
          * first request is known there, so it goes under new batch ids. */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ingest", "ds2", in, NULL);
         CHECK(rc == 0 && strstr(out, "ingested 20000 rows into dataset 'ds2'"));
+        CHECK(strstr(out, "iB/s)\n") || strstr(out, " bytes/s)\n")); /* 1024-based rate */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "info", "ds2", "--json", NULL);
         CHECK(rc == 0 && strstr(out, "\"rows\":40000"));
+        /* Sizes in text: 1024-based, or exact with --bytes. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "info", "ds2", NULL);
+        CHECK(rc == 0 && strstr(out, " KiB\n"));
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "--bytes", "info", "ds2", NULL);
+        CHECK(rc == 0 && strstr(out, " bytes\n") && !strstr(out, "iB\n"));
 
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "info", "ds", "--json", NULL);
         CHECK(rc == 0);
@@ -459,10 +465,10 @@ static void group_cli(void)
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "ls", "--json", NULL);
         CHECK(rc == 0 && strstr(out, "\"dataset\":\"ds\"") && strstr(out, "\"dataset\":\"ds2\""));
 
-        /* batch, rows mode: every row once. */
+        /* batch, full mode (also spelt rows): every row once. */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "batch", "ds", "--size", "333",
-                     "--mode", "rows", "--seed", "5", "-f", "-o", bat, "--json", NULL);
-        CHECK(rc == 0 && strstr(out, "\"rows\":20000"));
+                     "--mode", "full", "--seed", "5", "-f", "-o", bat, "--json", NULL);
+        CHECK(rc == 0 && strstr(out, "\"rows\":20000") && strstr(out, "\"mode\":\"full\""));
         {
                 char *b = slurp(bat, NULL), *p = strchr(b, '\n');
                 static uint8_t seen[20000];

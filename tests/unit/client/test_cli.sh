@@ -79,8 +79,35 @@ grep -q '^{"input":"gen.csv","file":"json.dream","rows":5000,"columns":6,"input_
         fail "pack --json: $(cat out.txt)"
 [ "$(wc -l <out.txt)" -eq 1 ] || fail "pack --json is not one line"
 
+# Sizes in text output: 1024-based units with one decimal, or exact bytes
+# with the global --bytes (before or after the command).
+expect 0 "" "$DREAM" pack gen.csv -o size.dream
+grep -Eq "^packed 'gen.csv' -> 'size.dream': 5000 rows, 6 columns, [0-9]+\.[0-9] KiB -> [0-9]+\.[0-9] KiB \(" out.txt ||
+        fail "pack: sizes not in KiB: $(cat out.txt)"
+src_bytes=$(wc -c <gen.csv)
+expect 0 "" "$DREAM" --bytes pack gen.csv -o size.dream --force
+grep -q " $src_bytes bytes -> [0-9]* bytes (" out.txt || fail "pack --bytes: $(cat out.txt)"
+expect 0 "" "$DREAM" inspect size.dream --bytes
+grep -q "^vs source .*($src_bytes bytes)$" out.txt || fail "inspect --bytes: $(grep source out.txt)"
+rm -f size.dream
+
+# unpack --json and condense --json: one line, the field names of pack --json.
+expect 0 "" "$DREAM" unpack gen.dream --rows 10:20 -o json.csv --json
+grep -Eq '^\{"file":"gen.dream","output":"json.csv","rows":10,"columns":6,"output_bytes":[1-9][0-9]*,"first_row":10\}$' out.txt ||
+        fail "unpack --json: $(cat out.txt)"
+[ "$(wc -l <out.txt)" -eq 1 ] || fail "unpack --json is not one line"
+grep -q "\"output_bytes\":$(wc -c <json.csv)," out.txt || fail "unpack --json: output_bytes is not the size"
+expect 0 "" "$DREAM" condense gen.dream --budget 40 -o json.csv --json -f
+grep -Eq '^\{"file":"gen.dream","output":"json.csv","rows":[1-9][0-9]*,"columns":7,"output_bytes":[1-9][0-9]*,"source_rows":5000,"stored":false\}$' out.txt ||
+        fail "condense --json: $(cat out.txt)"
+expect 1 "dream: --json needs -o FILE (the CSV would share standard output) (see 'dream unpack --help')" \
+        "$DREAM" unpack gen.dream --json
+expect 1 "" "$DREAM" condense gen.dream --budget 4 --json
+rm -f json.csv
+
 # inspect, text and JSON.
 expect 0 "" "$DREAM" inspect gen.dream
+grep -Eq "^stored  *[0-9]+\.[0-9] KiB$" out.txt || fail "inspect: stored not in KiB: $(grep ^stored out.txt)"
 grep -q '^rows  *5000$' out.txt || fail "inspect does not say 5000 rows"
 grep -q "^task  *classification$" out.txt || fail "inspect does not say classification"
 grep -q "^temp  *dec  *2 " out.txt || fail "inspect: temp is not dec scale 2"
@@ -272,6 +299,37 @@ expect 1 "" "$DREAM" predict 3
 expect 1 "" "$DREAM" jobs extra
 expect 5 "" "$DREAM" train ds --model linear
 expect 5 "" "$DREAM" jobs
+# dream help CMD is dream CMD --help; "did you mean" for misspelt names.
+"$DREAM" pack --help >help1.txt
+expect 0 "" "$DREAM" help pack
+cmp -s out.txt help1.txt || fail "dream help pack differs from dream pack --help"
+rm -f help1.txt
+expect 1 "dream: unknown command 'ingset' (did you mean 'ingest'? see 'dream --help')" "$DREAM" ingset
+expect 1 "dream: unknown command 'inpsect' (did you mean 'inspect'? see 'dream --help')" \
+        "$DREAM" help inpsect
+expect 1 "dream: unknown command 'xyzzy' (see 'dream --help')" "$DREAM" xyzzy
+expect 1 "dream: unknown option '--forse' (did you mean '--force'?) (see 'dream pack --help')" \
+        "$DREAM" pack gen.csv --forse
+expect 1 "dream: unknown option '--tokn-file=t' (did you mean '--token-file'?) (see 'dream ls --help')" \
+        "$DREAM" ls --tokn-file=t
+expect 1 "dream: unknown option '--zzz' (see 'dream ls --help')" "$DREAM" ls --zzz
+expect 1 "dream: unknown model 'lienar' (did you mean 'linear'?) (see 'dream train --help')" \
+        "$DREAM" train ds --model lienar
+expect 1 "dream: unknown model 'tree' (linear, ridge, logistic, softmax, mlp or kmeans) (see 'dream train --help')" \
+        "$DREAM" train ds --model tree
+expect 1 "dream: unknown mode 'sampel' (did you mean 'sample'?) (see 'dream train --help')" \
+        "$DREAM" train ds --model mlp --mode sampel
+expect 1 "dream: unknown mode 'condesned' (did you mean 'condensed'?) (see 'dream batch --help')" \
+        "$DREAM" batch ds --size 4 --mode condesned
+
+# "every row": full and rows in both batch and train (exit 5: no server, so
+# the mode was taken).
+for m in full rows; do
+        expect 5 "" "$DREAM" batch ds --size 4 --mode $m
+        expect 5 "" "$DREAM" train ds --model linear --mode $m
+done
+expect 1 "dream: unknown mode 'everything' (condensed, full or sample) (see 'dream batch --help')" \
+        "$DREAM" batch ds --size 4 --mode everything
 expect 5 "" "$DREAM" stats --json
 "$DREAM" train --help | grep -q -- "--epochs E" || fail "train --help lacks --epochs"
 "$DREAM" --help | grep -q "10 the training job failed" || fail "dream --help lacks exit 10"

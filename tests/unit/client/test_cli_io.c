@@ -208,13 +208,47 @@ static void test_exit_codes(void **state)
         assert_int_equal(cli_exit_for(-ENOENT, 0), CLI_INPUT);
 }
 
+/* One way of printing sizes: 1024-based, one decimal, or exact bytes. */
+static void test_size_text(void **state)
+{
+        char b[32];
+        (void)state;
+        assert_string_equal(cli_size_text(0, 0, b, sizeof(b)), "0 bytes");
+        assert_string_equal(cli_size_text(1023, 0, b, sizeof(b)), "1023 bytes");
+        assert_string_equal(cli_size_text(1024, 0, b, sizeof(b)), "1.0 KiB");
+        assert_string_equal(cli_size_text(14438, 0, b, sizeof(b)), "14.1 KiB");
+        assert_string_equal(cli_size_text(8029000, 0, b, sizeof(b)), "7.7 MiB");
+        assert_string_equal(cli_size_text(1048575, 0, b, sizeof(b)), "1.0 MiB");
+        assert_string_equal(cli_size_text(3ull << 30, 0, b, sizeof(b)), "3.0 GiB");
+        assert_string_equal(cli_size_text(UINT64_MAX, 0, b, sizeof(b)), "16.0 EiB");
+        assert_string_equal(cli_size_text(8029000, 1, b, sizeof(b)), "8029000 bytes");
+        assert_string_equal(cli_size(2048, 0), "2.0 KiB");
+}
+
+/* "Did you mean": the nearest name within 2 edits, never the word itself. */
+static void test_suggest(void **state)
+{
+        static const char *const names[] = {"info", "ingest", "inspect", "ls"};
+        static const struct option opts[] = {{"force", no_argument, NULL, 'f'},
+                                             {"output", required_argument, NULL, 'o'},
+                                             {NULL, 0, NULL, 0}};
+        (void)state;
+        assert_string_equal(cli_suggest("ingset", names, 4), "ingest");
+        assert_string_equal(cli_suggest("inspec", names, 4), "inspect");
+        assert_string_equal(cli_suggest("l", names, 4), "ls");
+        assert_null(cli_suggest("ingest", names, 4));
+        assert_null(cli_suggest("export", names, 4));
+        assert_null(cli_suggest("", names, 0));
+        assert_string_equal(cli_suggest_option("ouptut", opts), "output");
+        assert_null(cli_suggest_option("bytes", opts));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_load),
-            cmocka_unit_test(test_out_atomic),
-            cmocka_unit_test(test_csv_names),
-            cmocka_unit_test(test_exit_codes),
+            cmocka_unit_test(test_load),      cmocka_unit_test(test_out_atomic),
+            cmocka_unit_test(test_csv_names), cmocka_unit_test(test_exit_codes),
+            cmocka_unit_test(test_size_text), cmocka_unit_test(test_suggest),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -167,6 +167,12 @@ static void test_parse_everything(void **state)
         assert_true(a.net.json);
         assert_string_equal(a.net.addr, "127.0.0.1:9");
 
+        /* "rows" (batch's spelling) is full. */
+        assert_int_equal(parse(&a, "ds", "--model", "mlp", "--mode", "rows", NULL), -1);
+        assert_int_equal(a.opts.mode, DREAM_TRAIN_FULL);
+        assert_int_equal(parse(&a, "ds", "--model", "mlp", "--mode", "full", NULL), -1);
+        assert_int_equal(a.opts.mode, DREAM_TRAIN_FULL);
+
         assert_int_equal(
             parse(&a, "ds", "-m", "kmeans", "--k", "3", "-b", "5000", "-e", "2", "-w", NULL), -1);
         assert_int_equal(a.opts.model, DREAM_MODEL_KMEANS);
@@ -533,7 +539,8 @@ static void test_stats_output(void **state)
                                    "\"errors\":0}],\"dataset_stats\":[{\"name\":\"iris\","
                                    "\"stored_bytes\":4096,\"rows\":150}]}"));
         assert_non_null(strstr(tx, "ingest                              5            1\n"));
-        assert_non_null(strstr(tx, "iris                               4096          150\n"));
+        /* Sizes in text are 1024-based (JSON keeps the byte count). */
+        assert_non_null(strstr(tx, "iris                            4.0 KiB          150\n"));
         assert_int_equal(js[0], '{');
         assert_string_equal(js + strlen(js) - 2, "}\n");
         free(js);
