@@ -275,7 +275,15 @@ int cli_backup(int argc, char **argv)
         rc = cli_net_connect(&net, &cl);
         if (rc != CLI_OK)
                 return rc;
-        r = dream_backup(cl, path, &br);
+        {
+                /* One call with no progress from the server: on a terminal,
+                 * a line says what is running until it returns. */
+                struct cli_progress prog;
+                cli_progress_init(&prog, "backup", CLI_PROGRESS_MIN + 1);
+                cli_progress_note(&prog, "backing up the store (a compacted copy)");
+                r = dream_backup(cl, path, &br);
+                cli_progress_end(&prog);
+        }
         if (r < 0) {
                 rc = cli_net_fail(cl, r, "cannot back up to '%s'", path);
                 /* Not a dataset: a missing parent directory is "another error". */
@@ -323,10 +331,16 @@ static enum gd_kind gd_kind_of(enum dream_kind k)
         return k == DREAM_KIND_INT ? GD_INT : k == DREAM_KIND_DECIMAL ? GD_DEC : GD_F64;
 }
 
+struct export_ctx {
+        struct cli_out *out;
+        struct cli_progress prog; /* rows written of [first, first + total) */
+        uint64_t first, total;
+};
+
 static int write_rows(void *arg, uint64_t first_row, const struct dream_rows *rows)
 {
-        struct cli_out *out = arg;
-        (void)first_row;
+        struct export_ctx *x = arg;
+        struct cli_out *out = x->out;
 
         for (uint32_t i = 0; i < rows->n_rows; i++) {
                 for (uint32_t j = 0; j < rows->n_cols; j++) {
@@ -345,6 +359,7 @@ static int write_rows(void *arg, uint64_t first_row, const struct dream_rows *ro
                         out->len += k + 1;
                 }
         }
+        cli_progress_cb(&x->prog, first_row + rows->n_rows - x->first, x->total);
         return out->err ? 1 : 0;
 }
 
@@ -428,7 +443,13 @@ int cli_export(int argc, char **argv)
         }
         cli_out_write(&out, "\n", 1);
         if (b > a) {
-                r = dream_export(cl, name, a, b - a, write_rows, &out, &got);
+                struct export_ctx x = {.out = &out, .first = a, .total = b - a};
+
+                /* Bytes as the store's 8-byte cells: the bar shows for
+                 * exports of more than about 16 MiB of values. */
+                cli_progress_init(&x.prog, "export", (b - a) * d->columns * 8);
+                r = dream_export(cl, name, a, b - a, write_rows, &x, &got);
+                cli_progress_end(&x.prog);
                 if (r > 0)
                         r = 0; /* a write error: reported by the commit below */
                 if (r < 0) {
@@ -504,6 +525,8 @@ struct batch_ctx {
         size_t token_len;
         uint64_t position;
         uint32_t epoch;
+        struct cli_progress prog; /* rows of at most `expect` (the dataset's, or max-batches') */
+        uint64_t expect;
 };
 
 static void put_float(struct cli_out *o, float v, char sep)
@@ -558,6 +581,7 @@ static int write_batch(void *arg, const struct dream_batch *b)
         }
         x->batches++;
         x->rows += b->n;
+        cli_progress_cb(&x->prog, x->rows < x->expect ? x->rows : x->expect, x->expect);
         x->position = b->position;
         x->epoch = b->epoch;
         x->token_len = b->resume_token_len <= sizeof(x->token) ? b->resume_token_len : 0;
@@ -707,7 +731,12 @@ int cli_batch(int argc, char **argv)
         memset(&x, 0, sizeof(x));
         x.out = &out;
         x.info = d;
+        x.expect = d->rows;
+        if (bo.max_batches && bo.batch_size && (uint64_t)bo.max_batches * bo.batch_size < x.expect)
+                x.expect = (uint64_t)bo.max_batches * bo.batch_size;
+        cli_progress_init(&x.prog, "batches", x.expect * d->columns * 4);
         r = dream_get_batches(cl, name, &bo, write_batch, &x);
+        cli_progress_end(&x.prog);
         if (r < 0) {
                 rc = cli_net_fail(cl, r, "cannot get batches of dataset '%s'", name);
                 goto out;

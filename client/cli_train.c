@@ -545,6 +545,7 @@ int cli_predict(int argc, char **argv)
         }
         out_open = 1;
         po.out = &out;
+        cli_progress_init(&prog, "predict", (uint64_t)t->n_rows * n_send * 8);
         while (done < t->n_rows) {
                 uint64_t count = t->n_rows - done < per_block ? t->n_rows - done : per_block;
                 struct dream_rows rows = {(uint32_t)count, n_send, vals};
@@ -586,7 +587,9 @@ int cli_predict(int argc, char **argv)
                 dream_prediction_free(p);
                 p = NULL;
                 done += count;
+                cli_progress_cb(&prog, done, t->n_rows);
         }
+        cli_progress_end(&prog);
         if (!po.header_done)
                 predict_header(&po);
         r = cli_out_commit(&out, 0);
