@@ -215,6 +215,20 @@ static void g_streams(void)
         td_rmtree(dir);
 }
 
+/* Send a JobWatch of `job`; returns its request id. */
+static uint64_t watch(struct tc *c, uint64_t job)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__JobWatch jw = DREAM__V1__JOB_WATCH__INIT;
+
+        jw.job_id = job;
+        req.request_id = next_id++;
+        req.body_case = DREAM__V1__REQUEST__BODY_JOB_WATCH;
+        req.job_watch = &jw;
+        CHECK(tc_send(c, &req) == 0);
+        return req.request_id;
+}
+
 /* A refresh job (rows read from the store every epoch) whose dataset is
  * dropped and made again after its first epoch fails with NOT_FOUND naming
  * the dataset, instead of training on the new rows. */
@@ -225,7 +239,6 @@ static void g_job(void)
         Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
         Dream__V1__Train tr = DREAM__V1__TRAIN__INIT;
         Dream__V1__Budget b = DREAM__V1__BUDGET__INIT;
-        Dream__V1__JobWatch jw = DREAM__V1__JOB_WATCH__INIT;
         proto_response *r;
         uint64_t job, watch_id;
         uint32_t dropped_at = 0; /* epoch seen when the dataset was dropped */
@@ -250,12 +263,7 @@ static void g_job(void)
         job = r->train->job_id;
         proto_response_free(r);
 
-        jw.job_id = job;
-        watch_id = next_id++;
-        req.request_id = watch_id;
-        req.body_case = DREAM__V1__REQUEST__BODY_JOB_WATCH;
-        req.job_watch = &jw;
-        CHECK(tc_send(&c, &req) == 0);
+        watch_id = watch(&c, job);
         for (;;) {
                 r = NULL;
                 CHECK(tc_recv(&c, &r, 30000) == 1);
@@ -323,7 +331,6 @@ static void g_queued(void)
         struct tc c;
         Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
         Dream__V1__JobCancel jc = DREAM__V1__JOB_CANCEL__INIT;
-        Dream__V1__JobWatch jw = DREAM__V1__JOB_WATCH__INIT;
         proto_response *r;
         uint64_t hold, queued, watch_id;
 
@@ -341,12 +348,7 @@ static void g_queued(void)
         req.job_cancel = &jc;
         call_ok(&c, &req);
 
-        jw.job_id = queued;
-        watch_id = next_id++;
-        req.request_id = watch_id;
-        req.body_case = DREAM__V1__REQUEST__BODY_JOB_WATCH;
-        req.job_watch = &jw;
-        CHECK(tc_send(&c, &req) == 0);
+        watch_id = watch(&c, queued);
         for (;;) {
                 r = NULL;
                 CHECK(tc_recv(&c, &r, 30000) == 1);
