@@ -701,7 +701,7 @@ int main(int argc, char **argv)
                 return 2;
         }
         if (tc_failures) {
-                fprintf(stderr, "%s: %u tc_failures\n", g, tc_failures);
+                fprintf(stderr, "%s: %u failures\n", g, tc_failures);
                 return 1;
         }
         fprintf(stderr, "%s: ok\n", g);
