@@ -436,7 +436,7 @@ static void test_matrix(void)
         free(b);
         fprintf(stderr,
                 "matrix: %u role x request cases (%zu request types x %d roles + 3): %u denied "
-                "as expected, %u not denied as expected, %u tc_failures\n",
+                "as expected, %u not denied as expected, %u failures\n",
                 checked + 3, N_KINDS, N_ROLES, denied_ok, allowed_ok, tc_failures);
 }
 
