@@ -68,18 +68,22 @@ def test_ddp_two_ranks_match_one_process(client, server):
             "--epochs", "3", "--batch-size", "64", "--hidden", "32", "--scale", "1",
             "--lr", "0.05"]
     env = dict(os.environ, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
-    # torch 1.13's launcher on Python 3.11 needs --redirects/--tee of 1 (its
-    # parser drops the default 0, a flag enum change of Python 3.11).
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-              "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-              "--redirects", "1", "--tee", "1"]
-    two = subprocess.Popen(launch + args, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    # The two ranks are started as torch.distributed.run would start them
+    # (env:// rendezvous), without the launcher: on a loaded machine its
+    # shutdown once outlived its ranks. The README shows the launcher.
+    port = str(free_port())
+    ranks = [subprocess.Popen([sys.executable] + args, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              env=dict(env, RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2",
+                                       LOCAL_WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                                       MASTER_PORT=port))
+             for r in range(2)]
     one = subprocess.run([sys.executable] + args, env=env, capture_output=True, text=True,
                          timeout=240)
-    out2, err2 = two.communicate(timeout=240)
+    outs = [p.communicate(timeout=240) for p in ranks]
+    out2, err2 = outs[0][0], outs[0][1] + outs[1][1]
     assert one.returncode == 0, one.stderr
-    assert two.returncode == 0, err2
+    assert all(p.returncode == 0 for p in ranks), err2
     r1 = json.loads(one.stdout.strip().splitlines()[-1])
     line = [x for x in out2.splitlines() if '"test_accuracy"' in x][-1]
     r2 = json.loads(line[line.index("{"):])
