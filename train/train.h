@@ -92,6 +92,9 @@ struct train_view {
         const float *w; /* n weights, finite and >= 0, or NULL for all 1 */
         size_t n;
         uint32_t d;
+        const float *v; /* n rows of d per-feature variances of the rows each sample stands for
+                           (condensed samples: the group's population variance), raw feature
+                           units, >= 0 and finite; NULL = all 0 */
 };
 
 /* Bytes of training data a view keeps resident (x, y and w). A job's
@@ -120,6 +123,10 @@ struct train_problem {
                                   statistics of the first view */
         double y_mean, y_sd;   /* optional target scale (mlp regression); y_sd <= 0 = from
                                   the first view */
+        const struct train_view *valid; /* optional validation rows (raw units, y as in the
+                                           training view, v NULL, w may be NULL): early
+                                           stopping and the hyper-parameters chosen on it;
+                                           NULL = none */
 };
 
 /* One layer: out = w * in + b, w is out x in row-major. */
@@ -155,6 +162,9 @@ struct train_model {
         uint64_t rows_used;  /* rows of the last epoch's view */
         uint64_t work_bytes; /* peak bytes of working memory of the fit beyond the views
                                 (batches, activations, index, optimiser state) */
+        uint32_t iterations; /* optimiser iterations (full-batch solvers) or epochs run */
+        uint32_t converged;  /* 1 when the solver met its tolerance (closed forms: 1; MLP:
+                                early stopping triggered; mini-batch Adam: 0) */
 };
 
 void train_model_free(struct train_model *model);

@@ -161,7 +161,8 @@ static double metric_of(const struct ctx *cx, const struct train_model *m)
 {
         struct train_metrics mt = {0};
         struct train_view tv = {cx->ev->x, cx->task == TRAIN_TASK_CLUSTERING ? NULL : cx->ev->y,
-                                NULL, cx->ev->n, cx->ev->d};
+                                NULL,      cx->ev->n,
+                                cx->ev->d, NULL};
         if (train_evaluate(m, &tv, &mt) < 0)
                 return NAN;
         switch (cx->task) {
@@ -302,8 +303,8 @@ static int refresh_next(void *ctxp, uint32_t epoch, struct train_view *ret)
                      (float)((double)sz / (double)s->shares[c]));
                 at += s->shares[c];
         }
-        *ret = (struct train_view){s->bx, cx->task == TRAIN_TASK_CLUSTERING ? NULL : s->by, s->bw,
-                                   at, tr->d};
+        *ret = (struct train_view){
+            s->bx, cx->task == TRAIN_TASK_CLUSTERING ? NULL : s->by, s->bw, at, tr->d, NULL};
         s->draw_cpu += cpu() - c0;
         return 0;
 }
@@ -324,8 +325,8 @@ static int run_sample(const struct ctx *cx, size_t m, uint32_t reps, uint64_t se
                 draw(tr, cx->class_idx, tr->n, m, scratch, &rs, bx, by, bw,
                      (float)((double)tr->n / (double)m));
                 res->prep_cpu += cpu() - c0;
-                struct train_view v = {bx, cx->task == TRAIN_TASK_CLUSTERING ? NULL : by, bw, m,
-                                       tr->d};
+                struct train_view v = {
+                    bx, cx->task == TRAIN_TASK_CLUSTERING ? NULL : by, bw, m, tr->d, NULL};
                 r = fit_view(cx, seed + k, &v, res, &metric);
                 if (r < 0)
                         goto out;
@@ -369,7 +370,7 @@ static int run_refresh(const struct ctx *cx, size_t m, uint32_t reps, uint64_t s
                                 dream_strerror(r));
                         goto out;
                 }
-                struct train_view v = {s.bx, s.by, s.bw, mod->rows_used, tr->d};
+                struct train_view v = {s.bx, s.by, s.bw, mod->rows_used, tr->d, NULL};
                 uint64_t peak = train_view_bytes(&v) + mod->work_bytes;
                 if (peak > res->peak_bytes)
                         res->peak_bytes = peak;
@@ -459,7 +460,7 @@ static int run_condensed(const struct ctx *cx, const struct gd_table *t, double 
                 y[i] = (float)c->y[i];
                 w[i] = (float)c->w[i];
         }
-        struct train_view v = {x, cx->task == TRAIN_TASK_CLUSTERING ? NULL : y, w, c->m, d};
+        struct train_view v = {x, cx->task == TRAIN_TASK_CLUSTERING ? NULL : y, w, c->m, d, NULL};
         *ret_m = c->m;
         for (uint32_t k = 0; k < reps; k++) {
                 double metric;
@@ -687,8 +688,8 @@ int main(int argc, char **argv)
         struct result full = {0};
         snprintf(full.mode, sizeof(full.mode), "full");
         {
-                struct train_view v = {tr.x, cx.task == TRAIN_TASK_CLUSTERING ? NULL : tr.y, NULL,
-                                       tr.n, tr.d};
+                struct train_view v = {
+                    tr.x, cx.task == TRAIN_TASK_CLUSTERING ? NULL : tr.y, NULL, tr.n, tr.d, NULL};
                 for (uint32_t k = 0; k < (seeded ? full_reps : 1); k++) {
                         double metric;
                         r = fit_view(&cx, seed + k, &v, &full, &metric);

@@ -90,7 +90,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         pb.d = tr.d;
-        struct train_view v = {tr.x, kind == TRAIN_KMEANS ? NULL : tr.y, NULL, tr.n, tr.d};
+        struct train_view v = {tr.x, kind == TRAIN_KMEANS ? NULL : tr.y, NULL, tr.n, tr.d, NULL};
         t0 = bench_now();
         c0 = cpu();
         if (exact) {
@@ -115,7 +115,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "bench_train: fit failed: %s\n", dream_strerror(r));
                 return 1;
         }
-        struct train_view tv = test ? (struct train_view){te.x, te.y, NULL, te.n, te.d} : v;
+        struct train_view tv = test ? (struct train_view){te.x, te.y, NULL, te.n, te.d, NULL} : v;
         if (kind == TRAIN_KMEANS)
                 tv.y = NULL;
         r = train_evaluate(m, &tv, &mt);

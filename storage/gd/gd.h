@@ -176,6 +176,9 @@ struct gd_condensed {
         double *y;              /* owned, m */
         double *w;              /* owned, m, sums to the table's n_rows */
         uint32_t bits_used;     /* bits added (summed over classes) */
+        double *v;              /* owned, m * d: per-feature population variance of each
+                                   group's rows, raw units (0 for one-row groups; 0 where
+                                   not known); allocated zeroed by gd_condensed_new */
 };
 
 /* What stage 1 does with the budget left when the next bit of the order would
@@ -206,8 +209,11 @@ enum gd_fill {
 struct gd_condense_opts {
         struct gd_budget budget;
         enum gd_order order;
-        enum gd_fill fill; /* GD_FILL_DEFAULT */
-        int32_t refine;    /* Lloyd steps: GD_REFINE_DEFAULT, GD_REFINE_NONE or 1..100 */
+        enum gd_fill fill;       /* GD_FILL_DEFAULT */
+        int32_t refine;          /* Lloyd steps: GD_REFINE_DEFAULT, GD_REFINE_NONE or 1..100 */
+        const uint64_t *exclude; /* sorted, distinct row numbers of the table left out of
+                                    every group (a holdout); NULL = none */
+        uint64_t n_exclude;
 };
 
 int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,

@@ -82,6 +82,7 @@ void gd_condensed_free(struct gd_condensed *c)
         dm_free(c->x);
         dm_free(c->y);
         dm_free(c->w);
+        dm_free(c->v);
         dm_free(c);
 }
 
@@ -98,7 +99,8 @@ int gd_condensed_new(uint32_t m, uint32_t d, struct gd_condensed **ret)
         c->x = dm_mallocarray(cells ? cells : 1, sizeof(double));
         c->y = dm_mallocarray(m ? m : 1, sizeof(double));
         c->w = dm_mallocarray(m ? m : 1, sizeof(double));
-        if (!c->feature_cols || !c->x || !c->y || !c->w) {
+        c->v = dm_calloc(cells ? cells : 1, sizeof(double));
+        if (!c->feature_cols || !c->x || !c->y || !c->w || !c->v) {
                 gd_condensed_free(c);
                 return DREAM_E_NOMEM;
         }

@@ -51,7 +51,7 @@ int main(int argc, char **argv)
                 struct train_model *m = NULL;
                 double classes[3] = {1.5, 2.5, 3.5};
                 float y2[40];
-                struct train_view v = {x, y, NULL, 40, 2};
+                struct train_view v = {x, y, NULL, 40, 2, NULL};
                 train_params_default(specs[s].kind, &p);
                 p.epochs = 1;
                 p.k = 3;

@@ -20,7 +20,7 @@ static void test_three_blobs(void **state)
         double centres[] = {0, 0, 0, 10, 10, 0, -10, 10, 100};
         float *x = malloc(n * d * 4);
         gen_blobs(n, d, k, centres, 0.5, 12, x, NULL);
-        struct train_view v = {x, NULL, NULL, n, d};
+        struct train_view v = {x, NULL, NULL, n, d, NULL};
         struct train_params p;
         struct train_problem pb = {.d = d};
         struct train_model *m = NULL;
@@ -65,7 +65,7 @@ static void test_weights_and_inertia(void **state)
         /* 1-d, unstandardised: points 0, 1 (weight 3) and 10 with k = 2:
          * centres 0.75 and 10, inertia 3 * 0.0625 + 0.5625 = 0.75. */
         float x[3] = {0, 1, 10}, w[3] = {1, 3, 1};
-        struct train_view v = {x, NULL, w, 3, 1};
+        struct train_view v = {x, NULL, w, 3, 1, NULL};
         struct train_params p;
         struct train_problem pb = {.d = 1};
         struct train_model *m = NULL;
@@ -86,7 +86,7 @@ static void test_weights_and_inertia(void **state)
         m = NULL;
         /* k = 1 on standardised data: inertia = n * d. */
         float x2[8] = {1, 5, 2, 7, 3, 9, 4, 2};
-        struct train_view v2 = {x2, NULL, NULL, 4, 2};
+        struct train_view v2 = {x2, NULL, NULL, 4, 2, NULL};
         struct train_problem pb2 = {.d = 2};
         train_params_default(TRAIN_KMEANS, &p);
         p.k = 1;

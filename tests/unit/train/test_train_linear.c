@@ -91,7 +91,7 @@ static void test_wls_matches_naive(void **state)
         float *x = malloc(n * d * sizeof(float)), *y = malloc(n * 4), *w = malloc(n * 4);
         double ref[6];
         gen_regression(n, d, 7, x, y, w);
-        struct train_view v = {x, y, w, n, d};
+        struct train_view v = {x, y, w, n, d, NULL};
         for (int kind = TRAIN_LINEAR; kind <= TRAIN_RIDGE; kind++) {
                 struct train_model *m = NULL;
                 double l2 = kind == TRAIN_RIDGE ? 25.0 : 0.0;
@@ -120,9 +120,9 @@ static void test_exact_equals_full(void **state)
         uint32_t d = 6;
         float *x = malloc(n * d * sizeof(float)), *y = malloc(n * 4), *w = malloc(n * 4);
         gen_regression(n, d, 11, x, y, w);
-        struct train_view v = {x, y, w, n, d};
-        struct train_view v1 = {x, y, w, half, d};
-        struct train_view v2 = {x + half * d, y + half, w + half, n - half, d};
+        struct train_view v = {x, y, w, n, d, NULL};
+        struct train_view v1 = {x, y, w, half, d, NULL};
+        struct train_view v2 = {x + half * d, y + half, w + half, n - half, d, NULL};
         struct train_suffstats *s = NULL, *s2 = NULL;
         assert_int_equal(train_suffstats_new(d, &s), 0);
         assert_int_equal(train_suffstats_new(d, &s2), 0);
@@ -206,7 +206,7 @@ static void test_weights_as_repeats(void **state)
                         memcpy(xr + at * d, x + i * d, d * sizeof(float));
                         yr[at] = y[i];
                 }
-        struct train_view vw = {x, y, w, n, d}, vr = {xr, yr, NULL, nr, d};
+        struct train_view vw = {x, y, w, n, d, NULL}, vr = {xr, yr, NULL, nr, d, NULL};
         for (int kind = TRAIN_LINEAR; kind <= TRAIN_RIDGE; kind++) {
                 struct train_model *a = NULL, *b = NULL;
                 fit_one((enum train_kind)kind, 5.0, &vw, &a);
@@ -239,7 +239,7 @@ static void test_singular_and_constant(void **state)
                 x[i * d + 2] = (float)gauss(&r);
                 y[i] = x[i * d] + x[i * d + 2];
         }
-        struct train_view v = {x, y, NULL, n, d};
+        struct train_view v = {x, y, NULL, n, d, NULL};
         struct train_params p;
         struct train_problem pb = {.d = d};
         struct train_model *m = NULL;
@@ -306,7 +306,7 @@ static void test_bad_params(void **state)
 
         /* train_fit refuses them too, before touching the data. */
         float x[4] = {0, 1, 2, 3}, y[4] = {0, 1, 0, 1};
-        struct train_view v = {x, y, NULL, 4, 1};
+        struct train_view v = {x, y, NULL, 4, 1, NULL};
         struct train_problem pb = {.d = 1};
         struct train_model *m = NULL;
         train_params_default(TRAIN_LOGISTIC, &p);
@@ -371,7 +371,7 @@ static void test_stats_from_sums(void **state)
         assert_int_equal(train_stats_from_sums(2, 0, sum, sumsq, mean, sd), DREAM_E_INVAL);
 
         float x[4] = {1, 2, 3, 4};
-        struct train_view v = {x, x, NULL, 4, 1};
+        struct train_view v = {x, x, NULL, 4, 1, NULL};
         assert_int_equal(train_view_bytes(&v), 4 * 2 * sizeof(float));
 }
 

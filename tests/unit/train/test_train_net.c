@@ -41,7 +41,7 @@ static void test_logistic_separable(void **state)
         /* Shift a feature far from 0 to exercise the standardisation. */
         for (size_t i = 0; i < n; i++)
                 x[i * d + 1] += 1000;
-        struct train_view v = {x, y, NULL, n, d};
+        struct train_view v = {x, y, NULL, n, d, NULL};
         struct train_params p;
         struct train_problem pb = {.d = d};
         train_params_default(TRAIN_LOGISTIC, &p);
@@ -89,7 +89,8 @@ static void test_logistic_weights_as_repeats(void **state)
                         memcpy(xr + at * d, x + i * d, d * 4);
                         yr[at] = y[i];
                 }
-        struct train_view vw = {x, y, w, n, d}, vr = {xr, yr, NULL, nr, d}, vu = {x, y, NULL, n, d};
+        struct train_view vw = {x, y, w, n, d, NULL}, vr = {xr, yr, NULL, nr, d, NULL},
+                          vu = {x, y, NULL, n, d, NULL};
         struct train_params p;
         struct train_problem pb = {.d = d};
         train_params_default(TRAIN_LOGISTIC, &p);
@@ -131,7 +132,7 @@ static void test_softmax_blobs(void **state)
               *yt = malloc(n * 4);
         gen_blobs(n, d, 3, centres, 1.0, 2, x, y);
         gen_blobs(n, d, 3, centres, 1.0, 3, xt, yt);
-        struct train_view v = {x, y, NULL, n, d}, vt = {xt, yt, NULL, n, d};
+        struct train_view v = {x, y, NULL, n, d, NULL}, vt = {xt, yt, NULL, n, d, NULL};
         struct train_params p;
         double classes[3] = {10, 20, 30};
         struct train_problem pb = {.d = d, .classes = classes};
@@ -175,7 +176,7 @@ static void test_mlp_xor(void **state)
               *yt = malloc(n * 4);
         gen_xor(n, 4, x, y);
         gen_xor(n, 5, xt, yt);
-        struct train_view v = {x, y, NULL, n, 2}, vt = {xt, yt, NULL, n, 2};
+        struct train_view v = {x, y, NULL, n, 2, NULL}, vt = {xt, yt, NULL, n, 2, NULL};
         struct train_params p;
         struct train_problem pb = {.d = 2, .task = TRAIN_TASK_CLASSIFICATION};
 
@@ -222,7 +223,7 @@ static void test_mlp_regression(void **state)
                 x[i] = (float)(6 * rng_unit(&r) - 3);
                 y[i] = (float)(100 + 20 * sin(x[i]) + 0.5 * gauss(&r));
         }
-        struct train_view v = {x, y, NULL, n, 1};
+        struct train_view v = {x, y, NULL, n, 1, NULL};
         struct train_params p;
         struct train_problem pb = {.d = 1, .task = TRAIN_TASK_REGRESSION};
         struct train_metrics mt;
@@ -266,7 +267,7 @@ static void test_cancel(void **state)
         double centres[] = {-2, -2, 2, 2, 2, -2};
         float *x = malloc(n * d * 4), *y = malloc(n * 4);
         gen_blobs(n, d, 3, centres, 0.5, 1, x, y);
-        struct train_view v = {x, y, NULL, n, d};
+        struct train_view v = {x, y, NULL, n, d, NULL};
         struct train_params p;
         struct train_problem pb = {.d = d, .task = TRAIN_TASK_CLASSIFICATION};
         enum train_kind kinds[] = {TRAIN_SOFTMAX, TRAIN_MLP, TRAIN_KMEANS, TRAIN_RIDGE};
@@ -346,7 +347,7 @@ static void test_source(void **state)
         for (uint32_t e = 0; e < 6; e++)
                 assert_int_equal(s.seen[e], e);
         assert_int_equal(m->rows_used, n / 2);
-        struct train_view v = {x, y, NULL, n, d};
+        struct train_view v = {x, y, NULL, n, d, NULL};
         assert_true(accuracy(m, &v) > 0.99);
         train_model_free(m);
         m = NULL;
@@ -374,7 +375,7 @@ static void test_deterministic(void **state)
         size_t n = 500;
         float *x = malloc(n * 2 * 4), *y = malloc(n * 4);
         gen_xor(n, 4, x, y);
-        struct train_view v = {x, y, NULL, n, 2};
+        struct train_view v = {x, y, NULL, n, 2, NULL};
         struct train_params p;
         struct train_problem pb = {.d = 2, .task = TRAIN_TASK_CLASSIFICATION};
         train_params_default(TRAIN_MLP, &p);
@@ -432,7 +433,7 @@ static void test_cancel_within_epoch(void **state)
         size_t n = 20000;
         uint32_t d = 8;
         float *x = malloc(n * d * 4), *y = malloc(n * 4);
-        struct train_view v = {x, y, NULL, n, d};
+        struct train_view v = {x, y, NULL, n, d, NULL};
         struct train_params p;
         struct train_problem pb = {.d = d, .task = TRAIN_TASK_REGRESSION};
         struct train_model *m = NULL;
@@ -456,7 +457,7 @@ static void test_cancel_within_epoch(void **state)
         assert_true(end - c.asked < 2.0);
         /* Evaluating the same wide model on every row stops too. */
         {
-                struct train_view few = {x, y, NULL, 64, d};
+                struct train_view few = {x, y, NULL, 64, d, NULL};
                 struct train_metrics mt;
                 p.epochs = 1;
                 assert_int_equal(train_fit(TRAIN_MLP, &p, &pb, &few, NULL, NULL, &m), 0);
@@ -484,7 +485,7 @@ static void test_mem_estimate(void **state)
         uint32_t d = 3;
         float *x = malloc(n * d * 4), *y = malloc(n * 4);
         double centres[] = {-2, -2, 0, 2, 2, 1, 2, -2, 3};
-        struct train_view v = {x, y, NULL, n, d};
+        struct train_view v = {x, y, NULL, n, d, NULL};
         struct {
                 enum train_kind kind;
                 enum train_task task;

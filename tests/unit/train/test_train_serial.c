@@ -48,7 +48,7 @@ static struct train_model *fit_kind(enum train_kind kind, uint32_t layers)
 {
         struct train_params p;
         struct train_problem pb = {.d = D};
-        struct train_view v = {X, Y, NULL, N, D};
+        struct train_view v = {X, Y, NULL, N, D, NULL};
         struct train_model *m = NULL;
         double classes[3] = {-1, 0.5, 7};
         float y2[N];
@@ -273,7 +273,7 @@ static void test_alloc_failures(void **state)
                         struct train_params p;
                         struct train_problem pb = {.d = D, .task = TRAIN_TASK_CLASSIFICATION};
                         float y2[N];
-                        struct train_view v = {X, Y, NULL, N, D};
+                        struct train_view v = {X, Y, NULL, N, D, NULL};
                         if (kind <= TRAIN_RIDGE)
                                 v.y = YR;
                         if (kind == TRAIN_LOGISTIC) {
