@@ -683,6 +683,12 @@ static int v_train(struct vctx *c, const Dream__V1__Train *m)
                 if (r < 0)
                         return r;
         }
+        /* A share below 1 (negative: none); 1 or more leaves nothing to train on. */
+        if (!isfinite(m->holdout) || m->holdout >= 1)
+                return fail(c, DREAM_E_INVAL,
+                            "train.holdout: %g, must be finite and below 1 (0 = the default "
+                            "share, negative = none)",
+                            m->holdout);
         return 0;
 }
 

@@ -6,7 +6,9 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/limits.h"
 #include "server/job_data.h"
+#include "server/server.h"
 
 /* Sampling ranges above this share of the dataset read it sequentially
  * instead of row by row. */
@@ -47,7 +49,14 @@ void jd_rows_release(struct jd_rows *r)
         dm_free(r->x);
         dm_free(r->y);
         dm_free(r->w);
+        dm_free(r->v);
         memset(r, 0, sizeof(*r));
+}
+
+size_t jd_rows_bytes(const struct jd_rows *r)
+{
+        size_t per = (size_t)r->d * (r->v ? 2 : 1) + (r->y ? 1 : 0) + (r->w ? 1 : 0);
+        return r->n * per * sizeof(float);
 }
 
 static int rows_alloc(struct jd_rows *r, size_t n, uint32_t d, bool y, bool w)
@@ -67,7 +76,8 @@ static int rows_alloc(struct jd_rows *r, size_t n, uint32_t d, bool y, bool w)
 
 void jd_rows_view(const struct jd_rows *r, struct train_view *ret_view)
 {
-        *ret_view = (struct train_view){.x = r->x, .y = r->y, .w = r->w, .n = r->n, .d = r->d};
+        *ret_view = (struct train_view){
+            .x = r->x, .y = r->y, .w = r->w, .n = r->n, .d = r->d, .v = r->v};
 }
 
 void jd_view(const struct jd_set *set, struct train_view *ret_view)
@@ -75,24 +85,37 @@ void jd_view(const struct jd_set *set, struct train_view *ret_view)
         jd_rows_view(&set->rows, ret_view);
 }
 
-int jd_table_features(const struct gd_table *t, int32_t skip, float **ret_x)
+/* Features of the table's rows but those in except[0..n_except) (sorted). */
+static int features_except(const struct gd_table *t, int32_t skip, const uint64_t *except,
+                           uint64_t n_except, float **ret_x)
 {
         uint32_t d = t->n_cols - (skip >= 0 ? 1 : 0);
-        float *x = dm_mallocarray(t->n_rows * (size_t)d + 1, sizeof(float));
+        float *x = dm_mallocarray((t->n_rows - n_except) * (size_t)d + 1, sizeof(float));
         uint32_t f = 0;
 
         if (!x)
                 return DREAM_E_NOMEM;
         for (uint32_t c = 0; c < t->n_cols; c++) {
                 const struct gd_col *col = &t->cols[c];
+                uint64_t h = 0, out = 0;
                 if ((int32_t)c == skip)
                         continue;
-                for (uint64_t i = 0; i < t->n_rows; i++)
-                        x[i * d + f] = (float)gd_value_f64(col->kind, col->scale, col->v[i]);
+                for (uint64_t i = 0; i < t->n_rows; i++) {
+                        if (h < n_except && except[h] == i) {
+                                h++;
+                                continue;
+                        }
+                        x[out++ * d + f] = (float)gd_value_f64(col->kind, col->scale, col->v[i]);
+                }
                 f++;
         }
         *ret_x = x;
         return 0;
+}
+
+int jd_table_features(const struct gd_table *t, int32_t skip, float **ret_x)
+{
+        return features_except(t, skip, NULL, 0, ret_x);
 }
 
 /* ---- classes ---------------------------------------------------------------------- */
@@ -175,76 +198,76 @@ static void read_error(const struct jd_set *set, int r, const char *what, char *
                          what, dream_strerror(r));
 }
 
-static int target_values(const struct gd_table *t, int32_t target, double **ret_v)
+/* The target of every row but those in except[0..n_except) (sorted). */
+static int target_values(const struct gd_table *t, int32_t target, const uint64_t *except,
+                         uint64_t n_except, double **ret_v)
 {
         const struct gd_col *col = &t->cols[target];
-        double *v = dm_mallocarray(t->n_rows + 1, sizeof(double));
+        double *v = dm_mallocarray(t->n_rows - n_except + 1, sizeof(double));
+        uint64_t h = 0, out = 0;
 
         if (!v)
                 return DREAM_E_NOMEM;
-        for (uint64_t i = 0; i < t->n_rows; i++)
-                v[i] = gd_value_f64(col->kind, col->scale, col->v[i]);
+        for (uint64_t i = 0; i < t->n_rows; i++) {
+                if (h < n_except && except[h] == i) {
+                        h++;
+                        continue;
+                }
+                v[out++] = gd_value_f64(col->kind, col->scale, col->v[i]);
+        }
         *ret_v = v;
         return 0;
 }
 
-/* Rows of a table into set->rows (features, and targets when supervised). */
-static int table_to_rows(struct jd_set *set, const struct gd_table *t, bool want_y,
-                         bool make_classes, char *errmsg, size_t errmsg_size)
+/* full: every row of the table but the holdout's into set->rows (features,
+ * and targets when supervised). */
+static int mode_full(struct jd_set *set, const struct gd_table *t, bool want_y, bool cls,
+                     char *errmsg, size_t errmsg_size)
 {
+        uint64_t n = t->n_rows - set->n_holdout;
         double *tv = NULL;
         int r;
 
         memset(&set->rows, 0, sizeof(set->rows));
-        r = jd_table_features(t, set->target, &set->rows.x);
+        r = features_except(t, set->target, set->holdout, set->n_holdout, &set->rows.x);
         if (r < 0)
                 return r;
-        set->rows.n = set->rows.cap = t->n_rows;
+        set->rows.n = set->rows.cap = n;
         set->rows.d = set->d;
         if (!want_y)
                 return 0;
-        set->rows.y = dm_mallocarray(t->n_rows + 1, sizeof(float));
-        r = set->rows.y ? target_values(t, set->target, &tv) : DREAM_E_NOMEM;
-        if (r == 0 && make_classes)
-                r = classes_from(set, tv, t->n_rows, errmsg, errmsg_size);
+        set->rows.y = dm_mallocarray(n + 1, sizeof(float));
+        r = set->rows.y ? target_values(t, set->target, set->holdout, set->n_holdout, &tv)
+                        : DREAM_E_NOMEM;
+        if (r == 0 && cls)
+                r = classes_from(set, tv, n, errmsg, errmsg_size);
         if (r == 0)
-                targets_to(set, tv, t->n_rows, set->rows.y);
+                targets_to(set, tv, n, set->rows.y);
         dm_free(tv);
-        return r;
-}
-
-static int mode_full(struct jd_set *set, bool want_y, bool cls, char *errmsg, size_t errmsg_size)
-{
-        struct gd_table *t = NULL;
-        int r = store_read_all(set->store, set->dataset, set->dataset_id, &t);
-
-        if (r < 0) {
-                read_error(set, r, "its rows", errmsg, errmsg_size);
-                return r;
-        }
-        r = table_to_rows(set, t, want_y, cls, errmsg, errmsg_size);
-        gd_table_free(t);
         return r;
 }
 
 static int mode_condensed(struct jd_set *set, const struct jd_request *rq, bool want_y, bool cls,
                           char *errmsg, size_t errmsg_size)
 {
+        uint64_t kept = set->dataset_rows - set->n_holdout;
         struct gd_condense_opts o;
         struct gd_condensed *c = NULL;
+        bool any_v = false;
         int r;
 
         memset(&o, 0, sizeof(o));
         o.budget = rq->budget;
         o.order = rq->order;
-        r = store_condensed(set->store, set->dataset, set->dataset_id, &o, &c, NULL);
+        o.exclude = set->holdout;
+        o.n_exclude = set->n_holdout;
+        r = store_condensed(set->store, set->dataset, set->dataset_id, &o, &c, &set->prep_cached);
         if (r == DREAM_E_BUDGET) {
                 snprintf(errmsg, errmsg_size,
-                         "dataset '%s': a budget of %llu of its %llu rows cannot hold one "
+                         "dataset '%s': a budget of %llu of its %llu training rows cannot hold one "
                          "condensed sample per class; raise the budget",
-                         set->dataset,
-                         (unsigned long long)gd_budget_rows(&rq->budget, set->dataset_rows),
-                         (unsigned long long)set->dataset_rows);
+                         set->dataset, (unsigned long long)gd_budget_rows(&rq->budget, kept),
+                         (unsigned long long)kept);
                 return r;
         }
         if (r < 0) {
@@ -258,12 +281,22 @@ static int mode_condensed(struct jd_set *set, const struct jd_request *rq, bool 
                 gd_condensed_free(c);
                 return DREAM_E_CORRUPT;
         }
+        for (size_t i = 0; c->v && !any_v && i < (size_t)c->m * set->d; i++)
+                any_v = c->v[i] != 0;
         r = rows_alloc(&set->rows, c->m, set->d, want_y, true);
+        /* The groups' variances: none kept when all are 0 (the same fit). */
+        if (r == 0 && any_v) {
+                set->rows.v = dm_mallocarray((size_t)c->m * set->d + 1, sizeof(float));
+                if (!set->rows.v)
+                        r = DREAM_E_NOMEM;
+        }
         if (r == 0 && cls)
                 r = classes_from(set, c->y, c->m, errmsg, errmsg_size);
         if (r == 0) {
                 for (size_t i = 0; i < (size_t)c->m * set->d; i++)
                         set->rows.x[i] = (float)c->x[i];
+                for (size_t i = 0; set->rows.v && i < (size_t)c->m * set->d; i++)
+                        set->rows.v[i] = (float)c->v[i];
                 for (uint32_t i = 0; i < c->m; i++)
                         set->rows.w[i] = (float)c->w[i];
                 if (want_y)
@@ -274,24 +307,73 @@ static int mode_condensed(struct jd_set *set, const struct jd_request *rq, bool 
         return r;
 }
 
+/* ---- the holdout ------------------------------------------------------------------- */
+
+/* One holdout row (every column as a double) into set->valid, its target
+ * into valid_tv, its features into the holdout's sums (and statistics). */
+static void holdout_add(struct jd_set *set, const double *cells, double *feat)
+{
+        struct jd_rows *v = &set->valid;
+        struct train_suffstats *st = set->ho_stats;
+        uint32_t d = set->d, f = 0;
+        double y = 0;
+
+        for (uint32_t c = 0; c < set->n_cols; c++) {
+                if ((int32_t)c == set->target) {
+                        y = cells[c];
+                        continue;
+                }
+                feat[f] = cells[c];
+                v->x[v->n * d + f] = (float)cells[c];
+                set->ho_sx[f] += cells[c];
+                set->ho_sxx[f] += (long double)cells[c] * cells[c];
+                f++;
+        }
+        if (set->valid_tv)
+                set->valid_tv[v->n] = y;
+        if (st) {
+                st->n += 1;
+                st->sum_y += y;
+                st->sum_yy += (long double)y * y;
+                for (uint32_t a = 0; a < d; a++) {
+                        st->xy[a] += (long double)feat[a] * y;
+                        for (uint32_t b = a; b < d; b++)
+                                st->xx[(size_t)a * d + b] += (long double)feat[a] * feat[b];
+                }
+        }
+        v->n++;
+}
+
 /* Fill rows[at..] with the given dataset rows (sorted row numbers): one
- * random read each, or one sequential scan when they are many. */
+ * random read each, or one sequential scan when they are many. With cells
+ * (n_cols + d doubles of scratch), the rows go to the holdout instead. */
 struct pick {
         struct jd_set *set;
         const uint64_t *want;
         uint64_t n_want, next;
         size_t at;
-        double *tv; /* target values, parallel to rows */
+        double *tv;    /* target values, parallel to rows */
+        double *cells; /* holdout: one row's cells, then its features */
         int err;
 };
 
 /* Cell c of the next picked row. */
 static void pick_cell(struct pick *p, uint32_t c, uint32_t *f, double val)
 {
-        if ((int32_t)c == p->set->target)
+        if (p->cells)
+                p->cells[c] = val;
+        else if ((int32_t)c == p->set->target)
                 p->tv[p->at] = val;
         else
                 p->set->rows.x[p->at * p->set->d + (*f)++] = (float)val;
+}
+
+static void pick_end(struct pick *p)
+{
+        if (p->cells)
+                holdout_add(p->set, p->cells, p->cells + p->set->n_cols);
+        else
+                p->at++;
 }
 
 static void pick_row(struct pick *p, const int64_t *v, const struct store_cellfmt *fmt)
@@ -300,7 +382,7 @@ static void pick_row(struct pick *p, const int64_t *v, const struct store_cellfm
 
         for (uint32_t c = 0; c < p->set->n_cols; c++)
                 pick_cell(p, c, &f, gd_value_f64(fmt[c].kind, fmt[c].scale, v[c]));
-        p->at++;
+        pick_end(p);
 }
 
 static int pick_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
@@ -317,15 +399,16 @@ static int pick_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
                         const struct gd_col *col = &chunk->cols[c];
                         pick_cell(p, c, &f, gd_value_f64(col->kind, col->scale, col->v[i]));
                 }
-                p->at++;
+                pick_end(p);
         }
         return 0;
 }
 
 static int read_rows(struct jd_set *set, const uint64_t *want, uint64_t n_want, size_t at,
-                     double *tv)
+                     double *tv, double *cells)
 {
-        struct pick p = {.set = set, .want = want, .n_want = n_want, .at = at, .tv = tv};
+        struct pick p = {
+            .set = set, .want = want, .n_want = n_want, .at = at, .tv = tv, .cells = cells};
         uint64_t block = n_want < READ_BLOCK_ROWS ? n_want : READ_BLOCK_ROWS;
         int64_t *v;
         struct store_cellfmt *fmt;
@@ -353,18 +436,110 @@ static int read_rows(struct jd_set *set, const uint64_t *want, uint64_t n_want, 
         return r;
 }
 
+/* The holdout's row numbers: k = share * rows (at least 1, at most
+ * SRV_MAX_HOLDOUT_ROWS) drawn by the seed, in increasing order; refused when
+ * fewer than 2 rows would be left to train on. */
+static int holdout_draw(struct jd_set *set, double share, char *errmsg, size_t errmsg_size)
+{
+        uint64_t n = set->dataset_rows, k, state = set->seed ^ 0x686f6c646f7574ull; /* "holdout" */
+
+        if (share <= 0)
+                return 0;
+        k = (uint64_t)llround(share * (double)n);
+        if (k < 1)
+                k = 1;
+        if (k > SRV_MAX_HOLDOUT_ROWS)
+                k = SRV_MAX_HOLDOUT_ROWS;
+        if (n < k + 2) {
+                snprintf(errmsg, errmsg_size,
+                         "dataset '%s' has %llu rows: a holdout of %llu leaves fewer than 2 to "
+                         "train on (lower the holdout, or set none)",
+                         set->dataset, (unsigned long long)n, (unsigned long long)k);
+                return DREAM_E_EMPTY;
+        }
+        set->holdout = dm_mallocarray(k + 1, sizeof(uint64_t));
+        if (!set->holdout)
+                return DREAM_E_NOMEM;
+        choose_sorted(n, k, &state, set->holdout);
+        set->n_holdout = k;
+        set->holdout_share = share;
+        return 0;
+}
+
+/* The arrays the holdout rows and their sums go to; exact: its statistics too. */
+static int holdout_alloc(struct jd_set *set, bool want_y, bool exact)
+{
+        int r;
+
+        if (set->n_holdout == 0)
+                return 0;
+        r = rows_alloc(&set->valid, set->n_holdout, set->d, want_y, false);
+        if (r < 0)
+                return r;
+        set->valid_tv = set->target >= 0 ? dm_mallocarray(set->n_holdout + 1, sizeof(double))
+                                         : NULL;
+        set->ho_sx = dm_calloc(set->d + 1, sizeof(long double));
+        set->ho_sxx = dm_calloc(set->d + 1, sizeof(long double));
+        if ((set->target >= 0 && !set->valid_tv) || !set->ho_sx || !set->ho_sxx)
+                return DREAM_E_NOMEM;
+        return exact ? train_suffstats_new(set->d, &set->ho_stats) : 0;
+}
+
+/* The holdout rows from the store. */
+static int holdout_read(struct jd_set *set, char *errmsg, size_t errmsg_size)
+{
+        double *cells = dm_mallocarray((size_t)set->n_cols + set->d + 1, sizeof(double));
+        int r = cells ? read_rows(set, set->holdout, set->n_holdout, 0, NULL, cells)
+                      : DREAM_E_NOMEM;
+
+        dm_free(cells);
+        if (r < 0 && r != DREAM_E_NOMEM)
+                read_error(set, r, "its holdout rows", errmsg, errmsg_size);
+        return r;
+}
+
+/* The holdout rows from a table of every row. */
+static int holdout_from_table(struct jd_set *set, const struct gd_table *t)
+{
+        double *cells = dm_mallocarray((size_t)set->n_cols + set->d + 1, sizeof(double));
+
+        if (!cells)
+                return DREAM_E_NOMEM;
+        for (uint64_t h = 0; h < set->n_holdout; h++) {
+                uint64_t i = set->holdout[h];
+                for (uint32_t c = 0; c < t->n_cols; c++)
+                        cells[c] = gd_value_f64(t->cols[c].kind, t->cols[c].scale, t->cols[c].v[i]);
+                holdout_add(set, cells, cells + set->n_cols);
+        }
+        dm_free(cells);
+        return 0;
+}
+
+/* Row number of the j-th row (0-based, increasing j) that is not in the
+ * holdout; *h walks the holdout along. */
+static uint64_t kept_row(const struct jd_set *set, uint64_t j, uint64_t *h)
+{
+        while (*h < set->n_holdout && set->holdout[*h] <= j + *h)
+                (*h)++;
+        return j + *h;
+}
+
 static int mode_sample(struct jd_set *set, const struct jd_request *rq, bool want_y, bool cls,
                        char *errmsg, size_t errmsg_size)
 {
-        uint64_t m = gd_budget_rows(&rq->budget, set->dataset_rows), state = rq->seed;
+        uint64_t kept = set->dataset_rows - set->n_holdout, state = rq->seed, h = 0;
+        uint64_t m = gd_budget_rows(&rq->budget, kept);
         uint64_t *want = dm_mallocarray(m + 1, sizeof(uint64_t));
         double *tv = dm_mallocarray(m + 1, sizeof(double));
         int r;
 
         r = want && tv ? rows_alloc(&set->rows, m, set->d, want_y, false) : DREAM_E_NOMEM;
         if (r == 0) {
-                choose_sorted(set->dataset_rows, m, &state, want);
-                r = read_rows(set, want, m, 0, tv);
+                /* m of the rows left beside the holdout. */
+                choose_sorted(kept, m, &state, want);
+                for (uint64_t i = 0; i < m; i++)
+                        want[i] = kept_row(set, want[i], &h);
+                r = read_rows(set, want, m, 0, tv, NULL);
                 if (r < 0)
                         read_error(set, r, "its sampled rows", errmsg, errmsg_size);
         }
@@ -399,22 +574,35 @@ static int target_cb(const struct gd_table *chunk, uint64_t first_row, void *arg
 static int mode_refresh(struct jd_set *set, const struct jd_request *rq, bool want_y, bool cls,
                         char *errmsg, size_t errmsg_size)
 {
-        uint64_t n = set->dataset_rows, total = 0, m = gd_budget_rows(&rq->budget, n);
+        uint64_t n = set->dataset_rows, kept = n - set->n_holdout, total = 0, h;
+        uint64_t m = gd_budget_rows(&rq->budget, kept);
         struct group_scan g = {.set = set};
         int r = 0;
 
-        set->fraction = (double)m / (double)n;
+        set->fraction = (double)m / (double)kept;
         set->n_groups = 1;
         if (cls) {
+                double *kept_tv;
                 g.tv = dm_mallocarray(n + 1, sizeof(double));
                 if (!g.tv)
                         return DREAM_E_NOMEM;
                 r = store_scan(set->store, set->dataset, set->dataset_id, 0, n, SCAN_CHUNK,
                                target_cb, &g);
-                if (r < 0)
+                if (r < 0) {
                         read_error(set, r, "its targets", errmsg, errmsg_size);
-                if (r == 0)
-                        r = classes_from(set, g.tv, n, errmsg, errmsg_size);
+                        goto free_tv;
+                }
+                /* The classes of the training rows (the holdout left out). */
+                kept_tv = dm_mallocarray(kept + 1, sizeof(double));
+                if (!kept_tv) {
+                        r = DREAM_E_NOMEM;
+                        goto free_tv;
+                }
+                h = 0;
+                for (uint64_t j = 0; j < kept; j++)
+                        kept_tv[j] = g.tv[kept_row(set, j, &h)];
+                r = classes_from(set, kept_tv, kept, errmsg, errmsg_size);
+                dm_free(kept_tv);
                 if (r < 0)
                         goto free_tv;
                 set->n_groups = set->n_classes;
@@ -425,8 +613,11 @@ static int mode_refresh(struct jd_set *set, const struct jd_request *rq, bool wa
                 r = DREAM_E_NOMEM;
                 goto free_tv;
         }
-        for (uint64_t i = 0; i < n; i++)
+        h = 0;
+        for (uint64_t j = 0; j < kept; j++) {
+                uint64_t i = kept_row(set, j, &h);
                 set->group_n[cls ? class_index(set->classes, set->n_classes, g.tv[i]) : 0]++;
+        }
         for (uint32_t k = 0; k < set->n_groups; k++) {
                 set->group_rows[k] = dm_mallocarray(set->group_n[k] + 1, sizeof(uint64_t));
                 if (!set->group_rows[k]) {
@@ -437,7 +628,9 @@ static int mode_refresh(struct jd_set *set, const struct jd_request *rq, bool wa
                 total += per ? per : 1;
                 set->group_n[k] = 0;
         }
-        for (uint64_t i = 0; i < n; i++) {
+        h = 0;
+        for (uint64_t j = 0; j < kept; j++) {
+                uint64_t i = kept_row(set, j, &h);
                 uint32_t k = cls ? (uint32_t)class_index(set->classes, set->n_classes, g.tv[i]) : 0;
                 set->group_rows[k][set->group_n[k]++] = i;
         }
@@ -482,7 +675,7 @@ static int refresh_epoch(void *ctx, uint32_t epoch, struct train_view *ret_view)
         }
         if (r == 0) {
                 qsort(want, at, sizeof(uint64_t), cmp_u64);
-                r = read_rows(set, want, at, 0, tv);
+                r = read_rows(set, want, at, 0, tv, NULL);
         }
         if (r == 0) {
                 if (set->rows.y)
@@ -508,6 +701,8 @@ void jd_source(struct jd_set *set, struct train_source *ret_source)
 static int mode_exact(struct jd_set *set, const struct store_suffstats *st, char *errmsg,
                       size_t errmsg_size)
 {
+        const struct train_suffstats *ho = set->ho_stats;
+        uint32_t d = set->d;
         int r;
 
         if (!st->xtx || !st->xty) {
@@ -517,18 +712,33 @@ static int mode_exact(struct jd_set *set, const struct store_suffstats *st, char
                          set->dataset, set->d, DREAM_MAX_SUFFSTATS_FEATURES);
                 return DREAM_E_LIMIT;
         }
-        r = train_suffstats_new(set->d, &set->stats);
+        r = train_suffstats_new(d, &set->stats);
         if (r < 0)
                 return r;
         set->stats->n = (long double)st->n;
         set->stats->sum_y = st->sum_y;
         set->stats->sum_yy = st->sum_y2;
-        for (uint32_t i = 0; i < set->d; i++) {
+        for (uint32_t i = 0; i < d; i++) {
                 set->stats->sum_x[i] = st->col_sum[st->feature_cols[i]];
                 set->stats->sum_xx[i] = st->col_sum2[st->feature_cols[i]];
                 set->stats->xy[i] = st->xty[i];
         }
-        memcpy(set->stats->xx, st->xtx, (size_t)set->d * set->d * sizeof(long double));
+        memcpy(set->stats->xx, st->xtx, (size_t)d * d * sizeof(long double));
+        if (!ho)
+                return 0;
+        /* The holdout's rows taken out, in long double as the store sums them. */
+        set->stats->n -= ho->n;
+        set->stats->sum_y -= ho->sum_y;
+        set->stats->sum_yy -= ho->sum_yy;
+        for (uint32_t a = 0; a < d; a++) {
+                set->stats->sum_x[a] -= set->ho_sx[a];
+                set->stats->sum_xx[a] -= set->ho_sxx[a];
+                set->stats->xy[a] -= ho->xy[a];
+                for (uint32_t b = a; b < d; b++) {
+                        long double v = set->stats->xx[(size_t)a * d + b] - ho->xx[(size_t)a * d + b];
+                        set->stats->xx[(size_t)a * d + b] = set->stats->xx[(size_t)b * d + a] = v;
+                }
+        }
         return 0;
 }
 
@@ -543,12 +753,15 @@ static int exact_stats(struct jd_set *set, const struct store_suffstats *st)
         set->mean = dm_mallocarray(set->d + 1, sizeof(double));
         set->sd = dm_mallocarray(set->d + 1, sizeof(double));
         if (sum && sum2 && set->mean && set->sd) {
+                /* The training rows' statistics: the holdout's taken out. */
                 for (uint32_t i = 0; i < set->d; i++) {
-                        sum[i] = st->col_sum[st->feature_cols[i]];
-                        sum2[i] = st->col_sum2[st->feature_cols[i]];
+                        sum[i] = st->col_sum[st->feature_cols[i]] -
+                                 (set->ho_sx ? set->ho_sx[i] : 0.0L);
+                        sum2[i] = st->col_sum2[st->feature_cols[i]] -
+                                  (set->ho_sxx ? set->ho_sxx[i] : 0.0L);
                 }
-                r = train_stats_from_sums(set->d, (long double)st->n, sum, sum2, set->mean,
-                                          set->sd);
+                r = train_stats_from_sums(set->d, (long double)(st->n - set->valid.n), sum, sum2,
+                                          set->mean, set->sd);
         }
         dm_free(sum);
         dm_free(sum2);
@@ -590,12 +803,54 @@ static int task_for(const struct jd_set *set, const struct store_info *info, enu
         return 0;
 }
 
+/* Class indices of the holdout's targets (a class the training rows lack
+ * gets K, K+1, ...), and the view of its rows of known classes for the fit. */
+static int labels_of(const struct jd_set *set, const double *tv, size_t n, float *y,
+                     uint64_t *ret_unknown, const char *what, char *errmsg, size_t errmsg_size);
+
+static int holdout_finish(struct jd_set *set, char *errmsg, size_t errmsg_size)
+{
+        struct jd_rows *v = &set->valid, *k = &set->valid_known;
+        int r;
+
+        if (set->n_holdout == 0)
+                return 0;
+        if (v->y) {
+                char what[DREAM_MAX_NAME + 32];
+                snprintf(what, sizeof(what), "dataset '%s' (holdout)", set->dataset);
+                r = labels_of(set, set->valid_tv, v->n, v->y, &set->valid_unknown, what, errmsg,
+                              errmsg_size);
+                if (r < 0)
+                        return r;
+        }
+        dm_free(set->valid_tv);
+        set->valid_tv = NULL;
+        if (set->valid_unknown == 0) {
+                jd_rows_view(v, &set->valid_view);
+        } else {
+                r = rows_alloc(k, v->n, set->d, true, false);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < v->n; i++) {
+                        if (v->y[i] >= (float)set->n_classes)
+                                continue;
+                        memcpy(k->x + k->n * set->d, v->x + i * set->d, set->d * sizeof(float));
+                        k->y[k->n++] = v->y[i];
+                }
+                jd_rows_view(k, &set->valid_view);
+        }
+        if (set->valid_view.n)
+                set->problem.valid = &set->valid_view;
+        return 0;
+}
+
 int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *ret_set,
                char *errmsg, size_t errmsg_size)
 {
         struct jd_set *set = ret_set;
         struct store_info *info = NULL;
         struct store_suffstats *st = NULL;
+        struct gd_table *t = NULL;
         enum train_task task;
         bool want_y, cls;
         int r;
@@ -635,23 +890,49 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
         store_info_free(info);
         if (r < 0)
                 return r;
-        r = store_suffstats(store, rq->dataset, set->dataset_id, &st);
-        if (r == 0 && st->d != set->d)
-                r = DREAM_E_CORRUPT;
-        if (r == 0)
-                r = exact_stats(set, st);
-        if (r < 0) {
-                read_error(set, r, "its statistics", errmsg, errmsg_size);
-                goto fail;
-        }
         /* The target is read whenever the dataset has one: k-means ignores it
          * but reports on it nowhere, so it is skipped there. */
         want_y = task != TRAIN_TASK_CLUSTERING;
         cls = task == TRAIN_TASK_CLASSIFICATION;
         set->problem.task = task;
+        r = holdout_draw(set, rq->holdout, errmsg, errmsg_size);
+        if (r == 0)
+                r = holdout_alloc(set, want_y, rq->mode == JD_EXACT);
+        if (r < 0)
+                goto fail;
+        r = store_suffstats(store, rq->dataset, set->dataset_id, &st);
+        if (r == 0 && st->d != set->d)
+                r = DREAM_E_CORRUPT;
+        if (r < 0) {
+                read_error(set, r, "its statistics", errmsg, errmsg_size);
+                goto fail;
+        }
+        /* The holdout first: the statistics of the training rows leave it out. */
+        if (rq->mode == JD_FULL) {
+                r = store_read_all(store, rq->dataset, set->dataset_id, &t);
+                if (r < 0) {
+                        read_error(set, r, "its rows", errmsg, errmsg_size);
+                        goto fail;
+                }
+                if (t->n_rows < set->dataset_rows || t->n_cols != set->n_cols) {
+                        snprintf(errmsg, errmsg_size,
+                                 "dataset '%s': read %llu rows of %u columns, expected %llu of %u",
+                                 rq->dataset, (unsigned long long)t->n_rows, t->n_cols,
+                                 (unsigned long long)set->dataset_rows, set->n_cols);
+                        r = DREAM_E_CORRUPT;
+                        goto fail;
+                }
+                r = holdout_from_table(set, t);
+        } else if (set->n_holdout) {
+                r = holdout_read(set, errmsg, errmsg_size);
+        }
+        if (r == 0)
+                r = exact_stats(set, st);
+        if (r < 0)
+                goto fail;
         switch (rq->mode) {
         case JD_FULL:
-                r = mode_full(set, want_y, cls, errmsg, errmsg_size);
+                r = mode_full(set, t, want_y, cls, errmsg, errmsg_size);
                 break;
         case JD_CONDENSED:
                 r = mode_condensed(set, rq, want_y, cls, errmsg, errmsg_size);
@@ -669,6 +950,10 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
                 snprintf(errmsg, errmsg_size, "mode: unknown (%d)", (int)rq->mode);
                 r = DREAM_E_INVAL;
         }
+        gd_table_free(t);
+        t = NULL;
+        if (r == 0)
+                r = holdout_finish(set, errmsg, errmsg_size);
         if (r < 0) {
                 if (r == DREAM_E_NOMEM)
                         snprintf(errmsg, errmsg_size, "dataset '%s': out of memory reading it",
@@ -695,13 +980,10 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
         set->problem.classes = cls ? set->classes : NULL;
         set->problem.mean = set->mean;
         set->problem.sd = set->sd;
-        {
-                struct train_view v;
-                jd_view(set, &v);
-                set->peak_view_bytes = train_view_bytes(&v);
-        }
+        set->peak_view_bytes = jd_rows_bytes(&set->rows);
         return 0;
 fail:
+        gd_table_free(t);
         store_suffstats_free(st);
         jd_release(set);
         return r;
@@ -712,7 +994,10 @@ void jd_release(struct jd_set *set)
         if (!set)
                 return;
         jd_rows_release(&set->rows);
+        jd_rows_release(&set->valid);
+        jd_rows_release(&set->valid_known);
         train_suffstats_free(set->stats);
+        train_suffstats_free(set->ho_stats);
         for (uint32_t k = 0; set->group_rows && k < set->n_groups; k++)
                 dm_free(set->group_rows[k]);
         dm_free(set->group_rows);
@@ -720,6 +1005,10 @@ void jd_release(struct jd_set *set)
         dm_free(set->mean);
         dm_free(set->sd);
         dm_free(set->classes);
+        dm_free(set->holdout);
+        dm_free(set->valid_tv);
+        dm_free(set->ho_sx);
+        dm_free(set->ho_sxx);
         memset(set, 0, sizeof(*set));
 }
 
@@ -768,15 +1057,103 @@ int jd_columns_match(const char *train_name, const struct store_schema *train,
         return DREAM_E_SCHEMA;
 }
 
+static int labels_of(const struct jd_set *set, const double *tv, size_t n, float *y,
+                     uint64_t *ret_unknown, const char *what, char *errmsg, size_t errmsg_size)
+{
+        double *extra = NULL;
+        uint64_t n_extra = 0;
+
+        *ret_unknown = 0;
+        if (set->problem.task != TRAIN_TASK_CLASSIFICATION) {
+                for (size_t i = 0; i < n; i++)
+                        y[i] = (float)tv[i];
+                return 0;
+        }
+        /* Classes the training data lacks get indices K, K+1, ...: the model
+         * never predicts them, so they count as errors. */
+        extra = dm_mallocarray(n + 1, sizeof(double));
+        if (!extra)
+                return DREAM_E_NOMEM;
+        for (size_t i = 0; i < n; i++) {
+                int64_t k = class_index(set->classes, set->n_classes, tv[i]);
+                if (k < 0) {
+                        uint64_t e = 0;
+                        while (e < n_extra && extra[e] != tv[i])
+                                e++;
+                        if (e == n_extra && n_extra == MAX_UNKNOWN_CLASSES) {
+                                snprintf(errmsg, errmsg_size,
+                                         "%s: more than %u target values the training data "
+                                         "does not have",
+                                         what, MAX_UNKNOWN_CLASSES);
+                                dm_free(extra);
+                                return DREAM_E_LIMIT;
+                        }
+                        if (e == n_extra)
+                                extra[n_extra++] = tv[i];
+                        k = (int64_t)(set->n_classes + e);
+                }
+                y[i] = (float)k;
+        }
+        dm_free(extra);
+        *ret_unknown = n_extra;
+        return 0;
+}
+
+/* Every row of a table with the training set's columns into rows. */
+static int rows_from_table(const struct jd_set *set, const struct gd_table *t, const char *what,
+                           struct jd_rows *ret_rows, uint64_t *ret_unknown, char *errmsg,
+                           size_t errmsg_size)
+{
+        struct jd_rows rows = {0};
+        double *tv = NULL;
+        int r;
+
+        *ret_unknown = 0;
+        r = jd_table_features(t, set->target, &rows.x);
+        rows.n = rows.cap = t->n_rows;
+        rows.d = set->d;
+        if (r == 0 && set->problem.task != TRAIN_TASK_CLUSTERING) {
+                rows.y = dm_mallocarray(t->n_rows + 1, sizeof(float));
+                r = rows.y ? target_values(t, set->target, NULL, 0, &tv) : DREAM_E_NOMEM;
+                if (r == 0)
+                        r = labels_of(set, tv, t->n_rows, rows.y, ret_unknown, what, errmsg,
+                                      errmsg_size);
+        }
+        dm_free(tv);
+        if (r < 0) {
+                if (r == DREAM_E_NOMEM)
+                        snprintf(errmsg, errmsg_size, "%s: out of memory", what);
+                jd_rows_release(&rows);
+                return r;
+        }
+        *ret_rows = rows;
+        return 0;
+}
+
+int jd_all_rows(struct store *store, const struct jd_set *set, struct jd_rows *ret_rows,
+                uint64_t *ret_unknown, char *errmsg, size_t errmsg_size)
+{
+        struct gd_table *t = NULL;
+        char what[DREAM_MAX_NAME + 16];
+        int r = store_read_all(store, set->dataset, set->dataset_id, &t);
+
+        if (r < 0) {
+                read_error(set, r, "its rows to evaluate the model on them", errmsg, errmsg_size);
+                return r;
+        }
+        snprintf(what, sizeof(what), "dataset '%s'", set->dataset);
+        r = rows_from_table(set, t, what, ret_rows, ret_unknown, errmsg, errmsg_size);
+        gd_table_free(t);
+        return r;
+}
+
 int jd_test(struct store *store, const struct jd_set *set, const char *train_name,
             const char *test_name, struct jd_rows *ret_rows, uint64_t *ret_unknown, char *errmsg,
             size_t errmsg_size)
 {
         struct store_info *tr = NULL, *te = NULL;
         struct gd_table *t = NULL;
-        struct jd_rows rows = {0};
-        double *tv = NULL, *extra = NULL;
-        uint64_t n_extra = 0;
+        char what[DREAM_MAX_NAME + 32];
         int r;
 
         r = store_dataset_describe(store, test_name, &te);
@@ -815,57 +1192,10 @@ int jd_test(struct store *store, const struct jd_set *set, const char *train_nam
                         snprintf(errmsg, errmsg_size, "test dataset '%s': cannot read it: %s",
                                  test_name, dream_strerror(r));
         }
-        if (r < 0)
-                goto end;
-        r = jd_table_features(t, set->target, &rows.x);
-        rows.n = rows.cap = t->n_rows;
-        rows.d = set->d;
-        if (r == 0 && set->problem.task != TRAIN_TASK_CLUSTERING) {
-                rows.y = dm_mallocarray(t->n_rows + 1, sizeof(float));
-                r = rows.y ? target_values(t, set->target, &tv) : DREAM_E_NOMEM;
+        if (r == 0) {
+                snprintf(what, sizeof(what), "test dataset '%s'", test_name);
+                r = rows_from_table(set, t, what, ret_rows, ret_unknown, errmsg, errmsg_size);
         }
-        if (r == 0 && tv && set->problem.task == TRAIN_TASK_CLASSIFICATION) {
-                /* Classes the training data lacks get indices K, K+1, ...: the
-                 * model never predicts them, so they count as errors. */
-                extra = dm_mallocarray(t->n_rows + 1, sizeof(double));
-                if (!extra)
-                        r = DREAM_E_NOMEM;
-                for (uint64_t i = 0; r == 0 && i < t->n_rows; i++) {
-                        int64_t k = class_index(set->classes, set->n_classes, tv[i]);
-                        if (k < 0) {
-                                uint64_t e = 0;
-                                while (e < n_extra && extra[e] != tv[i])
-                                        e++;
-                                if (e == n_extra && n_extra == MAX_UNKNOWN_CLASSES) {
-                                        snprintf(errmsg, errmsg_size,
-                                                 "test dataset '%s': more than %u target values "
-                                                 "the training data does not have",
-                                                 test_name, MAX_UNKNOWN_CLASSES);
-                                        r = DREAM_E_LIMIT;
-                                        break;
-                                }
-                                if (e == n_extra)
-                                        extra[n_extra++] = tv[i];
-                                k = (int64_t)(set->n_classes + e);
-                        }
-                        rows.y[i] = (float)k;
-                }
-        } else if (r == 0 && tv) {
-                for (uint64_t i = 0; i < t->n_rows; i++)
-                        rows.y[i] = (float)tv[i];
-        }
-        if (r < 0) {
-                if (r == DREAM_E_NOMEM)
-                        snprintf(errmsg, errmsg_size, "test dataset '%s': out of memory",
-                                 test_name);
-                jd_rows_release(&rows);
-                goto end;
-        }
-        *ret_rows = rows;
-        *ret_unknown = n_extra;
-end:
-        dm_free(tv);
-        dm_free(extra);
         gd_table_free(t);
         store_info_free(tr);
         store_info_free(te);

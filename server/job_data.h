@@ -34,6 +34,10 @@ struct jd_request {
         struct gd_budget budget;
         enum gd_order order;
         uint64_t seed;
+        /* Share of the dataset's rows set aside (drawn by the seed, at most
+         * SRV_MAX_HOLDOUT_ROWS, at least 1) and excluded from training in
+         * every mode; 0 = none. */
+        double holdout;
         /* The ids the job was submitted on (0: whatever the names name when
          * it starts): a dataset dropped and made again since is refused. */
         uint32_t dataset_id, test_dataset_id;
@@ -42,6 +46,7 @@ struct jd_request {
 /* Owned float arrays behind a train_view. */
 struct jd_rows {
         float *x, *y, *w; /* y, w may be NULL */
+        float *v;         /* n * d per-feature variances (condensed samples), or NULL */
         size_t n, cap;
         uint32_t d;
 };
@@ -59,7 +64,21 @@ struct jd_set {
         uint32_t n_classes;
         struct jd_rows rows;           /* the view (refresh: refilled each epoch) */
         struct train_suffstats *stats; /* exact mode */
-        size_t peak_view_bytes;        /* largest view held */
+        size_t peak_view_bytes;        /* largest view held (x, y, w and v) */
+        /* The holdout: sorted row numbers, and those rows (y as class
+         * indices; a class the training rows lack gets K, K+1, ...: counted
+         * in valid_unknown). valid_view (problem.valid) is over the rows of
+         * known classes only. */
+        uint64_t *holdout;
+        uint64_t n_holdout;
+        double holdout_share;
+        struct jd_rows valid, valid_known;
+        uint64_t valid_unknown;
+        struct train_view valid_view;
+        double *valid_tv;         /* the holdout's target values, until the classes are known */
+        long double *ho_sx, *ho_sxx; /* d: the holdout's feature sums (and of squares) */
+        struct train_suffstats *ho_stats; /* exact: the holdout's statistics */
+        bool prep_cached;                 /* condensed: the samples came from the cache */
         /* refresh: row numbers of each class (or of everything, one group) */
         uint64_t **group_rows;
         uint64_t *group_n;
@@ -82,6 +101,13 @@ void jd_release(struct jd_set *set);
 void jd_view(const struct jd_set *set, struct train_view *ret_view);
 /* The refresh source: each epoch a fresh random share of every class. */
 void jd_source(struct jd_set *set, struct train_source *ret_source);
+
+/* Every row of the training dataset (the metrics of a job without a
+ * holdout or test dataset), as jd_test reads a test dataset. */
+int jd_all_rows(struct store *store, const struct jd_set *set, struct jd_rows *ret_rows,
+                uint64_t *ret_unknown, char *errmsg, size_t errmsg_size);
+/* Bytes of owned rows: x, y, w and v. */
+size_t jd_rows_bytes(const struct jd_rows *r);
 
 /* Read a test dataset with the training set's columns, target and classes.
  * Rows whose class the training data does not have are left out and

@@ -38,8 +38,8 @@ static int submit_check(struct srv *s, const Dream__V1__Train *m, const struct s
                         const struct train_params *params, char *errmsg, size_t errmsg_size)
 {
         enum train_kind kind = (enum train_kind)m->model;
-        enum jd_mode mode = m->mode ? (enum jd_mode)m->mode : JD_CONDENSED;
         uint32_t d = a->schema.n_cols - (a->schema.target >= 0 ? 1 : 0), n_classes = 0;
+        enum jd_mode mode = (enum jd_mode)srv_job_default_mode(m, d);
         uint64_t fit_rows = 1, data = 0;
         struct train_params p = *params;
 
@@ -65,11 +65,12 @@ static int submit_check(struct srv *s, const Dream__V1__Train *m, const struct s
         return srv_job_memory_check(s, m, &p, d, n_classes, fit_rows, data, errmsg, errmsg_size);
 }
 
-/* Check a Train request against the store (datasets exist, the test
- * dataset has the same columns) and its hyper-parameters. */
-/* Checks a Train request against its datasets; *ret_ids: the ids of the
- * training and test datasets (0 without one), to pin the job's reads to. */
-static int train_check(struct srv_req *j, const Dream__V1__Train *m, uint32_t ret_ids[2])
+/* Checks a Train request against its datasets (they exist, the test
+ * dataset has the same columns) and its hyper-parameters; *ret_ids: the ids
+ * of the training and test datasets (0 without one), to pin the job's reads
+ * to; *ret_d: the training dataset's features. */
+static int train_check(struct srv_req *j, const Dream__V1__Train *m, uint32_t ret_ids[2],
+                       uint32_t *ret_d)
 {
         struct store_info *a = NULL, *b = NULL;
         struct train_params p;
@@ -108,6 +109,7 @@ static int train_check(struct srv_req *j, const Dream__V1__Train *m, uint32_t re
         if (r == 0) {
                 ret_ids[0] = a->id;
                 ret_ids[1] = b ? b->id : 0;
+                *ret_d = a->schema.n_cols - (a->schema.target >= 0 ? 1 : 0);
         }
         store_info_free(a);
         store_info_free(b);
@@ -122,11 +124,11 @@ void srv_h_train(struct srv_req *j)
         Dream__V1__TrainReply tr = DREAM__V1__TRAIN_REPLY__INIT;
         struct tjob *t;
         uint8_t *packed;
-        uint32_t ids[2] = {0, 0};
+        uint32_t ids[2] = {0, 0}, d = 0;
         size_t len;
         int r;
 
-        if (train_check(j, m, ids) < 0)
+        if (train_check(j, m, ids, &d) < 0)
                 return;
         t = dm_calloc(1, sizeof(*t));
         len = dream__v1__train__get_packed_size(m);
@@ -141,8 +143,15 @@ void srv_h_train(struct srv_req *j)
                 srv_req_error(j, DREAM_E_NOMEM, "train: out of memory");
                 return;
         }
+        /* The mode it runs in, recorded: an unset mode is the model's default. */
+        t->train->mode = srv_job_default_mode(t->train, d);
         t->state = DREAM__V1__JOB_STATE__JOB_STATE_QUEUED;
-        t->submitted_unix = (uint64_t)time(NULL);
+        {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                t->submitted_unix = (uint64_t)ts.tv_sec;
+                t->submitted_real = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        }
         t->target = -1;
         t->dataset_id = ids[0];
         t->test_dataset_id = ids[1];

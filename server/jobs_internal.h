@@ -19,19 +19,28 @@
 #include "server/internal.h"
 #include "train/train.h"
 
-#define RECORD_MAGIC 0x324a4244u /* "DBJ2" little-endian */
+/* "DBJ3" little-endian: the Train request may hold a holdout and the
+ * JobInfo the results that say what they were scored on; a dreamd that
+ * knows only DBJ2 skips these records rather than run or show them without
+ * those fields. */
+#define RECORD_MAGIC 0x334a4244u
 /* magic, target, n_cols, train length, info length, dataset id, test dataset id */
 #define RECORD_HEAD    28u
+#define RECORD_MAGIC_2 0x324a4244u /* "DBJ2": the same head (read, never written) */
 #define RECORD_MAGIC_1 0x314a4244u /* "DBJ1": no dataset ids (read, never written) */
 #define RECORD_HEAD_1  20u
 
 struct job_result {
         enum train_task task;
         uint64_t rows_used, peak_bytes, evaluated;
-        double prep_seconds, train_seconds;
-        uint32_t epochs;
-        bool has_metrics;
+        double prep_seconds, train_seconds, wall_seconds;
+        uint32_t epochs, iterations;
+        bool has_metrics, converged, prep_cached;
         struct train_metrics m;
+        char evaluated_on[DREAM_MAX_NAME + 32]; /* JobResult.evaluated_on */
+        double holdout_share;
+        uint64_t holdout_rows;
+        double fit_loss, l2, var_scale;
 };
 
 struct tjob {
@@ -40,6 +49,7 @@ struct tjob {
         Dream__V1__Train *train; /* owned */
         Dream__V1__JobState state;
         uint64_t submitted_unix;
+        double submitted_real; /* CLOCK_REALTIME seconds of the submission (wall_seconds) */
         double started, fit_started; /* monotonic seconds; 0: not yet */
         double elapsed;              /* final, once the job ended */
         uint32_t epoch, epochs;
@@ -76,6 +86,7 @@ struct srv_jobs {
 /* Everything a JobInfo points to, so that it can live on the stack. */
 struct info_parts {
         Dream__V1__JobInfo info;
+        Dream__V1__Budget budget;
         Dream__V1__JobResult res;
         Dream__V1__RegressionMetrics reg;
         Dream__V1__ClassificationMetrics cls;
@@ -107,6 +118,12 @@ void srv_job_info_fill(const struct tjob *t, struct info_parts *p);
 int srv_job_persist(struct srv_jobs *J, struct tjob *t, Dream__V1__JobState as,
                     const uint8_t *model, size_t model_len);
 int srv_job_record_parse(const uint8_t *rec, size_t len, struct record *ret);
+/* t's record (dm_malloc'd) as srv_job_persist writes it, `as` as there. */
+int srv_job_record_build(struct srv_jobs *J, struct tjob *t, Dream__V1__JobState as,
+                         const uint8_t *model, size_t model_len, uint8_t **ret, size_t *ret_len);
+/* The mode a Train request that leaves it unset gets on a dataset of d
+ * features (the request's own when set). */
+Dream__V1__TrainMode srv_job_default_mode(const Dream__V1__Train *m, uint32_t d);
 void srv_job_params_of(const Dream__V1__Train *m, struct train_params *p);
 void srv_job_default_batch(const Dream__V1__Train *m, uint64_t rows, struct train_params *p);
 int srv_job_memory_check(struct srv *s, const Dream__V1__Train *m, const struct train_params *p,

@@ -30,6 +30,7 @@
 #include "common/alloc.h"
 #include "common/bytes.h"
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "proto/status.h"
 #include "server/job_data.h"
@@ -39,6 +40,14 @@ static double mono(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CLOCK_REALTIME seconds: submission to end spans restarts of dreamd. */
+static double wall_now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -86,7 +95,20 @@ void srv_job_info_fill(const struct tjob *t, struct info_parts *p)
         i->dataset = t->train->dataset;
         i->model = t->train->model;
         i->mode = t->train->mode ? t->train->mode : DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED;
-        i->budget = t->train->budget;
+        /* Always set: full and exact use every training row. */
+        dream__v1__budget__init(&p->budget);
+        if (i->mode == DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL ||
+            i->mode == DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT) {
+                p->budget.kind_case = DREAM__V1__BUDGET__KIND_FRACTION;
+                p->budget.fraction = 1.0;
+        } else if (t->train->budget &&
+                   t->train->budget->kind_case != DREAM__V1__BUDGET__KIND__NOT_SET) {
+                p->budget = *t->train->budget;
+        } else {
+                p->budget.kind_case = DREAM__V1__BUDGET__KIND_FRACTION;
+                p->budget.fraction = SRV_DEFAULT_BUDGET;
+        }
+        i->budget = &p->budget;
         i->epoch = t->epoch;
         i->epochs = t->epochs;
         i->loss = t->loss;
@@ -110,6 +132,16 @@ void srv_job_info_fill(const struct tjob *t, struct info_parts *p)
         p->res.peak_train_bytes = t->res.peak_bytes;
         p->res.epochs = t->res.epochs;
         p->res.evaluated_rows = t->res.evaluated;
+        p->res.evaluated_on = (char *)t->res.evaluated_on;
+        p->res.holdout_share = t->res.holdout_share;
+        p->res.holdout_rows = t->res.holdout_rows;
+        p->res.fit_loss = t->res.fit_loss;
+        p->res.iterations = t->res.iterations;
+        p->res.converged = t->res.converged;
+        p->res.wall_seconds = t->res.wall_seconds;
+        p->res.prep_cached = t->res.prep_cached;
+        p->res.l2 = t->res.l2;
+        p->res.var_scale = t->res.var_scale;
         if (t->res.has_metrics) {
                 switch (t->res.task) {
                 case TRAIN_TASK_REGRESSION:
@@ -144,13 +176,12 @@ void srv_job_info_fill(const struct tjob *t, struct info_parts *p)
 
 /* Write t's record, built under the lock; `as` (when not 0) is the state
  * recorded instead of t's own (lock not held). */
-int srv_job_persist(struct srv_jobs *J, struct tjob *t, Dream__V1__JobState as,
-                    const uint8_t *model, size_t model_len)
+int srv_job_record_build(struct srv_jobs *J, struct tjob *t, Dream__V1__JobState as,
+                         const uint8_t *model, size_t model_len, uint8_t **ret, size_t *ret_len)
 {
         struct info_parts p;
         size_t tl, il;
         uint8_t *rec;
-        int r;
 
         pthread_mutex_lock(&J->lock);
         srv_job_info_fill(t, &p);
@@ -180,7 +211,22 @@ int srv_job_persist(struct srv_jobs *J, struct tjob *t, Dream__V1__JobState as,
                 return DREAM_E_NOMEM;
         if (model_len)
                 memcpy(rec + RECORD_HEAD + tl + il, model, model_len);
-        r = store_job_put(J->srv->store, t->id, rec, RECORD_HEAD + tl + il + model_len);
+        *ret = rec;
+        *ret_len = RECORD_HEAD + tl + il + model_len;
+        return 0;
+}
+
+/* Write t's record, built under the lock; `as` (when not 0) is the state
+ * recorded instead of t's own (lock not held). */
+int srv_job_persist(struct srv_jobs *J, struct tjob *t, Dream__V1__JobState as,
+                    const uint8_t *model, size_t model_len)
+{
+        uint8_t *rec = NULL;
+        size_t len = 0;
+        int r = srv_job_record_build(J, t, as, model, model_len, &rec, &len);
+
+        if (r == 0)
+                r = store_job_put(J->srv->store, t->id, rec, len);
         dm_free(rec);
         if (r < 0)
                 dm_error("job %llu: cannot write its record: %s", (unsigned long long)t->id,
@@ -192,7 +238,8 @@ int srv_job_record_parse(const uint8_t *rec, size_t len, struct record *ret)
 {
         size_t tl, il, head;
 
-        if (len >= RECORD_HEAD && dm_get_le32(rec) == RECORD_MAGIC)
+        if (len >= RECORD_HEAD &&
+            (dm_get_le32(rec) == RECORD_MAGIC || dm_get_le32(rec) == RECORD_MAGIC_2))
                 head = RECORD_HEAD;
         else if (len >= RECORD_HEAD_1 && dm_get_le32(rec) == RECORD_MAGIC_1)
                 head = RECORD_HEAD_1;
@@ -224,6 +271,17 @@ static void result_from_wire(struct tjob *t, const Dream__V1__JobResult *r)
         t->res.peak_bytes = r->peak_train_bytes;
         t->res.epochs = r->epochs;
         t->res.evaluated = r->evaluated_rows;
+        snprintf(t->res.evaluated_on, sizeof(t->res.evaluated_on), "%s",
+                 r->evaluated_on ? r->evaluated_on : "");
+        t->res.holdout_share = r->holdout_share;
+        t->res.holdout_rows = r->holdout_rows;
+        t->res.fit_loss = r->fit_loss;
+        t->res.iterations = r->iterations;
+        t->res.converged = r->converged;
+        t->res.wall_seconds = r->wall_seconds;
+        t->res.prep_cached = r->prep_cached;
+        t->res.l2 = r->l2;
+        t->res.var_scale = r->var_scale;
         t->res.has_metrics = true;
         switch (r->metrics_case) {
         case DREAM__V1__JOB_RESULT__METRICS_REGRESSION:
@@ -286,6 +344,7 @@ int srv_job_load_cb(void *arg, uint64_t id, const void *bytes, size_t len, int e
         t->test_dataset_id = rec.test_dataset_id;
         t->state = info->state;
         t->submitted_unix = info->submitted_unix;
+        t->submitted_real = (double)info->submitted_unix;
         t->epoch = info->epoch;
         t->epochs = info->epochs;
         t->loss = info->loss;
@@ -364,11 +423,27 @@ static void request_of(const Dream__V1__Train *m, struct jd_request *rq)
         rq->order =
             m->order == DREAM__V1__BIT_ORDER__BIT_ORDER_ENTROPY ? GD_ORDER_ENTROPY : GD_ORDER_MSB;
         rq->seed = m->seed;
+        rq->holdout = m->holdout < 0 ? 0 : m->holdout > 0 ? m->holdout : SRV_DEFAULT_HOLDOUT;
         rq->budget.fraction = SRV_DEFAULT_BUDGET;
         if (m->budget && m->budget->kind_case == DREAM__V1__BUDGET__KIND_FRACTION)
                 rq->budget.fraction = m->budget->fraction;
         else if (m->budget && m->budget->kind_case == DREAM__V1__BUDGET__KIND_ROWS)
                 rq->budget.count = m->budget->rows;
+}
+
+Dream__V1__TrainMode srv_job_default_mode(const Dream__V1__Train *m, uint32_t d)
+{
+        bool budget = m->budget && m->budget->kind_case != DREAM__V1__BUDGET__KIND__NOT_SET;
+
+        if (m->mode)
+                return m->mode;
+        /* Least squares: the full-data solution from the store's statistics,
+         * unless a budget asks for a reduced set (or X'X is not kept). */
+        if ((m->model == DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR ||
+             m->model == DREAM__V1__MODEL_KIND__MODEL_KIND_RIDGE) &&
+            !budget && d <= DREAM_MAX_SUFFSTATS_FEATURES)
+                return DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT;
+        return DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED;
 }
 
 /* Hyper-parameters: the model's defaults, then every non-zero field. */
@@ -498,7 +573,11 @@ static int data_check(struct srv *s, const Dream__V1__Train *m, const struct jd_
                 data = (uint64_t)set->d * set->d * sizeof(long double);
         else
                 data = (uint64_t)rows->cap *
-                       ((uint64_t)rows->d + (rows->y ? 1 : 0) + (rows->w ? 1 : 0)) * sizeof(float);
+                       ((uint64_t)rows->d * (rows->v ? 2 : 1) + (rows->y ? 1 : 0) +
+                        (rows->w ? 1 : 0)) *
+                       sizeof(float);
+        /* The holdout rows, held through the fit (its validation rows). */
+        data += jd_rows_bytes(&set->valid) + jd_rows_bytes(&set->valid_known);
         if (rq->mode == JD_REFRESH) /* the row numbers of every class */
                 data += set->dataset_rows * sizeof(uint64_t);
         return srv_job_memory_check(s, m, p, set->d, set->problem.n_classes,
@@ -663,23 +742,52 @@ static void run(struct srv_jobs *J, struct tjob *t)
                 goto release;
         }
         res.task = model->task;
-        /* exact: every row, through its statistics */
-        res.rows_used = rq.mode == JD_EXACT ? set.dataset_rows : model->rows_used;
+        /* exact: every training row, through its statistics */
+        res.rows_used =
+            rq.mode == JD_EXACT ? set.dataset_rows - set.n_holdout : model->rows_used;
         res.epochs = model->epochs_run;
+        res.iterations = model->iterations;
+        res.converged = model->converged != 0;
+        res.fit_loss = model->loss;
+        res.l2 = model->params.l2;
+        res.prep_cached = set.prep_cached;
+        res.holdout_share = set.holdout_share;
+        res.holdout_rows = set.n_holdout;
         res.peak_bytes = (rq.mode == JD_EXACT ? (uint64_t)set.d * set.d * sizeof(long double)
                                               : (uint64_t)set.peak_view_bytes) +
                          model->work_bytes;
+        /* Metrics on real rows the fit never saw: the test dataset, else the
+         * holdout; without either, on every row of the dataset (never on
+         * condensed samples). */
         if (m->test_dataset[0]) {
+                snprintf(res.evaluated_on, sizeof(res.evaluated_on), "test dataset '%s'",
+                         m->test_dataset);
                 r = jd_test(store, &set, m->dataset, m->test_dataset, &test, &unknown, err,
                             sizeof(err));
                 if (r == 0) {
                         r = evaluate(model, &test, unknown, &rc, &res.m);
                         res.evaluated = test.n;
                 }
-        } else if (rq.mode != JD_EXACT) {
+        } else if (set.n_holdout) {
+                snprintf(res.evaluated_on, sizeof(res.evaluated_on), "holdout");
+                r = evaluate(model, &set.valid, set.valid_unknown, &rc, &res.m);
+                res.evaluated = set.valid.n;
+        } else if (rq.mode == JD_FULL) {
+                snprintf(res.evaluated_on, sizeof(res.evaluated_on), "training rows");
                 r = evaluate(model, &set.rows, 0, &rc, &res.m);
-        } else { /* from the statistics: no row is read (mae needs the rows: NaN) */
+                res.evaluated = set.rows.n;
+        } else if (rq.mode == JD_EXACT) {
+                /* From the statistics: no row is read (mae needs the rows: NaN). */
+                snprintf(res.evaluated_on, sizeof(res.evaluated_on), "training rows");
                 r = train_evaluate_suffstats(model, set.stats, &res.m);
+                res.evaluated = set.dataset_rows;
+        } else {
+                snprintf(res.evaluated_on, sizeof(res.evaluated_on), "training rows");
+                r = jd_all_rows(store, &set, &test, &unknown, err, sizeof(err));
+                if (r == 0) {
+                        r = evaluate(model, &test, unknown, &rc, &res.m);
+                        res.evaluated = test.n;
+                }
         }
         if (r == DREAM_E_CANCELLED) { /* while evaluating: as cancelled as while fitting */
                 finish_cancelled(J, t);
@@ -702,6 +810,9 @@ static void run(struct srv_jobs *J, struct tjob *t)
                 goto release;
         }
         pthread_mutex_lock(&J->lock);
+        res.wall_seconds = wall_now() - t->submitted_real;
+        if (res.wall_seconds < 0)
+                res.wall_seconds = 0;
         t->res = res;
         t->has_result = true;
         pthread_mutex_unlock(&J->lock);
