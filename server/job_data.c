@@ -76,8 +76,8 @@ static int rows_alloc(struct jd_rows *r, size_t n, uint32_t d, bool y, bool w)
 
 void jd_rows_view(const struct jd_rows *r, struct train_view *ret_view)
 {
-        *ret_view = (struct train_view){
-            .x = r->x, .y = r->y, .w = r->w, .n = r->n, .d = r->d, .v = r->v};
+        *ret_view =
+            (struct train_view){.x = r->x, .y = r->y, .w = r->w, .n = r->n, .d = r->d, .v = r->v};
 }
 
 void jd_view(const struct jd_set *set, struct train_view *ret_view)
@@ -476,8 +476,8 @@ static int holdout_alloc(struct jd_set *set, bool want_y, bool exact)
         r = rows_alloc(&set->valid, set->n_holdout, set->d, want_y, false);
         if (r < 0)
                 return r;
-        set->valid_tv = set->target >= 0 ? dm_mallocarray(set->n_holdout + 1, sizeof(double))
-                                         : NULL;
+        set->valid_tv =
+            set->target >= 0 ? dm_mallocarray(set->n_holdout + 1, sizeof(double)) : NULL;
         set->ho_sx = dm_calloc(set->d + 1, sizeof(long double));
         set->ho_sxx = dm_calloc(set->d + 1, sizeof(long double));
         if ((set->target >= 0 && !set->valid_tv) || !set->ho_sx || !set->ho_sxx)
@@ -489,8 +489,8 @@ static int holdout_alloc(struct jd_set *set, bool want_y, bool exact)
 static int holdout_read(struct jd_set *set, char *errmsg, size_t errmsg_size)
 {
         double *cells = dm_mallocarray((size_t)set->n_cols + set->d + 1, sizeof(double));
-        int r = cells ? read_rows(set, set->holdout, set->n_holdout, 0, NULL, cells)
-                      : DREAM_E_NOMEM;
+        int r =
+            cells ? read_rows(set, set->holdout, set->n_holdout, 0, NULL, cells) : DREAM_E_NOMEM;
 
         dm_free(cells);
         if (r < 0 && r != DREAM_E_NOMEM)
@@ -735,7 +735,8 @@ static int mode_exact(struct jd_set *set, const struct store_suffstats *st, char
                 set->stats->sum_xx[a] -= set->ho_sxx[a];
                 set->stats->xy[a] -= ho->xy[a];
                 for (uint32_t b = a; b < d; b++) {
-                        long double v = set->stats->xx[(size_t)a * d + b] - ho->xx[(size_t)a * d + b];
+                        long double v =
+                            set->stats->xx[(size_t)a * d + b] - ho->xx[(size_t)a * d + b];
                         set->stats->xx[(size_t)a * d + b] = set->stats->xx[(size_t)b * d + a] = v;
                 }
         }
@@ -755,8 +756,8 @@ static int exact_stats(struct jd_set *set, const struct store_suffstats *st)
         if (sum && sum2 && set->mean && set->sd) {
                 /* The training rows' statistics: the holdout's taken out. */
                 for (uint32_t i = 0; i < set->d; i++) {
-                        sum[i] = st->col_sum[st->feature_cols[i]] -
-                                 (set->ho_sx ? set->ho_sx[i] : 0.0L);
+                        sum[i] =
+                            st->col_sum[st->feature_cols[i]] - (set->ho_sx ? set->ho_sx[i] : 0.0L);
                         sum2[i] = st->col_sum2[st->feature_cols[i]] -
                                   (set->ho_sxx ? set->ho_sxx[i] : 0.0L);
                 }

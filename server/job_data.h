@@ -75,7 +75,7 @@ struct jd_set {
         struct jd_rows valid, valid_known;
         uint64_t valid_unknown;
         struct train_view valid_view;
-        double *valid_tv;         /* the holdout's target values, until the classes are known */
+        double *valid_tv;            /* the holdout's target values, until the classes are known */
         long double *ho_sx, *ho_sxx; /* d: the holdout's feature sums (and of squares) */
         struct train_suffstats *ho_stats; /* exact: the holdout's statistics */
         bool prep_cached;                 /* condensed: the samples came from the cache */

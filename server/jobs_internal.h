@@ -49,7 +49,7 @@ struct tjob {
         Dream__V1__Train *train; /* owned */
         Dream__V1__JobState state;
         uint64_t submitted_unix;
-        double submitted_real; /* CLOCK_REALTIME seconds of the submission (wall_seconds) */
+        double submitted_real;       /* CLOCK_REALTIME seconds of the submission (wall_seconds) */
         double started, fit_started; /* monotonic seconds; 0: not yet */
         double elapsed;              /* final, once the job ended */
         uint32_t epoch, epochs;

@@ -743,8 +743,7 @@ static void run(struct srv_jobs *J, struct tjob *t)
         }
         res.task = model->task;
         /* exact: every training row, through its statistics */
-        res.rows_used =
-            rq.mode == JD_EXACT ? set.dataset_rows - set.n_holdout : model->rows_used;
+        res.rows_used = rq.mode == JD_EXACT ? set.dataset_rows - set.n_holdout : model->rows_used;
         res.epochs = model->epochs_run;
         res.iterations = model->iterations;
         res.converged = model->converged != 0;

@@ -30,11 +30,11 @@
 #include "server/config.h"
 
 /* Limits of the server (to move into common/limits.h). */
-#define SRV_EXPORT_CHUNK_ROWS   65536u /* default rows per ExportChunk */
-#define SRV_BATCH_SIZE          256u   /* default rows per Batch */
-#define SRV_DEFAULT_BUDGET      0.01   /* condensed/sample budget when none is given */
-#define SRV_MIN_STEPS_PER_EPOCH 32u    /* default batch: at most rows / this (at least 1) */
-#define SRV_DEFAULT_HOLDOUT     0.1    /* share of a job's rows set aside when none is given */
+#define SRV_EXPORT_CHUNK_ROWS   65536u  /* default rows per ExportChunk */
+#define SRV_BATCH_SIZE          256u    /* default rows per Batch */
+#define SRV_DEFAULT_BUDGET      0.01    /* condensed/sample budget when none is given */
+#define SRV_MIN_STEPS_PER_EPOCH 32u     /* default batch: at most rows / this (at least 1) */
+#define SRV_DEFAULT_HOLDOUT     0.1     /* share of a job's rows set aside when none is given */
 #define SRV_MAX_HOLDOUT_ROWS    100000u /* rows a job sets aside, at most */
 
 struct srv;

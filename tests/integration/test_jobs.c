@@ -1,7 +1,7 @@
 /* Integration tests of training jobs: a real dreamd on 127.0.0.1, port 0,
  * temp data dir, driven over the protocol.
- * Usage: test_jobs GROUP (models, lifecycle, restart, errors, drain, cancel,
- * bounds).
+ * Usage: test_jobs GROUP (models, lifecycle, restart, holdout, defaults, errors,
+ * drain, cancel, bounds).
  * DREAMD in the environment is the daemon's path. */
 #include <math.h>
 #include <signal.h>
@@ -198,6 +198,8 @@ struct spec {
         const char *test;
         uint32_t hidden, hidden2; /* hidden2: a second hidden layer */
         uint32_t k;               /* k-means clusters */
+        double holdout;           /* Train.holdout: 0 = the default share, < 0 = none */
+        uint64_t seed;            /* 0: 7 */
 };
 
 /* Submit; the response (caller frees). */
@@ -223,12 +225,13 @@ static proto_response *submit(struct tc *c, const struct spec *s)
         tr.epochs = s->epochs;
         tr.lr = s->lr;
         tr.batch_size = s->batch;
-        tr.seed = 7;
+        tr.seed = s->seed ? s->seed : 7;
         if (s->hidden) {
                 tr.n_hidden = s->hidden2 ? 2 : 1;
                 tr.hidden = hidden;
         }
         tr.k = s->k;
+        tr.holdout = s->holdout;
         tr.test_dataset = (char *)(s->test ? s->test : "");
         req.request_id = next_id++;
         req.body_case = DREAM__V1__REQUEST__BODY_TRAIN;
@@ -423,7 +426,7 @@ static void g_models(void)
         double *p_cond = malloc(N_REG * 8);
         proto_response *r;
         const Dream__V1__JobInfo *i;
-        uint64_t full, exact, cond, rfull, rexact;
+        uint64_t full, exact, cond, full0, rfull, rexact;
 
         CHECK(x && p_full && p_exact && p_cond);
         start(&d, NULL, &c);
@@ -438,10 +441,16 @@ static void g_models(void)
         exact = submit_ok(&c, &(struct spec){.dataset = "reg",
                                              .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
                                              .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT});
+        /* Condensed at a budget >= the rows against full, both without a holdout. */
         cond = submit_ok(&c, &(struct spec){.dataset = "reg",
                                             .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
                                             .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED,
-                                            .budget_rows = N_REG});
+                                            .budget_rows = N_REG,
+                                            .holdout = -1});
+        full0 = submit_ok(&c, &(struct spec){.dataset = "reg",
+                                             .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                             .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                             .holdout = -1});
         rfull = submit_ok(&c, &(struct spec){.dataset = "reg",
                                              .model = DREAM__V1__MODEL_KIND__MODEL_KIND_RIDGE,
                                              .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL});
@@ -453,24 +462,34 @@ static void g_models(void)
         CHECK(i->result->metrics_case == DREAM__V1__JOB_RESULT__METRICS_REGRESSION);
         CHECK(i->result->regression->r2 > 0.999);
         CHECK(i->result->regression->rmse < 0.2); /* noise: rms 0.177 */
-        CHECK(i->result->rows_used == N_REG);
-        CHECK(i->result->peak_train_bytes >= N_REG * 4 * sizeof(float));
+        /* The default holdout: 10% of the rows, never trained on, scored on. */
+        CHECK(i->result->holdout_rows == N_REG / 10 && i->result->holdout_share == 0.1);
+        CHECK(i->result->rows_used == N_REG - N_REG / 10);
+        CHECK(i->result->evaluated_rows == N_REG / 10);
+        CHECK(strcmp(i->result->evaluated_on, "holdout") == 0);
+        CHECK(i->result->peak_train_bytes >= (N_REG - N_REG / 10) * 4 * sizeof(float));
         proto_response_free(r);
         {
-                const uint64_t rest[] = {exact, cond, rfull, rexact};
+                const uint64_t rest[] = {exact, cond, full0, rfull, rexact};
                 for (size_t j = 0; j < sizeof(rest) / sizeof(rest[0]); j++) {
                         r = watch(&c, rest[j], NULL);
                         (void)done_info(r);
                         proto_response_free(r);
                 }
         }
+        /* exact takes the holdout's statistics out of the store's: the
+         * same fit as full on the rows left. */
         predict_features(&c, full, x, N_REG, 3, p_full, NULL);
         predict_features(&c, exact, x, N_REG, 3, p_exact, NULL);
-        predict_features(&c, cond, x, N_REG, 3, p_cond, NULL);
-        fprintf(stderr, "linear: exact vs full %.3g, condensed (budget = rows) vs full %.3g\n",
-                max_rel_diff(p_exact, p_full, N_REG), max_rel_diff(p_cond, p_full, N_REG));
+        fprintf(stderr, "linear: exact vs full (holdout out of both) %.3g\n",
+                max_rel_diff(p_exact, p_full, N_REG));
         CHECK(max_rel_diff(p_exact, p_full, N_REG) < 1e-9);
+        predict_features(&c, full0, x, N_REG, 3, p_full, NULL);
+        predict_features(&c, cond, x, N_REG, 3, p_cond, NULL);
+        fprintf(stderr, "linear: condensed (budget = rows) vs full, no holdout %.3g\n",
+                max_rel_diff(p_cond, p_full, N_REG));
         CHECK(max_rel_diff(p_cond, p_full, N_REG) < 1e-6);
+        predict_features(&c, full, x, N_REG, 3, p_full, NULL);
         /* The plane itself: y ~ 2a - 3b + 0.5c + 1. */
         for (uint32_t k = 0; k < 50; k++)
                 CHECK(fabs(p_full[k] - (2.0 * x[k * 3] - 3.0 * x[k * 3 + 1] + 0.5 * x[k * 3 + 2] +
@@ -1139,6 +1158,272 @@ static void g_bounds(void)
         td_cleanup(&d);
 }
 
+/* A finished job's JobInfo (caller frees the response). */
+static proto_response *run_done(struct tc *c, const struct spec *s, const Dream__V1__JobInfo **ret)
+{
+        proto_response *r = watch(c, submit_ok(c, s), NULL);
+
+        *ret = done_info(r);
+        return r;
+}
+
+/* The holdout: the same rows for a seed in every mode, excluded from
+ * training in every mode (a linear fit on all the rows left equals full
+ * mode's only when the holdout is out of both), scored on; none with
+ * holdout < 0 (every row scored); with a test dataset still set aside. */
+static void g_holdout(void)
+{
+        struct tdaemon d;
+        struct tc c;
+        float *x = malloc(N_REG * 3 * sizeof(float));
+        double *p_full = malloc(N_REG * 8), *p = malloc(N_REG * 8);
+        proto_response *r[5];
+        const Dream__V1__JobInfo *i[5];
+        const Dream__V1__TrainMode modes[] = {
+            DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL, DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT,
+            DREAM__V1__TRAIN_MODE__TRAIN_MODE_SAMPLE, DREAM__V1__TRAIN_MODE__TRAIN_MODE_REFRESH};
+        uint64_t job[4];
+
+        CHECK(x && p_full && p);
+        start(&d, NULL, &c);
+        make_reg(&c, "reg");
+        make_reg(&c, "reg_test");
+        make_cls(&c, "three", 3);
+        reg_features(x, N_REG);
+        /* sample and refresh at a budget of every row left: all of them. */
+        for (int k = 0; k < 4; k++)
+                job[k] =
+                    submit_ok(&c, &(struct spec){.dataset = "reg",
+                                                 .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                                 .mode = modes[k],
+                                                 .budget_fraction = k >= 2 ? 1.0 : 0});
+        for (int k = 0; k < 4; k++) {
+                r[k] = watch(&c, job[k], NULL);
+                i[k] = done_info(r[k]);
+                CHECK(i[k]->result->holdout_rows == N_REG / 10);
+                CHECK(i[k]->result->evaluated_rows == N_REG / 10);
+                CHECK(strcmp(i[k]->result->evaluated_on, "holdout") == 0);
+                CHECK(i[k]->budget && i[k]->budget->kind_case == DREAM__V1__BUDGET__KIND_FRACTION &&
+                      i[k]->budget->fraction == 1.0);
+                CHECK(i[k]->result->rows_used == N_REG - N_REG / 10);
+                CHECK(i[k]->result->wall_seconds >= i[k]->result->train_seconds);
+                CHECK(isfinite(i[k]->result->fit_loss));
+        }
+        predict_features(&c, job[0], x, N_REG, 3, p_full, NULL);
+        for (int k = 1; k < 4; k++) {
+                predict_features(&c, job[k], x, N_REG, 3, p, NULL);
+                fprintf(stderr, "holdout: mode %d vs full %.3g, rmse %.9g vs %.9g\n", modes[k],
+                        max_rel_diff(p, p_full, N_REG), i[k]->result->regression->rmse,
+                        i[0]->result->regression->rmse);
+                CHECK(max_rel_diff(p, p_full, N_REG) < (k == 1 ? 1e-9 : 1e-6));
+                /* The same model on the same rows: the same score. */
+                CHECK(fabs(i[k]->result->regression->rmse - i[0]->result->regression->rmse) <
+                      1e-6 * i[0]->result->regression->rmse);
+        }
+        for (int k = 0; k < 4; k++)
+                proto_response_free(r[k]);
+
+        /* Another seed, other rows set aside: another fit. */
+        r[0] = run_done(&c,
+                        &(struct spec){.dataset = "reg",
+                                       .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                       .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                       .seed = 8},
+                        &i[0]);
+        predict_features(&c, r[0]->job_watch->job_id, x, N_REG, 3, p, NULL);
+        CHECK(max_rel_diff(p, p_full, N_REG) > 1e-7);
+        proto_response_free(r[0]);
+
+        /* No holdout: every row trained on and scored, condensed too (its
+         * metrics on the dataset's rows, not on the samples). */
+        r[0] = run_done(&c,
+                        &(struct spec){.dataset = "reg",
+                                       .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                       .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                       .holdout = -1},
+                        &i[0]);
+        CHECK(i[0]->result->holdout_rows == 0 && i[0]->result->holdout_share == 0);
+        CHECK(i[0]->result->rows_used == N_REG && i[0]->result->evaluated_rows == N_REG);
+        CHECK(strcmp(i[0]->result->evaluated_on, "training rows") == 0);
+        proto_response_free(r[0]);
+        r[0] = run_done(&c,
+                        &(struct spec){.dataset = "three",
+                                       .model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
+                                       .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED,
+                                       .budget_fraction = 0.05,
+                                       .epochs = 5,
+                                       .holdout = -1},
+                        &i[0]);
+        CHECK(i[0]->result->rows_used < N_CLS / 10);
+        CHECK(i[0]->result->evaluated_rows == N_CLS);
+        CHECK(strcmp(i[0]->result->evaluated_on, "training rows") == 0);
+        CHECK(i[0]->budget && i[0]->budget->fraction == 0.05);
+        proto_response_free(r[0]);
+
+        /* A test dataset: scored there, the holdout still left out. */
+        r[0] = run_done(&c,
+                        &(struct spec){.dataset = "reg",
+                                       .model = DREAM__V1__MODEL_KIND__MODEL_KIND_RIDGE,
+                                       .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                       .test = "reg_test"},
+                        &i[0]);
+        CHECK(strcmp(i[0]->result->evaluated_on, "test dataset 'reg_test'") == 0);
+        CHECK(i[0]->result->evaluated_rows == N_REG && i[0]->result->holdout_rows == N_REG / 10);
+        CHECK(i[0]->result->rows_used == N_REG - N_REG / 10);
+        CHECK(i[0]->result->l2 == 1.0); /* ridge's default */
+        proto_response_free(r[0]);
+
+        /* An explicit share; a holdout that leaves fewer than 2 rows fails. */
+        r[0] = run_done(&c,
+                        &(struct spec){.dataset = "three",
+                                       .model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
+                                       .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                       .epochs = 2,
+                                       .holdout = 0.2},
+                        &i[0]);
+        CHECK(i[0]->result->holdout_share == 0.2 && i[0]->result->holdout_rows == N_CLS / 5);
+        CHECK(i[0]->result->rows_used == N_CLS - N_CLS / 5);
+        proto_response_free(r[0]);
+        {
+                static const char *const names[] = {"a", "b", "c", "y"};
+                struct cols k;
+                char msg[256];
+                uint64_t id;
+
+                create(&c, "tiny", 4, names, false);
+                cols_build(&k, 2, 4, false, reg_cb, NULL);
+                ingest(&c, "tiny", &k);
+                cols_release(&k);
+                id = submit_ok(&c, &(struct spec){.dataset = "tiny",
+                                                  .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                                  .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL});
+                r[0] = watch(&c, id, NULL);
+                CHECK(r[0]->code == OK &&
+                      r[0]->job_watch->state == DREAM__V1__JOB_STATE__JOB_STATE_FAILED);
+                fprintf(stderr, "tiny: %s\n", r[0]->job_watch->error);
+                CHECK(strstr(r[0]->job_watch->error, "holdout"));
+                proto_response_free(r[0]);
+                CHECK(submit_code(&c,
+                                  &(struct spec){.dataset = "reg",
+                                                 .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                                 .holdout = 1.0},
+                                  msg, sizeof(msg)) == DREAM__V1__STATUS__STATUS_INVALID);
+                CHECK(strstr(msg, "train.holdout"));
+        }
+        tc_close(&c);
+        CHECK(td_stop(&d) == 0);
+        td_cleanup(&d);
+        free(x);
+        free(p_full);
+        free(p);
+}
+
+/* An unset mode: linear and ridge exact (condensed with a budget), the
+ * others condensed; the budget in JobInfo is always set. */
+static void g_defaults(void)
+{
+        struct tdaemon d;
+        struct tc c;
+        proto_response *r;
+        const Dream__V1__JobInfo *i;
+        struct {
+                const char *ds;
+                Dream__V1__ModelKind m;
+                double budget;
+                Dream__V1__TrainMode want;
+                double want_budget;
+        } cases[] = {
+            {"reg", DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR, 0,
+             DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT, 1.0},
+            {"reg", DREAM__V1__MODEL_KIND__MODEL_KIND_RIDGE, 0,
+             DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT, 1.0},
+            {"reg", DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR, 0.1,
+             DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED, 0.1},
+            {"three", DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX, 0,
+             DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED, 0.01},
+            {"two", DREAM__V1__MODEL_KIND__MODEL_KIND_LOGISTIC, 0,
+             DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED, 0.01},
+            {"three", DREAM__V1__MODEL_KIND__MODEL_KIND_MLP, 0,
+             DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED, 0.01},
+            {"three", DREAM__V1__MODEL_KIND__MODEL_KIND_KMEANS, 0,
+             DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED, 0.01},
+        };
+
+        start(&d, NULL, &c);
+        make_reg(&c, "reg");
+        make_cls(&c, "two", 2);
+        make_cls(&c, "three", 3);
+        for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+                uint64_t id = submit_ok(
+                    &c, &(struct spec){
+                            .dataset = cases[k].ds,
+                            .model = cases[k].m,
+                            .budget_fraction = cases[k].budget,
+                            .epochs = 2,
+                            .hidden = cases[k].m == DREAM__V1__MODEL_KIND__MODEL_KIND_MLP ? 4 : 0,
+                            .k = cases[k].m == DREAM__V1__MODEL_KIND__MODEL_KIND_KMEANS ? 2 : 0});
+                r = status(&c, id, false); /* as queued: the mode it will run in */
+                CHECK(r->code == OK && r->job_status->mode == cases[k].want);
+                CHECK(r->job_status->budget &&
+                      r->job_status->budget->kind_case == DREAM__V1__BUDGET__KIND_FRACTION &&
+                      r->job_status->budget->fraction == cases[k].want_budget);
+                proto_response_free(r);
+                r = watch(&c, id, NULL);
+                i = done_info(r);
+                CHECK(i->mode == cases[k].want);
+                CHECK(strcmp(i->result->evaluated_on, "holdout") == 0);
+                proto_response_free(r);
+        }
+        tc_close(&c);
+        CHECK(td_stop(&d) == 0);
+        td_cleanup(&d);
+}
+
+/* Condensed mode leaves the holdout out of its groups (store_condensed's
+ * exclusion): at a budget of every row, its linear fit equals full mode's
+ * on the rows left, and it is scored on the same rows. */
+static void g_holdout_condensed(void)
+{
+        struct tdaemon d;
+        struct tc c;
+        float *x = malloc(N_REG * 3 * sizeof(float));
+        double *p_full = malloc(N_REG * 8), *p = malloc(N_REG * 8);
+        const Dream__V1__JobInfo *i, *f;
+        proto_response *r, *rf;
+
+        CHECK(x && p_full && p);
+        start(&d, NULL, &c);
+        make_reg(&c, "reg");
+        reg_features(x, N_REG);
+        rf = run_done(&c,
+                      &(struct spec){.dataset = "reg",
+                                     .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                     .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL},
+                      &f);
+        r = run_done(&c,
+                     &(struct spec){.dataset = "reg",
+                                    .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                    .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_CONDENSED,
+                                    .budget_rows = N_REG},
+                     &i);
+        CHECK(i->result->holdout_rows == N_REG / 10 && i->result->evaluated_rows == N_REG / 10);
+        predict_features(&c, rf->job_watch->job_id, x, N_REG, 3, p_full, NULL);
+        predict_features(&c, r->job_watch->job_id, x, N_REG, 3, p, NULL);
+        fprintf(stderr, "holdout: condensed (budget = rows) vs full %.3g\n",
+                max_rel_diff(p, p_full, N_REG));
+        CHECK(max_rel_diff(p, p_full, N_REG) < 1e-6);
+        CHECK(fabs(i->result->regression->rmse - f->result->regression->rmse) <
+              1e-6 * f->result->regression->rmse);
+        proto_response_free(r);
+        proto_response_free(rf);
+        tc_close(&c);
+        CHECK(td_stop(&d) == 0);
+        td_cleanup(&d);
+        free(x);
+        free(p_full);
+        free(p);
+}
+
 int main(int argc, char **argv)
 {
         const char *g = argc > 1 ? argv[1] : "";
@@ -1150,6 +1435,12 @@ int main(int argc, char **argv)
                 g_lifecycle();
         else if (strcmp(g, "restart") == 0)
                 g_restart();
+        else if (strcmp(g, "holdout") == 0)
+                g_holdout();
+        else if (strcmp(g, "holdout_condensed") == 0)
+                g_holdout_condensed();
+        else if (strcmp(g, "defaults") == 0)
+                g_defaults();
         else if (strcmp(g, "errors") == 0)
                 g_errors();
         else if (strcmp(g, "drain") == 0)
@@ -1160,7 +1451,8 @@ int main(int argc, char **argv)
                 g_bounds();
         else {
                 fprintf(stderr,
-                        "usage: test_jobs models|lifecycle|restart|errors|drain|cancel|bounds\n");
+                        "usage: test_jobs "
+                        "models|lifecycle|restart|holdout|defaults|errors|drain|cancel|bounds\n");
                 return 2;
         }
         fprintf(stderr, "test_jobs %s: ok\n", g);
