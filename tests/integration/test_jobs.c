@@ -699,6 +699,8 @@ static void g_restart(void)
         double *a = malloc(N_REG * 8), *b = malloc(N_REG * 8);
         char *json, want[64];
         uint64_t job, failed, rows_used;
+        Dream__V1__JobResult before;
+        Dream__V1__RegressionMetrics before_reg;
 
         start(&d, NULL, &c);
         make_reg(&c, "reg");
@@ -711,6 +713,11 @@ static void g_restart(void)
                                            .hidden = 8});
         r = watch(&c, job, NULL);
         rows_used = done_info(r)->result->rows_used;
+        before = *done_info(r)->result;
+        before.evaluated_on = strdup(before.evaluated_on);
+        CHECK(before.regression);
+        before_reg = *before.regression;
+        before.regression = &before_reg;
         proto_response_free(r);
         predict_features(&c, job, x, N_REG, 3, a, NULL);
         failed = submit_ok(&c, &(struct spec){.dataset = "reg",
@@ -741,7 +748,24 @@ static void g_restart(void)
 
         start(&d2, d.data_dir, &c);
         r = status(&c, job, false);
-        (void)done_info(r);
+        {
+                /* The record keeps every result field. */
+                const Dream__V1__JobResult *after = done_info(r)->result;
+                CHECK(strcmp(after->evaluated_on, before.evaluated_on) == 0 &&
+                      strcmp(after->evaluated_on, "holdout") == 0);
+                CHECK(after->holdout_rows == before.holdout_rows && after->holdout_rows > 0);
+                CHECK(after->holdout_share == before.holdout_share);
+                CHECK(after->fit_loss == before.fit_loss && after->l2 == before.l2);
+                CHECK(after->wall_seconds == before.wall_seconds && after->wall_seconds > 0);
+                CHECK(after->prep_seconds == before.prep_seconds);
+                CHECK(after->iterations == before.iterations);
+                CHECK(after->converged == before.converged);
+                CHECK(after->prep_cached == before.prep_cached);
+                CHECK(after->evaluated_rows == before.evaluated_rows);
+                CHECK(after->regression->rmse == before.regression->rmse);
+                CHECK(done_info(r)->budget->fraction == 0.1);
+                free(before.evaluated_on);
+        }
         proto_response_free(r);
         predict_features(&c, job, x, N_REG, 3, b, NULL);
         CHECK(memcmp(a, b, N_REG * 8) == 0);
