@@ -464,6 +464,18 @@ static void test_train(void **state)
         F.train.l2 = NAN;
         expect(DREAM_E_INVAL, "train.l2");
         F.train.l2 = 0;
+        /* holdout: a share below 1, negative for none. */
+        F.train.holdout = 1.0;
+        expect(DREAM_E_INVAL, "train.holdout");
+        F.train.holdout = NAN;
+        expect(DREAM_E_INVAL, "train.holdout");
+        F.train.holdout = -INFINITY;
+        expect(DREAM_E_INVAL, "train.holdout");
+        F.train.holdout = -1;
+        expect(0, NULL);
+        F.train.holdout = 0.999;
+        expect(0, NULL);
+        F.train.holdout = 0;
         F.train.batch_size = DREAM_MAX_BATCH_SIZE + 1;
         expect(DREAM_E_LIMIT, "train.batch_size");
         F.train.batch_size = 0;
