@@ -22,27 +22,37 @@ void cli_train_help(FILE *f)
         fprintf(f,
                 "usage: dream train DATASET --model MODEL [--mode MODE] [--budget B]\n"
                 "                   [--epochs E] [--lr X] [--batch N] [--hidden H] [--k K]\n"
-                "                   [--l2 X] [--seed S] [--test DATASET] [--order msb|entropy]\n"
-                "                   [--wait] [-s ADDR] [--token-file F] [--json]\n"
+                "                   [--l2 X] [--seed S] [--holdout H] [--test DATASET]\n"
+                "                   [--order msb|entropy] [--wait] [-s ADDR] [--token-file F]\n"
+                "                   [--json]\n"
                 "\n"
                 "Submit a job training a model on a dataset of dreamd and print its id. With\n"
                 "--wait, follow it (a progress line on a terminal: epoch, loss, ETA) and print\n"
                 "its result; with --wait --json, one JSON object: job, state, model, mode,\n"
-                "budget, rows_used, prep_seconds, train_seconds, peak_train_bytes, epochs,\n"
+                "budget, rows_used, prep_seconds, prep_cached, train_seconds, wall_seconds,\n"
+                "peak_train_bytes, epochs, iterations, converged, fit_loss, l2, var_scale,\n"
                 "metrics (rmse, mae, r2 / accuracy, macro_f1, logloss / inertia,\n"
-                "mean_sq_distance), evaluated_rows, test_dataset, error (null when not\n"
-                "known).\n"
+                "mean_sq_distance), evaluated_on, evaluated_rows, holdout_share,\n"
+                "holdout_rows, test_dataset, error (null when not known).\n"
+                "\n"
+                "The metrics are on rows the model never trained on: the --test dataset, else\n"
+                "the holdout (a share of the dataset's rows drawn by the seed and left out of\n"
+                "training in every mode, so that every mode is scored on the same rows); with\n"
+                "--holdout 0, on every row of the dataset. fit_loss is the loss on the fit's\n"
+                "own samples (in condensed mode, the samples): never the result.\n"
                 "\n"
                 "  -m, --model MODEL    linear or ridge (least squares, closed form), logistic\n"
                 "                       (binary), softmax (multiclass), mlp (ReLU hidden\n"
                 "                       layers, Adam) or kmeans (required)\n"
-                "      --mode MODE      condensed (default): the condensed samples of the\n"
+                "      --mode MODE      condensed: the condensed samples of the\n"
                 "                       budget, weighted by group size; full (or rows):\n"
                 "                       every row; sample: a uniform random subset as large\n"
                 "                       as the condensed set; refresh: a fresh random budget\n"
                 "                       share of every class each epoch; exact: linear and\n"
                 "                       ridge from the store's sufficient statistics\n"
-                "                       (full-data solution)\n"
+                "                       (full-data solution). Default: exact for linear and\n"
+                "                       ridge (condensed when --budget is given), condensed\n"
+                "                       for the other models\n"
                 "  -b, --budget B       condensed, sample, refresh: a fraction of the rows\n"
                 "                       (0.01, 10%%) or a row count (5000); default %g\n"
                 "  -e, --epochs E       passes over the data (logistic, softmax, mlp);\n"
@@ -58,8 +68,11 @@ void cli_train_help(FILE *f)
                 "                       and mlp default %g; linear has none\n"
                 "      --seed S         random seed (initialisation, shuffling, sampling);\n"
                 "                       default %u\n"
-                "      --test DATASET   evaluate on this dataset (same columns); default: the\n"
-                "                       metrics are on the training data\n"
+                "      --holdout H      share of the rows set aside and scored on (0.1 or\n"
+                "                       10%%, below 1; at most %u rows); default %g; 0:\n"
+                "                       none, the metrics are then on every training row\n"
+                "      --test DATASET   evaluate on this dataset (same columns); the holdout\n"
+                "                       is still left out of training\n"
                 "      --order ORDER    condensed: bit order of the grouping, msb (default)\n"
                 "                       or entropy\n"
                 "  -w, --wait           follow the job to its end and print the result\n"
@@ -70,7 +83,8 @@ void cli_train_help(FILE *f)
                 DREAM_TRAIN_DEFAULT_BUDGET, DREAM_TRAIN_DEFAULT_EPOCHS, DREAM_TRAIN_DEFAULT_LR,
                 DREAM_TRAIN_DEFAULT_BATCH, DREAM_TRAIN_DEFAULT_HIDDEN, DREAM_TRAIN_DEFAULT_K,
                 DREAM_TRAIN_DEFAULT_MAX_ITER, DREAM_TRAIN_DEFAULT_L2_RIDGE, DREAM_TRAIN_DEFAULT_L2,
-                DREAM_TRAIN_DEFAULT_SEED, CLI_NET_HELP, CLI_JOB_EXIT_HELP);
+                DREAM_TRAIN_DEFAULT_SEED, DREAM_TRAIN_MAX_HOLDOUT_ROWS, DREAM_TRAIN_DEFAULT_HOLDOUT,
+                CLI_NET_HELP, CLI_JOB_EXIT_HELP);
 }
 
 /* A decimal integer in [lo, hi]: 0 or -1. */
@@ -100,6 +114,26 @@ static int parse_pos_double(const char *s, int allow_zero, double *ret)
         errno = 0;
         v = strtod(s, &end);
         if (errno || *end || !isfinite(v) || v < 0 || (v == 0 && !allow_zero))
+                return -1;
+        *ret = v;
+        return 0;
+}
+
+/* A share 0 <= x < 1, as a number or a percentage ("10%"): 0 or -1. */
+static int parse_share(const char *s, double *ret)
+{
+        double v;
+        char *end;
+
+        if (!*s)
+                return -1;
+        errno = 0;
+        v = strtod(s, &end);
+        if (*end == '%' && end[1] == '\0' && end != s) {
+                v /= 100;
+                end++;
+        }
+        if (errno || *end || !isfinite(v) || v < 0 || v >= 1)
                 return -1;
         *ret = v;
         return 0;
@@ -161,6 +195,7 @@ int cli_train_parse(int argc, char **argv, struct cli_train_args *ret)
             {"seed", required_argument, NULL, 'S'},
             {"test", required_argument, NULL, 't'},
             {"order", required_argument, NULL, 'O'},
+            {"holdout", required_argument, NULL, 'D'},
             {"wait", no_argument, NULL, 'w'},
             {"help", no_argument, NULL, 'h'},
             CLI_NET_LONGOPTS,
@@ -240,6 +275,13 @@ int cli_train_parse(int argc, char **argv, struct cli_train_args *ret)
                         break;
                 case 't':
                         o->test_dataset = optarg;
+                        break;
+                case 'D':
+                        if (parse_share(optarg, &o->holdout) < 0)
+                                return bad_value("--holdout", optarg,
+                                                 "a share from 0 to below 1: 0.1 or 10%; 0 = none");
+                        if (o->holdout == 0)
+                                o->holdout = -1; /* none (0 on the wire is the default) */
                         break;
                 case 'O':
                         if (cli_opt_order("train", optarg, &order) != CLI_OK)
@@ -384,9 +426,23 @@ void cli_job_json(FILE *f, const struct dream_job_info *j)
         if (j->has_result) {
                 json_key_u64(f, "rows_used", r->rows_used);
                 json_key_num(f, "prep_seconds", r->prep_seconds);
+                fprintf(f, ",\"prep_cached\":%s", j->prep_cached ? "true" : "false");
                 json_key_num(f, "train_seconds", r->train_seconds);
+                json_key_num(f, "wall_seconds", j->wall_seconds);
                 json_key_u64(f, "peak_train_bytes", r->peak_train_bytes);
+                json_key_u64(f, "iterations", j->iterations);
+                fprintf(f, ",\"converged\":%s", j->converged ? "true" : "false");
+                json_key_num(f, "fit_loss", j->fit_loss);
+                json_key_num(f, "l2", j->l2);
+                json_key_num(f, "var_scale", j->var_scale);
+                fputs(",\"evaluated_on\":", f);
+                if (j->evaluated_on[0])
+                        cli_json_str(f, j->evaluated_on);
+                else
+                        fputs("null", f);
                 json_key_u64(f, "evaluated_rows", r->evaluated_rows);
+                json_key_num(f, "holdout_share", j->holdout_share);
+                json_key_u64(f, "holdout_rows", j->holdout_rows);
                 fputs(",\"metrics\":", f);
                 switch (r->metrics) {
                 case DREAM_METRICS_REGRESSION:
@@ -414,8 +470,11 @@ void cli_job_json(FILE *f, const struct dream_job_info *j)
                 }
         } else {
                 /* The same keys whatever the state. */
-                fputs(",\"rows_used\":null,\"prep_seconds\":null,\"train_seconds\":null,"
-                      "\"peak_train_bytes\":null,\"evaluated_rows\":null,\"metrics\":null",
+                fputs(",\"rows_used\":null,\"prep_seconds\":null,\"prep_cached\":null,"
+                      "\"train_seconds\":null,\"wall_seconds\":null,\"peak_train_bytes\":null,"
+                      "\"iterations\":null,\"converged\":null,\"fit_loss\":null,\"l2\":null,"
+                      "\"var_scale\":null,\"evaluated_on\":null,\"evaluated_rows\":null,"
+                      "\"holdout_share\":null,\"holdout_rows\":null,\"metrics\":null",
                       f);
         }
         if (j->state == DREAM_JOB_FAILED || j->error[0]) {
@@ -446,7 +505,10 @@ void cli_job_text(FILE *f, const struct dream_job_info *j)
         const struct dream_job_result *r = &j->result;
         char b[64], e[32];
 
-        cli_budget_str(b, sizeof(b), j->budget_fraction, j->budget_rows);
+        if (j->mode == DREAM_TRAIN_FULL || j->mode == DREAM_TRAIN_EXACT)
+                snprintf(b, sizeof(b), "every training row");
+        else
+                cli_budget_str(b, sizeof(b), j->budget_fraction, j->budget_rows);
         fprintf(f, "job              %llu\n", (unsigned long long)j->id);
         fprintf(f, "state            %s\n", dream_job_state_name(j->state));
         fprintf(f, "dataset          %s\n", j->dataset);
@@ -465,12 +527,31 @@ void cli_job_text(FILE *f, const struct dream_job_info *j)
         }
         if (j->has_result) {
                 fprintf(f, "epochs run       %u\n", r->epochs);
+                fprintf(f, "iterations       %u (%s)\n", j->iterations,
+                        j->converged ? "converged" : "not converged");
                 fprintf(f, "rows used        %llu\n", (unsigned long long)r->rows_used);
-                fprintf(f, "prep seconds     %.3f\n", r->prep_seconds);
+                if (j->holdout_rows)
+                        fprintf(f,
+                                "holdout          %llu rows (%g of the rows, never trained on)\n",
+                                (unsigned long long)j->holdout_rows, j->holdout_share);
+                else
+                        fprintf(f, "holdout          none\n");
+                fprintf(f, "prep seconds     %.3f%s\n", r->prep_seconds,
+                        j->prep_cached ? " (condensed set from the cache)" : "");
                 fprintf(f, "train seconds    %.3f\n", r->train_seconds);
+                fprintf(f, "wall seconds     %.3f (submitted to done)\n", j->wall_seconds);
                 fprintf(f, "peak train bytes %s\n", cli_size(r->peak_train_bytes, 0));
-                fprintf(f, "evaluated rows   %llu (%s)\n", (unsigned long long)r->evaluated_rows,
-                        j->test_dataset[0] ? "test dataset" : "training data");
+                fprintf(f, "fit loss         %.6g (on the training samples, not a result)\n",
+                        j->fit_loss);
+                if (j->l2 > 0)
+                        fprintf(f, "l2               %g\n", j->l2);
+                if (j->var_scale > 0)
+                        fprintf(f, "var scale        %g\n", j->var_scale);
+                fprintf(f, "evaluated on     %s\n",
+                        j->evaluated_on[0]   ? j->evaluated_on
+                        : j->test_dataset[0] ? "test dataset"
+                                             : "training data");
+                fprintf(f, "evaluated rows   %llu\n", (unsigned long long)r->evaluated_rows);
                 switch (r->metrics) {
                 case DREAM_METRICS_REGRESSION:
                         fprintf(f, "rmse             %.6g\n", r->rmse);

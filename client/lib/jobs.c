@@ -234,6 +234,7 @@ int dream_train(struct dream_client *c, const char *dataset, const struct dream_
         m.seed = opts->seed;
         m.test_dataset = (char *)(opts->test_dataset ? opts->test_dataset : "");
         m.order = (Dream__V1__BitOrder)opts->order;
+        m.holdout = opts->holdout;
         req.body_case = DREAM__V1__REQUEST__BODY_TRAIN;
         req.train = &m;
         r = dcl_call(c, &req, DREAM__V1__RESPONSE__BODY_TRAIN, &resp);
@@ -287,6 +288,16 @@ static void job_info_from(const Dream__V1__JobInfo *ji, struct dream_job_info *o
                 r->peak_train_bytes = jr->peak_train_bytes;
                 r->epochs = jr->epochs;
                 r->evaluated_rows = jr->evaluated_rows;
+                copy_str(out->evaluated_on, sizeof(out->evaluated_on), jr->evaluated_on);
+                out->holdout_share = jr->holdout_share;
+                out->holdout_rows = jr->holdout_rows;
+                out->fit_loss = jr->fit_loss;
+                out->iterations = jr->iterations;
+                out->converged = jr->converged != 0;
+                out->wall_seconds = jr->wall_seconds;
+                out->prep_cached = jr->prep_cached != 0;
+                out->l2 = jr->l2;
+                out->var_scale = jr->var_scale;
                 switch (jr->metrics_case) {
                 case DREAM__V1__JOB_RESULT__METRICS_REGRESSION:
                         r->metrics = DREAM_METRICS_REGRESSION;

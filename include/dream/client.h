@@ -484,7 +484,8 @@ enum dream_model {
 };
 
 enum dream_train_mode {
-        DREAM_TRAIN_DEFAULT = 0,   /* the server's default (condensed) */
+        DREAM_TRAIN_DEFAULT = 0,   /* the server's default: linear and ridge exact (condensed with
+                                      a budget), the other models condensed */
         DREAM_TRAIN_CONDENSED = 1, /* condensed samples of the budget */
         DREAM_TRAIN_FULL = 2,      /* every row, decoded */
         DREAM_TRAIN_SAMPLE = 3,    /* uniform random subset, condensed set's size */
@@ -501,16 +502,18 @@ enum dream_order {
 /* The hyper-parameters dreamd applies to a field left 0 (its
  * train_params_default; `dream train --help` prints these, and
  * tests/unit/client checks them against the server's table). */
-#define DREAM_TRAIN_DEFAULT_EPOCHS   20u  /* gradient models */
-#define DREAM_TRAIN_DEFAULT_BATCH    256u /* mini-batch rows */
-#define DREAM_TRAIN_DEFAULT_LR       1e-3 /* Adam step size */
-#define DREAM_TRAIN_DEFAULT_L2       1e-4 /* gradient models */
-#define DREAM_TRAIN_DEFAULT_L2_RIDGE 1.0  /* ridge */
-#define DREAM_TRAIN_DEFAULT_HIDDEN   128u /* mlp: one hidden layer */
-#define DREAM_TRAIN_DEFAULT_K        8u   /* k-means clusters */
-#define DREAM_TRAIN_DEFAULT_MAX_ITER 100u /* k-means Lloyd iterations */
-#define DREAM_TRAIN_DEFAULT_SEED     42u  /* random seed */
-#define DREAM_TRAIN_DEFAULT_BUDGET   0.01 /* condensed/sample/refresh: fraction */
+#define DREAM_TRAIN_DEFAULT_EPOCHS   20u     /* gradient models */
+#define DREAM_TRAIN_DEFAULT_BATCH    256u    /* mini-batch rows */
+#define DREAM_TRAIN_DEFAULT_LR       1e-3    /* Adam step size */
+#define DREAM_TRAIN_DEFAULT_L2       1e-4    /* gradient models */
+#define DREAM_TRAIN_DEFAULT_L2_RIDGE 1.0     /* ridge */
+#define DREAM_TRAIN_DEFAULT_HIDDEN   128u    /* mlp: one hidden layer */
+#define DREAM_TRAIN_DEFAULT_K        8u      /* k-means clusters */
+#define DREAM_TRAIN_DEFAULT_MAX_ITER 100u    /* k-means Lloyd iterations */
+#define DREAM_TRAIN_DEFAULT_SEED     42u     /* random seed */
+#define DREAM_TRAIN_DEFAULT_BUDGET   0.01    /* condensed/sample/refresh: fraction */
+#define DREAM_TRAIN_DEFAULT_HOLDOUT  0.1     /* share of the rows set aside and scored on */
+#define DREAM_TRAIN_MAX_HOLDOUT_ROWS 100000u /* rows set aside, at most */
 
 /* A training job's request. Zero fields take the server's defaults (above),
  * except seed: it is sent as is (0 is a valid seed). Sized
@@ -531,6 +534,10 @@ struct dream_train_opts {
         uint64_t seed;              /* random seed */
         const char *test_dataset;   /* evaluate on it; NULL or "": none */
         enum dream_order order;     /* condensed: bit order of the grouping */
+        double holdout;             /* share of the rows set aside (drawn by the seed, at most
+                                       DREAM_TRAIN_MAX_HOLDOUT_ROWS), never trained on: the
+                                       metrics are on them without a test dataset; < 1;
+                                       0 = DREAM_TRAIN_DEFAULT_HOLDOUT, negative = none */
 };
 
 /* Size set, zeros but seed = DREAM_TRAIN_DEFAULT_SEED (inline); set
@@ -604,6 +611,19 @@ struct dream_job_info {
         char error[DREAM_JOB_ERROR_MAX]; /* FAILED: why (truncated), else "" */
         int has_result;                  /* DONE: result is set */
         struct dream_job_result result;
+        /* DONE (has_result), beside result: what the metrics are on, and
+         * facts of the fit that are not results. */
+        char evaluated_on[DREAM_NAME_MAX + 32]; /* "test dataset 'NAME'", "holdout" or
+                                                   "training rows" ("" from an older server) */
+        double holdout_share;                   /* share of the rows set aside; 0: none */
+        uint64_t holdout_rows;                  /* rows set aside (never trained on) */
+        double fit_loss;     /* last loss on the fit's own samples (condensed: the samples) */
+        uint32_t iterations; /* optimiser iterations (or epochs) run */
+        int converged;       /* the solver met its tolerance */
+        double wall_seconds; /* submission to the end of the job */
+        int prep_cached;     /* condensed: the samples came from the server's cache */
+        double l2;           /* L2 penalty the fit used */
+        double var_scale;    /* weight of the samples' variance term (condensed); 0: none */
 };
 
 /* "linear"..., "condensed"..., "queued"...: static strings, "unknown" for a

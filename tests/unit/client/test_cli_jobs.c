@@ -86,7 +86,10 @@ static void test_help_lists_defaults(void **state)
             "--l2",
             "--seed",
             "--test",
-            "--order",
+            "--holdout",
+            "default 0.1;",
+            "evaluated_on",
+            "fit_loss",
             "--wait",
             "--json",
             "default 0.01",
@@ -100,7 +103,7 @@ static void test_help_lists_defaults(void **state)
             "default 0.0001",
             "default 42",
             "msb (default)",
-            "condensed (default)",
+            "Default: exact for linear and",
             "10 the job failed",
             "11 the job",
         };
@@ -134,6 +137,7 @@ static void test_parse_minimal(void **state)
         assert_int_equal(a.opts.seed, DREAM_TRAIN_DEFAULT_SEED);
         assert_null(a.opts.test_dataset);
         assert_int_equal(a.opts.order, DREAM_ORDER_DEFAULT);
+        assert_true(a.opts.holdout == 0); /* the server's default share */
         assert_false(a.wait);
         assert_false(a.net.json);
 }
@@ -193,6 +197,13 @@ static void test_parse_everything(void **state)
         assert_int_equal(
             parse(&a, "ds", "--model", "logistic", "--seed", "18446744073709551615", NULL), -1);
         assert_int_equal(a.opts.seed, UINT64_MAX);
+        /* --holdout: a share or a percentage; 0 = none (negative on the wire). */
+        assert_int_equal(parse(&a, "ds", "--model", "logistic", "--holdout", "0.25", NULL), -1);
+        assert_true(a.opts.holdout == 0.25);
+        assert_int_equal(parse(&a, "ds", "--model", "logistic", "--holdout", "5%", NULL), -1);
+        assert_true(fabs(a.opts.holdout - 0.05) < 1e-12);
+        assert_int_equal(parse(&a, "ds", "--model", "logistic", "--holdout", "0", NULL), -1);
+        assert_true(a.opts.holdout < 0);
 }
 
 static void test_parse_help(void **state)
@@ -253,6 +264,12 @@ static void test_parse_bad(void **state)
             {"ds", "--model", "linear", "--frobnicate", NULL},
             {"ds", "--model", NULL},
             {"ds", "--model", "linear", "--epochs", NULL},
+            {"ds", "--model", "linear", "--holdout", "1", NULL},
+            {"ds", "--model", "linear", "--holdout", "100%", NULL},
+            {"ds", "--model", "linear", "--holdout", "-0.1", NULL},
+            {"ds", "--model", "linear", "--holdout", "nan", NULL},
+            {"ds", "--model", "linear", "--holdout", "%", NULL},
+            {"ds", "--model", "linear", "--holdout", "", NULL},
         };
         (void)state;
 
@@ -323,6 +340,16 @@ static void test_job_json_done(void **state)
         j.result.rmse = 0.1;
         j.result.mae = 0.08;
         j.result.r2 = 0.99;
+        snprintf(j.evaluated_on, sizeof(j.evaluated_on), "holdout");
+        j.result.evaluated_rows = 20;
+        j.holdout_share = 0.1;
+        j.holdout_rows = 20;
+        j.fit_loss = 0.375;
+        j.iterations = 9;
+        j.converged = 1;
+        j.wall_seconds = 0.75;
+        j.prep_cached = 1;
+        j.l2 = 1;
         CAPTURE(s, cli_job_json(f, &j));
         assert_string_equal(
             s, "{\"job\":12,\"state\":\"done\",\"dataset\":\"reg\\\"1\",\"model\":\"linear\","
@@ -330,7 +357,10 @@ static void test_job_json_done(void **state)
                "\"test_dataset\":null,\"epoch\":1,\"epochs\":1,\"epochs_planned\":1,"
                "\"loss\":0.25,\"elapsed_seconds\":1.5,\"eta_seconds\":null,"
                "\"submitted_unix\":1700000000,\"rows_used\":50,\"prep_seconds\":0.125,"
-               "\"train_seconds\":0.5,\"peak_train_bytes\":4096,\"evaluated_rows\":0,"
+               "\"prep_cached\":true,\"train_seconds\":0.5,\"wall_seconds\":0.75,"
+               "\"peak_train_bytes\":4096,\"iterations\":9,\"converged\":true,"
+               "\"fit_loss\":0.375,\"l2\":1,\"var_scale\":0,\"evaluated_on\":\"holdout\","
+               "\"evaluated_rows\":20,\"holdout_share\":0.1,\"holdout_rows\":20,"
                "\"metrics\":{\"rmse\":0.1,\"mae\":0.08,\"r2\":0.99},\"error\":null,"
                "\"error_code\":null}");
         free(s);
@@ -394,8 +424,12 @@ static void test_job_json_failed_running(void **state)
         assert_non_null(strstr(s, "\"epoch\":3,\"epochs\":20,\"epochs_planned\":20,"
                                   "\"loss\":null,\"elapsed_seconds\":1.5,\"eta_seconds\":8.5"));
         assert_non_null(strstr(s, "\"rows_used\":null,\"prep_seconds\":null,"
-                                  "\"train_seconds\":null,\"peak_train_bytes\":null,"
-                                  "\"evaluated_rows\":null,\"metrics\":null,\"error\":null,"
+                                  "\"prep_cached\":null,\"train_seconds\":null,"
+                                  "\"wall_seconds\":null,\"peak_train_bytes\":null,"
+                                  "\"iterations\":null,\"converged\":null,\"fit_loss\":null,"
+                                  "\"l2\":null,\"var_scale\":null,\"evaluated_on\":null,"
+                                  "\"evaluated_rows\":null,\"holdout_share\":null,"
+                                  "\"holdout_rows\":null,\"metrics\":null,\"error\":null,"
                                   "\"error_code\":null}"));
         free(s);
         CAPTURE(s, cli_job_text(f, &j));
@@ -415,10 +449,28 @@ static void test_job_text_and_exit(void **state)
         j.has_result = 1;
         j.result.metrics = DREAM_METRICS_CLASSIFICATION;
         j.result.accuracy = 0.96;
+        j.result.evaluated_rows = 30;
+        snprintf(j.evaluated_on, sizeof(j.evaluated_on), "holdout");
+        j.holdout_share = 0.1;
+        j.holdout_rows = 30;
+        j.fit_loss = 0.125;
+        j.wall_seconds = 2;
         CAPTURE(s, cli_job_text(f, &j));
         assert_non_null(strstr(s, "job              12\n"));
         assert_non_null(strstr(s, "budget           0.01\n"));
         assert_non_null(strstr(s, "accuracy         0.96\n"));
+        assert_non_null(strstr(s, "evaluated on     holdout\n"));
+        assert_non_null(strstr(s, "evaluated rows   30\n"));
+        assert_non_null(
+            strstr(s, "holdout          30 rows (0.1 of the rows, never trained on)\n"));
+        assert_non_null(
+            strstr(s, "fit loss         0.125 (on the training samples, not a result)\n"));
+        assert_non_null(strstr(s, "wall seconds     2.000"));
+        free(s);
+        j.mode = DREAM_TRAIN_FULL;
+        j.budget_fraction = 1;
+        CAPTURE(s, cli_job_text(f, &j));
+        assert_non_null(strstr(s, "budget           every training row\n"));
         assert_null(strstr(s, "error"));
         free(s);
         assert_int_equal(cli_job_exit(&j), CLI_OK);
