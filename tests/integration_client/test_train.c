@@ -154,7 +154,10 @@ static void check_result_keys(const char *json)
             "\"mode\":",         "\"budget\":",        "\"rows_used\":",
             "\"prep_seconds\":", "\"train_seconds\":", "\"peak_train_bytes\":",
             "\"epochs\":",       "\"metrics\":",       "\"evaluated_rows\":",
-            "\"test_dataset\":",
+            "\"test_dataset\":", "\"evaluated_on\":",  "\"holdout_share\":",
+            "\"holdout_rows\":", "\"fit_loss\":",      "\"iterations\":",
+            "\"converged\":",    "\"wall_seconds\":",  "\"prep_cached\":",
+            "\"l2\":",           "\"var_scale\":",
         };
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
                 if (!strstr(json, keys[i])) {
@@ -246,9 +249,17 @@ static void group_regression(void)
         r2 = json_num(out, "r2");
         CHECK(r2 > 0.9 && r2 <= 1);
         CHECK(json_num(out, "rmse") >= 0 && json_num(out, "mae") >= 0);
-        CHECK(json_num(out, "rows_used") == REG_ROWS);
+        /* Scored on the default holdout (10%), never trained on. */
+        CHECK(json_num(out, "rows_used") == REG_ROWS - REG_ROWS / 10);
+        CHECK(json_num(out, "holdout_rows") == REG_ROWS / 10);
+        CHECK(json_num(out, "holdout_share") == 0.1);
+        CHECK(json_num(out, "evaluated_rows") == REG_ROWS / 10);
+        CHECK(strcmp(json_str(out, "evaluated_on", buf, sizeof(buf)), "holdout") == 0);
+        CHECK(strstr(out, "\"budget\":1,\"budget_kind\":\"fraction\""));
         CHECK(json_num(out, "peak_train_bytes") > 0);
         CHECK(json_num(out, "prep_seconds") >= 0 && json_num(out, "train_seconds") >= 0);
+        CHECK(json_num(out, "wall_seconds") >= json_num(out, "train_seconds"));
+        CHECK(strstr(out, "\"converged\":") && strstr(out, "\"prep_cached\":false"));
         snprintf(id_s, sizeof(id_s), "%llu", (unsigned long long)id);
 
         /* Condensed (10%) and exact: good fits too. */
@@ -258,17 +269,26 @@ static void group_regression(void)
         CHECK(strcmp(json_str(out, "mode", buf, sizeof(buf)), "condensed") == 0);
         CHECK(json_num(out, "r2") > 0.9);
         CHECK(json_num(out, "rows_used") <= REG_ROWS / 10 + 1);
-        /* exact reads no rows: its metrics need a test set. */
-        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "train", "reg", "--model", "ridge",
-                     "--mode", "exact", "--test", "reg", "--wait", "--json", NULL);
+        /* Without a holdout, on every row of the dataset, not the samples. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "train", "reg", "--model", "linear",
+                     "--budget", "10%", "--holdout", "0", "--wait", "--json", NULL);
         EXPECT_RC(0, rc);
-        CHECK(strstr(out, "\"budget\":null") && json_num(out, "evaluated_rows") == REG_ROWS);
-        CHECK(json_num(out, "r2") > 0.9);
+        CHECK(json_num(out, "evaluated_rows") == REG_ROWS && json_num(out, "holdout_rows") == 0);
+        CHECK(strcmp(json_str(out, "evaluated_on", buf, sizeof(buf)), "training rows") == 0);
+        /* The default mode of ridge: exact; on a test set. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "train", "reg", "--model", "ridge",
+                     "--test", "reg", "--wait", "--json", NULL);
+        EXPECT_RC(0, rc);
+        CHECK(strcmp(json_str(out, "mode", buf, sizeof(buf)), "exact") == 0);
+        CHECK(strstr(out, "\"budget\":1,") && json_num(out, "evaluated_rows") == REG_ROWS);
+        CHECK(strcmp(json_str(out, "evaluated_on", buf, sizeof(buf)), "test dataset 'reg'") == 0);
+        CHECK(json_num(out, "r2") > 0.9 && json_num(out, "l2") == 1);
         /* Text form: the result's lines. */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "train", "reg", "--model", "linear",
                      "--mode", "full", "--wait", NULL);
         EXPECT_RC(0, rc);
         CHECK(strstr(out, "state            done\n") && strstr(out, "r2 "));
+        CHECK(strstr(out, "evaluated on     holdout\n") && strstr(out, "fit loss "));
 
         /* Without --wait: the id alone, then job and jobs. */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "train", "reg", "--model", "ridge",
@@ -529,8 +549,8 @@ static void group_classify(void)
 
         /* softmax on every row. */
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "train", "iris", "--model", "softmax",
-                     "--mode", "full", "--epochs", "300", "--lr", "0.05", "--batch", "32", "--wait",
-                     "--json", NULL);
+                     "--mode", "full", "--epochs", "300", "--lr", "0.05", "--batch", "32",
+                     "--holdout", "0", "--wait", "--json", NULL);
         EXPECT_RC(0, rc);
         check_json_out(&d);
         check_result_keys(out);
