@@ -143,7 +143,11 @@ class Batch:
 
 @dataclass(frozen=True)
 class JobResult:
-    """Metrics and costs of a finished job."""
+    """Metrics and costs of a finished job. The metrics are on
+    ``evaluated_on``: "test dataset 'NAME'", "holdout" (the share of the
+    rows set aside, never trained on) or "training rows" (every row, with
+    no holdout); ``fit_loss`` is the loss on the fit's own samples, not a
+    result."""
     rows_used: int
     prep_seconds: float
     train_seconds: float
@@ -151,6 +155,16 @@ class JobResult:
     epochs: int
     evaluated_rows: int
     metrics: Dict[str, float]  #: e.g. {"accuracy": .., "macro_f1": .., "logloss": ..}
+    evaluated_on: str = ""
+    holdout_share: float = 0.0
+    holdout_rows: int = 0
+    fit_loss: float = 0.0
+    iterations: int = 0
+    converged: bool = False
+    wall_seconds: float = 0.0   #: submission to the end of the job
+    prep_cached: bool = False   #: condensed: the samples came from the server's cache
+    l2: float = 0.0
+    var_scale: float = 0.0
 
     @property
     def accuracy(self) -> Optional[float]:
@@ -200,7 +214,9 @@ def _job_info(m: pb.JobInfo) -> JobInfo:
             for f in sub.DESCRIPTOR.fields:
                 metrics.setdefault(f.name, getattr(sub, f.name))
         result = JobResult(r.rows_used, r.prep_seconds, r.train_seconds, r.peak_train_bytes,
-                           r.epochs, r.evaluated_rows, metrics)
+                           r.epochs, r.evaluated_rows, metrics, r.evaluated_on, r.holdout_share,
+                           r.holdout_rows, r.fit_loss, r.iterations, r.converged,
+                           r.wall_seconds, r.prep_cached, r.l2, r.var_scale)
     return JobInfo(m.job_id, _STATES.get(m.state, str(m.state)), m.dataset, _name(_MODELS, m.model),
                    m.epoch, m.epochs, m.loss, m.elapsed_seconds, m.eta_seconds, m.error,
                    m.error_code, result, m.test_dataset)
@@ -739,11 +755,14 @@ class Client:
               budget: Union[None, float, int] = None, epochs: int = 0, lr: float = 0.0,
               batch_size: int = 0, hidden: Sequence[int] = (), k: int = 0, l2: float = 0.0,
               seed: int = 0, test_dataset: Optional[str] = None,
-              order: Optional[str] = None) -> Job:
+              order: Optional[str] = None, holdout: Optional[float] = None) -> Job:
         """Submit a training job (``dream train``); zero values take the
         server's defaults. model: linear, ridge, logistic, softmax, mlp or
-        kmeans; mode: condensed, full, sample, refresh or exact; budget: a
-        fraction (float) or a row count (int)."""
+        kmeans; mode: condensed, full, sample, refresh or exact (None: exact
+        for linear and ridge without a budget, else condensed); budget: a
+        fraction (float) or a row count (int); holdout: the share of the
+        rows set aside and scored on (0 <= h < 1; None: the server's 0.1;
+        0: none, the metrics are then on every row)."""
         req = pb.Request()
         m = req.train
         m.dataset = dataset
@@ -761,6 +780,11 @@ class Client:
         if test_dataset:
             m.test_dataset = test_dataset
         m.order = _choice("train order", order, _ORDERS)
+        if holdout is not None:
+            if isinstance(holdout, bool) or not 0 <= float(holdout) < 1:
+                raise InvalidError(f"train: holdout {holdout!r} must be a share from 0 to "
+                                   "below 1 (0 = none)")
+            m.holdout = float(holdout) if holdout else -1.0
         return Job(self, self._call(req).train.job_id)
 
     def job(self, job_id: int) -> Job:

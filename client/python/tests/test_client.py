@@ -273,6 +273,28 @@ def test_train_predict_model_like_cli(client, server, tmp_path):
         client.predict(987654, X[:2])
 
 
+def test_train_holdout_results(client):
+    X, y = blobs(1000, d=3, classes=2, seed=6)
+    client.ingest("ho", X, y)
+    r = client.train("ho", "logistic", mode="full", epochs=5, seed=3).wait(progress=False).result
+    assert r.evaluated_on == "holdout" and r.holdout_rows == 100 and r.holdout_share == 0.1
+    assert r.evaluated_rows == 100 and r.rows_used == 900
+    assert r.wall_seconds >= r.train_seconds and r.l2 > 0 and not r.prep_cached
+    assert isinstance(r.converged, bool) and r.fit_loss == r.fit_loss
+    # The same seed sets the same rows aside in every mode.
+    s = client.train("ho", "logistic", mode="sample", budget=0.5, epochs=5,
+                     seed=3).wait(progress=False).result
+    assert s.holdout_rows == 100 and s.rows_used == 450
+    n = client.train("ho", "logistic", mode="condensed", holdout=0, epochs=5,
+                     seed=3).wait(progress=False).result
+    assert n.evaluated_on == "training rows" and n.evaluated_rows == 1000 and n.holdout_rows == 0
+    q = client.train("ho", "logistic", mode="full", holdout=0.25, epochs=5).wait(
+        progress=False).result
+    assert q.holdout_rows == 250 and q.evaluated_rows == 250
+    with pytest.raises(dream.InvalidError):
+        client.train("ho", "logistic", holdout=1.0)
+
+
 def test_exact_decimals_stored_like_cli(client):
     rng = np.random.default_rng(5)
     X = np.column_stack([np.round(rng.normal(0, 10, 500), 3), np.arange(500) * 2.0,
