@@ -183,6 +183,35 @@ static void cache_release(struct srv *s, struct centry *e)
         pthread_mutex_unlock(&c->lock);
 }
 
+const float *srv_batch_cache_peek(struct srv *s, const char *name, uint32_t id, uint64_t rows,
+                                  uint32_t n_cols, void **ret_ref)
+{
+        struct srv_batch_cache *c = __atomic_load_n(&s->batch_cache, __ATOMIC_ACQUIRE);
+        struct centry *e;
+
+        *ret_ref = NULL;
+        if (!c || rows == 0)
+                return NULL;
+        pthread_mutex_lock(&c->lock);
+        for (e = c->list; e; e = e->next)
+                if (!e->dead && e->ready && e->id == id && e->rows >= rows &&
+                    e->n_cols == n_cols && strcmp(e->name, name) == 0)
+                        break;
+        if (e) {
+                if (e->refs++ == 0)
+                        c->unused_bytes -= e->bytes;
+                e->last_use = mono_ns();
+        }
+        pthread_mutex_unlock(&c->lock);
+        *ret_ref = e;
+        return e ? e->v : NULL;
+}
+
+void srv_batch_cache_put(struct srv *s, void *ref)
+{
+        cache_release(s, ref);
+}
+
 /* One value as the float32 a Batch carries (gd_value_f64, then float). */
 static inline float cell_f32(enum gd_kind kind, long double div, int64_t v)
 {

@@ -315,5 +315,12 @@ void srv_jobs_conn_closed(struct srv_conn *c);
 
 /* batches.c (handlers in routes.h) */
 void srv_batches_free(struct srv *s); /* the batch cache; no stream may be left */
+/* A ready cached copy of the first `rows` rows (at least) of dataset (name,
+ * id), as float32 rows of n_cols cells (the target in its column, each cell
+ * (float)gd_value_f64), held until srv_batch_cache_put(*ret_ref); NULL when
+ * the cache has none ready (nothing is decoded for the caller). */
+const float *srv_batch_cache_peek(struct srv *s, const char *name, uint32_t id, uint64_t rows,
+                                  uint32_t n_cols, void **ret_ref);
+void srv_batch_cache_put(struct srv *s, void *ref);
 
 #endif

@@ -640,23 +640,54 @@ free_tv:
         return r;
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* A drawn row and its group (its class index). */
+struct row_k {
+        uint64_t row;
+        uint32_t k;
+};
+
+static int cmp_row_k(const void *a, const void *b)
 {
-        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        uint64_t x = ((const struct row_k *)a)->row, y = ((const struct row_k *)b)->row;
         return x < y ? -1 : x > y;
+}
+
+/* The drawn rows from the decoded copy: the cells the store would give, as
+ * float (the batch cache's cells are (float)gd_value_f64, as here), the
+ * class index from the row's group. */
+static void gather_cached(struct jd_set *set, const struct row_k *pk, size_t n)
+{
+        uint32_t nc = set->n_cols, d = set->d;
+        bool cls = set->problem.task == TRAIN_TASK_CLASSIFICATION;
+
+        for (size_t i = 0; i < n; i++) {
+                const float *src = set->cache_rows + pk[i].row * nc;
+                float *x = set->rows.x + i * d;
+                uint32_t f = 0;
+                for (uint32_t c = 0; c < nc; c++) {
+                        if ((int32_t)c == set->target) {
+                                if (set->rows.y)
+                                        set->rows.y[i] = cls ? (float)pk[i].k : src[c];
+                                continue;
+                        }
+                        x[f++] = src[c];
+                }
+        }
 }
 
 static int refresh_epoch(void *ctx, uint32_t epoch, struct train_view *ret_view)
 {
         struct jd_set *set = ctx;
         uint64_t state = set->seed ^ (0x5851f42d4c957f2dull * (epoch + 1)), *want;
+        struct row_k *pk;
         double *tv;
         size_t at = 0;
         int r = 0;
 
         want = dm_mallocarray(set->rows.cap + 1, sizeof(uint64_t));
         tv = dm_mallocarray(set->rows.cap + 1, sizeof(double));
-        if (!want || !tv)
+        pk = dm_mallocarray(set->rows.cap + 1, sizeof(*pk));
+        if (!want || !tv || !pk)
                 r = DREAM_E_NOMEM;
         /* Each group's share, drawn within the group, then all read in row
          * order (one pass over the segments they fall in). */
@@ -670,16 +701,22 @@ static int refresh_epoch(void *ctx, uint32_t epoch, struct train_view *ret_view)
                         per = set->rows.cap - at;
                 choose_sorted(set->group_n[k], per, &state, want + at);
                 for (uint64_t i = 0; i < per; i++)
-                        want[at + i] = set->group_rows[k][want[at + i]];
+                        pk[at + i] = (struct row_k){set->group_rows[k][want[at + i]], k};
                 at += per;
         }
         if (r == 0) {
-                qsort(want, at, sizeof(uint64_t), cmp_u64);
-                r = read_rows(set, want, at, 0, tv, NULL);
+                qsort(pk, at, sizeof(*pk), cmp_row_k);
+                if (set->cache_rows) {
+                        gather_cached(set, pk, at);
+                } else {
+                        for (size_t i = 0; i < at; i++)
+                                want[i] = pk[i].row;
+                        r = read_rows(set, want, at, 0, tv, NULL);
+                        if (r == 0 && set->rows.y)
+                                targets_to(set, tv, at, set->rows.y);
+                }
         }
         if (r == 0) {
-                if (set->rows.y)
-                        targets_to(set, tv, at, set->rows.y);
                 set->rows.n = at;
                 jd_view(set, ret_view);
         } else {
@@ -689,6 +726,7 @@ static int refresh_epoch(void *ctx, uint32_t epoch, struct train_view *ret_view)
         }
         dm_free(want);
         dm_free(tv);
+        dm_free(pk);
         return r;
 }
 

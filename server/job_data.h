@@ -84,6 +84,9 @@ struct jd_set {
         uint64_t *group_n;
         uint32_t n_groups;
         double fraction; /* share of every group drawn per epoch */
+        /* refresh: the dataset's rows decoded (n_cols float cells each, the
+         * batch cache's copy), read instead of the store when set */
+        const float *cache_rows;
         struct store *store;
         const char *dataset;
         uint64_t seed;

@@ -680,6 +680,7 @@ static void run(struct srv_jobs *J, struct tjob *t)
         struct train_model *model = NULL;
         struct job_result res = {0};
         struct jd_rows test = {0};
+        void *cache_ref = NULL;
         uint64_t unknown = 0;
         uint8_t *bytes = NULL;
         size_t len = 0;
@@ -708,6 +709,15 @@ static void run(struct srv_jobs *J, struct tjob *t)
         if (r < 0) {
                 finish(J, t, DREAM__V1__JOB_STATE__JOB_STATE_FAILED, r, err, NULL, 0);
                 goto release;
+        }
+        /* refresh: a decoded copy the batch cache holds (get_batches streams
+         * made it) serves each epoch's rows instead of reads from the store. */
+        if (rq.mode == JD_REFRESH) {
+                set.cache_rows = srv_batch_cache_peek(J->srv, m->dataset, set.dataset_id,
+                                                      set.dataset_rows, set.n_cols, &cache_ref);
+                if (set.cache_rows)
+                        dm_info("job %llu: refresh draws its rows from the batch cache",
+                                (unsigned long long)t->id);
         }
         pthread_mutex_lock(&J->lock);
         t->target = set.target;
@@ -817,6 +827,7 @@ static void run(struct srv_jobs *J, struct tjob *t)
         pthread_mutex_unlock(&J->lock);
         finish(J, t, DREAM__V1__JOB_STATE__JOB_STATE_DONE, 0, NULL, bytes, len);
 release:
+        srv_batch_cache_put(J->srv, cache_ref);
         dm_free(bytes);
         jd_rows_release(&test);
         train_model_free(model);

@@ -1,7 +1,8 @@
 /* Integration tests of training jobs: a real dreamd on 127.0.0.1, port 0,
  * temp data dir, driven over the protocol.
- * Usage: test_jobs GROUP (models, lifecycle, restart, holdout, defaults, errors,
- * drain, cancel, bounds).
+ * Usage: test_jobs GROUP (models, lifecycle, restart, holdout, defaults,
+ * refresh_cache, errors, drain, cancel, bounds; holdout_condensed needs the
+ * store's condensing to honour an exclusion).
  * DREAMD in the environment is the daemon's path. */
 #include <math.h>
 #include <signal.h>
@@ -1448,6 +1449,103 @@ static void g_holdout_condensed(void)
         free(p);
 }
 
+/* Read a rows-mode batch stream of a dataset to its end (the first one
+ * decodes the dataset into the server's batch cache). */
+static void stream_rows(struct tc *c, const char *ds)
+{
+        Dream__V1__Request req = DREAM__V1__REQUEST__INIT;
+        Dream__V1__GetBatches gb = DREAM__V1__GET_BATCHES__INIT;
+        uint64_t id = next_id++;
+
+        gb.dataset = (char *)ds;
+        gb.mode = DREAM__V1__BATCH_MODE__BATCH_MODE_ROWS;
+        gb.batch_size = 500;
+        req.request_id = id;
+        req.body_case = DREAM__V1__REQUEST__BODY_GET_BATCHES;
+        req.get_batches = &gb;
+        CHECK(tc_send(c, &req) == 0);
+        for (;;) {
+                proto_response *r = NULL;
+                bool more;
+                CHECK(tc_recv(c, &r, 60000) == 1);
+                CHECK(r->request_id == id && r->code == OK);
+                more = r->more;
+                proto_response_free(r);
+                if (!more)
+                        return;
+        }
+}
+
+/* refresh draws each epoch's rows from the batch cache once it holds the
+ * dataset: the same rows, the same model as from the store. */
+static void g_refresh_cache(void)
+{
+        struct tdaemon d;
+        struct tc c;
+        char log[128];
+        float *x = malloc(N_REG * 3 * sizeof(float)), xc[N_CLS * 2];
+        double *a = malloc(N_REG * 8), *b = malloc(N_REG * 8), ca[N_CLS], cb[N_CLS];
+        const struct spec lin = {.dataset = "reg",
+                                 .model = DREAM__V1__MODEL_KIND__MODEL_KIND_MLP,
+                                 .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_REFRESH,
+                                 .budget_fraction = 0.2,
+                                 .epochs = 3,
+                                 .hidden = 8};
+        const struct spec sm = {.dataset = "three",
+                                .model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
+                                .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_REFRESH,
+                                .budget_fraction = 0.2,
+                                .epochs = 3};
+        const Dream__V1__JobInfo *i;
+        proto_response *r;
+        uint64_t job;
+
+        CHECK(x && a && b);
+        td_mkdir(&d, "/tmp/dreamd-test");
+        snprintf(log, sizeof(log), "%s/dreamd.log", d.dir);
+        CHECK(td_launch(&d, &(struct td_opts){.data_dir = d.data_dir,
+                                              .args = (const char *const[]){"--jobs", "1", NULL},
+                                              .log_path = log}) == 0);
+        tc_connect(&c, d.port);
+        make_reg(&c, "reg");
+        make_cls(&c, "three", 3);
+        reg_features(x, N_REG);
+        for (uint32_t k = 0; k < N_CLS; k++)
+                for (uint32_t f = 0; f < 2; f++)
+                        xc[k * 2 + f] = (float)((double)cls_cell(k, f, 3) / 1000.0);
+        /* From the store first. */
+        r = run_done(&c, &lin, &i);
+        job = i->job_id;
+        proto_response_free(r);
+        predict_features(&c, job, x, N_REG, 3, a, NULL);
+        r = run_done(&c, &sm, &i);
+        job = i->job_id;
+        proto_response_free(r);
+        predict_features(&c, job, xc, N_CLS, 2, ca, NULL);
+        CHECK(!td_log_has(log, "from the batch cache", 0));
+        /* Then from the decoded copies. */
+        stream_rows(&c, "reg");
+        stream_rows(&c, "three");
+        r = run_done(&c, &lin, &i);
+        job = i->job_id;
+        CHECK(strcmp(i->result->evaluated_on, "holdout") == 0);
+        proto_response_free(r);
+        predict_features(&c, job, x, N_REG, 3, b, NULL);
+        CHECK(memcmp(a, b, N_REG * 8) == 0);
+        r = run_done(&c, &sm, &i);
+        job = i->job_id;
+        proto_response_free(r);
+        predict_features(&c, job, xc, N_CLS, 2, cb, NULL);
+        CHECK(memcmp(ca, cb, sizeof(ca)) == 0);
+        CHECK(td_log_has(log, "refresh draws its rows from the batch cache", 10000));
+        tc_close(&c);
+        CHECK(td_stop(&d) == 0);
+        td_cleanup(&d);
+        free(x);
+        free(a);
+        free(b);
+}
+
 int main(int argc, char **argv)
 {
         const char *g = argc > 1 ? argv[1] : "";
@@ -1463,6 +1561,8 @@ int main(int argc, char **argv)
                 g_holdout();
         else if (strcmp(g, "holdout_condensed") == 0)
                 g_holdout_condensed();
+        else if (strcmp(g, "refresh_cache") == 0)
+                g_refresh_cache();
         else if (strcmp(g, "defaults") == 0)
                 g_defaults();
         else if (strcmp(g, "errors") == 0)
@@ -1474,9 +1574,9 @@ int main(int argc, char **argv)
         else if (strcmp(g, "bounds") == 0)
                 g_bounds();
         else {
-                fprintf(stderr,
-                        "usage: test_jobs "
-                        "models|lifecycle|restart|holdout|defaults|errors|drain|cancel|bounds\n");
+                fprintf(stderr, "usage: test_jobs "
+                                "models|lifecycle|restart|holdout|defaults|refresh_cache|errors|"
+                                "drain|cancel|bounds\n");
                 return 2;
         }
         fprintf(stderr, "test_jobs %s: ok\n", g);
