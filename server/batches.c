@@ -194,8 +194,8 @@ const float *srv_batch_cache_peek(struct srv *s, const char *name, uint32_t id, 
                 return NULL;
         pthread_mutex_lock(&c->lock);
         for (e = c->list; e; e = e->next)
-                if (!e->dead && e->ready && e->id == id && e->rows >= rows &&
-                    e->n_cols == n_cols && strcmp(e->name, name) == 0)
+                if (!e->dead && e->ready && e->id == id && e->rows >= rows && e->n_cols == n_cols &&
+                    strcmp(e->name, name) == 0)
                         break;
         if (e) {
                 if (e->refs++ == 0)

@@ -439,21 +439,30 @@ static int read_rows(struct jd_set *set, const uint64_t *want, uint64_t n_want, 
 /* The holdout's row numbers: k = share * rows (at least 1, at most
  * SRV_MAX_HOLDOUT_ROWS) drawn by the seed, in increasing order; refused when
  * fewer than 2 rows would be left to train on. */
-static int holdout_draw(struct jd_set *set, double share, char *errmsg, size_t errmsg_size)
+uint64_t jd_holdout_rows(double share, uint64_t n)
 {
-        uint64_t n = set->dataset_rows, k, state = set->seed ^ 0x686f6c646f7574ull; /* "holdout" */
+        uint64_t k;
 
-        if (share <= 0)
+        if (share <= 0 || n == 0)
                 return 0;
         k = (uint64_t)llround(share * (double)n);
         if (k < 1)
                 k = 1;
-        if (k > SRV_MAX_HOLDOUT_ROWS)
-                k = SRV_MAX_HOLDOUT_ROWS;
+        return k > SRV_MAX_HOLDOUT_ROWS ? SRV_MAX_HOLDOUT_ROWS : k;
+}
+
+static int holdout_draw(struct jd_set *set, double share, char *errmsg, size_t errmsg_size)
+{
+        uint64_t n = set->dataset_rows, k = jd_holdout_rows(share, n);
+        uint64_t state = set->seed ^ 0x686f6c646f7574ull; /* "holdout" */
+
+        if (k == 0)
+                return 0;
         if (n < k + 2) {
                 snprintf(errmsg, errmsg_size,
                          "dataset '%s' has %llu rows: a holdout of %llu leaves fewer than 2 to "
-                         "train on (lower the holdout, or set none)",
+                         "train on (lower the holdout share, or set none: a negative holdout, "
+                         "--holdout 0 in dream train)",
                          set->dataset, (unsigned long long)n, (unsigned long long)k);
                 return DREAM_E_EMPTY;
         }

@@ -94,6 +94,10 @@ struct jd_set {
         size_t errmsg_size;
 };
 
+/* Rows a holdout share sets aside of n (0: none): at least 1, at most
+ * SRV_MAX_HOLDOUT_ROWS. */
+uint64_t jd_holdout_rows(double share, uint64_t n);
+
 /* Read the training data. On failure errmsg names the cause (dataset,
  * column, mode) and the set is released. */
 int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *ret_set,

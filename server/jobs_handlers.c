@@ -43,8 +43,17 @@ static int submit_check(struct srv *s, const Dream__V1__Train *m, const struct s
         uint64_t fit_rows = 1, data = 0;
         struct train_params p = *params;
 
+        uint64_t held;
+
         if (d == 0 || a->rows == 0)
                 return 0; /* the job fails with the reason when it reads the data */
+        held = jd_holdout_rows(srv_job_holdout_share(m), a->rows);
+        if (a->rows < held + 2)
+                return srv_fail(errmsg, errmsg_size, DREAM_E_EMPTY,
+                                "dataset '%s' has %llu rows: a holdout of %llu leaves fewer than "
+                                "2 to train on (lower the holdout share, or set none: a negative "
+                                "holdout, --holdout 0 in dream train)",
+                                m->dataset, (unsigned long long)a->rows, (unsigned long long)held);
         if (kind == TRAIN_KMEANS && p.k > a->rows)
                 return srv_fail(errmsg, errmsg_size, DREAM_E_INVAL,
                                 "k-means: k = %u is larger than the %llu rows of dataset '%s'; "

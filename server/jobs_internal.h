@@ -121,6 +121,9 @@ int srv_job_record_parse(const uint8_t *rec, size_t len, struct record *ret);
 /* t's record (dm_malloc'd) as srv_job_persist writes it, `as` as there. */
 int srv_job_record_build(struct srv_jobs *J, struct tjob *t, Dream__V1__JobState as,
                          const uint8_t *model, size_t model_len, uint8_t **ret, size_t *ret_len);
+/* The share of the rows a job sets aside: the request's, its default
+ * (SRV_DEFAULT_HOLDOUT) for 0, 0 (none) for a negative one. */
+double srv_job_holdout_share(const Dream__V1__Train *m);
 /* The mode a Train request that leaves it unset gets on a dataset of d
  * features (the request's own when set). */
 Dream__V1__TrainMode srv_job_default_mode(const Dream__V1__Train *m, uint32_t d);

@@ -423,12 +423,17 @@ static void request_of(const Dream__V1__Train *m, struct jd_request *rq)
         rq->order =
             m->order == DREAM__V1__BIT_ORDER__BIT_ORDER_ENTROPY ? GD_ORDER_ENTROPY : GD_ORDER_MSB;
         rq->seed = m->seed;
-        rq->holdout = m->holdout < 0 ? 0 : m->holdout > 0 ? m->holdout : SRV_DEFAULT_HOLDOUT;
+        rq->holdout = srv_job_holdout_share(m);
         rq->budget.fraction = SRV_DEFAULT_BUDGET;
         if (m->budget && m->budget->kind_case == DREAM__V1__BUDGET__KIND_FRACTION)
                 rq->budget.fraction = m->budget->fraction;
         else if (m->budget && m->budget->kind_case == DREAM__V1__BUDGET__KIND_ROWS)
                 rq->budget.count = m->budget->rows;
+}
+
+double srv_job_holdout_share(const Dream__V1__Train *m)
+{
+        return m->holdout < 0 ? 0 : m->holdout > 0 ? m->holdout : SRV_DEFAULT_HOLDOUT;
 }
 
 Dream__V1__TrainMode srv_job_default_mode(const Dream__V1__Train *m, uint32_t d)

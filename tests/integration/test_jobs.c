@@ -1313,20 +1313,26 @@ static void g_holdout(void)
                 static const char *const names[] = {"a", "b", "c", "y"};
                 struct cols k;
                 char msg[256];
-                uint64_t id;
 
                 create(&c, "tiny", 4, names, false);
                 cols_build(&k, 2, 4, false, reg_cb, NULL);
                 ingest(&c, "tiny", &k);
                 cols_release(&k);
-                id = submit_ok(&c, &(struct spec){.dataset = "tiny",
-                                                  .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
-                                                  .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL});
-                r[0] = watch(&c, id, NULL);
-                CHECK(r[0]->code == OK &&
-                      r[0]->job_watch->state == DREAM__V1__JOB_STATE__JOB_STATE_FAILED);
-                fprintf(stderr, "tiny: %s\n", r[0]->job_watch->error);
-                CHECK(strstr(r[0]->job_watch->error, "holdout"));
+                CHECK(submit_code(&c,
+                                  &(struct spec){.dataset = "tiny",
+                                                 .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                                 .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL},
+                                  msg, sizeof(msg)) == DREAM__V1__STATUS__STATUS_EMPTY);
+                fprintf(stderr, "tiny: %s\n", msg);
+                CHECK(strstr(msg, "holdout of 1 leaves fewer than 2"));
+                /* Without a holdout it trains, scored on its 2 rows. */
+                r[0] = run_done(&c,
+                                &(struct spec){.dataset = "tiny",
+                                               .model = DREAM__V1__MODEL_KIND__MODEL_KIND_RIDGE,
+                                               .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                               .holdout = -1},
+                                &i[0]);
+                CHECK(i[0]->result->evaluated_rows == 2);
                 proto_response_free(r[0]);
                 CHECK(submit_code(&c,
                                   &(struct spec){.dataset = "reg",
