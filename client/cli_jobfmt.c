@@ -103,8 +103,8 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *ret)
         return 0;
 }
 
-/* A finite double > 0 (or >= 0 when allow_zero): 0 or -1. */
-static int parse_pos_double(const char *s, int allow_zero, double *ret)
+/* A finite double, or with `percent` also a percentage ("10%"): 0 or -1. */
+static int parse_finite(const char *s, int percent, double *ret)
 {
         double v;
         char *end;
@@ -113,7 +113,22 @@ static int parse_pos_double(const char *s, int allow_zero, double *ret)
                 return -1;
         errno = 0;
         v = strtod(s, &end);
-        if (errno || *end || !isfinite(v) || v < 0 || (v == 0 && !allow_zero))
+        if (percent && *end == '%' && end[1] == '\0' && end != s) {
+                v /= 100;
+                end++;
+        }
+        if (errno || *end || !isfinite(v))
+                return -1;
+        *ret = v;
+        return 0;
+}
+
+/* A finite double > 0 (or >= 0 when allow_zero): 0 or -1. */
+static int parse_pos_double(const char *s, int allow_zero, double *ret)
+{
+        double v;
+
+        if (parse_finite(s, 0, &v) < 0 || v < 0 || (v == 0 && !allow_zero))
                 return -1;
         *ret = v;
         return 0;
@@ -123,17 +138,8 @@ static int parse_pos_double(const char *s, int allow_zero, double *ret)
 static int parse_share(const char *s, double *ret)
 {
         double v;
-        char *end;
 
-        if (!*s)
-                return -1;
-        errno = 0;
-        v = strtod(s, &end);
-        if (*end == '%' && end[1] == '\0' && end != s) {
-                v /= 100;
-                end++;
-        }
-        if (errno || *end || !isfinite(v) || v < 0 || v >= 1)
+        if (parse_finite(s, 1, &v) < 0 || v < 0 || v >= 1)
                 return -1;
         *ret = v;
         return 0;
