@@ -567,17 +567,21 @@ static int mode_sample(struct jd_set *set, const struct jd_request *rq, bool wan
 /* refresh: the row numbers of every class (one group without classes). */
 struct group_scan {
         struct jd_set *set;
-        double *tv; /* every row's target */
+        double *tv;      /* every row's target */
+        struct pick *ho; /* the holdout's rows, picked in the same pass (or NULL) */
 };
 
 static int target_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
 {
         struct group_scan *g = arg;
-        const struct gd_col *col = &chunk->cols[g->set->target];
+        const struct gd_col *col;
 
+        if (chunk->n_cols != g->set->n_cols)
+                return DREAM_E_SCHEMA; /* dropped and made again with other columns */
+        col = &chunk->cols[g->set->target];
         for (uint64_t i = 0; i < chunk->n_rows; i++)
                 g->tv[first_row + i] = gd_value_f64(col->kind, col->scale, col->v[i]);
-        return 0;
+        return g->ho ? pick_cb(chunk, first_row, g->ho) : 0;
 }
 
 static int mode_refresh(struct jd_set *set, const struct jd_request *rq, bool want_y, bool cls,
@@ -586,6 +590,7 @@ static int mode_refresh(struct jd_set *set, const struct jd_request *rq, bool wa
         uint64_t n = set->dataset_rows, kept = n - set->n_holdout, total = 0, h;
         uint64_t m = gd_budget_rows(&rq->budget, kept);
         struct group_scan g = {.set = set};
+        struct pick ho = {.set = set, .want = set->holdout, .n_want = set->n_holdout};
         int r = 0;
 
         set->fraction = (double)m / (double)kept;
@@ -595,6 +600,15 @@ static int mode_refresh(struct jd_set *set, const struct jd_request *rq, bool wa
                 g.tv = dm_mallocarray(n + 1, sizeof(double));
                 if (!g.tv)
                         return DREAM_E_NOMEM;
+                /* The holdout's rows in the same pass (jd_prepare left them). */
+                if (set->n_holdout) {
+                        ho.cells = dm_mallocarray((size_t)set->n_cols + set->d + 1, sizeof(double));
+                        if (!ho.cells) {
+                                r = DREAM_E_NOMEM;
+                                goto free_tv;
+                        }
+                        g.ho = &ho;
+                }
                 r = store_scan(set->store, set->dataset, set->dataset_id, 0, n, SCAN_CHUNK,
                                target_cb, &g);
                 if (r < 0) {
@@ -646,6 +660,7 @@ static int mode_refresh(struct jd_set *set, const struct jd_request *rq, bool wa
         r = rows_alloc(&set->rows, total, set->d, want_y, false);
 free_tv:
         dm_free(g.tv);
+        dm_free(ho.cells);
         return r;
 }
 
@@ -971,11 +986,10 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
                         goto fail;
                 }
                 r = holdout_from_table(set, t);
-        } else if (set->n_holdout) {
+        } else if (set->n_holdout && !(rq->mode == JD_REFRESH && cls)) {
+                /* (refresh of classes picks them in its pass over the targets) */
                 r = holdout_read(set, errmsg, errmsg_size);
         }
-        if (r == 0)
-                r = exact_stats(set, st);
         if (r < 0)
                 goto fail;
         switch (rq->mode) {
@@ -1000,6 +1014,10 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
         }
         gd_table_free(t);
         t = NULL;
+        /* The statistics of the training rows: every holdout row is read now
+         * (the modes use none of them). */
+        if (r == 0)
+                r = exact_stats(set, st);
         if (r == 0)
                 r = holdout_finish(set, errmsg, errmsg_size);
         if (r < 0) {

@@ -1248,6 +1248,45 @@ static void g_holdout(void)
         for (int k = 0; k < 4; k++)
                 proto_response_free(r[k]);
 
+        /* Classes: refresh picks the holdout in its pass over the targets;
+         * at a budget of every row left it trains on the rows full mode does,
+         * and is scored on the same rows. */
+        {
+                uint64_t jf, jr;
+                float xc[N_CLS * 2];
+                double pf[N_CLS], pr[N_CLS];
+                for (uint32_t k = 0; k < N_CLS; k++)
+                        for (uint32_t f = 0; f < 2; f++)
+                                xc[k * 2 + f] = (float)((double)cls_cell(k, f, 3) / 1000.0);
+                r[0] = run_done(&c,
+                                &(struct spec){.dataset = "three",
+                                               .model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
+                                               .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                               .epochs = 3},
+                                &i[0]);
+                r[1] = run_done(&c,
+                                &(struct spec){.dataset = "three",
+                                               .model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
+                                               .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_REFRESH,
+                                               .budget_fraction = 1.0,
+                                               .epochs = 3},
+                                &i[1]);
+                jf = i[0]->job_id;
+                jr = i[1]->job_id;
+                CHECK(i[1]->result->rows_used == N_CLS - N_CLS / 10);
+                CHECK(i[1]->result->evaluated_rows == N_CLS / 10);
+                fprintf(stderr, "holdout: softmax refresh (all rows left) %.9g vs full %.9g\n",
+                        i[1]->result->classification->logloss,
+                        i[0]->result->classification->logloss);
+                predict_features(&c, jf, xc, N_CLS, 2, pf, NULL);
+                predict_features(&c, jr, xc, N_CLS, 2, pr, NULL);
+                CHECK(memcmp(pf, pr, sizeof(pf)) == 0);
+                CHECK(i[1]->result->classification->logloss ==
+                      i[0]->result->classification->logloss);
+                proto_response_free(r[0]);
+                proto_response_free(r[1]);
+        }
+
         /* Another seed, other rows set aside: another fit. */
         r[0] = run_done(&c,
                         &(struct spec){.dataset = "reg",
