@@ -970,7 +970,8 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
                 read_error(set, r, "its statistics", errmsg, errmsg_size);
                 goto fail;
         }
-        /* The holdout first: the statistics of the training rows leave it out. */
+        /* The holdout's rows before the training rows (full mode: from the table
+         * it reads): their sums come out of the training rows' statistics. */
         if (rq->mode == JD_FULL) {
                 r = store_read_all(store, rq->dataset, set->dataset_id, &t);
                 if (r < 0) {
