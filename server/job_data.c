@@ -1,5 +1,6 @@
 /* Training data of a job from the store (see job_data.h). */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -524,6 +525,148 @@ static int holdout_from_table(struct jd_set *set, const struct gd_table *t)
         return 0;
 }
 
+/* ---- the holdout cache ---- */
+
+/* Most bytes of the one holdout kept between jobs. */
+#define HOLDOUT_CACHE_BYTES (256u << 20)
+
+struct jd_holdout_cache {
+        pthread_mutex_t lock;
+        bool full;
+        uint32_t dataset_id, n_cols, d;
+        int32_t target;
+        uint64_t dataset_rows, seed, n;
+        float *x;                   /* n * d */
+        double *tv;                 /* n, or NULL without a target */
+        long double *sx, *sxx;      /* d */
+        struct train_suffstats *st; /* or NULL: read for a mode other than exact */
+};
+
+int jd_holdout_cache_new(struct jd_holdout_cache **ret)
+{
+        struct jd_holdout_cache *hc = dm_calloc(1, sizeof(*hc));
+
+        if (!hc)
+                return DREAM_E_NOMEM;
+        pthread_mutex_init(&hc->lock, NULL);
+        *ret = hc;
+        return 0;
+}
+
+static void hc_clear(struct jd_holdout_cache *hc)
+{
+        dm_free(hc->x);
+        dm_free(hc->tv);
+        dm_free(hc->sx);
+        dm_free(hc->sxx);
+        train_suffstats_free(hc->st);
+        hc->x = NULL;
+        hc->tv = NULL;
+        hc->sx = hc->sxx = NULL;
+        hc->st = NULL;
+        hc->full = false;
+}
+
+void jd_holdout_cache_free(struct jd_holdout_cache *hc)
+{
+        if (!hc)
+                return;
+        hc_clear(hc);
+        pthread_mutex_destroy(&hc->lock);
+        dm_free(hc);
+}
+
+static bool hc_matches(const struct jd_holdout_cache *hc, const struct jd_set *set)
+{
+        return hc->full && hc->dataset_id == set->dataset_id &&
+               hc->dataset_rows == set->dataset_rows && hc->seed == set->seed &&
+               hc->n == set->n_holdout && hc->n_cols == set->n_cols && hc->d == set->d &&
+               hc->target == set->target && (hc->st || !set->ho_stats);
+}
+
+/* The holdout from the cache into set (allocated by holdout_alloc): true when
+ * it was there. */
+static bool holdout_from_cache(struct jd_set *set, struct jd_holdout_cache *hc)
+{
+        bool hit;
+
+        if (!hc || set->n_holdout == 0)
+                return false;
+        pthread_mutex_lock(&hc->lock);
+        hit = hc_matches(hc, set);
+        if (hit) {
+                uint32_t d = set->d;
+                memcpy(set->valid.x, hc->x, hc->n * d * sizeof(float));
+                if (set->valid_tv && hc->tv)
+                        memcpy(set->valid_tv, hc->tv, hc->n * sizeof(double));
+                memcpy(set->ho_sx, hc->sx, d * sizeof(long double));
+                memcpy(set->ho_sxx, hc->sxx, d * sizeof(long double));
+                if (set->ho_stats) {
+                        struct train_suffstats *a = set->ho_stats, *b = hc->st;
+                        a->n = b->n;
+                        a->sum_y = b->sum_y;
+                        a->sum_yy = b->sum_yy;
+                        memcpy(a->xy, b->xy, d * sizeof(long double));
+                        memcpy(a->xx, b->xx, (size_t)d * d * sizeof(long double));
+                }
+                set->valid.n = hc->n;
+        }
+        pthread_mutex_unlock(&hc->lock);
+        return hit;
+}
+
+/* Keep a copy of the holdout just read (when it fits): best effort, a
+ * failure to keep it costs the next job a read. */
+static void holdout_to_cache(const struct jd_set *set, struct jd_holdout_cache *hc)
+{
+        uint32_t d = set->d;
+        uint64_t n = set->valid.n;
+        size_t bytes = n * d * sizeof(float) + n * sizeof(double) +
+                       (set->ho_stats ? (size_t)d * d * sizeof(long double) : 0);
+
+        if (!hc || n == 0 || n != set->n_holdout || bytes > HOLDOUT_CACHE_BYTES)
+                return;
+        pthread_mutex_lock(&hc->lock);
+        if (hc_matches(hc, set)) { /* another job kept it meanwhile */
+                pthread_mutex_unlock(&hc->lock);
+                return;
+        }
+        hc_clear(hc);
+        hc->x = dm_mallocarray(n * d + 1, sizeof(float));
+        hc->tv = set->valid_tv ? dm_mallocarray(n + 1, sizeof(double)) : NULL;
+        hc->sx = dm_mallocarray(d + 1, sizeof(long double));
+        hc->sxx = dm_mallocarray(d + 1, sizeof(long double));
+        if (set->ho_stats && train_suffstats_new(d, &hc->st) < 0)
+                hc->st = NULL;
+        if (!hc->x || (set->valid_tv && !hc->tv) || !hc->sx || !hc->sxx ||
+            (set->ho_stats && !hc->st)) {
+                hc_clear(hc);
+                pthread_mutex_unlock(&hc->lock);
+                return;
+        }
+        memcpy(hc->x, set->valid.x, n * d * sizeof(float));
+        if (hc->tv)
+                memcpy(hc->tv, set->valid_tv, n * sizeof(double));
+        memcpy(hc->sx, set->ho_sx, d * sizeof(long double));
+        memcpy(hc->sxx, set->ho_sxx, d * sizeof(long double));
+        if (hc->st) {
+                hc->st->n = set->ho_stats->n;
+                hc->st->sum_y = set->ho_stats->sum_y;
+                hc->st->sum_yy = set->ho_stats->sum_yy;
+                memcpy(hc->st->xy, set->ho_stats->xy, d * sizeof(long double));
+                memcpy(hc->st->xx, set->ho_stats->xx, (size_t)d * d * sizeof(long double));
+        }
+        hc->dataset_id = set->dataset_id;
+        hc->dataset_rows = set->dataset_rows;
+        hc->seed = set->seed;
+        hc->n = n;
+        hc->n_cols = set->n_cols;
+        hc->d = d;
+        hc->target = set->target;
+        hc->full = true;
+        pthread_mutex_unlock(&hc->lock);
+}
+
 /* Row number of the j-th row (0-based, increasing j) that is not in the
  * holdout; *h walks the holdout along. */
 static uint64_t kept_row(const struct jd_set *set, uint64_t j, uint64_t *h)
@@ -601,7 +744,7 @@ static int mode_refresh(struct jd_set *set, const struct jd_request *rq, bool wa
                 if (!g.tv)
                         return DREAM_E_NOMEM;
                 /* The holdout's rows in the same pass (jd_prepare left them). */
-                if (set->n_holdout) {
+                if (set->n_holdout && !set->holdout_cached) {
                         ho.cells = dm_mallocarray((size_t)set->n_cols + set->d + 1, sizeof(double));
                         if (!ho.cells) {
                                 r = DREAM_E_NOMEM;
@@ -986,10 +1129,14 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
                         r = DREAM_E_CORRUPT;
                         goto fail;
                 }
-                r = holdout_from_table(set, t);
-        } else if (set->n_holdout && !(rq->mode == JD_REFRESH && cls)) {
+                set->holdout_cached = holdout_from_cache(set, rq->holdout_cache);
+                if (!set->holdout_cached)
+                        r = holdout_from_table(set, t);
+        } else if (set->n_holdout) {
+                set->holdout_cached = holdout_from_cache(set, rq->holdout_cache);
                 /* (refresh of classes picks them in its pass over the targets) */
-                r = holdout_read(set, errmsg, errmsg_size);
+                if (!set->holdout_cached && !(rq->mode == JD_REFRESH && cls))
+                        r = holdout_read(set, errmsg, errmsg_size);
         }
         if (r < 0)
                 goto fail;
@@ -1017,6 +1164,8 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
         t = NULL;
         /* The statistics of the training rows: every holdout row is read now
          * (the modes use none of them). */
+        if (r == 0 && !set->holdout_cached)
+                holdout_to_cache(set, rq->holdout_cache);
         if (r == 0)
                 r = exact_stats(set, st);
         if (r == 0)

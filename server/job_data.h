@@ -27,6 +27,14 @@ enum jd_mode {
         JD_EXACT = 5,
 };
 
+/* The last holdout read, kept for the next job of the same dataset, row
+ * count, seed and share (its rows, targets and sums, copied in and out
+ * under its own lock): jobs that differ only in model or mode do not decode
+ * the dataset again for it. */
+struct jd_holdout_cache;
+int jd_holdout_cache_new(struct jd_holdout_cache **ret);
+void jd_holdout_cache_free(struct jd_holdout_cache *hc);
+
 struct jd_request {
         const char *dataset;
         enum train_kind kind;
@@ -38,6 +46,7 @@ struct jd_request {
          * SRV_MAX_HOLDOUT_ROWS, at least 1) and excluded from training in
          * every mode; 0 = none. */
         double holdout;
+        struct jd_holdout_cache *holdout_cache; /* may be NULL */
         /* The ids the job was submitted on (0: whatever the names name when
          * it starts): a dataset dropped and made again since is refused. */
         uint32_t dataset_id, test_dataset_id;
@@ -79,6 +88,7 @@ struct jd_set {
         long double *ho_sx, *ho_sxx; /* d: the holdout's feature sums (and of squares) */
         struct train_suffstats *ho_stats; /* exact: the holdout's statistics */
         bool prep_cached;                 /* condensed: the samples came from the cache */
+        bool holdout_cached;              /* the holdout's rows came from holdout_cache */
         /* refresh: row numbers of each class (or of everything, one group) */
         uint64_t **group_rows;
         uint64_t *group_n;

@@ -25,6 +25,11 @@ int srv_jobs_init(struct srv *s, char *errmsg, size_t errmsg_size)
         }
         J->srv = s;
         J->next_id = 1;
+        if (jd_holdout_cache_new(&J->holdout_cache) < 0) {
+                dm_free(J);
+                snprintf(errmsg, errmsg_size, "out of memory");
+                return DREAM_E_NOMEM;
+        }
         pthread_mutex_init(&J->lock, NULL);
         pthread_cond_init(&J->cv, NULL);
         s->jobs = J;
@@ -143,6 +148,7 @@ void srv_jobs_free(struct srv *s)
                 srv_job_free(t);
         }
         dm_free(J->threads);
+        jd_holdout_cache_free(J->holdout_cache);
         pthread_mutex_destroy(&J->lock);
         pthread_cond_destroy(&J->cv);
         dm_free(J);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "server/internal.h"
+#include "server/job_data.h"
 #include "train/train.h"
 
 /* "DBJ3" little-endian: the Train request may hold a holdout and the
@@ -80,7 +81,8 @@ struct srv_jobs {
         uint32_t n_threads;
         bool stopping, joined, async_closing;
         uv_async_t async;
-        struct srv_req *watchers; /* loop only, linked by next_parked */
+        struct srv_req *watchers;               /* loop only, linked by next_parked */
+        struct jd_holdout_cache *holdout_cache; /* the last holdout read (own lock) */
 };
 
 /* Everything a JobInfo points to, so that it can live on the stack. */

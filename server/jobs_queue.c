@@ -694,6 +694,7 @@ static void run(struct srv_jobs *J, struct tjob *t)
         int r;
 
         request_of(m, &rq);
+        rq.holdout_cache = J->holdout_cache;
         rq.dataset_id = t->dataset_id;
         rq.test_dataset_id = t->test_dataset_id;
         srv_job_params_of(m, &params);
@@ -709,6 +710,9 @@ static void run(struct srv_jobs *J, struct tjob *t)
                 return;
         }
         res.prep_seconds = mono() - t0;
+        if (set.holdout_cached)
+                dm_info("job %llu: its %llu holdout rows from the previous job's read",
+                        (unsigned long long)t->id, (unsigned long long)set.n_holdout);
         srv_job_default_batch(m, rq.mode == JD_REFRESH ? set.rows.cap : set.rows.n, &params);
         r = data_check(J->srv, m, &rq, &params, &set, err, sizeof(err));
         if (r < 0) {

@@ -1522,7 +1522,8 @@ static void stream_rows(struct tc *c, const char *ds)
 }
 
 /* refresh draws each epoch's rows from the batch cache once it holds the
- * dataset: the same rows, the same model as from the store. */
+ * dataset: the same rows, the same model as from the store. The holdout
+ * read by a job serves the next job of its dataset and seed. */
 static void g_refresh_cache(void)
 {
         struct tdaemon d;
@@ -1583,6 +1584,43 @@ static void g_refresh_cache(void)
         predict_features(&c, job, xc, N_CLS, 2, cb, NULL);
         CHECK(memcmp(ca, cb, sizeof(ca)) == 0);
         CHECK(td_log_has(log, "refresh draws its rows from the batch cache", 10000));
+
+        /* The holdout of the last job is kept for the next of its dataset and
+         * seed (exact needs its statistics too): the same fits. */
+        {
+                const Dream__V1__TrainMode seq[] = {DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                                    DREAM__V1__TRAIN_MODE__TRAIN_MODE_SAMPLE,
+                                                    DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT,
+                                                    DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL};
+                const bool kept[] = {false, true, false, true};
+                uint64_t ids[4];
+                char line[128];
+
+                for (int k = 0; k < 4; k++) {
+                        r = run_done(
+                            &c,
+                            &(struct spec){.dataset = "reg",
+                                           .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
+                                           .mode = seq[k],
+                                           .budget_fraction = k == 1 ? 1.0 : 0},
+                            &i);
+                        ids[k] = i->job_id;
+                        CHECK(i->result->holdout_rows == N_REG / 10);
+                        proto_response_free(r);
+                        predict_features(&c, ids[k], x, N_REG, 3, k ? b : a, NULL);
+                        if (k)
+                                CHECK(max_rel_diff(b, a, N_REG) < 1e-6);
+                }
+                /* Logged in job order: the last one's line once all are there. */
+                snprintf(line, sizeof(line), "job %llu: its %u holdout rows",
+                         (unsigned long long)ids[3], N_REG / 10);
+                CHECK(td_log_has(log, line, 10000));
+                for (int k = 0; k < 4; k++) {
+                        snprintf(line, sizeof(line), "job %llu: its %u holdout rows",
+                                 (unsigned long long)ids[k], N_REG / 10);
+                        CHECK(td_log_has(log, line, 0) == kept[k]);
+                }
+        }
         tc_close(&c);
         CHECK(td_stop(&d) == 0);
         td_cleanup(&d);
