@@ -78,6 +78,15 @@ def read_csv(path):
     return a[:, :-1], a[:, -1]
 
 
+def csv_shape(path):
+    """Stand-ins of the right shape for a CSV that need not be loaded:
+    (an empty n x d array, None), n taken from the line count."""
+    with open(path, "rb") as f:
+        d = f.readline().count(b",")
+        n = sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 24), b""))
+    return np.empty((n, d), dtype=np.uint8), np.zeros(n, dtype=np.uint8)
+
+
 def table_data(name):
     """(x, y, classification) of a scikit-learn bundled table."""
     from sklearn import datasets
@@ -261,7 +270,7 @@ def run_model(dream, ds, model, k, budgets, equal_time, out):
         if equal_time and ok(cold) and ok(samp):
             tc, ts = num(cold, "train_seconds"), num(samp, "train_seconds")
             rows = cold.get("rows_used") or 0
-            if tc and ts and rows and tc > 1.2 * ts:
+            if tc and ts and rows and tc >= MIN_SECONDS and tc > 1.2 * ts:
                 # A row count: as many rows as the default mode's training time buys.
                 n = int(round(rows * tc / ts))
                 go("sample, equal time", "sample", n, b)
@@ -324,8 +333,13 @@ def wall(r):
     return None
 
 
-def ratio(a, b):
-    return f"{a / b:.1f}x" if a and b else "-"
+MIN_SECONDS = 0.005  # speed-ups of shorter times are timer noise: not shown
+
+
+def ratio(a, b, seconds=False):
+    if not a or not b or (seconds and min(a, b) < MIN_SECONDS):
+        return "-"
+    return f"{a / b:.1f}x"
 
 
 def delta(v, full, cls):
@@ -343,11 +357,17 @@ def evaluated_on(r):
     return str(v)
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def print_table(ds, recs, sk):
     cls = ds["cls"]
     mname = "accuracy" if cls else "RMSE"
     print(f"\n### {ds['name']} ({ds['rows']:,} training rows x {ds['d']} features, test "
-          f"{ds['test_rows']:,}; ingest {ds['ingest_seconds']:.1f} s; metric: test {mname})\n")
+          f"{ds['test_rows']:,}; ingest {ds['ingest_seconds']:.1f} s; load average {ds['load']} "
+          f"before its jobs; metric: test {mname})\n")
     print("| model | run | mode | budget | rows | " + mname + " | prep s | cached | train s "
           "| wall s | peak bytes | iters | conv | vs full: metric | wall speed-up "
           "| fit speed-up | memory |")
@@ -371,8 +391,8 @@ def print_table(ds, recs, sk):
                   f"| {fmt_num(wall(r), 2)} | {fmt_num(r.get('peak_train_bytes'))} "
                   f"| {fmt_num(r.get('iterations'))} | {fmt_num(r.get('converged'))} "
                   f"| {'-' if is_full else delta(v, fm, cls)} "
-                  f"| {'-' if is_full or not full else ratio(wall(full), wall(r))} "
-                  f"| {'-' if is_full or not full else ratio(num(full, 'train_seconds'), num(r, 'train_seconds'))} "
+                  f"| {'-' if is_full or not full else ratio(wall(full), wall(r), True)} "
+                  f"| {'-' if is_full or not full else ratio(num(full, 'train_seconds'), num(r, 'train_seconds'), True)} "
                   f"| {'-' if is_full or not full else ratio(full.get('peak_train_bytes'), r.get('peak_train_bytes'))} |")
         for s in sk:
             if s["model"] == model:
@@ -380,10 +400,12 @@ def print_table(ds, recs, sk):
                       f"| {fmt_num(s['metric'], 4)} | - | - | {s['fit_seconds']:.3f} | - | - "
                       f"| {fmt_num(s.get('iterations'))} | - "
                       f"| {delta(metric(full, cls) if full else None, s['metric'], cls)} (dream full vs it) "
-                      f"| - | {ratio(s['fit_seconds'], num(full, 'train_seconds') if full else None)} (dream full) | - |")
+                      f"| - | {ratio(s['fit_seconds'], num(full, 'train_seconds') if full else None, True)} (dream full) | - |")
     ev = sorted({evaluated_on(r) for r in recs if ok(r)})
-    print(f"\nevaluated_on: {', '.join(ev)}; wall s = wall_seconds, else the job's "
-          "elapsed_seconds; budget of the cold/cached runs: the nominal one (see README)")
+    ho = sorted({fmt_num(r.get("holdout_rows")) for r in recs if ok(r)})
+    print(f"\nevaluated_on: {', '.join(ev)}; holdout rows: {', '.join(ho)}; wall s = wall_seconds, "
+          "else the job's elapsed_seconds; speed-ups of times under 5 ms not shown; budget of the "
+          "cold/cached runs: the nominal one (see README)")
 
 
 def find(recs, ds, model, run, b):
@@ -411,20 +433,21 @@ def targets(dsets, recs):
                     # A failed default loses; a failed sample alone is a win.
                     if ok(d):
                         wins += 1
+                        fig_l.append(f"{ds['name']} {model}: sample failed")
                     elif ok(s):
                         losses += 1
-                        fig_l.append(f"{ds['name']} {model}: the default mode failed")
+                        fig_l.append(f"lost {ds['name']} {model}: the default mode failed")
                     continue
                 dv, sv = metric(d, ds["cls"]), metric(s, ds["cls"])
                 better = dv >= sv if ds["cls"] else dv <= sv
                 wins += better
                 if not better:
                     losses += 1
-                    fig_l.append(f"{ds['name']} {model} {dv:.4f} vs {sv:.4f}")
+                    fig_l.append(f"lost {ds['name']} {model} {dv:.4f} vs {sv:.4f}")
         if wins + losses:
             out.append((f"default beats sample, equal rows, {fmt_budget(b)} (softmax/logistic, mlp)",
                         res(losses == 0), f"{wins} of {wins + losses}" +
-                        (f"; lost: {'; '.join(fig_l)}" if fig_l else "")))
+                        (f"; {'; '.join(fig_l)}" if fig_l else "")))
         wins, n, fig_l = 0, 0, []
         for ds in dsets:
             for model in ds["models"]:
@@ -600,16 +623,20 @@ def main():
             else:
                 tr, te, cls = prepare_table(name, a.data)
                 label = name
-            xtr, ytr = read_csv(tr)
-            xte, yte = read_csv(te)
+            if a.no_sklearn:  # only the shapes
+                xtr, ytr = csv_shape(tr)
+                xte, yte = csv_shape(te)
+            else:
+                xtr, ytr = read_csv(tr)
+                xte, yte = read_csv(te)
             task = "classification" if cls else "regression"
-            models = (("logistic" if len(np.unique(ytr)) == 2 else "softmax") if cls else "ridge", "mlp")
+            models = (("logistic" if name == "breast_cancer" else "softmax") if cls else "ridge", "mlp")
             ds = {"name": label, "cls": cls, "models": models}
             s = 0.0
             for part, path in (("train", tr), ("test", te)):
                 s += dream.ingest(f"{label}-{part}", [path, "--task", task])
         ds.update(train=f"{ds['name']}-train", test=f"{ds['name']}-test", rows=len(ytr),
-                  d=xtr.shape[1], test_rows=len(yte), ingest_seconds=s)
+                  d=xtr.shape[1], test_rows=len(yte), ingest_seconds=s, load=loadavg())
         log(f"# {ds['name']}: ingested {len(ytr):,} + {len(yte):,} rows in {s:.1f} s")
         dsets.append(ds)
         for k, model in enumerate(ds["models"]):
