@@ -28,6 +28,7 @@ done
 mkdir -p "$data"
 tmp=$(mktemp -d /tmp/dream-e2e.XXXXXX)
 pid=
+# shellcheck disable=SC2317 # called by the trap
 stop() {
         if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
                 kill -TERM "$pid" 2>/dev/null || true
