@@ -355,6 +355,8 @@ def evaluated_on(r):
     v = r.get("evaluated_on")
     if v is None:
         return "-"
+    if isinstance(v, dict):
+        return " ".join(f"{k}={x}" for k, x in v.items())
     return str(v)
 
 
@@ -407,6 +409,10 @@ def print_table(ds, recs, sk):
     print(f"\nevaluated_on: {', '.join(ev)}; holdout rows: {', '.join(ho)}; wall s = wall_seconds, "
           "else the job's elapsed_seconds; speed-ups of times under 5 ms not shown; budget of the "
           "cold/cached runs: the nominal one (see README)")
+    warm = [r for r in recs if r["e2e_run"] == "default, cold" and r.get("prep_cached") is True]
+    if warm:
+        print(f"\nWARNING: {len(warm)} cold runs came from the cache ({', '.join(sorted({r['e2e_model'] for r in warm}))}): "
+              "their cold figures are not cold")
 
 
 def find(recs, ds, model, run, b):
