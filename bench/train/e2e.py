@@ -14,19 +14,16 @@ where cheap, and a summary of the targets.
 Only the standard library, NumPy and scikit-learn (python3-sklearn).
 """
 import argparse
-import gzip
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
 import time
 
 import numpy as np
 
-FMNIST = "/usr/share/datasets/fashion-mnist"
-SKDATA = "/usr/lib/python3/dist-packages/sklearn/datasets/data"
+from make_data import FMNIST, SKDATA, idx, split  # this directory
 TABLES = ("iris", "wine", "breast_cancer", "digits", "diabetes", "boston")
 REG_ROWS = 3_000_000
 REG_ROWS_QUICK = 300_000
@@ -43,21 +40,6 @@ FIELDS = ("mode", "budget", "rows_used", "metrics", "prep_seconds", "prep_cached
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
-
-
-def split(x, y, classification, seed=7):
-    """80/20 by a seeded permutation, stratified by class for classification."""
-    rng = np.random.default_rng(seed)
-    test = np.zeros(len(y), dtype=bool)
-    if classification:
-        for c in np.unique(y):
-            idx = np.flatnonzero(y == c)
-            rng.shuffle(idx)
-            test[idx[: int(round(0.2 * len(idx)))]] = True
-    else:
-        idx = rng.permutation(len(y))
-        test[idx[: int(round(0.2 * len(y)))]] = True
-    return x[~test], y[~test], x[test], y[test]
 
 
 def write_csv(path, x, y, fmt_x, fmt_y):
@@ -171,14 +153,6 @@ def prepare_reg(data, n):
         write_csv(tr, x[:n], y[:n], fmts, "%.3f")
         write_csv(te, x[n:], y[n:], fmts, "%.3f")
     return tr, te
-
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
 def fmnist_arrays():
@@ -420,6 +394,41 @@ def find(recs, ds, model, run, b):
                  and r["e2e_run"] == run and r["e2e_budget"] == b), None)
 
 
+def beats_sample(dsets, recs, b, equal_time):
+    """The default mode (cold run) against sample at budget b, gradient
+    models only: (wins, comparisons, notes). equal_time: against the
+    equal-time sample run, or sample at equal rows where that trained at least
+    as long. A failed default loses; a failed sample alone is a win."""
+    wins, n, notes = 0, 0, []
+    for ds in dsets:
+        for model in ds["models"]:
+            if model in ("ridge", "linear"):
+                continue
+            d = find(recs, ds["name"], model, "default, cold", b)
+            s = find(recs, ds["name"], model, "sample, equal time" if equal_time else "sample", b)
+            if equal_time and s is None:
+                s = find(recs, ds["name"], model, "sample", b)
+                if d and s and (num(s, "train_seconds") or 0) < (num(d, "train_seconds") or 0):
+                    continue
+            if not (d and s) or not (ok(d) or ok(s)):
+                continue
+            n += 1
+            if not ok(d):
+                notes.append(f"lost {ds['name']} {model}: the default mode failed")
+                continue
+            if not ok(s):
+                wins += 1
+                notes.append(f"{ds['name']} {model}: sample failed")
+                continue
+            dv, sv = metric(d, ds["cls"]), metric(s, ds["cls"])
+            if (dv >= sv) if ds["cls"] else (dv <= sv):
+                wins += 1
+            else:
+                notes.append(f"lost {ds['name']} {model} {dv:.4f} vs {sv:.4f}"
+                             + (f" ({s.get('rows_used')} rows)" if equal_time else ""))
+    return wins, n, notes
+
+
 def targets(dsets, recs):
     """Rows: (target, pass/fail/-, figure)."""
     out = []
@@ -427,60 +436,12 @@ def targets(dsets, recs):
 
     # 1. the default mode beats sample at equal rows; ties or beats it at equal time.
     for b in sorted({r["e2e_budget"] for r in recs if r["e2e_budget"] is not None}):
-        wins, losses, fig_l = 0, 0, []
-        for ds in dsets:
-            for model in ds["models"]:
-                if model in ("ridge", "linear"):
-                    continue
-                d = find(recs, ds["name"], model, "default, cold", b)
-                s = find(recs, ds["name"], model, "sample", b)
-                if not (d and s):
-                    continue
-                if not ok(d) or not ok(s):
-                    # A failed default loses; a failed sample alone is a win.
-                    if ok(d):
-                        wins += 1
-                        fig_l.append(f"{ds['name']} {model}: sample failed")
-                    elif ok(s):
-                        losses += 1
-                        fig_l.append(f"lost {ds['name']} {model}: the default mode failed")
-                    continue
-                dv, sv = metric(d, ds["cls"]), metric(s, ds["cls"])
-                better = dv >= sv if ds["cls"] else dv <= sv
-                wins += better
-                if not better:
-                    losses += 1
-                    fig_l.append(f"lost {ds['name']} {model} {dv:.4f} vs {sv:.4f}")
-        if wins + losses:
-            out.append((f"default beats sample, equal rows, {fmt_budget(b)} (softmax/logistic, mlp)",
-                        res(losses == 0), f"{wins} of {wins + losses}" +
-                        (f"; {'; '.join(fig_l)}" if fig_l else "")))
-        wins, n, fig_l = 0, 0, []
-        for ds in dsets:
-            for model in ds["models"]:
-                if model in ("ridge", "linear"):
-                    continue
-                d = find(recs, ds["name"], model, "default, cold", b)
-                s = find(recs, ds["name"], model, "sample, equal time", b)
-                if s is None:
-                    # No equal-time run: sample at equal rows stands in when it
-                    # trained at least as long as the default mode.
-                    s = find(recs, ds["name"], model, "sample", b)
-                    if not (d and s and ok(d) and ok(s)
-                            and (num(s, "train_seconds") or 0) >= (num(d, "train_seconds") or 0)):
-                        continue
-                if not (d and s and ok(d) and ok(s)):
-                    continue
-                dv, sv = metric(d, ds["cls"]), metric(s, ds["cls"])
-                n += 1
-                better = dv >= sv if ds["cls"] else dv <= sv
-                wins += better
-                if not better:
-                    fig_l.append(f"lost {ds['name']} {model} {dv:.4f} vs {sv:.4f} "
-                                 f"({s.get('rows_used')} rows)")
-        if n:
-            out.append((f"default ties or beats sample at equal training time, {fmt_budget(b)}",
-                        res(wins == n), f"{wins} of {n}" + (f"; {'; '.join(fig_l)}" if fig_l else "")))
+        for equal_time, what in ((False, "beats sample, equal rows"),
+                                 (True, "ties or beats sample at equal training time")):
+            wins, n, notes = beats_sample(dsets, recs, b, equal_time)
+            if n:
+                out.append((f"default {what}, {fmt_budget(b)} (softmax/logistic, mlp)",
+                            res(wins == n), f"{wins} of {n}" + "".join(f"; {x}" for x in notes)))
 
     # 2.-4. Fashion-MNIST.
     names = {ds["name"] for ds in dsets}
