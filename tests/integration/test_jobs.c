@@ -395,6 +395,14 @@ static void reg_features(float *x, uint32_t n)
                         x[i * 3 + f] = reg_feature(i, f);
 }
 
+/* The features of "three" (N_CLS rows of 2). */
+static void cls_features(float *x)
+{
+        for (uint32_t i = 0; i < N_CLS; i++)
+                for (uint32_t f = 0; f < 2; f++)
+                        x[i * 2 + f] = (float)((double)cls_cell(i, f, 3) / 1000.0);
+}
+
 static double max_rel_diff(const double *a, const double *b, uint32_t n)
 {
         double m = 0;
@@ -1255,9 +1263,7 @@ static void g_holdout(void)
                 uint64_t jf, jr;
                 float xc[N_CLS * 2];
                 double pf[N_CLS], pr[N_CLS];
-                for (uint32_t k = 0; k < N_CLS; k++)
-                        for (uint32_t f = 0; f < 2; f++)
-                                xc[k * 2 + f] = (float)((double)cls_cell(k, f, 3) / 1000.0);
+                cls_features(xc);
                 r[0] = run_done(&c,
                                 &(struct spec){.dataset = "three",
                                                .model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
@@ -1556,9 +1562,7 @@ static void g_refresh_cache(void)
         make_reg(&c, "reg");
         make_cls(&c, "three", 3);
         reg_features(x, N_REG);
-        for (uint32_t k = 0; k < N_CLS; k++)
-                for (uint32_t f = 0; f < 2; f++)
-                        xc[k * 2 + f] = (float)((double)cls_cell(k, f, 3) / 1000.0);
+        cls_features(xc);
         /* From the store first. */
         r = run_done(&c, &lin, &i);
         job = i->job_id;
