@@ -29,8 +29,6 @@
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #define LBFGS_M       10   /* correction pairs kept */
 #define LBFGS_BLOCK   512  /* rows standardised at once */
@@ -387,9 +385,6 @@ static int lb_minimise(struct lb *L, const struct train_view *v, double a, doubl
                 e = en;
                 ret->iterations = it + 1;
                 ret->loss = e.loss;
-                if (getenv("LBDBG") && (it % 10 == 0 || it < 10))
-                        fprintf(stderr, "it %u f %.9g loss %.6g gmax %.3g step %.3g\n", it, e.f, e.loss,
-                                amax(L->g, n), step);
                 L->epoch++;
                 if (L->progress &&
                     L->progress(L->progress_ctx, (uint32_t)(L->epoch < UINT32_MAX ? L->epoch

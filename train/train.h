@@ -310,6 +310,7 @@ int train_evaluate_progress(const struct train_model *model, const struct train_
  * the remaining length before anything is allocated. Errors: DREAM_E_FORMAT
  * (magic, version), DREAM_E_TRUNCATED, DREAM_E_CHECKSUM, DREAM_E_CORRUPT,
  * DREAM_E_LIMIT, DREAM_E_NOMEM. */
+#define TRAIN_MODEL_VERSION 2 /* written; versions 1 to it are read */
 int train_model_to_bytes(const struct train_model *model, uint8_t **ret_bytes, size_t *ret_len);
 int train_model_from_bytes(const void *bytes, size_t len, struct train_model **ret_model);
 /* JSON export documented in train/MODEL_JSON.md. NUL-terminated, dm_malloc'd;
