@@ -45,10 +45,10 @@ struct lb {
         int binary;
         size_t n_par; /* K * d + K */
         uint32_t block;
-        float *xs, *vs;          /* block x d: standardised rows and variances */
-        float *z, *s, *pw;       /* block x K: outputs, variance terms, w * P */
-        float *wf, *w2f;         /* K x d: weights and their squares */
-        float *gf, *gvf;         /* K x d: block gradients */
+        float *xs, *vs;    /* block x d: standardised rows and variances */
+        float *z, *s, *pw; /* block x K: outputs, variance terms, w * P */
+        float *wf, *w2f;   /* K x d: weights and their squares */
+        float *gf, *gvf;   /* K x d: block gradients */
         float *mean, *inv_sd, *inv_var;
         double *hs, *hy, *rho, *alpha; /* L-BFGS history */
         double *x, *g, *xn, *gn, *dir, *best;
@@ -90,10 +90,9 @@ void train_i_mem_lbfgs(enum train_kind kind, uint32_t d, uint32_t n_classes, uin
 
 static void lb_release(struct lb *L)
 {
-        void *p[] = {L->xs,  L->vs,    L->z,       L->s,   L->pw,  L->wf,  L->w2f,
-                     L->gf,  L->gvf,   L->mean,    L->inv_sd, L->inv_var, L->hs, L->hy,
-                     L->rho, L->alpha, L->x,       L->g,   L->xn,  L->gn,  L->dir,
-                     L->best};
+        void *p[] = {L->xs,  L->vs,   L->z,      L->s,       L->pw,  L->wf,  L->w2f, L->gf,
+                     L->gvf, L->mean, L->inv_sd, L->inv_var, L->hs,  L->hy,  L->rho, L->alpha,
+                     L->x,   L->g,    L->xn,     L->gn,      L->dir, L->best};
         for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
                 dm_free(p[i]);
 }
@@ -234,9 +233,9 @@ static int lb_eval(struct lb *L, const struct train_view *v, double a, double l2
                                 for (uint32_t k = 0; k < K; k++)
                                         g[kd + k] += L->z[(size_t)i * K + k];
                         if (var) {
-                                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K,
-                                            (int)d, rows, 1.0f, L->pw, (int)K, L->vs, (int)d,
-                                            0.0f, L->gvf, (int)d);
+                                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)d,
+                                            rows, 1.0f, L->pw, (int)K, L->vs, (int)d, 0.0f, L->gvf,
+                                            (int)d);
                                 for (size_t c = 0; c < kd; c++)
                                         g[c] += a * L->gvf[c] * th[c];
                         }
@@ -362,8 +361,9 @@ static int lb_minimise(struct lb *L, const struct train_view *v, double a, doubl
                                 break;
                         }
                         double q = -gd * step * step / (2 * (en.f - e.f - gd * step));
-                        step = q > 0.1 * step && q < 0.5 * step ? q : q <= 0.1 * step ? 0.1 * step
-                                                                                      : 0.5 * step;
+                        step = q > 0.1 * step && q < 0.5 * step ? q
+                               : q <= 0.1 * step                ? 0.1 * step
+                                                                : 0.5 * step;
                 }
                 if (!ok)
                         break; /* no decrease left at float precision: keep x */
@@ -387,10 +387,9 @@ static int lb_minimise(struct lb *L, const struct train_view *v, double a, doubl
                 ret->loss = e.loss;
                 L->epoch++;
                 if (L->progress &&
-                    L->progress(L->progress_ctx, (uint32_t)(L->epoch < UINT32_MAX ? L->epoch
-                                                                                   : UINT32_MAX),
-                                (uint32_t)(L->epochs < UINT32_MAX ? L->epochs : UINT32_MAX),
-                                e.loss))
+                    L->progress(
+                        L->progress_ctx, (uint32_t)(L->epoch < UINT32_MAX ? L->epoch : UINT32_MAX),
+                        (uint32_t)(L->epochs < UINT32_MAX ? L->epochs : UINT32_MAX), e.loss))
                         return DREAM_E_CANCELLED;
         }
         if (!ret->converged && amax(L->g, n) <= gtol)
@@ -528,6 +527,22 @@ int train_i_fit_lbfgs(struct train_model *m, const struct train_problem *pb,
         memcpy(m->layers[0].b, L.best + (size_t)L.K * m->d, L.K * sizeof(double));
         r = 0;
 out_release:
+        lb_release(&L);
+        return r;
+}
+
+int train_i_lbfgs_objective(const struct train_model *m, const struct train_view *v, double a,
+                            double l2, const double *theta, double *ret_f, double *ret_grad)
+{
+        struct lb L;
+        struct eval e;
+        int r = lb_init(&L, m, v->n);
+        if (r == 0) {
+                train_i_check_init(&L.ck, NULL, NULL);
+                r = lb_eval(&L, v, a, l2, theta, ret_grad, &e);
+        }
+        if (r == 0)
+                *ret_f = e.f;
         lb_release(&L);
         return r;
 }

@@ -100,7 +100,7 @@ enum train_solver {
  * scores 0.847 there against 0.837 (C = 1 to convergence) and 0.844
  * (scikit-learn stopped at its 100 iterations). */
 #define TRAIN_L2_LINEAR_CLASSIFIER 1e-3
-#define TRAIN_LBFGS_TOL  1e-2
+#define TRAIN_LBFGS_TOL            1e-2
 
 void train_params_default(enum train_kind kind, struct train_params *ret_params);
 /* 0, or DREAM_E_INVAL with *ret_msg (static string, may be NULL) naming the
