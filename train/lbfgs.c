@@ -20,7 +20,12 @@
  * With problem->valid the hyper-parameters left at their defaults are chosen
  * on it by the weighted validation log-loss: first a in {1, 0.5, 0.25} (views
  * with variances) at the base l2, then l2 along {l2, 10 l2, 100 l2,
- * 1000 l2}, each fit warm-started from the previous one. */
+ * 1000 l2}, each fit warm-started from the previous one (a stronger l2
+ * converges in fewer iterations: the path costs about 3 single fits).
+ * Log-loss rather than accuracy: on a few thousand validation rows accuracy
+ * moves in steps of 1 / rows and often ties between neighbouring values,
+ * while the log-loss is smooth, is what the fit minimises, and punishes the
+ * over-confidence that a too weak l2 or a too small a produces. */
 #include "train/internal.h"
 
 #include "common/alloc.h"

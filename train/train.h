@@ -1,7 +1,17 @@
 /* Models trained on weighted sample sets (condensed samples, sampled or full
  * rows): linear and ridge regression in closed form (also exactly from
- * sufficient statistics), logistic and softmax regression and a small MLP
- * with Adam on mini-batches, and weighted k-means.
+ * sufficient statistics), logistic and softmax regression by full-batch
+ * L-BFGS to a tolerance (or Adam on mini-batches), a small MLP with Adam on
+ * mini-batches, and weighted k-means.
+ *
+ * Condensed samples may carry the per-feature variance of the rows they
+ * stand for (train_view.v). Logistic and softmax by L-BFGS then minimise an
+ * upper bound of the expected loss of those rows (Gaussian with that
+ * variance): sum_i w_i [LSE_k(z_ik + a/2 sum_j v_ij W_kj^2) - z_iy], with
+ * v in standardised units; v = 0 is plain training. Validation rows
+ * (train_problem.valid) choose the hyper-parameters left at their defaults:
+ * a (params.var_scale) and l2 (see struct train_params), by validation
+ * log-loss.
  *
  * This module is the only code of the project that includes cblas.h and
  * lapacke.h. It never logs and keeps no global state besides OpenBLAS's own
@@ -76,7 +86,8 @@ struct train_params {
         /* Logistic and softmax on one view (train_fit): */
         uint32_t solver;     /* TRAIN_SOLVER_LBFGS (0, default): full-batch L-BFGS to a
                                 tolerance; TRAIN_SOLVER_ADAM: Adam on mini-batches for
-                                `epochs` (train_fit_source and the MLP always use Adam) */
+                                `epochs` (train_fit_source and the MLP always use Adam; Adam
+                                fits of logistic and softmax ignore view->v) */
         uint32_t lbfgs_iter; /* L-BFGS most iterations: 0 = TRAIN_LBFGS_ITER (300) */
         double lbfgs_tol;    /* L-BFGS stops when max |gradient| <= lbfgs_tol * max |gradient
                                 at 0| (relative: the same on any scale of weights or rows):
@@ -125,7 +136,7 @@ struct train_view {
                            units, >= 0 and finite; NULL = all 0 */
 };
 
-/* Bytes of training data a view keeps resident (x, y and w). A job's
+/* Bytes of training data a view keeps resident (x, y, w and v). A job's
  * peak_train_bytes is the largest view it held (the sum of views held at
  * once) plus model->work_bytes, the fit's own working memory: fits never
  * copy the data, they standardise it block by block. */

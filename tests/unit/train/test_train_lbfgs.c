@@ -351,6 +351,7 @@ static void test_zero_variance_is_plain(void **state)
                 assert_int_equal(a->iterations, b->iterations);
                 assert_true(a->loss == b->loss);
                 assert_true(c->params.var_scale == 1); /* no validation rows: a = 1 */
+                assert_int_equal(train_view_bytes(&wv), n * (2 * d + 1) * sizeof(float));
                 double na = 0, nc = 0;
                 for (size_t i = 0; i < cells; i++) {
                         na += a->layers[0].w[i] * a->layers[0].w[i];
