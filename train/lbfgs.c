@@ -221,6 +221,8 @@ static int lb_eval(struct lb *L, const struct train_view *v, double a, double l2
                         }
                         for (uint32_t k = 0; k < K; k++)
                                 s += exp(pwi[k] - mx);
+                        /* s >= 1: the largest term is exp(0) */
+                        // cppcheck-suppress invalidFunctionArg
                         loss += wi * (mx + log(s) - zy);
                         hits += best == y ? wi : 0;
                         for (uint32_t k = 0; k < K; k++) {

@@ -78,6 +78,8 @@ static double ref_objective(const struct train_model *m, const struct train_view
                         mx = u[k] > mx ? u[k] : mx;
                 for (uint32_t k = 0; k < K; k++)
                         s += exp(u[k] - mx);
+                /* s >= 1: the largest term is exp(0) */
+                // cppcheck-suppress invalidFunctionArg
                 loss += wi * (mx + log(s) - z[y]);
                 if (g)
                         for (uint32_t k = 0; k < K; k++) {
