@@ -424,6 +424,39 @@ static int check_view_labels(const struct train_view *v, uint32_t d, uint32_t n_
         return 0;
 }
 
+/* The candidates of a fit: the best so far and the work done. */
+struct search {
+        const struct train_view *v, *valid;
+        uint32_t maxit;
+        double tol, gscale;
+        double best_score; /* validation log-loss */
+        struct run best_run;
+        uint32_t total_it;
+};
+
+/* Fit from L->x at (a, l2); 1 when it is the best so far (then in L->best),
+ * 0 when not, or an error. Without validation rows every fit is the best. */
+static int try_fit(struct lb *L, struct search *S, double a, double l2)
+{
+        struct run run;
+        struct eval ev = {.loss = 0};
+        int r = lb_minimise(L, S->v, S->v->v ? a : 0, l2, S->maxit, S->tol, &S->gscale, &run);
+        if (r < 0)
+                return r;
+        S->total_it += run.iterations;
+        if (S->valid) {
+                r = lb_eval(L, S->valid, 0, 0, L->x, NULL, &ev);
+                if (r < 0)
+                        return r;
+        }
+        if (!(ev.loss < S->best_score))
+                return 0;
+        S->best_score = ev.loss;
+        S->best_run = run;
+        memcpy(L->best, L->x, L->n_par * sizeof(double));
+        return 1;
+}
+
 int train_i_fit_lbfgs(struct train_model *m, const struct train_problem *pb,
                       const struct train_view *v, train_progress_fn progress, void *progress_ctx)
 {
@@ -431,12 +464,11 @@ int train_i_fit_lbfgs(struct train_model *m, const struct train_problem *pb,
         const struct train_view *valid = pb->valid;
         struct train_params def;
         struct lb L;
-        struct run run = {0}, best_run = {0};
+        struct run best_run;
         uint32_t maxit = p->lbfgs_iter ? p->lbfgs_iter : TRAIN_LBFGS_ITER;
         double tol = p->lbfgs_tol > 0 ? p->lbfgs_tol : TRAIN_LBFGS_TOL;
         double l2 = p->l2, a = p->var_scale > 0 ? p->var_scale : 1.0;
-        uint32_t total_it = 0;
-        double gscale = 0;
+        uint32_t total_it;
         int choose_a, choose_l2, r;
 
         r = check_view_labels(v, m->d, m->n_classes);
@@ -461,62 +493,39 @@ int train_i_fit_lbfgs(struct train_model *m, const struct train_problem *pb,
         L.progress_ctx = progress_ctx;
         L.epochs = (uint64_t)maxit * ((choose_a ? N_A : 1) + (choose_l2 ? N_L2 - 1 : 0));
 
-        if (!choose_a && !choose_l2) {
-                r = lb_minimise(&L, v, v->v ? a : 0, l2, maxit, tol, &gscale, &run);
+        /* Every candidate warm-starts from the previous one; the best by
+         * validation log-loss (or the only one) is kept in L.best. */
+        struct search S = {
+            .v = v, .valid = valid, .maxit = maxit, .tol = tol, .best_score = INFINITY};
+        uint32_t na = choose_a ? N_A : 1, nl = choose_l2 ? N_L2 : 1;
+        double best_a = a, best_l2 = l2;
+        for (uint32_t ia = 0; ia < na; ia++) {
+                double ca = choose_a ? a_grid[ia] : a;
+                r = try_fit(&L, &S, ca, l2);
                 if (r < 0)
                         goto out_release;
-                best_run = run;
-                total_it = run.iterations;
-                memcpy(L.best, L.x, L.n_par * sizeof(double));
-        } else {
-                /* Every candidate warm-starts from the previous one; the
-                 * best by validation log-loss is kept in L.best. */
-                double best_score = INFINITY, best_a = a, best_l2 = l2;
-                uint32_t na = choose_a ? N_A : 1, nl = choose_l2 ? N_L2 : 1;
-                for (uint32_t ia = 0; ia < na; ia++) {
-                        double ca = choose_a ? a_grid[ia] : a;
-                        struct eval ev;
-                        r = lb_minimise(&L, v, v->v ? ca : 0, l2, maxit, tol, &gscale, &run);
-                        if (r < 0)
-                                goto out_release;
-                        total_it += run.iterations;
-                        r = lb_eval(&L, valid, 0, 0, L.x, NULL, &ev);
-                        if (r < 0)
-                                goto out_release;
-                        if (ev.loss < best_score) {
-                                best_score = ev.loss;
-                                best_a = ca;
-                                best_run = run;
-                                memcpy(L.best, L.x, L.n_par * sizeof(double));
-                        }
-                }
-                a = best_a;
-                memcpy(L.x, L.best, L.n_par * sizeof(double));
-                for (uint32_t il = 1; il < nl; il++) {
-                        double cl = l2 * pow(L2_GRID_RATIO, il);
-                        struct eval ev;
-                        r = lb_minimise(&L, v, v->v ? a : 0, cl, maxit, tol, &gscale, &run);
-                        if (r < 0)
-                                goto out_release;
-                        total_it += run.iterations;
-                        r = lb_eval(&L, valid, 0, 0, L.x, NULL, &ev);
-                        if (r < 0)
-                                goto out_release;
-                        if (ev.loss < best_score) {
-                                best_score = ev.loss;
-                                best_l2 = cl;
-                                best_run = run;
-                                memcpy(L.best, L.x, L.n_par * sizeof(double));
-                        }
-                }
-                l2 = best_l2;
+                if (r == 1)
+                        best_a = ca;
         }
+        a = best_a;
+        memcpy(L.x, L.best, L.n_par * sizeof(double));
+        for (uint32_t il = 1; il < nl; il++) {
+                double cl = l2 * pow(L2_GRID_RATIO, il);
+                r = try_fit(&L, &S, a, cl);
+                if (r < 0)
+                        goto out_release;
+                if (r == 1)
+                        best_l2 = cl;
+        }
+        l2 = best_l2;
+        best_run = S.best_run;
+        total_it = S.total_it;
 
         p->solver = TRAIN_SOLVER_LBFGS;
         p->lbfgs_iter = maxit;
         p->lbfgs_tol = tol;
         p->l2 = l2;
-        p->var_scale = a;
+        p->var_scale = v->v ? a : p->var_scale; /* a is used with variances only */
         m->iterations = total_it;
         m->epochs_run = total_it;
         m->converged = (uint32_t)best_run.converged;

@@ -351,6 +351,7 @@ static void test_zero_variance_is_plain(void **state)
                 assert_memory_equal(a->layers[0].b, b->layers[0].b,
                                     a->layers[0].out * sizeof(double));
                 assert_int_equal(a->iterations, b->iterations);
+                assert_true(a->params.var_scale == 0); /* not used without variances */
                 assert_true(a->loss == b->loss);
                 assert_true(c->params.var_scale == 1); /* no validation rows: a = 1 */
                 assert_int_equal(train_view_bytes(&wv), n * (2 * d + 1) * sizeof(float));
