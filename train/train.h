@@ -213,7 +213,9 @@ uint32_t train_model_proba_width(const struct train_model *model);
 /* k-means centre j in original feature units into ret_x (d doubles). */
 int train_kmeans_centre(const struct train_model *model, uint32_t j, double *ret_x);
 
-/* Called after each epoch (k-means: each Lloyd iteration; closed forms: once)
+/* Called after each epoch (k-means: each Lloyd iteration; L-BFGS: each
+ * iteration, counted over every value tried on validation rows, with epochs
+ * the most iterations it may take; closed forms: once)
  * with the 1-based epoch, the planned total and the epoch's loss: weighted
  * mean log-loss (classification), weighted MSE in target units
  * (regression) or inertia / total weight (k-means), without the L2 term.
@@ -335,7 +337,9 @@ int train_evaluate_suffstats(const struct train_model *model, const struct train
                              struct train_metrics *ret_metrics);
 
 /* Working memory of a fit, in bytes, before it starts: what train_fit
- * allocates for the kind and hyper-parameters on d features, n_classes
+ * allocates for the kind and hyper-parameters (logistic and softmax: the
+ * solver's; train_fit_source always fits them by Adam: ask with
+ * TRAIN_SOLVER_ADAM) on d features, n_classes
  * outputs (classification; 0 for regression and k-means) and n_rows rows per
  * view (the mini-batch buffers hold min(batch, n_rows) rows). Equals
  * model->work_bytes of the fit plus the fitted model. The views' own bytes
@@ -344,9 +348,11 @@ struct train_mem {
         uint64_t weights;     /* numbers of the model (weights, biases, centres) */
         uint64_t model;       /* the fitted model (double) */
         uint64_t params;      /* float copies of the weights, gradients and Adam moments
-                                 (nets), centres and their sums (k-means), the normal
-                                 matrices (closed forms) */
-        uint64_t activations; /* mini-batch activations and deltas (nets), row blocks */
+                                 (nets), the L-BFGS vectors and history (double), centres
+                                 and their sums (k-means), the normal matrices (closed
+                                 forms) */
+        uint64_t activations; /* mini-batch activations and deltas (nets), row blocks (L-BFGS:
+                                 standardised rows, variances and outputs) */
         uint64_t rows;        /* per row of a view: the shuffled order (nets), the seeding
                                  distances (k-means) */
         uint64_t total;
