@@ -461,7 +461,8 @@ int train_i_fit_lbfgs(struct train_model *m, const struct train_problem *pb,
                       const struct train_view *v, train_progress_fn progress, void *progress_ctx)
 {
         struct train_params *p = &m->params;
-        const struct train_view *valid = pb->valid;
+        /* No validation rows: as if none were given. */
+        const struct train_view *valid = pb->valid && pb->valid->n ? pb->valid : NULL;
         struct train_params def;
         struct lb L;
         struct run best_run;

@@ -520,6 +520,19 @@ static void test_choice_on_valid(void **state)
         assert_true(chosen->params.l2 > fixed->params.l2);
         assert_true(valid_logloss(chosen, &vv) < valid_logloss(fixed, &vv) - 0.01);
         assert_true(chosen->iterations > fixed->iterations); /* the path counts */
+        /* Empty validation rows count as none; rows of another width are refused. */
+        train_model_free(chosen);
+        chosen = NULL;
+        vv.n = 0;
+        assert_int_equal(train_fit(TRAIN_LOGISTIC, &p, &pb, &v, NULL, NULL, &chosen), 0);
+        assert_true(chosen->params.l2 == TRAIN_L2_LINEAR_CLASSIFIER);
+        vv.n = nv;
+        vv.d = d - 1;
+        train_model_free(chosen);
+        chosen = NULL;
+        assert_int_equal(train_fit(TRAIN_LOGISTIC, &p, &pb, &v, NULL, NULL, &chosen),
+                         DREAM_E_INVAL);
+        vv.d = d;
         /* An l2 the caller set is kept. */
         train_model_free(chosen);
         chosen = NULL;
