@@ -537,6 +537,12 @@ int train_i_fit_lbfgs(struct train_model *m, const struct train_problem *pb,
                 r = DREAM_E_NUMERIC;
                 goto out_release;
         }
+        /* Stopped before the most: a last call says the fit is complete. */
+        if (progress && total_it > 0 && total_it < L.epochs &&
+            progress(progress_ctx, total_it, total_it, m->loss)) {
+                r = DREAM_E_CANCELLED;
+                goto out_release;
+        }
         r = train_i_model_layer_alloc(m, 0, m->d, L.K);
         if (r < 0)
                 goto out_release;

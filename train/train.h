@@ -215,7 +215,8 @@ int train_kmeans_centre(const struct train_model *model, uint32_t j, double *ret
 
 /* Called after each epoch (k-means: each Lloyd iteration; L-BFGS: each
  * iteration, counted over every value tried on validation rows, with epochs
- * the most iterations it may take; closed forms: once)
+ * the most iterations it may take, and once more with epochs = epoch when it
+ * stops before them; closed forms: once)
  * with the 1-based epoch, the planned total and the epoch's loss: weighted
  * mean log-loss (classification), weighted MSE in target units
  * (regression) or inertia / total weight (k-means), without the L2 term.

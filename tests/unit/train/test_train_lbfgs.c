@@ -384,6 +384,23 @@ static void test_zero_variance_is_plain(void **state)
         free(vv);
 }
 
+struct last {
+        uint32_t epoch, epochs, calls;
+        double loss;
+};
+
+static int last_cb(void *ctx, uint32_t epoch, uint32_t epochs, double loss)
+{
+        struct last *l = ctx;
+        if (epoch == 0)
+                return 0;
+        l->epoch = epoch;
+        l->epochs = epochs;
+        l->loss = loss;
+        l->calls++;
+        return 0;
+}
+
 /* Iterations, convergence and the values used in model->params. */
 static void test_iterations(void **state)
 {
@@ -402,7 +419,13 @@ static void test_iterations(void **state)
         p.lr = 1;
         p.l2 = 1e-3;
         p.standardize = 1;
-        assert_int_equal(train_fit(TRAIN_SOFTMAX, &p, &pb, &v, NULL, NULL, &m), 0);
+        struct last l = {0};
+        assert_int_equal(train_fit(TRAIN_SOFTMAX, &p, &pb, &v, last_cb, &l, &m), 0);
+        /* Once per iteration, then once more to say it is complete. */
+        assert_int_equal(l.calls, m->iterations + 1);
+        assert_int_equal(l.epoch, m->iterations);
+        assert_int_equal(l.epochs, m->iterations);
+        assert_true(l.loss == m->loss);
         assert_int_equal(m->params.solver, TRAIN_SOLVER_LBFGS);
         assert_int_equal(m->params.lbfgs_iter, TRAIN_LBFGS_ITER);
         assert_true(m->params.lbfgs_tol == TRAIN_LBFGS_TOL);
