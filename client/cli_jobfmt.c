@@ -64,8 +64,8 @@ void cli_train_help(FILE *f)
                 "      --hidden H       mlp hidden layer widths: 128 or 256,128; default %u\n"
                 "      --k K            kmeans clusters; default %u (at most %u Lloyd\n"
                 "                       iterations)\n"
-                "      --l2 X           L2 penalty, > 0: ridge default %g, logistic, softmax\n"
-                "                       and mlp default %g; linear has none\n"
+                "      --l2 X           L2 penalty, > 0: ridge default %g, logistic and\n"
+                "                       softmax default %g, mlp default %g; linear has none\n"
                 "      --seed S         random seed (initialisation, shuffling, sampling);\n"
                 "                       default %u\n"
                 "      --holdout H      share of the rows set aside and scored on (0.1 or\n"
@@ -82,9 +82,10 @@ void cli_train_help(FILE *f)
                 "%s",
                 DREAM_TRAIN_DEFAULT_BUDGET, DREAM_TRAIN_DEFAULT_EPOCHS, DREAM_TRAIN_DEFAULT_LR,
                 DREAM_TRAIN_DEFAULT_BATCH, DREAM_TRAIN_DEFAULT_HIDDEN, DREAM_TRAIN_DEFAULT_K,
-                DREAM_TRAIN_DEFAULT_MAX_ITER, DREAM_TRAIN_DEFAULT_L2_RIDGE, DREAM_TRAIN_DEFAULT_L2,
-                DREAM_TRAIN_DEFAULT_SEED, DREAM_TRAIN_MAX_HOLDOUT_ROWS, DREAM_TRAIN_DEFAULT_HOLDOUT,
-                CLI_NET_HELP, CLI_JOB_EXIT_HELP);
+                DREAM_TRAIN_DEFAULT_MAX_ITER, DREAM_TRAIN_DEFAULT_L2_RIDGE,
+                DREAM_TRAIN_DEFAULT_L2_LOGIT, DREAM_TRAIN_DEFAULT_L2, DREAM_TRAIN_DEFAULT_SEED,
+                DREAM_TRAIN_MAX_HOLDOUT_ROWS, DREAM_TRAIN_DEFAULT_HOLDOUT, CLI_NET_HELP,
+                CLI_JOB_EXIT_HELP);
 }
 
 /* A decimal integer in [lo, hi]: 0 or -1. */

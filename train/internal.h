@@ -123,12 +123,22 @@ int train_i_fit_closed(struct train_model *m, const struct train_view *v,
 int train_i_fit_net(struct train_model *m, const struct train_problem *problem,
                     const struct train_source *src, const struct train_view *first,
                     train_progress_fn progress, void *progress_ctx);
+/* Logistic and softmax by full-batch L-BFGS on one view (train/lbfgs.c). */
+int train_i_fit_lbfgs(struct train_model *m, const struct train_problem *problem,
+                      const struct train_view *v, train_progress_fn progress, void *progress_ctx);
+/* The L-BFGS objective (l2 included) and its gradient (may be NULL) at
+ * theta (K x d weights then K biases; logistic K = 1) with variance weight a,
+ * standardised by m (kind, d, n_classes, mean, sd). For tests. */
+int train_i_lbfgs_objective(const struct train_model *m, const struct train_view *v, double a,
+                            double l2, const double *theta, double *ret_f, double *ret_grad);
 int train_i_fit_kmeans(struct train_model *m, const struct train_view *v,
                        train_progress_fn progress, void *progress_ctx);
 /* Working memory of each fit (train_mem_estimate). */
 void train_i_mem_closed(uint32_t d, struct train_mem *mem);
 int train_i_mem_net(enum train_kind kind, const struct train_params *p, uint32_t d,
                     uint32_t n_classes, uint64_t n_rows, struct train_mem *mem);
+void train_i_mem_lbfgs(enum train_kind kind, uint32_t d, uint32_t n_classes, uint64_t n_rows,
+                       struct train_mem *mem);
 void train_i_mem_kmeans(const struct train_params *p, uint32_t d, uint64_t n_rows,
                         struct train_mem *mem);
 

@@ -70,9 +70,14 @@ void train_params_default(enum train_kind kind, struct train_params *ret_params)
             .tol = 1e-4,
             .seed = 42,
             .standardize = 1,
+            .solver = TRAIN_SOLVER_LBFGS,
+            .lbfgs_iter = TRAIN_LBFGS_ITER,
+            .lbfgs_tol = TRAIN_LBFGS_TOL,
         };
         if (kind == TRAIN_LINEAR)
                 p.l2 = 0;
+        else if (kind == TRAIN_LOGISTIC || kind == TRAIN_SOFTMAX)
+                p.l2 = TRAIN_L2_LINEAR_CLASSIFIER;
         else if (kind == TRAIN_RIDGE)
                 p.l2 = 1.0;
         *ret_params = p;
@@ -92,6 +97,16 @@ int train_params_validate(enum train_kind kind, const struct train_params *p, co
                 msg = "l2 must be 0 for linear (use ridge)";
         else if (!isfinite(p->l2) || p->l2 < 0)
                 msg = "l2 must be finite and >= 0";
+        else if (p->solver > TRAIN_SOLVER_ADAM)
+                msg = "solver must be lbfgs (0) or adam (1)";
+        else if (p->lbfgs_iter > DREAM_MAX_EPOCHS)
+                msg = "lbfgs_iter must be between 0 (default) and 1000000";
+        else if (!isfinite(p->lbfgs_tol) || p->lbfgs_tol < 0)
+                msg = "lbfgs_tol must be finite and >= 0";
+        else if (!isfinite(p->var_scale) || p->var_scale < 0)
+                msg = "var_scale must be finite and >= 0";
+        else if (p->l2_fixed > 1)
+                msg = "l2_fixed must be 0 or 1";
         else if (kind == TRAIN_LOGISTIC || kind == TRAIN_SOFTMAX || kind == TRAIN_MLP) {
                 if (p->epochs == 0 || p->epochs > DREAM_MAX_EPOCHS)
                         msg = "epochs must be between 1 and 1000000";
@@ -158,7 +173,8 @@ size_t train_view_bytes(const struct train_view *v)
         size_t cells, bytes;
         if (!v)
                 return 0;
-        if (__builtin_mul_overflow(v->n, (size_t)v->d + (v->y ? 1 : 0) + (v->w ? 1 : 0), &cells) ||
+        size_t per_row = (size_t)v->d * (v->v ? 2 : 1) + (v->y ? 1 : 0) + (v->w ? 1 : 0);
+        if (__builtin_mul_overflow(v->n, per_row, &cells) ||
             __builtin_mul_overflow(cells, sizeof(float), &bytes))
                 return SIZE_MAX;
         return bytes;
@@ -427,6 +443,16 @@ int train_mem_estimate(enum train_kind kind, const struct train_params *params, 
         case TRAIN_KMEANS:
                 train_i_mem_kmeans(params, d, n_rows, &mem);
                 break;
+        case TRAIN_LOGISTIC:
+        case TRAIN_SOFTMAX:
+                if (params->solver == TRAIN_SOLVER_LBFGS) {
+                        train_i_mem_lbfgs(kind, d, n_classes, n_rows, &mem);
+                        break;
+                }
+                r = train_i_mem_net(kind, params, d, n_classes, n_rows, &mem);
+                if (r < 0)
+                        return r;
+                break;
         default:
                 r = train_i_mem_net(kind, params, d, n_classes, n_rows, &mem);
                 if (r < 0)
@@ -449,6 +475,10 @@ static int fixed_next(void *ctx, uint32_t epoch, struct train_view *ret_view)
         return 0;
 }
 
+static int fit_any(enum train_kind kind, const struct train_params *params,
+                   const struct train_problem *pb, const struct train_source *src, int fixed,
+                   train_progress_fn progress, void *progress_ctx, struct train_model **ret_model);
+
 int train_fit(enum train_kind kind, const struct train_params *params,
               const struct train_problem *problem, const struct train_view *view,
               train_progress_fn progress, void *progress_ctx, struct train_model **ret_model)
@@ -456,7 +486,7 @@ int train_fit(enum train_kind kind, const struct train_params *params,
         struct train_source src = {fixed_next, (void *)view};
         if (!view)
                 return DREAM_E_INVAL;
-        return train_fit_source(kind, params, problem, &src, progress, progress_ctx, ret_model);
+        return fit_any(kind, params, problem, &src, 1, progress, progress_ctx, ret_model);
 }
 
 static int labels_max(const struct train_view *v, uint32_t *ret_max)
@@ -476,6 +506,15 @@ static int labels_max(const struct train_view *v, uint32_t *ret_max)
 int train_fit_source(enum train_kind kind, const struct train_params *params,
                      const struct train_problem *pb, const struct train_source *src,
                      train_progress_fn progress, void *progress_ctx, struct train_model **ret_model)
+{
+        return fit_any(kind, params, pb, src, 0, progress, progress_ctx, ret_model);
+}
+
+/* fixed: src returns one view for every epoch (train_fit), which full-batch
+ * solvers need. */
+static int fit_any(enum train_kind kind, const struct train_params *params,
+                   const struct train_problem *pb, const struct train_source *src, int fixed,
+                   train_progress_fn progress, void *progress_ctx, struct train_model **ret_model)
 {
         struct train_model *m = NULL;
         struct train_view first;
@@ -570,10 +609,24 @@ int train_fit_source(enum train_kind kind, const struct train_params *params,
         case TRAIN_KMEANS:
                 r = train_i_fit_kmeans(m, &first, progress, progress_ctx);
                 break;
+        case TRAIN_LOGISTIC:
+        case TRAIN_SOFTMAX:
+                if (fixed && m->params.solver == TRAIN_SOLVER_LBFGS) {
+                        r = train_i_fit_lbfgs(m, pb, &first, progress, progress_ctx);
+                        break;
+                }
+                m->params.solver = TRAIN_SOLVER_ADAM;
+                r = train_i_fit_net(m, pb, src, &first, progress, progress_ctx);
+                break;
         default:
+                m->params.solver = TRAIN_SOLVER_ADAM;
                 r = train_i_fit_net(m, pb, src, &first, progress, progress_ctx);
                 break;
         }
+        if (r == 0 && m->iterations == 0)
+                m->iterations = m->epochs_run;
+        if (r == 0 && (kind == TRAIN_LINEAR || kind == TRAIN_RIDGE))
+                m->converged = 1;
         if (r < 0)
                 goto out_free_model;
         if (!train_i_model_finite(m)) {

@@ -1,11 +1,13 @@
 /* Model bytes (for LMDB) and JSON export.
  *
- * Bytes, version 1, little-endian:
+ * Bytes, version 2, little-endian:
  *   "DRMT" u32 version
  *   u32 kind, task, d, n_classes, n_layers, has_classes
  *   u32 epochs, batch, n_hidden, hidden[0], hidden[1], k, max_iter, standardize
  *   u64 seed; f64 lr, l2, tol
+ *   u32 solver, lbfgs_iter, l2_fixed; f64 lbfgs_tol, var_scale        (version 2)
  *   u32 epochs_run; u64 rows_used, work_bytes; f64 loss
+ *   u32 iterations, converged                                         (version 2)
  *   f64 y_mean, y_sd; f64 mean[d]; f64 sd[d]; f64 classes[n_classes] if has_classes
  *   per layer: u32 in, out; f64 w[in * out]; f64 b[out]
  *   u64 FNV-1a 64 of every byte before it
@@ -24,7 +26,10 @@
 #include <string.h>
 
 #define MODEL_MAGIC   "DRMT"
-#define MODEL_VERSION 1u
+#define MODEL_VERSION ((uint32_t)TRAIN_MODEL_VERSION)
+/* Version 1 lacks the version 2 fields: its logistic and softmax models were
+ * fitted by Adam, iterations = epochs_run, converged 0. */
+#define MODEL_VERSION_MIN 1u
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
 {
@@ -90,6 +95,16 @@ int train_model_to_bytes(const struct train_model *m, uint8_t **ret_bytes, size_
         if (r == 0)
                 r = put_f64(&b, p->tol);
         if (r == 0)
+                r = dm_buf_put_le32(&b, p->solver);
+        if (r == 0)
+                r = dm_buf_put_le32(&b, p->lbfgs_iter);
+        if (r == 0)
+                r = dm_buf_put_le32(&b, p->l2_fixed);
+        if (r == 0)
+                r = put_f64(&b, p->lbfgs_tol);
+        if (r == 0)
+                r = put_f64(&b, p->var_scale);
+        if (r == 0)
                 r = dm_buf_put_le32(&b, m->epochs_run);
         if (r == 0)
                 r = dm_buf_put_le64(&b, m->rows_used);
@@ -97,6 +112,10 @@ int train_model_to_bytes(const struct train_model *m, uint8_t **ret_bytes, size_
                 r = dm_buf_put_le64(&b, m->work_bytes);
         if (r == 0)
                 r = put_f64(&b, m->loss);
+        if (r == 0)
+                r = dm_buf_put_le32(&b, m->iterations);
+        if (r == 0)
+                r = dm_buf_put_le32(&b, m->converged);
         if (r == 0)
                 r = put_f64(&b, m->y_mean);
         if (r == 0)
@@ -171,6 +190,7 @@ int train_model_from_bytes(const void *bytes, size_t len, struct train_model **r
         struct dm_rd rd;
         uint32_t u[15];
         uint64_t stored, total = 0;
+        uint32_t version;
         const uint8_t *magic;
         int r;
 
@@ -185,8 +205,9 @@ int train_model_from_bytes(const void *bytes, size_t len, struct train_model **r
         r = dm_rd_le32(&rd, &u[0]);
         if (r < 0)
                 return r;
-        if (u[0] != MODEL_VERSION)
+        if (u[0] < MODEL_VERSION_MIN || u[0] > MODEL_VERSION)
                 return DREAM_E_FORMAT;
+        version = u[0];
         memcpy(&stored, (const uint8_t *)bytes + len - 8, 8);
         stored = le64toh(stored);
         if (fnv1a(bytes, len - 8) != stored)
@@ -231,6 +252,21 @@ int train_model_from_bytes(const void *bytes, size_t len, struct train_model **r
                 r = rd_f64(&rd, &p->l2);
         if (r == 0)
                 r = rd_f64(&rd, &p->tol);
+        if (r == 0 && version >= 2) {
+                r = dm_rd_le32(&rd, &p->solver);
+                if (r == 0)
+                        r = dm_rd_le32(&rd, &p->lbfgs_iter);
+                if (r == 0)
+                        r = dm_rd_le32(&rd, &p->l2_fixed);
+                if (r == 0)
+                        r = rd_f64(&rd, &p->lbfgs_tol);
+                if (r == 0)
+                        r = rd_f64(&rd, &p->var_scale);
+        } else if (r == 0) {
+                p->solver = kind == TRAIN_LOGISTIC || kind == TRAIN_SOFTMAX || kind == TRAIN_MLP
+                                ? TRAIN_SOLVER_ADAM
+                                : TRAIN_SOLVER_LBFGS;
+        }
         if (r == 0)
                 r = dm_rd_le32(&rd, &m->epochs_run);
         if (r == 0)
@@ -239,6 +275,15 @@ int train_model_from_bytes(const void *bytes, size_t len, struct train_model **r
                 r = dm_rd_le64(&rd, &m->work_bytes);
         if (r == 0)
                 r = rd_f64(&rd, &m->loss);
+        if (r == 0 && version >= 2) {
+                r = dm_rd_le32(&rd, &m->iterations);
+                if (r == 0)
+                        r = dm_rd_le32(&rd, &m->converged);
+                if (r == 0 && m->converged > 1)
+                        r = DREAM_E_CORRUPT;
+        } else if (r == 0) {
+                m->iterations = m->epochs_run;
+        }
         if (r == 0)
                 r = rd_f64(&rd, &m->y_mean);
         if (r == 0)
@@ -420,9 +465,12 @@ int train_model_to_json(const struct train_model *m, char **ret_json, size_t *re
         if (r == 0)
                 r = jprintf(&b,
                             "],\"k\":%u,\"max_iter\":%u,\"tol\":%.17g,\"seed\":%llu,"
-                            "\"standardize\":%s},",
+                            "\"standardize\":%s,\"solver\":\"%s\",\"lbfgs_iter\":%u,"
+                            "\"lbfgs_tol\":%.17g,\"var_scale\":%.17g,\"l2_fixed\":%s},",
                             p->k, p->max_iter, p->tol, (unsigned long long)p->seed,
-                            p->standardize ? "true" : "false");
+                            p->standardize ? "true" : "false",
+                            p->solver == TRAIN_SOLVER_ADAM ? "adam" : "lbfgs", p->lbfgs_iter,
+                            p->lbfgs_tol, p->var_scale, p->l2_fixed ? "true" : "false");
         if (r == 0)
                 r = jprintf(&b, "\"standardisation\":{\"mean\":");
         if (r == 0)
@@ -474,9 +522,10 @@ int train_model_to_json(const struct train_model *m, char **ret_json, size_t *re
         if (r == 0)
                 r = jprintf(&b,
                             ",\"fit\":{\"epochs_run\":%u,\"loss\":%.17g,\"rows_used\":%llu,"
-                            "\"work_bytes\":%llu}}",
+                            "\"work_bytes\":%llu,\"iterations\":%u,\"converged\":%s}}",
                             m->epochs_run, m->loss, (unsigned long long)m->rows_used,
-                            (unsigned long long)m->work_bytes);
+                            (unsigned long long)m->work_bytes, m->iterations,
+                            m->converged ? "true" : "false");
         if (r == 0)
                 r = dm_buf_put_u8(&b, 0);
         dm_free(row);

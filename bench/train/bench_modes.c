@@ -9,6 +9,8 @@
  *               [--task reg|class] [--budgets 0.1,0.01] [--reps R] [--full-reps F]
  *               [--seed S]
  *               [--modes full,condensed,sample,refresh] [--cond SPEC]...
+ *               [--solver lbfgs|adam] [--lbfgs-iter N] [--lbfgs-tol X] [--valid VALID.bin]
+ *               [--var-scale A] [--l2-fixed 0|1] [--var 0|1]
  *               [--name NAME] [--json]
  *
  * SPEC chooses gd_condense_opts for one `condensed` row (repeat --cond to
@@ -27,6 +29,14 @@
  * decides between local optima).
  *
  * Without TEST.bin the training file is the evaluation set (k-means).
+ *
+ * --valid VALID.bin gives every fit validation rows (problem->valid: the
+ * L-BFGS fits choose l2, and with --var the variance weight, on them); keep
+ * them out of TRAIN.bin. --var 1 gives the condensed samples their groups'
+ * variances (view->v): each training row is assigned to the nearest sample
+ * of its class, which stands in for the condensation's own groups; the
+ * assignment counts as prep time. The table's last columns are the l2 and a
+ * used by the last fit and its iterations.
  */
 #include "bench/train/data.h"
 #include "common/alloc.h"
@@ -144,6 +154,7 @@ struct ctx {
         uint32_t n_classes;
         size_t *class_start; /* rows of each class: idx[class_start[c] .. class_start[c+1]) */
         size_t *class_idx;
+        int var; /* condensed: give the fit each group's per-feature variance */
 };
 
 struct result {
@@ -155,6 +166,8 @@ struct result {
         double metric, metric_min, metric_max;
         uint32_t reps;
         int ok;
+        double l2, var_scale; /* the last fit's values used (chosen on --valid rows) */
+        uint32_t iterations;  /* the last fit's */
 };
 
 static double metric_of(const struct ctx *cx, const struct train_model *m)
@@ -202,6 +215,9 @@ static int fit_view(const struct ctx *cx, uint64_t seed, const struct train_view
         if (peak > res->peak_bytes)
                 res->peak_bytes = peak;
         res->rows_used = v->n;
+        res->l2 = m->params.l2;
+        res->var_scale = v->v ? m->params.var_scale : 0;
+        res->iterations = m->iterations;
         *ret_metric = metric_of(cx, m);
         train_model_free(m);
         return 0;
@@ -375,6 +391,8 @@ static int run_refresh(const struct ctx *cx, size_t m, uint32_t reps, uint64_t s
                 if (peak > res->peak_bytes)
                         res->peak_bytes = peak;
                 res->rows_used = mod->rows_used;
+                res->l2 = mod->params.l2;
+                res->iterations = mod->iterations;
                 res->prep_cpu += s.draw_cpu;
                 res->train_cpu += c1 - c0 - s.draw_cpu;
                 res->train_wall += w1 - w0 - s.draw_cpu;
@@ -429,6 +447,82 @@ static int parse_spec(const char *spec, struct gd_condense_opts *o)
         return 0;
 }
 
+/* Each group's per-feature population variance (raw units) into v: every
+ * training row goes to the nearest sample of its class (standardised
+ * Euclidean distance, a k-means model of the class's samples), which stands
+ * in for the condensation's own groups. */
+static int group_variances(const struct ctx *cx, const struct gd_condensed *c, float *v)
+{
+        const struct bench_data *tr = cx->tr;
+        const uint32_t d = tr->d;
+        uint32_t *cnt = dm_calloc(c->m, sizeof(uint32_t)), *ids = dm_calloc(c->m, sizeof(uint32_t));
+        int r = DREAM_E_NOMEM;
+        memset(v, 0, (size_t)c->m * d * sizeof(float));
+        if (!cnt || !ids)
+                goto out;
+        for (uint32_t cl = 0; cl < cx->n_classes; cl++) {
+                size_t nr = cx->class_start[cl + 1] - cx->class_start[cl];
+                const size_t *rows = cx->class_idx + cx->class_start[cl];
+                uint32_t k = 0;
+                for (uint32_t g = 0; g < c->m; g++)
+                        if (cx->n_classes == 1 || (uint32_t)c->y[g] == cl)
+                                ids[k++] = g;
+                if (k == 0 || nr == 0)
+                        continue;
+                struct train_model *km = dm_calloc(1, sizeof(*km));
+                float *bx = dm_mallocarray(nr * d, sizeof(float));
+                double *val = dm_mallocarray(nr, sizeof(double));
+                if (km) {
+                        km->kind = TRAIN_KMEANS;
+                        km->task = TRAIN_TASK_CLUSTERING;
+                        km->d = d;
+                        km->n_layers = 1;
+                        km->mean = dm_mallocarray(d, sizeof(double));
+                        km->sd = dm_mallocarray(d, sizeof(double));
+                        km->layers[0] = (struct train_layer){
+                            d, k, dm_mallocarray((size_t)k * d, sizeof(double)),
+                            dm_calloc(k, sizeof(double))};
+                }
+                if (!km || !bx || !val || !km->mean || !km->sd || !km->layers[0].w ||
+                    !km->layers[0].b) {
+                        train_model_free(km);
+                        dm_free(bx);
+                        dm_free(val);
+                        goto out;
+                }
+                memcpy(km->mean, cx->pb.mean, d * sizeof(double));
+                memcpy(km->sd, cx->pb.sd, d * sizeof(double));
+                for (uint32_t q = 0; q < k; q++)
+                        for (uint32_t j = 0; j < d; j++)
+                                km->layers[0].w[(size_t)q * d + j] =
+                                    (c->x[(size_t)ids[q] * d + j] - km->mean[j]) / km->sd[j];
+                for (size_t i = 0; i < nr; i++)
+                        memcpy(bx + i * d, tr->x + rows[i] * d, d * sizeof(float));
+                r = train_predict(km, bx, nr, val, NULL);
+                for (size_t i = 0; i < nr && r == 0; i++) {
+                        uint32_t g = ids[(uint32_t)val[i]];
+                        cnt[g]++;
+                        for (uint32_t j = 0; j < d; j++) {
+                                double e = bx[i * d + j] - c->x[(size_t)g * d + j];
+                                v[(size_t)g * d + j] += (float)(e * e);
+                        }
+                }
+                train_model_free(km);
+                dm_free(bx);
+                dm_free(val);
+                if (r < 0)
+                        goto out;
+        }
+        for (uint32_t g = 0; g < c->m; g++)
+                for (uint32_t j = 0; j < d && cnt[g]; j++)
+                        v[(size_t)g * d + j] /= (float)cnt[g];
+        r = 0;
+out:
+        dm_free(cnt);
+        dm_free(ids);
+        return r;
+}
+
 static int run_condensed(const struct ctx *cx, const struct gd_table *t, double budget,
                          size_t m_min, const struct gd_condense_opts *base, uint32_t reps,
                          uint64_t seed, struct result *res, size_t *ret_m)
@@ -450,7 +544,8 @@ static int run_condensed(const struct ctx *cx, const struct gd_table *t, double 
         }
         float *x = dm_mallocarray((size_t)c->m * d, sizeof(float));
         float *y = dm_mallocarray(c->m, sizeof(float)), *w = dm_mallocarray(c->m, sizeof(float));
-        if (!x || !y || !w) {
+        float *v = cx->var ? dm_mallocarray((size_t)c->m * d, sizeof(float)) : NULL;
+        if (!x || !y || !w || (cx->var && !v)) {
                 r = DREAM_E_NOMEM;
                 goto out;
         }
@@ -460,17 +555,25 @@ static int run_condensed(const struct ctx *cx, const struct gd_table *t, double 
                 y[i] = (float)c->y[i];
                 w[i] = (float)c->w[i];
         }
-        struct train_view v = {x, cx->task == TRAIN_TASK_CLUSTERING ? NULL : y, w, c->m, d, NULL};
+        if (cx->var) {
+                double v0 = cpu();
+                r = group_variances(cx, c, v);
+                if (r < 0)
+                        goto out;
+                c1 += cpu() - v0;
+        }
+        struct train_view tv = {x, cx->task == TRAIN_TASK_CLUSTERING ? NULL : y, w, c->m, d, v};
         *ret_m = c->m;
         for (uint32_t k = 0; k < reps; k++) {
                 double metric;
                 res->prep_cpu += c1 - c0;
-                r = fit_view(cx, seed + k, &v, res, &metric);
+                r = fit_view(cx, seed + k, &tv, res, &metric);
                 if (r < 0)
                         goto out;
                 add_metric(res, metric);
         }
 out:
+        dm_free(v);
         dm_free(x);
         dm_free(y);
         dm_free(w);
@@ -505,29 +608,32 @@ static void print_row(const struct ctx *cx, const char *name, const struct resul
                        "\"rows_used\":%llu,\"prep_seconds\":%.4f,\"train_seconds\":%.4f,"
                        "\"train_wall_seconds\":%.4f,\"peak_train_bytes\":%llu,\"%s\":%.6g,"
                        "\"metric_min\":%.6g,\"metric_max\":%.6g,\"reps\":%u,\"speedup\":%.3g,"
-                       "\"speedup_with_prep\":%.3g,\"memory_ratio\":%.3g,\"delta\":%.6g}\n",
+                       "\"speedup_with_prep\":%.3g,\"memory_ratio\":%.3g,\"delta\":%.6g,"
+                       "\"l2\":%.3g,\"var_scale\":%.3g,\"iterations\":%u}\n",
                        name, train_kind_name(cx->kind), res->mode, res->budget,
                        (unsigned long long)res->rows_used, res->prep_cpu, res->train_cpu,
                        res->train_wall, (unsigned long long)res->peak_bytes, metric_name(cx->task),
                        res->metric, res->metric_min, res->metric_max, res->reps, speed, speed_prep,
-                       memr, delta);
+                       memr, delta, res->l2, res->var_scale, res->iterations);
                 return;
         }
         char b[32] = "-";
         if (res->budget > 0)
                 snprintf(b, sizeof(b), "%g%%", res->budget * 100);
         printf("| %s | %s | %s | %s | %llu | %.3f | %.4f | %llu | %.4f | %.1fx | %.1fx | %.1fx | "
-               "%+.4f |\n",
+               "%+.4f | %.3g | %.3g | %u |\n",
                name, train_kind_name(cx->kind), res->mode, b, (unsigned long long)res->rows_used,
                res->prep_cpu, res->train_cpu, (unsigned long long)res->peak_bytes, res->metric,
-               speed, speed_prep, memr, delta);
+               speed, speed_prep, memr, delta, res->l2, res->var_scale, res->iterations);
 }
 
 int main(int argc, char **argv)
 {
         enum train_kind kind;
         struct ctx cx = {0};
-        struct bench_data tr = {0}, te = {0};
+        struct bench_data tr = {0}, te = {0}, va = {0};
+        struct train_view vview = {0};
+        const char *valid = NULL;
         const char *test = NULL, *name = NULL, *budgets_s = "0.1,0.01",
                    *modes = "full,condensed,sample,refresh";
         const char *specs[16];
@@ -570,6 +676,21 @@ int main(int argc, char **argv)
                         cx.params.max_iter = (uint32_t)atoi(v);
                 else if (strcmp(a, "--threads") == 0)
                         threads = atoi(v);
+                else if (strcmp(a, "--solver") == 0)
+                        cx.params.solver =
+                            strcmp(v, "adam") == 0 ? TRAIN_SOLVER_ADAM : TRAIN_SOLVER_LBFGS;
+                else if (strcmp(a, "--lbfgs-iter") == 0)
+                        cx.params.lbfgs_iter = (uint32_t)atoi(v);
+                else if (strcmp(a, "--lbfgs-tol") == 0)
+                        cx.params.lbfgs_tol = atof(v);
+                else if (strcmp(a, "--var-scale") == 0)
+                        cx.params.var_scale = atof(v);
+                else if (strcmp(a, "--l2-fixed") == 0)
+                        cx.params.l2_fixed = (uint32_t)atoi(v);
+                else if (strcmp(a, "--var") == 0)
+                        cx.var = atoi(v);
+                else if (strcmp(a, "--valid") == 0)
+                        valid = v;
                 else if (strcmp(a, "--task") == 0) {
                         cx.task = strcmp(v, "reg") == 0 ? TRAIN_TASK_REGRESSION
                                                         : TRAIN_TASK_CLASSIFICATION;
@@ -602,7 +723,8 @@ int main(int argc, char **argv)
                 specs[n_specs++] = "default";
         if (threads > 0)
                 train_set_threads(threads);
-        if (bench_data_load(argv[2], &tr) < 0 || (test && bench_data_load(test, &te) < 0)) {
+        if (bench_data_load(argv[2], &tr) < 0 || (test && bench_data_load(test, &te) < 0) ||
+            (valid && bench_data_load(valid, &va) < 0)) {
                 fprintf(stderr, "bench_modes: cannot read the data files\n");
                 return 1;
         }
@@ -629,6 +751,10 @@ int main(int argc, char **argv)
         }
         train_stats_from_sums(tr.d, (long double)tr.n, s1, s2, mean, sd);
         cx.pb.d = tr.d;
+        if (valid) {
+                vview = (struct train_view){va.x, va.y, NULL, va.n, va.d, NULL};
+                cx.pb.valid = &vview;
+        }
         cx.pb.mean = mean;
         cx.pb.sd = sd;
         if (kind == TRAIN_MLP)
@@ -680,9 +806,10 @@ int main(int argc, char **argv)
                        cx.task == TRAIN_TASK_CLASSIFICATION ? cx.n_classes : 0, tb1 - tb0,
                        quantised, metric_name(cx.task));
                 printf("| data | model | mode | budget | rows_used | prep_s | train_s | "
-                       "peak_train_bytes | %s | speed-up | with prep | memory | delta |\n",
+                       "peak_train_bytes | %s | speed-up | with prep | memory | delta | l2 | a | "
+                       "iterations |\n",
                        metric_name(cx.task));
-                printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         }
 
         struct result full = {0};
@@ -770,5 +897,6 @@ int main(int argc, char **argv)
         dm_free(s2);
         bench_data_release(&tr);
         bench_data_release(&te);
+        bench_data_release(&va);
         return 0;
 }

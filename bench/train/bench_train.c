@@ -4,6 +4,8 @@
  *
  *   bench_train MODEL TRAIN.bin [TEST.bin] [--epochs E] [--batch B] [--lr X]
  *               [--l2 X] [--hidden H] [--k K] [--max-iter N] [--threads T]
+ *               [--solver lbfgs|adam] [--lbfgs-iter N] [--lbfgs-tol X] [--var-scale A]
+ *               [--valid VALID.bin]
  *               [--task reg|class] [--exact]
  */
 #include "bench/train/data.h"
@@ -38,7 +40,9 @@ int main(int argc, char **argv)
         struct train_model *m = NULL;
         struct train_metrics mt = {0};
         struct bench_data tr = {0}, te = {0};
-        const char *test = NULL;
+        const char *test = NULL, *valid = NULL;
+        struct bench_data va = {0};
+        struct train_view vv = {0};
         int exact = 0, r, threads = 0;
         double t0, t1, c0, c1;
 
@@ -73,6 +77,16 @@ int main(int argc, char **argv)
                         p.k = (uint32_t)atoi(v);
                 else if (strcmp(a, "--max-iter") == 0)
                         p.max_iter = (uint32_t)atoi(v);
+                else if (strcmp(a, "--solver") == 0)
+                        p.solver = strcmp(v, "adam") == 0 ? TRAIN_SOLVER_ADAM : TRAIN_SOLVER_LBFGS;
+                else if (strcmp(a, "--lbfgs-iter") == 0)
+                        p.lbfgs_iter = (uint32_t)atoi(v);
+                else if (strcmp(a, "--lbfgs-tol") == 0)
+                        p.lbfgs_tol = atof(v);
+                else if (strcmp(a, "--var-scale") == 0)
+                        p.var_scale = atof(v);
+                else if (strcmp(a, "--valid") == 0)
+                        valid = v;
                 else if (strcmp(a, "--threads") == 0)
                         threads = atoi(v);
                 else if (strcmp(a, "--task") == 0)
@@ -85,11 +99,16 @@ int main(int argc, char **argv)
         }
         if (threads > 0)
                 train_set_threads(threads);
-        if (bench_data_load(argv[2], &tr) < 0 || (test && bench_data_load(test, &te) < 0)) {
+        if (bench_data_load(argv[2], &tr) < 0 || (test && bench_data_load(test, &te) < 0) ||
+            (valid && bench_data_load(valid, &va) < 0)) {
                 fprintf(stderr, "bench_train: cannot read the data files\n");
                 return 1;
         }
         pb.d = tr.d;
+        if (valid) {
+                vv = (struct train_view){va.x, va.y, NULL, va.n, va.d, NULL};
+                pb.valid = &vv;
+        }
         struct train_view v = {tr.x, kind == TRAIN_KMEANS ? NULL : tr.y, NULL, tr.n, tr.d, NULL};
         t0 = bench_now();
         c0 = cpu();
@@ -127,12 +146,16 @@ int main(int argc, char **argv)
                "\"epochs\":%u,\"train_seconds\":%.4f,\"cpu_seconds\":%.4f,\"view_bytes\":%zu,"
                "\"work_bytes\":%llu,"
                "\"loss\":%.6g,\"rmse\":%.6g,\"r2\":%.6g,\"accuracy\":%.6g,\"macro_f1\":%.6g,"
-               "\"logloss\":%.6g,\"inertia\":%.6g}\n",
+               "\"logloss\":%.6g,\"inertia\":%.6g,\"iterations\":%u,\"converged\":%u,"
+               "\"solver\":\"%s\",\"l2\":%.6g,\"var_scale\":%.6g}\n",
                argv[1], tr.n, tr.d, train_get_threads(), m->epochs_run, t1 - t0, c1 - c0,
                train_view_bytes(&v), (unsigned long long)m->work_bytes, m->loss, mt.rmse, mt.r2,
-               mt.accuracy, mt.macro_f1, mt.logloss, mt.inertia);
+               mt.accuracy, mt.macro_f1, mt.logloss, mt.inertia, m->iterations, m->converged,
+               m->params.solver == TRAIN_SOLVER_ADAM ? "adam" : "lbfgs", m->params.l2,
+               m->params.var_scale);
         train_model_free(m);
         bench_data_release(&tr);
         bench_data_release(&te);
+        bench_data_release(&va);
         return 0;
 }

@@ -505,7 +505,8 @@ enum dream_order {
 #define DREAM_TRAIN_DEFAULT_EPOCHS   20u     /* gradient models */
 #define DREAM_TRAIN_DEFAULT_BATCH    256u    /* mini-batch rows */
 #define DREAM_TRAIN_DEFAULT_LR       1e-3    /* Adam step size */
-#define DREAM_TRAIN_DEFAULT_L2       1e-4    /* gradient models */
+#define DREAM_TRAIN_DEFAULT_L2       1e-4    /* mlp */
+#define DREAM_TRAIN_DEFAULT_L2_LOGIT 1e-3    /* logistic, softmax */
 #define DREAM_TRAIN_DEFAULT_L2_RIDGE 1.0     /* ridge */
 #define DREAM_TRAIN_DEFAULT_HIDDEN   128u    /* mlp: one hidden layer */
 #define DREAM_TRAIN_DEFAULT_K        8u      /* k-means clusters */

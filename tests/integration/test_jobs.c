@@ -611,7 +611,8 @@ static void g_lifecycle(void)
                                              .batch = 64});
         r = watch(&c, small, &updates);
         (void)done_info(r);
-        CHECK(r->job_watch->epoch == 40 && r->job_watch->epochs == 40);
+        /* L-BFGS: the iterations it took (epochs are Adam's) */
+        CHECK(r->job_watch->epoch >= 1 && r->job_watch->epoch == r->job_watch->epochs);
         proto_response_free(r);
         fprintf(stderr, "watch: %d progress updates before the end\n", updates);
 

@@ -558,7 +558,7 @@ static void group_classify(void)
         acc = json_num(out, "accuracy");
         CHECK(acc > 0.85 && acc <= 1);
         CHECK(json_num(out, "macro_f1") > 0.8 && json_num(out, "logloss") > 0);
-        CHECK(json_num(out, "epochs") == 300);
+        CHECK(json_num(out, "epochs") >= 1 && json_num(out, "epochs") <= 300); /* L-BFGS */
         snprintf(id_s, sizeof(id_s), "%llu", (unsigned long long)json_num(out, "job"));
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "predict", id_s, iris, "-f", "-o",
                      pred, NULL);

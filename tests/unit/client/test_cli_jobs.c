@@ -56,9 +56,12 @@ static void test_defaults_match_trainer(void **state)
         assert_int_equal(p.epochs, DREAM_TRAIN_DEFAULT_EPOCHS);
         assert_int_equal(p.batch, DREAM_TRAIN_DEFAULT_BATCH);
         assert_true(p.lr == DREAM_TRAIN_DEFAULT_LR);
-        assert_true(p.l2 == DREAM_TRAIN_DEFAULT_L2);
+        assert_true(p.l2 == DREAM_TRAIN_DEFAULT_L2_LOGIT);
         assert_int_equal(p.seed, DREAM_TRAIN_DEFAULT_SEED);
+        train_params_default(TRAIN_LOGISTIC, &p);
+        assert_true(p.l2 == DREAM_TRAIN_DEFAULT_L2_LOGIT);
         train_params_default(TRAIN_MLP, &p);
+        assert_true(p.l2 == DREAM_TRAIN_DEFAULT_L2);
         assert_int_equal(p.n_hidden, 1);
         assert_int_equal(p.hidden[0], DREAM_TRAIN_DEFAULT_HIDDEN);
         train_params_default(TRAIN_KMEANS, &p);
@@ -100,7 +103,8 @@ static void test_help_lists_defaults(void **state)
             "default 8",
             "100 Lloyd",
             "ridge default 1,",
-            "default 0.0001",
+            "softmax default 0.001,",
+            "mlp default 0.0001",
             "default 42",
             "msb (default)",
             "Default: exact for linear and",

@@ -45,6 +45,7 @@ static void test_logistic_separable(void **state)
         struct train_params p;
         struct train_problem pb = {.d = d};
         train_params_default(TRAIN_LOGISTIC, &p);
+        p.solver = TRAIN_SOLVER_ADAM; /* epochs are Adam's */
         p.epochs = 30;
         p.batch = 32;
         p.lr = 0.05;

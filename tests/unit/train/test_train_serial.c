@@ -117,6 +117,13 @@ static void test_round_trip(void **state)
                         assert_int_equal(m2->epochs_run, m->epochs_run);
                         assert_true(m2->loss == m->loss);
                         assert_true(m2->params.lr == m->params.lr);
+                        assert_int_equal(m2->iterations, m->iterations);
+                        assert_int_equal(m2->converged, m->converged);
+                        assert_int_equal(m2->params.solver, m->params.solver);
+                        assert_int_equal(m2->params.lbfgs_iter, m->params.lbfgs_iter);
+                        assert_true(m2->params.lbfgs_tol == m->params.lbfgs_tol);
+                        assert_true(m2->params.var_scale == m->params.var_scale);
+                        assert_true(m2->params.l2 == m->params.l2);
                         assert_true((m->classes == NULL) == (m2->classes == NULL));
                         assert_int_equal(train_model_to_bytes(m2, &b2, &len2), 0);
                         assert_int_equal(len, len2);
@@ -135,6 +142,12 @@ static void test_round_trip(void **state)
                                 assert_non_null(strstr(js, "\"classes\":[-1,0.5,7]"));
                         if (kind == TRAIN_KMEANS)
                                 assert_non_null(strstr(js, "\"centres_original\""));
+                        if (kind == TRAIN_SOFTMAX || kind == TRAIN_LOGISTIC) {
+                                assert_non_null(strstr(js, "\"solver\":\"lbfgs\""));
+                                assert_non_null(strstr(js, "\"converged\":"));
+                                assert_non_null(strstr(js, "\"iterations\":"));
+                                assert_true(m->iterations > 0);
+                        }
                         dm_free(js);
                         dm_free(b);
                         dm_free(b2);
@@ -174,7 +187,8 @@ static void test_truncated_and_corrupt(void **state)
                 size_t off;
                 uint32_t v;
         } bad[] = {
-            {4, 2},           /* version */
+            {4, 3},           /* version */
+            {4, 0},           /* version */
             {8, 0},           /* kind */
             {8, 77},          /* kind */
             {12, 3},          /* task */
@@ -248,6 +262,48 @@ static void test_truncated_and_corrupt(void **state)
         train_model_free(m);
 }
 
+/* Version 1 bytes (before solver, lbfgs_iter, l2_fixed, lbfgs_tol,
+ * var_scale, iterations and converged) still decode: an Adam model with
+ * iterations = epochs_run. */
+static void test_read_version1(void **state)
+{
+        (void)state;
+        struct train_params p;
+        struct train_problem pb = {.d = D};
+        struct train_view v = {X, Y, NULL, N, D, NULL};
+        struct train_model *m = NULL, *m1 = NULL;
+        uint8_t *b = NULL;
+        size_t len = 0;
+        train_params_default(TRAIN_SOFTMAX, &p);
+        p.solver = TRAIN_SOLVER_ADAM;
+        p.epochs = 3;
+        assert_int_equal(train_fit(TRAIN_SOFTMAX, &p, &pb, &v, NULL, NULL, &m), 0);
+        assert_int_equal(train_model_to_bytes(m, &b, &len), 0);
+        /* v2: [0, 96) header to tol, [96, 124) the new parameters, [124, 152)
+         * the fit facts, [152, 160) iterations and converged, then the rest. */
+        uint8_t *o = malloc(len);
+        size_t ol = 0;
+        memcpy(o, b, 96);
+        ol = 96;
+        memcpy(o + ol, b + 124, 28);
+        ol += 28;
+        memcpy(o + ol, b + 160, len - 160);
+        ol += len - 160;
+        uint32_t one = 1;
+        memcpy(o + 4, &one, 4);
+        fix_checksum(o, ol);
+        assert_int_equal(train_model_from_bytes(o, ol, &m1), 0);
+        same_predictions(m, m1);
+        assert_int_equal(m1->params.solver, TRAIN_SOLVER_ADAM);
+        assert_int_equal(m1->iterations, m->epochs_run);
+        assert_int_equal(m1->converged, 0);
+        assert_true(m1->loss == m->loss);
+        train_model_free(m1);
+        free(o);
+        dm_free(b);
+        train_model_free(m);
+}
+
 static void test_alloc_failures(void **state)
 {
         (void)state;
@@ -306,6 +362,7 @@ int main(void)
             cmocka_unit_test(test_round_trip),
             cmocka_unit_test(test_truncated_and_corrupt),
             cmocka_unit_test(test_alloc_failures),
+            cmocka_unit_test(test_read_version1),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
