@@ -70,6 +70,7 @@ void train_params_default(enum train_kind kind, struct train_params *ret_params)
             .tol = 1e-4,
             .seed = 42,
             .standardize = 1,
+            .patience = 5,
         };
         if (kind == TRAIN_LINEAR)
                 p.l2 = 0;
@@ -337,9 +338,11 @@ int train_i_model_set_standardisation(struct train_model *m, const struct train_
                                         for (uint32_t j = 0; j < d; j++)
                                                 blk[j] += w * x[j];
                                 } else {
+                                        /* The rows a sample stands for: + w v. */
+                                        const float *vi = v->v ? v->v + i * (size_t)d : NULL;
                                         for (uint32_t j = 0; j < d; j++) {
                                                 double e = x[j] - mu[j];
-                                                blk[j] += w * e * e;
+                                                blk[j] += w * (e * e + (vi ? vi[j] : 0.0f));
                                         }
                                 }
                         }

@@ -72,6 +72,9 @@ struct train_params {
         double tol;           /* k-means: stop when the squared centre shift < tol: 1e-4 */
         uint64_t seed;        /* PRNG seed (initialisation, shuffling, seeding): 42 */
         uint32_t standardize; /* 1 = standardise features (default), 0 = use them raw */
+        uint32_t patience;    /* mlp early stopping, with problem->valid: stop after this many
+                                 epochs without a lower validation loss and keep the best
+                                 epoch's weights (epochs is then the maximum): 5; 0 = off */
 };
 
 void train_params_default(enum train_kind kind, struct train_params *ret_params);
@@ -230,8 +233,10 @@ struct train_suffstats {
 
 int train_suffstats_new(uint32_t d, struct train_suffstats **ret_stats);
 void train_suffstats_free(struct train_suffstats *stats);
-/* Add a view's rows (view->y required). On DREAM_E_INVAL (bad weight) the
- * statistics are unchanged; on DREAM_E_NOMEM they are unchanged too. */
+/* Add a view's rows (view->y required); with view->v, each sample adds
+ * w v to the diagonal of xx and to sum_xx (the second moments of the rows it
+ * stands for). On DREAM_E_INVAL (bad weight or variance) the statistics are
+ * unchanged; on DREAM_E_NOMEM they are unchanged too. */
 int train_suffstats_add(struct train_suffstats *stats, const struct train_view *view);
 int train_suffstats_merge(struct train_suffstats *dst, const struct train_suffstats *src);
 /* Fit linear or ridge from statistics alone; equals train_fit on the rows

@@ -521,6 +521,7 @@ static void test_mem_estimate(void **state)
                 if (cases[i].kind == TRAIN_LOGISTIC) /* two classes */
                         for (size_t r = 0; r < n; r++)
                                 y[r] = y[r] > 0 ? 1.0f : 0.0f;
+                pb.valid = &v; /* early stopping keeps a copy of the best weights */
                 assert_int_equal(train_fit(cases[i].kind, &p, &pb, &v, NULL, NULL, &m), 0);
                 k = cases[i].task == TRAIN_TASK_CLASSIFICATION ? m->n_classes : 0;
                 assert_int_equal(train_mem_estimate(cases[i].kind, &p, d, k, n, &mem), 0);
@@ -561,6 +562,193 @@ static void test_mem_estimate(void **state)
         free(y);
 }
 
+/* Few noisy rows and a wide net: the validation loss falls, then rises as
+ * the net learns the noise. Classification (blobs with flipped labels) or
+ * regression (a sine with noise). */
+static void gen_overfit(int regression, size_t n, uint64_t seed, float *x, float *y)
+{
+        struct rng r;
+        rng_seed(&r, seed);
+        for (size_t i = 0; i < n; i++) {
+                double a = 4 * rng_unit(&r) - 2, b = 4 * rng_unit(&r) - 2;
+                x[i * 2] = (float)a;
+                x[i * 2 + 1] = (float)b;
+                if (regression)
+                        y[i] = (float)(10 + 3 * sin(2 * a) + 2 * gauss(&r));
+                else
+                        y[i] = (float)((a + b > 0) != (rng_unit(&r) < 0.3));
+        }
+}
+
+static double view_loss(const struct train_model *m, const struct train_view *v)
+{
+        struct train_metrics mt;
+        assert_int_equal(train_evaluate(m, v, &mt), 0);
+        return m->task == TRAIN_TASK_REGRESSION ? mt.rmse * mt.rmse : mt.logloss;
+}
+
+/* Early stopping stops, keeps the best epoch's weights (those of the same
+ * fit run for exactly that many epochs), reports it; patience 0 runs every
+ * epoch. */
+static void test_mlp_early_stopping(void **state)
+{
+        (void)state;
+        size_t n = 60, nv = 2000;
+        float *x = malloc(n * 2 * 4), *y = malloc(n * 4), *xv = malloc(nv * 2 * 4),
+              *yv = malloc(nv * 4);
+        for (int reg = 0; reg <= 1; reg++) {
+                gen_overfit(reg, n, 11, x, y);
+                gen_overfit(reg, nv, 12, xv, yv);
+                struct train_view v = {x, y, NULL, n, 2, NULL}, vv = {xv, yv, NULL, nv, 2, NULL};
+                struct train_problem pb = {.d = 2,
+                                           .task = reg ? TRAIN_TASK_REGRESSION
+                                                       : TRAIN_TASK_CLASSIFICATION,
+                                           .valid = &vv};
+                struct train_params p;
+                struct cancel_ctx cc = {0};
+                struct train_model *m = NULL;
+                train_params_default(TRAIN_MLP, &p);
+                p.epochs = 3000;
+                p.batch = 8;
+                p.lr = reg ? 0.01 : 0.001;
+                p.hidden[0] = 256;
+                p.patience = 10;
+                assert_int_equal(train_fit(TRAIN_MLP, &p, &pb, &v, cancel_cb, &cc, &m), 0);
+                assert_int_equal(m->converged, 1);
+                assert_true(m->epochs_run > p.patience && m->epochs_run < p.epochs);
+                assert_int_equal(m->iterations, m->epochs_run);
+                assert_int_equal(cc.calls, m->epochs_run); /* progress after every epoch */
+                uint32_t best = m->epochs_run - p.patience;
+                assert_true(best >= 5); /* the validation loss fell first */
+
+                /* The same fit for `best` epochs, and for every epoch run. */
+                struct train_params q = p;
+                q.patience = 0;
+                q.epochs = best;
+                struct train_model *at_best = fit_ok(TRAIN_MLP, &q, &pb, &v);
+                q.epochs = m->epochs_run;
+                struct train_model *at_end = fit_ok(TRAIN_MLP, &q, &pb, &v);
+                assert_int_equal(at_best->epochs_run, best);
+                assert_int_equal(at_end->epochs_run, m->epochs_run);
+                assert_int_equal(at_end->converged, 0);
+                for (uint32_t l = 0; l < m->n_layers; l++) {
+                        size_t wc = (size_t)m->layers[l].in * m->layers[l].out;
+                        assert_memory_equal(m->layers[l].w, at_best->layers[l].w, wc * 8);
+                        assert_memory_equal(m->layers[l].b, at_best->layers[l].b,
+                                            m->layers[l].out * 8);
+                }
+                assert_true(m->loss == at_best->loss); /* the kept epoch's training loss */
+                assert_true(view_loss(m, &vv) < view_loss(at_end, &vv));
+                assert_true(m->loss > at_end->loss); /* the training loss kept falling */
+                train_model_free(at_best);
+                train_model_free(at_end);
+                train_model_free(m);
+
+                /* patience 0, or no validation rows: every epoch. */
+                p.epochs = 40;
+                for (int c = 0; c < 2; c++) {
+                        struct train_problem pc = pb;
+                        struct train_params pp = p;
+                        if (c == 0)
+                                pp.patience = 0;
+                        else
+                                pc.valid = NULL;
+                        m = fit_ok(TRAIN_MLP, &pp, &pc, &v);
+                        assert_int_equal(m->epochs_run, 40);
+                        assert_int_equal(m->iterations, 40);
+                        assert_int_equal(m->converged, 0);
+                        train_model_free(m);
+                }
+
+                /* Bad validation rows. */
+                struct train_view bad = vv;
+                bad.d = 3;
+                pb.valid = &bad;
+                m = NULL;
+                assert_int_equal(train_fit(TRAIN_MLP, &p, &pb, &v, NULL, NULL, &m), DREAM_E_INVAL);
+                if (!reg) {
+                        bad = vv;
+                        yv[5] = 7;
+                        pb.valid = &bad;
+                        assert_int_equal(train_fit(TRAIN_MLP, &p, &pb, &v, NULL, NULL, &m),
+                                         DREAM_E_RANGE);
+                }
+                assert_null(m);
+        }
+        free(x);
+        free(y);
+        free(xv);
+        free(yv);
+}
+
+static int models_equal(const struct train_model *a, const struct train_model *b)
+{
+        if (a->n_layers != b->n_layers || a->loss != b->loss)
+                return 0;
+        for (uint32_t l = 0; l < a->n_layers; l++) {
+                size_t wc = (size_t)a->layers[l].in * a->layers[l].out;
+                if (memcmp(a->layers[l].w, b->layers[l].w, wc * 8) ||
+                    memcmp(a->layers[l].b, b->layers[l].b, a->layers[l].out * 8))
+                        return 0;
+        }
+        return 1;
+}
+
+/* Vicinal draws (view->v): deterministic by seed, v = 0 is the plain fit
+ * bit for bit, a bad variance is refused. */
+static void test_mlp_vicinal(void **state)
+{
+        (void)state;
+        size_t n = 400;
+        float *x = malloc(n * 2 * 4), *y = malloc(n * 4), *var = malloc(n * 2 * 4),
+              *zero = calloc(n * 2, 4);
+        gen_xor(n, 4, x, y);
+        struct rng r;
+        rng_seed(&r, 9);
+        for (size_t c = 0; c < n * 2; c++)
+                var[c] = (float)(0.05 * rng_unit(&r));
+        var[3] = 0; /* a feature of a one-row group */
+        struct train_problem pb = {.d = 2, .task = TRAIN_TASK_CLASSIFICATION};
+        struct train_params p;
+        train_params_default(TRAIN_MLP, &p);
+        p.epochs = 30;
+        p.batch = 32;
+        p.lr = 0.01;
+        p.hidden[0] = 16;
+        struct train_view plain = {x, y, NULL, n, 2, NULL};
+        struct train_view v0 = {x, y, NULL, n, 2, zero};
+        struct train_view vv = {x, y, NULL, n, 2, var};
+        struct train_model *a = fit_ok(TRAIN_MLP, &p, &pb, &plain);
+        struct train_model *b = fit_ok(TRAIN_MLP, &p, &pb, &v0);
+        struct train_model *c = fit_ok(TRAIN_MLP, &p, &pb, &vv);
+        struct train_model *d = fit_ok(TRAIN_MLP, &p, &pb, &vv);
+        p.seed = 43;
+        struct train_model *e = fit_ok(TRAIN_MLP, &p, &pb, &vv);
+        assert_true(models_equal(a, b)); /* v = 0 draws nothing */
+        assert_true(models_equal(c, d)); /* same seed, same draws */
+        assert_false(models_equal(a, c));
+        assert_false(models_equal(c, e));
+        assert_true(accuracy(c, &plain) > 0.97); /* the noise is small: still learns XOR */
+        train_model_free(a);
+        train_model_free(b);
+        train_model_free(c);
+        train_model_free(d);
+        train_model_free(e);
+
+        /* Negative, NaN or infinite variances. */
+        float bad_values[] = {-1.0f, NAN, INFINITY};
+        for (int k = 0; k < 3; k++) {
+                struct train_model *m = NULL;
+                var[7] = bad_values[k];
+                assert_int_equal(train_fit(TRAIN_MLP, &p, &pb, &vv, NULL, NULL, &m), DREAM_E_INVAL);
+                assert_null(m);
+        }
+        free(x);
+        free(y);
+        free(var);
+        free(zero);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -574,6 +762,8 @@ int main(void)
             cmocka_unit_test(test_mem_estimate),
             cmocka_unit_test(test_source),
             cmocka_unit_test(test_deterministic),
+            cmocka_unit_test(test_mlp_early_stopping),
+            cmocka_unit_test(test_mlp_vicinal),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
