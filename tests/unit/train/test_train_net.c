@@ -729,6 +729,20 @@ static void test_mlp_vicinal(void **state)
         assert_false(models_equal(a, c));
         assert_false(models_equal(c, e));
         assert_true(accuracy(c, &plain) > 0.97); /* the noise is small: still learns XOR */
+        /* The draws are in standardised units: features 4 times larger with
+         * 16 times the variance (exact in float) give the same network. */
+        float *x4 = malloc(n * 2 * 4), *var16 = malloc(n * 2 * 4);
+        for (size_t k = 0; k < n * 2; k++) {
+                x4[k] = 4 * x[k];
+                var16[k] = 16 * var[k];
+        }
+        struct train_view v4 = {x4, y, NULL, n, 2, var16};
+        p.seed = 42;
+        struct train_model *f = fit_ok(TRAIN_MLP, &p, &pb, &v4);
+        assert_true(models_equal(c, f));
+        train_model_free(f);
+        free(x4);
+        free(var16);
         train_model_free(a);
         train_model_free(b);
         train_model_free(c);
@@ -749,6 +763,40 @@ static void test_mlp_vicinal(void **state)
         free(zero);
 }
 
+/* MLP regression on weighted samples: the target scale is that of the rows
+ * the weights stand for (a weight of k = k copies of the row). */
+static void test_mlp_regression_weighted_scale(void **state)
+{
+        (void)state;
+        size_t n = 50, nr = 0;
+        float x[50], y[50], w[50], xr[50 * 4], yr[50 * 4];
+        struct rng r;
+        rng_seed(&r, 31);
+        for (size_t i = 0; i < n; i++) {
+                x[i] = (float)rng_unit(&r);
+                y[i] = (float)(1000 + 50 * x[i] + 20 * gauss(&r));
+                w[i] = (float)(1 + rng_below(&r, 4));
+                for (int c = 0; c < (int)w[i]; c++, nr++) {
+                        xr[nr] = x[i];
+                        yr[nr] = y[i];
+                }
+        }
+        struct train_view vw = {x, y, w, n, 1, NULL}, vr = {xr, yr, NULL, nr, 1, NULL};
+        struct train_problem pb = {.d = 1, .task = TRAIN_TASK_REGRESSION};
+        struct train_params p;
+        train_params_default(TRAIN_MLP, &p);
+        p.epochs = 2;
+        p.hidden[0] = 4;
+        struct train_model *a = fit_ok(TRAIN_MLP, &p, &pb, &vw);
+        struct train_model *b = fit_ok(TRAIN_MLP, &p, &pb, &vr);
+        assert_true(rel_diff(a->y_mean, b->y_mean) < 1e-12);
+        assert_true(rel_diff(a->y_sd, b->y_sd) < 1e-12);
+        assert_true(rel_diff(a->mean[0], b->mean[0]) < 1e-12);
+        assert_true(rel_diff(a->sd[0], b->sd[0]) < 1e-12);
+        train_model_free(a);
+        train_model_free(b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -764,6 +812,7 @@ int main(void)
             cmocka_unit_test(test_deterministic),
             cmocka_unit_test(test_mlp_early_stopping),
             cmocka_unit_test(test_mlp_vicinal),
+            cmocka_unit_test(test_mlp_regression_weighted_scale),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
