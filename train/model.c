@@ -72,6 +72,8 @@ void train_params_default(enum train_kind kind, struct train_params *ret_params)
             .standardize = 1,
             .patience = 5,
         };
+        if (kind == TRAIN_MLP)
+                p.epochs = 200; /* a maximum: early stopping ends the fit (train.h) */
         if (kind == TRAIN_LINEAR)
                 p.l2 = 0;
         else if (kind == TRAIN_RIDGE)

@@ -395,6 +395,8 @@ static double net_rows_loss(const struct net *nt, uint32_t rows, const float *y,
                                 mx = zi[k] > mx ? zi[k] : mx;
                         for (uint32_t k = 0; k < K; k++)
                                 s += exp((double)zi[k] - mx);
+                        /* s >= 1: the largest term is exp(0) */
+                        // cppcheck-suppress invalidFunctionArg
                         li = log(s) - ((double)zi[(uint32_t)y[i]] - mx);
                 }
                 loss += wi * li;

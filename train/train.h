@@ -59,7 +59,8 @@ enum train_task train_kind_task(enum train_kind kind);
 
 /* Hyper-parameters. Get defaults from train_params_default, then change. */
 struct train_params {
-        uint32_t epochs;      /* passes over the data (gradient models): 20 */
+        uint32_t epochs;      /* passes over the data (gradient models): 20; mlp: 200, the
+                                 maximum when early stopping is on (patience) */
         uint32_t batch;       /* rows per mini-batch: 256 */
         double lr;            /* Adam step size: 1e-3 */
         double l2;            /* ridge: lambda on the weighted sum of squares (1.0, as sklearn's

@@ -5,10 +5,11 @@
  *   bench_train MODEL TRAIN.bin [TEST.bin] [--epochs E] [--batch B] [--lr X]
  *               [--l2 X] [--hidden H] [--k K] [--max-iter N] [--threads T]
  *               [--task reg|class] [--exact] [--patience N] [--seed S]
- *               [--valid SHARE]
+ *               [--valid SHARE] [--valid-file VALID.bin]
  *
  * --valid SHARE sets a seeded share of the training file's rows aside as
- * problem->valid (MLP early stopping) and fits on the others.
+ * problem->valid (MLP early stopping) and fits on the others; --valid-file
+ * reads the validation rows from a file instead.
  */
 #include "bench/train/data.h"
 #include "common/alloc.h"
@@ -64,8 +65,8 @@ int main(int argc, char **argv)
         struct train_problem pb = {0};
         struct train_model *m = NULL;
         struct train_metrics mt = {0};
-        struct bench_data tr = {0}, te = {0};
-        const char *test = NULL;
+        struct bench_data tr = {0}, te = {0}, va = {0};
+        const char *test = NULL, *valid_file = NULL;
         int exact = 0, r, threads = 0;
         double valid_share = 0;
         size_t n_valid = 0;
@@ -106,6 +107,8 @@ int main(int argc, char **argv)
                         p.patience = (uint32_t)atoi(v);
                 else if (strcmp(a, "--seed") == 0)
                         p.seed = strtoull(v, NULL, 10);
+                else if (strcmp(a, "--valid-file") == 0)
+                        valid_file = v;
                 else if (strcmp(a, "--valid") == 0)
                         valid_share = atof(v);
                 else if (strcmp(a, "--threads") == 0)
@@ -133,6 +136,13 @@ int main(int argc, char **argv)
             tr.x + (tr.n - n_valid) * tr.d, tr.y + (tr.n - n_valid), NULL, n_valid, tr.d, NULL};
         if (n_valid > 0)
                 pb.valid = &vv;
+        if (valid_file && bench_data_load(valid_file, &va) == 0) {
+                vv = (struct train_view){va.x, va.y, NULL, va.n, va.d, NULL};
+                pb.valid = &vv;
+        } else if (valid_file) {
+                fprintf(stderr, "bench_train: cannot read %s\n", valid_file);
+                return 1;
+        }
         struct train_view v = {tr.x, kind == TRAIN_KMEANS ? NULL : tr.y, NULL, tr.n - n_valid, tr.d,
                                NULL};
         t0 = bench_now();
@@ -174,10 +184,12 @@ int main(int argc, char **argv)
                "\"loss\":%.6g,\"rmse\":%.6g,\"r2\":%.6g,\"accuracy\":%.6g,\"macro_f1\":%.6g,"
                "\"logloss\":%.6g,\"inertia\":%.6g}\n",
                argv[1], v.n, tr.d, train_get_threads(), m->epochs_run, m->iterations, m->converged,
-               n_valid, t1 - t0, c1 - c0, train_view_bytes(&v), (unsigned long long)m->work_bytes,
-               m->loss, mt.rmse, mt.r2, mt.accuracy, mt.macro_f1, mt.logloss, mt.inertia);
+               pb.valid ? pb.valid->n : 0, t1 - t0, c1 - c0, train_view_bytes(&v),
+               (unsigned long long)m->work_bytes, m->loss, mt.rmse, mt.r2, mt.accuracy, mt.macro_f1,
+               mt.logloss, mt.inertia);
         train_model_free(m);
         bench_data_release(&tr);
         bench_data_release(&te);
+        bench_data_release(&va);
         return 0;
 }
