@@ -14,6 +14,7 @@
  *   standardised features get sqrt(v) / sd * eps added, eps ~ N(0, 1) drawn
  *   from a stream of its own (seeded from the seed), so that the shuffling is
  *   that of the same fit without v, and v = 0 draws nothing. */
+#include "train/gauss.h"
 #include "train/internal.h"
 
 #include "common/alloc.h"
@@ -316,26 +317,6 @@ static void net_step(struct net *nt, double lr, uint64_t t)
         }
 }
 
-/* Standard normal deviates (Box-Muller, both values of a pair used). */
-struct gauss {
-        struct rng r;
-        double spare;
-        int have;
-};
-
-static float gauss_next(struct gauss *g)
-{
-        if (g->have) {
-                g->have = 0;
-                return (float)g->spare;
-        }
-        double u = 1 - rng_unit(&g->r), t = 6.283185307179586 * rng_unit(&g->r);
-        double rad = sqrt(-2 * log(u)); /* u in (0, 1] */
-        g->spare = rad * sin(t);
-        g->have = 1;
-        return (float)(rad * cos(t));
-}
-
 /* Vicinal draw of one standardised row: a += sqrt(v) * inv_sd * eps where
  * v > 0 (a feature of variance 0 draws nothing). */
 static void vicinal_row(float *restrict a, const float *restrict v, const float *restrict inv_sd,
@@ -505,7 +486,7 @@ int train_i_fit_net(struct train_model *m, const struct train_problem *pb,
         struct train_view v = *first;
         struct net nt;
         struct rng rng;
-        struct gauss noise = {0};
+        struct gauss noise;
         struct check ck;
         uint64_t t = 0, step_work = 0, row_work = 0;
         uint32_t d = m->d, since_best = 0;
@@ -513,7 +494,7 @@ int train_i_fit_net(struct train_model *m, const struct train_problem *pb,
         int r;
 
         rng_seed(&rng, p->seed);
-        rng_seed(&noise.r, p->seed ^ 0x5d2f0c8a7e1b3946ull); /* a stream of its own */
+        gauss_init(&noise, p->seed ^ 0x5d2f0c8a7e1b3946ull); /* a stream of its own */
         if (m->kind == TRAIN_MLP && p->patience > 0 && pb->valid && pb->valid->n > 0) {
                 double ws;
                 valid = pb->valid;

@@ -310,7 +310,9 @@ struct train_mem {
         uint64_t weights;     /* numbers of the model (weights, biases, centres) */
         uint64_t model;       /* the fitted model (double) */
         uint64_t params;      /* float copies of the weights, gradients and Adam moments
-                                 (nets), centres and their sums (k-means), the normal
+                                 (nets; mlp with patience > 0: and of the best epoch's
+                                 weights, which a fit without validation rows does not
+                                 allocate), centres and their sums (k-means), the normal
                                  matrices (closed forms) */
         uint64_t activations; /* mini-batch activations and deltas (nets), row blocks */
         uint64_t rows;        /* per row of a view: the shuffled order (nets), the seeding

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "common/err.h"
+#include "train/gauss.h"
 #include "util.h"
 
 #include <string.h>
@@ -797,6 +798,39 @@ static void test_mlp_regression_weighted_scale(void **state)
         train_model_free(b);
 }
 
+/* The ziggurat's deviates are standard normal: moments, the share within
+ * one sd and in the tail beyond its start (exact values of the normal
+ * distribution; bounds of about 5 standard errors on 10^6 draws). */
+static void test_gauss(void **state)
+{
+        (void)state;
+        struct gauss g;
+        const size_t n = 1000000;
+        double s1 = 0, s2 = 0, s4 = 0, within = 0, tail = 0, left = 0;
+        gauss_init(&g, 5);
+        for (size_t i = 0; i < n; i++) {
+                double x = gauss_next(&g);
+                s1 += x;
+                s2 += x * x;
+                s4 += x * x * x * x;
+                within += fabs(x) < 1;
+                tail += fabs(x) > ZIG_R;
+                left += x < -1.5;
+        }
+        assert_true(fabs(s1 / n) < 0.005);
+        assert_true(fabs(s2 / n - 1) < 0.007);
+        assert_true(fabs(s4 / n - 3) < 0.05);
+        assert_true(fabs(within / n - 0.682689) < 0.0025);
+        assert_true(fabs(left / n - 0.0668072) < 0.0013);
+        assert_true(fabs(tail / n - 5.7623e-4) < 1.3e-4);
+        /* Deterministic by seed. */
+        struct gauss a, b;
+        gauss_init(&a, 77);
+        gauss_init(&b, 77);
+        for (int i = 0; i < 1000; i++)
+                assert_true(gauss_next(&a) == gauss_next(&b));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -812,6 +846,7 @@ int main(void)
             cmocka_unit_test(test_deterministic),
             cmocka_unit_test(test_mlp_early_stopping),
             cmocka_unit_test(test_mlp_vicinal),
+            cmocka_unit_test(test_gauss),
             cmocka_unit_test(test_mlp_regression_weighted_scale),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
