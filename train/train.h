@@ -75,7 +75,9 @@ struct train_params {
         uint32_t standardize; /* 1 = standardise features (default), 0 = use them raw */
         uint32_t patience;    /* mlp early stopping, with problem->valid: stop after this many
                                  epochs without a lower validation loss and keep the best
-                                 epoch's weights (epochs is then the maximum): 5; 0 = off */
+                                 epoch's weights (epochs is then the maximum; when it
+                                 stops, model->converged is 1 and the kept epoch is
+                                 epochs_run - patience): 5; 0 = off */
 };
 
 void train_params_default(enum train_kind kind, struct train_params *ret_params);

@@ -9,7 +9,10 @@
  *               [--task reg|class] [--budgets 0.1,0.01] [--reps R] [--full-reps F]
  *               [--seed S]
  *               [--modes full,condensed,sample,refresh] [--cond SPEC]...
- *               [--name NAME] [--json]
+ *               [--name NAME] [--json] [--patience N] [--valid-file VALID.bin]
+ *
+ * --valid-file gives every fit those rows as problem->valid (MLP early
+ * stopping; --epochs is then the maximum).
  *
  * SPEC chooses gd_condense_opts for one `condensed` row (repeat --cond to
  * compare variants in the same run): comma-separated order=msb|entropy,
@@ -151,6 +154,7 @@ struct result {
         double budget;
         uint64_t rows_used;
         double prep_cpu, train_cpu, train_wall;
+        double epochs; /* epochs run (early stopping), mean over the repetitions */
         uint64_t peak_bytes;
         double metric, metric_min, metric_max;
         uint32_t reps;
@@ -202,6 +206,7 @@ static int fit_view(const struct ctx *cx, uint64_t seed, const struct train_view
         if (peak > res->peak_bytes)
                 res->peak_bytes = peak;
         res->rows_used = v->n;
+        res->epochs += m->epochs_run;
         *ret_metric = metric_of(cx, m);
         train_model_free(m);
         return 0;
@@ -224,6 +229,7 @@ static void finish(struct result *res)
                 res->prep_cpu /= res->reps;
                 res->train_cpu /= res->reps;
                 res->train_wall /= res->reps;
+                res->epochs /= res->reps;
                 res->ok = 1;
         }
 }
@@ -375,6 +381,7 @@ static int run_refresh(const struct ctx *cx, size_t m, uint32_t reps, uint64_t s
                 if (peak > res->peak_bytes)
                         res->peak_bytes = peak;
                 res->rows_used = mod->rows_used;
+                res->epochs += mod->epochs_run;
                 res->prep_cpu += s.draw_cpu;
                 res->train_cpu += c1 - c0 - s.draw_cpu;
                 res->train_wall += w1 - w0 - s.draw_cpu;
@@ -505,12 +512,13 @@ static void print_row(const struct ctx *cx, const char *name, const struct resul
                        "\"rows_used\":%llu,\"prep_seconds\":%.4f,\"train_seconds\":%.4f,"
                        "\"train_wall_seconds\":%.4f,\"peak_train_bytes\":%llu,\"%s\":%.6g,"
                        "\"metric_min\":%.6g,\"metric_max\":%.6g,\"reps\":%u,\"speedup\":%.3g,"
-                       "\"speedup_with_prep\":%.3g,\"memory_ratio\":%.3g,\"delta\":%.6g}\n",
+                       "\"speedup_with_prep\":%.3g,\"memory_ratio\":%.3g,\"delta\":%.6g,"
+                       "\"epochs\":%.4g}\n",
                        name, train_kind_name(cx->kind), res->mode, res->budget,
                        (unsigned long long)res->rows_used, res->prep_cpu, res->train_cpu,
                        res->train_wall, (unsigned long long)res->peak_bytes, metric_name(cx->task),
                        res->metric, res->metric_min, res->metric_max, res->reps, speed, speed_prep,
-                       memr, delta);
+                       memr, delta, res->epochs);
                 return;
         }
         char b[32] = "-";
@@ -527,7 +535,9 @@ int main(int argc, char **argv)
 {
         enum train_kind kind;
         struct ctx cx = {0};
-        struct bench_data tr = {0}, te = {0};
+        struct bench_data tr = {0}, te = {0}, va = {0};
+        struct train_view vv = {0};
+        const char *valid_file = NULL;
         const char *test = NULL, *name = NULL, *budgets_s = "0.1,0.01",
                    *modes = "full,condensed,sample,refresh";
         const char *specs[16];
@@ -568,6 +578,10 @@ int main(int argc, char **argv)
                         cx.params.k = (uint32_t)atoi(v);
                 else if (strcmp(a, "--max-iter") == 0)
                         cx.params.max_iter = (uint32_t)atoi(v);
+                else if (strcmp(a, "--patience") == 0)
+                        cx.params.patience = (uint32_t)atoi(v);
+                else if (strcmp(a, "--valid-file") == 0)
+                        valid_file = v;
                 else if (strcmp(a, "--threads") == 0)
                         threads = atoi(v);
                 else if (strcmp(a, "--task") == 0) {
@@ -629,6 +643,14 @@ int main(int argc, char **argv)
         }
         train_stats_from_sums(tr.d, (long double)tr.n, s1, s2, mean, sd);
         cx.pb.d = tr.d;
+        if (valid_file) {
+                if (bench_data_load(valid_file, &va) < 0 || va.d != tr.d) {
+                        fprintf(stderr, "bench_modes: cannot read %s\n", valid_file);
+                        return 1;
+                }
+                vv = (struct train_view){va.x, va.y, NULL, va.n, va.d, NULL};
+                cx.pb.valid = &vv;
+        }
         cx.pb.mean = mean;
         cx.pb.sd = sd;
         if (kind == TRAIN_MLP)
@@ -770,5 +792,6 @@ int main(int argc, char **argv)
         dm_free(s2);
         bench_data_release(&tr);
         bench_data_release(&te);
+        bench_data_release(&va);
         return 0;
 }
