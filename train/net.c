@@ -6,10 +6,12 @@
  *
  * MLP only:
  * - Early stopping: with validation rows (problem->valid) and patience > 0,
- *   the validation loss (weighted log-loss, or MSE in target units) is
- *   computed after every epoch, batch by batch through the same buffers; the
- *   weights of the best epoch are kept and the fit stops after `patience`
- *   epochs without a lower validation loss.
+ *   the validation score is computed after every epoch, batch by batch
+ *   through the same buffers: classification, the weighted error rate with
+ *   the log-loss breaking ties (the log-loss alone stops several epochs
+ *   before the accuracy stops improving, as the net grows overconfident);
+ *   regression, the MSE in target units. The weights of the best epoch are
+ *   kept and the fit stops after `patience` epochs without a better score.
  * - Vicinal training: with view->v, every time a row enters a mini-batch its
  *   standardised features get sqrt(v) / sd * eps added, eps ~ N(0, 1) drawn
  *   from a stream of its own (seeded from the seed), so that the shuffling is
@@ -355,9 +357,10 @@ static void net_snapshot(struct net *nt, int restore)
 }
 
 /* Weighted loss (sum of w_i * loss_i, without the L2 term) of the forward
- * outputs of `rows` rows: log-loss, or squared error in target units. */
+ * outputs of `rows` rows: log-loss, or squared error in target units; adds
+ * the weight of the misclassified rows to *err (classification). */
 static double net_rows_loss(const struct net *nt, uint32_t rows, const float *y, const float *w,
-                            double y_mean, double y_sd)
+                            double y_mean, double y_sd, double *err)
 {
         uint32_t L = nt->n_layers, K = nt->out[L - 1];
         double loss = 0;
@@ -370,10 +373,15 @@ static double net_rows_loss(const struct net *nt, uint32_t rows, const float *y,
                 } else if (nt->head == HEAD_SIGMOID) {
                         double z = zi[0];
                         li = (z > 0 ? z : 0) - z * (double)y[i] + log1p(exp(-fabs(z)));
+                        *err += (z >= 0) != (y[i] > 0.5f) ? wi : 0;
                 } else {
                         double mx = zi[0], s = 0;
+                        uint32_t best = 0;
                         for (uint32_t k = 1; k < K; k++)
-                                mx = zi[k] > mx ? zi[k] : mx;
+                                if (zi[k] > zi[best])
+                                        best = k;
+                        mx = zi[best];
+                        *err += best != (uint32_t)y[i] ? wi : 0;
                         for (uint32_t k = 0; k < K; k++)
                                 s += exp((double)zi[k] - mx);
                         /* s >= 1: the largest term is exp(0) */
@@ -385,12 +393,13 @@ static double net_rows_loss(const struct net *nt, uint32_t rows, const float *y,
         return loss;
 }
 
-/* Weighted mean loss of the network on a view, rows_cap rows at a time
- * through the batch buffers. DREAM_E_CANCELLED when asked to stop. */
+/* Weighted mean loss and error rate (classification; 0 for regression) of
+ * the network on a view, rows_cap rows at a time through the batch
+ * buffers. DREAM_E_CANCELLED when asked to stop. */
 static int net_view_loss(struct net *nt, const struct train_view *v, const struct train_model *m,
-                         struct check *ck, uint64_t row_work, double *ret_loss)
+                         struct check *ck, uint64_t row_work, double *ret_loss, double *ret_err)
 {
-        double loss = 0, wsum = 0;
+        double loss = 0, err = 0, wsum = 0;
         uint32_t d = m->d;
         for (size_t i0 = 0; i0 < v->n; i0 += nt->rows_cap) {
                 uint32_t rows = (uint32_t)(v->n - i0 < nt->rows_cap ? v->n - i0 : nt->rows_cap);
@@ -401,11 +410,12 @@ static int net_view_loss(struct net *nt, const struct train_view *v, const struc
                         wsum += w ? w[i] : 1.0;
                 }
                 net_forward(nt, rows);
-                loss += net_rows_loss(nt, rows, v->y + i0, w, m->y_mean, m->y_sd);
+                loss += net_rows_loss(nt, rows, v->y + i0, w, m->y_mean, m->y_sd, &err);
                 if (train_i_check_poll(ck, sat_mul(row_work, rows)))
                         return DREAM_E_CANCELLED;
         }
         *ret_loss = loss / wsum;
+        *ret_err = err / wsum;
         return 0;
 }
 
@@ -490,7 +500,7 @@ int train_i_fit_net(struct train_model *m, const struct train_problem *pb,
         struct check ck;
         uint64_t t = 0, step_work = 0, row_work = 0;
         uint32_t d = m->d, since_best = 0;
-        double best_loss = INFINITY, best_fit_loss = NAN;
+        double best_loss = INFINITY, best_err = INFINITY, best_fit_loss = NAN;
         int r;
 
         rng_seed(&rng, p->seed);
@@ -608,11 +618,12 @@ int train_i_fit_net(struct train_model *m, const struct train_problem *pb,
                 }
                 m->iterations = e + 1;
                 if (valid) {
-                        double vl;
-                        r = net_view_loss(&nt, valid, m, &ck, row_work, &vl);
+                        double vl, ve;
+                        r = net_view_loss(&nt, valid, m, &ck, row_work, &vl, &ve);
                         if (r < 0)
                                 goto out_release;
-                        if (vl < best_loss) {
+                        if (ve < best_err || (ve == best_err && vl < best_loss)) {
+                                best_err = ve;
                                 best_loss = vl;
                                 best_fit_loss = m->loss;
                                 since_best = 0;
@@ -632,7 +643,7 @@ int train_i_fit_net(struct train_model *m, const struct train_problem *pb,
                         break;
                 }
         }
-        if (valid && isfinite(best_loss)) { /* keep the best epoch's weights */
+        if (valid && isfinite(best_err)) { /* keep the best epoch's weights */
                 net_snapshot(&nt, 1);
                 m->loss = best_fit_loss;
         }

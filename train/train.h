@@ -74,7 +74,8 @@ struct train_params {
         uint64_t seed;        /* PRNG seed (initialisation, shuffling, seeding): 42 */
         uint32_t standardize; /* 1 = standardise features (default), 0 = use them raw */
         uint32_t patience;    /* mlp early stopping, with problem->valid: stop after this many
-                                 epochs without a lower validation loss and keep the best
+                                 epochs without a better validation score (classification:
+                                 error rate, then log-loss; regression: MSE) and keep the best
                                  epoch's weights (epochs is then the maximum; when it
                                  stops, model->converged is 1 and the kept epoch is
                                  epochs_run - patience): 5; 0 = off */
