@@ -161,7 +161,8 @@ size_t train_view_bytes(const struct train_view *v)
         size_t cells, bytes;
         if (!v)
                 return 0;
-        if (__builtin_mul_overflow(v->n, (size_t)v->d + (v->y ? 1 : 0) + (v->w ? 1 : 0), &cells) ||
+        size_t per_row = (size_t)v->d * (v->v ? 2 : 1) + (v->y ? 1 : 0) + (v->w ? 1 : 0);
+        if (__builtin_mul_overflow(v->n, per_row, &cells) ||
             __builtin_mul_overflow(cells, sizeof(float), &bytes))
                 return SIZE_MAX;
         return bytes;

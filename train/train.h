@@ -104,7 +104,7 @@ struct train_view {
                            units, >= 0 and finite; NULL = all 0 */
 };
 
-/* Bytes of training data a view keeps resident (x, y and w). A job's
+/* Bytes of training data a view keeps resident (x, y, w and v). A job's
  * peak_train_bytes is the largest view it held (the sum of views held at
  * once) plus model->work_bytes, the fit's own working memory: fits never
  * copy the data, they standardise it block by block. */

@@ -457,17 +457,20 @@ static int run_condensed(const struct ctx *cx, const struct gd_table *t, double 
         }
         float *x = dm_mallocarray((size_t)c->m * d, sizeof(float));
         float *y = dm_mallocarray(c->m, sizeof(float)), *w = dm_mallocarray(c->m, sizeof(float));
-        if (!x || !y || !w) {
+        float *vr = dm_mallocarray((size_t)c->m * d, sizeof(float)); /* the groups' variance */
+        if (!x || !y || !w || !vr) {
                 r = DREAM_E_NOMEM;
                 goto out;
         }
-        for (size_t i = 0; i < (size_t)c->m * d; i++)
+        for (size_t i = 0; i < (size_t)c->m * d; i++) {
                 x[i] = (float)c->x[i];
+                vr[i] = c->v ? (float)c->v[i] : 0.0f;
+        }
         for (uint32_t i = 0; i < c->m; i++) {
                 y[i] = (float)c->y[i];
                 w[i] = (float)c->w[i];
         }
-        struct train_view v = {x, cx->task == TRAIN_TASK_CLUSTERING ? NULL : y, w, c->m, d, NULL};
+        struct train_view v = {x, cx->task == TRAIN_TASK_CLUSTERING ? NULL : y, w, c->m, d, vr};
         *ret_m = c->m;
         for (uint32_t k = 0; k < reps; k++) {
                 double metric;
@@ -481,6 +484,7 @@ out:
         dm_free(x);
         dm_free(y);
         dm_free(w);
+        dm_free(vr);
         gd_condensed_free(c);
         return r;
 }

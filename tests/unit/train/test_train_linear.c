@@ -373,6 +373,8 @@ static void test_stats_from_sums(void **state)
         float x[4] = {1, 2, 3, 4};
         struct train_view v = {x, x, NULL, 4, 1, NULL};
         assert_int_equal(train_view_bytes(&v), 4 * 2 * sizeof(float));
+        v.v = x; /* the variances count too */
+        assert_int_equal(train_view_bytes(&v), 4 * 3 * sizeof(float));
 }
 
 /* A sample standing for rows (view->v, their population variance) gives
