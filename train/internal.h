@@ -109,8 +109,9 @@ int train_i_model_alloc(enum train_kind kind, uint32_t d, struct train_model **r
 /* Allocate layer i of in x out, zeroed. */
 int train_i_model_layer_alloc(struct train_model *m, uint32_t i, uint32_t in, uint32_t out);
 
-/* Fill m->mean/m->sd: from the problem, or weighted statistics of the view,
- * or 0/1 when params.standardize is 0. */
+/* Fill m->mean/m->sd: from the problem, or weighted statistics of the view
+ * (of the rows its samples stand for: the variance adds the weighted mean of
+ * view->v), or 0/1 when params.standardize is 0. */
 int train_i_model_set_standardisation(struct train_model *m, const struct train_problem *problem,
                                       const struct train_view *view);
 

@@ -2,7 +2,12 @@
  * unpenalised intercept, theta = (Z'WZ + lambda I)^-1 Z'Wy over the
  * standardised features Z augmented with a column of ones, solved by
  * Cholesky (LAPACK dpotrf/dpotrs) with a condition check. Also the same
- * solution from sufficient statistics in O(d^2) memory. */
+ * solution from sufficient statistics in O(d^2) memory.
+ *
+ * A sample that stands for several rows (view->v: their per-feature
+ * variance around it) adds w diag(v) / sd^2 to Z'WZ: the expected squared
+ * error over rows spread that way, so that a group of rows replaced by its
+ * mean and population variance gives the normal equations of its rows. */
 #include "train/internal.h"
 
 #include "common/alloc.h"
@@ -98,7 +103,7 @@ void train_i_mem_closed(uint32_t d, struct train_mem *mem)
 {
         uint64_t n1 = (uint64_t)d + 1;
         mem->weights = n1;
-        mem->params = (n1 * n1 * 2 + n1 * 3) * sizeof(double);
+        mem->params = (n1 * n1 * 2 + n1 * 4) * sizeof(double);
         mem->activations = (n1 * BLOCK_ROWS + BLOCK_ROWS) * sizeof(double);
 }
 
@@ -107,7 +112,7 @@ int train_i_fit_closed(struct train_model *m, const struct train_view *v,
 {
         uint32_t d = m->d;
         size_t n1 = (size_t)d + 1;
-        double *a = NULL, *rhs = NULL, *zb = NULL, *yb = NULL, *inv = NULL;
+        double *a = NULL, *rhs = NULL, *zb = NULL, *yb = NULL, *inv = NULL, *vsum = NULL;
         double yy = 0, wsum = 0;
         struct check ck;
         int r;
@@ -119,7 +124,8 @@ int train_i_fit_closed(struct train_model *m, const struct train_view *v,
         zb = dm_mallocarray(n1 * BLOCK_ROWS, sizeof(double));
         yb = dm_mallocarray(BLOCK_ROWS, sizeof(double));
         inv = dm_mallocarray(d, sizeof(double));
-        if (!a || !rhs || !zb || !yb || !inv) {
+        vsum = dm_calloc(d, sizeof(double));
+        if (!a || !rhs || !zb || !yb || !inv || !vsum) {
                 r = DREAM_E_NOMEM;
                 goto out_free;
         }
@@ -145,6 +151,16 @@ int train_i_fit_closed(struct train_model *m, const struct train_view *v,
                         yb[i] = sw * (double)v->y[i0 + i];
                         yy += yb[i] * yb[i];
                         wsum += w;
+                        if (v->v) {
+                                const float *vi = v->v + (i0 + i) * (size_t)d;
+                                for (uint32_t j = 0; j < d; j++) {
+                                        if (!(vi[j] >= 0) || !isfinite(vi[j])) {
+                                                r = DREAM_E_INVAL;
+                                                goto out_free;
+                                        }
+                                        vsum[j] += w * (double)vi[j];
+                                }
+                        }
                 }
                 cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)n1, (int)rows, 1.0, zb,
                             (int)n1, 1.0, a, (int)n1);
@@ -155,6 +171,8 @@ int train_i_fit_closed(struct train_model *m, const struct train_view *v,
                         goto out_free;
                 }
         }
+        for (uint32_t j = 0; j < d; j++) /* within-sample spread, standardised */
+                a[(j + 1) * n1 + j + 1] += vsum[j] * inv[j] * inv[j];
         r = solve_normal(m, a, rhs, yy, wsum);
 out_free:
         dm_free(a);
@@ -162,6 +180,7 @@ out_free:
         dm_free(zb);
         dm_free(yb);
         dm_free(inv);
+        dm_free(vsum);
         return r;
 }
 
@@ -211,9 +230,13 @@ int train_suffstats_add(struct train_suffstats *s, const struct train_view *v)
         if (v->n == 0)
                 return 0;
         d = s->d;
-        /* Check every weight first so that a bad view changes nothing. */
+        /* Check every weight and variance first so that a bad view changes
+         * nothing. */
         for (size_t i = 0; v->w && i < v->n; i++)
                 if (!(v->w[i] >= 0) || !isfinite(v->w[i]))
+                        return DREAM_E_INVAL;
+        for (size_t c = 0; v->v && c < v->n * (size_t)d; c++)
+                if (!(v->v[c] >= 0) || !isfinite(v->v[c]))
                         return DREAM_E_INVAL;
         xb = dm_mallocarray((size_t)d * BLOCK_ROWS, sizeof(double));
         t = dm_mallocarray((size_t)d * d, sizeof(double));
@@ -245,6 +268,13 @@ int train_suffstats_add(struct train_suffstats *s, const struct train_view *v)
                             (int)d, 0.0, t, (int)d);
                 cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, 2, (int)rows, 1.0, xb,
                             (int)d, u, 2, 0.0, g, 2);
+                /* The rows a sample stands for add w v to the diagonal. */
+                for (size_t i = 0; v->v && i < rows; i++) {
+                        double w = v->w ? v->w[i0 + i] : 1.0;
+                        const float *vi = v->v + (i0 + i) * (size_t)d;
+                        for (uint32_t j = 0; j < d; j++)
+                                t[(size_t)j * d + j] += w * (double)vi[j];
+                }
                 for (uint32_t i = 0; i < d; i++) {
                         s->sum_x[i] += g[i * 2];
                         s->xy[i] += g[i * 2 + 1];

@@ -73,7 +73,10 @@ void train_params_default(enum train_kind kind, struct train_params *ret_params)
             .solver = TRAIN_SOLVER_LBFGS,
             .lbfgs_iter = TRAIN_LBFGS_ITER,
             .lbfgs_tol = TRAIN_LBFGS_TOL,
+            .patience = 5,
         };
+        if (kind == TRAIN_MLP)
+                p.epochs = 200; /* a maximum: early stopping ends the fit (train.h) */
         if (kind == TRAIN_LINEAR)
                 p.l2 = 0;
         else if (kind == TRAIN_LOGISTIC || kind == TRAIN_SOFTMAX)
@@ -353,9 +356,11 @@ int train_i_model_set_standardisation(struct train_model *m, const struct train_
                                         for (uint32_t j = 0; j < d; j++)
                                                 blk[j] += w * x[j];
                                 } else {
+                                        /* The rows a sample stands for: + w v. */
+                                        const float *vi = v->v ? v->v + i * (size_t)d : NULL;
                                         for (uint32_t j = 0; j < d; j++) {
                                                 double e = x[j] - mu[j];
-                                                blk[j] += w * e * e;
+                                                blk[j] += w * (e * e + (vi ? vi[j] : 0.0f));
                                         }
                                 }
                         }

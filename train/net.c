@@ -2,7 +2,21 @@
  * trainer (0, 1 or 2 ReLU hidden layers; sigmoid, softmax or squared-error
  * head) with Adam on shuffled mini-batches, every layer a float GEMM. The
  * weighted objective of a batch is sum_i w_i loss_i / sum_i w_i plus
- * l2 / 2 * |W|^2 (biases are not penalised). */
+ * l2 / 2 * |W|^2 (biases are not penalised).
+ *
+ * MLP only:
+ * - Early stopping: with validation rows (problem->valid) and patience > 0,
+ *   the validation score is computed after every epoch, batch by batch
+ *   through the same buffers: classification, the weighted error rate with
+ *   the log-loss breaking ties (the log-loss alone stops several epochs
+ *   before the accuracy stops improving, as the net grows overconfident);
+ *   regression, the MSE in target units. The weights of the best epoch are
+ *   kept and the fit stops after `patience` epochs without a better score.
+ * - Vicinal training: with view->v, every time a row enters a mini-batch its
+ *   standardised features get sqrt(v) / sd * eps added, eps ~ N(0, 1) drawn
+ *   from a stream of its own (seeded from the seed), so that the shuffling is
+ *   that of the same fit without v, and v = 0 draws nothing. */
+#include "train/gauss.h"
 #include "train/internal.h"
 
 #include "common/alloc.h"
@@ -27,6 +41,8 @@ struct net {
         float *delta[MAX_LAYERS];   /* gradient wrt the pre-activation of layer l */
         float *yb, *wb;             /* batch targets and weights */
         float *mean, *inv_sd;       /* standardisation as float */
+        float *best;                /* early stopping: the best epoch's w and b, layer by layer */
+        size_t n_params;            /* floats of every w and b */
         size_t *idx;                /* row order of the epoch */
         size_t idx_cap;
         uint32_t width[MAX_LAYERS + 1];
@@ -63,6 +79,7 @@ static void net_release(struct net *nt)
         dm_free(nt->wb);
         dm_free(nt->mean);
         dm_free(nt->inv_sd);
+        dm_free(nt->best);
         dm_free(nt->idx);
 }
 
@@ -99,6 +116,7 @@ static int net_init(struct net *nt, const struct train_model *m, struct rng *rng
                 if (__builtin_mul_overflow((size_t)width[l], (size_t)width[l + 1], &cells) ||
                     __builtin_add_overflow(total, cells, &total) || total > DREAM_MAX_MODEL_WEIGHTS)
                         return DREAM_E_LIMIT;
+                nt->n_params += cells + width[l + 1];
         }
         for (uint32_t l = 0; l < L; l++) {
                 size_t wc = (size_t)nt->in[l] * nt->out[l];
@@ -301,6 +319,106 @@ static void net_step(struct net *nt, double lr, uint64_t t)
         }
 }
 
+/* Vicinal draw of one standardised row: a += sqrt(v) * inv_sd * eps where
+ * v > 0 (a feature of variance 0 draws nothing). */
+static void vicinal_row(float *restrict a, const float *restrict v, const float *restrict inv_sd,
+                        uint32_t d, struct gauss *g)
+{
+        for (uint32_t j = 0; j < d; j++)
+                if (v[j] > 0)
+                        a[j] += sqrtf(v[j]) * inv_sd[j] * gauss_next(g);
+}
+
+static int check_variances(const struct train_view *v)
+{
+        size_t cells = v->n * (size_t)v->d;
+        for (size_t c = 0; c < cells; c++)
+                if (!(v->v[c] >= 0) || !isfinite(v->v[c]))
+                        return DREAM_E_INVAL;
+        return 0;
+}
+
+/* Copy every w and b into or out of nt->best. */
+static void net_snapshot(struct net *nt, int restore)
+{
+        float *at = nt->best;
+        for (uint32_t l = 0; l < nt->n_layers; l++) {
+                size_t wc = (size_t)nt->in[l] * nt->out[l];
+                float *parts[2] = {nt->w[l], nt->b[l]};
+                size_t sizes[2] = {wc, nt->out[l]};
+                for (int k = 0; k < 2; k++) {
+                        if (restore)
+                                memcpy(parts[k], at, sizes[k] * sizeof(float));
+                        else
+                                memcpy(at, parts[k], sizes[k] * sizeof(float));
+                        at += sizes[k];
+                }
+        }
+}
+
+/* Weighted loss (sum of w_i * loss_i, without the L2 term) of the forward
+ * outputs of `rows` rows: log-loss, or squared error in target units; adds
+ * the weight of the misclassified rows to *err (classification). */
+static double net_rows_loss(const struct net *nt, uint32_t rows, const float *y, const float *w,
+                            double y_mean, double y_sd, double *err)
+{
+        uint32_t L = nt->n_layers, K = nt->out[L - 1];
+        double loss = 0;
+        for (uint32_t i = 0; i < rows; i++) {
+                const float *zi = nt->act[L] + (size_t)i * K;
+                double wi = w ? w[i] : 1.0, li;
+                if (nt->head == HEAD_SQUARED) {
+                        double e = y_mean + y_sd * (double)zi[0] - (double)y[i];
+                        li = e * e;
+                } else if (nt->head == HEAD_SIGMOID) {
+                        double z = zi[0];
+                        li = (z > 0 ? z : 0) - z * (double)y[i] + log1p(exp(-fabs(z)));
+                        *err += (z >= 0) != (y[i] > 0.5f) ? wi : 0;
+                } else {
+                        double mx = zi[0], s = 0;
+                        uint32_t best = 0;
+                        for (uint32_t k = 1; k < K; k++)
+                                if (zi[k] > zi[best])
+                                        best = k;
+                        mx = zi[best];
+                        *err += best != (uint32_t)y[i] ? wi : 0;
+                        for (uint32_t k = 0; k < K; k++)
+                                s += exp((double)zi[k] - mx);
+                        /* s >= 1: the largest term is exp(0) */
+                        // cppcheck-suppress invalidFunctionArg
+                        li = log(s) - ((double)zi[(uint32_t)y[i]] - mx);
+                }
+                loss += wi * li;
+        }
+        return loss;
+}
+
+/* Weighted mean loss and error rate (classification; 0 for regression) of
+ * the network on a view, rows_cap rows at a time through the batch
+ * buffers. DREAM_E_CANCELLED when asked to stop. */
+static int net_view_loss(struct net *nt, const struct train_view *v, const struct train_model *m,
+                         struct check *ck, uint64_t row_work, double *ret_loss, double *ret_err)
+{
+        double loss = 0, err = 0, wsum = 0;
+        uint32_t d = m->d;
+        for (size_t i0 = 0; i0 < v->n; i0 += nt->rows_cap) {
+                uint32_t rows = (uint32_t)(v->n - i0 < nt->rows_cap ? v->n - i0 : nt->rows_cap);
+                const float *w = v->w ? v->w + i0 : NULL;
+                for (uint32_t i = 0; i < rows; i++) {
+                        stdz_row(nt->act[0] + (size_t)i * d, v->x + (i0 + i) * d, nt->mean,
+                                 nt->inv_sd, d);
+                        wsum += w ? w[i] : 1.0;
+                }
+                net_forward(nt, rows);
+                loss += net_rows_loss(nt, rows, v->y + i0, w, m->y_mean, m->y_sd, &err);
+                if (train_i_check_poll(ck, sat_mul(row_work, rows)))
+                        return DREAM_E_CANCELLED;
+        }
+        *ret_loss = loss / wsum;
+        *ret_err = err / wsum;
+        return 0;
+}
+
 int train_i_mem_net(enum train_kind kind, const struct train_params *p, uint32_t d,
                     uint32_t n_classes, uint64_t n_rows, struct train_mem *mem)
 {
@@ -322,7 +440,9 @@ int train_i_mem_net(enum train_kind kind, const struct train_params *p, uint32_t
                 floats = sat_add(floats, sat_mul(4, lw)); /* w, b and their gradients, moments */
                 per_row = sat_add(per_row, sat_add(width[l], width[l + 1])); /* act, delta */
         }
-        per_row = sat_add(per_row, width[L]); /* the output activations */
+        per_row = sat_add(per_row, width[L]);     /* the output activations */
+        if (kind == TRAIN_MLP && p->patience > 0) /* the best epoch's weights */
+                floats = sat_add(floats, weights);
         mem->weights = weights;
         mem->params = sat_mul(floats, sizeof(float));
         mem->activations = sat_mul(sat_mul(rows, per_row), sizeof(float));
@@ -372,15 +492,29 @@ int train_i_fit_net(struct train_model *m, const struct train_problem *pb,
                     train_progress_fn progress, void *progress_ctx)
 {
         const struct train_params *p = &m->params;
+        const struct train_view *valid = NULL;
         struct train_view v = *first;
         struct net nt;
         struct rng rng;
+        struct gauss noise;
         struct check ck;
-        uint64_t t = 0, step_work = 0;
-        uint32_t d = m->d;
+        uint64_t t = 0, step_work = 0, row_work = 0;
+        uint32_t d = m->d, since_best = 0;
+        double best_loss = INFINITY, best_err = INFINITY, best_fit_loss = NAN;
         int r;
 
         rng_seed(&rng, p->seed);
+        gauss_init(&noise, p->seed ^ 0x5d2f0c8a7e1b3946ull); /* a stream of its own */
+        if (m->kind == TRAIN_MLP && p->patience > 0 && pb->valid && pb->valid->n > 0) {
+                double ws;
+                valid = pb->valid;
+                r = train_i_view_check(valid, d, 1, &ws);
+                if (r == 0)
+                        r = m->task == TRAIN_TASK_CLASSIFICATION ? check_labels(valid, m->n_classes)
+                                                                 : check_targets(valid);
+                if (r < 0)
+                        return r;
+        }
         if (m->task == TRAIN_TASK_REGRESSION) {
                 if (pb->y_sd > 0 && isfinite(pb->y_sd) && isfinite(pb->y_mean)) {
                         m->y_mean = pb->y_mean;
@@ -396,8 +530,17 @@ int train_i_fit_net(struct train_model *m, const struct train_problem *pb,
         if (r < 0)
                 goto out_release;
         train_i_check_init(&ck, progress, progress_ctx);
-        for (uint32_t l = 0; l < nt.n_layers; l++) /* forward, backward, Adam per row */
+        for (uint32_t l = 0; l < nt.n_layers; l++) { /* forward, backward, Adam per row */
                 step_work = sat_add(step_work, (uint64_t)nt.in[l] * nt.out[l] * 3);
+                row_work = sat_add(row_work, (uint64_t)nt.in[l] * nt.out[l]);
+        }
+        if (valid) {
+                nt.best = falloc(&nt, nt.n_params);
+                if (!nt.best) {
+                        r = DREAM_E_NOMEM;
+                        goto out_release;
+                }
+        }
 
         for (uint32_t e = 0; e < p->epochs; e++) {
                 double wtot = 0, ltot = 0;
@@ -413,6 +556,8 @@ int train_i_fit_net(struct train_model *m, const struct train_problem *pb,
                 }
                 r = m->task == TRAIN_TASK_CLASSIFICATION ? check_labels(&v, m->n_classes)
                                                          : check_targets(&v);
+                if (r == 0 && v.v && m->kind == TRAIN_MLP)
+                        r = check_variances(&v);
                 if (r < 0)
                         goto out_release;
                 if (v.n > nt.idx_cap) {
@@ -445,6 +590,9 @@ int train_i_fit_net(struct train_model *m, const struct train_problem *pb,
                                         prefetch_row(v.x + nt.idx[b0 + i + PREFETCH_AHEAD] * d, d);
                                 stdz_row(nt.act[0] + (size_t)i * d, v.x + ri * d, nt.mean,
                                          nt.inv_sd, d);
+                                if (v.v && m->kind == TRAIN_MLP)
+                                        vicinal_row(nt.act[0] + (size_t)i * d, v.v + ri * d,
+                                                    nt.inv_sd, d, &noise);
                                 nt.yb[i] = v.y[ri];
                                 nt.wb[i] = v.w ? v.w[ri] : 1.0f;
                                 wsum += nt.wb[i];
@@ -464,16 +612,40 @@ int train_i_fit_net(struct train_model *m, const struct train_problem *pb,
                 m->loss = ltot / wtot;
                 m->epochs_run = e + 1;
                 m->rows_used = v.n;
-                if (nt.bytes > m->work_bytes)
-                        m->work_bytes = nt.bytes;
                 if (!isfinite(m->loss)) {
                         r = DREAM_E_NUMERIC;
                         goto out_release;
                 }
+                m->iterations = e + 1;
+                if (valid) {
+                        double vl, ve;
+                        r = net_view_loss(&nt, valid, m, &ck, row_work, &vl, &ve);
+                        if (r < 0)
+                                goto out_release;
+                        if (ve < best_err || (ve == best_err && vl < best_loss)) {
+                                best_err = ve;
+                                best_loss = vl;
+                                best_fit_loss = m->loss;
+                                since_best = 0;
+                                net_snapshot(&nt, 0);
+                        } else {
+                                since_best++;
+                        }
+                }
+                if (nt.bytes > m->work_bytes)
+                        m->work_bytes = nt.bytes;
                 if (progress && progress(progress_ctx, e + 1, p->epochs, m->loss)) {
                         r = DREAM_E_CANCELLED;
                         goto out_release;
                 }
+                if (valid && since_best >= p->patience) {
+                        m->converged = 1;
+                        break;
+                }
+        }
+        if (valid && isfinite(best_err)) { /* keep the best epoch's weights */
+                net_snapshot(&nt, 1);
+                m->loss = best_fit_loss;
         }
 
         for (uint32_t l = 0; l < nt.n_layers; l++) {

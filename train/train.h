@@ -69,7 +69,8 @@ enum train_task train_kind_task(enum train_kind kind);
 
 /* Hyper-parameters. Get defaults from train_params_default, then change. */
 struct train_params {
-        uint32_t epochs;      /* passes over the data (gradient models): 20 */
+        uint32_t epochs;      /* passes over the data (gradient models): 20; mlp: 200, the
+                                 maximum when early stopping is on (patience) */
         uint32_t batch;       /* rows per mini-batch: 256 */
         double lr;            /* Adam step size: 1e-3 */
         double l2;            /* ridge: lambda on the weighted sum of squares (1.0, as sklearn's
@@ -97,6 +98,12 @@ struct train_params {
         uint32_t l2_fixed;   /* L-BFGS with problem->valid: 0 = l2 left at the kind's default
                                 is chosen on valid among {l2, 10 l2, 100 l2, 1000 l2};
                                 1 = l2 as given */
+        uint32_t patience;   /* mlp early stopping, with problem->valid: stop after this many
+                                epochs without a better validation score (classification:
+                                error rate, then log-loss; regression: MSE) and keep the best
+                                epoch's weights (epochs is then the maximum; when it
+                                stops, model->converged is 1 and the kept epoch is
+                                epochs_run - patience): 5; 0 = off */
 };
 
 enum train_solver {
@@ -272,8 +279,10 @@ struct train_suffstats {
 
 int train_suffstats_new(uint32_t d, struct train_suffstats **ret_stats);
 void train_suffstats_free(struct train_suffstats *stats);
-/* Add a view's rows (view->y required). On DREAM_E_INVAL (bad weight) the
- * statistics are unchanged; on DREAM_E_NOMEM they are unchanged too. */
+/* Add a view's rows (view->y required); with view->v, each sample adds
+ * w v to the diagonal of xx and to sum_xx (the second moments of the rows it
+ * stands for). On DREAM_E_INVAL (bad weight or variance) the statistics are
+ * unchanged; on DREAM_E_NOMEM they are unchanged too. */
 int train_suffstats_add(struct train_suffstats *stats, const struct train_view *view);
 int train_suffstats_merge(struct train_suffstats *dst, const struct train_suffstats *src);
 /* Fit linear or ridge from statistics alone; equals train_fit on the rows
@@ -349,9 +358,10 @@ struct train_mem {
         uint64_t weights;     /* numbers of the model (weights, biases, centres) */
         uint64_t model;       /* the fitted model (double) */
         uint64_t params;      /* float copies of the weights, gradients and Adam moments
-                                 (nets), the L-BFGS vectors and history (double), centres
-                                 and their sums (k-means), the normal matrices (closed
-                                 forms) */
+                                 (nets; mlp with patience > 0: and of the best epoch's
+                                 weights, which a fit without validation rows does not
+                                 allocate), the L-BFGS vectors and history (double), centres
+                                 and their sums (k-means), the normal matrices (closed forms) */
         uint64_t activations; /* mini-batch activations and deltas (nets), row blocks (L-BFGS:
                                  standardised rows, variances and outputs) */
         uint64_t rows;        /* per row of a view: the shuffled order (nets), the seeding

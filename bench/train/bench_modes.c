@@ -11,7 +11,7 @@
  *               [--modes full,condensed,sample,refresh] [--cond SPEC]...
  *               [--solver lbfgs|adam] [--lbfgs-iter N] [--lbfgs-tol X] [--valid VALID.bin]
  *               [--var-scale A] [--l2-fixed 0|1] [--var 0|1]
- *               [--name NAME] [--json]
+ *               [--name NAME] [--json] [--patience N] [--valid-file VALID.bin (= --valid)]
  *
  * SPEC chooses gd_condense_opts for one `condensed` row (repeat --cond to
  * compare variants in the same run): comma-separated order=msb|entropy,
@@ -549,13 +549,18 @@ static int run_condensed(const struct ctx *cx, const struct gd_table *t, double 
                 r = DREAM_E_NOMEM;
                 goto out;
         }
-        for (size_t i = 0; i < (size_t)c->m * d; i++)
+        int have_v = 0;
+        for (size_t i = 0; i < (size_t)c->m * d; i++) {
                 x[i] = (float)c->x[i];
+                if (v)
+                        v[i] = (float)c->v[i];
+                have_v |= c->v[i] > 0;
+        }
         for (uint32_t i = 0; i < c->m; i++) {
                 y[i] = (float)c->y[i];
                 w[i] = (float)c->w[i];
         }
-        if (cx->var) {
+        if (cx->var && !have_v) { /* groups without their variances: the nearest sample's */
                 double v0 = cpu();
                 r = group_variances(cx, c, v);
                 if (r < 0)
@@ -674,6 +679,10 @@ int main(int argc, char **argv)
                         cx.params.k = (uint32_t)atoi(v);
                 else if (strcmp(a, "--max-iter") == 0)
                         cx.params.max_iter = (uint32_t)atoi(v);
+                else if (strcmp(a, "--patience") == 0)
+                        cx.params.patience = (uint32_t)atoi(v);
+                else if (strcmp(a, "--valid-file") == 0)
+                        valid = v;
                 else if (strcmp(a, "--threads") == 0)
                         threads = atoi(v);
                 else if (strcmp(a, "--solver") == 0)

@@ -5,8 +5,12 @@
  *   bench_train MODEL TRAIN.bin [TEST.bin] [--epochs E] [--batch B] [--lr X]
  *               [--l2 X] [--hidden H] [--k K] [--max-iter N] [--threads T]
  *               [--solver lbfgs|adam] [--lbfgs-iter N] [--lbfgs-tol X] [--var-scale A]
- *               [--valid VALID.bin]
- *               [--task reg|class] [--exact]
+ *               [--task reg|class] [--exact] [--patience N] [--seed S]
+ *               [--valid SHARE] [--valid-file VALID.bin]
+ *
+ * --valid SHARE sets a seeded share of the training file's rows aside as
+ * problem->valid (MLP early stopping) and fits on the others; --valid-file
+ * reads the validation rows from a file instead.
  */
 #include "bench/train/data.h"
 #include "common/alloc.h"
@@ -25,6 +29,29 @@ static double cpu(void)
         return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Move a seeded uniform choice of m rows to the end of the data (a partial
+ * Fisher-Yates shuffle of whole rows, splitmix64). */
+static void rows_to_end(struct bench_data *dt, size_t m, uint64_t seed)
+{
+        float *tmp = malloc(dt->d * sizeof(float));
+        size_t row = dt->d * sizeof(float);
+        for (size_t k = 0; k < m && tmp; k++) {
+                size_t i = dt->n - 1 - k;
+                uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
+                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+                z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+                z ^= z >> 31;
+                size_t j = (size_t)(((unsigned __int128)z * (i + 1)) >> 64);
+                float ty = dt->y[i];
+                memcpy(tmp, dt->x + i * dt->d, row);
+                memcpy(dt->x + i * dt->d, dt->x + j * dt->d, row);
+                memcpy(dt->x + j * dt->d, tmp, row);
+                dt->y[i] = dt->y[j];
+                dt->y[j] = ty;
+        }
+        free(tmp);
+}
+
 static int progress(void *ctx, uint32_t epoch, uint32_t epochs, double loss)
 {
         (void)ctx;
@@ -39,11 +66,11 @@ int main(int argc, char **argv)
         struct train_problem pb = {0};
         struct train_model *m = NULL;
         struct train_metrics mt = {0};
-        struct bench_data tr = {0}, te = {0};
-        const char *test = NULL, *valid = NULL;
-        struct bench_data va = {0};
-        struct train_view vv = {0};
+        struct bench_data tr = {0}, te = {0}, va = {0};
+        const char *test = NULL, *valid_file = NULL;
         int exact = 0, r, threads = 0;
+        double valid_share = 0;
+        size_t n_valid = 0;
         double t0, t1, c0, c1;
 
         if (argc < 3 || train_kind_parse(argv[1], &kind) < 0) {
@@ -85,8 +112,14 @@ int main(int argc, char **argv)
                         p.lbfgs_tol = atof(v);
                 else if (strcmp(a, "--var-scale") == 0)
                         p.var_scale = atof(v);
+                else if (strcmp(a, "--patience") == 0)
+                        p.patience = (uint32_t)atoi(v);
+                else if (strcmp(a, "--seed") == 0)
+                        p.seed = strtoull(v, NULL, 10);
+                else if (strcmp(a, "--valid-file") == 0)
+                        valid_file = v;
                 else if (strcmp(a, "--valid") == 0)
-                        valid = v;
+                        valid_share = atof(v);
                 else if (strcmp(a, "--threads") == 0)
                         threads = atoi(v);
                 else if (strcmp(a, "--task") == 0)
@@ -99,17 +132,28 @@ int main(int argc, char **argv)
         }
         if (threads > 0)
                 train_set_threads(threads);
-        if (bench_data_load(argv[2], &tr) < 0 || (test && bench_data_load(test, &te) < 0) ||
-            (valid && bench_data_load(valid, &va) < 0)) {
+        if (bench_data_load(argv[2], &tr) < 0 || (test && bench_data_load(test, &te) < 0)) {
                 fprintf(stderr, "bench_train: cannot read the data files\n");
                 return 1;
         }
         pb.d = tr.d;
-        if (valid) {
+        if (valid_share > 0 && valid_share < 1) {
+                n_valid = (size_t)(valid_share * (double)tr.n + 0.5);
+                rows_to_end(&tr, n_valid, p.seed);
+        }
+        struct train_view vv = {
+            tr.x + (tr.n - n_valid) * tr.d, tr.y + (tr.n - n_valid), NULL, n_valid, tr.d, NULL};
+        if (n_valid > 0)
+                pb.valid = &vv;
+        if (valid_file && bench_data_load(valid_file, &va) == 0) {
                 vv = (struct train_view){va.x, va.y, NULL, va.n, va.d, NULL};
                 pb.valid = &vv;
+        } else if (valid_file) {
+                fprintf(stderr, "bench_train: cannot read %s\n", valid_file);
+                return 1;
         }
-        struct train_view v = {tr.x, kind == TRAIN_KMEANS ? NULL : tr.y, NULL, tr.n, tr.d, NULL};
+        struct train_view v = {tr.x, kind == TRAIN_KMEANS ? NULL : tr.y, NULL, tr.n - n_valid, tr.d,
+                               NULL};
         t0 = bench_now();
         c0 = cpu();
         if (exact) {
@@ -143,16 +187,17 @@ int main(int argc, char **argv)
                 return 1;
         }
         printf("{\"engine\":\"dream\",\"model\":\"%s\",\"n\":%zu,\"d\":%u,\"threads\":%d,"
-               "\"epochs\":%u,\"train_seconds\":%.4f,\"cpu_seconds\":%.4f,\"view_bytes\":%zu,"
+               "\"epochs\":%u,\"iterations\":%u,\"converged\":%u,\"valid_rows\":%zu,"
+               "\"train_seconds\":%.4f,\"cpu_seconds\":%.4f,\"view_bytes\":%zu,"
                "\"work_bytes\":%llu,"
                "\"loss\":%.6g,\"rmse\":%.6g,\"r2\":%.6g,\"accuracy\":%.6g,\"macro_f1\":%.6g,"
-               "\"logloss\":%.6g,\"inertia\":%.6g,\"iterations\":%u,\"converged\":%u,"
-               "\"solver\":\"%s\",\"l2\":%.6g,\"var_scale\":%.6g}\n",
-               argv[1], tr.n, tr.d, train_get_threads(), m->epochs_run, t1 - t0, c1 - c0,
-               train_view_bytes(&v), (unsigned long long)m->work_bytes, m->loss, mt.rmse, mt.r2,
-               mt.accuracy, mt.macro_f1, mt.logloss, mt.inertia, m->iterations, m->converged,
-               m->params.solver == TRAIN_SOLVER_ADAM ? "adam" : "lbfgs", m->params.l2,
-               m->params.var_scale);
+               "\"logloss\":%.6g,\"inertia\":%.6g,\"solver\":\"%s\",\"l2\":%.6g,"
+               "\"var_scale\":%.6g}\n",
+               argv[1], v.n, tr.d, train_get_threads(), m->epochs_run, m->iterations, m->converged,
+               pb.valid ? pb.valid->n : 0, t1 - t0, c1 - c0, train_view_bytes(&v),
+               (unsigned long long)m->work_bytes, m->loss, mt.rmse, mt.r2, mt.accuracy, mt.macro_f1,
+               mt.logloss, mt.inertia, m->params.solver == TRAIN_SOLVER_ADAM ? "adam" : "lbfgs",
+               m->params.l2, m->params.var_scale);
         train_model_free(m);
         bench_data_release(&tr);
         bench_data_release(&te);

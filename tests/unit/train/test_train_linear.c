@@ -373,14 +373,110 @@ static void test_stats_from_sums(void **state)
         float x[4] = {1, 2, 3, 4};
         struct train_view v = {x, x, NULL, 4, 1, NULL};
         assert_int_equal(train_view_bytes(&v), 4 * 2 * sizeof(float));
+        v.v = x; /* the variances count too */
+        assert_int_equal(train_view_bytes(&v), 4 * 3 * sizeof(float));
+}
+
+/* A sample standing for rows (view->v, their population variance) gives
+ * the fit of those rows. The rows of a group are mu + a o s for the 2^d sign
+ * vectors s, all with the group's target: their mean is mu, their variance
+ * a^2 and their covariance diagonal, so that the group's normal equations
+ * are exactly those of its rows (every value is exact in float). */
+static void test_variance_equals_members(void **state)
+{
+        (void)state;
+        enum { G = 40, D = 3, M = 1 << D };
+        float x[G * D], y[G], w[G], v[G * D], xm[G * M * D], ym[G * M], wm[G * M];
+        const float steps[] = {0, 0.25f, 0.5f, 1, 2};
+        struct rng r;
+        rng_seed(&r, 21);
+        for (size_t g = 0; g < G; g++) {
+                float a[D], c = (float)(1 + rng_below(&r, 3));
+                y[g] = (float)(rng_below(&r, 400)) / 4 - 20;
+                w[g] = c * M;
+                for (uint32_t j = 0; j < D; j++) {
+                        x[g * D + j] = (float)(rng_below(&r, 200)) / 8 + 10.0f * j;
+                        a[j] = steps[rng_below(&r, 5)];
+                        v[g * D + j] = a[j] * a[j];
+                }
+                for (uint32_t k = 0; k < M; k++) {
+                        size_t row = g * M + k;
+                        for (uint32_t j = 0; j < D; j++)
+                                xm[row * D + j] = x[g * D + j] + ((k >> j) & 1 ? a[j] : -a[j]);
+                        ym[row] = y[g];
+                        wm[row] = c;
+                }
+        }
+        struct train_view vg = {x, y, w, G, D, v}, vm = {xm, ym, wm, G * M, D, NULL};
+        struct train_view bare = {x, y, w, G, D, NULL};
+        for (int kind = TRAIN_LINEAR; kind <= TRAIN_RIDGE; kind++) {
+                struct train_model *a = NULL, *b = NULL, *c = NULL, *e = NULL;
+                struct train_suffstats *sg = NULL, *sm = NULL;
+                struct train_params p;
+                struct train_problem pb = {.d = D};
+                double ref[D + 1];
+                fit_one((enum train_kind)kind, 5.0, &vg, &a);
+                fit_one((enum train_kind)kind, 5.0, &vm, &b);
+                ref[0] = b->layers[0].b[0];
+                memcpy(ref + 1, b->layers[0].w, D * sizeof(double));
+                assert_true(model_max_rel(a, ref) < 1e-9);
+                assert_true(rel_diff(a->loss, b->loss) < 1e-9);
+                for (uint32_t j = 0; j < D; j++) { /* the rows' standardisation */
+                        assert_true(rel_diff(a->mean[j], b->mean[j]) < 1e-12);
+                        assert_true(rel_diff(a->sd[j], b->sd[j]) < 1e-12);
+                }
+                /* Without the variance it is another fit. */
+                fit_one((enum train_kind)kind, 5.0, &bare, &c);
+                assert_true(model_max_rel(c, ref) > 1e-4);
+
+                /* The same through sufficient statistics. */
+                assert_int_equal(train_suffstats_new(D, &sg), 0);
+                assert_int_equal(train_suffstats_new(D, &sm), 0);
+                assert_int_equal(train_suffstats_add(sg, &vg), 0);
+                assert_int_equal(train_suffstats_add(sm, &vm), 0);
+                for (uint32_t i = 0; i < D * D; i++)
+                        assert_true(rel_diff((double)sg->xx[i], (double)sm->xx[i]) < 1e-12);
+                for (uint32_t j = 0; j < D; j++)
+                        assert_true(rel_diff((double)sg->sum_xx[j], (double)sm->sum_xx[j]) < 1e-12);
+                train_params_default((enum train_kind)kind, &p);
+                if (kind == TRAIN_RIDGE)
+                        p.l2 = 5.0;
+                assert_int_equal(
+                    train_fit_exact((enum train_kind)kind, &p, &pb, sg, NULL, NULL, &e), 0);
+                assert_true(model_max_rel(e, ref) < 1e-9);
+                train_model_free(a);
+                train_model_free(b);
+                train_model_free(c);
+                train_model_free(e);
+
+                /* A bad variance is refused and leaves the statistics as they were. */
+                long double n0 = sg->n, xx0 = sg->xx[0];
+                float v4 = v[4];
+                v[4] = -1.0f;
+                a = NULL;
+                assert_int_equal(train_fit((enum train_kind)kind, &p, &pb, &vg, NULL, NULL, &a),
+                                 DREAM_E_INVAL);
+                assert_null(a);
+                assert_int_equal(train_suffstats_add(sg, &vg), DREAM_E_INVAL);
+                v[4] = NAN;
+                assert_int_equal(train_suffstats_add(sg, &vg), DREAM_E_INVAL);
+                assert_true(sg->n == n0 && sg->xx[0] == xx0);
+                v[4] = v4;
+                train_suffstats_free(sg);
+                train_suffstats_free(sm);
+        }
 }
 
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_wls_matches_naive),  cmocka_unit_test(test_exact_equals_full),
-            cmocka_unit_test(test_weights_as_repeats), cmocka_unit_test(test_singular_and_constant),
-            cmocka_unit_test(test_bad_params),         cmocka_unit_test(test_stats_from_sums),
+            cmocka_unit_test(test_wls_matches_naive),
+            cmocka_unit_test(test_exact_equals_full),
+            cmocka_unit_test(test_weights_as_repeats),
+            cmocka_unit_test(test_singular_and_constant),
+            cmocka_unit_test(test_bad_params),
+            cmocka_unit_test(test_stats_from_sums),
+            cmocka_unit_test(test_variance_equals_members),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

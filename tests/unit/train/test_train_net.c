@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "common/err.h"
+#include "train/gauss.h"
 #include "util.h"
 
 #include <string.h>
@@ -522,6 +523,7 @@ static void test_mem_estimate(void **state)
                 if (cases[i].kind == TRAIN_LOGISTIC) /* two classes */
                         for (size_t r = 0; r < n; r++)
                                 y[r] = y[r] > 0 ? 1.0f : 0.0f;
+                pb.valid = &v; /* early stopping keeps a copy of the best weights */
                 assert_int_equal(train_fit(cases[i].kind, &p, &pb, &v, NULL, NULL, &m), 0);
                 k = cases[i].task == TRAIN_TASK_CLASSIFICATION ? m->n_classes : 0;
                 assert_int_equal(train_mem_estimate(cases[i].kind, &p, d, k, n, &mem), 0);
@@ -562,6 +564,277 @@ static void test_mem_estimate(void **state)
         free(y);
 }
 
+/* Few noisy rows and a wide net: the validation score improves, then
+ * worsens as the net learns the noise. Classification (a disc with a fifth
+ * of the labels flipped) or regression (a sine with noise). */
+static void gen_overfit(int regression, size_t n, uint64_t seed, float *x, float *y)
+{
+        struct rng r;
+        rng_seed(&r, seed);
+        for (size_t i = 0; i < n; i++) {
+                double a = 4 * rng_unit(&r) - 2, b = 4 * rng_unit(&r) - 2;
+                x[i * 2] = (float)a;
+                x[i * 2 + 1] = (float)b;
+                if (regression)
+                        y[i] = (float)(10 + 3 * sin(2 * a) + 2 * gauss(&r));
+                else
+                        y[i] = (float)((a * a + b * b < 2.5) != (rng_unit(&r) < 0.2));
+        }
+}
+
+/* The early-stopping score: MSE, or the error rate. */
+static double view_score(const struct train_model *m, const struct train_view *v)
+{
+        struct train_metrics mt;
+        assert_int_equal(train_evaluate(m, v, &mt), 0);
+        return m->task == TRAIN_TASK_REGRESSION ? mt.rmse * mt.rmse : 1 - mt.accuracy;
+}
+
+/* Early stopping stops, keeps the best epoch's weights (those of the same
+ * fit run for exactly that many epochs), reports it; patience 0 runs every
+ * epoch. */
+static void test_mlp_early_stopping(void **state)
+{
+        (void)state;
+        size_t n = 60, nv = 2000;
+        float *x = malloc(n * 2 * 4), *y = malloc(n * 4), *xv = malloc(nv * 2 * 4),
+              *yv = malloc(nv * 4);
+        for (int reg = 0; reg <= 1; reg++) {
+                gen_overfit(reg, n, 11, x, y);
+                gen_overfit(reg, nv, 12, xv, yv);
+                struct train_view v = {x, y, NULL, n, 2, NULL}, vv = {xv, yv, NULL, nv, 2, NULL};
+                struct train_problem pb = {.d = 2,
+                                           .task = reg ? TRAIN_TASK_REGRESSION
+                                                       : TRAIN_TASK_CLASSIFICATION,
+                                           .valid = &vv};
+                struct train_params p;
+                struct cancel_ctx cc = {0};
+                struct train_model *m = NULL;
+                train_params_default(TRAIN_MLP, &p);
+                p.epochs = 3000;
+                p.batch = 8;
+                p.lr = reg ? 0.01 : 0.001;
+                p.hidden[0] = 256;
+                p.patience = 10;
+                assert_int_equal(train_fit(TRAIN_MLP, &p, &pb, &v, cancel_cb, &cc, &m), 0);
+                assert_int_equal(m->converged, 1);
+                assert_true(m->epochs_run > p.patience && m->epochs_run < p.epochs);
+                assert_int_equal(m->iterations, m->epochs_run);
+                assert_int_equal(cc.calls, m->epochs_run); /* progress after every epoch */
+                uint32_t best = m->epochs_run - p.patience;
+                assert_true(best >= 5); /* the validation loss fell first */
+
+                /* The same fit for `best` epochs, and for every epoch run. */
+                struct train_params q = p;
+                q.patience = 0;
+                q.epochs = best;
+                struct train_model *at_best = fit_ok(TRAIN_MLP, &q, &pb, &v);
+                q.epochs = m->epochs_run;
+                struct train_model *at_end = fit_ok(TRAIN_MLP, &q, &pb, &v);
+                assert_int_equal(at_best->epochs_run, best);
+                assert_int_equal(at_end->epochs_run, m->epochs_run);
+                assert_int_equal(at_end->converged, 0);
+                for (uint32_t l = 0; l < m->n_layers; l++) {
+                        size_t wc = (size_t)m->layers[l].in * m->layers[l].out;
+                        assert_memory_equal(m->layers[l].w, at_best->layers[l].w, wc * 8);
+                        assert_memory_equal(m->layers[l].b, at_best->layers[l].b,
+                                            m->layers[l].out * 8);
+                }
+                assert_true(m->loss == at_best->loss); /* the kept epoch's training loss */
+                /* (predictions in double, the fit's scores in float: a row on the
+                 * boundary may differ) */
+                assert_true(view_score(m, &vv) < view_score(at_end, &vv) + 1e-3);
+                assert_true(m->loss > at_end->loss); /* the training loss kept falling */
+                train_model_free(at_best);
+                train_model_free(at_end);
+                train_model_free(m);
+
+                /* patience 0, or no validation rows: every epoch. */
+                p.epochs = 40;
+                for (int c = 0; c < 2; c++) {
+                        struct train_problem pc = pb;
+                        struct train_params pp = p;
+                        if (c == 0)
+                                pp.patience = 0;
+                        else
+                                pc.valid = NULL;
+                        m = fit_ok(TRAIN_MLP, &pp, &pc, &v);
+                        assert_int_equal(m->epochs_run, 40);
+                        assert_int_equal(m->iterations, 40);
+                        assert_int_equal(m->converged, 0);
+                        train_model_free(m);
+                }
+
+                /* Bad validation rows. */
+                struct train_view bad = vv;
+                bad.d = 3;
+                pb.valid = &bad;
+                m = NULL;
+                assert_int_equal(train_fit(TRAIN_MLP, &p, &pb, &v, NULL, NULL, &m), DREAM_E_INVAL);
+                if (!reg) {
+                        bad = vv;
+                        yv[5] = 7;
+                        pb.valid = &bad;
+                        assert_int_equal(train_fit(TRAIN_MLP, &p, &pb, &v, NULL, NULL, &m),
+                                         DREAM_E_RANGE);
+                }
+                assert_null(m);
+        }
+        free(x);
+        free(y);
+        free(xv);
+        free(yv);
+}
+
+static int models_equal(const struct train_model *a, const struct train_model *b)
+{
+        if (a->n_layers != b->n_layers || a->loss != b->loss)
+                return 0;
+        for (uint32_t l = 0; l < a->n_layers; l++) {
+                size_t wc = (size_t)a->layers[l].in * a->layers[l].out;
+                if (memcmp(a->layers[l].w, b->layers[l].w, wc * 8) ||
+                    memcmp(a->layers[l].b, b->layers[l].b, a->layers[l].out * 8))
+                        return 0;
+        }
+        return 1;
+}
+
+/* Vicinal draws (view->v): deterministic by seed, v = 0 is the plain fit
+ * bit for bit, a bad variance is refused. */
+static void test_mlp_vicinal(void **state)
+{
+        (void)state;
+        size_t n = 400;
+        float *x = malloc(n * 2 * 4), *y = malloc(n * 4), *var = malloc(n * 2 * 4),
+              *zero = calloc(n * 2, 4);
+        gen_xor(n, 4, x, y);
+        struct rng r;
+        rng_seed(&r, 9);
+        for (size_t c = 0; c < n * 2; c++)
+                var[c] = (float)(0.05 * rng_unit(&r));
+        var[3] = 0; /* a feature of a one-row group */
+        struct train_problem pb = {.d = 2, .task = TRAIN_TASK_CLASSIFICATION};
+        struct train_params p;
+        train_params_default(TRAIN_MLP, &p);
+        p.epochs = 30;
+        p.batch = 32;
+        p.lr = 0.01;
+        p.hidden[0] = 16;
+        struct train_view plain = {x, y, NULL, n, 2, NULL};
+        struct train_view v0 = {x, y, NULL, n, 2, zero};
+        struct train_view vv = {x, y, NULL, n, 2, var};
+        struct train_model *a = fit_ok(TRAIN_MLP, &p, &pb, &plain);
+        struct train_model *b = fit_ok(TRAIN_MLP, &p, &pb, &v0);
+        struct train_model *c = fit_ok(TRAIN_MLP, &p, &pb, &vv);
+        struct train_model *d = fit_ok(TRAIN_MLP, &p, &pb, &vv);
+        p.seed = 43;
+        struct train_model *e = fit_ok(TRAIN_MLP, &p, &pb, &vv);
+        assert_true(models_equal(a, b)); /* v = 0 draws nothing */
+        assert_true(models_equal(c, d)); /* same seed, same draws */
+        assert_false(models_equal(a, c));
+        assert_false(models_equal(c, e));
+        assert_true(accuracy(c, &plain) > 0.97); /* the noise is small: still learns XOR */
+        /* The draws are in standardised units: features 4 times larger with
+         * 16 times the variance (exact in float) give the same network. */
+        float *x4 = malloc(n * 2 * 4), *var16 = malloc(n * 2 * 4);
+        for (size_t k = 0; k < n * 2; k++) {
+                x4[k] = 4 * x[k];
+                var16[k] = 16 * var[k];
+        }
+        struct train_view v4 = {x4, y, NULL, n, 2, var16};
+        p.seed = 42;
+        struct train_model *f = fit_ok(TRAIN_MLP, &p, &pb, &v4);
+        assert_true(models_equal(c, f));
+        train_model_free(f);
+        free(x4);
+        free(var16);
+        train_model_free(a);
+        train_model_free(b);
+        train_model_free(c);
+        train_model_free(d);
+        train_model_free(e);
+
+        /* Negative, NaN or infinite variances. */
+        float bad_values[] = {-1.0f, NAN, INFINITY};
+        for (int k = 0; k < 3; k++) {
+                struct train_model *m = NULL;
+                var[7] = bad_values[k];
+                assert_int_equal(train_fit(TRAIN_MLP, &p, &pb, &vv, NULL, NULL, &m), DREAM_E_INVAL);
+                assert_null(m);
+        }
+        free(x);
+        free(y);
+        free(var);
+        free(zero);
+}
+
+/* MLP regression on weighted samples: the target scale is that of the rows
+ * the weights stand for (a weight of k = k copies of the row). */
+static void test_mlp_regression_weighted_scale(void **state)
+{
+        (void)state;
+        size_t n = 50, nr = 0;
+        float x[50], y[50], w[50], xr[50 * 4], yr[50 * 4];
+        struct rng r;
+        rng_seed(&r, 31);
+        for (size_t i = 0; i < n; i++) {
+                x[i] = (float)rng_unit(&r);
+                y[i] = (float)(1000 + 50 * x[i] + 20 * gauss(&r));
+                w[i] = (float)(1 + rng_below(&r, 4));
+                for (int c = 0; c < (int)w[i]; c++, nr++) {
+                        xr[nr] = x[i];
+                        yr[nr] = y[i];
+                }
+        }
+        struct train_view vw = {x, y, w, n, 1, NULL}, vr = {xr, yr, NULL, nr, 1, NULL};
+        struct train_problem pb = {.d = 1, .task = TRAIN_TASK_REGRESSION};
+        struct train_params p;
+        train_params_default(TRAIN_MLP, &p);
+        p.epochs = 2;
+        p.hidden[0] = 4;
+        struct train_model *a = fit_ok(TRAIN_MLP, &p, &pb, &vw);
+        struct train_model *b = fit_ok(TRAIN_MLP, &p, &pb, &vr);
+        assert_true(rel_diff(a->y_mean, b->y_mean) < 1e-12);
+        assert_true(rel_diff(a->y_sd, b->y_sd) < 1e-12);
+        assert_true(rel_diff(a->mean[0], b->mean[0]) < 1e-12);
+        assert_true(rel_diff(a->sd[0], b->sd[0]) < 1e-12);
+        train_model_free(a);
+        train_model_free(b);
+}
+
+/* The ziggurat's deviates are standard normal: moments, the share within
+ * one sd and in the tail beyond its start (exact values of the normal
+ * distribution; bounds of about 5 standard errors on 10^6 draws). */
+static void test_gauss(void **state)
+{
+        (void)state;
+        struct gauss g;
+        const size_t n = 1000000;
+        double s1 = 0, s2 = 0, s4 = 0, within = 0, tail = 0, left = 0;
+        gauss_init(&g, 5);
+        for (size_t i = 0; i < n; i++) {
+                double x = gauss_next(&g);
+                s1 += x;
+                s2 += x * x;
+                s4 += x * x * x * x;
+                within += fabs(x) < 1;
+                tail += fabs(x) > ZIG_R;
+                left += x < -1.5;
+        }
+        assert_true(fabs(s1 / n) < 0.005);
+        assert_true(fabs(s2 / n - 1) < 0.007);
+        assert_true(fabs(s4 / n - 3) < 0.05);
+        assert_true(fabs(within / n - 0.682689) < 0.0025);
+        assert_true(fabs(left / n - 0.0668072) < 0.0013);
+        assert_true(fabs(tail / n - 5.7623e-4) < 1.3e-4);
+        /* Deterministic by seed. */
+        struct gauss a, b;
+        gauss_init(&a, 77);
+        gauss_init(&b, 77);
+        for (int i = 0; i < 1000; i++)
+                assert_true(gauss_next(&a) == gauss_next(&b));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -575,6 +848,10 @@ int main(void)
             cmocka_unit_test(test_mem_estimate),
             cmocka_unit_test(test_source),
             cmocka_unit_test(test_deterministic),
+            cmocka_unit_test(test_mlp_early_stopping),
+            cmocka_unit_test(test_mlp_vicinal),
+            cmocka_unit_test(test_gauss),
+            cmocka_unit_test(test_mlp_regression_weighted_scale),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
