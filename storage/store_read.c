@@ -224,6 +224,24 @@ int store_get_row(struct store *s, const char *dataset, uint32_t id, uint32_t n_
         return store_get_rows(s, dataset, id, n_cols, &row, 1, ret_values, ret_fmt);
 }
 
+/* The schema (names in sc: release with store_i_schema_release) and counters
+ * of a dataset, in a read transaction of their own. */
+static int load_dataset(struct store *s, const char *dataset, uint32_t id, struct schema_head *h,
+                        struct store_schema *sc, struct counters *cnt)
+{
+        MDB_txn *txn;
+        int r = store_name_check(dataset);
+
+        if (r < 0)
+                return r;
+        r = store_i_rtxn_begin(s, &txn);
+        if (r < 0)
+                return r;
+        r = store_i_ds_load_pinned(s, txn, dataset, id, h, sc, cnt);
+        store_i_txn_end(s, txn);
+        return r;
+}
+
 int store_scan(struct store *s, const char *dataset, uint32_t id, uint64_t first, uint64_t count,
                uint32_t chunk_rows, store_scan_cb cb, void *arg)
 {
@@ -235,16 +253,11 @@ int store_scan(struct store *s, const char *dataset, uint32_t id, uint64_t first
         MDB_txn *txn;
         int r;
 
-        r = store_name_check(dataset);
-        if (r < 0 || !cb)
-                return r < 0 ? r : DREAM_E_INVAL;
+        if (!cb)
+                return DREAM_E_INVAL;
         if (chunk_rows == 0)
                 chunk_rows = DEFAULT_CHUNK_ROWS;
-        r = store_i_rtxn_begin(s, &txn);
-        if (r < 0)
-                return r;
-        r = store_i_ds_load_pinned(s, txn, dataset, id, &h, &sc, &cnt);
-        store_i_txn_end(s, txn);
+        r = load_dataset(s, dataset, id, &h, &sc, &cnt);
         if (r < 0)
                 goto release;
         if (first > cnt.rows) {
@@ -612,17 +625,8 @@ read_every_row(struct store *s, const char *dataset, uint32_t id, uint64_t rows,
         struct store_schema sc = {0};
         struct schema_head h = {0};
         struct counters cnt;
-        MDB_txn *txn;
-        int r;
+        int r = load_dataset(s, dataset, id, &h, &sc, &cnt);
 
-        r = store_name_check(dataset);
-        if (r < 0)
-                return r;
-        r = store_i_rtxn_begin(s, &txn);
-        if (r < 0)
-                return r;
-        r = store_i_ds_load_pinned(s, txn, dataset, id, &h, &sc, &cnt);
-        store_i_txn_end(s, txn);
         if (r < 0)
                 goto out;
         c->s = s;

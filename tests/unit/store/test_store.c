@@ -109,30 +109,38 @@ static int scan_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
  * (bit for bit), with and without the target apart. */
 static void check_features(struct store *s, const char *name, const struct gd_table *t)
 {
+        const uint64_t n = t->n_rows;
+        float *want_x = calloc(n * t->n_cols + 1, sizeof(float));
+        double *want_y = calloc(n + 1, sizeof(double));
+        assert_non_null(want_x);
+        assert_non_null(want_y);
         for (int32_t skip = -1; skip <= t->target; skip += t->target + 1) {
-                uint32_t d = t->n_cols - (skip >= 0 ? 1 : 0);
+                uint32_t d = t->n_cols - (skip >= 0 ? 1 : 0), f = 0;
+                for (uint32_t j = 0; j < t->n_cols; j++) {
+                        const struct gd_col *c = &t->cols[j];
+                        for (uint64_t i = 0; i < n; i++) {
+                                double v = gd_value_f64(c->kind, c->scale, c->v[i]);
+                                if ((int32_t)j == skip)
+                                        want_y[i] = v;
+                                else
+                                        want_x[i * d + f] = (float)v;
+                        }
+                        f += (int32_t)j != skip;
+                }
                 float *x = NULL;
                 double *y = NULL;
-                uint64_t n = 0;
+                uint64_t got_n = 0;
                 assert_int_equal(
-                    store_read_features(s, name, 0, skip, &x, skip >= 0 ? &y : NULL, &n), 0);
-                assert_int_equal(n, t->n_rows);
-                for (uint64_t i = 0; i < n; i++) {
-                        for (uint32_t j = 0, f = 0; j < t->n_cols; j++) {
-                                const struct gd_col *c = &t->cols[j];
-                                double v = gd_value_f64(c->kind, c->scale, c->v[i]);
-                                float fv = (float)v;
-                                if ((int32_t)j == skip) {
-                                        assert_memory_equal(&y[i], &v, sizeof(v));
-                                        continue;
-                                }
-                                assert_memory_equal(&x[i * d + f], &fv, sizeof(fv));
-                                f++;
-                        }
-                }
+                    store_read_features(s, name, 0, skip, &x, skip >= 0 ? &y : NULL, &got_n), 0);
+                assert_int_equal(got_n, n);
+                assert_memory_equal(x, want_x, n * d * sizeof(float));
+                if (skip >= 0)
+                        assert_memory_equal(y, want_y, n * sizeof(double));
                 dm_free(x);
                 dm_free(y);
         }
+        free(want_x);
+        free(want_y);
 }
 
 static void check_all_rows(struct store *s, const char *name, uint64_t rows)
