@@ -79,6 +79,19 @@ static int load_block(struct gd_cursor *c, uint32_t b)
         return 0;
 }
 
+/* `w` bits at bit offset `off` of buf (msb first), w in 0..64; buf holds len
+ * bytes. An 8-byte load where the bytes allow it. */
+static inline uint64_t get_bits_fast(const uint8_t *buf, uint64_t len, uint64_t off, unsigned w)
+{
+        if (w == 0)
+                return 0;
+        if (w <= 57 && (off >> 3) + 8 <= len) {
+                uint64_t x = dm_get_be64(buf + (off >> 3));
+                return (x << (off & 7)) >> (64 - w);
+        }
+        return gd_get_bits(buf, off, w);
+}
+
 static inline uint64_t rec_field(const struct gd_cursor *c, uint64_t r, uint32_t f)
 {
         const struct gd_layout *l = &c->s->rec_layout;
@@ -86,7 +99,7 @@ static inline uint64_t rec_field(const struct gd_cursor *c, uint64_t r, uint32_t
                 return gd_shuffle_get(c->raw, l, c->rows, r, f);
         if (c->s->codec == GD_BLOCK_ZSTD_ROWS)
                 return gd_rows_get(c->raw, l, r, f);
-        return gd_get_bits(c->raw, r * l->row_bits + l->bit_offset[f], l->width[f]);
+        return get_bits_fast(c->raw, c->raw_len, r * l->row_bits + l->bit_offset[f], l->width[f]);
 }
 
 /* Decode row r of the cached block into out[col * stride]. */
@@ -98,7 +111,7 @@ static int decode_cached(const struct gd_cursor *c, uint64_t r, int64_t *out, ui
         uint64_t base = rec_field(c, r, rl->n_fields - 1);
         if (base >= s->n_bases)
                 return DREAM_E_CORRUPT;
-        uint64_t dict_off = base * dl->row_bits;
+        const uint64_t dict_off = base * dl->row_bits, dlen = gd_plain_bytes(dl, s->n_bases);
         for (uint32_t j = 0; j < s->n_cols; j++) {
                 const struct gd_colmask *m = &s->masks[j];
                 uint64_t code = 0;
@@ -107,9 +120,10 @@ static int decode_cached(const struct gd_cursor *c, uint64_t r, int64_t *out, ui
                         code = gd_deposit(rec_field(c, r, f), m->dev_runs, m->n_dev_runs);
                 f = s->dict_field_of_col[j];
                 if (f != UINT32_MAX)
-                        code |= gd_deposit(
-                            gd_get_bits(s->dict, dict_off + dl->bit_offset[f], dl->width[f]),
-                            m->base_runs, m->n_base_runs);
+                        code |=
+                            gd_deposit(get_bits_fast(s->dict, dlen, dict_off + dl->bit_offset[f],
+                                                     dl->width[f]),
+                                       m->base_runs, m->n_base_runs);
                 out[(uint64_t)j * stride] = (int64_t)((uint64_t)s->params[j].min + code);
         }
         return 0;
@@ -131,19 +145,6 @@ int gd_cursor_row(struct gd_cursor *c, uint64_t row, int64_t *ret_v)
  * once, then for every column its record field for every row of the run, its
  * dictionary field by base id, and the column minimum. Each loop has one
  * codec and one layout, so none of the per-cell dispatch of decode_cached. */
-
-/* `w` bits at bit offset `off` of buf (msb first), w in 0..64; buf holds len
- * bytes. An 8-byte load where the bytes allow it. */
-static inline uint64_t get_bits_fast(const uint8_t *buf, uint64_t len, uint64_t off, unsigned w)
-{
-        if (w == 0)
-                return 0;
-        if (w <= 57 && (off >> 3) + 8 <= len) {
-                uint64_t x = dm_get_be64(buf + (off >> 3));
-                return (x << (off & 7)) >> (64 - w);
-        }
-        return gd_get_bits(buf, off, w);
-}
 
 /* Field f of rows [r0, r0 + n) of the cached block into out[0..n). */
 static void rec_field_run(const struct gd_cursor *c, uint32_t f, uint64_t r0, uint64_t n,
