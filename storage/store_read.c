@@ -2,7 +2,6 @@
  * segments), chunked scans, and the whole dataset in one table. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -646,24 +645,6 @@ out:
         return r;
 }
 
-/* Large result buffers are touched first by the decoding threads: ask for
- * huge pages where the kernel leaves it to the program (transparent huge
- * pages in madvise mode), which saves a page fault per 4 KiB. Advice only:
- * nothing changes when it is refused. */
-static void advise_huge(void *p, size_t len)
-{
-#ifdef MADV_HUGEPAGE
-        const uintptr_t huge = (uintptr_t)2 << 20;
-        uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-        uintptr_t e = ((uintptr_t)p + len) & ~(huge - 1);
-        if (len >= 2 * huge && e > a)
-                (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-#else
-        (void)p;
-        (void)len;
-#endif
-}
-
 static int begin_table(struct read_ctx *c, const struct store_schema *sc, void *arg)
 {
         struct gd_table **t = arg;
@@ -673,7 +654,7 @@ static int begin_table(struct read_ctx *c, const struct store_schema *sc, void *
         for (uint32_t j = 0; j < c->n_cols && r == 0; j++) {
                 r = gd_table_set_name(*t, j, sc->cols[j].name);
                 dm_free((*t)->cols[j].v);
-                (*t)->cols[j].v = dm_mallocarray(c->end, sizeof(int64_t));
+                (*t)->cols[j].v = dm_alloc_large(c->end, sizeof(int64_t));
                 if (r == 0 && !(*t)->cols[j].v)
                         r = DREAM_E_NOMEM;
         }
@@ -686,10 +667,8 @@ static int begin_table(struct read_ctx *c, const struct store_schema *sc, void *
         c->out.cols = dm_mallocarray(c->n_cols, sizeof(*c->out.cols));
         if (!c->out.cols)
                 return DREAM_E_NOMEM;
-        for (uint32_t j = 0; j < c->n_cols; j++) {
+        for (uint32_t j = 0; j < c->n_cols; j++)
                 c->out.cols[j] = (*t)->cols[j].v;
-                advise_huge(c->out.cols[j], c->end * sizeof(int64_t));
-        }
         return 0;
 }
 
@@ -734,15 +713,10 @@ static int begin_features(struct read_ctx *c, const struct store_schema *sc, voi
         c->out.n_cols = c->n_cols;
         c->out.skip = a->skip;
         c->out.d = c->n_cols - (a->skip >= 0 ? 1 : 0);
-        c->out.x = dm_mallocarray(c->end * c->out.d + 1, sizeof(float));
+        c->out.x = dm_alloc_large(c->end * c->out.d + 1, sizeof(float));
         if (a->want_y)
-                c->out.y = dm_mallocarray(c->end + 1, sizeof(double));
-        if (!c->out.x || (a->want_y && !c->out.y))
-                return DREAM_E_NOMEM;
-        advise_huge(c->out.x, c->end * c->out.d * sizeof(float));
-        if (c->out.y)
-                advise_huge(c->out.y, c->end * sizeof(double));
-        return 0;
+                c->out.y = dm_alloc_large(c->end + 1, sizeof(double));
+        return c->out.x && (!a->want_y || c->out.y) ? 0 : DREAM_E_NOMEM;
 }
 
 int store_read_features(struct store *s, const char *dataset, uint32_t id, int32_t skip,
