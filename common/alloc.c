@@ -1,8 +1,10 @@
 #include "common/alloc.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Test-only injection state; zero (off) in production. */
 static atomic_ulong fail_at;
@@ -81,4 +83,25 @@ char *dm_strdup(const char *s)
 void dm_free(void *p)
 {
         free(p);
+}
+
+void *dm_alloc_large(size_t n, size_t size)
+{
+        const size_t huge = (size_t)2 << 20;
+        size_t total, rounded;
+        void *p;
+
+        if (__builtin_mul_overflow(n, size, &total))
+                return NULL;
+        if (total < 2 * huge || total > SIZE_MAX - huge)
+                return dm_malloc(total);
+        if (should_fail())
+                return NULL;
+        rounded = (total + huge - 1) & ~(huge - 1);
+        p = aligned_alloc(huge, rounded);
+#ifdef MADV_HUGEPAGE
+        if (p)
+                (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only */
+#endif
+        return p;
 }

@@ -16,6 +16,13 @@ void *dm_realloc(void *p, size_t size);
 void *dm_mallocarray(size_t n, size_t size);
 void *dm_reallocarray(void *p, size_t n, size_t size);
 char *dm_strdup(const char *s);
+/* n elements of size bytes for a large buffer that is written soon after
+ * (a decoded table, training rows), uninitialised: from 4 MiB on, aligned to
+ * 2 MiB, its length rounded up to 2 MiB, and advised for transparent huge
+ * pages (Linux, where they are left to the program), which spares a page
+ * fault per 4 KiB on first touch; smaller, as dm_mallocarray. Free with
+ * dm_free. */
+void *dm_alloc_large(size_t n, size_t size);
 void dm_free(void *p);
 
 /* Test hook: make the allocation with 1-based index `nth` (counted from this

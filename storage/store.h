@@ -45,6 +45,9 @@ struct store_opts {
         /* Bytes of opened segments kept for random reads (store_get_rows):
          * each counts twice its stored size (0: 64 MiB). */
         size_t segment_cache_bytes;
+        /* Threads decoding one segment in store_read_all, store_read_features
+         * and condensing (0: the online CPUs, at most 8). */
+        unsigned read_threads;
         /* Test hook (house rule 12), NULL in production. Called before every
          * commit (site STORE_FAULT_COMMIT); a nonzero return makes that
          * commit fail as if LMDB had returned it: MDB_MAP_FULL, ENOSPC or EIO
@@ -230,8 +233,22 @@ int store_scan(struct store *s, const char *dataset, uint32_t id, uint64_t first
                uint32_t chunk_rows, store_scan_cb cb, void *arg);
 
 /* Every row of the dataset in one table (kinds harmonised, names, target and
- * task of the schema). Memory: rows x cols x 8 bytes. */
+ * task of the schema). Memory: rows x cols x 8 bytes. Rows are decoded
+ * straight into the table, column by column, each segment by read_threads
+ * threads (store_opts). DREAM_E_EMPTY when the dataset has no rows. */
 int store_read_all(struct store *s, const char *dataset, uint32_t id, struct gd_table **ret);
+
+/* Every row of the dataset as training rows, decoded straight from the
+ * segments (no table in between): *ret_x (owned, dm_free) holds rows of d
+ * floats, row i at ret_x[i * d], the columns but `skip` in order (d =
+ * n_cols, less one when skip >= 0); when ret_y is not NULL, *ret_y (owned)
+ * holds column `skip` as doubles. Each value is (float)gd_value_f64 (or the
+ * double) of the stored cell: what converting store_read_all's table gives.
+ * *ret_n rows. DREAM_E_INVAL for ret_y without skip, DREAM_E_SCHEMA for a
+ * skip past the columns, DREAM_E_EMPTY with no rows. Memory: rows x d x 4
+ * (+ rows x 8) bytes. */
+int store_read_features(struct store *s, const char *dataset, uint32_t id, int32_t skip,
+                        float **ret_x, double **ret_y, uint64_t *ret_n);
 
 /* ---- learning ------------------------------------------------------------ */
 

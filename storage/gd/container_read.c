@@ -92,7 +92,8 @@ static int parse_dict(struct gd_segment *s, struct part_ref part)
         s->dict_codec = (enum gd_block_codec)part.p[0];
         s->dict_part = part.p;
         s->dict_stored_len = part.len;
-        s->dict = dm_calloc(plen ? plen : 1, 1);
+        /* 8 bytes of zeroed slack: fields are ORed in with 8-byte stores. */
+        s->dict = dm_calloc(plen + 8, 1);
         if (!s->dict)
                 return DREAM_E_NOMEM;
         if (s->dict_codec == GD_BLOCK_PLAIN) {
@@ -109,13 +110,26 @@ static int parse_dict(struct gd_segment *s, struct part_ref part)
                                            part.len - GD_DICT_HEADER_BYTES);
                 if (ZSTD_isError(n) || n != slen)
                         goto out;
-                for (uint32_t b = 0; b < s->n_bases; b++) {
-                        uint64_t off = (uint64_t)b * l->row_bits;
-                        for (uint32_t f = 0; f < l->n_fields; f++) {
-                                uint64_t v = gd_shuffle_get(shuf, l, s->n_bases, b, f);
-                                if (l->width[f] < 64 && (v >> l->width[f]))
+                /* Field by field: each field's bytes are contiguous per
+                 * significance (internal.h). */
+                for (uint32_t f = 0; f < l->n_fields; f++) {
+                        const unsigned w = l->width[f];
+                        const uint8_t nb = l->bytes[f];
+                        const uint8_t *p = shuf + (uint64_t)l->byte_offset[f] * s->n_bases;
+                        uint64_t off = l->bit_offset[f];
+                        for (uint32_t b = 0; b < s->n_bases; b++, off += l->row_bits) {
+                                uint64_t v = 0;
+                                for (uint8_t k = 0; k < nb; k++)
+                                        v = v << 8 | p[(uint64_t)k * s->n_bases + b];
+                                if (w < 64 && (v >> w))
                                         goto out;
-                                gd_put_bits(s->dict, off + l->bit_offset[f], v, l->width[f]);
+                                if (w <= 57) {
+                                        uint8_t *q = s->dict + (off >> 3);
+                                        dm_put_be64(q, dm_get_be64(q) |
+                                                           v << (64 - w - (unsigned)(off & 7)));
+                                } else {
+                                        gd_put_bits(s->dict, off, v, w);
+                                }
                         }
                 }
         }

@@ -309,6 +309,19 @@ int gd_cursor_row(struct gd_cursor *c, uint64_t row, int64_t *ret_v);
 /* Decode rows [first, first + count) into t (which must have the segment's
  * columns and at least `count` rows), row i of the range into row i. */
 int gd_cursor_range(struct gd_cursor *c, uint64_t first, uint64_t count, struct gd_table *t);
+/* Decode rows [first, first + count) column by column (a block at a time):
+ * row i of the range, column j into cols[j][i] (table form, the segment's
+ * kind and scale: gd_segment_params); a NULL cols[j] skips column j. The
+ * fast way to read many rows. */
+int gd_cursor_columns(struct gd_cursor *c, uint64_t first, uint64_t count, int64_t *const *cols);
+/* Decode rows [first, first + count) as training rows: row i of the range,
+ * every column but `skip` (-1: none) in order into x[i * d ...] (d = the
+ * segment's columns, less one when skip >= 0), each cell as
+ * (float)gd_value_f64(kind, scale, v); column `skip` into y[i] as
+ * gd_value_f64 when y is not NULL. DREAM_E_INVAL for a skip past the columns,
+ * or y without skip. */
+int gd_cursor_features(struct gd_cursor *c, uint64_t first, uint64_t count, int32_t skip, float *x,
+                       double *y);
 /* Decode the whole segment into a new table (names, target and task set). */
 int gd_segment_decode(const struct gd_segment *s, struct gd_table **ret);
 

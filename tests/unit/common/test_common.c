@@ -92,6 +92,22 @@ static void alloc_injection(void **state)
         assert_string_equal(a, "hello");
         dm_free(a);
         dm_free(NULL);
+        /* Large buffers: aligned to 2 MiB from 4 MiB on, every byte usable;
+         * small ones as malloc; both counted by the injection. */
+        for (size_t n = 1; n <= (9u << 20); n = n * 3 + 1) {
+                unsigned char *p = dm_alloc_large(n, 1);
+                assert_non_null(p);
+                if (n >= (4u << 20))
+                        assert_int_equal((uintptr_t)p % (2u << 20), 0);
+                memset(p, 0xa5, n);
+                assert_int_equal(p[n - 1], 0xa5);
+                dm_free(p);
+        }
+        assert_null(dm_alloc_large(SIZE_MAX / 2, 3));
+        dm_alloc_fail_at(1, 1);
+        assert_null(dm_alloc_large(8u << 20, 1));
+        assert_null(dm_alloc_large(10, 1));
+        dm_alloc_fail_at(0, 0);
 }
 
 struct share {

@@ -33,6 +33,37 @@ static struct dm_buf encode(const struct gd_table *t, int codec, struct gd_conde
         return b;
 }
 
+/* gd_cursor_features on rows [first, first + n) equals converting the
+ * decoded cells one by one (bit for bit: NaN and -0.0 included). */
+static void features_match(const struct gd_segment *s, const struct gd_table *t, int32_t skip,
+                           uint64_t first, uint64_t n)
+{
+        const struct gd_colparam *p = gd_segment_params(s);
+        uint32_t d = t->n_cols - (skip >= 0 ? 1 : 0);
+        float *x = calloc(n * d + 1, sizeof(float));
+        double *y = calloc(n + 1, sizeof(double));
+        struct gd_cursor *c;
+        assert_non_null(x);
+        assert_non_null(y);
+        assert_int_equal(gd_cursor_new(s, &c), 0);
+        assert_int_equal(gd_cursor_features(c, first, n, skip, x, skip >= 0 ? y : NULL), 0);
+        for (uint64_t i = 0; i < n; i++) {
+                for (uint32_t j = 0, f = 0; j < t->n_cols; j++) {
+                        double v = gd_value_f64(p[j].kind, p[j].scale, t->cols[j].v[first + i]);
+                        float fv = (float)v;
+                        if ((int32_t)j == skip) {
+                                assert_memory_equal(&y[i], &v, sizeof(v));
+                                continue;
+                        }
+                        assert_memory_equal(&x[i * d + f], &fv, sizeof(fv));
+                        f++;
+                }
+        }
+        gd_cursor_free(c);
+        free(x);
+        free(y);
+}
+
 static void roundtrip_one(const struct gd_table *t, int codec)
 {
         struct dm_buf b = encode(t, codec, NULL);
@@ -46,6 +77,10 @@ static void roundtrip_one(const struct gd_table *t, int codec)
         assert_int_equal(out->task, t->task);
         for (uint32_t j = 0; j < t->n_cols; j++)
                 assert_string_equal(out->cols[j].name, t->cols[j].name);
+        /* Training rows: every column, without the last, from the middle. */
+        features_match(s, t, -1, 0, t->n_rows);
+        features_match(s, t, (int32_t)t->n_cols - 1, 0, t->n_rows);
+        features_match(s, t, 0, t->n_rows / 3, t->n_rows - t->n_rows / 3);
         struct gd_stats st;
         gd_segment_stats(s, &st);
         assert_int_equal(st.source_bytes, 12345);
@@ -140,6 +175,28 @@ static void random_access(void **state)
                                         assert_true(part->cols[j].v[i] == t->cols[j].v[first + i]);
                 }
                 assert_int_equal(gd_cursor_range(c, t->n_rows - 10, 11, part), DREAM_E_RANGE);
+                /* Column by column, some columns skipped, from a cursor that
+                 * last read elsewhere. */
+                int64_t *cols[7] = {0};
+                for (uint32_t j = 0; j < 7; j += 2)
+                        cols[j] = part->cols[j].v;
+                for (uint64_t first = 17; first + 5000 <= t->n_rows; first += 7777) {
+                        for (uint32_t j = 1; j < 7; j += 2)
+                                for (uint64_t i = 0; i < 5000; i++)
+                                        part->cols[j].v[i] = -1;
+                        assert_int_equal(gd_cursor_columns(c, first, 5000, cols), 0);
+                        for (uint32_t j = 0; j < 7; j++)
+                                for (uint64_t i = 0; i < 5000; i++)
+                                        assert_true(part->cols[j].v[i] ==
+                                                    (j % 2 ? -1 : t->cols[j].v[first + i]));
+                }
+                assert_int_equal(gd_cursor_columns(c, t->n_rows - 10, 11, cols), DREAM_E_RANGE);
+                assert_int_equal(gd_cursor_columns(c, t->n_rows, 0, cols), 0);
+                float fx[7];
+                double fy;
+                assert_int_equal(gd_cursor_features(c, 0, 1, 7, fx, NULL), DREAM_E_INVAL);
+                assert_int_equal(gd_cursor_features(c, 0, 1, -1, fx, &fy), DREAM_E_INVAL);
+                assert_int_equal(gd_cursor_features(c, t->n_rows, 1, -1, fx, NULL), DREAM_E_RANGE);
                 gd_table_free(part);
                 gd_cursor_free(c);
                 gd_segment_free(s);

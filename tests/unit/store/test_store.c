@@ -105,6 +105,44 @@ static int scan_cb(const struct gd_table *chunk, uint64_t first_row, void *arg)
         return 0;
 }
 
+/* store_read_features equals store_read_all's table converted cell by cell
+ * (bit for bit), with and without the target apart. */
+static void check_features(struct store *s, const char *name, const struct gd_table *t)
+{
+        const uint64_t n = t->n_rows;
+        float *want_x = calloc(n * t->n_cols + 1, sizeof(float));
+        double *want_y = calloc(n + 1, sizeof(double));
+        assert_non_null(want_x);
+        assert_non_null(want_y);
+        for (int32_t skip = -1; skip <= t->target; skip += t->target + 1) {
+                uint32_t d = t->n_cols - (skip >= 0 ? 1 : 0), f = 0;
+                for (uint32_t j = 0; j < t->n_cols; j++) {
+                        const struct gd_col *c = &t->cols[j];
+                        for (uint64_t i = 0; i < n; i++) {
+                                double v = gd_value_f64(c->kind, c->scale, c->v[i]);
+                                if ((int32_t)j == skip)
+                                        want_y[i] = v;
+                                else
+                                        want_x[i * d + f] = (float)v;
+                        }
+                        f += (int32_t)j != skip;
+                }
+                float *x = NULL;
+                double *y = NULL;
+                uint64_t got_n = 0;
+                assert_int_equal(
+                    store_read_features(s, name, 0, skip, &x, skip >= 0 ? &y : NULL, &got_n), 0);
+                assert_int_equal(got_n, n);
+                assert_memory_equal(x, want_x, n * d * sizeof(float));
+                if (skip >= 0)
+                        assert_memory_equal(y, want_y, n * sizeof(double));
+                dm_free(x);
+                dm_free(y);
+        }
+        free(want_x);
+        free(want_y);
+}
+
 static void check_all_rows(struct store *s, const char *name, uint64_t rows)
 {
         struct scan_state st = {.ok = true};
@@ -119,6 +157,7 @@ static void check_all_rows(struct store *s, const char *name, uint64_t rows)
         assert_int_equal(store_read_all(s, name, 0, &t), 0);
         assert_int_equal(t->n_rows, rows);
         assert_true(tu_rows_ok(t, 0));
+        check_features(s, name, t);
         gd_table_free(t);
 }
 
@@ -1562,6 +1601,75 @@ static void test_segment_cache_concurrent(void **state)
         check_all_rows(f->s, "ds", k);
 }
 
+static int setup_threads(void **state)
+{
+        int r = setup_opts(state, 1u << 20, 1ull << 32, 8000);
+        struct fixture *f = *state;
+        /* Three pieces per segment (whatever the machine), and a reopen
+         * with them. */
+        store_close(f->s);
+        f->opts.read_threads = 3;
+        assert_int_equal(store_open(f->dir, &f->opts, &f->s), 0);
+        return r;
+}
+
+/* Whole-dataset reads: segments cut into pieces read by several threads,
+ * mixed kinds (harmonised in the table), staged rows after the segments,
+ * the errors, and every allocation failing in turn. */
+static void test_read_all_pieces(void **state)
+{
+        struct fixture *f = *state;
+        float *x = NULL;
+        double *y = NULL;
+        uint64_t n = 0, sealed;
+        struct gd_table *t;
+        int r;
+
+        create(f->s, "ds");
+        assert_int_equal(store_read_features(f->s, "ds", 0, 3, &x, &y, &n), DREAM_E_EMPTY);
+        assert_int_equal(store_read_features(f->s, "nope", 0, 3, &x, &y, &n), DREAM_E_NOTFOUND);
+        for (int i = 0; i < 7; i++)
+                append(f->s, "ds", (uint64_t)i * 3000, 3000, (unsigned)i % 3, 0);
+        assert_int_equal(store_seal(f->s, "ds", false, &sealed), 0);
+        assert_true(sealed >= 16000);
+        append(f->s, "ds", 21000, 77, 2, 0);
+        check_all_rows(f->s, "ds", 21077);
+        assert_int_equal(store_read_features(f->s, "ds", 0, -1, &x, &y, &n), DREAM_E_INVAL);
+        assert_int_equal(store_read_features(f->s, "ds", 0, 4, &x, NULL, &n), DREAM_E_SCHEMA);
+        assert_int_equal(store_read_features(f->s, "ds", 0, 3, NULL, NULL, &n), DREAM_E_INVAL);
+
+        unsigned long total, failed = 0;
+        dm_alloc_fail_at(0, 0);
+        assert_int_equal(store_read_all(f->s, "ds", 0, &t), 0);
+        gd_table_free(t);
+        assert_int_equal(store_read_features(f->s, "ds", 0, 3, &x, &y, &n), 0);
+        dm_free(x);
+        dm_free(y);
+        total = dm_alloc_count();
+        for (unsigned long k = 1; k <= total + 1; k++) {
+                dm_alloc_fail_at(k, 0);
+                r = store_read_all(f->s, "ds", 0, &t);
+                dm_alloc_fail_at(0, 0);
+                assert_true(r == 0 || r == DREAM_E_NOMEM);
+                failed += r == DREAM_E_NOMEM;
+                if (r == 0) {
+                        assert_true(tu_rows_ok(t, 0));
+                        gd_table_free(t);
+                }
+                dm_alloc_fail_at(k, 0);
+                r = store_read_features(f->s, "ds", 0, 3, &x, &y, &n);
+                dm_alloc_fail_at(0, 0);
+                assert_true(r == 0 || r == DREAM_E_NOMEM);
+                failed += r == DREAM_E_NOMEM;
+                if (r == 0) {
+                        dm_free(x);
+                        dm_free(y);
+                }
+        }
+        assert_true(failed > 0);
+        check_all_rows(f->s, "ds", 21077);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1590,6 +1698,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_segment_cache_drop, setup, teardown),
             cmocka_unit_test_setup_teardown(test_pinned_reads, setup, teardown),
             cmocka_unit_test_setup_teardown(test_segment_cache_concurrent, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_read_all_pieces, setup_threads, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
