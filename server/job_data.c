@@ -220,31 +220,101 @@ static int target_values(const struct gd_table *t, int32_t target, const uint64_
         return 0;
 }
 
-/* full: every row of the table but the holdout's into set->rows (features,
- * and targets when supervised). */
-static int mode_full(struct jd_set *set, const struct gd_table *t, bool want_y, bool cls,
-                     char *errmsg, size_t errmsg_size)
-{
-        uint64_t n = t->n_rows - set->n_holdout;
-        double *tv = NULL;
-        int r;
+static void holdout_add(struct jd_set *set, const double *cells, double *feat);
 
-        memset(&set->rows, 0, sizeof(set->rows));
-        r = features_except(t, set->target, set->holdout, set->n_holdout, &set->rows.x);
-        if (r < 0)
+/* full: every row of the dataset in one read of its segments, as float
+ * features and, when supervised, double targets. */
+struct full_read {
+        float *x;
+        double *tv;
+        uint64_t n;
+};
+
+static void full_read_release(struct full_read *fr)
+{
+        dm_free(fr->x);
+        dm_free(fr->tv);
+        memset(fr, 0, sizeof(*fr));
+}
+
+static int full_read(struct jd_set *set, bool want_y, struct full_read *fr, char *errmsg,
+                     size_t errmsg_size)
+{
+        int r = store_read_features(set->store, set->dataset, set->dataset_id, set->target, &fr->x,
+                                    want_y && set->target >= 0 ? &fr->tv : NULL, &fr->n);
+
+        if (r < 0) {
+                read_error(set, r, "its rows", errmsg, errmsg_size);
                 return r;
-        set->rows.n = set->rows.cap = n;
+        }
+        if (fr->n < set->dataset_rows) {
+                snprintf(errmsg, errmsg_size, "dataset '%s': read %llu rows, expected %llu",
+                         set->dataset, (unsigned long long)fr->n,
+                         (unsigned long long)set->dataset_rows);
+                return DREAM_E_CORRUPT;
+        }
+        return 0;
+}
+
+/* The holdout rows from the rows full mode read. Their features are the
+ * float values training sees, so the holdout's sums taken out of the
+ * standardisation statistics carry float rounding (a relative 6e-8 at most;
+ * exact mode reads its holdout as doubles). */
+static int holdout_from_rows(struct jd_set *set, const struct full_read *fr)
+{
+        double *cells = dm_mallocarray((size_t)set->n_cols + set->d + 1, sizeof(double));
+
+        if (!cells)
+                return DREAM_E_NOMEM;
+        for (uint64_t h = 0; h < set->n_holdout; h++) {
+                uint64_t i = set->holdout[h];
+                const float *xi = fr->x + i * set->d;
+                uint32_t f = 0;
+                for (uint32_t c = 0; c < set->n_cols; c++)
+                        cells[c] = (int32_t)c != set->target ? (double)xi[f++]
+                                   : fr->tv                  ? fr->tv[i]
+                                                             : 0.0;
+                holdout_add(set, cells, cells + set->n_cols);
+        }
+        dm_free(cells);
+        return 0;
+}
+
+/* full: the rows read but the holdout's into set->rows (features, and
+ * targets when supervised); the read's arrays move into the set. */
+static int mode_full(struct jd_set *set, struct full_read *fr, bool want_y, bool cls, char *errmsg,
+                     size_t errmsg_size)
+{
+        const size_t d = set->d;
+        uint64_t h = 0, kept = 0;
+        int r = 0;
+
+        for (uint64_t i = 0; i < fr->n; i++) {
+                if (h < set->n_holdout && set->holdout[h] == i) {
+                        h++;
+                        continue;
+                }
+                if (kept != i) {
+                        memmove(fr->x + kept * d, fr->x + i * d, d * sizeof(float));
+                        if (fr->tv)
+                                fr->tv[kept] = fr->tv[i];
+                }
+                kept++;
+        }
+        memset(&set->rows, 0, sizeof(set->rows));
+        set->rows.x = fr->x;
+        fr->x = NULL;
+        set->rows.n = set->rows.cap = kept;
         set->rows.d = set->d;
         if (!want_y)
                 return 0;
-        set->rows.y = dm_mallocarray(n + 1, sizeof(float));
-        r = set->rows.y ? target_values(t, set->target, set->holdout, set->n_holdout, &tv)
-                        : DREAM_E_NOMEM;
-        if (r == 0 && cls)
-                r = classes_from(set, tv, n, errmsg, errmsg_size);
+        set->rows.y = dm_mallocarray(kept + 1, sizeof(float));
+        if (!set->rows.y)
+                return DREAM_E_NOMEM;
+        if (cls)
+                r = classes_from(set, fr->tv, kept, errmsg, errmsg_size);
         if (r == 0)
-                targets_to(set, tv, n, set->rows.y);
-        dm_free(tv);
+                targets_to(set, fr->tv, kept, set->rows.y);
         return r;
 }
 
@@ -506,23 +576,6 @@ static int holdout_read(struct jd_set *set, char *errmsg, size_t errmsg_size)
         if (r < 0 && r != DREAM_E_NOMEM)
                 read_error(set, r, "its holdout rows", errmsg, errmsg_size);
         return r;
-}
-
-/* The holdout rows from a table of every row. */
-static int holdout_from_table(struct jd_set *set, const struct gd_table *t)
-{
-        double *cells = dm_mallocarray((size_t)set->n_cols + set->d + 1, sizeof(double));
-
-        if (!cells)
-                return DREAM_E_NOMEM;
-        for (uint64_t h = 0; h < set->n_holdout; h++) {
-                uint64_t i = set->holdout[h];
-                for (uint32_t c = 0; c < t->n_cols; c++)
-                        cells[c] = gd_value_f64(t->cols[c].kind, t->cols[c].scale, t->cols[c].v[i]);
-                holdout_add(set, cells, cells + set->n_cols);
-        }
-        dm_free(cells);
-        return 0;
 }
 
 /* ---- the holdout cache ---- */
@@ -1056,7 +1109,7 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
         struct jd_set *set = ret_set;
         struct store_info *info = NULL;
         struct store_suffstats *st = NULL;
-        struct gd_table *t = NULL;
+        struct full_read fr = {0};
         enum train_task task;
         bool want_y, cls;
         int r;
@@ -1116,22 +1169,12 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
         /* The holdout's rows before the training rows (full mode: from the table
          * it reads): their sums come out of the training rows' statistics. */
         if (rq->mode == JD_FULL) {
-                r = store_read_all(store, rq->dataset, set->dataset_id, &t);
-                if (r < 0) {
-                        read_error(set, r, "its rows", errmsg, errmsg_size);
+                r = full_read(set, want_y, &fr, errmsg, errmsg_size);
+                if (r < 0)
                         goto fail;
-                }
-                if (t->n_rows < set->dataset_rows || t->n_cols != set->n_cols) {
-                        snprintf(errmsg, errmsg_size,
-                                 "dataset '%s': read %llu rows of %u columns, expected %llu of %u",
-                                 rq->dataset, (unsigned long long)t->n_rows, t->n_cols,
-                                 (unsigned long long)set->dataset_rows, set->n_cols);
-                        r = DREAM_E_CORRUPT;
-                        goto fail;
-                }
                 set->holdout_cached = holdout_from_cache(set, rq->holdout_cache);
                 if (!set->holdout_cached)
-                        r = holdout_from_table(set, t);
+                        r = holdout_from_rows(set, &fr);
         } else if (set->n_holdout) {
                 set->holdout_cached = holdout_from_cache(set, rq->holdout_cache);
                 /* (refresh of classes picks them in its pass over the targets) */
@@ -1142,7 +1185,7 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
                 goto fail;
         switch (rq->mode) {
         case JD_FULL:
-                r = mode_full(set, t, want_y, cls, errmsg, errmsg_size);
+                r = mode_full(set, &fr, want_y, cls, errmsg, errmsg_size);
                 break;
         case JD_CONDENSED:
                 r = mode_condensed(set, rq, want_y, cls, errmsg, errmsg_size);
@@ -1160,8 +1203,7 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
                 snprintf(errmsg, errmsg_size, "mode: unknown (%d)", (int)rq->mode);
                 r = DREAM_E_INVAL;
         }
-        gd_table_free(t);
-        t = NULL;
+        full_read_release(&fr);
         /* The statistics of the training rows: every holdout row is read now
          * (the modes use none of them). */
         if (r == 0 && !set->holdout_cached)
@@ -1199,7 +1241,7 @@ int jd_prepare(struct store *store, const struct jd_request *rq, struct jd_set *
         set->peak_view_bytes = jd_rows_bytes(&set->rows);
         return 0;
 fail:
-        gd_table_free(t);
+        full_read_release(&fr);
         store_suffstats_free(st);
         jd_release(set);
         return r;
