@@ -351,8 +351,9 @@ static void column_range(const struct gd_col *c, uint64_t first, uint64_t count,
 #ifndef REFINE_DEFAULT_STEPS
 #define REFINE_DEFAULT_STEPS 6
 #endif
-#define SPACE_BLOCK_ROWS 64u /* table rows transposed at a time (their z rows stay in cache) */
-#define NEAR_BATCH       8u  /* centres one row is compared with at a time */
+#define SPACE_TILE_ROWS 64u /* table rows transposed at a time */
+#define SPACE_TILE_COLS 16u /* columns of a tile: one cache line of floats per row */
+#define NEAR_BATCH      8u  /* centres one row is compared with at a time */
 
 static int refine_affordable(uint32_t groups, uint32_t dims)
 {
@@ -747,39 +748,72 @@ static void space_release(struct refine_space *sp)
         memset(sp, 0, sizeof(*sp));
 }
 
-/* Mean and 1 / sd of each feature over the rows with pos[i] != UINT32_MAX
- * (n_in of them), and the used columns. */
-static int space_scale(const struct gd_table *t, const uint32_t *fcols, uint32_t d,
-                       const uint32_t *pos, uint64_t n_in, struct refine_space *sp)
+struct scale_share {
+        const struct gd_table *t;
+        const uint32_t *fcols;
+        const uint32_t *pos;
+        uint64_t n_in;
+        uint32_t f0, f1;  /* features of this share */
+        double *mu, *inv; /* per feature; inv 0: not used */
+        int r;
+};
+
+/* Mean and 1 / sd of the features [f0, f1) over the rows with pos[i] !=
+ * UINT32_MAX (n_in of them); 1 / sd is 0 for a constant column or one with
+ * non-finite statistics. */
+static void scale_features(void *arg)
 {
-        const uint64_t n = t->n_rows;
+        struct scale_share *sh = arg;
+        const uint64_t n = sh->t->n_rows;
         double *col = dm_mallocarray(n, sizeof(double));
+        if (!col) {
+                sh->r = DREAM_E_NOMEM;
+                return;
+        }
+        for (uint32_t f = sh->f0; f < sh->f1; f++) {
+                double s = 0, ss = 0;
+                column_range(&sh->t->cols[sh->fcols[f]], 0, n, col);
+                for (uint64_t i = 0; i < n; i++)
+                        s += sh->pos[i] != UINT32_MAX ? col[i] : 0.0;
+                const double mu = s / (double)sh->n_in;
+                for (uint64_t i = 0; i < n; i++) {
+                        double v = sh->pos[i] != UINT32_MAX ? col[i] - mu : 0.0;
+                        ss += v * v;
+                }
+                const double sd = sqrt(ss / (double)sh->n_in);
+                sh->mu[f] = mu;
+                sh->inv[f] = isfinite(mu) && sd > 0 && isfinite(sd) ? 1.0 / sd : 0.0;
+        }
+        dm_free(col);
+}
+
+/* The used columns with their mean and 1 / sd. */
+static int space_scale(const struct gd_table *t, const uint32_t *fcols, uint32_t d,
+                       const uint32_t *pos, uint64_t n_in, uint32_t threads,
+                       struct refine_space *sp)
+{
         sp->used = dm_mallocarray(d ? d : 1, sizeof(uint32_t));
         sp->mu = dm_mallocarray(d ? d : 1, sizeof(double));
         sp->inv = dm_mallocarray(d ? d : 1, sizeof(double));
-        if (!col || !sp->used || !sp->mu || !sp->inv) {
-                dm_free(col);
+        if (!sp->used || !sp->mu || !sp->inv)
                 return DREAM_E_NOMEM;
-        }
+        const uint32_t half = threads > 1 && d > 1 ? d / 2 : d;
+        struct scale_share sh[2] = {{t, fcols, pos, n_in, 0, half, sp->mu, sp->inv, 0},
+                                    {t, fcols, pos, n_in, half, d, sp->mu, sp->inv, 0}};
+        if (half < d)
+                dm_par2(scale_features, &sh[0], &sh[1]);
+        else
+                scale_features(&sh[0]);
+        if (sh[0].r < 0 || sh[1].r < 0)
+                return DREAM_E_NOMEM;
         for (uint32_t f = 0; f < d; f++) {
-                double s = 0, ss = 0;
-                column_range(&t->cols[fcols[f]], 0, n, col);
-                for (uint64_t i = 0; i < n; i++)
-                        s += pos[i] != UINT32_MAX ? col[i] : 0.0;
-                const double mu = s / (double)n_in;
-                for (uint64_t i = 0; i < n; i++) {
-                        double v = pos[i] != UINT32_MAX ? col[i] - mu : 0.0;
-                        ss += v * v;
-                }
-                const double sd = sqrt(ss / (double)n_in);
-                if (!isfinite(mu) || !(sd > 0) || !isfinite(sd))
+                if (sp->inv[f] == 0)
                         continue;
                 sp->used[sp->dims] = fcols[f];
-                sp->mu[sp->dims] = mu;
-                sp->inv[sp->dims] = 1.0 / sd;
+                sp->mu[sp->dims] = sp->mu[f];
+                sp->inv[sp->dims] = sp->inv[f];
                 sp->dims++;
         }
-        dm_free(col);
         return 0;
 }
 
@@ -790,31 +824,39 @@ struct space_share {
         uint64_t first, end; /* table rows of this share */
 };
 
-/* Coordinates of the rows [first, end) of the table that take part, a few
- * rows at a time: each column's values for those rows are read together
- * and the rows' coordinates stay in cache while all columns are read. */
+/* Coordinates of the rows [first, end) of the table that take part, by
+ * tiles of SPACE_TILE_ROWS rows and SPACE_TILE_COLS columns: the tile's
+ * values are read column by column and written row by row, whole cache
+ * lines at a time. */
 static void space_rows(void *arg)
 {
         const struct space_share *sh = arg;
         const struct refine_space *sp = sh->sp;
         const uint32_t dims = sp->dims;
-        double col[SPACE_BLOCK_ROWS];
+        double col[SPACE_TILE_COLS][SPACE_TILE_ROWS];
 
-        for (uint64_t b0 = sh->first; b0 < sh->end; b0 += SPACE_BLOCK_ROWS) {
+        for (uint64_t b0 = sh->first; b0 < sh->end; b0 += SPACE_TILE_ROWS) {
                 const uint64_t cnt =
-                    sh->end - b0 < SPACE_BLOCK_ROWS ? sh->end - b0 : SPACE_BLOCK_ROWS;
-                for (uint32_t u = 0; u < dims; u++) {
-                        const double mu = sp->mu[u], inv = sp->inv[u];
-                        column_range(&sh->t->cols[sp->used[u]], b0, cnt, col);
+                    sh->end - b0 < SPACE_TILE_ROWS ? sh->end - b0 : SPACE_TILE_ROWS;
+                for (uint32_t u0 = 0; u0 < dims; u0 += SPACE_TILE_COLS) {
+                        const uint32_t nu =
+                            dims - u0 < SPACE_TILE_COLS ? dims - u0 : SPACE_TILE_COLS;
+                        for (uint32_t u = 0; u < nu; u++) {
+                                const double mu = sp->mu[u0 + u], inv = sp->inv[u0 + u];
+                                column_range(&sh->t->cols[sp->used[u0 + u]], b0, cnt, col[u]);
+                                for (uint64_t k = 0; k < cnt; k++) {
+                                        /* Huge values are clamped into float range. */
+                                        double v = (col[u][k] - mu) * inv;
+                                        col[u][k] = v > 1e30 ? 1e30 : v < -1e30 ? -1e30 : v;
+                                }
+                        }
                         for (uint64_t k = 0; k < cnt; k++) {
                                 const uint32_t at = sh->pos[b0 + k];
                                 if (at == UINT32_MAX)
                                         continue;
-                                /* Huge values are clamped into float range. */
-                                double v = (col[k] - mu) * inv;
-                                sp->z[(size_t)at * dims + u] = (float)(v > 1e30    ? 1e30
-                                                                       : v < -1e30 ? -1e30
-                                                                                   : v);
+                                float *zr = sp->z + (size_t)at * dims + u0;
+                                for (uint32_t u = 0; u < nu; u++)
+                                        zr[u] = (float)col[u][k];
                         }
                 }
         }
@@ -1280,7 +1322,7 @@ int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,
         for (uint32_t q = 0; q < k && r == 0; q++)
                 refinable += ss.jobs[q].groups >= 2;
         if (r == 0 && ss.steps > 0 && refinable && d > 0) {
-                r = space_scale(t, fcols, d, grp, n_in, &sp);
+                r = space_scale(t, fcols, d, grp, n_in, threads, &sp);
                 if (r == 0 && sp.dims > 0)
                         r = space_build(t, grp, n_in, threads, &sp);
                 if (r == 0 && sp.dims > 0) {
