@@ -602,8 +602,10 @@ static int run_stratified(const struct ctx *cx, const struct gd_table *t, double
         struct gd_condense_opts o = *base;
         struct gd_condensed *c = NULL;
         uint64_t m_max = gd_budget_rows(&(struct gd_budget){.fraction = budget}, tr->n);
-        o.budget = m_max < m_min ? (struct gd_budget){.count = m_min}
-                                 : (struct gd_budget){.fraction = budget};
+        if (m_max < m_min)
+                o.budget = (struct gd_budget){.count = m_min};
+        else
+                o.budget = (struct gd_budget){.fraction = budget};
         uint32_t *rg = dm_mallocarray(tr->n, sizeof(uint32_t));
         size_t *list = dm_mallocarray(tr->n, sizeof(size_t));
         float *bx = NULL, *by = NULL, *bw = NULL;
