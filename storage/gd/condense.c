@@ -652,7 +652,7 @@ int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,
         else
                 r = gd_prep_compute(t, params);
         if (r == 0)
-                r = gd_planes_build(t, params, &p);
+                r = gd_planes_build_threads(t, params, threads, &p);
         if (r == 0 && classwise)
                 r = classify(t, out_row, cls, &class_vals, &k);
         else if (r == 0 && out_row)
