@@ -246,6 +246,19 @@ static void finish(struct result *res)
         }
 }
 
+/* Fit on m drawn rows (bx, by, bw) and add the repetition's metric. */
+static int fit_rows(const struct ctx *cx, uint64_t seed, const float *bx, const float *by,
+                    const float *bw, size_t m, struct result *res)
+{
+        double metric;
+        struct train_view v = {bx,  cx->task == TRAIN_TASK_CLUSTERING ? NULL : by, bw, m, cx->tr->d,
+                               NULL};
+        int r = fit_view(cx, seed, &v, res, &metric);
+        if (r == 0)
+                add_metric(res, metric);
+        return r;
+}
+
 /* Rows per class for m rows (largest remainders, at least 1 per class). */
 static void class_shares(const struct ctx *cx, size_t m, size_t *ret)
 {
@@ -339,16 +352,13 @@ static int run_sample(const struct ctx *cx, size_t m, uint32_t reps, uint64_t se
                 goto out;
         for (uint32_t k = 0; k < reps; k++) {
                 uint64_t rs = seed + 1000003ull * (k + 1);
-                double c0 = cpu(), metric;
+                double c0 = cpu();
                 draw(tr, cx->class_idx, tr->n, m, scratch, &rs, bx, by, bw,
                      (float)((double)tr->n / (double)m));
                 res->prep_cpu += cpu() - c0;
-                struct train_view v = {
-                    bx, cx->task == TRAIN_TASK_CLUSTERING ? NULL : by, bw, m, tr->d, NULL};
-                r = fit_view(cx, seed + k, &v, res, &metric);
+                r = fit_rows(cx, seed + k, bx, by, bw, m, res);
                 if (r < 0)
                         goto out;
-                add_metric(res, metric);
         }
         r = 0;
 out:
@@ -639,7 +649,7 @@ static int run_stratified(const struct ctx *cx, const struct gd_table *t, double
         double prep0 = cpu() - c0;
         for (uint32_t k = 0; k < reps; k++) {
                 uint64_t rs = seed + 2000003ull * (k + 1);
-                double c1 = cpu(), metric;
+                double c1 = cpu();
                 const double step = (double)tr->n / (double)m;
                 const double u = step * (double)(rnd(&rs) >> 11) / 9007199254740992.0;
                 memset(drawn, 0, G * sizeof(size_t));
@@ -663,12 +673,9 @@ static int run_stratified(const struct ctx *cx, const struct gd_table *t, double
                         bw[j] = (float)((double)(start[g + 1] - start[g]) / (double)drawn[g]);
                 }
                 res->prep_cpu += prep0 + (cpu() - c1);
-                struct train_view v = {
-                    bx, cx->task == TRAIN_TASK_CLUSTERING ? NULL : by, bw, m, tr->d, NULL};
-                r = fit_view(cx, seed + k, &v, res, &metric);
+                r = fit_rows(cx, seed + k, bx, by, bw, m, res);
                 if (r < 0)
                         goto out;
-                add_metric(res, metric);
         }
         r = 0;
 out:

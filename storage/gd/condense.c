@@ -390,27 +390,6 @@ static int share_budget(const uint64_t *sizes, uint32_t k, uint64_t n, uint64_t 
         return 0;
 }
 
-/* Parameters (min, width) of every column over the rows taking part: the
- * bits are those of the table without the rows left out. */
-static void prep_rows(const struct gd_table *t, const uint8_t *out_row,
-                      struct gd_colparam *ret_params)
-{
-        for (uint32_t j = 0; j < t->n_cols; j++) {
-                const int64_t *v = t->cols[j].v;
-                int64_t lo = INT64_MAX, hi = INT64_MIN;
-                for (uint64_t i = 0; i < t->n_rows; i++) {
-                        if (out_row[i])
-                                continue;
-                        lo = v[i] < lo ? v[i] : lo;
-                        hi = v[i] > hi ? v[i] : hi;
-                }
-                ret_params[j].kind = t->cols[j].kind;
-                ret_params[j].scale = t->cols[j].scale;
-                ret_params[j].min = lo;
-                ret_params[j].width = gd_width_of((uint64_t)hi - (uint64_t)lo);
-        }
-}
-
 /* ---- per set work ---------------------------------------------------------- */
 
 struct set_job {
@@ -647,10 +626,9 @@ int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,
                 r = DREAM_E_NOMEM;
                 goto out;
         }
-        if (out_row)
-                prep_rows(t, out_row, params);
-        else
-                r = gd_prep_compute(t, params);
+        /* The bits' min and width over the rows taking part: the bits of
+         * the table without the rows left out. */
+        r = gd_prep_compute_rows(t, out_row, params);
         if (r == 0)
                 r = gd_planes_build_threads(t, params, threads, &p);
         if (r == 0 && classwise)

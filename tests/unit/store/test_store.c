@@ -539,6 +539,17 @@ static void same_samples(const struct gd_condensed *a, const struct gd_condensed
         assert_memory_equal(a->y, b->y, sizeof(double) * a->m);
 }
 
+/* b (freed) holds the samples gd_condense makes of t with o. */
+static void same_as_built(const struct gd_table *t, const struct gd_condense_opts *o,
+                          struct gd_condensed *b)
+{
+        struct gd_condensed *ref;
+        assert_int_equal(gd_condense(t, o, &ref), 0);
+        same_samples(b, ref);
+        gd_condensed_free(ref);
+        gd_condensed_free(b);
+}
+
 /* The exclusion is part of the entry's key: the same rows left out find the
  * entry (x, w, y and v as built), other rows (or none) are another entry;
  * a bad exclusion and a row_group array are refused before the cache. */
@@ -547,7 +558,7 @@ static void test_condensed_exclusion(void **state)
         struct fixture *f = *state;
         uint64_t ex1[] = {0, 5, 6, 300, 999}, ex2[] = {0, 5, 7, 300, 999}, bad[] = {5, 5};
         struct gd_condense_opts o = {.budget = {.fraction = 0.05}, .order = GD_ORDER_ENTROPY};
-        struct gd_condensed *a, *b, *ref;
+        struct gd_condensed *a, *b;
         struct gd_table *t;
         uint32_t rg[1000];
         bool cached;
@@ -565,24 +576,15 @@ static void test_condensed_exclusion(void **state)
                 wsum += b->w[g];
         assert_true(wsum == 995.0);
         assert_int_equal(store_read_all(f->s, "ds", 0, &t), 0);
-        assert_int_equal(gd_condense(t, &o, &ref), 0);
-        same_samples(b, ref);
-        gd_condensed_free(ref);
-        gd_condensed_free(b);
+        same_as_built(t, &o, b);
         assert_int_equal(store_condensed(f->s, "ds", 0, &o, &b, &cached), 0);
         assert_true(cached);
-        assert_int_equal(gd_condense(t, &o, &ref), 0);
-        same_samples(b, ref);
-        gd_condensed_free(ref);
-        gd_condensed_free(b);
+        same_as_built(t, &o, b);
         /* Other rows left out: another entry. */
         o.exclude = ex2;
         assert_int_equal(store_condensed(f->s, "ds", 0, &o, &b, &cached), 0);
         assert_false(cached);
-        assert_int_equal(gd_condense(t, &o, &ref), 0);
-        same_samples(b, ref);
-        gd_condensed_free(ref);
-        gd_condensed_free(b);
+        same_as_built(t, &o, b);
         /* Fewer of the same rows: another entry too. */
         o.exclude = ex1;
         o.n_exclude = 4;
