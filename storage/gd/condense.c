@@ -463,6 +463,8 @@ static int sets_run(struct sets *ss, uint32_t threads)
         return 0;
 }
 
+#define SAMPLE_BLOCK_ROWS 2048u /* column values converted at a time */
+
 /* ---- samples --------------------------------------------------------------- */
 
 struct sample_share {
@@ -484,29 +486,34 @@ static void sample_features(void *arg)
         struct gd_condensed *c = sh->c;
         const uint64_t n = sh->t->n_rows;
         const uint32_t m = c->m, d = c->d;
-        double *col = dm_mallocarray(n, sizeof(double));
+        double col[SAMPLE_BLOCK_ROWS];
         double *acc = dm_mallocarray((size_t)m * 4, sizeof(double));
-        if (!col || !acc) {
+        if (!acc) {
                 sh->r = DREAM_E_NOMEM;
-                goto out;
+                return;
         }
         for (uint32_t f = sh->f0; f < sh->f1; f++) {
-                gd_column_range(&sh->t->cols[c->feature_cols[f]], 0, n, col);
-                for (uint32_t g = 0; g < m; g++) {
-                        acc[4 * (size_t)g] = col[sh->first[g]]; /* shift */
-                        acc[4 * (size_t)g + 1] = 0;             /* sum */
-                        acc[4 * (size_t)g + 2] = 0;             /* shifted sum */
-                        acc[4 * (size_t)g + 3] = 0;             /* shifted squares */
-                }
-                for (uint64_t i = 0; i < n; i++) {
-                        const uint32_t g = sh->grp[i];
-                        if (g == UINT32_MAX)
-                                continue;
-                        double *a = acc + 4 * (size_t)g;
-                        const double x = col[i], e = x - a[0];
-                        a[1] += x;
-                        a[2] += e;
-                        a[3] += e * e;
+                memset(acc, 0, (size_t)m * 4 * sizeof(double));
+                /* Rows in table order: a sample's first row comes first and
+                 * sets its shift. */
+                for (uint64_t b0 = 0; b0 < n; b0 += SAMPLE_BLOCK_ROWS) {
+                        const uint64_t cnt =
+                            n - b0 < SAMPLE_BLOCK_ROWS ? n - b0 : SAMPLE_BLOCK_ROWS;
+                        gd_column_range(&sh->t->cols[c->feature_cols[f]], b0, cnt, col);
+                        for (uint64_t k = 0; k < cnt; k++) {
+                                const uint32_t g = sh->grp[b0 + k];
+                                if (g == UINT32_MAX)
+                                        continue;
+                                double *a = acc + 4 * (size_t)g; /* shift, sum, shifted
+                                                                    sum and squares */
+                                const double x = col[k];
+                                if (b0 + k == sh->first[g])
+                                        a[0] = x;
+                                const double e = x - a[0];
+                                a[1] += x;
+                                a[2] += e;
+                                a[3] += e * e;
+                        }
                 }
                 for (uint32_t g = 0; g < m; g++) {
                         const double *a = acc + 4 * (size_t)g, w = c->w[g];
@@ -515,9 +522,7 @@ static void sample_features(void *arg)
                         c->v[(size_t)g * d + f] = var > 0 && isfinite(var) ? var : 0.0;
                 }
         }
-out:
         dm_free(acc);
-        dm_free(col);
 }
 
 /* x, v and w of every sample (y: the caller). */

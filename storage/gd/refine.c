@@ -275,6 +275,12 @@ static uint64_t lloyd_assign(struct lloyd *L, int first)
                 L->perm[L->have[L->gid[i]]++] = (uint32_t)i;
         for (uint64_t at = 0; at < L->n; at++) {
                 const uint64_t i = L->perm[at];
+                if (at + 1 < L->n) {
+                        /* The next row is elsewhere in z: fetch it meanwhile. */
+                        const char *nx = (const char *)(L->z + (size_t)L->perm[at + 1] * d);
+                        for (size_t b = 0; b < (size_t)d * sizeof(float); b += 64)
+                                __builtin_prefetch(nx + b);
+                }
                 const uint32_t g = L->gid[i];
                 const uint32_t *nb = L->nbr + (size_t)g * T;
                 const float *nd = L->nbd + (size_t)g * T;
