@@ -406,6 +406,7 @@ struct sets {
         const struct gd_condense_opts *opts;
         enum gd_fill fill;
         uint32_t steps;
+        uint32_t d;                    /* features */
         const struct refine_space *sp; /* NULL: grouping; else refining */
         const uint64_t *start;         /* first row of each set, in set order */
         struct set_job *jobs;
@@ -440,7 +441,7 @@ static void sets_worker(void *arg)
                 struct set_job *j = &ss->jobs[q];
                 if (!ss->sp)
                         j->r = group_set(ss, j);
-                else
+                else if (gd_refine_affordable(j->groups, ss->d)) /* on all features */
                         j->r = gd_refine_set(ss->sp->z + (size_t)ss->start[q] * ss->sp->dims,
                                              ss->sp->dims, j->n, ss->steps, j->gid, &j->groups);
         }
@@ -714,11 +715,12 @@ int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,
          * the rows' coordinates and the Lloyd steps. */
         ss.p = p;
         ss.k = k;
+        ss.d = d;
         ss.start = start;
         r = sets_run(&ss, threads);
         uint32_t refinable = 0;
         for (uint32_t q = 0; q < k && r == 0; q++)
-                refinable += ss.jobs[q].groups >= 2;
+                refinable += ss.jobs[q].groups >= 2 && gd_refine_affordable(ss.jobs[q].groups, d);
         if (r == 0 && ss.steps > 0 && refinable && d > 0) {
                 r = gd_space_scale(t, fcols, d, grp, n_in, threads, &sp);
                 if (r == 0 && sp.dims > 0)

@@ -46,7 +46,7 @@ void gd_column_range(const struct gd_col *c, uint64_t first, uint64_t count, dou
 #define SPACE_TILE_COLS 16u /* columns of a tile: one cache line of floats per row */
 #define NEAR_BATCH      8u  /* centres one row is compared with at a time */
 
-static int refine_affordable(uint32_t groups, uint32_t dims)
+int gd_refine_affordable(uint32_t groups, uint32_t dims)
 {
         return (double)groups * (double)groups * (double)dims <= REFINE_MAX_WORK;
 }
@@ -353,7 +353,7 @@ int gd_refine_set(const float *z, uint32_t d, uint64_t n, uint32_t steps, uint32
         struct lloyd L = {.z = z, .n = n, .d = d, .G = G, .gid = gid};
         int r = DREAM_E_NOMEM;
 
-        if (G < 2 || d == 0 || !refine_affordable(G, d))
+        if (G < 2 || d == 0 || !gd_refine_affordable(G, d))
                 return 0;
         L.T = G < GD_REFINE_NEIGHBOURS ? G : GD_REFINE_NEIGHBOURS;
         size_t cc;

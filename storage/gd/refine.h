@@ -29,6 +29,9 @@ int gd_space_scale(const struct gd_table *t, const uint32_t *fcols, uint32_t d, 
 /* sp->z: the coordinates of every row taking part, row pos[i] for table row i. */
 int gd_space_build(const struct gd_table *t, const uint32_t *pos, uint64_t n_in, uint32_t threads,
                    struct refine_space *sp);
+/* Whether a set of `groups` groups is refined in `dims` dimensions: the
+ * neighbour search is quadratic in its groups. */
+int gd_refine_affordable(uint32_t groups, uint32_t dims);
 /* Refine the groups of one set (gid, *groups) with `steps` Lloyd iterations
  * over its rows' coordinates z (n rows of d floats); empty groups are
  * dropped and the labels made dense again. */
