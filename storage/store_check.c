@@ -113,8 +113,11 @@ static int check_batch_ids(struct store *s, MDB_txn *txn, const char *name, uint
 }
 
 /* The condensed cache entries of dataset `id`: checksum and sizes, and keys
- * that name a row count the dataset had (1..rows), a known method, order
- * and fill, and a budget (a count, or a fraction in (0, 1]). */
+ * that name a row count the dataset had (1..rows), a known order and fill, a
+ * budget (a count, or a fraction in (0, 1]), and the current method with an
+ * exclusion leaving rows (hash 0 for none) or the previous method (method 2,
+ * whose entries no lookup finds: they are deleted when an entry of the
+ * dataset is next written). */
 static int check_condensed(struct store *s, MDB_txn *txn, const char *name, uint32_t id,
                            const struct counters *cnt, struct problems *ps)
 {
@@ -130,11 +133,11 @@ static int check_condensed(struct store *s, MDB_txn *txn, const char *name, uint
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
                 const uint8_t *kp = k.mv_data;
                 struct gd_condensed *c = NULL;
-                uint64_t rows, count, fb;
+                uint64_t rows, count, fb, n_ex = 0, ex_hash = 0;
                 double frac;
                 if (k.mv_size < KEY_ID || dm_get_be32(kp) != id)
                         break;
-                if (k.mv_size != COND_KEY_LEN) {
+                if (k.mv_size != COND_KEY_LEN && k.mv_size != COND_KEY_LEN_2) {
                         problem_add(ps, name, "condensed", &k, DREAM_E_CORRUPT,
                                     "condensed key has a bad size");
                         continue;
@@ -143,15 +146,21 @@ static int check_condensed(struct store *s, MDB_txn *txn, const char *name, uint
                 count = dm_get_be64(kp + 13);
                 fb = dm_get_be64(kp + 21);
                 memcpy(&frac, &fb, 8);
+                if (k.mv_size == COND_KEY_LEN) {
+                        n_ex = dm_get_be64(kp + 35);
+                        ex_hash = dm_get_be64(kp + 43);
+                }
                 if (rows == 0 || rows > cnt->rows || kp[12] > GD_ORDER_ENTROPY ||
-                    kp[29] > GD_FILL_SPLIT || kp[34] != COND_METHOD ||
+                    kp[29] > GD_FILL_SPLIT ||
+                    kp[34] != (k.mv_size == COND_KEY_LEN ? COND_METHOD : 2) || n_ex >= rows ||
+                    (n_ex == 0 && ex_hash != 0) ||
                     (count ? fb != 0 : !(frac > 0.0 && frac <= 1.0))) {
                         problem_add(ps, name, "condensed", &k, DREAM_E_CORRUPT,
                                     "condensed key is not one the store writes");
                         continue;
                 }
                 r = store_i_cond_decode(&k, &v, &c);
-                if (r == 0 && c->m > rows)
+                if (r == 0 && c->m > rows - n_ex)
                         r = DREAM_E_CORRUPT;
                 gd_condensed_free(c);
                 if (r == DREAM_E_NOMEM) {

@@ -244,11 +244,14 @@ int store_i_suff_decode(const MDB_val *v, uint32_t n_cols, int32_t target,
 
 /* ---- condensed samples (store_condensed.c) ---- */
 
-/* id, rows, order, count, fraction, fill, refine, method: an entry is only
- * ever found by the options it was built with. Method 2: stage 1 with the
- * fill and refine steps (keys of method 1 were 29 bytes long). */
-#define COND_KEY_LEN 35u
-#define COND_METHOD  2u
+/* id, rows, order, count, fraction, fill, refine, method, excluded rows and
+ * their hash: an entry is only ever found by the options it was built with.
+ * Method 3: stage 1 with the exclusion, values with the groups' variances.
+ * Keys of method 2 (no exclusion, values without variances) were
+ * COND_KEY_LEN_2 bytes long, those of method 1 29. */
+#define COND_KEY_LEN   51u
+#define COND_KEY_LEN_2 35u
+#define COND_METHOD    3u
 
 int store_i_cond_decode(const MDB_val *k, const MDB_val *v, struct gd_condensed **ret);
 

@@ -1,14 +1,16 @@
 /* Benchmark of the training data modes on one data file written by
  * make_data.py: full, condensed (gd_condense of storage/gd), sample (a uniform
- * random subset of the condensed set's size) and refresh (each epoch a fresh
- * random share of every class) at each budget, one model, one run, with the
+ * random subset of the condensed set's size), stratified (a systematic
+ * sample of as many real rows over the condensed grouping's strata, see
+ * run_stratified) and refresh (each epoch a fresh random share of every
+ * class) at each budget, one model, one run, with the
  * ratios to full. Not a test: prints figures.
  *
  *   bench_modes MODEL TRAIN.bin [TEST.bin] [--epochs E] [--batch B] [--lr X]
  *               [--l2 X] [--hidden H] [--k K] [--max-iter N] [--threads T]
  *               [--task reg|class] [--budgets 0.1,0.01] [--reps R] [--full-reps F]
  *               [--seed S]
- *               [--modes full,condensed,sample,refresh] [--cond SPEC]...
+ *               [--modes full,condensed,sample,stratified,refresh] [--cond SPEC]...
  *               [--solver lbfgs|adam] [--lbfgs-iter N] [--lbfgs-tol X] [--valid VALID.bin]
  *               [--var-scale A] [--l2-fixed 0|1] [--var 0|1]
  *               [--name NAME] [--json] [--patience N] [--valid-file VALID.bin (= --valid)]
@@ -244,6 +246,19 @@ static void finish(struct result *res)
         }
 }
 
+/* Fit on m drawn rows (bx, by, bw) and add the repetition's metric. */
+static int fit_rows(const struct ctx *cx, uint64_t seed, const float *bx, const float *by,
+                    const float *bw, size_t m, struct result *res)
+{
+        double metric;
+        struct train_view v = {bx,  cx->task == TRAIN_TASK_CLUSTERING ? NULL : by, bw, m, cx->tr->d,
+                               NULL};
+        int r = fit_view(cx, seed, &v, res, &metric);
+        if (r == 0)
+                add_metric(res, metric);
+        return r;
+}
+
 /* Rows per class for m rows (largest remainders, at least 1 per class). */
 static void class_shares(const struct ctx *cx, size_t m, size_t *ret)
 {
@@ -337,16 +352,13 @@ static int run_sample(const struct ctx *cx, size_t m, uint32_t reps, uint64_t se
                 goto out;
         for (uint32_t k = 0; k < reps; k++) {
                 uint64_t rs = seed + 1000003ull * (k + 1);
-                double c0 = cpu(), metric;
+                double c0 = cpu();
                 draw(tr, cx->class_idx, tr->n, m, scratch, &rs, bx, by, bw,
                      (float)((double)tr->n / (double)m));
                 res->prep_cpu += cpu() - c0;
-                struct train_view v = {
-                    bx, cx->task == TRAIN_TASK_CLUSTERING ? NULL : by, bw, m, tr->d, NULL};
-                r = fit_view(cx, seed + k, &v, res, &metric);
+                r = fit_rows(cx, seed + k, bx, by, bw, m, res);
                 if (r < 0)
                         goto out;
-                add_metric(res, metric);
         }
         r = 0;
 out:
@@ -586,6 +598,101 @@ out:
         return r;
 }
 
+/* Stratified real rows: the strata are the (class, group) cells of the
+ * condensed grouping (gd_condense_opts.row_group), rows listed stratum by
+ * stratum; a systematic sample of m rows over that list (a random start in
+ * [0, n/m), then every n/m-th row) allocates each stratum its share of m
+ * (floor or ceiling), and each drawn row is weighted by its stratum's size
+ * over the rows drawn from it. m is the condensed set's size. */
+static int run_stratified(const struct ctx *cx, const struct gd_table *t, double budget,
+                          size_t m_min, const struct gd_condense_opts *base, uint32_t reps,
+                          uint64_t seed, struct result *res)
+{
+        const struct bench_data *tr = cx->tr;
+        struct gd_condense_opts o = *base;
+        struct gd_condensed *c = NULL;
+        uint64_t m_max = gd_budget_rows(&(struct gd_budget){.fraction = budget}, tr->n);
+        if (m_max < m_min)
+                o.budget = (struct gd_budget){.count = m_min};
+        else
+                o.budget = (struct gd_budget){.fraction = budget};
+        uint32_t *rg = dm_mallocarray(tr->n, sizeof(uint32_t));
+        size_t *list = dm_mallocarray(tr->n, sizeof(size_t));
+        float *bx = NULL, *by = NULL, *bw = NULL;
+        size_t *start = NULL, *drawn = NULL, *pick = NULL;
+        int r = DREAM_E_NOMEM;
+        if (!rg || !list)
+                goto out;
+        o.row_group = rg;
+        double c0 = cpu();
+        r = gd_condense(t, &o, &c);
+        if (r < 0)
+                goto out;
+        const size_t m = c->m, G = c->m;
+        start = dm_calloc(G + 1, sizeof(size_t));
+        drawn = dm_calloc(G, sizeof(size_t));
+        pick = dm_mallocarray(m, sizeof(size_t));
+        bx = dm_mallocarray(m * tr->d, sizeof(float));
+        by = dm_mallocarray(m, sizeof(float));
+        bw = dm_mallocarray(m, sizeof(float));
+        r = DREAM_E_NOMEM;
+        if (!start || !drawn || !pick || !bx || !by || !bw)
+                goto out;
+        /* Rows stratum by stratum (counting sort; table order within). */
+        for (size_t i = 0; i < tr->n; i++)
+                start[rg[i] + 1]++;
+        for (size_t g = 0; g < G; g++)
+                start[g + 1] += start[g];
+        memcpy(drawn, start, G * sizeof(size_t));
+        for (size_t i = 0; i < tr->n; i++)
+                list[drawn[rg[i]]++] = i;
+        double prep0 = cpu() - c0;
+        for (uint32_t k = 0; k < reps; k++) {
+                uint64_t rs = seed + 2000003ull * (k + 1);
+                double c1 = cpu();
+                const double step = (double)tr->n / (double)m;
+                const double u = step * (double)(rnd(&rs) >> 11) / 9007199254740992.0;
+                memset(drawn, 0, G * sizeof(size_t));
+                for (size_t j = 0; j < m; j++) {
+                        size_t at = (size_t)(u + step * (double)j);
+                        pick[j] = at < tr->n ? at : tr->n - 1;
+                }
+                /* Rows drawn per stratum (the stratum of list position p is
+                 * found by walking start, as picks ascend). */
+                size_t gs = 0;
+                for (size_t j = 0; j < m; j++) {
+                        while (start[gs + 1] <= pick[j])
+                                gs++;
+                        drawn[gs]++;
+                        pick[j] = pick[j] | ((size_t)gs << 32);
+                }
+                for (size_t j = 0; j < m; j++) {
+                        const size_t g = pick[j] >> 32, row = list[pick[j] & 0xffffffffu];
+                        memcpy(bx + j * tr->d, tr->x + row * tr->d, tr->d * sizeof(float));
+                        by[j] = tr->y[row];
+                        bw[j] = (float)((double)(start[g + 1] - start[g]) / (double)drawn[g]);
+                }
+                res->prep_cpu += prep0 + (cpu() - c1);
+                r = fit_rows(cx, seed + k, bx, by, bw, m, res);
+                if (r < 0)
+                        goto out;
+        }
+        r = 0;
+out:
+        if (r < 0)
+                fprintf(stderr, "bench_modes: stratified: %s\n", dream_strerror(r));
+        dm_free(bx);
+        dm_free(by);
+        dm_free(bw);
+        dm_free(pick);
+        dm_free(drawn);
+        dm_free(start);
+        dm_free(list);
+        dm_free(rg);
+        gd_condensed_free(c);
+        return r;
+}
+
 /* A mode whose fit failed (e.g. linear on fewer samples than features). */
 static void print_failed(const struct ctx *cx, const char *name, const struct result *res, int r,
                          int json)
@@ -640,7 +747,7 @@ int main(int argc, char **argv)
         struct train_view vview = {0};
         const char *valid = NULL;
         const char *test = NULL, *name = NULL, *budgets_s = "0.1,0.01",
-                   *modes = "full,condensed,sample,refresh";
+                   *modes = "full,condensed,sample,stratified,refresh";
         const char *specs[16];
         uint32_t n_specs = 0, reps = 3, full_reps = 1;
         uint64_t seed = 42;
@@ -880,6 +987,18 @@ int main(int argc, char **argv)
                         struct result res = {.budget = budget};
                         snprintf(res.mode, sizeof(res.mode), "sample");
                         r = run_sample(&cx, m, reps, seed, &res);
+                        if (r < 0)
+                                print_failed(&cx, name, &res, r, json);
+                        finish(&res);
+                        print_row(&cx, name, &full, &res, json);
+                        fflush(stdout);
+                }
+                if (strstr(modes, "stratified")) {
+                        struct gd_condense_opts o = {0};
+                        struct result res = {.budget = budget};
+                        snprintf(res.mode, sizeof(res.mode), "stratified");
+                        (void)parse_spec(specs[0], &o);
+                        r = run_stratified(&cx, t, budget, m_min, &o, reps, seed, &res);
                         if (r < 0)
                                 print_failed(&cx, name, &res, r, json);
                         finish(&res);

@@ -5,6 +5,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/limits.h"
+#include "common/par.h"
 #include "storage/gd/gd.h"
 #include "storage/gd/internal.h"
 
@@ -22,8 +23,40 @@ static void transpose64(uint64_t a[64])
         }
 }
 
-int gd_planes_build(const struct gd_table *t, const struct gd_colparam *params,
-                    struct gd_planes **ret)
+struct planes_share {
+        const struct gd_table *t;
+        const struct gd_colparam *params;
+        struct gd_planes *p;
+        uint32_t j0, j1; /* columns of this share */
+};
+
+static void planes_cols(void *arg)
+{
+        const struct planes_share *sh = arg;
+        struct gd_planes *p = sh->p;
+        const uint64_t n = p->n_rows;
+        for (uint32_t j = sh->j0; j < sh->j1; j++) {
+                const int64_t *v = sh->t->cols[j].v;
+                const int64_t min = sh->params[j].min;
+                const unsigned w = sh->params[j].width;
+                const uint32_t pos = p->col_start[j];
+                for (uint64_t base = 0; base < n; base += 64) {
+                        uint64_t a[64];
+                        unsigned cnt = (unsigned)(n - base < 64 ? n - base : 64);
+                        uint64_t word_idx = base >> 6;
+                        /* Row k goes to a[63 - k]; after the transpose, a[63 - s]
+                         * holds code bit s of every row, row k at bit k. */
+                        for (unsigned k = 0; k < 64; k++)
+                                a[63 - k] = k < cnt ? gd_code(v[base + k], min) : 0;
+                        transpose64(a);
+                        for (unsigned b = 0; b < w; b++)
+                                p->bits[(uint64_t)(pos + b) * p->words + word_idx] = a[64 - w + b];
+                }
+        }
+}
+
+int gd_planes_build_threads(const struct gd_table *t, const struct gd_colparam *params,
+                            uint32_t threads, struct gd_planes **ret)
 {
         struct gd_planes *p;
         uint64_t n = t->n_rows, total_bits = 0, plane_words;
@@ -46,33 +79,35 @@ int gd_planes_build(const struct gd_table *t, const struct gd_colparam *params,
         if (!p->col_start || !p->bits)
                 goto fail_nomem;
 
-        uint32_t pos = 0;
+        uint32_t pos = 0, half = 0;
         for (uint32_t j = 0; j < t->n_cols; j++) {
-                const int64_t *v = t->cols[j].v;
-                const int64_t min = params[j].min;
-                const unsigned w = params[j].width;
                 p->col_start[j] = pos;
-                for (uint64_t base = 0; base < n; base += 64) {
-                        uint64_t a[64];
-                        unsigned cnt = (unsigned)(n - base < 64 ? n - base : 64);
-                        uint64_t word_idx = base >> 6;
-                        /* Row k goes to a[63 - k]; after the transpose, a[63 - s]
-                         * holds code bit s of every row, row k at bit k. */
-                        for (unsigned k = 0; k < 64; k++)
-                                a[63 - k] = k < cnt ? gd_code(v[base + k], min) : 0;
-                        transpose64(a);
-                        for (unsigned b = 0; b < w; b++)
-                                p->bits[(uint64_t)(pos + b) * p->words + word_idx] = a[64 - w + b];
-                }
-                pos += w;
+                pos += params[j].width;
+                if (pos <= total_bits / 2)
+                        half = j + 1; /* the first share: about half of the bits */
         }
         p->col_start[t->n_cols] = pos;
+        struct planes_share sh[2] = {{t, params, p, 0, t->n_cols},
+                                     {t, params, p, t->n_cols, t->n_cols}};
+        if (threads > 1 && half > 0 && half < t->n_cols) {
+                sh[0].j1 = half;
+                sh[1].j0 = half;
+                dm_par2(planes_cols, &sh[0], &sh[1]);
+        } else {
+                planes_cols(&sh[0]);
+        }
         *ret = p;
         return 0;
 
 fail_nomem:
         gd_planes_free(p);
         return DREAM_E_NOMEM;
+}
+
+int gd_planes_build(const struct gd_table *t, const struct gd_colparam *params,
+                    struct gd_planes **ret)
+{
+        return gd_planes_build_threads(t, params, 1, ret);
 }
 
 void gd_planes_free(struct gd_planes *p)

@@ -12,13 +12,18 @@
  * What each step gained (and what was tried and dropped) is measured by
  * bench/train/bench_modes and recorded in BENCHMARKS.md, "Training modes". */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/limits.h"
+#include "common/par.h"
 #include "storage/gd/gd.h"
 #include "storage/gd/internal.h"
+#include "storage/gd/refine.h"
 
 int gd_budget_parse(const char *s, struct gd_budget *ret)
 {
@@ -241,25 +246,21 @@ out:
  * ret_groups the count. */
 static int group_subset(const struct gd_planes *p, const struct gd_table *t, const uint64_t *rows,
                         uint64_t n, uint64_t m, enum gd_order order, enum gd_fill fill,
-                        uint32_t *ret_gid, uint32_t *ret_groups, uint32_t *ret_bits_used)
+                        const double *h, uint32_t *ret_gid, uint32_t *ret_groups,
+                        uint32_t *ret_bits_used)
 {
         struct gd_groups g;
-        double *h = NULL;
         uint32_t *bits = NULL, n_bits = 0, used = 0;
         int r;
 
         r = gd_groups_init(&g, rows, n);
         if (r < 0)
                 return r;
-        h = dm_mallocarray(p->n_bits ? p->n_bits : 1, sizeof(double));
         bits = dm_mallocarray(p->n_bits ? p->n_bits : 1, sizeof(uint32_t));
-        if (!h || !bits) {
+        if (!bits) {
                 r = DREAM_E_NOMEM;
                 goto out;
         }
-        r = gd_entropy(p, rows, n, h);
-        if (r < 0)
-                goto out;
         r = bit_order(p, t, order, h, bits, &n_bits);
         if (r < 0)
                 goto out;
@@ -284,267 +285,39 @@ static int group_subset(const struct gd_planes *p, const struct gd_table *t, con
         *ret_bits_used = used;
 out:
         dm_free(bits);
-        dm_free(h);
         gd_groups_release(&g);
         return r;
 }
 
-/* ---- Lloyd refinement -------------------------------------------------- */
-
-/* Column j of the table as doubles into out (the n rows `rows`, or the first n). */
-static void column_f64(const struct gd_table *t, uint32_t j, const uint64_t *rows, uint64_t n,
-                       double *out)
+/* Entropy of every bit over the rows of one set: through a bitset of the
+ * set's rows (one AND and popcount per word of a plane) when the set is dense
+ * enough, else row by row (gd_entropy). mask: p->words words of scratch. */
+static int set_entropy(const struct gd_planes *p, const uint64_t *rows, uint64_t n, uint64_t *mask,
+                       double *ret_h)
 {
-        const struct gd_col *c = &t->cols[j];
-        const double div = c->kind == GD_DEC ? (double)gd_pow10[c->scale] : 1.0;
-        for (uint64_t i = 0; i < n; i++) {
-                int64_t v = c->v[rows ? rows[i] : i];
-                out[i] = c->kind == GD_F64 ? gd_key_to_f64(v) : (double)v / div;
-        }
-}
-
-/* Above this many multiply-adds (groups^2 * d for a class's neighbour lists)
- * a class is left as grouped: the refinement is for budgets where that is
- * cheap beside the training it saves. */
-#define REFINE_MAX_WORK      4e9
-#define REFINE_DEFAULT_STEPS 6
-
-static int refine_affordable(uint32_t groups, uint32_t d)
-{
-        return (double)groups * (double)groups * (double)d <= REFINE_MAX_WORK;
-}
-
-typedef float gd_v8f __attribute__((vector_size(32)));
-
-/* The ifunc resolver of target_clones runs while the dynamic loader
- * relocates, before ThreadSanitizer's runtime is set up, and crashes in its
- * instrumentation: the TSan build keeps the default clone alone. */
-#if defined(__SANITIZE_THREAD__)
-#define GD_CLONES
-#else
-#define GD_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-
-/* Squared distance; 8-float vectors (AVX2 where the CPU has it). */
-GD_CLONES static float sqdist(const float *a, const float *b, uint32_t d)
-{
-        gd_v8f acc0 = {0}, acc1 = {0};
-        uint32_t f = 0;
-        for (; f + 16 <= d; f += 16) {
-                gd_v8f x0, y0, x1, y1;
-                memcpy(&x0, a + f, sizeof(x0));
-                memcpy(&y0, b + f, sizeof(y0));
-                memcpy(&x1, a + f + 8, sizeof(x1));
-                memcpy(&y1, b + f + 8, sizeof(y1));
-                x0 -= y0;
-                x1 -= y1;
-                acc0 += x0 * x0;
-                acc1 += x1 * x1;
-        }
-        if (f + 8 <= d) {
-                gd_v8f x0, y0;
-                memcpy(&x0, a + f, sizeof(x0));
-                memcpy(&y0, b + f, sizeof(y0));
-                x0 -= y0;
-                acc1 += x0 * x0;
-                f += 8;
-        }
-        acc0 += acc1;
-        float s = 0;
-        for (; f < d; f++) {
-                float t = a[f] - b[f];
-                s += t * t;
-        }
-        for (uint32_t l = 0; l < 8; l++)
-                s += acc0[l];
-        return s;
-}
-
-/* Offer candidate h at distance dist to a list of the T nearest (sorted). */
-static void offer(uint32_t *nb, float *nd, uint32_t *have, uint32_t T, uint32_t h, float dist)
-{
-        if (*have == T && dist >= nd[T - 1])
-                return;
-        uint32_t at = *have < T ? (*have)++ : T - 1;
-        while (at > 0 && nd[at - 1] > dist) {
-                nd[at] = nd[at - 1];
-                nb[at] = nb[at - 1];
-                at--;
-        }
-        nd[at] = dist;
-        nb[at] = h;
-}
-
-/* Refine the groups of one row subset (gid, *groups) with `steps` Lloyd
- * iterations in standardised units, each row choosing among the
- * GD_REFINE_NEIGHBOURS centres nearest its group's starting centre. Empty
- * groups are dropped and the labels made dense again. */
-static int refine_subset(const struct gd_table *t, const uint32_t *fcols, uint32_t d,
-                         const double *mu, const double *inv_sd, const uint64_t *rows, uint64_t n,
-                         uint32_t steps, uint32_t *gid, uint32_t *groups)
-{
-        const uint32_t G = *groups;
-        const uint32_t T = G < GD_REFINE_NEIGHBOURS ? G : GD_REFINE_NEIGHBOURS;
-        float *z = NULL, *cen = NULL, *nbd = NULL;
-        double *sum = NULL;
-        uint32_t *cnt = NULL, *nbr = NULL, *label = NULL, *have = NULL;
-        int r = DREAM_E_NOMEM;
-
-        if (G < 2 || d == 0 || !refine_affordable(G, d))
-                return 0;
-        size_t zc, cc;
-        if (__builtin_mul_overflow((size_t)n, (size_t)d, &zc) ||
-            __builtin_mul_overflow((size_t)G, (size_t)d, &cc))
-                return DREAM_E_OVERFLOW;
-        z = dm_mallocarray(zc, sizeof(float));
-        cen = dm_mallocarray(cc, sizeof(float));
-        sum = dm_mallocarray(cc, sizeof(double));
-        cnt = dm_mallocarray(G, sizeof(uint32_t));
-        nbr = dm_mallocarray((size_t)G * T, sizeof(uint32_t));
-        have = dm_mallocarray(G, sizeof(uint32_t));
-        label = dm_mallocarray(G, sizeof(uint32_t));
-        nbd = dm_mallocarray((size_t)G * T, sizeof(float));
-        if (!z || !cen || !sum || !cnt || !nbr || !have || !label || !nbd)
-                goto out;
-        {
-                double *col = dm_mallocarray(n, sizeof(double));
-                if (!col)
-                        goto out;
-                for (uint32_t f = 0; f < d; f++) {
-                        column_f64(t, fcols[f], rows, n, col);
-                        for (uint64_t i = 0; i < n; i++) {
-                                /* Constant or non-finite columns (inv_sd 0) do not
-                                 * count; huge values are clamped into float range. */
-                                double v = inv_sd[f] > 0 ? (col[i] - mu[f]) * inv_sd[f] : 0.0;
-                                z[i * d + f] = (float)(v > 1e30 ? 1e30 : v < -1e30 ? -1e30 : v);
-                        }
-                }
-                dm_free(col);
-        }
-        for (uint32_t step = 0; step <= steps; step++) {
-                /* Centres: means of the current groups (empty: kept). */
-                memset(sum, 0, cc * sizeof(double));
-                memset(cnt, 0, G * sizeof(uint32_t));
-                for (uint64_t i = 0; i < n; i++) {
-                        double *sg = sum + (size_t)gid[i] * d;
-                        const float *zi = z + i * d;
-                        for (uint32_t f = 0; f < d; f++)
-                                sg[f] += zi[f];
-                        cnt[gid[i]]++;
-                }
-                for (uint32_t g = 0; g < G; g++) {
-                        if (!cnt[g])
-                                continue;
-                        for (uint32_t f = 0; f < d; f++)
-                                cen[(size_t)g * d + f] = (float)(sum[(size_t)g * d + f] / cnt[g]);
-                }
-                if (step == steps)
-                        break;
-                if (step == 0) {
-                        /* Each centre's T nearest centres, itself first; each
-                         * pair's distance computed once, offered to both lists
-                         * (nbd holds the lists' distances meanwhile). */
-                        memset(have, 0, G * sizeof(uint32_t));
-                        for (uint32_t g = 0; g < G; g++)
-                                offer(nbr + (size_t)g * T, nbd + (size_t)g * T, &have[g], T, g,
-                                      -1.0f);
-                        for (uint32_t g = 0; g < G; g++) {
-                                for (uint32_t h = g + 1; h < G; h++) {
-                                        float dist =
-                                            sqdist(cen + (size_t)g * d, cen + (size_t)h * d, d);
-                                        offer(nbr + (size_t)g * T, nbd + (size_t)g * T, &have[g], T,
-                                              h, dist);
-                                        offer(nbr + (size_t)h * T, nbd + (size_t)h * T, &have[h], T,
-                                              g, dist);
-                                }
-                        }
-                }
-                /* Distance from each centre to its neighbours: a neighbour h
-                 * cannot be nearer to x than x's centre g when
-                 * d(g, h) >= 2 d(x, g) (triangle inequality). */
-                for (uint32_t g = 0; g < G; g++) {
-                        for (uint32_t k = 0; k < T; k++) {
-                                uint32_t h = nbr[(size_t)g * T + k];
-                                nbd[(size_t)g * T + k] =
-                                    sqdist(cen + (size_t)g * d, cen + (size_t)h * d, d);
-                        }
-                }
-                uint64_t moved = 0;
-                for (uint64_t i = 0; i < n; i++) {
-                        const uint32_t *nb = nbr + (size_t)gid[i] * T;
-                        const float *nd = nbd + (size_t)gid[i] * T;
-                        const float *zi = z + i * d;
-                        uint32_t best = gid[i];
-                        const float own = sqdist(zi, cen + (size_t)best * d, d);
-                        float bd = own;
-                        for (uint32_t k = 0; k < T; k++) {
-                                if (nb[k] == gid[i] || !cnt[nb[k]] || nd[k] >= 4.0f * own)
-                                        continue;
-                                float dist = sqdist(zi, cen + (size_t)nb[k] * d, d);
-                                if (dist < bd) {
-                                        bd = dist;
-                                        best = nb[k];
-                                }
-                        }
-                        moved += best != gid[i];
-                        gid[i] = best;
-                }
-                if (!moved)
-                        break;
-        }
-        /* Drop empty groups. */
-        uint32_t live = 0;
-        for (uint32_t g = 0; g < G; g++)
-                label[g] = cnt[g] ? live++ : UINT32_MAX;
+        if (n < p->words)
+                return gd_entropy(p, rows, n, ret_h);
+        if (n == 0)
+                return DREAM_E_EMPTY;
+        memset(mask, 0, p->words * sizeof(uint64_t));
         for (uint64_t i = 0; i < n; i++)
-                gid[i] = label[gid[i]];
-        *groups = live;
-        r = 0;
-out:
-        dm_free(nbd);
-        dm_free(label);
-        dm_free(have);
-        dm_free(nbr);
-        dm_free(cnt);
-        dm_free(sum);
-        dm_free(cen);
-        dm_free(z);
-        return r;
-}
-
-/* Column means and 1 / sd of the features (0 for constant columns). */
-static int feature_scale(const struct gd_table *t, const uint32_t *fcols, uint32_t d,
-                         double **ret_mu, double **ret_inv)
-{
-        double *mu = dm_calloc(d ? d : 1, sizeof(double));
-        double *inv = dm_calloc(d ? d : 1, sizeof(double));
-        double *col = dm_mallocarray(t->n_rows, sizeof(double));
-        if (!mu || !inv || !col) {
-                dm_free(col);
-                dm_free(mu);
-                dm_free(inv);
-                return DREAM_E_NOMEM;
-        }
-        for (uint32_t f = 0; f < d; f++) {
-                double s = 0, ss = 0;
-                column_f64(t, fcols[f], NULL, t->n_rows, col);
-                for (uint64_t i = 0; i < t->n_rows; i++)
-                        s += col[i];
-                mu[f] = s / (double)t->n_rows;
-                for (uint64_t i = 0; i < t->n_rows; i++) {
-                        double v = col[i] - mu[f];
-                        ss += v * v;
+                mask[rows[i] >> 6] |= 1ull << (rows[i] & 63);
+        for (uint32_t b = 0; b < p->n_bits; b++) {
+                const uint64_t *plane = p->bits + (uint64_t)b * p->words;
+                uint64_t ones = 0;
+                for (uint64_t w = 0; w < p->words; w++)
+                        ones += (uint64_t)__builtin_popcountll(plane[w] & mask[w]);
+                if (ones == 0 || ones == n) {
+                        ret_h[b] = 0.0;
+                } else {
+                        double q = (double)ones / (double)n;
+                        ret_h[b] = -q * log2(q) - (1.0 - q) * log2(1.0 - q);
                 }
-                double sd = sqrt(ss / (double)t->n_rows);
-                inv[f] = sd > 0 && isfinite(sd) ? 1.0 / sd : 0.0;
-                if (!isfinite(mu[f]))
-                        mu[f] = 0, inv[f] = 0;
         }
-        dm_free(col);
-        *ret_mu = mu;
-        *ret_inv = inv;
         return 0;
 }
+
+/* ---- classes and budget -------------------------------------------------- */
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -552,18 +325,22 @@ static int cmp_i64(const void *a, const void *b)
         return (x > y) - (x < y);
 }
 
-/* Class index of every row (classes = sorted distinct target values). */
-static int classify(const struct gd_table *t, uint32_t *ret_cls, int64_t **ret_vals,
-                    uint32_t *ret_k)
+/* Class index of every row taking part (classes = the sorted distinct
+ * target values of those rows); rows left out get UINT32_MAX. */
+static int classify(const struct gd_table *t, const uint8_t *out_row, uint32_t *ret_cls,
+                    int64_t **ret_vals, uint32_t *ret_k)
 {
         const int64_t *v = t->cols[t->target].v;
         int64_t *vals = dm_mallocarray(t->n_rows, sizeof(int64_t));
-        uint64_t k = 0;
+        uint64_t k = 0, cnt = 0;
         if (!vals)
                 return DREAM_E_NOMEM;
-        memcpy(vals, v, t->n_rows * sizeof(int64_t));
-        qsort(vals, t->n_rows, sizeof(int64_t), cmp_i64);
         for (uint64_t i = 0; i < t->n_rows; i++) {
+                if (!out_row || !out_row[i])
+                        vals[cnt++] = v[i];
+        }
+        qsort(vals, cnt, sizeof(int64_t), cmp_i64);
+        for (uint64_t i = 0; i < cnt; i++) {
                 if (i == 0 || vals[i] != vals[k - 1])
                         vals[k++] = vals[i];
         }
@@ -572,6 +349,10 @@ static int classify(const struct gd_table *t, uint32_t *ret_cls, int64_t **ret_v
                 return DREAM_E_LIMIT;
         }
         for (uint64_t i = 0; i < t->n_rows; i++) {
+                if (out_row && out_row[i]) {
+                        ret_cls[i] = UINT32_MAX;
+                        continue;
+                }
                 const int64_t *hit = bsearch(&v[i], vals, k, sizeof(int64_t), cmp_i64);
                 ret_cls[i] = (uint32_t)(hit - vals);
         }
@@ -609,6 +390,204 @@ static int share_budget(const uint64_t *sizes, uint32_t k, uint64_t n, uint64_t 
         return 0;
 }
 
+/* ---- per set work ---------------------------------------------------------- */
+
+struct set_job {
+        const uint64_t *rows; /* the set's rows, ascending */
+        uint64_t n, m;        /* rows, budget */
+        uint32_t *gid;        /* n: group of each row */
+        uint32_t groups, bits_used;
+        int r;
+};
+
+struct sets {
+        const struct gd_table *t;
+        const struct gd_planes *p;
+        const struct gd_condense_opts *opts;
+        enum gd_fill fill;
+        uint32_t steps;
+        uint32_t d;                    /* features */
+        const struct refine_space *sp; /* NULL: grouping; else refining */
+        const uint64_t *start;         /* first row of each set, in set order */
+        struct set_job *jobs;
+        uint32_t k;
+        atomic_uint next;
+};
+
+static int group_set(const struct sets *ss, struct set_job *j)
+{
+        const struct gd_planes *p = ss->p;
+        double *h = dm_mallocarray(p->n_bits ? p->n_bits : 1, sizeof(double));
+        uint64_t *mask = dm_mallocarray(p->words ? p->words : 1, sizeof(uint64_t));
+        int r = DREAM_E_NOMEM;
+        if (h && mask)
+                r = set_entropy(p, j->rows, j->n, mask, h);
+        if (r == 0)
+                r = group_subset(p, ss->t, j->rows, j->n, j->m, ss->opts->order, ss->fill, h,
+                                 j->gid, &j->groups, &j->bits_used);
+        dm_free(mask);
+        dm_free(h);
+        return r;
+}
+
+/* A worker: takes the next set until none is left. */
+static void sets_worker(void *arg)
+{
+        struct sets *ss = *(struct sets **)arg;
+        for (;;) {
+                uint32_t q = atomic_fetch_add(&ss->next, 1);
+                if (q >= ss->k)
+                        return;
+                struct set_job *j = &ss->jobs[q];
+                if (!ss->sp)
+                        j->r = group_set(ss, j);
+                else if (gd_refine_affordable(j->groups, ss->d)) /* on all features */
+                        j->r = gd_refine_set(ss->sp->z + (size_t)ss->start[q] * ss->sp->dims,
+                                             ss->sp->dims, j->n, ss->steps, j->gid, &j->groups);
+        }
+}
+
+static int sets_run(struct sets *ss, uint32_t threads)
+{
+        struct sets *w[DREAM_MAX_PAR_THREADS];
+        uint32_t n = threads < ss->k ? threads : ss->k;
+        if (n > DREAM_MAX_PAR_THREADS)
+                n = DREAM_MAX_PAR_THREADS;
+        for (uint32_t i = 0; i < n; i++)
+                w[i] = ss;
+        atomic_store(&ss->next, 0);
+        dm_par_each(sets_worker, w, sizeof(w[0]), n ? n : 1);
+        for (uint32_t q = 0; q < ss->k; q++) {
+                if (ss->jobs[q].r < 0)
+                        return ss->jobs[q].r;
+        }
+        return 0;
+}
+
+#define SAMPLE_BLOCK_ROWS 2048u /* column values converted at a time */
+
+/* ---- samples --------------------------------------------------------------- */
+
+struct sample_share {
+        const struct gd_table *t;
+        struct gd_condensed *c;
+        const uint32_t *grp;   /* sample of each table row, UINT32_MAX: none */
+        const uint64_t *first; /* first row of each sample */
+        uint32_t f0, f1;       /* features of this share */
+        int r;
+};
+
+/* Mean and population variance of each sample's rows for the features
+ * [f0, f1), one pass over each column: plain sums for the mean, sums and
+ * sums of squares shifted by the sample's first row for the variance (no
+ * cancellation when the spread is small beside the values). */
+static void sample_features(void *arg)
+{
+        struct sample_share *sh = arg;
+        struct gd_condensed *c = sh->c;
+        const uint64_t n = sh->t->n_rows;
+        const uint32_t m = c->m, d = c->d;
+        double col[SAMPLE_BLOCK_ROWS];
+        double *acc = dm_mallocarray((size_t)m * 4, sizeof(double));
+        if (!acc) {
+                sh->r = DREAM_E_NOMEM;
+                return;
+        }
+        for (uint32_t f = sh->f0; f < sh->f1; f++) {
+                memset(acc, 0, (size_t)m * 4 * sizeof(double));
+                /* Rows in table order: a sample's first row comes first and
+                 * sets its shift. */
+                for (uint64_t b0 = 0; b0 < n; b0 += SAMPLE_BLOCK_ROWS) {
+                        const uint64_t cnt =
+                            n - b0 < SAMPLE_BLOCK_ROWS ? n - b0 : SAMPLE_BLOCK_ROWS;
+                        gd_column_range(&sh->t->cols[c->feature_cols[f]], b0, cnt, col);
+                        for (uint64_t k = 0; k < cnt; k++) {
+                                const uint32_t g = sh->grp[b0 + k];
+                                if (g == UINT32_MAX)
+                                        continue;
+                                double *a = acc + 4 * (size_t)g; /* shift, sum, shifted
+                                                                    sum and squares */
+                                const double x = col[k];
+                                if (b0 + k == sh->first[g])
+                                        a[0] = x;
+                                const double e = x - a[0];
+                                a[1] += x;
+                                a[2] += e;
+                                a[3] += e * e;
+                        }
+                }
+                for (uint32_t g = 0; g < m; g++) {
+                        const double *a = acc + 4 * (size_t)g, w = c->w[g];
+                        double var = (a[3] - a[2] * a[2] / w) / w;
+                        c->x[(size_t)g * d + f] = a[1] / w;
+                        c->v[(size_t)g * d + f] = var > 0 && isfinite(var) ? var : 0.0;
+                }
+        }
+        dm_free(acc);
+}
+
+/* x, v and w of every sample (y: the caller). */
+static int sample_stats(const struct gd_table *t, const uint32_t *grp, uint32_t threads,
+                        struct gd_condensed *c)
+{
+        uint64_t *first = dm_mallocarray(c->m ? c->m : 1, sizeof(uint64_t));
+        if (!first)
+                return DREAM_E_NOMEM;
+        for (uint32_t g = 0; g < c->m; g++)
+                c->w[g] = 0;
+        for (uint64_t i = t->n_rows; i-- > 0;) {
+                if (grp[i] == UINT32_MAX)
+                        continue;
+                first[grp[i]] = i;
+                c->w[grp[i]] += 1.0;
+        }
+        const uint32_t half = threads > 1 && c->d > 1 ? c->d / 2 : c->d;
+        struct sample_share sh[2] = {{t, c, grp, first, 0, half, 0},
+                                     {t, c, grp, first, half, c->d, 0}};
+        if (half < c->d)
+                dm_par2(sample_features, &sh[0], &sh[1]);
+        else
+                sample_features(&sh[0]);
+        dm_free(first);
+        return sh[0].r < 0 ? sh[0].r : sh[1].r;
+}
+
+/* ---- stage 1 ----------------------------------------------------------------- */
+
+#define DEFAULT_THREADS 4u
+
+static uint32_t threads_of(const struct gd_condense_opts *o)
+{
+        if (o->threads)
+                return o->threads > DREAM_MAX_PAR_THREADS ? DREAM_MAX_PAR_THREADS : o->threads;
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        return cpus < 1 ? 1 : cpus > DEFAULT_THREADS ? DEFAULT_THREADS : (uint32_t)cpus;
+}
+
+/* The exclusion: sorted, distinct, within the table. */
+static int exclusion_mask(const struct gd_table *t, const struct gd_condense_opts *o, uint8_t **ret)
+{
+        *ret = NULL;
+        if (o->n_exclude == 0)
+                return 0;
+        if (!o->exclude)
+                return DREAM_E_INVAL;
+        if (o->n_exclude >= t->n_rows)
+                return DREAM_E_EMPTY;
+        uint8_t *out_row = dm_calloc(t->n_rows, 1);
+        if (!out_row)
+                return DREAM_E_NOMEM;
+        for (uint64_t e = 0; e < o->n_exclude; e++) {
+                if (o->exclude[e] >= t->n_rows || (e > 0 && o->exclude[e] <= o->exclude[e - 1])) {
+                        dm_free(out_row);
+                        return DREAM_E_INVAL;
+                }
+                out_row[o->exclude[e]] = 1;
+        }
+        *ret = out_row;
+        return 0;
+}
+
 int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,
                 struct gd_condensed **ret)
 {
@@ -616,61 +595,73 @@ int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,
         struct gd_colparam *params = NULL;
         struct gd_planes *p = NULL;
         struct gd_condensed *c = NULL;
-        uint32_t *cls = NULL, *gid = NULL, k = 1, total = 0;
-        uint64_t *order = NULL, *sizes = NULL, *budget = NULL, *start = NULL;
+        struct refine_space sp = {0};
+        struct sets ss = {0};
+        uint32_t *cls = NULL, *gid = NULL, *grp = NULL, k = 1, total = 0;
+        uint64_t *order = NULL, *sizes = NULL, *start = NULL;
         uint32_t *first_group = NULL;
         int64_t *class_vals = NULL;
-        double *sum_y = NULL;
+        uint8_t *out_row = NULL;
         int r;
 
         if (n == 0)
                 return DREAM_E_EMPTY;
-        if (n > UINT32_MAX)
+        if (n > UINT32_MAX - 1)
                 return DREAM_E_LIMIT;
+        r = exclusion_mask(t, opts, &out_row);
+        if (r < 0)
+                return r;
+        const uint64_t n_in = n - opts->n_exclude;
         const int classwise = t->target >= 0 && t->task == GD_TASK_CLASSIFICATION;
-        const uint64_t m = gd_budget_rows(&opts->budget, n);
-        const enum gd_fill fill = opts->fill == GD_FILL_DEFAULT ? GD_FILL_SPLIT : opts->fill;
-        const int32_t steps = opts->refine == GD_REFINE_DEFAULT ? REFINE_DEFAULT_STEPS
-                              : opts->refine < 0                ? 0
-                              : opts->refine > 100              ? 100
-                                                                : opts->refine;
-        double *mu = NULL, *inv_sd = NULL;
+        const uint64_t m = gd_budget_rows(&opts->budget, n_in);
+        const uint32_t threads = threads_of(opts);
+        ss.t = t;
+        ss.opts = opts;
+        ss.fill = opts->fill == GD_FILL_DEFAULT ? GD_FILL_SPLIT : opts->fill;
+        ss.steps = opts->refine == GD_REFINE_DEFAULT ? REFINE_DEFAULT_STEPS
+                   : opts->refine < 0                ? 0
+                   : opts->refine > 100              ? 100
+                                                     : (uint32_t)opts->refine;
 
         params = dm_mallocarray(t->n_cols, sizeof(*params));
         cls = dm_calloc(n, sizeof(uint32_t));
-        gid = dm_mallocarray(n, sizeof(uint32_t));
-        order = dm_mallocarray(n, sizeof(uint64_t));
-        c = dm_calloc(1, sizeof(*c));
-        if (!params || !cls || !gid || !order || !c) {
+        gid = dm_mallocarray(n_in, sizeof(uint32_t));
+        grp = dm_mallocarray(n, sizeof(uint32_t));
+        order = dm_mallocarray(n_in, sizeof(uint64_t));
+        if (!params || !cls || !gid || !grp || !order) {
                 r = DREAM_E_NOMEM;
                 goto out;
         }
-        r = gd_prep_compute(t, params);
+        /* The bits' min and width over the rows taking part: the bits of
+         * the table without the rows left out. */
+        r = gd_prep_compute_rows(t, out_row, params);
+        if (r == 0)
+                r = gd_planes_build_threads(t, params, threads, &p);
+        if (r == 0 && classwise)
+                r = classify(t, out_row, cls, &class_vals, &k);
+        else if (r == 0 && out_row)
+                for (uint64_t i = 0; i < n; i++)
+                        cls[i] = out_row[i] ? UINT32_MAX : 0;
         if (r < 0)
                 goto out;
-        r = gd_planes_build(t, params, &p);
-        if (r < 0)
-                goto out;
-        if (classwise) {
-                r = classify(t, cls, &class_vals, &k);
-                if (r < 0)
-                        goto out;
-        }
         if (m < k) {
                 r = DREAM_E_BUDGET; /* every class needs at least one sample */
                 goto out;
         }
         sizes = dm_calloc(k, sizeof(uint64_t));
-        budget = dm_calloc(k, sizeof(uint64_t));
         start = dm_calloc((size_t)k + 1, sizeof(uint64_t));
         first_group = dm_calloc((size_t)k + 1, sizeof(uint32_t));
-        if (!sizes || !budget || !start || !first_group) {
+        ss.jobs = dm_calloc(k, sizeof(*ss.jobs));
+        if (!sizes || !start || !first_group || !ss.jobs) {
                 r = DREAM_E_NOMEM;
                 goto out;
         }
-        /* Rows ordered by class (counting sort, stable). */
-        for (uint64_t i = 0; i < n; i++)
-                sizes[cls[i]]++;
+        /* Rows taking part ordered by class (counting sort, stable); grp
+         * holds each row's place in that order meanwhile. */
+        for (uint64_t i = 0; i < n; i++) {
+                if (cls[i] != UINT32_MAX)
+                        sizes[cls[i]]++;
+        }
         for (uint32_t q = 0; q < k; q++)
                 start[q + 1] = start[q] + sizes[q];
         {
@@ -680,86 +671,98 @@ int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,
                         goto out;
                 }
                 memcpy(at, start, k * sizeof(uint64_t));
-                for (uint64_t i = 0; i < n; i++)
+                for (uint64_t i = 0; i < n; i++) {
+                        if (cls[i] == UINT32_MAX) {
+                                grp[i] = UINT32_MAX;
+                                continue;
+                        }
+                        grp[i] = (uint32_t)at[cls[i]];
                         order[at[cls[i]]++] = i;
+                }
                 dm_free(at);
         }
-        if (k == 1) {
-                budget[0] = m;
-        } else {
-                r = share_budget(sizes, k, n, m, budget);
+        {
+                uint64_t *budget = dm_calloc(k, sizeof(uint64_t));
+                if (!budget) {
+                        r = DREAM_E_NOMEM;
+                        goto out;
+                }
+                if (k == 1)
+                        budget[0] = m;
+                else
+                        r = share_budget(sizes, k, n_in, m, budget);
+                for (uint32_t q = 0; q < k; q++)
+                        ss.jobs[q] = (struct set_job){.rows = order + start[q],
+                                                      .n = sizes[q],
+                                                      .m = budget[q],
+                                                      .gid = gid + start[q]};
+                dm_free(budget);
                 if (r < 0)
                         goto out;
         }
 
         const uint32_t d = t->n_cols - (t->target >= 0 ? 1 : 0);
-        c->feature_cols = dm_mallocarray(d ? d : 1, sizeof(uint32_t));
-        if (!c->feature_cols) {
+        uint32_t *fcols = dm_mallocarray(d ? d : 1, sizeof(uint32_t));
+        if (!fcols) {
                 r = DREAM_E_NOMEM;
                 goto out;
         }
         for (uint32_t j = 0, f = 0; j < t->n_cols; j++) {
                 if ((int32_t)j != t->target)
-                        c->feature_cols[f++] = j;
+                        fcols[f++] = j;
+        }
+        /* Groups of every set, then (when some set has groups to refine)
+         * the rows' coordinates and the Lloyd steps. */
+        ss.p = p;
+        ss.k = k;
+        ss.d = d;
+        ss.start = start;
+        r = sets_run(&ss, threads);
+        uint32_t refinable = 0;
+        for (uint32_t q = 0; q < k && r == 0; q++)
+                refinable += ss.jobs[q].groups >= 2 && gd_refine_affordable(ss.jobs[q].groups, d);
+        if (r == 0 && ss.steps > 0 && refinable && d > 0) {
+                r = gd_space_scale(t, fcols, d, grp, n_in, threads, &sp);
+                if (r == 0 && sp.dims > 0)
+                        r = gd_space_build(t, grp, n_in, threads, &sp);
+                if (r == 0 && sp.dims > 0) {
+                        ss.sp = &sp;
+                        r = sets_run(&ss, threads);
+                }
+        }
+        if (r < 0) {
+                dm_free(fcols);
+                goto out;
         }
         for (uint32_t q = 0; q < k; q++) {
-                uint32_t groups, used;
-                const uint64_t *rows = k == 1 ? NULL : order + start[q];
-                r = group_subset(p, t, rows, sizes[q], budget[q], opts->order, fill, gid + start[q],
-                                 &groups, &used);
-                if (r < 0)
-                        goto out;
-                if (steps > 0 && groups >= 2 && refine_affordable(groups, d) && !mu) {
-                        r = feature_scale(t, c->feature_cols, d, &mu, &inv_sd);
-                        if (r < 0)
-                                goto out;
-                }
-                if (steps > 0) {
-                        r = refine_subset(t, c->feature_cols, d, mu, inv_sd, rows, sizes[q],
-                                          (uint32_t)steps, gid + start[q], &groups);
-                        if (r < 0)
-                                goto out;
-                }
                 first_group[q] = total;
-                total += groups;
-                c->bits_used += used;
+                total += ss.jobs[q].groups;
         }
         first_group[k] = total;
 
-        /* Means of each group in original units. */
         size_t cells;
         if (__builtin_mul_overflow((size_t)total, (size_t)d, &cells)) {
+                dm_free(fcols);
                 r = DREAM_E_OVERFLOW;
                 goto out;
         }
-        c->m = total;
-        c->d = d;
-        c->x = dm_calloc(cells ? cells : 1, sizeof(double));
-        c->y = dm_calloc(total, sizeof(double));
-        c->w = dm_calloc(total, sizeof(double));
-        sum_y = dm_calloc(total, sizeof(double));
-        if (!c->x || !c->y || !c->w || !sum_y) {
-                r = DREAM_E_NOMEM;
+        r = gd_condensed_new(total, d, &c);
+        if (r < 0) {
+                dm_free(fcols);
                 goto out;
         }
-        for (uint32_t q = 0; q < k; q++) {
-                for (uint64_t s = start[q]; s < start[q + 1]; s++) {
-                        uint64_t i = k == 1 ? s : order[s];
-                        uint32_t g = first_group[q] + gid[s];
-                        double *row = c->x + (size_t)g * d;
-                        for (uint32_t f = 0; f < d; f++)
-                                row[f] += gd_table_get(t, i, c->feature_cols[f]);
-                        if (t->target >= 0)
-                                sum_y[g] += gd_table_get(t, i, (uint32_t)t->target);
-                        c->w[g] += 1.0;
-                }
+        memcpy(c->feature_cols, fcols, d * sizeof(uint32_t));
+        dm_free(fcols);
+        for (uint32_t q = 0; q < k; q++)
+                c->bits_used += ss.jobs[q].bits_used;
+        /* The sample of each row. */
+        for (uint64_t i = 0; i < n; i++) {
+                if (cls[i] != UINT32_MAX)
+                        grp[i] = first_group[cls[i]] + gid[grp[i]];
         }
-        for (uint32_t g = 0; g < total; g++) {
-                double *row = c->x + (size_t)g * d;
-                for (uint32_t f = 0; f < d; f++)
-                        row[f] /= c->w[g];
-                c->y[g] = sum_y[g] / c->w[g];
-        }
+        r = sample_stats(t, grp, threads, c);
+        if (r < 0)
+                goto out;
         if (classwise) {
                 const struct gd_col *tc = &t->cols[t->target];
                 for (uint32_t q = 0; q < k; q++) {
@@ -767,22 +770,36 @@ int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,
                         for (uint32_t g = first_group[q]; g < first_group[q + 1]; g++)
                                 c->y[g] = yv;
                 }
+        } else {
+                for (uint32_t g = 0; g < total; g++)
+                        c->y[g] = 0;
+                if (t->target >= 0) {
+                        const struct gd_col *tc = &t->cols[t->target];
+                        for (uint64_t i = 0; i < n; i++) {
+                                if (grp[i] != UINT32_MAX)
+                                        c->y[grp[i]] += gd_value_f64(tc->kind, tc->scale, tc->v[i]);
+                        }
+                        for (uint32_t g = 0; g < total; g++)
+                                c->y[g] /= c->w[g];
+                }
         }
+        if (opts->row_group)
+                memcpy(opts->row_group, grp, n * sizeof(uint32_t));
         *ret = c;
         c = NULL;
         r = 0;
 out:
-        dm_free(inv_sd);
-        dm_free(mu);
-        dm_free(sum_y);
+        gd_space_release(&sp);
+        dm_free(ss.jobs);
         dm_free(first_group);
         dm_free(start);
-        dm_free(budget);
         dm_free(sizes);
         dm_free(class_vals);
         dm_free(order);
+        dm_free(grp);
         dm_free(gid);
         dm_free(cls);
+        dm_free(out_row);
         gd_planes_free(p);
         dm_free(params);
         gd_condensed_free(c);

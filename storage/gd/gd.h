@@ -214,6 +214,13 @@ struct gd_condense_opts {
         const uint64_t *exclude; /* sorted, distinct row numbers of the table left out of
                                     every group (a holdout); NULL = none */
         uint64_t n_exclude;
+        uint32_t threads;    /* threads working on it: 0 = up to 4 (never more than the
+                                online CPUs), 1 = the calling thread only; the samples are
+                                the same for any value */
+        uint32_t *row_group; /* optional, t->n_rows entries: filled with the sample each
+                                row went to (its index in the result), UINT32_MAX for
+                                excluded rows. gd_condense only: store_condensed refuses
+                                it (DREAM_E_INVAL), a cached set has no rows */
 };
 
 int gd_condense(const struct gd_table *t, const struct gd_condense_opts *opts,

@@ -288,4 +288,13 @@ static inline uint64_t gd_rows_get(const uint8_t *buf, const struct gd_layout *l
         return v;
 }
 
+/* gd_planes_build with the columns shared between two threads when threads
+ * > 1 (the same planes). */
+int gd_planes_build_threads(const struct gd_table *t, const struct gd_colparam *params,
+                            uint32_t threads, struct gd_planes **ret);
+
+/* gd_prep_compute over the rows with skip[i] == 0 (skip NULL: every row). */
+int gd_prep_compute_rows(const struct gd_table *t, const uint8_t *skip,
+                         struct gd_colparam *ret_params);
+
 #endif

@@ -273,6 +273,242 @@ static void refine_reduces_scatter(void **state)
         }
 }
 
+/* Population variance of each sample's rows, per feature, as two passes
+ * over the rows give it (row_group says which rows). */
+static void check_variances(const struct gd_table *t, const struct gd_condensed *c,
+                            const uint32_t *row_group)
+{
+        double *mean = calloc((size_t)c->m * c->d, sizeof(double));
+        double *var = calloc((size_t)c->m * c->d, sizeof(double));
+        double *cnt = calloc(c->m, sizeof(double));
+        assert_non_null(mean);
+        assert_non_null(var);
+        assert_non_null(cnt);
+        for (uint64_t i = 0; i < t->n_rows; i++) {
+                uint32_t g = row_group[i];
+                if (g == UINT32_MAX)
+                        continue;
+                assert_true(g < c->m);
+                cnt[g] += 1;
+                for (uint32_t f = 0; f < c->d; f++)
+                        mean[(size_t)g * c->d + f] += gd_table_get(t, i, c->feature_cols[f]);
+        }
+        for (uint32_t g = 0; g < c->m; g++) {
+                assert_float_equal(cnt[g], c->w[g], 0);
+                for (uint32_t f = 0; f < c->d; f++)
+                        mean[(size_t)g * c->d + f] /= cnt[g];
+        }
+        for (uint64_t i = 0; i < t->n_rows; i++) {
+                uint32_t g = row_group[i];
+                if (g == UINT32_MAX)
+                        continue;
+                for (uint32_t f = 0; f < c->d; f++) {
+                        double e =
+                            gd_table_get(t, i, c->feature_cols[f]) - mean[(size_t)g * c->d + f];
+                        var[(size_t)g * c->d + f] += e * e / cnt[g];
+                }
+        }
+        for (size_t k = 0; k < (size_t)c->m * c->d; k++) {
+                const double v = c->v[k], ref = var[k], mu = mean[k];
+                assert_true(v >= 0 && isfinite(v));
+                if (!isfinite(ref) || !isfinite(mu)) {
+                        assert_true(v == 0); /* not known */
+                        continue;
+                }
+                assert_float_equal(c->x[k], mu, 1e-12 * (fabs(mu) + 1));
+                /* The reference's own rounding: a few ulps of the mean, squared. */
+                assert_float_equal(v, ref, 1e-9 * ref + 1e-29 * mu * mu + 1e-300);
+                if (cnt[k / c->d] == 1)
+                        assert_true(v == 0);
+        }
+        free(cnt);
+        free(var);
+        free(mean);
+}
+
+/* c->v is each group's per-feature population variance in raw units, on
+ * every shape (non-finite cells: 0) and with or without refinement. */
+static void variance_of_groups(void **state)
+{
+        (void)state;
+        for (int shape = 0; shape < 3; shape++) {
+                struct gd_table *t = gen_table((enum gen_shape)shape, 2000, 5, 21 + shape);
+                uint32_t *rg = malloc(t->n_rows * sizeof(uint32_t));
+                assert_non_null(rg);
+                const int32_t refines[] = {GD_REFINE_DEFAULT, GD_REFINE_NONE};
+                for (int k = 0; k < 2; k++) {
+                        struct gd_condense_opts o = {
+                            .budget = {.fraction = 0.05}, .refine = refines[k], .row_group = rg};
+                        struct gd_condensed *c;
+                        assert_int_equal(gd_condense(t, &o, &c), 0);
+                        check_variances(t, c, rg);
+                        gd_condensed_free(c);
+                }
+                free(rg);
+                gd_table_free(t);
+        }
+}
+
+/* Values far from zero with a small spread (a decimal column near 1e8 with
+ * steps of 0.001): sums of squares taken from zero lose every digit of the
+ * variance, the shifted sums keep it. */
+static void variance_far_from_zero(void **state)
+{
+        (void)state;
+        struct gd_table *t;
+        const uint64_t n = 3000;
+        assert_int_equal(gd_table_new(n, 2, &t), 0);
+        uint64_t st = 99;
+        t->cols[0].kind = GD_DEC;
+        t->cols[0].scale = 3;
+        for (uint64_t i = 0; i < n; i++) {
+                t->cols[0].v[i] = 100000000000LL + (int64_t)gen_below(&st, 9);
+                t->cols[1].v[i] = (int64_t)(i % 3);
+        }
+        t->target = 1;
+        t->task = GD_TASK_CLASSIFICATION;
+        uint32_t *rg = malloc(n * sizeof(uint32_t));
+        assert_non_null(rg);
+        struct gd_condense_opts o = {.budget = {.count = 3}, .row_group = rg};
+        struct gd_condensed *c;
+        assert_int_equal(gd_condense(t, &o, &c), 0);
+        check_variances(t, c, rg);
+        /* One group per class, uniform on 9 steps of 0.001: variance
+         * 80/12 * 1e-6. */
+        assert_int_equal(c->m, 3);
+        for (uint32_t g = 0; g < c->m; g++)
+                assert_float_equal(c->v[g], 6.67e-6, 1e-6);
+        gd_condensed_free(c);
+        free(rg);
+        gd_table_free(t);
+}
+
+/* The table without the rows of `ex` (sorted). */
+static struct gd_table *without_rows(const struct gd_table *t, const uint64_t *ex, uint64_t n_ex)
+{
+        struct gd_table *u;
+        assert_int_equal(gd_table_new(t->n_rows - n_ex, t->n_cols, &u), 0);
+        for (uint32_t j = 0; j < t->n_cols; j++) {
+                u->cols[j].kind = t->cols[j].kind;
+                u->cols[j].scale = t->cols[j].scale;
+                for (uint64_t i = 0, e = 0, at = 0; i < t->n_rows; i++) {
+                        if (e < n_ex && ex[e] == i) {
+                                e++;
+                                continue;
+                        }
+                        u->cols[j].v[at++] = t->cols[j].v[i];
+                }
+        }
+        u->target = t->target;
+        u->task = t->task;
+        return u;
+}
+
+static void assert_same_samples(const struct gd_condensed *a, const struct gd_condensed *b)
+{
+        assert_int_equal(a->m, b->m);
+        assert_int_equal(a->d, b->d);
+        assert_int_equal(a->bits_used, b->bits_used);
+        assert_memory_equal(a->feature_cols, b->feature_cols, sizeof(uint32_t) * a->d);
+        assert_memory_equal(a->x, b->x, sizeof(double) * a->m * a->d);
+        assert_memory_equal(a->v, b->v, sizeof(double) * a->m * a->d);
+        assert_memory_equal(a->w, b->w, sizeof(double) * a->m);
+        assert_memory_equal(a->y, b->y, sizeof(double) * a->m);
+}
+
+/* Excluded rows belong to no group: the samples are exactly those of the
+ * table without them (budget from the rows left, weights summing to them),
+ * and row_group marks them UINT32_MAX. */
+static void exclusion_is_removal(void **state)
+{
+        (void)state;
+        for (int shape = 0; shape < 3; shape++) {
+                struct gd_table *t = gen_table((enum gen_shape)shape, 3000, 6, 40 + shape);
+                uint64_t ex[400], n_ex = 0, st = 7 + (uint64_t)shape;
+                for (uint64_t i = 0; i < t->n_rows && n_ex < 400; i++) {
+                        if (gen_below(&st, 10) == 0 || i == 0 || i == t->n_rows - 1)
+                                ex[n_ex++] = i;
+                }
+                struct gd_table *u = without_rows(t, ex, n_ex);
+                uint32_t *rg = malloc(t->n_rows * sizeof(uint32_t));
+                assert_non_null(rg);
+                const struct gd_budget budgets[] = {{.fraction = 0.1}, {.count = 37}};
+                for (int k = 0; k < 2; k++) {
+                        struct gd_condense_opts o = {.budget = budgets[k], .order = k};
+                        struct gd_condensed *a, *b;
+                        assert_int_equal(gd_condense(u, &o, &b), 0);
+                        o.exclude = ex;
+                        o.n_exclude = n_ex;
+                        o.row_group = rg;
+                        assert_int_equal(gd_condense(t, &o, &a), 0);
+                        assert_same_samples(a, b);
+                        assert_true(a->m <= gd_budget_rows(&o.budget, t->n_rows - n_ex));
+                        double wsum = 0;
+                        for (uint32_t g = 0; g < a->m; g++)
+                                wsum += a->w[g];
+                        assert_true(wsum == (double)(t->n_rows - n_ex));
+                        for (uint64_t e = 0; e < n_ex; e++)
+                                assert_int_equal(rg[ex[e]], UINT32_MAX);
+                        check_variances(t, a, rg);
+                        gd_condensed_free(a);
+                        gd_condensed_free(b);
+                }
+                free(rg);
+                gd_table_free(u);
+                gd_table_free(t);
+        }
+}
+
+/* An exclusion that is not sorted, distinct and within the table is
+ * refused; one that leaves no row is DREAM_E_EMPTY. */
+static void exclusion_checked(void **state)
+{
+        (void)state;
+        struct gd_table *t = gen_table(GEN_CLASSES, 50, 3, 1);
+        struct gd_condensed *c = NULL;
+        uint64_t unsorted[] = {3, 2}, dup[] = {4, 4}, out[] = {1, 50}, all[50];
+        for (uint64_t i = 0; i < 50; i++)
+                all[i] = i;
+        struct gd_condense_opts o = {.budget = {.count = 10}};
+        o.exclude = unsorted;
+        o.n_exclude = 2;
+        assert_int_equal(gd_condense(t, &o, &c), DREAM_E_INVAL);
+        o.exclude = dup;
+        assert_int_equal(gd_condense(t, &o, &c), DREAM_E_INVAL);
+        o.exclude = out;
+        assert_int_equal(gd_condense(t, &o, &c), DREAM_E_INVAL);
+        o.exclude = NULL;
+        assert_int_equal(gd_condense(t, &o, &c), DREAM_E_INVAL);
+        o.exclude = all;
+        o.n_exclude = 50;
+        assert_int_equal(gd_condense(t, &o, &c), DREAM_E_EMPTY);
+        o.n_exclude = 49; /* one row left: one class, one sample */
+        assert_int_equal(gd_condense(t, &o, &c), 0);
+        assert_int_equal(c->m, 1);
+        assert_true(c->w[0] == 1.0);
+        assert_true(c->v[0] == 0 && c->v[1] == 0);
+        gd_condensed_free(c);
+        gd_table_free(t);
+}
+
+/* The samples do not depend on the number of threads. */
+static void threads_same_samples(void **state)
+{
+        (void)state;
+        struct gd_table *t = gen_table(GEN_CLASSES, 6000, 9, 77);
+        struct gd_condense_opts o = {.budget = {.fraction = 0.1}, .threads = 1};
+        struct gd_condensed *a, *b;
+        assert_int_equal(gd_condense(t, &o, &a), 0);
+        for (uint32_t th = 2; th <= 5; th += 3) {
+                o.threads = th;
+                assert_int_equal(gd_condense(t, &o, &b), 0);
+                assert_same_samples(a, b);
+                gd_condensed_free(b);
+        }
+        gd_condensed_free(a);
+        gd_table_free(t);
+}
+
 /* Same input, same samples (the store caches them by budget and order). */
 static void deterministic(void **state)
 {
@@ -286,6 +522,7 @@ static void deterministic(void **state)
         assert_memory_equal(a->x, b->x, sizeof(double) * a->m * a->d);
         assert_memory_equal(a->w, b->w, sizeof(double) * a->m);
         assert_memory_equal(a->y, b->y, sizeof(double) * a->m);
+        assert_memory_equal(a->v, b->v, sizeof(double) * a->m * a->d);
         gd_condensed_free(a);
         gd_condensed_free(b);
         gd_table_free(t);
@@ -328,6 +565,11 @@ int main(void)
             cmocka_unit_test(fill_stops_at_distinct_rows),
             cmocka_unit_test(refine_reduces_scatter),
             cmocka_unit_test(deterministic),
+            cmocka_unit_test(variance_of_groups),
+            cmocka_unit_test(variance_far_from_zero),
+            cmocka_unit_test(exclusion_is_removal),
+            cmocka_unit_test(exclusion_checked),
+            cmocka_unit_test(threads_same_samples),
             cmocka_unit_test(budget_parse),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -523,6 +523,8 @@ static void test_condensed_cache(void **state)
         assert_memory_equal(c2->x, ref->x, sizeof(double) * ref->m * ref->d);
         assert_memory_equal(c2->w, ref->w, sizeof(double) * ref->m);
         assert_memory_equal(c2->y, ref->y, sizeof(double) * ref->m);
+        assert_memory_equal(c2->v, ref->v, sizeof(double) * ref->m * ref->d);
+        assert_memory_equal(c1->v, ref->v, sizeof(double) * ref->m * ref->d);
         double wsum = 0;
         for (uint32_t i = 0; i < c2->m; i++)
                 wsum += c2->w[i];
@@ -564,6 +566,93 @@ static void test_condensed_cache(void **state)
         gd_condensed_free(c3);
         gd_condensed_free(c1);
         gd_condensed_free(c2);
+}
+
+static void same_samples(const struct gd_condensed *a, const struct gd_condensed *b)
+{
+        assert_int_equal(a->m, b->m);
+        assert_int_equal(a->d, b->d);
+        assert_memory_equal(a->x, b->x, sizeof(double) * a->m * a->d);
+        assert_memory_equal(a->v, b->v, sizeof(double) * a->m * a->d);
+        assert_memory_equal(a->w, b->w, sizeof(double) * a->m);
+        assert_memory_equal(a->y, b->y, sizeof(double) * a->m);
+}
+
+/* b (freed) holds the samples gd_condense makes of t with o. */
+static void same_as_built(const struct gd_table *t, const struct gd_condense_opts *o,
+                          struct gd_condensed *b)
+{
+        struct gd_condensed *ref;
+        assert_int_equal(gd_condense(t, o, &ref), 0);
+        same_samples(b, ref);
+        gd_condensed_free(ref);
+        gd_condensed_free(b);
+}
+
+/* The exclusion is part of the entry's key: the same rows left out find the
+ * entry (x, w, y and v as built), other rows (or none) are another entry;
+ * a bad exclusion and a row_group array are refused before the cache. */
+static void test_condensed_exclusion(void **state)
+{
+        struct fixture *f = *state;
+        uint64_t ex1[] = {0, 5, 6, 300, 999}, ex2[] = {0, 5, 7, 300, 999}, bad[] = {5, 5};
+        struct gd_condense_opts o = {.budget = {.fraction = 0.05}, .order = GD_ORDER_ENTROPY};
+        struct gd_condensed *a, *b;
+        struct gd_table *t;
+        uint32_t rg[1000];
+        bool cached;
+
+        create(f->s, "ds");
+        append(f->s, "ds", 0, 1000, 0, 0);
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &a, &cached), 0);
+        assert_false(cached);
+        o.exclude = ex1;
+        o.n_exclude = 5;
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &b, &cached), 0);
+        assert_false(cached);
+        double wsum = 0;
+        for (uint32_t g = 0; g < b->m; g++)
+                wsum += b->w[g];
+        assert_true(wsum == 995.0);
+        assert_int_equal(store_read_all(f->s, "ds", 0, &t), 0);
+        same_as_built(t, &o, b);
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &b, &cached), 0);
+        assert_true(cached);
+        same_as_built(t, &o, b);
+        /* Other rows left out: another entry. */
+        o.exclude = ex2;
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &b, &cached), 0);
+        assert_false(cached);
+        same_as_built(t, &o, b);
+        /* Fewer of the same rows: another entry too. */
+        o.exclude = ex1;
+        o.n_exclude = 4;
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &b, &cached), 0);
+        assert_false(cached);
+        gd_condensed_free(b);
+        /* None: the first entry, still there. */
+        o.exclude = NULL;
+        o.n_exclude = 0;
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &b, &cached), 0);
+        assert_true(cached);
+        same_samples(a, b);
+        gd_condensed_free(b);
+        gd_condensed_free(a);
+        o.exclude = bad;
+        o.n_exclude = 2;
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &b, &cached), DREAM_E_INVAL);
+        ex2[4] = 1000; /* past the last row */
+        o.exclude = ex2;
+        o.n_exclude = 5;
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &b, &cached), DREAM_E_INVAL);
+        o.exclude = NULL;
+        o.n_exclude = 0;
+        o.row_group = rg;
+        assert_int_equal(store_condensed(f->s, "ds", 0, &o, &b, &cached), DREAM_E_INVAL);
+        gd_table_free(t);
+        uint64_t problems = UINT64_MAX;
+        assert_int_equal(store_check(f->s, NULL, NULL, &problems), 0);
+        assert_int_equal(problems, 0);
 }
 
 /* Equal to 1e-13 relative: the sums are long double (64-bit mantissa), which
@@ -1681,6 +1770,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_reads_during_seal, setup, teardown),
             cmocka_unit_test_setup_teardown(test_appends_during_seal, setup, teardown),
             cmocka_unit_test_setup_teardown(test_condensed_cache, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_condensed_exclusion, setup, teardown),
             cmocka_unit_test_setup_teardown(test_suffstats, setup, teardown),
             cmocka_unit_test_setup_teardown(test_job_records, setup, teardown),
             cmocka_unit_test_setup_teardown(test_map_full, setup_tiny, teardown),

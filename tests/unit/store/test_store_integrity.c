@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <xxhash.h>
 
 #include "common/err.h"
 #include "util.h"
@@ -342,6 +343,122 @@ static void flip(const char *dir, const char *db, const void *prefix, size_t ple
         free(val);
 }
 
+/* The dataset's condensed entry (one in the fixture): key and value copied. */
+static void condensed_entry(MDB_txn *txn, MDB_dbi dbi, uint8_t *key, size_t *klen, uint8_t **val,
+                            size_t *vlen)
+{
+        static const uint8_t id1[4] = {0, 0, 0, 1};
+        MDB_cursor *cur;
+        MDB_val k = {.mv_size = 4, .mv_data = (void *)id1}, v;
+        assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+        assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE), 0);
+        assert_true(k.mv_size >= 4 && memcmp(k.mv_data, id1, 4) == 0);
+        assert_true(k.mv_size <= 64);
+        memcpy(key, k.mv_data, k.mv_size);
+        *klen = k.mv_size;
+        *val = malloc(v.mv_size);
+        assert_non_null(*val);
+        memcpy(*val, v.mv_data, v.mv_size);
+        *vlen = v.mv_size;
+        mdb_cursor_close(cur);
+}
+
+/* An entry of the previous layout (method 2: a 35-byte key without the
+ * exclusion, a value without variances) under the same options is never
+ * read: store_check accepts it, the lookup builds the samples again (the
+ * planted entry's means are off by 1000, so a misread would show) and
+ * writing the new entry deletes the old one. */
+static void test_condensed_old_layout(void **state)
+{
+        struct fixture *f = *state;
+        struct gd_condense_opts co = {.budget = {.count = 16}, .order = GD_ORDER_MSB};
+        struct gd_condensed *c, *ref;
+        struct gd_table *t;
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        uint8_t key[64], *val;
+        size_t klen, vlen;
+        bool cached;
+
+        store_close(f->s);
+        f->s = NULL;
+        assert_int_equal(mdb_env_create(&env), 0);
+        assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+        assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+        assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        assert_int_equal(mdb_dbi_open(txn, "condensed", 0, &dbi), 0);
+        condensed_entry(txn, dbi, key, &klen, &val, &vlen);
+        assert_int_equal(klen, 51);
+        {
+                MDB_val k = {.mv_size = klen, .mv_data = key};
+                assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+        }
+        /* The old layout: flags 0, x off by 1000, (y, w), no v. */
+        const uint32_t m = (uint32_t)val[8] | (uint32_t)val[9] << 8 | (uint32_t)val[10] << 16 |
+                           (uint32_t)val[11] << 24;
+        const uint32_t d = (uint32_t)val[12] | (uint32_t)val[13] << 8 | (uint32_t)val[14] << 16 |
+                           (uint32_t)val[15] << 24;
+        size_t xs = 24 + 4 * (size_t)d, old_len = xs + 8 * (size_t)m * d + 16 * (size_t)m + 8;
+        assert_true(old_len + 8 * (size_t)m * d == vlen);
+        memset(val + 20, 0, 4);
+        for (size_t i = 0; i < (size_t)m * d; i++) {
+                double x;
+                memcpy(&x, val + xs + 8 * i, 8);
+                x += 1000;
+                memcpy(val + xs + 8 * i, &x, 8);
+        }
+        key[34] = 2;
+        uint64_t sum = XXH3_64bits_withSeed(val, old_len - 8, XXH3_64bits(key, 35));
+        for (int b = 0; b < 8; b++)
+                val[old_len - 8 + b] = (uint8_t)(sum >> (8 * b));
+        {
+                MDB_val k = {.mv_size = 35, .mv_data = key},
+                        v = {.mv_size = old_len, .mv_data = val};
+                assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+        }
+        assert_int_equal(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+        free(val);
+
+        assert_int_equal(store_open(f->dir, &f->opts, &f->s), 0);
+        assert_int_equal(problems_of(f->s), 0);
+        assert_int_equal(store_condensed(f->s, "ds", 0, &co, &c, &cached), 0);
+        assert_false(cached);
+        assert_int_equal(store_read_all(f->s, "ds", 0, &t), 0);
+        assert_int_equal(gd_condense(t, &co, &ref), 0);
+        gd_table_free(t);
+        assert_int_equal(c->m, ref->m);
+        assert_memory_equal(c->x, ref->x, sizeof(double) * ref->m * ref->d);
+        assert_memory_equal(c->v, ref->v, sizeof(double) * ref->m * ref->d);
+        gd_condensed_free(ref);
+        gd_condensed_free(c);
+        assert_int_equal(store_condensed(f->s, "ds", 0, &co, &c, &cached), 0);
+        assert_true(cached);
+        gd_condensed_free(c);
+        assert_int_equal(problems_of(f->s), 0);
+
+        /* Only the new entry is left. */
+        store_close(f->s);
+        f->s = NULL;
+        assert_int_equal(mdb_env_create(&env), 0);
+        assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+        assert_int_equal(mdb_env_open(env, f->dir, MDB_RDONLY, 0600), 0);
+        assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+        assert_int_equal(mdb_dbi_open(txn, "condensed", 0, &dbi), 0);
+        {
+                MDB_stat st;
+                assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+                assert_int_equal(st.ms_entries, 1);
+        }
+        condensed_entry(txn, dbi, key, &klen, &val, &vlen);
+        assert_int_equal(klen, 51);
+        free(val);
+        mdb_txn_abort(txn);
+        mdb_env_close(env);
+        assert_int_equal(store_open(f->dir, &f->opts, &f->s), 0);
+}
+
 struct found {
         char dbs[256];
 };
@@ -434,6 +551,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
             cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
             cmocka_unit_test_setup_teardown(test_check_records, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_condensed_old_layout, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
