@@ -684,7 +684,8 @@ static void group_cancel(void)
         /* A long mlp job, waited for by the CLI, cancelled (through
          * libdream: the CLI's output files are the async run's): exit 11. */
         pid = run_cli_async(&d, "train", "iris", "--model", "mlp", "--hidden", "512,512",
-                            "--epochs", "100000", "--mode", "full", "--wait", "--json", NULL);
+                            "--epochs", "100000", "--patience", "off", "--mode", "full", "--wait",
+                            "--json", NULL);
         id = wait_running(c);
         CHECK_OK(c, dream_job_cancel(c, id, &j));
         CHECK(j.id == id && (j.state == DREAM_JOB_RUNNING || j.state == DREAM_JOB_CANCELLED));
@@ -715,6 +716,7 @@ static void group_cancel(void)
                 o.hidden[0] = 512;
                 o.hidden[1] = 512;
                 o.epochs = 100000;
+                o.early_stopping_off = 1; /* runs until cancelled */
                 CHECK_OK(c, dream_train(c, "iris", &o, &id2));
                 CHECK(id2 > id);
                 CHECK(wait_running(c) == id2);
@@ -736,7 +738,8 @@ static void group_cancel(void)
                 uint64_t id3;
 
                 pid = run_cli_async(&d, "train", "iris", "--model", "mlp", "--hidden", "512,512",
-                                    "--epochs", "100000", "--mode", "full", "--wait", NULL);
+                                    "--epochs", "100000", "--patience", "off", "--mode", "full",
+                                    "--wait", NULL);
                 id3 = 0;
                 for (int i = 0; id3 == 0; i++) {
                         struct dream_job_list *l = NULL;
