@@ -616,7 +616,7 @@ static void g_lifecycle(void)
                                              .lr = 0.05,
                                              .batch = 64});
         r = watch(&c, small, &updates);
-        (void)done_info(r);
+        CHECK(strcmp(done_info(r)->result->solver, "lbfgs") == 0); /* the default */
         /* L-BFGS: the iterations it took (epochs are Adam's) */
         CHECK(r->job_watch->epoch >= 1 && r->job_watch->epoch == r->job_watch->epochs);
         proto_response_free(r);
@@ -1292,6 +1292,8 @@ static void g_holdout(void)
                 jf = i[0]->job_id;
                 jr = i[1]->job_id;
                 CHECK(i[1]->result->rows_used == N_CLS - N_CLS / 10);
+                CHECK(strcmp(i[0]->result->solver, "adam") == 0);
+                CHECK(strcmp(i[1]->result->solver, "adam") == 0);
                 CHECK(i[1]->result->evaluated_rows == N_CLS / 10);
                 fprintf(stderr, "holdout: softmax refresh (all rows left) %.9g vs full %.9g\n",
                         i[1]->result->classification->logloss,
