@@ -295,6 +295,28 @@ def test_train_holdout_results(client):
         client.train("ho", "logistic", holdout=1.0)
 
 
+def test_train_solver_and_patience(client):
+    X, y = blobs(600, d=3, classes=2, seed=8)
+    client.ingest("sv", X, y)
+    r = client.train("sv", "logistic", mode="full", seed=3).wait(progress=False).result
+    assert r.solver == "lbfgs"
+    a = client.train("sv", "logistic", mode="full", solver="adam", epochs=4,
+                     seed=3).wait(progress=False).result
+    assert a.solver == "adam" and a.epochs == 4
+    m = client.train("sv", "mlp", mode="full", hidden=[4], epochs=7, patience=False,
+                     seed=3).wait(progress=False).result
+    assert m.solver == "adam" and m.epochs == 7 and not m.converged
+    p = client.train("sv", "mlp", mode="full", hidden=[4], epochs=3, patience=2,
+                     seed=3).wait(progress=False).result
+    assert p.epochs <= 3
+    with pytest.raises(dream.InvalidError):
+        client.train("sv", "logistic", solver="sgd")
+    with pytest.raises(dream.InvalidError):
+        client.train("sv", "logistic", patience=0)
+    with pytest.raises(dream.InvalidError):
+        client.train("sv", "mlp", solver="adam")  # the server: logistic, softmax only
+
+
 def test_exact_decimals_stored_like_cli(client):
     rng = np.random.default_rng(5)
     X = np.column_stack([np.round(rng.normal(0, 10, 500), 3), np.arange(500) * 2.0,
