@@ -1307,6 +1307,31 @@ static void g_holdout(void)
                 proto_response_free(r[1]);
         }
 
+        /* MLP early stopping on the holdout: patience 1 stops at the first
+         * epoch without a better score; early_stopping_off runs every epoch. */
+        {
+                const struct spec mlp = {.dataset = "reg",
+                                         .model = DREAM__V1__MODEL_KIND__MODEL_KIND_MLP,
+                                         .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                         .epochs = 200,
+                                         .lr = 0.05,
+                                         .batch = 16,
+                                         .hidden = 8};
+                struct spec s1 = mlp, off = mlp;
+                s1.patience = 1;
+                off.epochs = 40;
+                off.no_early_stop = true;
+                r[0] = run_done(&c, &s1, &i[0]);
+                r[1] = run_done(&c, &off, &i[1]);
+                fprintf(stderr, "holdout: mlp patience 1: %u epochs (converged %d); off: %u\n",
+                        i[0]->result->epochs, i[0]->result->converged, i[1]->result->epochs);
+                CHECK(i[0]->result->converged && i[0]->result->epochs < 200);
+                CHECK(!i[1]->result->converged && i[1]->result->epochs == 40);
+                CHECK(strcmp(i[1]->result->solver, "adam") == 0);
+                proto_response_free(r[0]);
+                proto_response_free(r[1]);
+        }
+
         /* Another seed, other rows set aside: another fit. */
         r[0] = run_done(&c,
                         &(struct spec){.dataset = "reg",

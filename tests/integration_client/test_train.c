@@ -157,7 +157,7 @@ static void check_result_keys(const char *json)
             "\"test_dataset\":", "\"evaluated_on\":",  "\"holdout_share\":",
             "\"holdout_rows\":", "\"fit_loss\":",      "\"iterations\":",
             "\"converged\":",    "\"wall_seconds\":",  "\"prep_cached\":",
-            "\"l2\":",           "\"var_scale\":",
+            "\"l2\":",           "\"var_scale\":",     "\"solver\":",
         };
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
                 if (!strstr(json, keys[i])) {
@@ -559,6 +559,7 @@ static void group_classify(void)
         CHECK(acc > 0.85 && acc <= 1);
         CHECK(json_num(out, "macro_f1") > 0.8 && json_num(out, "logloss") > 0);
         CHECK(json_num(out, "epochs") >= 1 && json_num(out, "epochs") <= 300); /* L-BFGS */
+        CHECK(strcmp(json_str(out, "solver", buf, sizeof(buf)), "lbfgs") == 0);
         snprintf(id_s, sizeof(id_s), "%llu", (unsigned long long)json_num(out, "job"));
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "predict", id_s, iris, "-f", "-o",
                      pred, NULL);
@@ -579,11 +580,14 @@ static void group_classify(void)
         CHECK(strcmp(json_str(out, "test_dataset", buf, sizeof(buf)), "iris") == 0);
         CHECK(json_num(out, "accuracy") > 0.7);
 
-        /* logistic: setosa against the rest is separable. */
-        rc =
-            run_cli(&d, out, sizeof(out), err, sizeof(err), "train", "iris2", "--model", "logistic",
-                    "--mode", "full", "--epochs", "100", "--lr", "0.05", "--wait", "--json", NULL);
+        /* logistic: setosa against the rest is separable; by Adam, every
+         * epoch asked for. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "train", "iris2", "--model",
+                     "logistic", "--mode", "full", "--solver", "adam", "--epochs", "100", "--lr",
+                     "0.05", "--wait", "--json", NULL);
         EXPECT_RC(0, rc);
+        CHECK(strcmp(json_str(out, "solver", buf, sizeof(buf)), "adam") == 0);
+        CHECK(json_num(out, "epochs") == 100);
         acc = json_num(out, "accuracy");
         CHECK(acc > 0.95);
         snprintf(id_s, sizeof(id_s), "%llu", (unsigned long long)json_num(out, "job"));
