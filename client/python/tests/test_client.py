@@ -134,7 +134,8 @@ def test_errors_from_the_server(client):
 def test_cancel(client):
     X, y = blobs(5000, d=20)
     client.ingest("cancel", X, y)
-    job = client.train("cancel", "mlp", mode="full", epochs=100000, hidden=[64])
+    job = client.train("cancel", "mlp", mode="full", epochs=100000, hidden=[64],
+                       patience=False)  # runs until cancelled
     job.cancel()
     with pytest.raises(dream.CancelledError):
         job.wait(progress=False)
