@@ -300,7 +300,7 @@ def test_train_solver_and_patience(client):
     X, y = blobs(600, d=3, classes=2, seed=8)
     client.ingest("sv", X, y)
     r = client.train("sv", "logistic", mode="full", seed=3).wait(progress=False).result
-    assert r.solver == "lbfgs"
+    assert r.solver == "lbfgs" and r.var_scale == 0  # no condensed samples: no variances
     a = client.train("sv", "logistic", mode="full", solver="adam", epochs=4,
                      seed=3).wait(progress=False).result
     assert a.solver == "adam" and a.epochs == 4
