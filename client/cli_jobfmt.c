@@ -23,14 +23,16 @@ void cli_train_help(FILE *f)
                 "usage: dream train DATASET --model MODEL [--mode MODE] [--budget B]\n"
                 "                   [--epochs E] [--lr X] [--batch N] [--hidden H] [--k K]\n"
                 "                   [--l2 X] [--seed S] [--holdout H] [--test DATASET]\n"
-                "                   [--order msb|entropy] [--wait] [-s ADDR] [--token-file F]\n"
+                "                   [--order msb|entropy] [--solver lbfgs|adam]\n"
+                "                   [--patience N|off] [--wait] [-s ADDR] [--token-file F]\n"
                 "                   [--json]\n"
                 "\n"
                 "Submit a job training a model on a dataset of dreamd and print its id. With\n"
                 "--wait, follow it (a progress line on a terminal: epoch, loss, ETA) and print\n"
                 "its result; with --wait --json, one JSON object: job, state, model, mode,\n"
                 "budget, rows_used, prep_seconds, prep_cached, train_seconds, wall_seconds,\n"
-                "peak_train_bytes, epochs, iterations, converged, fit_loss, l2, var_scale,\n"
+                "peak_train_bytes, epochs, iterations, converged, solver, fit_loss, l2,\n"
+                "var_scale, "
                 "metrics (rmse, mae, r2 / accuracy, macro_f1, logloss / inertia,\n"
                 "mean_sq_distance), evaluated_on, evaluated_rows, holdout_share,\n"
                 "holdout_rows, test_dataset, error (null when not known).\n"
@@ -55,8 +57,9 @@ void cli_train_help(FILE *f)
                 "                       for the other models\n"
                 "  -b, --budget B       condensed, sample, refresh: a fraction of the rows\n"
                 "                       (0.01, 10%%) or a row count (5000); default %g\n"
-                "  -e, --epochs E       passes over the data (logistic, softmax, mlp);\n"
-                "                       default %u\n"
+                "  -e, --epochs E       passes over the data: logistic and softmax by Adam,\n"
+                "                       default %u; mlp: the most, default %u (early\n"
+                "                       stopping on the holdout ends it sooner)\n"
                 "      --lr X           Adam learning rate; default %g\n"
                 "      --batch N        mini-batch rows; default %u, or fewer on a small\n"
                 "                       training set (rows / 32, at least 1): every epoch\n"
@@ -75,17 +78,24 @@ void cli_train_help(FILE *f)
                 "                       is still left out of training\n"
                 "      --order ORDER    condensed: bit order of the grouping, msb (default)\n"
                 "                       or entropy\n"
+                "      --solver S       logistic, softmax: lbfgs (default: full-batch\n"
+                "                       L-BFGS to a tolerance; --epochs, --lr, --batch\n"
+                "                       unused) or adam (mini-batches for --epochs);\n"
+                "                       refresh mode always fits by adam\n"
+                "      --patience N     mlp: stop after N epochs without a better score on\n"
+                "                       the holdout and keep the best epoch; default %u;\n"
+                "                       off: run every epoch (no holdout: off too)\n"
                 "  -w, --wait           follow the job to its end and print the result\n"
                 "%s"
                 "  -h, --help           this help\n"
                 "\n"
                 "%s",
-                DREAM_TRAIN_DEFAULT_BUDGET, DREAM_TRAIN_DEFAULT_EPOCHS, DREAM_TRAIN_DEFAULT_LR,
-                DREAM_TRAIN_DEFAULT_BATCH, DREAM_TRAIN_DEFAULT_HIDDEN, DREAM_TRAIN_DEFAULT_K,
-                DREAM_TRAIN_DEFAULT_MAX_ITER, DREAM_TRAIN_DEFAULT_L2_RIDGE,
-                DREAM_TRAIN_DEFAULT_L2_LOGIT, DREAM_TRAIN_DEFAULT_L2, DREAM_TRAIN_DEFAULT_SEED,
-                DREAM_TRAIN_MAX_HOLDOUT_ROWS, DREAM_TRAIN_DEFAULT_HOLDOUT, CLI_NET_HELP,
-                CLI_JOB_EXIT_HELP);
+                DREAM_TRAIN_DEFAULT_BUDGET, DREAM_TRAIN_DEFAULT_EPOCHS,
+                DREAM_TRAIN_DEFAULT_EPOCHS_MLP, DREAM_TRAIN_DEFAULT_LR, DREAM_TRAIN_DEFAULT_BATCH,
+                DREAM_TRAIN_DEFAULT_HIDDEN, DREAM_TRAIN_DEFAULT_K, DREAM_TRAIN_DEFAULT_MAX_ITER,
+                DREAM_TRAIN_DEFAULT_L2_RIDGE, DREAM_TRAIN_DEFAULT_L2_LOGIT, DREAM_TRAIN_DEFAULT_L2,
+                DREAM_TRAIN_DEFAULT_SEED, DREAM_TRAIN_MAX_HOLDOUT_ROWS, DREAM_TRAIN_DEFAULT_HOLDOUT,
+                DREAM_TRAIN_DEFAULT_PATIENCE, CLI_NET_HELP, CLI_JOB_EXIT_HELP);
 }
 
 /* A decimal integer in [lo, hi]: 0 or -1. */
@@ -203,6 +213,8 @@ int cli_train_parse(int argc, char **argv, struct cli_train_args *ret)
             {"test", required_argument, NULL, 't'},
             {"order", required_argument, NULL, 'O'},
             {"holdout", required_argument, NULL, 'D'},
+            {"solver", required_argument, NULL, 'V'},
+            {"patience", required_argument, NULL, 'P'},
             {"wait", no_argument, NULL, 'w'},
             {"help", no_argument, NULL, 'h'},
             CLI_NET_LONGOPTS,
@@ -290,6 +302,27 @@ int cli_train_parse(int argc, char **argv, struct cli_train_args *ret)
                         if (o->holdout == 0)
                                 o->holdout = -1; /* none (0 on the wire is the default) */
                         break;
+                case 'V':
+                        if (strcmp(optarg, "lbfgs") == 0)
+                                o->solver = DREAM_SOLVER_LBFGS;
+                        else if (strcmp(optarg, "adam") == 0)
+                                o->solver = DREAM_SOLVER_ADAM;
+                        else
+                                return bad_value("--solver", optarg, "lbfgs or adam");
+                        break;
+                case 'P':
+                        if (strcmp(optarg, "off") == 0) {
+                                o->early_stopping_off = 1;
+                                o->patience = 0;
+                        } else {
+                                uint64_t n;
+                                if (parse_uint(optarg, 1, DREAM_MAX_EPOCHS, &n) < 0)
+                                        return bad_value("--patience", optarg,
+                                                         "an integer from 1 to 100000, or off");
+                                o->patience = (uint32_t)n;
+                                o->early_stopping_off = 0;
+                        }
+                        break;
                 case 'O':
                         if (cli_opt_order("train", optarg, &order) != CLI_OK)
                                 return CLI_USAGE;
@@ -329,6 +362,21 @@ int cli_train_parse(int argc, char **argv, struct cli_train_args *ret)
         }
         if (have_hidden && o->model != DREAM_MODEL_MLP) {
                 cli_usage_error("train", "--hidden is for mlp, not %s", dream_model_name(o->model));
+                return CLI_USAGE;
+        }
+        if (o->solver && o->model != DREAM_MODEL_LOGISTIC && o->model != DREAM_MODEL_SOFTMAX) {
+                cli_usage_error("train", "--solver is for logistic and softmax, not %s",
+                                dream_model_name(o->model));
+                return CLI_USAGE;
+        }
+        if (o->solver == DREAM_SOLVER_LBFGS && o->mode == DREAM_TRAIN_REFRESH) {
+                cli_usage_error("train", "--solver lbfgs does not apply to --mode refresh "
+                                         "(it fits by adam)");
+                return CLI_USAGE;
+        }
+        if ((o->patience || o->early_stopping_off) && o->model != DREAM_MODEL_MLP) {
+                cli_usage_error("train", "--patience is for mlp, not %s",
+                                dream_model_name(o->model));
                 return CLI_USAGE;
         }
         if (have_k && o->model != DREAM_MODEL_KMEANS) {
@@ -439,6 +487,11 @@ void cli_job_json(FILE *f, const struct dream_job_info *j)
                 json_key_u64(f, "peak_train_bytes", r->peak_train_bytes);
                 json_key_u64(f, "iterations", j->iterations);
                 fprintf(f, ",\"converged\":%s", j->converged ? "true" : "false");
+                fputs(",\"solver\":", f);
+                if (j->solver[0])
+                        cli_json_str(f, j->solver);
+                else
+                        fputs("null", f);
                 json_key_num(f, "fit_loss", j->fit_loss);
                 json_key_num(f, "l2", j->l2);
                 json_key_num(f, "var_scale", j->var_scale);
@@ -479,7 +532,8 @@ void cli_job_json(FILE *f, const struct dream_job_info *j)
                 /* The same keys whatever the state. */
                 fputs(",\"rows_used\":null,\"prep_seconds\":null,\"prep_cached\":null,"
                       "\"train_seconds\":null,\"wall_seconds\":null,\"peak_train_bytes\":null,"
-                      "\"iterations\":null,\"converged\":null,\"fit_loss\":null,\"l2\":null,"
+                      "\"iterations\":null,\"converged\":null,\"solver\":null,\"fit_loss\":null,"
+                      "\"l2\":null,"
                       "\"var_scale\":null,\"evaluated_on\":null,\"evaluated_rows\":null,"
                       "\"holdout_share\":null,\"holdout_rows\":null,\"metrics\":null",
                       f);
@@ -536,6 +590,8 @@ void cli_job_text(FILE *f, const struct dream_job_info *j)
                 fprintf(f, "epochs run       %u\n", r->epochs);
                 fprintf(f, "iterations       %u (%s)\n", j->iterations,
                         j->converged ? "converged" : "not converged");
+                if (j->solver[0])
+                        fprintf(f, "solver           %s\n", j->solver);
                 fprintf(f, "rows used        %llu\n", (unsigned long long)r->rows_used);
                 if (j->holdout_rows)
                         fprintf(f,

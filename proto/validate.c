@@ -683,6 +683,28 @@ static int v_train(struct vctx *c, const Dream__V1__Train *m)
                 if (r < 0)
                         return r;
         }
+        if (m->solver != DREAM__V1__SOLVER__SOLVER_DEFAULT &&
+            m->solver != DREAM__V1__SOLVER__SOLVER_LBFGS &&
+            m->solver != DREAM__V1__SOLVER__SOLVER_ADAM)
+                return fail(c, DREAM_E_INVAL, "train.solver: unknown value %d", (int)m->solver);
+        if (m->solver != DREAM__V1__SOLVER__SOLVER_DEFAULT &&
+            m->model != DREAM__V1__MODEL_KIND__MODEL_KIND_LOGISTIC &&
+            m->model != DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX)
+                return fail(c, DREAM_E_INVAL, "train.solver: only for models logistic and softmax");
+        if (m->solver == DREAM__V1__SOLVER__SOLVER_LBFGS &&
+            m->mode == DREAM__V1__TRAIN_MODE__TRAIN_MODE_REFRESH)
+                return fail(c, DREAM_E_INVAL,
+                            "train.solver: lbfgs is not for mode refresh (it fits by Adam on "
+                            "each epoch's rows)");
+        if ((m->patience || m->early_stopping_off) && !mlp)
+                return fail(c, DREAM_E_INVAL, "train.%s: only for model mlp",
+                            m->patience ? "patience" : "early_stopping_off");
+        if (m->patience > DREAM_MAX_EPOCHS)
+                return fail(c, DREAM_E_LIMIT, "train.patience: %u, at most %u", m->patience,
+                            DREAM_MAX_EPOCHS);
+        if (m->patience && m->early_stopping_off)
+                return fail(c, DREAM_E_INVAL,
+                            "train.patience: %u with early_stopping_off (0 there)", m->patience);
         /* A share below 1 (negative: none); 1 or more leaves nothing to train on. */
         if (!isfinite(m->holdout) || m->holdout >= 1)
                 return fail(c, DREAM_E_INVAL,

@@ -42,6 +42,7 @@ struct job_result {
         double holdout_share;
         uint64_t holdout_rows;
         double fit_loss, l2, var_scale;
+        char solver[16]; /* JobResult.solver */
 };
 
 struct tjob {

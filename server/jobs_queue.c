@@ -142,6 +142,7 @@ void srv_job_info_fill(const struct tjob *t, struct info_parts *p)
         p->res.prep_cached = t->res.prep_cached;
         p->res.l2 = t->res.l2;
         p->res.var_scale = t->res.var_scale;
+        p->res.solver = (char *)t->res.solver;
         if (t->res.has_metrics) {
                 switch (t->res.task) {
                 case TRAIN_TASK_REGRESSION:
@@ -282,6 +283,7 @@ static void result_from_wire(struct tjob *t, const Dream__V1__JobResult *r)
         t->res.prep_cached = r->prep_cached;
         t->res.l2 = r->l2;
         t->res.var_scale = r->var_scale;
+        snprintf(t->res.solver, sizeof(t->res.solver), "%s", r->solver ? r->solver : "");
         t->res.has_metrics = true;
         switch (r->metrics_case) {
         case DREAM__V1__JOB_RESULT__METRICS_REGRESSION:
@@ -470,7 +472,31 @@ void srv_job_params_of(const Dream__V1__Train *m, struct train_params *p)
                 p->hidden[0] = m->hidden[0];
                 p->hidden[1] = m->n_hidden > 1 ? m->hidden[1] : 0;
         }
+        if (m->solver == DREAM__V1__SOLVER__SOLVER_ADAM)
+                p->solver = TRAIN_SOLVER_ADAM;
+        if (m->patience)
+                p->patience = m->patience;
+        if (m->early_stopping_off)
+                p->patience = 0;
         p->seed = m->seed;
+}
+
+/* How the fit ran (JobResult.solver); refresh fits by Adam on each epoch's rows. */
+static const char *solver_name(enum train_kind kind, enum jd_mode mode,
+                               const struct train_params *p)
+{
+        switch (kind) {
+        case TRAIN_LINEAR:
+        case TRAIN_RIDGE:
+                return "closed form";
+        case TRAIN_KMEANS:
+                return "lloyd";
+        case TRAIN_LOGISTIC:
+        case TRAIN_SOFTMAX:
+                return mode != JD_REFRESH && p->solver == TRAIN_SOLVER_LBFGS ? "lbfgs" : "adam";
+        default:
+                return "adam";
+        }
 }
 
 static const char *mode_name(enum jd_mode mode)
@@ -768,6 +794,8 @@ static void run(struct srv_jobs *J, struct tjob *t)
         res.converged = model->converged != 0;
         res.fit_loss = model->loss;
         res.l2 = model->params.l2;
+        res.var_scale = model->params.var_scale;
+        snprintf(res.solver, sizeof(res.solver), "%s", solver_name(rq.kind, rq.mode, &params));
         res.prep_cached = set.prep_cached;
         res.holdout_share = set.holdout_share;
         res.holdout_rows = set.n_holdout;

@@ -235,6 +235,9 @@ int dream_train(struct dream_client *c, const char *dataset, const struct dream_
         m.test_dataset = (char *)(opts->test_dataset ? opts->test_dataset : "");
         m.order = (Dream__V1__BitOrder)opts->order;
         m.holdout = opts->holdout;
+        m.solver = (Dream__V1__Solver)opts->solver;
+        m.patience = opts->patience;
+        m.early_stopping_off = opts->early_stopping_off != 0;
         req.body_case = DREAM__V1__REQUEST__BODY_TRAIN;
         req.train = &m;
         r = dcl_call(c, &req, DREAM__V1__RESPONSE__BODY_TRAIN, &resp);
@@ -298,6 +301,7 @@ static void job_info_from(const Dream__V1__JobInfo *ji, struct dream_job_info *o
                 out->prep_cached = jr->prep_cached != 0;
                 out->l2 = jr->l2;
                 out->var_scale = jr->var_scale;
+                copy_str(out->solver, sizeof(out->solver), jr->solver);
                 switch (jr->metrics_case) {
                 case DREAM__V1__JOB_RESULT__METRICS_REGRESSION:
                         r->metrics = DREAM_METRICS_REGRESSION;

@@ -499,10 +499,22 @@ enum dream_order {
         DREAM_ORDER_ENTROPY = 2, /* highest-entropy bits first */
 };
 
+/* How logistic and softmax are fitted (mode refresh and the mlp: Adam). */
+enum dream_solver {
+        DREAM_SOLVER_DEFAULT = 0, /* the server's default (lbfgs) */
+        DREAM_SOLVER_LBFGS = 1,   /* full-batch L-BFGS to a tolerance (epochs, lr and
+                                     batch_size unused) */
+        DREAM_SOLVER_ADAM = 2,    /* Adam on mini-batches for `epochs` */
+};
+
 /* The hyper-parameters dreamd applies to a field left 0 (its
  * train_params_default; `dream train --help` prints these, and
  * tests/unit/client checks them against the server's table). */
-#define DREAM_TRAIN_DEFAULT_EPOCHS   20u     /* gradient models */
+#define DREAM_TRAIN_DEFAULT_EPOCHS     20u  /* logistic, softmax by Adam */
+#define DREAM_TRAIN_DEFAULT_EPOCHS_MLP 200u /* mlp: the most, with early stopping */
+#define DREAM_TRAIN_DEFAULT_PATIENCE                                                               \
+        5u                                   /* mlp early stopping: epochs without a better        \
+                                                validation score */
 #define DREAM_TRAIN_DEFAULT_BATCH    256u    /* mini-batch rows */
 #define DREAM_TRAIN_DEFAULT_LR       1e-3    /* Adam step size */
 #define DREAM_TRAIN_DEFAULT_L2       1e-4    /* mlp */
@@ -539,6 +551,12 @@ struct dream_train_opts {
                                        DREAM_TRAIN_MAX_HOLDOUT_ROWS), never trained on: the
                                        metrics are on them without a test dataset; < 1;
                                        0 = DREAM_TRAIN_DEFAULT_HOLDOUT, negative = none */
+        enum dream_solver solver;   /* logistic, softmax: how they are fitted */
+        uint32_t patience;          /* mlp early stopping on the holdout: stop after this many
+                                       epochs without a better score (epochs is then the most);
+                                       0 = DREAM_TRAIN_DEFAULT_PATIENCE */
+        int early_stopping_off;     /* mlp: non-zero = run every epoch (patience 0); no
+                                       holdout means no early stopping too */
 };
 
 /* Size set, zeros but seed = DREAM_TRAIN_DEFAULT_SEED (inline); set
@@ -625,6 +643,8 @@ struct dream_job_info {
         int prep_cached;     /* condensed: the samples came from the server's cache */
         double l2;           /* L2 penalty the fit used */
         double var_scale;    /* weight of the samples' variance term (condensed); 0: none */
+        char solver[16];     /* how the fit ran: "lbfgs", "adam", "closed form", "lloyd"
+                                ("" from an older server) */
 };
 
 /* "linear"..., "condensed"..., "queued"...: static strings, "unknown" for a

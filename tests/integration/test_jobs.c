@@ -201,6 +201,9 @@ struct spec {
         uint32_t k;               /* k-means clusters */
         double holdout;           /* Train.holdout: 0 = the default share, < 0 = none */
         uint64_t seed;            /* 0: 7 */
+        Dream__V1__Solver solver; /* logistic, softmax: 0 = the default (L-BFGS) */
+        uint32_t patience;        /* mlp early stopping: 0 = the default */
+        bool no_early_stop;       /* mlp: Train.early_stopping_off */
 };
 
 /* Submit; the response (caller frees). */
@@ -233,6 +236,9 @@ static proto_response *submit(struct tc *c, const struct spec *s)
         }
         tr.k = s->k;
         tr.holdout = s->holdout;
+        tr.solver = s->solver;
+        tr.patience = s->patience;
+        tr.early_stopping_off = s->no_early_stop;
         tr.test_dataset = (char *)(s->test ? s->test : "");
         req.request_id = next_id++;
         req.body_case = DREAM__V1__REQUEST__BODY_TRAIN;
@@ -610,7 +616,7 @@ static void g_lifecycle(void)
                                              .lr = 0.05,
                                              .batch = 64});
         r = watch(&c, small, &updates);
-        (void)done_info(r);
+        CHECK(strcmp(done_info(r)->result->solver, "lbfgs") == 0); /* the default */
         /* L-BFGS: the iterations it took (epochs are Adam's) */
         CHECK(r->job_watch->epoch >= 1 && r->job_watch->epoch == r->job_watch->epochs);
         proto_response_free(r);
@@ -640,7 +646,9 @@ static void g_lifecycle(void)
                                                 .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
                                                 .epochs = 100000,
                                                 .batch = 16,
-                                                .hidden = 64});
+                                                .hidden = 64,
+                                                /* runs until cancelled */
+                                                .no_early_stop = true});
         queued = submit_ok(&c, &(struct spec){.dataset = "reg",
                                               .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
                                               .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL});
@@ -959,7 +967,8 @@ static void g_drain(void)
                                            .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
                                            .epochs = 100000,
                                            .batch = 16,
-                                           .hidden = 64});
+                                           .hidden = 64,
+                                           .no_early_stop = true});
         queued = submit_ok(&c, &(struct spec){.dataset = "reg",
                                               .model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR,
                                               .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_EXACT});
@@ -1022,7 +1031,8 @@ static uint64_t start_slow_job(struct tc *c)
                                                    .epochs = 1000,
                                                    .batch = 64,
                                                    .hidden = 2048,
-                                                   .hidden2 = 2048});
+                                                   .hidden2 = 2048,
+                                                   .no_early_stop = true});
         for (int tries = 0;; tries++) {
                 proto_response *r = status(c, job, false);
                 CHECK(r->code == OK);
@@ -1269,7 +1279,8 @@ static void g_holdout(void)
                                 &(struct spec){.dataset = "three",
                                                .model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
                                                .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
-                                               .epochs = 3},
+                                               .epochs = 3,
+                                               .solver = DREAM__V1__SOLVER__SOLVER_ADAM},
                                 &i[0]);
                 r[1] = run_done(&c,
                                 &(struct spec){.dataset = "three",
@@ -1281,6 +1292,8 @@ static void g_holdout(void)
                 jf = i[0]->job_id;
                 jr = i[1]->job_id;
                 CHECK(i[1]->result->rows_used == N_CLS - N_CLS / 10);
+                CHECK(strcmp(i[0]->result->solver, "adam") == 0);
+                CHECK(strcmp(i[1]->result->solver, "adam") == 0);
                 CHECK(i[1]->result->evaluated_rows == N_CLS / 10);
                 fprintf(stderr, "holdout: softmax refresh (all rows left) %.9g vs full %.9g\n",
                         i[1]->result->classification->logloss,
@@ -1290,6 +1303,31 @@ static void g_holdout(void)
                 CHECK(memcmp(pf, pr, sizeof(pf)) == 0);
                 CHECK(i[1]->result->classification->logloss ==
                       i[0]->result->classification->logloss);
+                proto_response_free(r[0]);
+                proto_response_free(r[1]);
+        }
+
+        /* MLP early stopping on the holdout: patience 1 stops at the first
+         * epoch without a better score; early_stopping_off runs every epoch. */
+        {
+                const struct spec mlp = {.dataset = "reg",
+                                         .model = DREAM__V1__MODEL_KIND__MODEL_KIND_MLP,
+                                         .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                         .epochs = 200,
+                                         .lr = 0.05,
+                                         .batch = 16,
+                                         .hidden = 8};
+                struct spec s1 = mlp, off = mlp;
+                s1.patience = 1;
+                off.epochs = 40;
+                off.no_early_stop = true;
+                r[0] = run_done(&c, &s1, &i[0]);
+                r[1] = run_done(&c, &off, &i[1]);
+                fprintf(stderr, "holdout: mlp patience 1: %u epochs (converged %d); off: %u\n",
+                        i[0]->result->epochs, i[0]->result->converged, i[1]->result->epochs);
+                CHECK(i[0]->result->converged && i[0]->result->epochs < 200);
+                CHECK(!i[1]->result->converged && i[1]->result->epochs == 40);
+                CHECK(strcmp(i[1]->result->solver, "adam") == 0);
                 proto_response_free(r[0]);
                 proto_response_free(r[1]);
         }

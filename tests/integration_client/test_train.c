@@ -157,7 +157,7 @@ static void check_result_keys(const char *json)
             "\"test_dataset\":", "\"evaluated_on\":",  "\"holdout_share\":",
             "\"holdout_rows\":", "\"fit_loss\":",      "\"iterations\":",
             "\"converged\":",    "\"wall_seconds\":",  "\"prep_cached\":",
-            "\"l2\":",           "\"var_scale\":",
+            "\"l2\":",           "\"var_scale\":",     "\"solver\":",
         };
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
                 if (!strstr(json, keys[i])) {
@@ -559,6 +559,7 @@ static void group_classify(void)
         CHECK(acc > 0.85 && acc <= 1);
         CHECK(json_num(out, "macro_f1") > 0.8 && json_num(out, "logloss") > 0);
         CHECK(json_num(out, "epochs") >= 1 && json_num(out, "epochs") <= 300); /* L-BFGS */
+        CHECK(strcmp(json_str(out, "solver", buf, sizeof(buf)), "lbfgs") == 0);
         snprintf(id_s, sizeof(id_s), "%llu", (unsigned long long)json_num(out, "job"));
         rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "predict", id_s, iris, "-f", "-o",
                      pred, NULL);
@@ -579,11 +580,14 @@ static void group_classify(void)
         CHECK(strcmp(json_str(out, "test_dataset", buf, sizeof(buf)), "iris") == 0);
         CHECK(json_num(out, "accuracy") > 0.7);
 
-        /* logistic: setosa against the rest is separable. */
-        rc =
-            run_cli(&d, out, sizeof(out), err, sizeof(err), "train", "iris2", "--model", "logistic",
-                    "--mode", "full", "--epochs", "100", "--lr", "0.05", "--wait", "--json", NULL);
+        /* logistic: setosa against the rest is separable; by Adam, every
+         * epoch asked for. */
+        rc = run_cli(&d, out, sizeof(out), err, sizeof(err), "train", "iris2", "--model",
+                     "logistic", "--mode", "full", "--solver", "adam", "--epochs", "100", "--lr",
+                     "0.05", "--wait", "--json", NULL);
         EXPECT_RC(0, rc);
+        CHECK(strcmp(json_str(out, "solver", buf, sizeof(buf)), "adam") == 0);
+        CHECK(json_num(out, "epochs") == 100);
         acc = json_num(out, "accuracy");
         CHECK(acc > 0.95);
         snprintf(id_s, sizeof(id_s), "%llu", (unsigned long long)json_num(out, "job"));
@@ -684,7 +688,8 @@ static void group_cancel(void)
         /* A long mlp job, waited for by the CLI, cancelled (through
          * libdream: the CLI's output files are the async run's): exit 11. */
         pid = run_cli_async(&d, "train", "iris", "--model", "mlp", "--hidden", "512,512",
-                            "--epochs", "100000", "--mode", "full", "--wait", "--json", NULL);
+                            "--epochs", "100000", "--patience", "off", "--mode", "full", "--wait",
+                            "--json", NULL);
         id = wait_running(c);
         CHECK_OK(c, dream_job_cancel(c, id, &j));
         CHECK(j.id == id && (j.state == DREAM_JOB_RUNNING || j.state == DREAM_JOB_CANCELLED));
@@ -715,6 +720,7 @@ static void group_cancel(void)
                 o.hidden[0] = 512;
                 o.hidden[1] = 512;
                 o.epochs = 100000;
+                o.early_stopping_off = 1; /* runs until cancelled */
                 CHECK_OK(c, dream_train(c, "iris", &o, &id2));
                 CHECK(id2 > id);
                 CHECK(wait_running(c) == id2);
@@ -736,7 +742,8 @@ static void group_cancel(void)
                 uint64_t id3;
 
                 pid = run_cli_async(&d, "train", "iris", "--model", "mlp", "--hidden", "512,512",
-                                    "--epochs", "100000", "--mode", "full", "--wait", NULL);
+                                    "--epochs", "100000", "--patience", "off", "--mode", "full",
+                                    "--wait", NULL);
                 id3 = 0;
                 for (int i = 0; id3 == 0; i++) {
                         struct dream_job_list *l = NULL;

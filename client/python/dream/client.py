@@ -50,6 +50,7 @@ _MODELS = {"linear": pb.MODEL_KIND_LINEAR, "ridge": pb.MODEL_KIND_RIDGE,
            "logistic": pb.MODEL_KIND_LOGISTIC, "softmax": pb.MODEL_KIND_SOFTMAX,
            "mlp": pb.MODEL_KIND_MLP, "kmeans": pb.MODEL_KIND_KMEANS}
 _ORDERS = {"msb": pb.BIT_ORDER_MSB, "entropy": pb.BIT_ORDER_ENTROPY}
+_SOLVERS = {"lbfgs": pb.SOLVER_LBFGS, "adam": pb.SOLVER_ADAM}
 _STATES = {pb.JOB_STATE_QUEUED: "queued", pb.JOB_STATE_RUNNING: "running",
            pb.JOB_STATE_DONE: "done", pb.JOB_STATE_FAILED: "failed",
            pb.JOB_STATE_CANCELLED: "cancelled"}
@@ -165,6 +166,7 @@ class JobResult:
     prep_cached: bool = False   #: condensed: the samples came from the server's cache
     l2: float = 0.0
     var_scale: float = 0.0
+    solver: str = ""            #: "lbfgs", "adam", "closed form" or "lloyd"
 
     @property
     def accuracy(self) -> Optional[float]:
@@ -216,7 +218,7 @@ def _job_info(m: pb.JobInfo) -> JobInfo:
         result = JobResult(r.rows_used, r.prep_seconds, r.train_seconds, r.peak_train_bytes,
                            r.epochs, r.evaluated_rows, metrics, r.evaluated_on, r.holdout_share,
                            r.holdout_rows, r.fit_loss, r.iterations, r.converged,
-                           r.wall_seconds, r.prep_cached, r.l2, r.var_scale)
+                           r.wall_seconds, r.prep_cached, r.l2, r.var_scale, r.solver)
     return JobInfo(m.job_id, _STATES.get(m.state, str(m.state)), m.dataset, _name(_MODELS, m.model),
                    m.epoch, m.epochs, m.loss, m.elapsed_seconds, m.eta_seconds, m.error,
                    m.error_code, result, m.test_dataset)
@@ -755,14 +757,21 @@ class Client:
               budget: Union[None, float, int] = None, epochs: int = 0, lr: float = 0.0,
               batch_size: int = 0, hidden: Sequence[int] = (), k: int = 0, l2: float = 0.0,
               seed: int = 0, test_dataset: Optional[str] = None,
-              order: Optional[str] = None, holdout: Optional[float] = None) -> Job:
+              order: Optional[str] = None, holdout: Optional[float] = None,
+              solver: Optional[str] = None,
+              patience: Union[None, int, bool] = None) -> Job:
         """Submit a training job (``dream train``); zero values take the
         server's defaults. model: linear, ridge, logistic, softmax, mlp or
         kmeans; mode: condensed, full, sample, refresh or exact (None: exact
         for linear and ridge without a budget, else condensed); budget: a
         fraction (float) or a row count (int); holdout: the share of the
         rows set aside and scored on (0 <= h < 1; None: the server's 0.1;
-        0: none, the metrics are then on every row)."""
+        0: none, the metrics are then on every row); solver: logistic and
+        softmax, "lbfgs" (the default: full-batch L-BFGS to a tolerance) or
+        "adam" (mini-batches for ``epochs``; refresh mode always uses it);
+        patience: mlp early stopping on the holdout, the epochs without a
+        better score before it stops (None: the server's 5; False: off, every
+        epoch runs; no holdout means no early stopping either)."""
         req = pb.Request()
         m = req.train
         m.dataset = dataset
@@ -785,6 +794,14 @@ class Client:
                 raise InvalidError(f"train: holdout {holdout!r} must be a share from 0 to "
                                    "below 1 (0 = none)")
             m.holdout = float(holdout) if holdout else -1.0
+        m.solver = _choice("train solver", solver, _SOLVERS)
+        if patience is False:
+            m.early_stopping_off = True
+        elif patience is not None:
+            if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+                raise InvalidError(f"train: patience {patience!r} must be an integer >= 1 "
+                                   "(False: no early stopping)")
+            m.patience = patience
         return Job(self, self._call(req).train.job_id)
 
     def job(self, job_id: int) -> Job:

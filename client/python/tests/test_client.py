@@ -134,7 +134,8 @@ def test_errors_from_the_server(client):
 def test_cancel(client):
     X, y = blobs(5000, d=20)
     client.ingest("cancel", X, y)
-    job = client.train("cancel", "mlp", mode="full", epochs=100000, hidden=[64])
+    job = client.train("cancel", "mlp", mode="full", epochs=100000, hidden=[64],
+                       patience=False)  # runs until cancelled
     job.cancel()
     with pytest.raises(dream.CancelledError):
         job.wait(progress=False)
@@ -293,6 +294,28 @@ def test_train_holdout_results(client):
     assert q.holdout_rows == 250 and q.evaluated_rows == 250
     with pytest.raises(dream.InvalidError):
         client.train("ho", "logistic", holdout=1.0)
+
+
+def test_train_solver_and_patience(client):
+    X, y = blobs(600, d=3, classes=2, seed=8)
+    client.ingest("sv", X, y)
+    r = client.train("sv", "logistic", mode="full", seed=3).wait(progress=False).result
+    assert r.solver == "lbfgs" and r.var_scale == 0  # no condensed samples: no variances
+    a = client.train("sv", "logistic", mode="full", solver="adam", epochs=4,
+                     seed=3).wait(progress=False).result
+    assert a.solver == "adam" and a.epochs == 4
+    m = client.train("sv", "mlp", mode="full", hidden=[4], epochs=7, patience=False,
+                     seed=3).wait(progress=False).result
+    assert m.solver == "adam" and m.epochs == 7 and not m.converged
+    p = client.train("sv", "mlp", mode="full", hidden=[4], epochs=3, patience=2,
+                     seed=3).wait(progress=False).result
+    assert p.epochs <= 3
+    with pytest.raises(dream.InvalidError):
+        client.train("sv", "logistic", solver="sgd")
+    with pytest.raises(dream.InvalidError):
+        client.train("sv", "logistic", patience=0)
+    with pytest.raises(dream.InvalidError):
+        client.train("sv", "mlp", solver="adam")  # the server: logistic, softmax only
 
 
 def test_exact_decimals_stored_like_cli(client):

@@ -206,6 +206,25 @@ int main(int argc, char **argv)
         train.holdout = 1.5;
         put_request("bad_train_holdout", &req);
         train.holdout = 0;
+        train.patience = 8;
+        put_request("req_train_mlp_patience", &req);
+        train.early_stopping_off = 1;
+        put_request("bad_train_patience_off", &req); /* patience with early_stopping_off */
+        train.patience = 0;
+        put_request("req_train_mlp_no_early_stop", &req);
+        train.early_stopping_off = 0;
+        train.solver = DREAM__V1__SOLVER__SOLVER_ADAM;
+        put_request("bad_train_solver_mlp", &req); /* solver: logistic, softmax only */
+        train.model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX;
+        train.n_hidden = 0;
+        train.hidden = NULL;
+        put_request("req_train_softmax_adam", &req);
+        train.solver = (Dream__V1__Solver)7;
+        put_request("bad_train_solver", &req);
+        train.solver = DREAM__V1__SOLVER__SOLVER_DEFAULT;
+        train.model = DREAM__V1__MODEL_KIND__MODEL_KIND_MLP;
+        train.n_hidden = 2;
+        train.hidden = hidden;
 
         fm.n = 100;
         fm.d = 8;
@@ -268,6 +287,8 @@ int main(int argc, char **argv)
         jr.wall_seconds = 2.5;
         jr.prep_cached = 1;
         jr.l2 = 1e-4;
+        jr.var_scale = 0.5;
+        jr.solver = "lbfgs";
         ji.job_id = 4;
         ji.state = DREAM__V1__JOB_STATE__JOB_STATE_DONE;
         ji.dataset = "houses";

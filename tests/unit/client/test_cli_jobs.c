@@ -60,7 +60,10 @@ static void test_defaults_match_trainer(void **state)
         assert_int_equal(p.seed, DREAM_TRAIN_DEFAULT_SEED);
         train_params_default(TRAIN_LOGISTIC, &p);
         assert_true(p.l2 == DREAM_TRAIN_DEFAULT_L2_LOGIT);
+        assert_int_equal(p.solver, TRAIN_SOLVER_LBFGS); /* DREAM_SOLVER_DEFAULT */
         train_params_default(TRAIN_MLP, &p);
+        assert_int_equal(p.epochs, DREAM_TRAIN_DEFAULT_EPOCHS_MLP);
+        assert_int_equal(p.patience, DREAM_TRAIN_DEFAULT_PATIENCE);
         assert_true(p.l2 == DREAM_TRAIN_DEFAULT_L2);
         assert_int_equal(p.n_hidden, 1);
         assert_int_equal(p.hidden[0], DREAM_TRAIN_DEFAULT_HIDDEN);
@@ -97,6 +100,12 @@ static void test_help_lists_defaults(void **state)
             "--json",
             "default 0.01",
             "default 20",
+            "default 200",
+            "--solver",
+            "lbfgs (default",
+            "--patience",
+            "default 5;",
+            "solver, fit_loss",
             "default 0.001",
             "default 256",
             "default 128",
@@ -174,6 +183,20 @@ static void test_parse_everything(void **state)
         assert_true(a.wait);
         assert_true(a.net.json);
         assert_string_equal(a.net.addr, "127.0.0.1:9");
+        assert_int_equal(a.opts.solver, DREAM_SOLVER_DEFAULT);
+        assert_int_equal(a.opts.patience, 0);
+        assert_int_equal(a.opts.early_stopping_off, 0);
+
+        assert_int_equal(parse(&a, "ds", "--model", "softmax", "--solver", "adam", NULL), -1);
+        assert_int_equal(a.opts.solver, DREAM_SOLVER_ADAM);
+        assert_int_equal(parse(&a, "ds", "--model", "softmax", "--solver", "lbfgs", NULL), -1);
+        assert_int_equal(a.opts.solver, DREAM_SOLVER_LBFGS);
+        assert_int_equal(parse(&a, "ds", "--model", "mlp", "--patience", "12", NULL), -1);
+        assert_int_equal(a.opts.patience, 12);
+        assert_int_equal(a.opts.early_stopping_off, 0);
+        assert_int_equal(parse(&a, "ds", "--model", "mlp", "--patience", "off", NULL), -1);
+        assert_int_equal(a.opts.patience, 0);
+        assert_int_equal(a.opts.early_stopping_off, 1);
 
         /* "rows" (batch's spelling) is full. */
         assert_int_equal(parse(&a, "ds", "--model", "mlp", "--mode", "rows", NULL), -1);
@@ -255,6 +278,13 @@ static void test_parse_bad(void **state)
             {"ds", "--model", "mlp", "--hidden", "", NULL},
             {"ds", "--model", "mlp", "--hidden", "12,", NULL},
             {"ds", "--model", "softmax", "--hidden", "12", NULL},
+            {"ds", "--model", "softmax", "--solver", "sgd", NULL},
+            {"ds", "--model", "mlp", "--solver", "adam", NULL},
+            {"ds", "--model", "softmax", "--mode", "refresh", "--solver", "lbfgs", NULL},
+            {"ds", "--model", "softmax", "--patience", "3", NULL},
+            {"ds", "--model", "mlp", "--patience", "0", NULL},
+            {"ds", "--model", "mlp", "--patience", "100001", NULL},
+            {"ds", "--model", "mlp", "--patience", "x", NULL},
             {"ds", "--model", "kmeans", "--k", "0", NULL},
             {"ds", "--model", "kmeans", "--k", "65537", NULL},
             {"ds", "--model", "mlp", "--k", "3", NULL},
@@ -354,6 +384,7 @@ static void test_job_json_done(void **state)
         j.wall_seconds = 0.75;
         j.prep_cached = 1;
         j.l2 = 1;
+        snprintf(j.solver, sizeof(j.solver), "closed form");
         CAPTURE(s, cli_job_json(f, &j));
         assert_string_equal(
             s, "{\"job\":12,\"state\":\"done\",\"dataset\":\"reg\\\"1\",\"model\":\"linear\","
@@ -363,6 +394,7 @@ static void test_job_json_done(void **state)
                "\"submitted_unix\":1700000000,\"rows_used\":50,\"prep_seconds\":0.125,"
                "\"prep_cached\":true,\"train_seconds\":0.5,\"wall_seconds\":0.75,"
                "\"peak_train_bytes\":4096,\"iterations\":9,\"converged\":true,"
+               "\"solver\":\"closed form\","
                "\"fit_loss\":0.375,\"l2\":1,\"var_scale\":0,\"evaluated_on\":\"holdout\","
                "\"evaluated_rows\":20,\"holdout_share\":0.1,\"holdout_rows\":20,"
                "\"metrics\":{\"rmse\":0.1,\"mae\":0.08,\"r2\":0.99},\"error\":null,"
@@ -430,7 +462,8 @@ static void test_job_json_failed_running(void **state)
         assert_non_null(strstr(s, "\"rows_used\":null,\"prep_seconds\":null,"
                                   "\"prep_cached\":null,\"train_seconds\":null,"
                                   "\"wall_seconds\":null,\"peak_train_bytes\":null,"
-                                  "\"iterations\":null,\"converged\":null,\"fit_loss\":null,"
+                                  "\"iterations\":null,\"converged\":null,\"solver\":null,"
+                                  "\"fit_loss\":null,"
                                   "\"l2\":null,\"var_scale\":null,\"evaluated_on\":null,"
                                   "\"evaluated_rows\":null,\"holdout_share\":null,"
                                   "\"holdout_rows\":null,\"metrics\":null,\"error\":null,"

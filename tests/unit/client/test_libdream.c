@@ -468,6 +468,7 @@ static void test_train_request(void **state)
         o.seed = 0;
         o.test_dataset = "iris_test";
         o.order = DREAM_ORDER_ENTROPY;
+        o.solver = DREAM_SOLVER_ADAM;
         resp.request_id = 1;
         resp.body_case = DREAM__V1__RESPONSE__BODY_TRAIN;
         resp.train = &tr;
@@ -492,6 +493,9 @@ static void test_train_request(void **state)
         assert_int_equal(req->train->k, 0);
         assert_string_equal(req->train->test_dataset, "iris_test");
         assert_int_equal(req->train->order, DREAM__V1__BIT_ORDER__BIT_ORDER_ENTROPY);
+        assert_int_equal(req->train->solver, DREAM__V1__SOLVER__SOLVER_ADAM);
+        assert_int_equal(req->train->patience, 0);
+        assert_false(req->train->early_stopping_off);
         proto_request_free(req);
 
         /* mlp with two hidden layers and a budget fraction; defaults stay 0. */
@@ -516,10 +520,35 @@ static void test_train_request(void **state)
         assert_int_equal(req->train->epochs, 0);
         assert_int_equal(req->train->seed, DREAM_TRAIN_DEFAULT_SEED);
         assert_string_equal(req->train->test_dataset, "");
+        assert_int_equal(req->train->solver, 0);
         proto_request_free(req);
 
-        /* A job id 0 is a protocol error. */
+        /* patience, early stopping off; and a caller built before these
+         * fields (its size ends at holdout) sends them as 0. */
+        o.patience = 9;
+        o.early_stopping_off = 1;
         resp.request_id = 3;
+        tr.job_id = 9;
+        fake_send(&f, &resp);
+        assert_int_equal(dream_train(f.c, "fm", &o, &job), 0);
+        req = fake_take_request(&f);
+        assert_int_equal(req->train->patience, 9);
+        assert_true(req->train->early_stopping_off);
+        proto_request_free(req);
+        o.size = offsetof(struct dream_train_opts, solver);
+        o.solver = DREAM_SOLVER_ADAM;
+        resp.request_id = 4;
+        fake_send(&f, &resp);
+        assert_int_equal(dream_train(f.c, "fm", &o, &job), 0);
+        req = fake_take_request(&f);
+        assert_int_equal(req->train->solver, 0);
+        assert_int_equal(req->train->patience, 0);
+        assert_false(req->train->early_stopping_off);
+        proto_request_free(req);
+        o.size = sizeof(o);
+
+        /* A job id 0 is a protocol error. */
+        resp.request_id = 5;
         tr.job_id = 0;
         fake_send(&f, &resp);
         assert_int_equal(dream_train(f.c, "fm", &o, &job), DREAM_E_PROTO);

@@ -476,6 +476,44 @@ static void test_train(void **state)
         F.train.holdout = 0.999;
         expect(0, NULL);
         F.train.holdout = 0;
+        {
+                /* solver: logistic and softmax (refresh: Adam only); patience,
+                 * early_stopping_off: mlp. */
+                Dream__V1__ModelKind model = F.train.model;
+                Dream__V1__TrainMode mode = F.train.mode;
+                size_t n_hidden = F.train.n_hidden;
+
+                F.train.n_hidden = 0;
+                F.train.model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX;
+                F.train.solver = DREAM__V1__SOLVER__SOLVER_ADAM;
+                expect(0, NULL);
+                F.train.solver = (Dream__V1__Solver)3;
+                expect(DREAM_E_INVAL, "train.solver: unknown value 3");
+                F.train.solver = DREAM__V1__SOLVER__SOLVER_LBFGS;
+                expect(0, NULL);
+                F.train.mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_REFRESH;
+                expect(DREAM_E_INVAL, "train.solver: lbfgs is not for mode refresh");
+                F.train.mode = mode;
+                F.train.patience = 3;
+                expect(DREAM_E_INVAL, "train.patience: only for model mlp");
+                F.train.patience = 0;
+                F.train.model = DREAM__V1__MODEL_KIND__MODEL_KIND_MLP;
+                expect(DREAM_E_INVAL, "train.solver: only for models logistic and softmax");
+                F.train.solver = 0;
+                F.train.patience = DREAM_MAX_EPOCHS + 1;
+                expect(DREAM_E_LIMIT, "train.patience");
+                F.train.patience = 3;
+                expect(0, NULL);
+                F.train.early_stopping_off = 1;
+                expect(DREAM_E_INVAL, "train.patience: 3 with early_stopping_off");
+                F.train.patience = 0;
+                expect(0, NULL);
+                F.train.model = DREAM__V1__MODEL_KIND__MODEL_KIND_LINEAR;
+                expect(DREAM_E_INVAL, "train.early_stopping_off: only for model mlp");
+                F.train.early_stopping_off = 0;
+                F.train.model = model;
+                F.train.n_hidden = n_hidden;
+        }
         F.train.batch_size = DREAM_MAX_BATCH_SIZE + 1;
         expect(DREAM_E_LIMIT, "train.batch_size");
         F.train.batch_size = 0;
