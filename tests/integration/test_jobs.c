@@ -1,8 +1,7 @@
 /* Integration tests of training jobs: a real dreamd on 127.0.0.1, port 0,
  * temp data dir, driven over the protocol.
- * Usage: test_jobs GROUP (models, lifecycle, restart, holdout, defaults,
- * refresh_cache, errors, drain, cancel, bounds; holdout_condensed needs the
- * store's condensing to honour an exclusion).
+ * Usage: test_jobs GROUP (models, lifecycle, restart, holdout,
+ * holdout_condensed, defaults, refresh_cache, errors, drain, cancel, bounds).
  * DREAMD in the environment is the daemon's path. */
 #include <math.h>
 #include <signal.h>
