@@ -623,7 +623,7 @@ static int evaluate(const struct train_model *model, const struct jd_rows *rows,
 {
         struct train_view v;
         uint32_t k, kk;
-        double *proba, *wide;
+        double *proba, *wide, *value;
         int r;
 
         jd_rows_view(rows, &v);
@@ -633,12 +633,15 @@ static int evaluate(const struct train_model *model, const struct jd_rows *rows,
         kk = k + (uint32_t)unknown;
         proba = dm_mallocarray(rows->n * (size_t)k + 1, sizeof(double));
         wide = dm_calloc(rows->n * (size_t)kk + 1, sizeof(double));
-        r = proba && wide ? train_predict(model, rows->x, rows->n, NULL, proba) : DREAM_E_NOMEM;
+        value = dm_mallocarray(rows->n + 1, sizeof(double));
+        r = proba && wide && value ? train_predict(model, rows->x, rows->n, value, proba)
+                                   : DREAM_E_NOMEM;
         if (r == 0) {
                 for (size_t i = 0; i < rows->n; i++)
                         memcpy(wide + i * kk, proba + i * k, k * sizeof(double));
                 r = train_metrics_classification(rows->y, wide, kk, rows->w, rows->n, ret);
         }
+        dm_free(value);
         dm_free(proba);
         dm_free(wide);
         return r;

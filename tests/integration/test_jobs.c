@@ -1530,6 +1530,20 @@ static void g_holdout_condensed(void)
               1e-6 * f->result->regression->rmse);
         proto_response_free(r);
         proto_response_free(rf);
+
+        /* A test dataset with a class the training rows lack: its rows count
+         * as errors, the job is done. */
+        make_cls(&c, "two", 2);
+        make_cls(&c, "three", 3);
+        r = run_done(&c,
+                     &(struct spec){.dataset = "two",
+                                    .model = DREAM__V1__MODEL_KIND__MODEL_KIND_SOFTMAX,
+                                    .mode = DREAM__V1__TRAIN_MODE__TRAIN_MODE_FULL,
+                                    .test = "three"},
+                     &i);
+        CHECK(i->result->evaluated_rows == N_CLS);
+        CHECK(i->result->classification->accuracy < 0.9);
+        proto_response_free(r);
         tc_close(&c);
         CHECK(td_stop(&d) == 0);
         td_cleanup(&d);
