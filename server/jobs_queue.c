@@ -699,8 +699,13 @@ static void finish(struct srv_jobs *J, struct tjob *t, Dream__V1__JobState state
 
 static void finish_cancelled(struct srv_jobs *J, struct tjob *t)
 {
+        bool stopping;
+
+        pthread_mutex_lock(&J->lock); /* srv_jobs_shutdown sets it under the lock */
+        stopping = J->stopping;
+        pthread_mutex_unlock(&J->lock);
         finish(J, t, DREAM__V1__JOB_STATE__JOB_STATE_CANCELLED, DREAM_E_CANCELLED,
-               J->stopping ? "cancelled: dreamd shut down" : "cancelled by request", NULL, 0);
+               stopping ? "cancelled: dreamd shut down" : "cancelled by request", NULL, 0);
 }
 
 static void run(struct srv_jobs *J, struct tjob *t)
