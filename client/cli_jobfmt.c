@@ -446,6 +446,16 @@ static void json_key_num(FILE *f, const char *key, double x)
         cli_json_num(f, x);
 }
 
+/* ,"key":"s", or null for an empty string (not reported). */
+static void json_key_str_or_null(FILE *f, const char *key, const char *s)
+{
+        fprintf(f, ",\"%s\":", key);
+        if (s[0])
+                cli_json_str(f, s);
+        else
+                fputs("null", f);
+}
+
 static void json_key_u64(FILE *f, const char *key, uint64_t x)
 {
         fprintf(f, ",\"%s\":%llu", key, (unsigned long long)x);
@@ -467,11 +477,7 @@ void cli_job_json(FILE *f, const struct dream_job_info *j)
                 fputs(",\"budget_kind\":\"fraction\"", f);
         } else
                 fputs("null,\"budget_kind\":null", f);
-        fputs(",\"test_dataset\":", f);
-        if (j->test_dataset[0])
-                cli_json_str(f, j->test_dataset);
-        else
-                fputs("null", f);
+        json_key_str_or_null(f, "test_dataset", j->test_dataset);
         fprintf(f, ",\"epoch\":%u,\"epochs\":%u,\"epochs_planned\":%u", j->epoch,
                 j->has_result ? r->epochs : j->epochs, j->epochs);
         json_key_num(f, "loss", j->loss);
@@ -487,19 +493,11 @@ void cli_job_json(FILE *f, const struct dream_job_info *j)
                 json_key_u64(f, "peak_train_bytes", r->peak_train_bytes);
                 json_key_u64(f, "iterations", j->iterations);
                 fprintf(f, ",\"converged\":%s", j->converged ? "true" : "false");
-                fputs(",\"solver\":", f);
-                if (j->solver[0])
-                        cli_json_str(f, j->solver);
-                else
-                        fputs("null", f);
+                json_key_str_or_null(f, "solver", j->solver);
                 json_key_num(f, "fit_loss", j->fit_loss);
                 json_key_num(f, "l2", j->l2);
                 json_key_num(f, "var_scale", j->var_scale);
-                fputs(",\"evaluated_on\":", f);
-                if (j->evaluated_on[0])
-                        cli_json_str(f, j->evaluated_on);
-                else
-                        fputs("null", f);
+                json_key_str_or_null(f, "evaluated_on", j->evaluated_on);
                 json_key_u64(f, "evaluated_rows", r->evaluated_rows);
                 json_key_num(f, "holdout_share", j->holdout_share);
                 json_key_u64(f, "holdout_rows", j->holdout_rows);

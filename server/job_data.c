@@ -86,37 +86,24 @@ void jd_view(const struct jd_set *set, struct train_view *ret_view)
         jd_rows_view(&set->rows, ret_view);
 }
 
-/* Features of the table's rows but those in except[0..n_except) (sorted). */
-static int features_except(const struct gd_table *t, int32_t skip, const uint64_t *except,
-                           uint64_t n_except, float **ret_x)
+int jd_table_features(const struct gd_table *t, int32_t skip, float **ret_x)
 {
         uint32_t d = t->n_cols - (skip >= 0 ? 1 : 0);
-        float *x = dm_mallocarray((t->n_rows - n_except) * (size_t)d + 1, sizeof(float));
+        float *x = dm_mallocarray(t->n_rows * (size_t)d + 1, sizeof(float));
         uint32_t f = 0;
 
         if (!x)
                 return DREAM_E_NOMEM;
         for (uint32_t c = 0; c < t->n_cols; c++) {
                 const struct gd_col *col = &t->cols[c];
-                uint64_t h = 0, out = 0;
                 if ((int32_t)c == skip)
                         continue;
-                for (uint64_t i = 0; i < t->n_rows; i++) {
-                        if (h < n_except && except[h] == i) {
-                                h++;
-                                continue;
-                        }
-                        x[out++ * d + f] = (float)gd_value_f64(col->kind, col->scale, col->v[i]);
-                }
+                for (uint64_t i = 0; i < t->n_rows; i++)
+                        x[i * d + f] = (float)gd_value_f64(col->kind, col->scale, col->v[i]);
                 f++;
         }
         *ret_x = x;
         return 0;
-}
-
-int jd_table_features(const struct gd_table *t, int32_t skip, float **ret_x)
-{
-        return features_except(t, skip, NULL, 0, ret_x);
 }
 
 /* ---- classes ---------------------------------------------------------------------- */
@@ -199,23 +186,16 @@ static void read_error(const struct jd_set *set, int r, const char *what, char *
                          what, dream_strerror(r));
 }
 
-/* The target of every row but those in except[0..n_except) (sorted). */
-static int target_values(const struct gd_table *t, int32_t target, const uint64_t *except,
-                         uint64_t n_except, double **ret_v)
+/* The target of every row. */
+static int target_values(const struct gd_table *t, int32_t target, double **ret_v)
 {
         const struct gd_col *col = &t->cols[target];
-        double *v = dm_mallocarray(t->n_rows - n_except + 1, sizeof(double));
-        uint64_t h = 0, out = 0;
+        double *v = dm_mallocarray(t->n_rows + 1, sizeof(double));
 
         if (!v)
                 return DREAM_E_NOMEM;
-        for (uint64_t i = 0; i < t->n_rows; i++) {
-                if (h < n_except && except[h] == i) {
-                        h++;
-                        continue;
-                }
-                v[out++] = gd_value_f64(col->kind, col->scale, col->v[i]);
-        }
+        for (uint64_t i = 0; i < t->n_rows; i++)
+                v[i] = gd_value_f64(col->kind, col->scale, col->v[i]);
         *ret_v = v;
         return 0;
 }
@@ -1390,7 +1370,7 @@ static int rows_from_table(const struct jd_set *set, const struct gd_table *t, c
         rows.d = set->d;
         if (r == 0 && set->problem.task != TRAIN_TASK_CLUSTERING) {
                 rows.y = dm_mallocarray(t->n_rows + 1, sizeof(float));
-                r = rows.y ? target_values(t, set->target, NULL, 0, &tv) : DREAM_E_NOMEM;
+                r = rows.y ? target_values(t, set->target, &tv) : DREAM_E_NOMEM;
                 if (r == 0)
                         r = labels_of(set, tv, t->n_rows, rows.y, ret_unknown, what, errmsg,
                                       errmsg_size);
