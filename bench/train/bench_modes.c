@@ -35,10 +35,8 @@
  * --valid VALID.bin gives every fit validation rows (problem->valid: the
  * L-BFGS fits choose l2, and with --var the variance weight, on them); keep
  * them out of TRAIN.bin. --var 1 gives the condensed samples their groups'
- * variances (view->v): each training row is assigned to the nearest sample
- * of its class, which stands in for the condensation's own groups; the
- * assignment counts as prep time. The table's last columns are the l2 and a
- * used by the last fit and its iterations.
+ * variances as gd_condense computes them (view->v). The table's last
+ * columns are the l2 and a used by the last fit and its iterations.
  */
 #include "bench/train/data.h"
 #include "common/alloc.h"
@@ -459,82 +457,6 @@ static int parse_spec(const char *spec, struct gd_condense_opts *o)
         return 0;
 }
 
-/* Each group's per-feature population variance (raw units) into v: every
- * training row goes to the nearest sample of its class (standardised
- * Euclidean distance, a k-means model of the class's samples), which stands
- * in for the condensation's own groups. */
-static int group_variances(const struct ctx *cx, const struct gd_condensed *c, float *v)
-{
-        const struct bench_data *tr = cx->tr;
-        const uint32_t d = tr->d;
-        uint32_t *cnt = dm_calloc(c->m, sizeof(uint32_t)), *ids = dm_calloc(c->m, sizeof(uint32_t));
-        int r = DREAM_E_NOMEM;
-        memset(v, 0, (size_t)c->m * d * sizeof(float));
-        if (!cnt || !ids)
-                goto out;
-        for (uint32_t cl = 0; cl < cx->n_classes; cl++) {
-                size_t nr = cx->class_start[cl + 1] - cx->class_start[cl];
-                const size_t *rows = cx->class_idx + cx->class_start[cl];
-                uint32_t k = 0;
-                for (uint32_t g = 0; g < c->m; g++)
-                        if (cx->n_classes == 1 || (uint32_t)c->y[g] == cl)
-                                ids[k++] = g;
-                if (k == 0 || nr == 0)
-                        continue;
-                struct train_model *km = dm_calloc(1, sizeof(*km));
-                float *bx = dm_mallocarray(nr * d, sizeof(float));
-                double *val = dm_mallocarray(nr, sizeof(double));
-                if (km) {
-                        km->kind = TRAIN_KMEANS;
-                        km->task = TRAIN_TASK_CLUSTERING;
-                        km->d = d;
-                        km->n_layers = 1;
-                        km->mean = dm_mallocarray(d, sizeof(double));
-                        km->sd = dm_mallocarray(d, sizeof(double));
-                        km->layers[0] = (struct train_layer){
-                            d, k, dm_mallocarray((size_t)k * d, sizeof(double)),
-                            dm_calloc(k, sizeof(double))};
-                }
-                if (!km || !bx || !val || !km->mean || !km->sd || !km->layers[0].w ||
-                    !km->layers[0].b) {
-                        train_model_free(km);
-                        dm_free(bx);
-                        dm_free(val);
-                        goto out;
-                }
-                memcpy(km->mean, cx->pb.mean, d * sizeof(double));
-                memcpy(km->sd, cx->pb.sd, d * sizeof(double));
-                for (uint32_t q = 0; q < k; q++)
-                        for (uint32_t j = 0; j < d; j++)
-                                km->layers[0].w[(size_t)q * d + j] =
-                                    (c->x[(size_t)ids[q] * d + j] - km->mean[j]) / km->sd[j];
-                for (size_t i = 0; i < nr; i++)
-                        memcpy(bx + i * d, tr->x + rows[i] * d, d * sizeof(float));
-                r = train_predict(km, bx, nr, val, NULL);
-                for (size_t i = 0; i < nr && r == 0; i++) {
-                        uint32_t g = ids[(uint32_t)val[i]];
-                        cnt[g]++;
-                        for (uint32_t j = 0; j < d; j++) {
-                                double e = bx[i * d + j] - c->x[(size_t)g * d + j];
-                                v[(size_t)g * d + j] += (float)(e * e);
-                        }
-                }
-                train_model_free(km);
-                dm_free(bx);
-                dm_free(val);
-                if (r < 0)
-                        goto out;
-        }
-        for (uint32_t g = 0; g < c->m; g++)
-                for (uint32_t j = 0; j < d && cnt[g]; j++)
-                        v[(size_t)g * d + j] /= (float)cnt[g];
-        r = 0;
-out:
-        dm_free(cnt);
-        dm_free(ids);
-        return r;
-}
-
 static int run_condensed(const struct ctx *cx, const struct gd_table *t, double budget,
                          size_t m_min, const struct gd_condense_opts *base, uint32_t reps,
                          uint64_t seed, struct result *res, size_t *ret_m)
@@ -561,23 +483,14 @@ static int run_condensed(const struct ctx *cx, const struct gd_table *t, double 
                 r = DREAM_E_NOMEM;
                 goto out;
         }
-        int have_v = 0;
         for (size_t i = 0; i < (size_t)c->m * d; i++) {
                 x[i] = (float)c->x[i];
                 if (v)
-                        v[i] = (float)c->v[i];
-                have_v |= c->v[i] > 0;
+                        v[i] = (float)c->v[i]; /* the groups' variances from gd_condense */
         }
         for (uint32_t i = 0; i < c->m; i++) {
                 y[i] = (float)c->y[i];
                 w[i] = (float)c->w[i];
-        }
-        if (cx->var && !have_v) { /* groups without their variances: the nearest sample's */
-                double v0 = cpu();
-                r = group_variances(cx, c, v);
-                if (r < 0)
-                        goto out;
-                c1 += cpu() - v0;
         }
         struct train_view tv = {x, cx->task == TRAIN_TASK_CLUSTERING ? NULL : y, w, c->m, d, v};
         *ret_m = c->m;
